@@ -1,0 +1,188 @@
+//! Checkers: pure functions from a history to a verdict with its evidence.
+//!
+//! This module owns what every checker shares: the three-valued [`Validity`] and how verdicts
+//! compose, the [`Budget`] that turns "ran out of time or memory" into `unknown` (never `true`),
+//! and [`CheckError`] for histories a checker cannot interpret. Families live in submodules:
+//! `linear` (WGL linearizability search over sequential models), `txn` (Elle-style
+//! transactional anomalies). No I/O here: callers read files and print results.
+
+pub mod linear;
+pub mod txn;
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A verdict: `true`, `false`, or `"unknown"` (budget exhausted, or not decidable).
+/// Serialised exactly so: JSON `true`, `false`, `"unknown"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Validity {
+    True,
+    False,
+    Unknown,
+}
+
+impl Validity {
+    /// Composition of verdicts: false > unknown > true.
+    pub fn merge(self, other: Validity) -> Validity {
+        use Validity::*;
+        match (self, other) {
+            (False, _) | (_, False) => False,
+            (Unknown, _) | (_, Unknown) => Unknown,
+            _ => True,
+        }
+    }
+
+    pub fn from_bool(b: bool) -> Validity {
+        if b {
+            Validity::True
+        } else {
+            Validity::False
+        }
+    }
+
+    /// The CLI exit code for this verdict: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Validity::True => 0,
+            Validity::False => 1,
+            Validity::Unknown => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Validity::True => "true",
+            Validity::False => "false",
+            Validity::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::iter::FromIterator<Validity> for Validity {
+    fn from_iter<I: IntoIterator<Item = Validity>>(iter: I) -> Self {
+        iter.into_iter().fold(Validity::True, Validity::merge)
+    }
+}
+
+impl Serialize for Validity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::True => s.serialize_bool(true),
+            Validity::False => s.serialize_bool(false),
+            Validity::Unknown => s.serialize_str("unknown"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Validity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Bool(b) => Ok(Validity::from_bool(b)),
+            serde_json::Value::String(s) if s == "unknown" => Ok(Validity::Unknown),
+            v => Err(serde::de::Error::custom(format!("bad validity {v}"))),
+        }
+    }
+}
+
+/// Limits on a check. When one is hit the check stops and says `unknown`.
+///
+/// Cloning shares the cancellation flag, so parallel sub-checks (per key) stop together when the
+/// caller cancels. The deadline is read from the monotonic clock; that is the only "clock" a
+/// checker touches, and a budget without a deadline makes a check fully deterministic.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    deadline: Option<Instant>,
+    /// Upper bound on the bytes a search may hold in its memo tables (approximate).
+    pub max_memory: usize,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::unlimited()
+    }
+}
+
+impl Budget {
+    /// Default memory cap for searches: 4 GiB of memo state.
+    pub const DEFAULT_MAX_MEMORY: usize = 4 << 30;
+
+    pub fn unlimited() -> Budget {
+        Budget {
+            deadline: None,
+            max_memory: Self::DEFAULT_MAX_MEMORY,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn with_time_limit(limit: Option<Duration>) -> Budget {
+        Budget {
+            deadline: limit.map(|d| Instant::now() + d),
+            ..Budget::unlimited()
+        }
+    }
+
+    pub fn with_max_memory(mut self, bytes: usize) -> Budget {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// True once the deadline has passed or someone called [`Budget::cancel`].
+    pub fn exhausted(&self) -> bool {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return true;
+        }
+        match self.deadline {
+            Some(d) if Instant::now() >= d => {
+                self.cancelled.store(true, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A history a checker cannot interpret (wrong value shapes for the model or workload).
+/// `event` is the 0-based position of the offending event in the history handed in.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("event {event}: {msg}")]
+pub struct CheckError {
+    pub event: usize,
+    pub msg: String,
+}
+
+impl CheckError {
+    pub fn new(event: usize, msg: impl Into<String>) -> CheckError {
+        CheckError {
+            event,
+            msg: msg.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn false_beats_unknown_beats_true() {
+        use Validity::*;
+        assert_eq!(True.merge(Unknown), Unknown);
+        assert_eq!(Unknown.merge(False), False);
+        assert_eq!([True, True].into_iter().collect::<Validity>(), True);
+        assert_eq!(serde_json::to_string(&Unknown).unwrap(), "\"unknown\"");
+        assert_eq!(serde_json::to_string(&False).unwrap(), "false");
+    }
+
+    #[test]
+    fn zero_time_limit_is_exhausted() {
+        assert!(Budget::with_time_limit(Some(Duration::ZERO)).exhausted());
+        assert!(!Budget::unlimited().exhausted());
+    }
+}

@@ -1,0 +1,89 @@
+//! The command line (ARCHITECTURE.md §6): argument structs, one file per subcommand, and the
+//! mapping of outcomes to exit codes (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
+//! error). Subcommands return an exit code or an error; [`main`] prints errors on one line.
+
+pub mod analyze;
+pub mod check;
+pub mod cluster;
+pub mod exec;
+pub mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netsplit",
+    version,
+    about = "Fault-injection testing for distributed databases"
+)]
+pub struct Cli {
+    /// More log output (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a test: a workload against a database on nodes, with faults; record, check, report.
+    Test(Box<test::TestArgs>),
+    /// Check one or more recorded histories.
+    Check(check::CheckArgs),
+    /// Re-run the checkers on a stored run.
+    Analyze(analyze::AnalyzeArgs),
+    /// Make, inspect or remove a local cluster of network-namespace nodes.
+    Cluster(cluster::ClusterArgs),
+    /// Run a command on every node (or one) over SSH.
+    Exec(exec::ExecArgs),
+}
+
+/// Parses arguments, runs the subcommand, prints any error on one line, returns the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                crate::error::EXIT_BAD_INPUT
+            } else {
+                0
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Test(a) => test::run(*a),
+        Command::Check(a) => check::run(a),
+        Command::Analyze(a) => analyze::run(a),
+        Command::Cluster(a) => cluster::run(a),
+        Command::Exec(a) => exec::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netsplit: error: {}", crate::error::one_line(&e));
+            crate::error::exit_code_for(&e)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,40 @@
+//! Exit codes and the errors that choose them.
+//!
+//! `main` prints an error's chain on one line and maps it to an exit code: a [`BadInput`]
+//! anywhere in the chain (malformed plan or history, unknown name, unreachable node, wrong key)
+//! is 254; anything else is a harness error, 255. Verdicts map to 0/1/2 via
+//! `Validity::exit_code`.
+
+/// Bad usage or bad input: the user can fix it. Exit 254.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// Shorthand: an `anyhow::Error` that exits 254.
+pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(msg.into()))
+}
+
+pub const EXIT_BAD_INPUT: u8 = 254;
+pub const EXIT_HARNESS: u8 = 255;
+
+/// The exit code for an error: 254 if any cause is [`BadInput`], else 255.
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|c| c.downcast_ref::<BadInput>().is_some()) {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_HARNESS
+    }
+}
+
+/// The error and its causes on one line: `outer: inner: root`.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in err.chain() {
+        let s = c.to_string().replace('\n', " ");
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}

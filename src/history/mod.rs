@@ -1,0 +1,342 @@
+//! The history: the one record of what every client and the nemesis did during a run.
+//!
+//! This module owns the event type ([`Op`]), its JSON Lines form (ARCHITECTURE.md §3, §5), the
+//! pairing of invocations with completions ([`pair`]), and the importers of foreign formats
+//! (`edn`, `porcupine`). It does no I/O of its own beyond reading from and writing to the
+//! `BufRead`/`Write` values it is handed, so checkers and tests can feed it anything.
+
+pub mod edn;
+pub mod import;
+pub mod porcupine;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::io::{BufRead, Write};
+
+/// Who performed an operation: a client process (single-threaded by definition) or the nemesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    Client(u64),
+    Nemesis,
+}
+
+impl Process {
+    pub fn is_client(&self) -> bool {
+        matches!(self, Process::Client(_))
+    }
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        match &v {
+            Value::Number(n) if n.as_u64().is_some() => Ok(Process::Client(n.as_u64().unwrap())),
+            Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
+            _ => Err(serde::de::Error::custom(format!(
+                "process must be a non-negative integer or \"nemesis\", got {v}"
+            ))),
+        }
+    }
+}
+
+/// The kind of an event: an invocation, or one of the three completions.
+///
+/// `ok`: the operation happened. `fail`: it certainly did not. `info`: unknown — it may take
+/// effect at any time after its invocation, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl fmt::Display for OpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OpType::Invoke => "invoke",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        })
+    }
+}
+
+/// One event of a history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Op {
+    /// Dense position in the history, from 0.
+    #[serde(default)]
+    pub index: u64,
+    /// Nanoseconds since run start on the control node's monotonic clock (latency, plots).
+    #[serde(default)]
+    pub time: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    pub f: String,
+    #[serde(default)]
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Op {
+    /// A new event with no node or error; `index` and `time` are set by whoever records it.
+    pub fn new(process: Process, kind: OpType, f: impl Into<String>, value: Value) -> Op {
+        Op {
+            index: 0,
+            time: 0,
+            process,
+            kind,
+            f: f.into(),
+            value,
+            node: None,
+            error: None,
+        }
+    }
+}
+
+/// Why a history could not be read. Carries the 1-based line for the one-line CLI error.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("line {line}: {msg}")]
+    Parse { line: usize, msg: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl HistoryError {
+    pub fn parse(line: usize, msg: impl Into<String>) -> HistoryError {
+        HistoryError::Parse {
+            line,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// What a reader found besides the events: currently, a truncated last line (a writer killed
+/// mid-line), which is reported but not fatal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadReport {
+    pub truncated_last_line: Option<usize>,
+}
+
+/// Streams a JSON Lines history. Blank lines are skipped. A malformed line is an error naming
+/// its line — except the very last line when it does not end in a newline, which is what a
+/// killed writer leaves: that one is dropped and reported in [`ReadReport`].
+pub fn read_jsonl<R: BufRead>(mut r: R) -> Result<(Vec<Op>, ReadReport), HistoryError> {
+    let mut ops = Vec::new();
+    let mut report = ReadReport::default();
+    let mut buf = String::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = r.read_line(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let complete = buf.ends_with('\n');
+        let text = buf.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Op>(text) {
+            Ok(op) => ops.push(op),
+            Err(_) if !complete => {
+                report.truncated_last_line = Some(line_no);
+                break;
+            }
+            Err(e) => return Err(HistoryError::parse(line_no, e.to_string())),
+        }
+    }
+    Ok((ops, report))
+}
+
+/// Writes events as JSON Lines, one per line. The caller decides when to flush.
+pub struct JsonlWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(out: W) -> Self {
+        JsonlWriter { out }
+    }
+    pub fn write(&mut self, op: &Op) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, op)?;
+        self.out.write_all(b"\n")
+    }
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Renumbers `index` densely from 0, in order. Importers call this; the runner numbers as it
+/// records.
+pub fn reindex(ops: &mut [Op]) {
+    for (i, op) in ops.iter_mut().enumerate() {
+        op.index = i as u64;
+    }
+}
+
+/// An operation as checkers see it: an invocation joined with its completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completed {
+    /// Position (in the slice handed to [`pair`]) of the invocation.
+    pub invoke: usize,
+    /// Position of the completion, `None` if the history ended first (treated like `info`).
+    pub complete: Option<usize>,
+    pub process: Process,
+    pub f: String,
+    /// The invocation's value (the request).
+    pub input: Value,
+    /// The completion's value (the response), `Null` when there is none.
+    pub output: Value,
+    /// `Ok`, `Fail` or `Info` (an unmatched invocation is `Info`).
+    pub outcome: OpType,
+}
+
+/// Joins each invocation with the next completion of the same process. A completion without an
+/// invocation, or a second invocation by a process that has one outstanding, is malformed and
+/// named by the event's line (index + 1 in the slice). Nemesis events are skipped.
+pub fn pair(ops: &[Op]) -> Result<Vec<Completed>, HistoryError> {
+    use std::collections::HashMap;
+    let mut open: HashMap<u64, usize> = HashMap::new();
+    let mut out: Vec<Completed> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        match op.kind {
+            OpType::Invoke => {
+                if let Some(&prev) = open.get(&p) {
+                    return Err(HistoryError::parse(
+                        i + 1,
+                        format!(
+                            "process {p} invokes again while its invocation at event {} is still \
+                             open (a process is single-threaded)",
+                            out[prev].invoke
+                        ),
+                    ));
+                }
+                open.insert(p, out.len());
+                out.push(Completed {
+                    invoke: i,
+                    complete: None,
+                    process: op.process,
+                    f: op.f.clone(),
+                    input: op.value.clone(),
+                    output: Value::Null,
+                    outcome: OpType::Info,
+                });
+            }
+            kind => {
+                let Some(slot) = open.remove(&p) else {
+                    return Err(HistoryError::parse(
+                        i + 1,
+                        format!("process {p} completes ({kind}) an operation it never invoked"),
+                    ));
+                };
+                let c = &mut out[slot];
+                c.complete = Some(i);
+                c.output = op.value.clone();
+                c.outcome = kind;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn round_trips_jsonl() {
+        let mut a = Op::new(Process::Client(3), OpType::Invoke, "write", json!(5));
+        a.index = 0;
+        let mut b = Op::new(
+            Process::Nemesis,
+            OpType::Info,
+            "start-partition",
+            json!(["n1"]),
+        );
+        b.index = 1;
+        b.node = Some("n1".into());
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write(&a).unwrap();
+        w.write(&b).unwrap();
+        let bytes = w.into_inner();
+        let (ops, rep) = read_jsonl(&bytes[..]).unwrap();
+        assert_eq!(ops, vec![a, b]);
+        assert_eq!(rep, ReadReport::default());
+    }
+
+    #[test]
+    fn truncated_last_line_is_reported_not_fatal() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":0,\"ty";
+        let (ops, rep) = read_jsonl(text.as_bytes()).unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(rep.truncated_last_line, Some(2));
+    }
+
+    #[test]
+    fn malformed_middle_line_names_its_line() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\nnot json\n{}\n";
+        let err = read_jsonl(text.as_bytes()).unwrap_err();
+        assert!(err.to_string().starts_with("line 2:"), "{err}");
+    }
+
+    #[test]
+    fn pairs_invocations_with_completions() {
+        let ops = vec![
+            Op::new(Process::Client(0), OpType::Invoke, "write", json!(1)),
+            Op::new(Process::Client(1), OpType::Invoke, "read", Value::Null),
+            Op::new(Process::Nemesis, OpType::Info, "kill", Value::Null),
+            Op::new(Process::Client(1), OpType::Ok, "read", json!(1)),
+        ];
+        let p = pair(&ops).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].outcome, OpType::Info);
+        assert_eq!(p[0].complete, None);
+        assert_eq!(p[1].output, json!(1));
+        assert_eq!(p[1].complete, Some(3));
+    }
+
+    #[test]
+    fn completion_without_invocation_is_an_error() {
+        let ops = vec![Op::new(Process::Client(0), OpType::Ok, "write", json!(1))];
+        assert!(pair(&ops)
+            .unwrap_err()
+            .to_string()
+            .contains("never invoked"));
+    }
+}

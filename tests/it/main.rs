@@ -1,0 +1,1 @@
+//! The one integration-test binary (ARCHITECTURE.md §7): areas as modules.
