@@ -22,7 +22,7 @@ use model::{
     Set, Vid,
 };
 use rayon::prelude::*;
-use search::{Outcome, SOp};
+use search::{Outcome, SOp, Search};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -192,6 +192,9 @@ pub struct LinResult {
     pub partitioned: bool,
     /// Memoised configurations explored, summed over partitions.
     pub configurations: u64,
+    /// Keys whose search was abandoned because another key was already found not
+    /// linearizable (the verdict is false either way).
+    pub keys_skipped: usize,
     /// Why the verdict is unknown, if it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_reason: Option<String>,
@@ -326,6 +329,7 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
         keys: nkeys,
         partitioned: keyed && opts.partition,
         configurations: run.configurations,
+        keys_skipped: run.skipped,
         unknown_reason,
         failures: run.failures,
     })
@@ -529,6 +533,8 @@ struct Run {
     valid: Validity,
     configurations: u64,
     failures: Vec<Evidence>,
+    /// Partitions abandoned once another was found not linearizable.
+    skipped: usize,
 }
 
 /// Everything a run needs besides the model and the operations.
@@ -549,23 +555,57 @@ impl Ctx<'_> {
             for s in sops {
                 groups[s.op.key as usize].push(s.clone());
             }
-            // Biggest partitions first, so the parallel tail is short.
-            let mut order: Vec<usize> = (0..groups.len()).collect();
-            order.sort_by_key(|&k| std::cmp::Reverse(groups[k].len()));
-            let mut results: Vec<(usize, Validity, u64, Option<Evidence>)> = order
-                .into_par_iter()
-                .map(|k| {
-                    let (outcome, stats) = search::search(model, &groups[k], self.budget, &memory);
-                    let (valid, ev) = self.evidence(model, &groups[k], outcome, Some(k));
-                    (k, valid, stats.configurations, ev)
-                })
+            // Every partition advances a slice of steps per round (slices double each round),
+            // so a partition that is quickly refuted is not stuck behind a hard one; the
+            // first refutation ends the check, as in Porcupine.
+            let mut live: Vec<(usize, Search<M>)> = (0..groups.len())
+                .map(|k| (k, Search::new(model, &groups[k])))
                 .collect();
-            results.sort_by_key(|r| r.0);
-            let valid = results.iter().map(|r| r.1).collect();
+            let mut finished: Vec<(usize, Outcome, u64)> = Vec::new();
+            let mut skipped = 0;
+            let mut skipped_configurations = 0;
+            let mut slice: u64 = 1 << 14;
+            while !live.is_empty() {
+                let results: Vec<Option<Outcome>> = live
+                    .par_iter_mut()
+                    .map(|(_, s)| s.advance(self.budget, &memory, slice))
+                    .collect();
+                let mut still = Vec::with_capacity(live.len());
+                for ((k, s), r) in live.into_iter().zip(results) {
+                    match r {
+                        Some(o) => finished.push((k, o, s.stats().configurations)),
+                        None => still.push((k, s)),
+                    }
+                }
+                live = still;
+                if finished
+                    .iter()
+                    .any(|f| matches!(f.1, Outcome::Invalid { .. }))
+                {
+                    skipped = live.len();
+                    for (_, s) in live.iter_mut() {
+                        skipped_configurations += s.stats().configurations;
+                        s.abandon(&memory);
+                    }
+                    break;
+                }
+                slice = slice.saturating_mul(2);
+            }
+            finished.sort_by_key(|f| f.0);
+            let mut configurations = skipped_configurations;
+            let mut valid = Validity::True;
+            let mut failures = Vec::new();
+            for (k, outcome, conf) in finished {
+                configurations += conf;
+                let (v, ev) = self.evidence(model, &groups[k], outcome, Some(k));
+                valid = valid.merge(v);
+                failures.extend(ev);
+            }
             Run {
                 valid,
-                configurations: results.iter().map(|r| r.2).sum(),
-                failures: results.into_iter().filter_map(|r| r.3).collect(),
+                configurations,
+                failures,
+                skipped,
             }
         } else if self.keyed {
             let km = Keyed {
@@ -579,6 +619,7 @@ impl Ctx<'_> {
                 valid,
                 configurations: stats.configurations,
                 failures: ev.into_iter().collect(),
+                skipped: 0,
             }
         } else {
             let (outcome, stats) = search::search(model, sops, self.budget, &memory);
@@ -587,6 +628,7 @@ impl Ctx<'_> {
                 valid,
                 configurations: stats.configurations,
                 failures: ev.into_iter().collect(),
+                skipped: 0,
             }
         }
     }

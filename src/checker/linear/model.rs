@@ -88,7 +88,7 @@ pub struct KOp {
 
 /// A sequential specification: an initial state and a partial step function.
 pub trait Model: Sync {
-    type State: Clone + Eq + Hash;
+    type State: Clone + Eq + Hash + Send;
     /// The initial state.
     fn init(&self) -> Self::State;
     /// The state after `op`, or `None` if `op` cannot happen in `s`.

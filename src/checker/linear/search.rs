@@ -176,7 +176,7 @@ impl<S: Eq + Clone> Memo<S> {
     }
 }
 
-/// Checks whether `ops` (one partition) is linearizable under `model`.
+/// Checks whether `ops` (one partition) is linearizable under `model`, to the end.
 ///
 /// `memory` is shared by searches running in parallel for one check: each adds its memo bytes
 /// there, and all stop with `Unknown` once the total passes `budget.max_memory`.
@@ -186,137 +186,205 @@ pub fn search<M: Model>(
     budget: &Budget,
     memory: &AtomicUsize,
 ) -> (Outcome, Stats) {
-    let n = ops.len();
-    let mut stats = Stats::default();
-    let mut remaining = ops.iter().filter(|o| o.ret.is_some()).count();
-    if remaining == 0 {
-        return (Outcome::Valid, stats);
-    }
-
-    // Nodes: 0 = head; op i has call node 1 + 2i and return node 2 + 2i.
-    let nodes = 1 + 2 * n;
-    let mut events: Vec<(usize, u32)> = Vec::with_capacity(2 * n);
-    for (i, o) in ops.iter().enumerate() {
-        events.push((o.call, 1 + 2 * i as u32));
-        if let Some(r) = o.ret {
-            events.push((r, 2 + 2 * i as u32));
-        }
-    }
-    events.sort_unstable();
-    let mut next = vec![NIL; nodes];
-    let mut prev = vec![NIL; nodes];
-    let mut last = 0u32;
-    for &(_, node) in &events {
-        next[last as usize] = node;
-        prev[node as usize] = last;
-        last = node;
-    }
-    let is_call = |node: u32| node % 2 == 1;
-    let op_of = |node: u32| ((node - 1) / 2) as usize;
-
-    let words = n.div_ceil(64).max(1);
-    let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix64(i ^ 0x5eed)).collect();
-    let mut lin = vec![0u64; words];
-    let mut zob = 0u64;
-    let mut memo: Memo<M::State> = Memo::new(words);
-    let mut state = model.init();
-    let mut calls: Vec<(u32, M::State)> = Vec::new();
-    let mut best: Vec<u32> = Vec::new();
-    let mut reported = 0usize;
-    let mut entry = next[0];
-
-    let finish = |memo: &Memo<M::State>, reported: usize, stats: &mut Stats| {
-        stats.configurations = memo.states.len() as u64;
-        memory.fetch_sub(reported, Ordering::Relaxed);
-    };
-
+    let mut s = Search::new(model, ops);
     loop {
-        stats.steps += 1;
-        if stats.steps & 1023 == 0 {
-            let delta = memo.bytes - reported;
-            reported = memo.bytes;
-            let total = memory.fetch_add(delta, Ordering::Relaxed) + delta;
-            let reason = if budget.exhausted() {
-                Some("time limit or cancelled")
-            } else if total > budget.max_memory {
-                Some("memory limit")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                finish(&memo, reported, &mut stats);
-                return (
-                    Outcome::Unknown {
-                        reason: reason.to_string(),
-                        prefix: best,
-                    },
-                    stats,
-                );
+        if let Some(o) = s.advance(budget, memory, u64::MAX) {
+            return (o, s.stats());
+        }
+    }
+}
+
+/// A search in progress: can be advanced a slice of steps at a time, so that many partitions
+/// share the cores fairly and the first invalid one can stop the others early.
+pub struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [SOp],
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    zobrist: Vec<u64>,
+    lin: Vec<u64>,
+    zob: u64,
+    memo: Memo<M::State>,
+    state: M::State,
+    calls: Vec<(u32, M::State)>,
+    best: Vec<u32>,
+    entry: u32,
+    remaining: usize,
+    reported: usize,
+    stats: Stats,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    /// Lays out the call/return list of `ops` in history order.
+    pub fn new(model: &'a M, ops: &'a [SOp]) -> Search<'a, M> {
+        let n = ops.len();
+        // Nodes: 0 = head; op i has call node 1 + 2i and return node 2 + 2i.
+        let nodes = 1 + 2 * n;
+        let mut events: Vec<(usize, u32)> = Vec::with_capacity(2 * n);
+        for (i, o) in ops.iter().enumerate() {
+            events.push((o.call, 1 + 2 * i as u32));
+            if let Some(r) = o.ret {
+                events.push((r, 2 + 2 * i as u32));
             }
         }
-        if entry != NIL && is_call(entry) {
-            let i = op_of(entry);
-            if let Some(ns) = model.step(&state, &ops[i].op) {
-                lin[i / 64] |= 1 << (i % 64);
-                let z = zob ^ zobrist[i];
-                let h = z ^ hash_state(&ns);
-                let extra = model.heap_bytes(&ns);
-                if memo.insert(h, &lin, &ns, extra) {
-                    zob = z;
-                    calls.push((i as u32, std::mem::replace(&mut state, ns)));
-                    if ops[i].ret.is_some() {
-                        remaining -= 1;
-                        if remaining == 0 {
-                            finish(&memo, reported, &mut stats);
-                            return (Outcome::Valid, stats);
-                        }
-                    }
-                    // Lift: unlink the call and its return.
-                    for node in [entry, entry + 1] {
-                        if node == entry + 1 && ops[i].ret.is_none() {
-                            continue;
-                        }
-                        let (p, nx) = (prev[node as usize], next[node as usize]);
-                        next[p as usize] = nx;
-                        if nx != NIL {
-                            prev[nx as usize] = p;
-                        }
-                    }
-                    if calls.len() > best.len() {
-                        best = calls.iter().map(|c| c.0).collect();
-                    }
-                    entry = next[0];
-                    continue;
+        events.sort_unstable();
+        let mut next = vec![NIL; nodes];
+        let mut prev = vec![NIL; nodes];
+        let mut last = 0u32;
+        for &(_, node) in &events {
+            next[last as usize] = node;
+            prev[node as usize] = last;
+            last = node;
+        }
+        let words = n.div_ceil(64).max(1);
+        let entry = next[0];
+        Search {
+            model,
+            ops,
+            next,
+            prev,
+            zobrist: (0..n as u64).map(|i| splitmix64(i ^ 0x5eed)).collect(),
+            lin: vec![0u64; words],
+            zob: 0,
+            memo: Memo::new(words),
+            state: model.init(),
+            calls: Vec::new(),
+            best: Vec::new(),
+            entry,
+            remaining: ops.iter().filter(|o| o.ret.is_some()).count(),
+            reported: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Work done so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Ends the search: returns its share of the shared memory count and drops the memo.
+    fn finish(&mut self, memory: &AtomicUsize, outcome: Outcome) -> Option<Outcome> {
+        memory.fetch_sub(self.reported, Ordering::Relaxed);
+        self.reported = 0;
+        self.memo = Memo::new(1);
+        Some(outcome)
+    }
+
+    /// Stops the search where it is (another partition decided the verdict): frees its memory.
+    pub fn abandon(&mut self, memory: &AtomicUsize) {
+        self.finish(memory, Outcome::Valid);
+    }
+
+    /// Runs up to `max_steps` more steps. `Some` when the search has ended (call no more).
+    pub fn advance(
+        &mut self,
+        budget: &Budget,
+        memory: &AtomicUsize,
+        max_steps: u64,
+    ) -> Option<Outcome> {
+        if self.remaining == 0 {
+            return self.finish(memory, Outcome::Valid);
+        }
+        let ops = self.ops;
+        let model = self.model;
+        let stop_at = self.stats.steps.saturating_add(max_steps);
+        loop {
+            self.stats.steps += 1;
+            if self.stats.steps & 1023 == 0 {
+                self.stats.configurations = self.memo.states.len() as u64;
+                let delta = self.memo.bytes - self.reported;
+                self.reported = self.memo.bytes;
+                let total = memory.fetch_add(delta, Ordering::Relaxed) + delta;
+                let reason = if budget.exhausted() {
+                    Some("time limit or cancelled")
+                } else if total > budget.max_memory {
+                    Some("memory limit")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    let prefix = std::mem::take(&mut self.best);
+                    return self.finish(
+                        memory,
+                        Outcome::Unknown {
+                            reason: reason.to_string(),
+                            prefix,
+                        },
+                    );
                 }
-                lin[i / 64] &= !(1 << (i % 64));
-            }
-            entry = next[entry as usize];
-        } else {
-            // A return (or the end): the op returning here was not linearized in time.
-            let Some((i, prior)) = calls.pop() else {
-                finish(&memo, reported, &mut stats);
-                return (Outcome::Invalid { prefix: best }, stats);
-            };
-            let i = i as usize;
-            state = prior;
-            lin[i / 64] &= !(1 << (i % 64));
-            zob ^= zobrist[i];
-            let call = 1 + 2 * i as u32;
-            // Unlift in reverse order: return first, then call.
-            for node in [call + 1, call] {
-                if node == call + 1 && ops[i].ret.is_none() {
-                    continue;
-                }
-                let (p, nx) = (prev[node as usize], next[node as usize]);
-                next[p as usize] = node;
-                if nx != NIL {
-                    prev[nx as usize] = node;
+                if self.stats.steps >= stop_at {
+                    return None;
                 }
             }
-            if ops[i].ret.is_some() {
-                remaining += 1;
+            let entry = self.entry;
+            if entry != NIL && entry % 2 == 1 {
+                let i = ((entry - 1) / 2) as usize;
+                if let Some(ns) = model.step(&self.state, &ops[i].op) {
+                    self.lin[i / 64] |= 1 << (i % 64);
+                    let z = self.zob ^ self.zobrist[i];
+                    let h = z ^ hash_state(&ns);
+                    let extra = model.heap_bytes(&ns);
+                    if self.memo.insert(h, &self.lin, &ns, extra) {
+                        self.zob = z;
+                        let prior = std::mem::replace(&mut self.state, ns);
+                        self.calls.push((i as u32, prior));
+                        if ops[i].ret.is_some() {
+                            self.remaining -= 1;
+                            if self.remaining == 0 {
+                                self.stats.configurations = self.memo.states.len() as u64;
+                                return self.finish(memory, Outcome::Valid);
+                            }
+                        }
+                        // Lift: unlink the call and its return.
+                        self.unlink(entry);
+                        if ops[i].ret.is_some() {
+                            self.unlink(entry + 1);
+                        }
+                        if self.calls.len() > self.best.len() {
+                            self.best = self.calls.iter().map(|c| c.0).collect();
+                        }
+                        self.entry = self.next[0];
+                        continue;
+                    }
+                    self.lin[i / 64] &= !(1 << (i % 64));
+                }
+                self.entry = self.next[entry as usize];
+            } else {
+                // A return (or the end): the op returning here was not linearized in time.
+                let Some((i, prior)) = self.calls.pop() else {
+                    self.stats.configurations = self.memo.states.len() as u64;
+                    let prefix = std::mem::take(&mut self.best);
+                    return self.finish(memory, Outcome::Invalid { prefix });
+                };
+                let i = i as usize;
+                self.state = prior;
+                self.lin[i / 64] &= !(1 << (i % 64));
+                self.zob ^= self.zobrist[i];
+                let call = 1 + 2 * i as u32;
+                // Unlift in reverse order: return first, then call.
+                if ops[i].ret.is_some() {
+                    self.relink(call + 1);
+                    self.remaining += 1;
+                }
+                self.relink(call);
+                self.entry = self.next[call as usize];
             }
-            entry = next[call as usize];
+        }
+    }
+
+    fn unlink(&mut self, node: u32) {
+        let (p, nx) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[p as usize] = nx;
+        if nx != NIL {
+            self.prev[nx as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, node: u32) {
+        let (p, nx) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[p as usize] = node;
+        if nx != NIL {
+            self.prev[nx as usize] = node;
         }
     }
 }
