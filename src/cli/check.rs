@@ -1,8 +1,343 @@
-//! `netsplit check` (to be written).
+//! `netsplit check`: checks recorded histories (ours or imported) and prints verdicts.
+//!
+//! Reads each FILE (the only I/O of checking happens here), imports it in `--format` (detected
+//! with `auto`), runs the linearizability checker (`--model`, or `--workload register`) or the
+//! transactional checker (`--workload list-append|rw-register`), and prints a short human line
+//! per file, or with `--json` one JSON object per file. Files are checked in parallel, each with
+//! its own budget. Exit: 0 all valid, 1 any invalid, 2 any unknown and none invalid, 254 bad
+//! usage or a malformed file (named with its line).
+
+use crate::checker::linear::{self, LinOptions, LinResult, ModelKind};
+use crate::checker::txn::{self, TxnOptions, TxnResult, TxnWorkload};
+use crate::checker::{Budget, Validity};
+use crate::error::bad_input;
+use crate::history::import::{self, Format};
+use crate::history::{HistoryError, OpType, Process};
+use rayon::prelude::*;
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// History format: auto, jsonl, jepsen-edn, porcupine-etcd, porcupine-kv.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+    /// Linearizability model: register, cas-register, multi-register, mutex, set, fifo-queue, kv.
+    /// Defaults to cas-register for porcupine-etcd and kv for porcupine-kv files.
+    #[arg(long, value_name = "M", conflicts_with = "workload")]
+    pub model: Option<String>,
+    /// Check as this workload does: register (keyed cas-register), list-append, rw-register.
+    #[arg(long, value_name = "W")]
+    pub workload: Option<String>,
+    /// Consistency models for transactional workloads (comma-separated).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "strict-serializable"
+    )]
+    pub consistency_models: Vec<String>,
+    /// Initial state of the model, as JSON (default null; "" for kv).
+    #[arg(long, value_name = "JSON")]
+    pub initial: Option<String>,
+    /// Operation values are [key, value] tuples over independent keys (register models).
+    #[arg(long)]
+    pub independent: bool,
+    /// Seconds allowed per history; past it the verdict is unknown.
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+    /// Memory allowed for the search's memo per history, in MiB; past it the verdict is unknown.
+    #[arg(long, value_name = "MIB")]
+    pub max_memory: Option<usize>,
+    /// Check a keyed history as one search instead of per key.
+    #[arg(long)]
+    pub no_partition: bool,
+    /// Print one JSON object per file instead of a human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// History files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
 
-pub fn run(_args: CheckArgs) -> anyhow::Result<u8> {
-    Err(crate::error::bad_input("netsplit check is not built yet"))
+/// What to run on each history.
+#[derive(Debug, Clone)]
+enum Plan {
+    /// A linearizability model; `None`: inferred from the file's format.
+    Lin {
+        model: Option<ModelKind>,
+        independent: bool,
+    },
+    Txn(TxnWorkload),
+}
+
+/// Options shared by every file of one invocation.
+#[derive(Debug, Clone)]
+struct Spec {
+    format: Format,
+    plan: Plan,
+    initial: Value,
+    partition: bool,
+    time_limit: Option<Duration>,
+    max_memory: Option<usize>,
+    consistency_models: Vec<String>,
+}
+
+/// One file's outcome.
+struct FileOutcome {
+    valid: Validity,
+    json: Map<String, Value>,
+    human: String,
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let spec = spec(&args)?;
+    let outcomes: Vec<anyhow::Result<FileOutcome>> = args
+        .files
+        .par_iter()
+        .map(|f| check_file(f, &spec))
+        .collect();
+    let mut first_err = None;
+    let mut verdicts = Vec::new();
+    for o in outcomes {
+        match o {
+            Ok(o) => {
+                if args.json {
+                    println!("{}", Value::Object(o.json));
+                } else {
+                    println!("{}", o.human);
+                }
+                verdicts.push(o.valid);
+            }
+            Err(e) => {
+                if first_err.is_some() {
+                    eprintln!("netsplit: error: {}", crate::error::one_line(&e));
+                } else {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    if !args.json && verdicts.len() > 1 {
+        let count = |v: Validity| verdicts.iter().filter(|&&x| x == v).count();
+        println!(
+            "{} histories: {} valid, {} invalid, {} unknown",
+            verdicts.len(),
+            count(Validity::True),
+            count(Validity::False),
+            count(Validity::Unknown)
+        );
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    Ok(verdicts.into_iter().collect::<Validity>().exit_code())
+}
+
+fn spec(args: &CheckArgs) -> anyhow::Result<Spec> {
+    let format: Format = args.format.parse().map_err(bad_input)?;
+    let plan = match (&args.model, &args.workload) {
+        (Some(m), _) => Plan::Lin {
+            model: Some(m.parse().map_err(bad_input)?),
+            independent: args.independent,
+        },
+        (None, Some(w)) => match w.as_str() {
+            "register" => Plan::Lin {
+                model: Some(ModelKind::CasRegister),
+                independent: true,
+            },
+            "list-append" => Plan::Txn(TxnWorkload::ListAppend),
+            "rw-register" => Plan::Txn(TxnWorkload::RwRegister),
+            other => {
+                return Err(bad_input(format!(
+                    "unknown workload '{other}' for check (expected register, list-append or \
+                     rw-register; or give --model)"
+                )))
+            }
+        },
+        (None, None) => Plan::Lin {
+            model: None,
+            independent: args.independent,
+        },
+    };
+    let initial = match &args.initial {
+        None => Value::Null,
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| bad_input(format!("--initial is not JSON ({e}): {s}")))?,
+    };
+    let time_limit = match args.time_limit {
+        None => None,
+        Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => {
+            return Err(bad_input(format!(
+                "--time-limit must be a non-negative number of seconds, got {s}"
+            )))
+        }
+    };
+    Ok(Spec {
+        format,
+        plan,
+        initial,
+        partition: !args.no_partition,
+        time_limit,
+        max_memory: args.max_memory.map(|m| m.saturating_mul(1 << 20)),
+        consistency_models: args.consistency_models.clone(),
+    })
+}
+
+fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
+    let start = Instant::now();
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
+        bad_input(format!("{name}: line {line}: not valid UTF-8"))
+    })?;
+    let imported = import::parse_with_lines(&text, spec.format).map_err(|e| match e {
+        HistoryError::Parse { line, msg } => bad_input(format!("{name}: line {line}: {msg}")),
+        HistoryError::Io(e) => bad_input(format!("{name}: {e}")),
+    })?;
+    let format = imported.format.unwrap_or(spec.format);
+    let ops = &imported.ops;
+    let client_ops = ops
+        .iter()
+        .filter(|o| o.kind == OpType::Invoke && o.process != Process::Nemesis)
+        .count();
+    let mut budget = Budget::with_time_limit(spec.time_limit);
+    if let Some(m) = spec.max_memory {
+        budget = budget.with_max_memory(m);
+    }
+    let at_event = |event: usize, msg: &str| {
+        let line = imported.lines.get(event).copied().unwrap_or(event + 1);
+        bad_input(format!("{name}: line {line}: {msg}"))
+    };
+
+    let mut json = Map::new();
+    json.insert("file".into(), json!(name));
+    json.insert("format".into(), json!(format.name()));
+    let (valid, detail, fields) = match &spec.plan {
+        Plan::Lin { model, independent } => {
+            let model = match (model, format) {
+                (Some(m), _) => *m,
+                (None, Format::PorcupineEtcd) => ModelKind::CasRegister,
+                (None, Format::PorcupineKv) => ModelKind::Kv,
+                (None, f) => {
+                    return Err(bad_input(format!(
+                        "{name}: give --model or --workload (no default model for {f} histories)"
+                    )))
+                }
+            };
+            let opts = LinOptions {
+                model,
+                initial: spec.initial.clone(),
+                independent: *independent || model == ModelKind::Kv,
+                partition: spec.partition,
+                budget,
+            };
+            json.insert("model".into(), json!(model.name()));
+            let r = linear::check(ops, &opts).map_err(|e| at_event(e.event, &e.msg))?;
+            (r.valid, lin_detail(&r), serde_json::to_value(&r))
+        }
+        Plan::Txn(w) => {
+            let opts = TxnOptions {
+                workload: *w,
+                consistency_models: spec.consistency_models.clone(),
+                budget,
+            };
+            json.insert(
+                "workload".into(),
+                json!(match w {
+                    TxnWorkload::ListAppend => "list-append",
+                    TxnWorkload::RwRegister => "rw-register",
+                }),
+            );
+            let r = txn::check(ops, &opts).map_err(|e| at_event(e.event, &e.msg))?;
+            (r.valid, txn_detail(&r), serde_json::to_value(&r))
+        }
+    };
+    let elapsed = start.elapsed();
+    json.insert("valid".into(), serde_json::to_value(valid)?);
+    json.insert("ops".into(), json!(client_ops));
+    json.insert("events".into(), json!(ops.len()));
+    json.insert(
+        "elapsed_ms".into(),
+        json!((elapsed.as_secs_f64() * 1e6).round() / 1e3),
+    );
+    if let Some(line) = imported.report.truncated_last_line {
+        json.insert("truncated_last_line".into(), json!(line));
+    }
+    if let Value::Object(extra) = fields? {
+        for (k, v) in extra {
+            json.entry(k).or_insert(v);
+        }
+    }
+    let verdict = match valid {
+        Validity::True => "valid",
+        Validity::False => "INVALID",
+        Validity::Unknown => "UNKNOWN",
+    };
+    let mut human = format!(
+        "{name}: {verdict} ({client_ops} ops, {:.1} ms)",
+        elapsed.as_secs_f64() * 1e3
+    );
+    if let Some(line) = imported.report.truncated_last_line {
+        human.push_str(&format!(" [truncated last line {line} ignored]"));
+    }
+    if !detail.is_empty() {
+        human.push_str(" — ");
+        human.push_str(&detail);
+    }
+    Ok(FileOutcome { valid, json, human })
+}
+
+/// One line on why a linearizability check failed or stopped.
+fn lin_detail(r: &LinResult) -> String {
+    let Some(ev) = r.failures.iter().find(|e| e.valid == r.valid) else {
+        return String::new();
+    };
+    let key = ev
+        .key
+        .as_ref()
+        .map(|k| format!("key {k}: "))
+        .unwrap_or_default();
+    let state = ev.linearized.last().map_or(&ev.initial_state, |s| &s.state);
+    let mut s = match (&r.valid, &ev.stuck) {
+        (Validity::Unknown, _) => format!(
+            "{key}{} after linearizing {} of {} ops",
+            ev.reason.as_deref().unwrap_or("budget exhausted"),
+            ev.linearized.len(),
+            ev.ops
+        ),
+        (_, Some(op)) => format!(
+            "{key}no linearization: after {} of {} ops (state {state}), {} {} → {} by process {} \
+             (event {}) cannot take effect",
+            ev.linearized.len(),
+            ev.ops,
+            op.f,
+            op.value,
+            op.output,
+            op.process,
+            op.invoke
+        ),
+        (_, None) => format!("{key}no linearization"),
+    };
+    let others = r.failures.len().saturating_sub(1);
+    if others > 0 {
+        s.push_str(&format!(" (+{others} more keys)"));
+    }
+    s
+}
+
+fn txn_detail(r: &TxnResult) -> String {
+    if r.anomaly_types.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "anomalies: {}; not {}",
+            r.anomaly_types.join(", "),
+            r.not.join(", ")
+        )
+    }
 }

@@ -1,1 +1,3 @@
 //! The one integration-test binary (ARCHITECTURE.md §7): areas as modules.
+
+mod check;
