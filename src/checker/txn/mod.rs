@@ -1,9 +1,38 @@
-//! Transactional consistency checking, Elle-style (to be written by the transactional work).
-//! The public API below is the contract the CLI and the runner rely on.
+//! Transactional consistency checking, Elle-style: from a history of transactions, infer the
+//! dependency graph, find and name anomalies, explain them, and say which consistency models
+//! they rule out.
+//!
+//! Pipeline (`check`):
+//! 1. `parse`: `f: "txn"` events → transactions of typed micro-ops (keys interned).
+//! 2. `list_append` / `rw_register`: per-key inference (parallel over keys) of ww/wr/rw edges
+//!    and of the anomalies that are not cycles (G1a, G1b, internal, …).
+//! 3. `graph`: process-order and (transitively reduced) real-time edges; one compact graph.
+//! 4. `search`: Tarjan SCCs, then an exact linear-time search per forbidden cycle class inside
+//!    each component (parallel over components), each yielding a concrete, explained cycle.
+//! 5. `models`: which anomalies the requested models forbid (so asking for
+//!    snapshot-isolation searches no real-time or process cycles), and which models the found
+//!    anomalies rule out.
+//!
+//! Valid means: no anomaly that a requested model forbids was found, and every forbidden class
+//! was settled. See `docs/transactional-checking.md` for the semantics and the limits.
+
+pub mod anomaly;
+pub mod gen;
+pub mod graph;
+pub mod list_append;
+pub mod models;
+pub mod parse;
+pub mod rw_register;
+pub mod search;
+#[cfg(test)]
+mod tests;
 
 use crate::checker::{Budget, CheckError, Validity};
 use crate::history::Op;
+use anomaly::{Anomaly, Explain, RawAnomaly};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
 
 /// Which transactional workload a history comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,22 +41,225 @@ pub enum TxnWorkload {
     RwRegister,
 }
 
+impl FromStr for TxnWorkload {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "list-append" | "append" => Ok(TxnWorkload::ListAppend),
+            "rw-register" | "wr" => Ok(TxnWorkload::RwRegister),
+            _ => Err(format!(
+                "unknown transactional workload {s:?}; accepted: list-append, rw-register"
+            )),
+        }
+    }
+}
+
+impl TxnWorkload {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxnWorkload::ListAppend => "list-append",
+            TxnWorkload::RwRegister => "rw-register",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TxnOptions {
     pub workload: TxnWorkload,
-    /// Requested consistency models (`strict-serializable` by default).
+    /// Requested consistency models (`strict-serializable` by default). Entries may themselves
+    /// be comma-separated lists.
     pub consistency_models: Vec<String>,
     pub budget: Budget,
+}
+
+impl Default for TxnOptions {
+    fn default() -> Self {
+        TxnOptions {
+            workload: TxnWorkload::ListAppend,
+            consistency_models: vec!["strict-serializable".into()],
+            budget: Budget::unlimited(),
+        }
+    }
+}
+
+/// Validates consistency-model names (canonical names, Adya's `PL-*` names and a few synonyms;
+/// comma-separated lists allowed). Returns the canonical names, or a one-line message naming
+/// the unknown model and every accepted name.
+pub fn validate_models(names: &[String]) -> Result<Vec<String>, String> {
+    models::validate_models(names).map(|v| v.into_iter().map(String::from).collect())
+}
+
+/// Every accepted consistency-model name.
+pub fn model_names() -> Vec<&'static str> {
+    models::model_names()
+}
+
+/// How many anomalies of each type are kept with full explanations (the rest are counted).
+pub const MAX_ANOMALIES_PER_TYPE: usize = 8;
+
+/// Counts describing the history and the graph.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TxnStats {
+    pub txns: usize,
+    pub ok: usize,
+    pub fail: usize,
+    pub info: usize,
+    pub keys: usize,
+    /// Client operations whose `f` is not `txn` (ignored).
+    pub ignored_ops: usize,
+    /// Edges by relation, before merging parallel edges.
+    pub edges: BTreeMap<&'static str, usize>,
+    /// Non-trivial strongly connected components searched, and the largest one's size.
+    pub components: usize,
+    pub largest_component: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TxnResult {
     pub valid: Validity,
+    /// Anomalies found that a requested model forbids (Elle's names), sorted.
     pub anomaly_types: Vec<String>,
+    /// Every model those anomalies rule out, and every stronger model, sorted.
     pub not: Vec<String>,
+    /// The weakest models in `not` (Elle's `:not`); the rest of `not` follows from these.
+    pub weakest_not: Vec<String>,
+    /// Anomalies found that no requested model forbids (reported, not counted against validity).
+    pub other_anomaly_types: Vec<String>,
+    /// Evidence, by anomaly type (at most [`MAX_ANOMALIES_PER_TYPE`] each).
+    pub anomalies: BTreeMap<String, Vec<Anomaly>>,
+    /// How many of each type were found (may exceed what `anomalies` lists).
+    pub anomaly_counts: BTreeMap<String, usize>,
+    /// Forbidden classes the search could not settle (budget exhausted), with where.
+    pub unknown: Vec<String>,
+    /// The requested models, canonical names.
+    pub models: Vec<String>,
+    pub workload: &'static str,
+    pub stats: TxnStats,
 }
 
-/// Checks a history of `txn` operations.
-pub fn check(_ops: &[Op], _opts: &TxnOptions) -> Result<TxnResult, CheckError> {
-    Err(CheckError::new(0, "transactional checker not built yet"))
+/// What a workload analysis hands to the graph search.
+pub struct Analysis {
+    pub edges: Vec<(u32, u32, u8)>,
+    pub anomalies: Vec<RawAnomaly>,
+    pub explainer: Box<dyn Explain>,
+}
+
+/// Checks a history of `txn` operations against the requested consistency models.
+///
+/// Errors: unknown model names (event 0), malformed micro-ops or unpairable events (naming the
+/// event index), and values appended/written twice to one key.
+pub fn check(ops: &[Op], opts: &TxnOptions) -> Result<TxnResult, CheckError> {
+    let models =
+        models::validate_models(&opts.consistency_models).map_err(|m| CheckError::new(0, m))?;
+    let forbidden = models::forbidden_anomalies(&models);
+    let budget = &opts.budget;
+    let parsed = parse::parse(ops, opts.workload)?;
+    let txns = &parsed.txns;
+    let mut stats = TxnStats {
+        txns: txns.len(),
+        keys: parsed.keys.len(),
+        ignored_ops: parsed.ignored,
+        ..TxnStats::default()
+    };
+    for t in txns {
+        match t.status {
+            parse::Status::Ok => stats.ok += 1,
+            parse::Status::Fail => stats.fail += 1,
+            parse::Status::Info => stats.info += 1,
+        }
+    }
+    let mut result = TxnResult {
+        valid: Validity::Unknown,
+        anomaly_types: Vec::new(),
+        not: Vec::new(),
+        weakest_not: Vec::new(),
+        other_anomaly_types: Vec::new(),
+        anomalies: BTreeMap::new(),
+        anomaly_counts: BTreeMap::new(),
+        unknown: Vec::new(),
+        models: models.iter().map(|m| m.to_string()).collect(),
+        workload: opts.workload.as_str(),
+        stats,
+    };
+    if budget.exhausted() {
+        result
+            .unknown
+            .push("everything (budget exhausted before the analysis)".into());
+        return Ok(result);
+    }
+    let analysis = match opts.workload {
+        TxnWorkload::ListAppend => list_append::analyze(&parsed)?,
+        TxnWorkload::RwRegister => rw_register::analyze(&parsed)?,
+    };
+    let plan = search::Plan::new(&forbidden);
+    let mut edges = analysis.edges;
+    for (bit, name) in [(graph::WW, "ww"), (graph::WR, "wr"), (graph::RW, "rw")] {
+        result
+            .stats
+            .edges
+            .insert(name, edges.iter().filter(|e| e.2 == bit).count());
+    }
+    if plan.mask() & graph::PROC != 0 {
+        let pe = graph::process_edges(txns);
+        result.stats.edges.insert("process", pe.len());
+        edges.extend(pe.into_iter().map(|(a, b)| (a, b, graph::PROC)));
+    }
+    if plan.mask() & graph::RT != 0 {
+        let re = graph::realtime_edges(txns);
+        result.stats.edges.insert("realtime", re.len());
+        edges.extend(re.into_iter().map(|(a, b)| (a, b, graph::RT)));
+    }
+    let g = graph::Graph::from_edges(txns.len(), &edges);
+    drop(edges);
+    let found = search::search(&g, txns, &*analysis.explainer, &forbidden, budget);
+    result.stats.components = found.components;
+    result.stats.largest_component = found.largest_component;
+    result.unknown = found.unknown;
+
+    let mut all: Vec<Anomaly> = analysis
+        .anomalies
+        .into_iter()
+        .map(|r| anomaly::from_raw(txns, r))
+        .collect();
+    all.extend(found.anomalies);
+    let mut types: BTreeSet<String> = BTreeSet::new();
+    let mut other: BTreeSet<String> = BTreeSet::new();
+    for a in all {
+        let forbidden_here = a.kind == "cycle-exists" || forbidden.contains(a.kind.as_str());
+        if forbidden_here {
+            types.insert(a.kind.clone());
+        } else {
+            other.insert(a.kind.clone());
+        }
+        *result.anomaly_counts.entry(a.kind.clone()).or_default() += 1;
+        let v = result.anomalies.entry(a.kind.clone()).or_default();
+        if v.len() < MAX_ANOMALIES_PER_TYPE {
+            v.push(a);
+        }
+    }
+    let mut not = models::ruled_out(types.iter().map(|s| s.as_str()));
+    if types.contains("cycle-exists") {
+        // A cycle of unknown class over the searched edges rules out the requested models that
+        // forbid every class those edges can form (that is why it was reported).
+        for m in &models {
+            if plan.any_cycle_forbidden(&models::forbidden_anomalies(&[*m])) {
+                not.extend(models::stronger_or_equal(m));
+            }
+        }
+    }
+    result.weakest_not = models::weakest(&not)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    result.not = not.into_iter().map(String::from).collect();
+    result.anomaly_types = types.into_iter().collect();
+    result.other_anomaly_types = other.into_iter().collect();
+    result.valid = if !result.anomaly_types.is_empty() {
+        Validity::False
+    } else if !result.unknown.is_empty() {
+        Validity::Unknown
+    } else {
+        Validity::True
+    };
+    Ok(result)
 }

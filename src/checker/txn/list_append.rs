@@ -1,0 +1,453 @@
+//! List-append inference: version orders from read prefixes, ww/wr/rw edges, and the
+//! non-cycle anomalies visible in the data.
+//!
+//! Each key holds a list; `["append", k, v]` adds `v` (values unique per key) and a read returns
+//! the whole list, which reveals a prefix of the key's version order. The longest `ok` read of a
+//! key is taken as its version order; every other read must be a prefix of it, else the key has
+//! an `incompatible-order` and no ww/rw edges are inferred for it (wr edges, which come from a
+//! single read, still are). Per key:
+//! - ww: consecutive elements of the order appended by different committed-or-unknown
+//!   transactions (failed or unknown elements are skipped);
+//! - wr: an external read (the transaction's first access to the key) whose last element was
+//!   appended by another transaction;
+//! - rw: an external read of length L, and the transaction that appended the next known element;
+//! - G1a (an element appended by a failed transaction is read), garbage-read (an element nobody
+//!   appended), G1b (the last element read was not its writer's final append to that key),
+//!   dirty-update (a failed append followed by committed ones in the order), duplicate-elements,
+//!   incompatible-order, lost-update (two committed transactions appended to a key after reading
+//!   the same version of it), and internal (a transaction's read contradicts its own earlier
+//!   reads and appends).
+//!
+//! Keys are independent, so they are analysed in parallel (rayon).
+
+use super::anomaly::{Explain, RawAnomaly};
+use super::graph::{RW, WR, WW};
+use super::parse::{fmt_list, Mop, Parsed, Scalar, Status, Txn};
+use super::Analysis;
+use crate::checker::CheckError;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+/// Per-key facts kept for explanations.
+struct KeyInfo {
+    pos: HashMap<Scalar, u32>,
+    writer: HashMap<Scalar, (u32, u16)>,
+}
+
+struct Explainer {
+    keys: Vec<Scalar>,
+    info: Vec<KeyInfo>,
+}
+
+/// The first read of `k` in `t` if it precedes every append to `k` (an external read).
+fn external_read(t: &Txn, k: u32) -> Option<&[Scalar]> {
+    for m in &t.mops {
+        match m {
+            Mop::ReadList(k2, v) if *k2 == k => return v.as_deref(),
+            Mop::Append(k2, _) if *k2 == k => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+impl Explain for Explainer {
+    fn why(&self, txns: &[Txn], a: u32, b: u32, rel: u8, na: &str, nb: &str) -> String {
+        let (ta, tb) = (&txns[a as usize], &txns[b as usize]);
+        match rel {
+            WW => {
+                for ma in &ta.mops {
+                    let Mop::Append(k, va) = ma else { continue };
+                    let ki = &self.info[*k as usize];
+                    let Some(&pa) = ki.pos.get(va) else { continue };
+                    for mb in &tb.mops {
+                        let Mop::Append(k2, vb) = mb else { continue };
+                        if k2 != k {
+                            continue;
+                        }
+                        if let Some(&pb) = ki.pos.get(vb) {
+                            if pa < pb {
+                                return format!(
+                                    "{na} appended {va} and {nb} appended {vb} to {}; {}'s version order has {va} before {vb}, so {na} < {nb} (ww)",
+                                    self.keys[*k as usize], self.keys[*k as usize]
+                                );
+                            }
+                        }
+                    }
+                }
+                format!("{na} < {nb} (ww)")
+            }
+            WR => {
+                for mb in &tb.mops {
+                    let Mop::ReadList(k, Some(l)) = mb else {
+                        continue;
+                    };
+                    if external_read(tb, *k).is_none() {
+                        continue;
+                    }
+                    let Some(last) = l.last() else { continue };
+                    if self.info[*k as usize].writer.get(last).map(|w| w.0) == Some(a) {
+                        return format!(
+                            "{nb} read {} = {}, which includes {na}'s append of {last}, so {na} < {nb} (wr)",
+                            self.keys[*k as usize],
+                            fmt_list(l)
+                        );
+                    }
+                }
+                format!("{na} < {nb} (wr)")
+            }
+            RW => {
+                for ma in &ta.mops {
+                    let Mop::ReadList(k, Some(l)) = ma else {
+                        continue;
+                    };
+                    if external_read(ta, *k).is_none() {
+                        continue;
+                    }
+                    let ki = &self.info[*k as usize];
+                    for mb in &tb.mops {
+                        let Mop::Append(k2, vb) = mb else { continue };
+                        if k2 != k {
+                            continue;
+                        }
+                        if let Some(&pb) = ki.pos.get(vb) {
+                            if pb as usize >= l.len() {
+                                return format!(
+                                    "{na} read {} = {}, which does not include {nb}'s append of {vb}, so {na} < {nb} (rw)",
+                                    self.keys[*k as usize],
+                                    fmt_list(l)
+                                );
+                            }
+                        }
+                    }
+                }
+                format!("{na} < {nb} (rw)")
+            }
+            _ => format!("{na} < {nb}"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct KeyIndex {
+    /// (txn, mop) of every append, in transaction order.
+    appends: Vec<(u32, u16)>,
+    /// (txn, mop, external) of every read of an `ok` transaction.
+    reads: Vec<(u32, u16, bool)>,
+}
+
+struct KeyOut {
+    edges: Vec<(u32, u32, u8)>,
+    anomalies: Vec<RawAnomaly>,
+    info: KeyInfo,
+}
+
+/// Runs the list-append inference.
+pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
+    let txns = &p.txns;
+    let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
+    let mut anomalies = Vec::new();
+    // Per-transaction pass: index by key, check internal consistency.
+    let mut state: HashMap<u32, (bool, Vec<Scalar>)> = HashMap::new(); // key → (known?, list or own-append suffix)
+    for (ti, t) in txns.iter().enumerate() {
+        state.clear();
+        for (mi, m) in t.mops.iter().enumerate() {
+            match m {
+                Mop::Append(k, v) => {
+                    idx[*k as usize].appends.push((ti as u32, mi as u16));
+                    state
+                        .entry(*k)
+                        .or_insert_with(|| (false, Vec::new()))
+                        .1
+                        .push(v.clone());
+                }
+                Mop::ReadList(k, Some(l)) if t.status == Status::Ok => {
+                    let prior = state.get(k);
+                    idx[*k as usize]
+                        .reads
+                        .push((ti as u32, mi as u16, prior.is_none()));
+                    if let Some((known, xs)) = prior {
+                        let consistent = if *known { l == xs } else { l.ends_with(xs) };
+                        if !consistent {
+                            let expected = if *known {
+                                fmt_list(xs)
+                            } else {
+                                format!("a list ending in {}", fmt_list(xs))
+                            };
+                            anomalies.push(RawAnomaly {
+                                kind: "internal",
+                                txns: vec![ti as u32],
+                                key: Some(p.keys[*k as usize].to_string()),
+                                explanation: format!(
+                                    "T1 read {} = {} at micro-op {mi}, but its own earlier reads and appends imply {expected}",
+                                    p.keys[*k as usize],
+                                    fmt_list(l)
+                                ),
+                            });
+                        }
+                    }
+                    state.insert(*k, (true, l.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    let outs: Vec<Result<KeyOut, CheckError>> = idx
+        .par_iter()
+        .enumerate()
+        .map(|(k, ix)| analyze_key(p, k as u32, ix))
+        .collect();
+    let mut edges = Vec::new();
+    let mut info = Vec::with_capacity(outs.len());
+    for o in outs {
+        let o = o?;
+        edges.extend(o.edges);
+        anomalies.extend(o.anomalies);
+        info.push(o.info);
+    }
+    Ok(Analysis {
+        edges,
+        anomalies,
+        explainer: Box::new(Explainer {
+            keys: p.keys.clone(),
+            info,
+        }),
+    })
+}
+
+fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> {
+    let txns = &p.txns;
+    let key = &p.keys[k as usize];
+    let kname = key.to_string();
+    let mut anomalies = Vec::new();
+    let mut edges = Vec::new();
+    let mop_val = |t: u32, m: u16| -> &Scalar {
+        match &txns[t as usize].mops[m as usize] {
+            Mop::Append(_, v) => v,
+            _ => unreachable!("append index points at an append"),
+        }
+    };
+    let read_val = |t: u32, m: u16| -> &[Scalar] {
+        match &txns[t as usize].mops[m as usize] {
+            Mop::ReadList(_, Some(l)) => l,
+            _ => &[],
+        }
+    };
+    // Writers, and each transaction's final append to this key.
+    let mut writer: HashMap<Scalar, (u32, u16)> = HashMap::with_capacity(ix.appends.len());
+    let mut final_append: HashMap<u32, u16> = HashMap::new();
+    for &(t, m) in &ix.appends {
+        let v = mop_val(t, m);
+        if let Some(&(t0, _)) = writer.get(v) {
+            return Err(CheckError::new(
+                txns[t as usize].invoke,
+                format!(
+                    "value {v} is appended to key {kname} twice (invocations at events {} and {}); list-append needs unique appended values per key",
+                    txns[t0 as usize].invoke, txns[t as usize].invoke
+                ),
+            ));
+        }
+        writer.insert(v.clone(), (t, m));
+        final_append.insert(t, m);
+    }
+    // The version order: the longest read; every read must be a prefix of it.
+    let longest = ix
+        .reads
+        .iter()
+        .max_by_key(|r| read_val(r.0, r.1).len())
+        .copied();
+    let order: Vec<Scalar> = longest
+        .map(|r| read_val(r.0, r.1).to_vec())
+        .unwrap_or_default();
+    let mut trusted = true;
+    let mut pos: HashMap<Scalar, u32> = HashMap::with_capacity(order.len());
+    for (i, v) in order.iter().enumerate() {
+        if pos.insert(v.clone(), i as u32).is_some() {
+            trusted = false;
+        }
+    }
+    let mut dup_reported = false;
+    let mut bad_reported: HashSet<&Scalar> = HashSet::new();
+    for &(t, m, _) in &ix.reads {
+        let l = read_val(t, m);
+        let is_prefix = l.len() <= order.len() && order[..l.len()] == *l;
+        if !is_prefix {
+            trusted = false;
+            let (lt, lm, _) = longest.expect("a read exists");
+            anomalies.push(RawAnomaly {
+                kind: "incompatible-order",
+                txns: vec![t, lt],
+                key: Some(kname.clone()),
+                explanation: format!(
+                    "T1 read {kname} = {} and T2 read {kname} = {}; neither is a prefix of the other, so no single version order of {kname} explains both",
+                    fmt_list(l),
+                    fmt_list(read_val(lt, lm))
+                ),
+            });
+        }
+        // Duplicates within this read.
+        if !dup_reported {
+            let mut seen = HashSet::with_capacity(l.len());
+            if let Some(d) = l.iter().find(|x| !seen.insert(*x)) {
+                dup_reported = true;
+                trusted = false;
+                anomalies.push(RawAnomaly {
+                    kind: "duplicate-elements",
+                    txns: vec![t],
+                    key: Some(kname.clone()),
+                    explanation: format!(
+                        "T1 read {kname} = {}, which contains {d} more than once",
+                        fmt_list(l)
+                    ),
+                });
+            }
+        }
+        // Elements written by failed transactions, or by nobody.
+        for x in l {
+            match writer.get(x) {
+                None if bad_reported.insert(x) => {
+                    anomalies.push(RawAnomaly {
+                        kind: "garbage-read",
+                        txns: vec![t],
+                        key: Some(kname.clone()),
+                        explanation: format!(
+                            "T1 read {kname} = {}, but no transaction appended {x} to {kname}",
+                            fmt_list(l)
+                        ),
+                    });
+                }
+                Some(&(w, _))
+                    if txns[w as usize].status == Status::Fail && bad_reported.insert(x) =>
+                {
+                    anomalies.push(RawAnomaly {
+                        kind: "G1a",
+                        txns: vec![t, w],
+                        key: Some(kname.clone()),
+                        explanation: format!(
+                            "T1 read {kname} = {}, which includes {x}, appended by T2, which failed (aborted read)",
+                            fmt_list(l)
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    // ww edges and dirty updates, along the version order.
+    let graph_writer = |v: &Scalar| -> Option<u32> {
+        writer
+            .get(v)
+            .map(|w| w.0)
+            .filter(|&w| txns[w as usize].status.in_graph())
+    };
+    if trusted {
+        let mut prev: Option<u32> = None;
+        let mut failed_before: Option<u32> = None;
+        let mut dirty_reported = false;
+        for v in &order {
+            match writer.get(v) {
+                Some(&(w, _)) if txns[w as usize].status == Status::Fail => {
+                    failed_before.get_or_insert(w);
+                }
+                Some(&(w, _)) => {
+                    if let (Some(f), false) = (failed_before, dirty_reported) {
+                        dirty_reported = true;
+                        anomalies.push(RawAnomaly {
+                            kind: "dirty-update",
+                            txns: vec![f, w],
+                            key: Some(kname.clone()),
+                            explanation: format!(
+                                "{kname}'s version order {} has an append by T1, which failed, followed by T2's append of {v}: T2 built on an aborted write",
+                                fmt_list(&order)
+                            ),
+                        });
+                    }
+                    if let Some(p0) = prev {
+                        if p0 != w {
+                            edges.push((p0, w, WW));
+                        }
+                    }
+                    prev = Some(w);
+                }
+                None => {}
+            }
+        }
+    }
+    // For rw: index of the next element with a graph writer at or after each position.
+    let mut next_writer: Vec<Option<u32>> = vec![None; order.len() + 1];
+    if trusted {
+        for i in (0..order.len()).rev() {
+            next_writer[i] = graph_writer(&order[i]).or(next_writer[i + 1]);
+        }
+    }
+    // External reads: wr, rw, G1b, lost-update.
+    let appenders: HashSet<u32> = ix.appends.iter().map(|a| a.0).collect();
+    let mut by_version: HashMap<usize, Vec<u32>> = HashMap::new();
+    for &(t, m, external) in &ix.reads {
+        if !external {
+            continue;
+        }
+        let l = read_val(t, m);
+        if let Some(last) = l.last() {
+            if let Some(&(w, wm)) = writer.get(last) {
+                if w == t {
+                    anomalies.push(RawAnomaly {
+                        kind: "internal",
+                        txns: vec![t],
+                        key: Some(kname.clone()),
+                        explanation: format!(
+                            "T1 read {kname} = {} before it appended {last} itself (a read of its own future write)",
+                            fmt_list(l)
+                        ),
+                    });
+                } else if txns[w as usize].status.in_graph() {
+                    edges.push((w, t, WR));
+                    if final_append.get(&w).is_some_and(|&fm| fm != wm) {
+                        anomalies.push(RawAnomaly {
+                            kind: "G1b",
+                            txns: vec![t, w],
+                            key: Some(kname.clone()),
+                            explanation: format!(
+                                "T1 read {kname} = {}, ending in {last}, an intermediate append of T2, which appended more to {kname} afterwards (intermediate read)",
+                                fmt_list(l)
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        if trusted && l.len() <= order.len() {
+            if let Some(w) = next_writer[l.len()] {
+                if w != t {
+                    edges.push((t, w, RW));
+                }
+            }
+            if appenders.contains(&t) {
+                by_version.entry(l.len()).or_default().push(t);
+            }
+        }
+    }
+    let mut lost: Vec<(usize, Vec<u32>)> = by_version
+        .into_iter()
+        .filter(|(_, ts)| ts.len() > 1)
+        .collect();
+    lost.sort_by_key(|x| x.0);
+    for (len, ts) in lost {
+        let names: Vec<String> = (1..=ts.len()).map(|i| format!("T{i}")).collect();
+        anomalies.push(RawAnomaly {
+            kind: "lost-update",
+            txns: ts.clone(),
+            key: Some(kname.clone()),
+            explanation: format!(
+                "{} all read {kname} = {} and then appended to {kname}; each should have seen the others' appends (lost update)",
+                names.join(", "),
+                fmt_list(&order[..len])
+            ),
+        });
+    }
+    Ok(KeyOut {
+        edges,
+        anomalies,
+        info: KeyInfo { pos, writer },
+    })
+}

@@ -1,0 +1,277 @@
+//! Read-write register inference: what a history of blind writes and reads reveals soundly.
+//!
+//! A register read shows one version, not a history of versions, so far less can be inferred
+//! than for list-append. What this module infers, and why each is sound (values are unique per
+//! key, as Elle requires):
+//! - wr: T read k = v, and U wrote k = v, so U < T;
+//! - rw from the initial state: T read k = null (never written). The initial version precedes
+//!   every written version, so T < U for every committed-or-unknown U that wrote k;
+//! - no ww edges: the order between two blind writes is not observable without extra
+//!   assumptions (Elle's `:linearizable-keys?`, `:sequential-keys?`, `:wfr-keys?` options),
+//!   which this checker does not make. G0 therefore cannot be found in rw-register histories,
+//!   and anti-dependencies between written versions are not inferred. Cycles through process
+//!   and real-time order combined with wr and initial-state rw edges are found.
+//! - non-cycle anomalies: G1a (read a failed transaction's write), garbage-read (read a value
+//!   nobody wrote), G1b (read a value its writer overwrote later in the same transaction),
+//!   internal (a read contradicting the transaction's own earlier read or write of the key),
+//!   lost-update (two committed transactions read the same version of a key and both wrote it).
+
+use super::anomaly::{Explain, RawAnomaly};
+use super::graph::{RW, WR};
+use super::parse::{Mop, Parsed, Scalar, Status, Txn};
+use super::Analysis;
+use crate::checker::CheckError;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+fn show(v: &Option<Scalar>) -> String {
+    match v {
+        Some(x) => x.to_string(),
+        None => "null".into(),
+    }
+}
+
+/// The first read of `k` in `t` if it precedes every write to `k` (an external read).
+fn external_read(t: &Txn, k: u32) -> Option<&Option<Scalar>> {
+    for m in &t.mops {
+        match m {
+            Mop::ReadReg(k2, v) if *k2 == k => return v.as_ref(),
+            Mop::Write(k2, _) if *k2 == k => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+struct Explainer {
+    keys: Vec<Scalar>,
+}
+
+impl Explain for Explainer {
+    fn why(&self, txns: &[Txn], a: u32, b: u32, rel: u8, na: &str, nb: &str) -> String {
+        let (ta, tb) = (&txns[a as usize], &txns[b as usize]);
+        match rel {
+            WR => {
+                for m in &tb.mops {
+                    let Mop::ReadReg(k, Some(Some(v))) = m else {
+                        continue;
+                    };
+                    if external_read(tb, *k).is_none() {
+                        continue;
+                    }
+                    let wrote = ta
+                        .mops
+                        .iter()
+                        .any(|w| matches!(w, Mop::Write(k2, v2) if k2 == k && v2 == v));
+                    if wrote {
+                        return format!(
+                            "{nb} read {} = {v}, which {na} wrote, so {na} < {nb} (wr)",
+                            self.keys[*k as usize]
+                        );
+                    }
+                }
+                format!("{na} < {nb} (wr)")
+            }
+            RW => {
+                for m in &ta.mops {
+                    let Mop::ReadReg(k, Some(None)) = m else {
+                        continue;
+                    };
+                    if external_read(ta, *k).is_none() {
+                        continue;
+                    }
+                    for w in &tb.mops {
+                        if let Mop::Write(k2, v) = w {
+                            if k2 == k {
+                                return format!(
+                                    "{na} read {} = null (the initial state), which precedes {nb}'s write of {v}, so {na} < {nb} (rw)",
+                                    self.keys[*k as usize]
+                                );
+                            }
+                        }
+                    }
+                }
+                format!("{na} < {nb} (rw)")
+            }
+            _ => format!("{na} < {nb}"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct KeyIndex {
+    writes: Vec<(u32, u16)>,
+    /// External reads of `ok` transactions: (txn, mop).
+    reads: Vec<(u32, u16)>,
+}
+
+type KeyOut = (Vec<(u32, u32, u8)>, Vec<RawAnomaly>);
+
+/// Runs the rw-register inference.
+pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
+    let txns = &p.txns;
+    let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
+    let mut anomalies = Vec::new();
+    let mut state: HashMap<u32, Option<Scalar>> = HashMap::new();
+    for (ti, t) in txns.iter().enumerate() {
+        state.clear();
+        for (mi, m) in t.mops.iter().enumerate() {
+            match m {
+                Mop::Write(k, v) => {
+                    idx[*k as usize].writes.push((ti as u32, mi as u16));
+                    state.insert(*k, Some(v.clone()));
+                }
+                Mop::ReadReg(k, Some(v)) if t.status == Status::Ok => {
+                    match state.get(k) {
+                        None => idx[*k as usize].reads.push((ti as u32, mi as u16)),
+                        Some(prev) if prev != v => anomalies.push(RawAnomaly {
+                            kind: "internal",
+                            txns: vec![ti as u32],
+                            key: Some(p.keys[*k as usize].to_string()),
+                            explanation: format!(
+                                "T1 read {} = {} at micro-op {mi}, but its own earlier read or write of {} left {}",
+                                p.keys[*k as usize],
+                                show(v),
+                                p.keys[*k as usize],
+                                show(prev)
+                            ),
+                        }),
+                        Some(_) => {}
+                    }
+                    state.insert(*k, v.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    let outs: Vec<Result<KeyOut, CheckError>> = idx
+        .par_iter()
+        .enumerate()
+        .map(|(k, ix)| analyze_key(p, k as u32, ix))
+        .collect();
+    let mut edges = Vec::new();
+    for o in outs {
+        let (e, a) = o?;
+        edges.extend(e);
+        anomalies.extend(a);
+    }
+    Ok(Analysis {
+        edges,
+        anomalies,
+        explainer: Box::new(Explainer {
+            keys: p.keys.clone(),
+        }),
+    })
+}
+
+fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> {
+    let txns = &p.txns;
+    let kname = p.keys[k as usize].to_string();
+    let mut edges = Vec::new();
+    let mut anomalies = Vec::new();
+    let wval = |t: u32, m: u16| -> &Scalar {
+        match &txns[t as usize].mops[m as usize] {
+            Mop::Write(_, v) => v,
+            _ => unreachable!("write index points at a write"),
+        }
+    };
+    let rval = |t: u32, m: u16| -> Option<&Scalar> {
+        match &txns[t as usize].mops[m as usize] {
+            Mop::ReadReg(_, Some(v)) => v.as_ref(),
+            _ => None,
+        }
+    };
+    let mut writer: HashMap<&Scalar, (u32, u16)> = HashMap::with_capacity(ix.writes.len());
+    let mut final_write: HashMap<u32, u16> = HashMap::new();
+    let mut graph_writers: Vec<u32> = Vec::new();
+    for &(t, m) in &ix.writes {
+        let v = wval(t, m);
+        if let Some(&(t0, _)) = writer.get(v) {
+            return Err(CheckError::new(
+                txns[t as usize].invoke,
+                format!(
+                    "value {v} is written to key {kname} twice (invocations at events {} and {}); rw-register needs unique written values per key",
+                    txns[t0 as usize].invoke, txns[t as usize].invoke
+                ),
+            ));
+        }
+        writer.insert(v, (t, m));
+        if final_write.insert(t, m).is_none() && txns[t as usize].status.in_graph() {
+            graph_writers.push(t);
+        }
+    }
+    let mut by_version: HashMap<Option<&Scalar>, Vec<u32>> = HashMap::new();
+    for &(t, m) in &ix.reads {
+        let v = rval(t, m);
+        if final_write.contains_key(&t) {
+            by_version.entry(v).or_default().push(t);
+        }
+        match v {
+            None => {
+                for &w in &graph_writers {
+                    if w != t {
+                        edges.push((t, w, RW));
+                    }
+                }
+            }
+            Some(x) => match writer.get(x) {
+                None => anomalies.push(RawAnomaly {
+                    kind: "garbage-read",
+                    txns: vec![t],
+                    key: Some(kname.clone()),
+                    explanation: format!("T1 read {kname} = {x}, but no transaction wrote {x} to {kname}"),
+                }),
+                Some(&(w, _)) if w == t => anomalies.push(RawAnomaly {
+                    kind: "internal",
+                    txns: vec![t],
+                    key: Some(kname.clone()),
+                    explanation: format!(
+                        "T1 read {kname} = {x} before it wrote {x} itself (a read of its own future write)"
+                    ),
+                }),
+                Some(&(w, _)) if txns[w as usize].status == Status::Fail => {
+                    anomalies.push(RawAnomaly {
+                        kind: "G1a",
+                        txns: vec![t, w],
+                        key: Some(kname.clone()),
+                        explanation: format!(
+                            "T1 read {kname} = {x}, which T2 wrote, but T2 failed (aborted read)"
+                        ),
+                    })
+                }
+                Some(&(w, wm)) => {
+                    edges.push((w, t, WR));
+                    if final_write.get(&w).is_some_and(|&fm| fm != wm) {
+                        anomalies.push(RawAnomaly {
+                            kind: "G1b",
+                            txns: vec![t, w],
+                            key: Some(kname.clone()),
+                            explanation: format!(
+                                "T1 read {kname} = {x}, an intermediate write of T2, which wrote {kname} again later (intermediate read)"
+                            ),
+                        });
+                    }
+                }
+            },
+        }
+    }
+    let mut lost: Vec<(Option<&Scalar>, Vec<u32>)> = by_version
+        .into_iter()
+        .filter(|(_, ts)| ts.len() > 1)
+        .collect();
+    lost.sort_by(|a, b| a.0.cmp(&b.0));
+    for (v, ts) in lost {
+        let names: Vec<String> = (1..=ts.len()).map(|i| format!("T{i}")).collect();
+        anomalies.push(RawAnomaly {
+            kind: "lost-update",
+            txns: ts,
+            key: Some(kname.clone()),
+            explanation: format!(
+                "{} all read {kname} = {} and then wrote {kname}; each should have seen another's write (lost update)",
+                names.join(", "),
+                v.map(|x| x.to_string()).unwrap_or_else(|| "null".into())
+            ),
+        });
+    }
+    Ok((edges, anomalies))
+}

@@ -1,0 +1,572 @@
+//! Hand-written minimal histories, one per anomaly type: each must be named, and the models it
+//! violates must appear in `not`.
+
+use super::*;
+use crate::history::{OpType, Process};
+use serde_json::{json, Value};
+
+/// A tiny history builder. `txn` runs a whole transaction (invoke then complete) on a process;
+/// `inv`/`done` split it so transactions can overlap.
+#[derive(Default)]
+struct H {
+    ops: Vec<Op>,
+}
+
+fn strip_reads(v: &Value) -> Value {
+    match v {
+        Value::Array(ms) => Value::Array(
+            ms.iter()
+                .map(|m| match m {
+                    Value::Array(p) if p.len() == 3 && p[0] == "r" => json!(["r", p[1], null]),
+                    x => x.clone(),
+                })
+                .collect(),
+        ),
+        x => x.clone(),
+    }
+}
+
+impl H {
+    fn push(&mut self, p: u64, kind: OpType, v: Value) {
+        let mut op = Op::new(Process::Client(p), kind, "txn", v);
+        op.index = self.ops.len() as u64;
+        self.ops.push(op);
+    }
+    fn inv(&mut self, p: u64, v: Value) -> &mut Self {
+        self.push(p, OpType::Invoke, strip_reads(&v));
+        self
+    }
+    fn done(&mut self, p: u64, kind: OpType, v: Value) -> &mut Self {
+        let v = if kind == OpType::Ok {
+            v
+        } else {
+            strip_reads(&v)
+        };
+        self.push(p, kind, v);
+        self
+    }
+    fn txn(&mut self, p: u64, v: Value) -> &mut Self {
+        self.inv(p, v.clone()).done(p, OpType::Ok, v)
+    }
+    fn check(&self, w: TxnWorkload, models: &str) -> TxnResult {
+        let opts = TxnOptions {
+            workload: w,
+            consistency_models: vec![models.into()],
+            budget: Budget::unlimited(),
+        };
+        check(&self.ops, &opts).expect("check runs")
+    }
+}
+
+fn la(h: &H, models: &str) -> TxnResult {
+    h.check(TxnWorkload::ListAppend, models)
+}
+
+fn has(r: &TxnResult, t: &str) -> bool {
+    r.anomaly_types.iter().any(|x| x == t)
+}
+
+fn not(r: &TxnResult, m: &str) -> bool {
+    r.not.iter().any(|x| x == m)
+}
+
+fn assert_anomaly(r: &TxnResult, t: &str, ruled_out: &[&str], allowed: &[&str]) {
+    assert_eq!(r.valid, Validity::False, "{r:#?}");
+    assert!(has(r, t), "expected {t} in {:?}", r.anomaly_types);
+    for m in ruled_out {
+        assert!(not(r, m), "{m} should be in not = {:?}", r.not);
+    }
+    for m in allowed {
+        assert!(!not(r, m), "{m} should not be in not = {:?}", r.not);
+    }
+    let a = &r.anomalies[t][0];
+    assert!(!a.explanation.is_empty());
+}
+
+#[test]
+fn detects_g0_write_cycle() {
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1], ["append", "y", 1]]));
+    h.inv(1, json!([["append", "x", 2], ["append", "y", 2]]));
+    h.done(
+        0,
+        OpType::Ok,
+        json!([["append", "x", 1], ["append", "y", 1]]),
+    );
+    h.done(
+        1,
+        OpType::Ok,
+        json!([["append", "x", 2], ["append", "y", 2]]),
+    );
+    h.txn(2, json!([["r", "x", [1, 2]], ["r", "y", [2, 1]]]));
+    let r = la(&h, "strict-serializable");
+    assert_anomaly(&r, "G0", &["read-uncommitted", "serializable"], &[]);
+    let a = &r.anomalies["G0"][0];
+    assert!(a.cycle.iter().all(|s| s.rel == "ww"), "{a:#?}");
+    assert!(
+        a.explanation.contains("version order has"),
+        "{}",
+        a.explanation
+    );
+    assert!(a.dot.as_deref().unwrap_or("").starts_with("digraph"));
+}
+
+#[test]
+fn detects_g1c_circular_information_flow() {
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1], ["r", "y", [1]]]));
+    h.inv(1, json!([["append", "y", 1], ["r", "x", [1]]]));
+    h.done(0, OpType::Ok, json!([["append", "x", 1], ["r", "y", [1]]]));
+    h.done(1, OpType::Ok, json!([["append", "y", 1], ["r", "x", [1]]]));
+    let r = la(&h, "read-committed");
+    assert_anomaly(
+        &r,
+        "G1c",
+        &["read-committed", "serializable"],
+        &["read-uncommitted"],
+    );
+    let a = &r.anomalies["G1c"][0];
+    assert!(
+        a.explanation.contains("which includes"),
+        "{}",
+        a.explanation
+    );
+}
+
+fn read_skew() -> H {
+    let mut h = H::default();
+    h.inv(0, json!([["r", "x", []], ["r", "y", [1]]]));
+    h.txn(1, json!([["append", "x", 1], ["append", "y", 1]]));
+    h.done(0, OpType::Ok, json!([["r", "x", []], ["r", "y", [1]]]));
+    h.txn(2, json!([["r", "x", [1]]]));
+    h
+}
+
+#[test]
+fn detects_g_single_read_skew() {
+    let r = la(&read_skew(), "serializable");
+    assert_anomaly(
+        &r,
+        "G-single",
+        &[
+            "snapshot-isolation",
+            "repeatable-read",
+            "serializable",
+            "strict-serializable",
+        ],
+        &["read-committed"],
+    );
+    let a = &r.anomalies["G-single"][0];
+    let rels: Vec<&str> = a.cycle.iter().map(|s| s.rel).collect();
+    assert!(rels.contains(&"rw") && rels.contains(&"wr"), "{rels:?}");
+    assert!(
+        a.explanation.contains("does not include"),
+        "{}",
+        a.explanation
+    );
+    assert!(r.weakest_not.contains(&"snapshot-isolation".to_string()));
+}
+
+#[test]
+fn read_committed_allows_read_skew() {
+    let r = la(&read_skew(), "read-committed");
+    assert_eq!(r.valid, Validity::True, "{r:#?}");
+}
+
+#[test]
+fn detects_g_nonadjacent() {
+    let mut h = H::default();
+    let t1 = json!([["r", "x", []], ["r", "w", [1]]]);
+    let t3 = json!([["r", "y", [1]], ["r", "z", []]]);
+    h.inv(0, t1.clone()).inv(2, t3.clone());
+    h.txn(1, json!([["append", "x", 1], ["append", "y", 1]]));
+    h.txn(3, json!([["append", "z", 1], ["append", "w", 1]]));
+    h.done(0, OpType::Ok, t1).done(2, OpType::Ok, t3);
+    h.txn(4, json!([["r", "x", [1]], ["r", "z", [1]]]));
+    let r = la(&h, "snapshot-isolation");
+    assert_anomaly(
+        &r,
+        "G-nonadjacent",
+        &["snapshot-isolation", "repeatable-read", "serializable"],
+        &["read-committed"],
+    );
+    assert_eq!(r.anomalies["G-nonadjacent"][0].cycle.len(), 4);
+}
+
+fn write_skew() -> H {
+    let mut h = H::default();
+    let t1 = json!([["r", "x", []], ["r", "y", []], ["append", "x", 1]]);
+    let t2 = json!([["r", "x", []], ["r", "y", []], ["append", "y", 1]]);
+    h.inv(0, t1.clone()).inv(1, t2.clone());
+    h.done(0, OpType::Ok, t1).done(1, OpType::Ok, t2);
+    h.txn(2, json!([["r", "x", [1]], ["r", "y", [1]]]));
+    h
+}
+
+#[test]
+fn detects_g2_item_write_skew() {
+    let r = la(&write_skew(), "serializable");
+    assert_anomaly(
+        &r,
+        "G2-item",
+        &["repeatable-read", "serializable"],
+        &["snapshot-isolation", "read-committed"],
+    );
+}
+
+#[test]
+fn snapshot_isolation_allows_write_skew() {
+    let r = la(&write_skew(), "snapshot-isolation");
+    assert_eq!(r.valid, Validity::True, "{r:#?}");
+    assert!(r.anomaly_types.is_empty());
+}
+
+fn stale_read(same_process: bool) -> H {
+    let mut h = H::default();
+    h.txn(0, json!([["append", "x", 1]]));
+    h.txn(if same_process { 0 } else { 1 }, json!([["r", "x", []]]));
+    h.txn(2, json!([["r", "x", [1]]]));
+    h
+}
+
+#[test]
+fn detects_g_single_realtime_stale_read() {
+    let h = stale_read(false);
+    assert_eq!(la(&h, "serializable").valid, Validity::True);
+    let r = la(&h, "strict-serializable");
+    assert_anomaly(
+        &r,
+        "G-single-realtime",
+        &["strict-serializable", "strong-snapshot-isolation"],
+        &[
+            "serializable",
+            "snapshot-isolation",
+            "strong-session-serializable",
+        ],
+    );
+    let a = &r.anomalies["G-single-realtime"][0];
+    assert!(
+        a.cycle
+            .iter()
+            .any(|s| s.rel == "realtime" && s.why.contains("completed (event 1) before")),
+        "{a:#?}"
+    );
+}
+
+#[test]
+fn snapshot_isolation_does_not_search_realtime_cycles() {
+    let r = la(&stale_read(false), "snapshot-isolation");
+    assert_eq!(r.valid, Validity::True);
+    assert!(!r.stats.edges.contains_key("realtime"));
+    assert!(!r.stats.edges.contains_key("process"));
+}
+
+#[test]
+fn detects_g_single_process_read_your_writes_violation() {
+    let h = stale_read(true);
+    let r = la(&h, "strong-session-serializable");
+    assert_anomaly(
+        &r,
+        "G-single-process",
+        &[
+            "strong-session-serializable",
+            "strong-session-snapshot-isolation",
+        ],
+        &["serializable"],
+    );
+}
+
+#[test]
+fn detects_g0_realtime_and_g0_process() {
+    for same in [false, true] {
+        let mut h = H::default();
+        h.txn(0, json!([["append", "x", 1]]));
+        h.txn(if same { 0 } else { 1 }, json!([["append", "x", 2]]));
+        h.txn(2, json!([["r", "x", [2, 1]]]));
+        let r = la(&h, "strict-serializable");
+        let t = if same { "G0-process" } else { "G0-realtime" };
+        assert_anomaly(
+            &r,
+            t,
+            &["strict-serializable", "strong-read-uncommitted"],
+            &["serializable"],
+        );
+    }
+}
+
+#[test]
+fn detects_g1c_realtime_future_read() {
+    let mut h = H::default();
+    h.txn(0, json!([["r", "y", [1]]]));
+    h.txn(1, json!([["append", "y", 1]]));
+    let r = la(&h, "strict-serializable");
+    assert_anomaly(
+        &r,
+        "G1c-realtime",
+        &["strong-read-committed"],
+        &["read-committed"],
+    );
+}
+
+#[test]
+fn detects_g1a_aborted_read() {
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1]]))
+        .done(0, OpType::Fail, json!([["append", "x", 1]]));
+    h.txn(1, json!([["r", "x", [1]]]));
+    let r = la(&h, "read-committed");
+    assert_anomaly(&r, "G1a", &["read-committed"], &["read-uncommitted"]);
+}
+
+#[test]
+fn detects_g1b_intermediate_read() {
+    let mut h = H::default();
+    let t = json!([["append", "x", 1], ["append", "x", 2]]);
+    h.inv(0, t.clone());
+    h.txn(1, json!([["r", "x", [1]]]));
+    h.done(0, OpType::Ok, t);
+    let r = la(&h, "read-committed");
+    assert_anomaly(&r, "G1b", &["read-committed"], &["read-uncommitted"]);
+}
+
+#[test]
+fn detects_internal_inconsistency() {
+    let mut h = H::default();
+    h.txn(0, json!([["append", "x", 1], ["r", "x", []]]));
+    let r = la(&h, "serializable");
+    assert_anomaly(
+        &r,
+        "internal",
+        &["serializable", "snapshot-isolation"],
+        &["read-committed"],
+    );
+    // Read committed does not forbid it (as in Elle): reported, but not against validity.
+    let r = la(&h, "read-committed");
+    assert_eq!(r.valid, Validity::True);
+    assert_eq!(r.other_anomaly_types, vec!["internal".to_string()]);
+}
+
+#[test]
+fn detects_dirty_update() {
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1]]))
+        .done(0, OpType::Fail, json!([["append", "x", 1]]));
+    h.txn(1, json!([["append", "x", 2]]));
+    h.txn(2, json!([["r", "x", [1, 2]]]));
+    let r = la(&h, "read-committed");
+    assert_anomaly(
+        &r,
+        "dirty-update",
+        &["read-committed"],
+        &["read-uncommitted"],
+    );
+    assert!(has(&r, "G1a"));
+}
+
+#[test]
+fn detects_lost_update() {
+    let mut h = H::default();
+    let t1 = json!([["r", "x", []], ["append", "x", 1]]);
+    let t2 = json!([["r", "x", []], ["append", "x", 2]]);
+    h.inv(0, t1.clone()).inv(1, t2.clone());
+    h.done(0, OpType::Ok, t1).done(1, OpType::Ok, t2);
+    h.txn(2, json!([["r", "x", [1, 2]]]));
+    let r = la(&h, "repeatable-read");
+    assert_anomaly(
+        &r,
+        "lost-update",
+        &["cursor-stability", "repeatable-read", "snapshot-isolation"],
+        &["read-committed"],
+    );
+}
+
+#[test]
+fn detects_duplicate_elements() {
+    let mut h = H::default();
+    h.txn(0, json!([["append", "x", 1]]));
+    h.txn(1, json!([["r", "x", [1, 1]]]));
+    let r = la(&h, "read-uncommitted");
+    assert_anomaly(
+        &r,
+        "duplicate-elements",
+        &["read-uncommitted", "read-committed"],
+        &[],
+    );
+}
+
+#[test]
+fn detects_incompatible_order() {
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1]]))
+        .inv(1, json!([["append", "x", 2]]));
+    h.done(0, OpType::Ok, json!([["append", "x", 1]])).done(
+        1,
+        OpType::Ok,
+        json!([["append", "x", 2]]),
+    );
+    h.txn(2, json!([["r", "x", [1, 2]]]));
+    h.txn(3, json!([["r", "x", [2, 1]]]));
+    let r = la(&h, "read-committed");
+    assert_anomaly(
+        &r,
+        "incompatible-order",
+        &["read-committed"],
+        &["read-uncommitted"],
+    );
+    // No ww edges are inferred from a contradictory order, so no false G0.
+    let r = la(&h, "read-uncommitted");
+    assert_eq!(r.valid, Validity::True, "{r:#?}");
+}
+
+#[test]
+fn detects_garbage_read() {
+    let mut h = H::default();
+    h.txn(0, json!([["r", "x", [5]]]));
+    let r = la(&h, "read-uncommitted");
+    assert_anomaly(
+        &r,
+        "garbage-read",
+        &["read-uncommitted", "strict-serializable"],
+        &[],
+    );
+}
+
+#[test]
+fn info_transactions_may_have_committed() {
+    // An info append observed by a read is fine; its unknown reads create no edges.
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1], ["r", "y", null]]))
+        .done(
+            0,
+            OpType::Info,
+            json!([["append", "x", 1], ["r", "y", null]]),
+        );
+    h.txn(1, json!([["r", "x", [1]], ["append", "y", 1]]));
+    h.txn(2, json!([["r", "y", [1]]]));
+    let r = la(&h, "strict-serializable");
+    assert_eq!(r.valid, Validity::True, "{r:#?}");
+}
+
+#[test]
+fn nemesis_events_are_ignored() {
+    let mut h = read_skew();
+    h.ops.insert(
+        1,
+        Op::new(
+            Process::Nemesis,
+            OpType::Info,
+            "start-partition",
+            json!("x"),
+        ),
+    );
+    let r = la(&h, "serializable");
+    assert!(has(&r, "G-single"));
+}
+
+#[test]
+fn rw_register_detects_g1c_and_g_single() {
+    let mut h = H::default();
+    h.inv(0, json!([["w", "x", 1], ["r", "y", 2]]));
+    h.inv(1, json!([["w", "y", 2], ["r", "x", 1]]));
+    h.done(0, OpType::Ok, json!([["w", "x", 1], ["r", "y", 2]]));
+    h.done(1, OpType::Ok, json!([["w", "y", 2], ["r", "x", 1]]));
+    let r = h.check(TxnWorkload::RwRegister, "read-committed");
+    assert_anomaly(&r, "G1c", &["read-committed"], &["read-uncommitted"]);
+    assert!(r.anomalies["G1c"][0].explanation.contains("which T"));
+
+    let mut h = H::default();
+    h.inv(0, json!([["r", "x", null], ["r", "y", 1]]));
+    h.txn(1, json!([["w", "x", 1], ["w", "y", 1]]));
+    h.done(0, OpType::Ok, json!([["r", "x", null], ["r", "y", 1]]));
+    let r = h.check(TxnWorkload::RwRegister, "serializable");
+    assert_anomaly(&r, "G-single", &["snapshot-isolation"], &["read-committed"]);
+    assert!(r.anomalies["G-single"][0]
+        .explanation
+        .contains("initial state"));
+}
+
+#[test]
+fn rw_register_detects_g1a_internal_and_lost_update() {
+    let mut h = H::default();
+    h.inv(0, json!([["w", "x", 1]]))
+        .done(0, OpType::Fail, json!([["w", "x", 1]]));
+    h.txn(1, json!([["r", "x", 1]]));
+    h.txn(2, json!([["w", "y", 1], ["r", "y", 3]]));
+    let t3 = json!([["r", "z", null], ["w", "z", 1]]);
+    let t4 = json!([["r", "z", null], ["w", "z", 2]]);
+    h.inv(3, t3.clone()).inv(4, t4.clone());
+    h.done(3, OpType::Ok, t3).done(4, OpType::Ok, t4);
+    let r = h.check(TxnWorkload::RwRegister, "serializable");
+    for t in ["G1a", "internal", "lost-update"] {
+        assert!(has(&r, t), "{t} missing from {:?}", r.anomaly_types);
+    }
+}
+
+#[test]
+fn unknown_model_is_an_error_naming_accepted_models() {
+    let h = read_skew();
+    let opts = TxnOptions {
+        consistency_models: vec!["serialisable".into()],
+        ..TxnOptions::default()
+    };
+    let e = check(&h.ops, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("serialisable") && e.contains("snapshot-isolation"),
+        "{e}"
+    );
+    assert!(validate_models(&["PL-SI,serializable".into()]).is_ok());
+}
+
+#[test]
+fn malformed_micro_op_names_its_event() {
+    let mut h = H::default();
+    h.txn(0, json!([["append", "x", 1]]));
+    h.txn(1, json!([["incr", "x", 1]]));
+    let e = check(&h.ops, &TxnOptions::default()).unwrap_err();
+    assert_eq!(e.event, 2);
+    assert!(e.msg.contains("incr"), "{e}");
+    let mut h = H::default();
+    h.txn(0, json!([["append", "x", [1]]]));
+    assert_eq!(check(&h.ops, &TxnOptions::default()).unwrap_err().event, 0);
+}
+
+#[test]
+fn workload_names_parse() {
+    assert_eq!(
+        "list-append".parse::<TxnWorkload>(),
+        Ok(TxnWorkload::ListAppend)
+    );
+    assert_eq!(
+        "rw-register".parse::<TxnWorkload>(),
+        Ok(TxnWorkload::RwRegister)
+    );
+    assert!("bank"
+        .parse::<TxnWorkload>()
+        .unwrap_err()
+        .contains("list-append"));
+}
+
+#[test]
+fn exhausted_budget_is_unknown_never_true() {
+    let h = stale_read(false);
+    let opts = TxnOptions {
+        budget: Budget::with_time_limit(Some(std::time::Duration::ZERO)),
+        ..TxnOptions::default()
+    };
+    let r = check(&h.ops, &opts).unwrap();
+    assert_eq!(r.valid, Validity::Unknown);
+    assert!(!r.unknown.is_empty());
+}
+
+#[test]
+fn result_serialises_with_contract_fields() {
+    let r = la(&read_skew(), "serializable");
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["valid"], json!(false));
+    assert!(v["anomaly_types"].as_array().is_some());
+    assert!(v["not"].as_array().is_some());
+    assert!(v["anomalies"]["G-single"][0]["dot"].as_str().is_some());
+    assert!(v["anomalies"]["G-single"][0]["cycle"][0]["why"]
+        .as_str()
+        .is_some());
+}
