@@ -242,17 +242,16 @@ impl Signal {
 impl std::str::FromStr for Signal {
     type Err = String;
     fn from_str(s: &str) -> Result<Signal, String> {
-        Ok(
-            match s.trim_start_matches("SIG").to_ascii_uppercase().as_str() {
-                "STOP" => Signal::Stop,
-                "CONT" => Signal::Cont,
-                "KILL" => Signal::Kill,
-                "TERM" => Signal::Term,
-                "HUP" => Signal::Hup,
-                "INT" => Signal::Int,
-                _ => return Err(format!("unknown signal {s:?}")),
-            },
-        )
+        let up = s.to_ascii_uppercase();
+        Ok(match up.strip_prefix("SIG").unwrap_or(&up) {
+            "STOP" => Signal::Stop,
+            "CONT" => Signal::Cont,
+            "KILL" => Signal::Kill,
+            "TERM" => Signal::Term,
+            "HUP" => Signal::Hup,
+            "INT" => Signal::Int,
+            _ => return Err(format!("unknown signal {s:?}")),
+        })
     }
 }
 
