@@ -91,6 +91,26 @@ impl LocalNode {
     }
 }
 
+impl LocalNode {
+    /// The node's number (`n3` → 3).
+    fn index(&self) -> usize {
+        self.name.trim_start_matches('n').parse().unwrap_or(0)
+    }
+    /// The third octet of its address.
+    fn octet_of_address(&self) -> u8 {
+        self.address
+            .split('.')
+            .nth(2)
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// A locally administered MAC for node `i` of the cluster with octet `k` (`i = 0`: the bridge).
+fn node_mac(k: u8, i: usize) -> String {
+    format!("02:4e:53:{k:02x}:{:02x}:{:02x}", (i >> 8) & 0xff, i & 0xff)
+}
+
 impl ClusterInfo {
     /// The nodes as every [`Remote`] and target sees them.
     pub fn nodes(&self) -> Vec<Node> {
@@ -269,7 +289,15 @@ pub fn up(name: &str, n: usize) -> anyhow::Result<UpReport> {
 
     // The bridge.
     if !net::link_exists(&bridge) {
-        run("ip", &["link", "add", "name", &bridge, "type", "bridge"])?;
+        // A fixed MAC: by default a bridge takes its lowest port's, which changes as nodes
+        // come and go and would stale the nodes' ARP entry for the control address.
+        let mac = node_mac(octet, 0);
+        run(
+            "ip",
+            &[
+                "link", "add", "name", &bridge, "address", &mac, "type", "bridge",
+            ],
+        )?;
         changed = true;
     }
     let gw_cidr = format!("{control_address}/24");
@@ -477,12 +505,17 @@ fn ensure_node(
         if host::succeeds("ip", &["-n", ns, "link", "show", "eth0"]) {
             run("ip", &["-n", ns, "link", "del", "eth0"])?;
         }
+        // A fixed MAC per node: a re-created node keeps its address's ARP entries valid in
+        // the host and the other nodes.
+        let mac = node_mac(node.octet_of_address(), node.index());
         run(
             "ip",
             &[
-                "link", "add", &node.veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
+                "link", "add", &node.veth, "type", "veth", "peer", "name", "eth0", "address", &mac,
+                "netns", ns,
             ],
         )?;
+        let _ = host::succeeds("ip", &["neigh", "del", &node.address, "dev", bridge]);
         changed = true;
     }
     run("ip", &["link", "set", &node.veth, "master", bridge, "up"])?;

@@ -384,7 +384,13 @@ fn daemons_start_pause_resume_and_stop_by_pid_file() {
         logfile: format!("{base}/log/sleeper.log"),
     };
     let pid = util::start_daemon(&r, &d).unwrap();
-    // The recorded pid IS the daemon: `sleep`, in n1's namespace, with its environment.
+    // The recorded pid IS the daemon: `sleep` (once the launcher has exec'd it), in n1's
+    // namespace, with its environment.
+    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while comm().trim() != "sleep" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .unwrap()
@@ -492,7 +498,8 @@ fn exec_command_prefixes_lines_and_maps_failures_to_exit_codes() {
     };
     let (code, out, err) = netsplit(&["exec", "--cluster", CLUSTER, "--", "hostname", "-I"]);
     assert_eq!(code, 0, "{err}");
-    let mut lines: Vec<&str> = out.lines().collect();
+    // (`hostname -I` ends its line with a space.)
+    let mut lines: Vec<&str> = out.lines().map(str::trim_end).collect();
     lines.sort();
     let want: Vec<String> = info
         .nodes
