@@ -87,7 +87,9 @@ pub fn run(args: ExecArgs) -> anyhow::Result<u8> {
                 }
             }
             Err(e) => {
-                eprintln!("{name}: error: {e}");
+                let msg = e.to_string();
+                let msg = msg.strip_prefix(&format!("{name}: ")).unwrap_or(&msg);
+                eprintln!("{name}: error: {msg}");
                 if e.is_bad_input() {
                     unreachable = true;
                 } else {

@@ -50,8 +50,8 @@ pub(crate) fn require_root(what: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     Err(bad_input(format!(
-        "{what} needs root (it creates network namespaces, a bridge, veth links and iptables \
-         rules, and starts sshd): run it with sudo"
+        "{what} needs root (local clusters are network namespaces, a bridge, veth links, \
+         iptables rules and sshd processes): run it with sudo"
     )))
 }
 

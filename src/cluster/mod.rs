@@ -37,6 +37,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The `ip netns` name `cluster up` gives the host's own network namespace, so that commands
+/// on a local node can reach the outside world through it (e.g. apt; see
+/// [`crate::control::util::install_packages`]).
+pub const HOST_NETNS: &str = "netsplit-host";
+
 /// Default number of nodes.
 pub const DEFAULT_NODES: usize = 5;
 /// Largest cluster `up` makes (addresses .11 … .210 of the /24).
@@ -133,6 +138,7 @@ impl ClusterInfo {
             known_hosts: self.known_hosts.clone(),
             host_key_policy: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(5),
+            route_via: Some(self.bridge.clone()),
         }
     }
 
@@ -228,6 +234,23 @@ pub fn verify_routes(info: &ClusterInfo) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks that the host routes `addr` through `bridge` (and that the bridge exists); the
+/// message says why traffic is refused otherwise.
+pub fn check_route(addr: &str, bridge: &str) -> Result<(), String> {
+    if !net::link_exists(bridge) {
+        return Err(format!(
+            "refusing to connect: bridge {bridge} of the local cluster is missing"
+        ));
+    }
+    match net::route_dev(addr) {
+        Some(dev) if dev == bridge => Ok(()),
+        other => Err(format!(
+            "refusing to connect: {addr} is routed via {} instead of bridge {bridge}",
+            other.as_deref().unwrap_or("nothing")
+        )),
+    }
+}
+
 /// What `up` did.
 #[derive(Debug, Clone)]
 pub struct UpReport {
@@ -284,6 +307,19 @@ pub fn up(name: &str, n: usize) -> anyhow::Result<UpReport> {
     }
     let pubkey = std::fs::read_to_string(dir.join("id_ed25519.pub"))?;
     changed |= write_if_changed(&dir.join("authorized_keys"), pubkey.as_bytes())?;
+    // Name the host's own network namespace, so node utilities can run apt there (a node has
+    // no route to package mirrors, and shares the host's filesystem anyway).
+    if !net::netns_exists(HOST_NETNS) {
+        run(
+            "ip",
+            &[
+                "netns",
+                "attach",
+                HOST_NETNS,
+                &std::process::id().to_string(),
+            ],
+        )?;
+    }
     // sshd refuses to start without its privilege-separation directory.
     std::fs::create_dir_all("/run/sshd").context("creating /run/sshd")?;
 
@@ -750,7 +786,11 @@ pub fn down(name: &str) -> anyhow::Result<DownReport> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         report.state_dir = true;
     }
-    let _ = std::fs::remove_dir(base_dir().join("clusters"));
+    // The last cluster gone: drop the host namespace's name too (the namespace itself is the
+    // host's and stays).
+    if std::fs::remove_dir(base_dir().join("clusters")).is_ok() && net::netns_exists(HOST_NETNS) {
+        let _ = run("ip", &["netns", "del", HOST_NETNS]);
+    }
     let leftover: Vec<String> = nodes
         .iter()
         .filter(|n| net::netns_exists(&n.netns))
@@ -822,7 +862,9 @@ pub fn status(name: &str) -> anyhow::Result<Option<ClusterStatus>> {
                             if is_root() {
                                 live_pid_in_ns(&n.sshd_pidfile(), &n.netns) == Some(p)
                             } else {
-                                unsafe { libc::kill(p as libc::pid_t, 0) == 0 }
+                                // Without root the namespace cannot be checked; a live
+                                // process of that pid is the best evidence available.
+                                Path::new(&format!("/proc/{p}")).exists() && !is_zombie(p)
                             }
                         });
                     let reachable = routed

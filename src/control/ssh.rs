@@ -50,6 +50,10 @@ pub struct SshOptions {
     pub host_key_policy: HostKeyPolicy,
     /// Limit for the TCP connect, the SSH handshake and authentication.
     pub connect_timeout: Duration,
+    /// For local-cluster nodes: the bridge every connection must be routed through. Checked
+    /// before each new connection, so a vanished bridge never lets traffic to the cluster's
+    /// addresses leave the machine.
+    pub route_via: Option<String>,
 }
 
 impl SshOptions {
@@ -65,6 +69,7 @@ impl SshOptions {
                 HostKeyPolicy::AcceptNew
             },
             connect_timeout: Duration::from_secs(10),
+            route_via: None,
         }
     }
 }
@@ -312,6 +317,9 @@ fn open(node: &Node, opts: &SshOptions) -> Result<Conn, RemoteError> {
         addr: addr.clone(),
         msg,
     };
+    if let Some(bridge) = &opts.route_via {
+        crate::cluster::check_route(&node.host, bridge).map_err(&conn_err)?;
+    }
     let addrs: Vec<_> = (node.host.as_str(), node.ssh_port)
         .to_socket_addrs()
         .map_err(|e| conn_err(format!("cannot resolve host: {e}")))?

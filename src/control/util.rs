@@ -8,7 +8,8 @@
 //!
 //! Local nodes share one filesystem and one process table, so: package installs take a host
 //! lock (`flock` on `/var/lock/netsplit-apt.lock`) and re-check under it, which makes them
-//! happen once per host; daemons are addressed only through their pid files, never by name.
+//! happen once per host, and apt runs in the host's network namespace (a local node has no
+//! route to the mirrors); daemons are addressed only through their pid files, never by name.
 
 use super::{Cmd, Remote, RemoteError};
 use std::path::Path;
@@ -73,7 +74,11 @@ pub fn install_packages(r: &dyn Remote, pkgs: &[&str]) -> Result<bool, RemoteErr
         INSTALLED,
         r#"installed "$@" && exit 3
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q --no-install-recommends "$@" || { apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; }"#,
+# A local node's namespace has no route to package mirrors, but it shares the host's
+# filesystem: run apt in the host's network namespace, which `cluster up` names netsplit-host.
+net= h=/run/netns/netsplit-host
+if [ -e "$h" ] && [ "$(stat -L -c %i /proc/self/ns/net)" != "$(stat -L -c %i "$h")" ]; then net="nsenter --net=$h --"; fi
+$net apt-get install -y -q --no-install-recommends "$@" || { $net apt-get update -q && $net apt-get install -y -q --no-install-recommends "$@"; }"#,
     ]
     .concat();
     let mut argv = vec!["-w", "1800", APT_LOCK, "sh", "-c", &install, "sh"];
