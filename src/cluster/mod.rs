@@ -50,6 +50,7 @@ pub const MAX_NODES: usize = 200;
 /// A local cluster as `cluster up` left it: serialised to `cluster.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClusterInfo {
+    /// The cluster's name (`default`).
     pub name: String,
     /// The cluster directory.
     pub dir: PathBuf,
@@ -67,6 +68,7 @@ pub struct ClusterInfo {
     pub known_hosts: PathBuf,
     /// Whether `up` added a FORWARD accept rule for the bridge (host policy was not ACCEPT).
     pub forward_rule: bool,
+    /// n1…nN, in order.
     pub nodes: Vec<LocalNode>,
 }
 
@@ -254,9 +256,11 @@ pub fn check_route(addr: &str, bridge: &str) -> Result<(), String> {
 /// What `up` did.
 #[derive(Debug, Clone)]
 pub struct UpReport {
+    /// The cluster as it now is (also in `cluster.json`).
     pub info: ClusterInfo,
     /// False when the cluster was already up and healthy and nothing was touched.
     pub changed: bool,
+    /// Wall time of the whole `up`, including the SSH login check.
     pub elapsed: Duration,
 }
 
@@ -372,6 +376,7 @@ pub fn up(name: &str, n: usize) -> anyhow::Result<UpReport> {
         })
         .collect();
     let hosts = hosts_file(&nodes);
+    tracing::info!(cluster = name, elapsed = ?started.elapsed(), "host and bridge ready");
     let results: Vec<anyhow::Result<bool>> = std::thread::scope(|s| {
         let hs: Vec<_> = nodes
             .iter()
@@ -391,6 +396,7 @@ pub fn up(name: &str, n: usize) -> anyhow::Result<UpReport> {
         changed |= r.with_context(|| format!("setting up local node {}", node.name))?;
     }
 
+    tracing::info!(cluster = name, elapsed = ?started.elapsed(), "nodes and sshds ready");
     // Host keys into known_hosts, then the node list.
     let mut kh = String::new();
     for node in &nodes {
@@ -425,6 +431,7 @@ pub fn up(name: &str, n: usize) -> anyhow::Result<UpReport> {
     }
 
     // The proof: every sshd answers and accepts the cluster key.
+    tracing::info!(cluster = name, elapsed = ?started.elapsed(), "checking SSH logins");
     verify_routes(&info)?;
     for node in &info.nodes {
         crate::control::util::wait_for_port(&node.address, node.ssh_port, Duration::from_secs(10))
@@ -716,9 +723,13 @@ fn teardown_node(node: &LocalNode) {
 /// What `down` removed.
 #[derive(Debug, Clone, Default)]
 pub struct DownReport {
+    /// Namespaces that existed and were deleted.
     pub namespaces: Vec<String>,
+    /// The bridge existed and was deleted.
     pub bridge: bool,
+    /// FORWARD accept rules removed.
     pub forward_rules: usize,
+    /// The state directory existed and was removed.
     pub state_dir: bool,
 }
 
@@ -810,6 +821,7 @@ pub fn down(name: &str) -> anyhow::Result<DownReport> {
 pub struct NodeStatus {
     pub name: String,
     pub address: String,
+    /// Its namespace exists.
     pub netns: bool,
     /// sshd's pid when its pid file names a live process.
     pub sshd_pid: Option<u32>,
@@ -821,6 +833,7 @@ pub struct NodeStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClusterStatus {
     pub info: ClusterInfo,
+    /// The bridge exists.
     pub bridge: bool,
     /// `None` when routes are fine, else why traffic would be refused.
     pub route_problem: Option<String>,

@@ -261,3 +261,26 @@ mod tests {
         assert!((1..=254).contains(&b));
     }
 }
+
+#[cfg(test)]
+mod root_tests {
+    use super::*;
+
+    #[test]
+    fn forward_rule_is_added_once_and_removed_completely() {
+        if !super::super::is_root() || which("iptables").is_none() {
+            eprintln!("SKIP cluster::net::forward_rule_is_added_once: needs root and iptables");
+            return;
+        }
+        // A bridge name that cannot exist (16 characters), so the rule matches no traffic.
+        let (br, name) = ("nsbr-ut-no-such", "ut-fwd");
+        remove_forward_rule(br, name);
+        assert!(!forward_rule_present(br, name));
+        assert!(add_forward_rule(br, name).unwrap());
+        assert!(!add_forward_rule(br, name).unwrap(), "added twice");
+        assert!(forward_rule_present(br, name));
+        assert_eq!(remove_forward_rule(br, name), 1);
+        assert!(!forward_rule_present(br, name));
+        assert_eq!(remove_forward_rule(br, name), 0);
+    }
+}
