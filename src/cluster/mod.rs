@@ -287,11 +287,13 @@ pub fn up(name: &str, n: usize) -> anyhow::Result<UpReport> {
     let old = load(name)?;
     let mut changed = old.is_none();
 
-    let octet = match &old {
-        Some(o) => o.octet,
-        None => net::choose_octet(name, &taken_octets(name))?,
-    };
     let bridge = bridge_name(name);
+    // A crashed `up` may have left the bridge without cluster.json: keep its subnet.
+    let octet = match (&old, net::bridge_octet(&bridge)) {
+        (Some(o), _) => o.octet,
+        (None, Some(k)) => k,
+        (None, None) => net::choose_octet(name, &taken_octets(name))?,
+    };
     let subnet = format!(
         "{}.{}.{octet}.0/24",
         net::SUBNET_BASE[0],

@@ -137,6 +137,17 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     h
 }
 
+/// The third octet of a cluster bridge's `10.213.K.1/24` address, if it has one.
+pub(crate) fn bridge_octet(bridge: &str) -> Option<u8> {
+    if !link_exists(bridge) {
+        return None;
+    }
+    let text = run("ip", &["-4", "-o", "addr", "show", "dev", bridge]).ok()?;
+    let prefix = format!("{}.{}.", SUBNET_BASE[0], SUBNET_BASE[1]);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix)?.strip_suffix(".1/24")?.parse().ok())
+}
+
 /// The device the host routes `addr` through (`ip route get`), if any.
 pub(crate) fn route_dev(addr: &str) -> Option<String> {
     let text = run("ip", &["-4", "-o", "route", "get", addr]).ok()?;

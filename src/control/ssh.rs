@@ -169,6 +169,9 @@ impl SshRemote {
                 Err(RunError::Timeout { .. }) => {
                     tracing::debug!(node = %self.node.name, "killing timed-out command timed out")
                 }
+                Err(RunError::Stale(e)) => {
+                    tracing::debug!(node = %self.node.name, "killing timed-out command: {e}")
+                }
             }
         }
     }
@@ -190,7 +193,15 @@ impl Remote for SshRemote {
         };
         let mut conn = self.take()?;
         tracing::debug!(node = %self.node.name, cmd = %cmd.display(), "exec");
-        match run(&mut conn, &self.node, cmd, &wire) {
+        let mut result = run(&mut conn, &self.node, cmd, &wire);
+        if let Err(RunError::Stale(e)) = &result {
+            // A pooled session that died while idle (sshd restarted, connection reset): the
+            // command never started, so one retry on a fresh session is safe.
+            tracing::debug!(node = %self.node.name, "stale session ({e}); reconnecting");
+            conn = open(&self.node, &self.opts)?;
+            result = run(&mut conn, &self.node, cmd, &wire);
+        }
+        match result {
             Ok(mut out) => {
                 self.give_back(conn);
                 if cmd.timeout.is_some() {
@@ -210,6 +221,9 @@ impl Remote for SshRemote {
                 })
             }
             Err(RunError::Remote(e)) => Err(e),
+            Err(RunError::Stale(e)) => {
+                Err(self.other(format!("`{}`: cannot open a channel: {e}", cmd.display())))
+            }
         }
     }
 
@@ -578,6 +592,8 @@ fn authenticate(sess: &Session, node: &Node, opts: &SshOptions) -> Result<(), Re
 // Running a command
 
 enum RunError {
+    /// No channel could be opened: the session is dead (nothing ran; safe to retry).
+    Stale(String),
     /// The deadline passed; `stdout` holds what arrived (its first line is the shell's pid).
     Timeout {
         stdout: String,
@@ -604,7 +620,7 @@ fn run(conn: &mut Conn, node: &Node, cmd: &Cmd, wire: &str) -> Result<Output, Ru
     sess.set_timeout(OP_TIMEOUT.as_millis() as u32);
     let mut ch = sess
         .channel_session()
-        .map_err(|e| fail("opening a channel", &e))?;
+        .map_err(|e| RunError::Stale(e.to_string()))?;
     ch.exec(wire).map_err(|e| fail("starting", &e))?;
     let stdin = cmd.stdin.as_deref().unwrap_or(&[]);
     let mut written = 0usize;

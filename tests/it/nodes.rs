@@ -654,14 +654,18 @@ fn cluster_up_is_idempotent_repairs_and_down_leaves_nothing_behind() {
     assert_eq!(again.info, info);
     assert!(cluster::status(name).unwrap().unwrap().healthy());
 
-    // Kill n2's sshd (by its pid file) and delete n3's namespace: `up` repairs both.
-    let pidf = info.nodes[1].workdir.join("sshd/sshd.pid");
-    let sshd2: i32 = std::fs::read_to_string(&pidf)
-        .unwrap()
-        .trim()
-        .parse()
+    // A session to n2 that is about to die with every process on n2.
+    let r2 = SshRemote::connect(&info.nodes()[1], &info.ssh_options()).unwrap();
+    r2.exec_ok(&Cmd::new("true")).unwrap();
+    // Kill everything on n2 (its sshd and the session's process) and delete n3's namespace:
+    // `up` repairs both.
+    let n2_pids = Command::new("ip")
+        .args(["netns", "pids", &info.nodes[1].netns])
+        .output()
         .unwrap();
-    unsafe { libc::kill(sshd2, libc::SIGKILL) };
+    for p in String::from_utf8_lossy(&n2_pids.stdout).split_whitespace() {
+        unsafe { libc::kill(p.parse().unwrap(), libc::SIGKILL) };
+    }
     let sshd3: u32 = std::fs::read_to_string(info.nodes[2].workdir.join("sshd/sshd.pid"))
         .unwrap()
         .trim()
@@ -678,6 +682,9 @@ fn cluster_up_is_idempotent_repairs_and_down_leaves_nothing_behind() {
     let repaired = cluster::up(name, 5).unwrap();
     assert!(repaired.changed);
     assert!(cluster::status(name).unwrap().unwrap().healthy());
+    // The remote notices its dead session and reconnects on its own.
+    assert_eq!(r2.exec_ok(&Cmd::new("hostname")).unwrap().stdout, "n2\n");
+    drop(r2);
 
     // Shrinking removes the extra nodes' namespaces.
     let small = cluster::up(name, 4).unwrap();
