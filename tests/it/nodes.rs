@@ -774,3 +774,29 @@ fn missing_packages_install_once_per_host_from_inside_a_node_namespace() {
         .args(["remove", "-y", "-q", "sl"])
         .output();
 }
+
+#[test]
+fn cluster_up_without_root_says_it_needs_root() {
+    // Run as root, drop to `nobody` with setpriv; run as a normal user, just run it.
+    let bin = env!("CARGO_BIN_EXE_netsplit");
+    let out = if is_root() {
+        if !Path::new("/usr/bin/setpriv").exists() {
+            eprintln!("SKIP nodes::cluster_up_without_root: no setpriv to drop root with");
+            return;
+        }
+        Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin])
+            .args(["cluster", "up", "--name", "t-noroot"])
+            .output()
+            .unwrap()
+    } else {
+        Command::new(bin)
+            .args(["cluster", "up", "--name", "t-noroot"])
+            .output()
+            .unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{err}");
+    assert!(err.contains("netsplit cluster up needs root"), "{err}");
+    assert!(!cluster::cluster_dir("t-noroot").exists());
+}
