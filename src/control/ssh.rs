@@ -665,7 +665,14 @@ fn run(conn: &mut Conn, node: &Node, cmd: &Cmd, wire: &str) -> Result<Output, Ru
                     ch.stderr().read(&mut buf)
                 };
                 match r {
-                    Ok(0) => break,
+                    // libssh2 also returns 0 when a transport read ended without payload:
+                    // only the channel's EOF flag means the stream is really finished.
+                    Ok(0) => {
+                        if !ch.eof() {
+                            streams_open = true;
+                        }
+                        break;
+                    }
                     Ok(n) => {
                         sink.extend_from_slice(&buf[..n]);
                         progress = true;
