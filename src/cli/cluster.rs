@@ -1,6 +1,23 @@
 //! `netsplit cluster up|down|status`: make, remove or inspect a local cluster of
 //! network-namespace nodes (see [`crate::cluster`]).
 
+/// `println!` that ignores a closed stdout (`netsplit … | head`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` counterpart of `say!`.
+#[allow(unused_macros)]
+macro_rules! esay {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use crate::cluster;
 
 #[derive(Debug, clap::Args)]
@@ -42,7 +59,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
             let r = cluster::up(&name, nodes)?;
             let i = &r.info;
             if r.changed {
-                println!(
+                say!(
                     "cluster {}: up, {} nodes in {:.2}s (subnet {}, bridge {}, control node {})",
                     i.name,
                     i.nodes.len(),
@@ -52,23 +69,23 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
                     i.control_address
                 );
             } else {
-                println!(
+                say!(
                     "cluster {}: already up and healthy ({} nodes), nothing to do",
                     i.name,
                     i.nodes.len()
                 );
             }
             for n in &i.nodes {
-                println!("  {:<4} {:<15} {}", n.name, n.address, n.workdir.display());
+                say!("  {:<4} {:<15} {}", n.name, n.address, n.workdir.display());
             }
             Ok(0)
         }
         ClusterAction::Down { name } => {
             let r = cluster::down(&name)?;
             if r.nothing() {
-                println!("cluster {name}: not present, nothing to remove");
+                say!("cluster {name}: not present, nothing to remove");
             } else {
-                println!(
+                say!(
                     "cluster {name}: removed {} namespaces{}{}{}",
                     r.namespaces.len(),
                     if r.bridge { ", the bridge" } else { "" },
@@ -89,19 +106,19 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
         ClusterAction::Status { name, json } => {
             let Some(st) = cluster::status(&name)? else {
                 if json {
-                    println!("null");
+                    say!("null");
                 } else {
-                    println!(
+                    say!(
                         "cluster {name}: not up (make it with `netsplit cluster up --name {name}`)"
                     );
                 }
                 return Ok(1);
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&st)?);
+                say!("{}", serde_json::to_string_pretty(&st)?);
             } else {
                 let i = &st.info;
-                println!(
+                say!(
                     "cluster {}: {} ({} nodes, subnet {}, bridge {} {}, dir {})",
                     i.name,
                     if st.healthy() { "healthy" } else { "DEGRADED" },
@@ -112,14 +129,17 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
                     i.dir.display()
                 );
                 if let Some(p) = &st.route_problem {
-                    println!("  routes: {p}");
+                    say!("  routes: {p}");
                 }
-                println!(
+                say!(
                     "  {:<4} {:<15} {:<6} {:<14} reachable",
-                    "node", "address", "netns", "sshd"
+                    "node",
+                    "address",
+                    "netns",
+                    "sshd"
                 );
                 for n in &st.nodes {
-                    println!(
+                    say!(
                         "  {:<4} {:<15} {:<6} {:<14} {}",
                         n.name,
                         n.address,

@@ -4,6 +4,23 @@
 //! Exit status: 0 when the command succeeded everywhere, 1 when it failed (non-zero exit or
 //! timeout) on any node, 254 when a node could not be reached or authenticated.
 
+/// `println!` that ignores a closed stdout (`netsplit … | head`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` counterpart of `say!`.
+#[allow(unused_macros)]
+macro_rules! esay {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use crate::control::nodes::{self, NodeArgs};
 use crate::control::{self, Cmd, Remote, RemoteError};
 use std::time::Duration;
@@ -76,20 +93,20 @@ pub fn run(args: ExecArgs) -> anyhow::Result<u8> {
         match r {
             Ok(out) => {
                 for l in out.stdout.lines() {
-                    println!("{name}: {l}");
+                    say!("{name}: {l}");
                 }
                 for l in out.stderr.lines() {
-                    eprintln!("{name}: {l}");
+                    esay!("{name}: {l}");
                 }
                 if out.status != 0 {
-                    eprintln!("{name}: exited {}", out.status);
+                    esay!("{name}: exited {}", out.status);
                     failed = true;
                 }
             }
             Err(e) => {
                 let msg = e.to_string();
                 let msg = msg.strip_prefix(&format!("{name}: ")).unwrap_or(&msg);
-                eprintln!("{name}: error: {msg}");
+                esay!("{name}: error: {msg}");
                 if e.is_bad_input() {
                     unreachable = true;
                 } else {

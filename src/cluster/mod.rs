@@ -516,6 +516,9 @@ fn sshd_config(node: &LocalNode, cluster_dir: &Path) -> String {
          MaxStartups 100:30:200\n\
          MaxSessions 100\n\
          LogLevel INFO\n\
+         # bash sources ~/.bashrc for commands run by sshd unless SHLVL says it is nested;\n\
+         # the host's root .bashrc (pyenv, conda, ...) has no business on a node.\n\
+         SetEnv SHLVL=1\n\
          Subsystem sftp internal-sftp\n",
         name = node.name,
         addr = node.address,
