@@ -150,12 +150,13 @@ impl ClusterInfo {
     }
 }
 
-/// The base directory: `$NETSPLIT_HOME` or `/var/lib/netsplit`.
+/// The base directory: `$NETSPLIT_HOME` (made absolute: sshd configs name files in it) or
+/// `/var/lib/netsplit`.
 pub fn base_dir() -> PathBuf {
-    std::env::var_os("NETSPLIT_HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/netsplit"))
+    match std::env::var_os("NETSPLIT_HOME").filter(|h| !h.is_empty()) {
+        Some(h) => std::path::absolute(PathBuf::from(h)).unwrap_or_default(),
+        None => PathBuf::from("/var/lib/netsplit"),
+    }
 }
 
 /// The directory of cluster `name`.
@@ -178,6 +179,19 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
         Err(bad_input(format!(
             "bad cluster name {name:?}: use 1-10 characters of a-z, 0-9 and '-'"
         )))
+    }
+}
+
+/// True for namespace names of local-cluster nodes (`ns-NAME-nI`).
+fn is_node_netns(ns: &str) -> bool {
+    let Some(rest) = ns.strip_prefix("ns-") else {
+        return false;
+    };
+    match rest.rsplit_once("-n") {
+        Some((name, i)) => {
+            validate_name(name).is_ok() && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
     }
 }
 
@@ -802,9 +816,11 @@ pub fn down(name: &str) -> anyhow::Result<DownReport> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
         report.state_dir = true;
     }
-    // The last cluster gone: drop the host namespace's name too (the namespace itself is the
-    // host's and stays).
-    if std::fs::remove_dir(base_dir().join("clusters")).is_ok() && net::netns_exists(HOST_NETNS) {
+    let _ = std::fs::remove_dir(base_dir().join("clusters"));
+    // The last cluster on the host gone (under any base directory): drop the host namespace's
+    // name too (the namespace itself is the host's and stays).
+    let any_node_left = net::list_netns().iter().any(|ns| is_node_netns(ns));
+    if !any_node_left && net::netns_exists(HOST_NETNS) {
         let _ = run("ip", &["netns", "del", HOST_NETNS]);
     }
     let leftover: Vec<String> = nodes
@@ -938,6 +954,10 @@ mod tests {
         assert!(validate_name("../etc").is_err());
         assert!(bridge_name("abcdefghij").len() <= 15);
         assert!(format!("nsv{}-{}", 254, MAX_NODES).len() <= 15);
+        assert!(is_node_netns(&netns_name("t-nodes", 12)));
+        assert!(!is_node_netns(HOST_NETNS));
+        assert!(!is_node_netns("ns-x-nodes"));
+        assert!(!is_node_netns("nm224n1"));
     }
 
     #[test]
