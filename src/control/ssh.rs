@@ -423,10 +423,15 @@ fn check_host_key(sess: &Session, node: &Node, opts: &SshOptions) -> Result<(), 
         Err(e) => return Err(hk_err(format!("reading {}: {e}", path.display()))),
     };
     // Line by line, so one entry libssh2 does not understand (certificates, sk- keys) does not
-    // hide the others.
+    // hide the others; and only entries of the offered key's type, because libssh2 compares
+    // keys without looking at their type: an ecdsa entry would make an ed25519 key "changed".
+    let kname = key_type_name(ktype);
     for line in text.lines() {
         let l = line.trim();
-        if l.is_empty() || l.starts_with('#') {
+        if l.is_empty() || l.starts_with('#') || l.starts_with('@') {
+            continue;
+        }
+        if kname.is_some() && l.split_whitespace().nth(1) != kname {
             continue;
         }
         let _ = kh.read_str(l, KnownHostFileKind::OpenSSH);
@@ -459,7 +464,7 @@ fn check_host_key(sess: &Session, node: &Node, opts: &SshOptions) -> Result<(), 
                 path.display()
             ))),
             HostKeyPolicy::AcceptNew => {
-                let kname = key_type_name(ktype).ok_or_else(|| {
+                let kname = kname.ok_or_else(|| {
                     hk_err(format!("unknown host key type offered by {host_entry}"))
                 })?;
                 let line = format!("{host_entry} {kname} {}\n", base64(key));

@@ -387,6 +387,24 @@ fn host_keys_unknown_are_refused_when_strict_accepted_when_new_and_changed_alway
         let e = SshRemote::connect(node, &opts).unwrap_err();
         assert!(e.to_string().contains("has CHANGED"), "{e}");
     }
+    // A recorded key of another type is not a changed key: strict says "not known",
+    // accept-new records the offered one next to it.
+    let ecdsa = dir.join("ecdsa_key");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ecdsa", "-N", "", "-f"])
+        .arg(&ecdsa)
+        .status()
+        .unwrap()
+        .success());
+    let ecdsa_entry = std::fs::read_to_string(dir.join("ecdsa_key.pub")).unwrap();
+    let ecdsa_entry = ecdsa_entry.trim();
+    std::fs::write(&kh, format!("{} {ecdsa_entry}\n", node.host)).unwrap();
+    opts.host_key_policy = HostKeyPolicy::Strict;
+    let e = SshRemote::connect(node, &opts).unwrap_err();
+    assert!(e.to_string().contains("strict host key checking"), "{e}");
+    opts.host_key_policy = HostKeyPolicy::AcceptNew;
+    SshRemote::connect(node, &opts).unwrap();
+    assert_eq!(std::fs::read_to_string(&kh).unwrap().lines().count(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
