@@ -1,3 +1,4 @@
 //! The one integration-test binary (ARCHITECTURE.md §7): areas as modules.
 
 mod check;
+mod nodes;
