@@ -159,7 +159,11 @@ fn cli_reproduces_kv_corpus_per_key() {
         .find(|o| o["file"].as_str().unwrap().ends_with("c50-bad.txt"))
         .unwrap();
     assert_eq!(c50["valid"], false);
-    assert!(c50["keys_skipped"].as_u64().unwrap() > 0, "{}", c50["keys_skipped"]);
+    assert!(
+        c50["keys_skipped"].as_u64().unwrap() > 0,
+        "{}",
+        c50["keys_skipped"]
+    );
 }
 
 /// A fresh file in the temp dir with `text`.
