@@ -310,17 +310,24 @@ fn lin_detail(r: &LinResult) -> String {
             ev.linearized.len(),
             ev.ops
         ),
-        (_, Some(op)) => format!(
-            "{key}no linearization: after {} of {} ops (state {state}), {} {} → {} by process {} \
-             (event {}) cannot take effect",
-            ev.linearized.len(),
-            ev.ops,
-            op.f,
-            op.value,
-            op.output,
-            op.process,
-            op.invoke
-        ),
+        (_, Some(op)) => {
+            // `read → 2`, `write 3`, `cas [1,2]`, `txn [..] → [..]`.
+            let what = if op.value.is_null() {
+                format!("{} → {}", op.f, op.output)
+            } else if op.output.is_null() || op.output == op.value {
+                format!("{} {}", op.f, op.value)
+            } else {
+                format!("{} {} → {}", op.f, op.value, op.output)
+            };
+            format!(
+                "{key}no linearization: after {} of {} ops (state {state}), {what} by process {} \
+                 (event {}) cannot take effect",
+                ev.linearized.len(),
+                ev.ops,
+                op.process,
+                op.invoke
+            )
+        }
         (_, None) => format!("{key}no linearization"),
     };
     let others = r.failures.len().saturating_sub(1);

@@ -19,7 +19,11 @@ fn corpus() -> Option<PathBuf> {
     if dir.join("porcupine").is_dir() {
         Some(dir)
     } else {
-        eprintln!(
+        // Written to stderr directly, not with eprintln!, so the test harness does not
+        // capture it: a skipped corpus check must be visible.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIP corpus tests: no corpus at {} (set NETSPLIT_CORPUS to the shared/corpus directory)",
             dir.display()
         );
@@ -153,6 +157,17 @@ fn cli_reproduces_kv_corpus_per_key() {
         .unwrap();
     assert!(bad["failures"][0]["key"].is_string(), "{bad}");
     assert_eq!(bad["keys"], 10);
+    // Some c50-bad keys take minutes to refute; the first refuted key ends the check.
+    let c50 = lines
+        .iter()
+        .find(|o| o["file"].as_str().unwrap().ends_with("c50-bad.txt"))
+        .unwrap();
+    assert_eq!(c50["valid"], false);
+    assert!(
+        c50["keys_skipped"].as_u64().unwrap() > 0,
+        "{}",
+        c50["keys_skipped"]
+    );
 }
 
 /// A fresh file in the temp dir with `text`.

@@ -18,8 +18,8 @@ pub mod search;
 use crate::checker::{Budget, CheckError, Validity};
 use crate::history::{pair, Completed, HistoryError, Op, OpType};
 use model::{
-    FifoQueue, Interner, KOp, Keyed, KvString, LOp, Micro, Model, MultiRegister, Mutex, Register,
-    Set, Vid,
+    FifoQueue, Interner, KOp, Keyed, KvStr, KvString, LOp, Micro, Model, MultiRegister, Mutex,
+    Register, Set, Vid,
 };
 use rayon::prelude::*;
 use search::{Outcome, SOp, Search};
@@ -28,7 +28,6 @@ use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
 
 /// The sequential models that can be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,9 +300,9 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
             )
         }
         ModelKind::Kv => {
-            let init: Arc<str> = match &opts.initial {
-                Value::Null => Arc::from(""),
-                Value::String(s) => Arc::from(s.as_str()),
+            let init = match &opts.initial {
+                Value::Null => KvStr::new(""),
+                Value::String(s) => KvStr::new(s),
                 other => {
                     return Err(CheckError::new(
                         0,
@@ -520,10 +519,10 @@ impl Prep {
 }
 
 /// A kv value: a string; `null` reads as the empty string (an absent key).
-fn kv_string(v: &Value) -> Result<Arc<str>, String> {
+fn kv_string(v: &Value) -> Result<KvStr, String> {
     match v {
-        Value::String(s) => Ok(Arc::from(s.as_str())),
-        Value::Null => Ok(Arc::from("")),
+        Value::String(s) => Ok(KvStr::new(s)),
+        Value::Null => Ok(KvStr::new("")),
         other => Err(format!("must be a string, got {other}")),
     }
 }

@@ -74,9 +74,9 @@ pub enum LOp {
     Enqueue(Vid),
     /// `None`: outcome unknown; `Some(None)`: returned "empty"; `Some(Some(v))`: returned v.
     Dequeue(Option<Option<Vid>>),
-    Get(Arc<str>),
-    Put(Arc<str>),
-    Append(Arc<str>),
+    Get(KvStr),
+    Put(KvStr),
+    Append(KvStr),
 }
 
 /// An operation with its partition key (dense id; 0 when the history is not keyed).
@@ -260,37 +260,94 @@ impl Model for FifoQueue<'_> {
     }
 }
 
+/// A shared string with a polynomial hash maintained under concatenation, so that kv states
+/// (strings that grow with every append) hash and compare unequal in O(1) in the memo.
+#[derive(Debug, Clone)]
+pub struct KvStr {
+    hash: u64,
+    /// `HASH_BASE ^ len`, to extend the hash when something is appended.
+    pow: u64,
+    s: Arc<str>,
+}
+
+const HASH_BASE: u64 = 0x100_0000_01b3;
+
+impl KvStr {
+    /// A string and its hash.
+    pub fn new(s: &str) -> KvStr {
+        let (mut hash, mut pow) = (0u64, 1u64);
+        for b in s.bytes() {
+            hash = hash.wrapping_mul(HASH_BASE).wrapping_add(b as u64 + 1);
+            pow = pow.wrapping_mul(HASH_BASE);
+        }
+        KvStr {
+            hash,
+            pow,
+            s: Arc::from(s),
+        }
+    }
+
+    /// `self` followed by `tail`.
+    pub fn concat(&self, tail: &KvStr) -> KvStr {
+        let mut n = String::with_capacity(self.s.len() + tail.s.len());
+        n.push_str(&self.s);
+        n.push_str(&tail.s);
+        KvStr {
+            hash: self.hash.wrapping_mul(tail.pow).wrapping_add(tail.hash),
+            pow: self.pow.wrapping_mul(tail.pow),
+            s: Arc::from(n),
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.s
+    }
+}
+
+impl PartialEq for KvStr {
+    fn eq(&self, o: &KvStr) -> bool {
+        self.hash == o.hash
+            && self.s.len() == o.s.len()
+            && (Arc::ptr_eq(&self.s, &o.s) || *self.s == *o.s)
+    }
+}
+
+impl Eq for KvStr {}
+
+impl Hash for KvStr {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
 /// `kv` (one key of it): a string register with get / put / append.
 pub struct KvString {
-    pub init: Arc<str>,
+    pub init: KvStr,
 }
 
 impl Model for KvString {
-    type State = Arc<str>;
-    fn init(&self) -> Arc<str> {
+    type State = KvStr;
+    fn init(&self) -> KvStr {
         self.init.clone()
     }
-    fn step(&self, s: &Arc<str>, op: &KOp) -> Option<Arc<str>> {
+    fn step(&self, s: &KvStr, op: &KOp) -> Option<KvStr> {
         match &op.op {
-            LOp::Get(v) => (**v == **s).then(|| s.clone()),
+            LOp::Get(v) => (v == s).then(|| s.clone()),
             LOp::Put(v) => Some(v.clone()),
-            LOp::Append(v) => {
-                if v.is_empty() {
-                    return Some(s.clone());
-                }
-                let mut n = String::with_capacity(s.len() + v.len());
-                n.push_str(s);
-                n.push_str(v);
-                Some(Arc::from(n))
-            }
+            LOp::Append(v) => Some(if v.s.is_empty() {
+                s.clone()
+            } else {
+                s.concat(v)
+            }),
             _ => None,
         }
     }
-    fn state_json(&self, s: &Arc<str>) -> Value {
-        Value::String(s.to_string())
+    fn state_json(&self, s: &KvStr) -> Value {
+        Value::String(s.as_str().to_string())
     }
-    fn heap_bytes(&self, s: &Arc<str>) -> usize {
-        s.len() + 16
+    fn heap_bytes(&self, s: &KvStr) -> usize {
+        s.s.len() + 16
     }
 }
 
@@ -378,10 +435,21 @@ mod tests {
     }
 
     #[test]
+    fn kv_string_hash_survives_concatenation() {
+        let ab = KvStr::new("a").concat(&KvStr::new("b"));
+        assert_eq!(ab, KvStr::new("ab"));
+        assert_eq!(
+            super::super::search::hash_state(&ab),
+            super::super::search::hash_state(&KvStr::new("ab"))
+        );
+        assert_ne!(ab, KvStr::new("ba"));
+    }
+
+    #[test]
     fn keyed_model_changes_only_its_key() {
         let keys = vec![Value::from("a"), Value::from("b")];
         let inner = KvString {
-            init: Arc::from(""),
+            init: KvStr::new(""),
         };
         let m = Keyed {
             inner: &inner,
@@ -393,7 +461,7 @@ mod tests {
                 &m.init(),
                 &KOp {
                     key: 1,
-                    op: LOp::Append(Arc::from("x")),
+                    op: LOp::Append(KvStr::new("x")),
                 },
             )
             .unwrap();

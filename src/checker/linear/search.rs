@@ -116,7 +116,8 @@ pub fn splitmix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn hash_state<S: Hash>(s: &S) -> u64 {
+/// The 64-bit hash of a model state used in memo keys.
+pub fn hash_state<S: Hash>(s: &S) -> u64 {
     let mut h = FxHasher::default();
     s.hash(&mut h);
     splitmix64(h.finish())
