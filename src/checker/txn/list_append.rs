@@ -39,12 +39,21 @@ struct Explainer {
     info: Vec<KeyInfo>,
 }
 
-/// The first read of `k` in `t` if it precedes every append to `k` (an external read).
-fn external_read(t: &Txn, k: u32) -> Option<&[Scalar]> {
+/// What `t` observed of `k` before its own effects: its first read of `k`, minus the suffix of
+/// its own earlier appends (which that read must end with). `None` if `t` never read `k`, or
+/// its first read contradicts its own appends (an `internal` anomaly).
+fn observed_prefix(t: &Txn, k: u32) -> Option<&[Scalar]> {
+    let mut own: Vec<&Scalar> = Vec::new();
     for m in &t.mops {
         match m {
-            Mop::ReadList(k2, v) if *k2 == k => return v.as_deref(),
-            Mop::Append(k2, _) if *k2 == k => return None,
+            Mop::ReadList(k2, v) if *k2 == k => {
+                let l = v.as_deref()?;
+                if l.len() < own.len() || !l[l.len() - own.len()..].iter().eq(own.iter().copied()) {
+                    return None;
+                }
+                return Some(&l[..l.len() - own.len()]);
+            }
+            Mop::Append(k2, v) if *k2 == k => own.push(v),
             _ => {}
         }
     }
@@ -75,16 +84,33 @@ impl Explain for Explainer {
                         }
                     }
                 }
+                for mb in &tb.mops {
+                    let Mop::Append(k, vb) = mb else { continue };
+                    let ki = &self.info[*k as usize];
+                    if ki.pos.contains_key(vb) {
+                        continue;
+                    }
+                    let va = ta.mops.iter().find_map(|m| match m {
+                        Mop::Append(k2, va) if k2 == k && ki.pos.contains_key(va) => Some(va),
+                        _ => None,
+                    });
+                    if let Some(va) = va {
+                        return format!(
+                            "{nb} appended {vb} to {}, which no read observed, so it follows every observed element, including {na}'s append of {va}; {na} < {nb} (ww)",
+                            self.keys[*k as usize]
+                        );
+                    }
+                }
                 format!("{na} < {nb} (ww)")
             }
             WR => {
                 for mb in &tb.mops {
-                    let Mop::ReadList(k, Some(l)) = mb else {
+                    let Mop::ReadList(k, Some(_)) = mb else {
                         continue;
                     };
-                    if external_read(tb, *k).is_none() {
+                    let Some(l) = observed_prefix(tb, *k) else {
                         continue;
-                    }
+                    };
                     let Some(last) = l.last() else { continue };
                     if self.info[*k as usize].writer.get(last).map(|w| w.0) == Some(a) {
                         return format!(
@@ -98,26 +124,30 @@ impl Explain for Explainer {
             }
             RW => {
                 for ma in &ta.mops {
-                    let Mop::ReadList(k, Some(l)) = ma else {
+                    let Mop::ReadList(k, Some(_)) = ma else {
                         continue;
                     };
-                    if external_read(ta, *k).is_none() {
+                    let Some(l) = observed_prefix(ta, *k) else {
                         continue;
-                    }
+                    };
                     let ki = &self.info[*k as usize];
                     for mb in &tb.mops {
                         let Mop::Append(k2, vb) = mb else { continue };
                         if k2 != k {
                             continue;
                         }
-                        if let Some(&pb) = ki.pos.get(vb) {
-                            if pb as usize >= l.len() {
-                                return format!(
-                                    "{na} read {} = {}, which does not include {nb}'s append of {vb}, so {na} < {nb} (rw)",
-                                    self.keys[*k as usize],
-                                    fmt_list(l)
-                                );
-                            }
+                        let unobserved = !ki.pos.contains_key(vb);
+                        if unobserved || ki.pos[vb] as usize >= l.len() {
+                            let note = if unobserved {
+                                " (no read ever observed it, so it follows every observed version)"
+                            } else {
+                                ""
+                            };
+                            return format!(
+                                "{na} read {} = {}, which does not include {nb}'s append of {vb}{note}, so {na} < {nb} (rw)",
+                                self.keys[*k as usize],
+                                fmt_list(l)
+                            );
                         }
                     }
                 }
@@ -132,8 +162,10 @@ impl Explain for Explainer {
 struct KeyIndex {
     /// (txn, mop) of every append, in transaction order.
     appends: Vec<(u32, u16)>,
-    /// (txn, mop, external) of every read of an `ok` transaction.
-    reads: Vec<(u32, u16, bool)>,
+    /// (txn, mop, observed) of every read of an `ok` transaction; `observed` is the length of
+    /// the prefix it shows of others' effects (the read minus the transaction's own appends)
+    /// when it is the transaction's first read of the key and consistent with its appends.
+    reads: Vec<(u32, u16, Option<u32>)>,
 }
 
 struct KeyOut {
@@ -163,9 +195,16 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
                 }
                 Mop::ReadList(k, Some(l)) if t.status == Status::Ok => {
                     let prior = state.get(k);
+                    let observed = match prior {
+                        None => Some(l.len() as u32),
+                        Some((false, own)) if l.ends_with(own) => {
+                            Some((l.len() - own.len()) as u32)
+                        }
+                        _ => None,
+                    };
                     idx[*k as usize]
                         .reads
-                        .push((ti as u32, mi as u16, prior.is_none()));
+                        .push((ti as u32, mi as u16, observed));
                     if let Some((known, xs)) = prior {
                         let consistent = if *known { l == xs } else { l.ends_with(xs) };
                         if !consistent {
@@ -383,11 +422,35 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
     // External reads: wr, rw, G1b, lost-update.
     let appenders: HashSet<u32> = ix.appends.iter().map(|a| a.0).collect();
     let mut by_version: HashMap<usize, Vec<u32>> = HashMap::new();
-    for &(t, m, external) in &ix.reads {
-        if !external {
-            continue;
+    // Committed appends no read observed: they follow every observed element (the list only
+    // grows), so every read of this key precedes them (rw) and so does the last observed
+    // writer (ww). `info` transactions are included: one that never committed has no outgoing
+    // edges (its reads are unknown, it never completes, it ends its process), so edges into it
+    // cannot close a cycle; one with any observed effect did commit, and the edges are sound.
+    let mut unobserved: Vec<u32> = Vec::new();
+    if trusted {
+        for &(t, m) in &ix.appends {
+            if txns[t as usize].status.in_graph()
+                && !pos.contains_key(mop_val(t, m))
+                && unobserved.last() != Some(&t)
+            {
+                unobserved.push(t);
+            }
         }
-        let l = read_val(t, m);
+        let last_observed = order.iter().rev().find_map(|v| graph_writer(v));
+        if let Some(lw) = last_observed {
+            for &u in &unobserved {
+                if u != lw {
+                    edges.push((lw, u, WW));
+                }
+            }
+        }
+    }
+    for &(t, m, observed) in &ix.reads {
+        let Some(olen) = observed else {
+            continue;
+        };
+        let l = &read_val(t, m)[..olen as usize];
         if let Some(last) = l.last() {
             if let Some(&(w, wm)) = writer.get(last) {
                 if w == t {
@@ -420,6 +483,11 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             if let Some(w) = next_writer[l.len()] {
                 if w != t {
                     edges.push((t, w, RW));
+                }
+            }
+            for &u in &unobserved {
+                if u != t {
+                    edges.push((t, u, RW));
                 }
             }
             if appenders.contains(&t) {
