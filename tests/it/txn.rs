@@ -150,10 +150,10 @@ fn explains(order: &[usize], set: &[(&Value, bool)], w: TxnWorkload) -> bool {
                         return false;
                     }
                 }
-                (TxnWorkload::RwRegister, "r") if check_reads => {
-                    if regs.get(&k).unwrap_or(&Value::Null) != v {
-                        return false;
-                    }
+                (TxnWorkload::RwRegister, "r")
+                    if check_reads && regs.get(&k).unwrap_or(&Value::Null) != v =>
+                {
+                    return false;
                 }
                 _ => {}
             }

@@ -437,7 +437,7 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
                 unobserved.push(t);
             }
         }
-        let last_observed = order.iter().rev().find_map(|v| graph_writer(v));
+        let last_observed = order.iter().rev().find_map(graph_writer);
         if let Some(lw) = last_observed {
             for &u in &unobserved {
                 if u != lw {
