@@ -277,11 +277,11 @@ pub fn bfs_path(
     ok: &dyn Fn(u32) -> bool,
     steps: &mut u64,
 ) -> Option<Vec<(u32, u32, u8)>> {
-    use std::collections::HashMap;
+    use super::fx::HashMap;
     if src == dst {
         return None;
     }
-    let mut parent: HashMap<u32, (u32, u8)> = HashMap::new();
+    let mut parent: HashMap<u32, (u32, u8)> = HashMap::default();
     let mut queue = std::collections::VecDeque::new();
     parent.insert(src, (u32::MAX, 0));
     queue.push_back(src);
@@ -313,8 +313,8 @@ pub fn bfs_path(
 /// Process (session) order: consecutive graph transactions of each process, in invocation
 /// order. Transactions must be in invocation order (as `parse` yields them).
 pub fn process_edges(txns: &[Txn]) -> Vec<(u32, u32)> {
-    use std::collections::HashMap;
-    let mut last: HashMap<u64, u32> = HashMap::new();
+    use super::fx::HashMap;
+    let mut last: HashMap<u64, u32> = HashMap::default();
     let mut out = Vec::new();
     for (i, t) in txns.iter().enumerate() {
         if !t.status.in_graph() {
@@ -350,7 +350,7 @@ pub fn realtime_edges(txns: &[Txn]) -> Vec<(u32, u32)> {
     }
     events.sort_unstable_by_key(|e| e.0);
     let mut frontier: Vec<u32> = Vec::new();
-    let mut preds: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    let mut preds: super::fx::HashMap<u32, Vec<u32>> = Default::default();
     let mut out = Vec::new();
     for (_, t, done) in events {
         if !done {

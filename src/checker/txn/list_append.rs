@@ -21,12 +21,12 @@
 //! Keys are independent, so they are analysed in parallel (rayon).
 
 use super::anomaly::{Explain, RawAnomaly};
+use super::fx::{map_with_capacity, HashMap, HashSet};
 use super::graph::{RW, WR, WW};
 use super::parse::{fmt_list, Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
 
 /// Per-key facts kept for explanations.
 struct KeyInfo {
@@ -39,12 +39,21 @@ struct Explainer {
     info: Vec<KeyInfo>,
 }
 
-/// The first read of `k` in `t` if it precedes every append to `k` (an external read).
-fn external_read(t: &Txn, k: u32) -> Option<&[Scalar]> {
+/// What `t` observed of `k` before its own effects: its first read of `k`, minus the suffix of
+/// its own earlier appends (which that read must end with). `None` if `t` never read `k`, or
+/// its first read contradicts its own appends (an `internal` anomaly).
+fn observed_prefix<'t>(t: &'t Txn<'_>, k: u32) -> Option<&'t [Scalar]> {
+    let mut own: Vec<&Scalar> = Vec::new();
     for m in &t.mops {
         match m {
-            Mop::ReadList(k2, v) if *k2 == k => return v.as_deref(),
-            Mop::Append(k2, _) if *k2 == k => return None,
+            Mop::ReadList(k2, v) if *k2 == k => {
+                let l = v.as_deref()?;
+                if l.len() < own.len() || !l[l.len() - own.len()..].iter().eq(own.iter().copied()) {
+                    return None;
+                }
+                return Some(&l[..l.len() - own.len()]);
+            }
+            Mop::Append(k2, v) if *k2 == k => own.push(v),
             _ => {}
         }
     }
@@ -75,16 +84,33 @@ impl Explain for Explainer {
                         }
                     }
                 }
+                for mb in &tb.mops {
+                    let Mop::Append(k, vb) = mb else { continue };
+                    let ki = &self.info[*k as usize];
+                    if ki.pos.contains_key(vb) {
+                        continue;
+                    }
+                    let va = ta.mops.iter().find_map(|m| match m {
+                        Mop::Append(k2, va) if k2 == k && ki.pos.contains_key(va) => Some(va),
+                        _ => None,
+                    });
+                    if let Some(va) = va {
+                        return format!(
+                            "{nb} appended {vb} to {}, which no read observed, so it follows every observed element, including {na}'s append of {va}; {na} < {nb} (ww)",
+                            self.keys[*k as usize]
+                        );
+                    }
+                }
                 format!("{na} < {nb} (ww)")
             }
             WR => {
                 for mb in &tb.mops {
-                    let Mop::ReadList(k, Some(l)) = mb else {
+                    let Mop::ReadList(k, Some(_)) = mb else {
                         continue;
                     };
-                    if external_read(tb, *k).is_none() {
+                    let Some(l) = observed_prefix(tb, *k) else {
                         continue;
-                    }
+                    };
                     let Some(last) = l.last() else { continue };
                     if self.info[*k as usize].writer.get(last).map(|w| w.0) == Some(a) {
                         return format!(
@@ -98,26 +124,30 @@ impl Explain for Explainer {
             }
             RW => {
                 for ma in &ta.mops {
-                    let Mop::ReadList(k, Some(l)) = ma else {
+                    let Mop::ReadList(k, Some(_)) = ma else {
                         continue;
                     };
-                    if external_read(ta, *k).is_none() {
+                    let Some(l) = observed_prefix(ta, *k) else {
                         continue;
-                    }
+                    };
                     let ki = &self.info[*k as usize];
                     for mb in &tb.mops {
                         let Mop::Append(k2, vb) = mb else { continue };
                         if k2 != k {
                             continue;
                         }
-                        if let Some(&pb) = ki.pos.get(vb) {
-                            if pb as usize >= l.len() {
-                                return format!(
-                                    "{na} read {} = {}, which does not include {nb}'s append of {vb}, so {na} < {nb} (rw)",
-                                    self.keys[*k as usize],
-                                    fmt_list(l)
-                                );
-                            }
+                        let unobserved = !ki.pos.contains_key(vb);
+                        if unobserved || ki.pos[vb] as usize >= l.len() {
+                            let note = if unobserved {
+                                " (no read ever observed it, so it follows every observed version)"
+                            } else {
+                                ""
+                            };
+                            return format!(
+                                "{na} read {} = {}, which does not include {nb}'s append of {vb}{note}, so {na} < {nb} (rw)",
+                                self.keys[*k as usize],
+                                fmt_list(l)
+                            );
                         }
                     }
                 }
@@ -132,8 +162,10 @@ impl Explain for Explainer {
 struct KeyIndex {
     /// (txn, mop) of every append, in transaction order.
     appends: Vec<(u32, u16)>,
-    /// (txn, mop, external) of every read of an `ok` transaction.
-    reads: Vec<(u32, u16, bool)>,
+    /// (txn, mop, observed) of every read of an `ok` transaction; `observed` is the length of
+    /// the prefix it shows of others' effects (the read minus the transaction's own appends)
+    /// when it is the transaction's first read of the key and consistent with its appends.
+    reads: Vec<(u32, u16, Option<u32>)>,
 }
 
 struct KeyOut {
@@ -147,46 +179,83 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
     let txns = &p.txns;
     let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
     let mut anomalies = Vec::new();
-    // Per-transaction pass: index by key, check internal consistency.
-    let mut state: HashMap<u32, (bool, Vec<Scalar>)> = HashMap::new(); // key → (known?, list or own-append suffix)
+    // Per-transaction pass: index by key, check internal consistency. Per key touched so far:
+    // the last list read (if any) and the transaction's own appends since. Transactions are
+    // short, so a small vector beats a map.
+    struct Touch<'s> {
+        key: u32,
+        base: Option<&'s [Scalar]>,
+        own: Vec<&'s Scalar>,
+    }
+    let mut state: Vec<Touch> = Vec::new();
     for (ti, t) in txns.iter().enumerate() {
         state.clear();
         for (mi, m) in t.mops.iter().enumerate() {
             match m {
                 Mop::Append(k, v) => {
                     idx[*k as usize].appends.push((ti as u32, mi as u16));
-                    state
-                        .entry(*k)
-                        .or_insert_with(|| (false, Vec::new()))
-                        .1
-                        .push(v.clone());
+                    match state.iter_mut().find(|s| s.key == *k) {
+                        Some(s) => s.own.push(v),
+                        None => state.push(Touch {
+                            key: *k,
+                            base: None,
+                            own: vec![v],
+                        }),
+                    }
                 }
                 Mop::ReadList(k, Some(l)) if t.status == Status::Ok => {
-                    let prior = state.get(k);
+                    let prior = state.iter().position(|s| s.key == *k);
+                    let ends_with_own = |own: &[&Scalar]| {
+                        l.len() >= own.len()
+                            && l[l.len() - own.len()..].iter().eq(own.iter().copied())
+                    };
+                    let (observed, consistent) = match prior.map(|i| &state[i]) {
+                        None => (Some(l.len() as u32), true),
+                        Some(Touch {
+                            base: None, own, ..
+                        }) => {
+                            let ok = ends_with_own(own);
+                            (ok.then(|| (l.len() - own.len()) as u32), ok)
+                        }
+                        Some(Touch {
+                            base: Some(b), own, ..
+                        }) => (
+                            None,
+                            l.len() == b.len() + own.len()
+                                && l.starts_with(b)
+                                && ends_with_own(own),
+                        ),
+                    };
                     idx[*k as usize]
                         .reads
-                        .push((ti as u32, mi as u16, prior.is_none()));
-                    if let Some((known, xs)) = prior {
-                        let consistent = if *known { l == xs } else { l.ends_with(xs) };
-                        if !consistent {
-                            let expected = if *known {
-                                fmt_list(xs)
-                            } else {
-                                format!("a list ending in {}", fmt_list(xs))
-                            };
-                            anomalies.push(RawAnomaly {
-                                kind: "internal",
-                                txns: vec![ti as u32],
-                                key: Some(p.keys[*k as usize].to_string()),
-                                explanation: format!(
-                                    "T1 read {} = {} at micro-op {mi}, but its own earlier reads and appends imply {expected}",
-                                    p.keys[*k as usize],
-                                    fmt_list(l)
-                                ),
-                            });
-                        }
+                        .push((ti as u32, mi as u16, observed));
+                    if !consistent {
+                        let s = &state[prior.expect("inconsistent implies prior access")];
+                        let own: Vec<Scalar> = s.own.iter().map(|x| (*x).clone()).collect();
+                        let expected = match s.base {
+                            Some(b) => fmt_list(&[b, &own[..]].concat()),
+                            None => format!("a list ending in {}", fmt_list(&own)),
+                        };
+                        anomalies.push(RawAnomaly {
+                            kind: "internal",
+                            txns: vec![ti as u32],
+                            key: Some(p.keys[*k as usize].to_string()),
+                            explanation: format!(
+                                "T1 read {} = {} at micro-op {mi}, but its own earlier reads and appends imply {expected}",
+                                p.keys[*k as usize],
+                                fmt_list(l)
+                            ),
+                        });
                     }
-                    state.insert(*k, (true, l.clone()));
+                    let touch = Touch {
+                        key: *k,
+                        base: Some(l),
+                        own: Vec::new(),
+                    };
+                    match prior {
+                        Some(i) => state[i] = touch,
+                        None => state.push(touch),
+                    }
                 }
                 _ => {}
             }
@@ -234,8 +303,8 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
         }
     };
     // Writers, and each transaction's final append to this key.
-    let mut writer: HashMap<Scalar, (u32, u16)> = HashMap::with_capacity(ix.appends.len());
-    let mut final_append: HashMap<u32, u16> = HashMap::new();
+    let mut writer: HashMap<Scalar, (u32, u16)> = map_with_capacity(ix.appends.len());
+    let mut final_append: HashMap<u32, u16> = HashMap::default();
     for &(t, m) in &ix.appends {
         let v = mop_val(t, m);
         if let Some(&(t0, _)) = writer.get(v) {
@@ -260,14 +329,14 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
         .map(|r| read_val(r.0, r.1).to_vec())
         .unwrap_or_default();
     let mut trusted = true;
-    let mut pos: HashMap<Scalar, u32> = HashMap::with_capacity(order.len());
+    let mut pos: HashMap<Scalar, u32> = map_with_capacity(order.len());
     for (i, v) in order.iter().enumerate() {
         if pos.insert(v.clone(), i as u32).is_some() {
             trusted = false;
         }
     }
     let mut dup_reported = false;
-    let mut bad_reported: HashSet<&Scalar> = HashSet::new();
+    let mut bad_reported: HashSet<&Scalar> = HashSet::default();
     for &(t, m, _) in &ix.reads {
         let l = read_val(t, m);
         let is_prefix = l.len() <= order.len() && order[..l.len()] == *l;
@@ -287,7 +356,8 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
         }
         // Duplicates within this read.
         if !dup_reported {
-            let mut seen = HashSet::with_capacity(l.len());
+            let mut seen: HashSet<&Scalar> =
+                HashSet::with_capacity_and_hasher(l.len(), Default::default());
             if let Some(d) = l.iter().find(|x| !seen.insert(*x)) {
                 dup_reported = true;
                 trusted = false;
@@ -382,12 +452,36 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
     }
     // External reads: wr, rw, G1b, lost-update.
     let appenders: HashSet<u32> = ix.appends.iter().map(|a| a.0).collect();
-    let mut by_version: HashMap<usize, Vec<u32>> = HashMap::new();
-    for &(t, m, external) in &ix.reads {
-        if !external {
-            continue;
+    let mut by_version: HashMap<usize, Vec<u32>> = HashMap::default();
+    // Committed appends no read observed: they follow every observed element (the list only
+    // grows), so every read of this key precedes them (rw) and so does the last observed
+    // writer (ww). `info` transactions are included: one that never committed has no outgoing
+    // edges (its reads are unknown, it never completes, it ends its process), so edges into it
+    // cannot close a cycle; one with any observed effect did commit, and the edges are sound.
+    let mut unobserved: Vec<u32> = Vec::new();
+    if trusted {
+        for &(t, m) in &ix.appends {
+            if txns[t as usize].status.in_graph()
+                && !pos.contains_key(mop_val(t, m))
+                && unobserved.last() != Some(&t)
+            {
+                unobserved.push(t);
+            }
         }
-        let l = read_val(t, m);
+        let last_observed = order.iter().rev().find_map(graph_writer);
+        if let Some(lw) = last_observed {
+            for &u in &unobserved {
+                if u != lw {
+                    edges.push((lw, u, WW));
+                }
+            }
+        }
+    }
+    for &(t, m, observed) in &ix.reads {
+        let Some(olen) = observed else {
+            continue;
+        };
+        let l = &read_val(t, m)[..olen as usize];
         if let Some(last) = l.last() {
             if let Some(&(w, wm)) = writer.get(last) {
                 if w == t {
@@ -420,6 +514,11 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             if let Some(w) = next_writer[l.len()] {
                 if w != t {
                     edges.push((t, w, RW));
+                }
+            }
+            for &u in &unobserved {
+                if u != t {
+                    edges.push((t, u, RW));
                 }
             }
             if appenders.contains(&t) {

@@ -17,6 +17,7 @@
 //! was settled. See `docs/transactional-checking.md` for the semantics and the limits.
 
 pub mod anomaly;
+mod fx;
 pub mod gen;
 pub mod graph;
 pub mod list_append;

@@ -6,11 +6,11 @@
 //! micro-op for each workload. Keys are interned to dense ids so the per-key analyses can run
 //! over plain vectors. Every malformed micro-op is a [`CheckError`] naming the event.
 
+use super::fx::HashMap;
 use super::TxnWorkload;
 use crate::checker::CheckError;
-use crate::history::{pair, Op, OpType};
+use crate::history::{Op, OpType, Process};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::fmt;
 
 /// A key or a value: JSON integers and strings, the only scalars Elle's workloads use.
@@ -99,7 +99,7 @@ impl Status {
 
 /// A transaction: an invocation joined with its completion.
 #[derive(Debug, Clone)]
-pub struct Txn {
+pub struct Txn<'a> {
     /// Event index (position in the slice handed to `check`) of the invocation.
     pub invoke: usize,
     /// Event index of the completion; `None` for a transaction still open at the end.
@@ -109,13 +109,13 @@ pub struct Txn {
     pub status: Status,
     pub mops: Vec<Mop>,
     /// The micro-ops as recorded (completion value for `ok`, invocation otherwise), for reports.
-    pub value: Value,
+    pub value: &'a Value,
 }
 
 /// The transactions of a history plus the interned keys.
 #[derive(Debug, Default)]
-pub struct Parsed {
-    pub txns: Vec<Txn>,
+pub struct Parsed<'a> {
+    pub txns: Vec<Txn<'a>>,
     pub keys: Vec<Scalar>,
     /// Client operations whose `f` is not `"txn"` (ignored, counted in the stats).
     pub ignored: usize,
@@ -140,59 +140,77 @@ impl Interner {
 
 /// Parses every `txn` operation of `ops`. Nemesis events are skipped; other client `f`s are
 /// counted and ignored.
-pub fn parse(ops: &[Op], workload: TxnWorkload) -> Result<Parsed, CheckError> {
-    let pairs = pair(ops).map_err(|e| {
-        // `pair` names 1-based lines; the checker contract names 0-based events.
-        let (event, msg) = match &e {
-            crate::history::HistoryError::Parse { line, msg } => (line.saturating_sub(1), msg),
-            crate::history::HistoryError::Io(_) => (0, &String::new()),
+///
+/// Invocations are joined with completions exactly as [`crate::history::pair`] does (the next
+/// completion of the same process; the same errors), but by index: `pair` clones every value,
+/// which would double the memory held for a million-transaction history.
+pub fn parse(ops: &[Op], workload: TxnWorkload) -> Result<Parsed<'_>, CheckError> {
+    let mut open: HashMap<u64, usize> = HashMap::default();
+    // (invoke event, completion event, outcome) per client operation, in invocation order.
+    let mut joined: Vec<(usize, Option<usize>, OpType)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
         };
-        CheckError::new(event, msg.clone())
-    })?;
+        if op.kind == OpType::Invoke {
+            if let Some(&prev) = open.get(&p) {
+                return Err(CheckError::new(
+                    i,
+                    format!(
+                        "process {p} invokes again while its invocation at event {} is still open (a process is single-threaded)",
+                        joined[prev].0
+                    ),
+                ));
+            }
+            open.insert(p, joined.len());
+            joined.push((i, None, OpType::Info));
+        } else {
+            let Some(slot) = open.remove(&p) else {
+                return Err(CheckError::new(
+                    i,
+                    format!(
+                        "process {p} completes ({}) an operation it never invoked",
+                        op.kind
+                    ),
+                ));
+            };
+            joined[slot].1 = Some(i);
+            joined[slot].2 = op.kind;
+        }
+    }
     let mut interner = Interner {
-        ids: HashMap::new(),
+        ids: HashMap::default(),
         keys: Vec::new(),
     };
     let mut out = Parsed::default();
-    out.txns.reserve(pairs.len());
-    for c in pairs {
-        if c.f != "txn" {
+    out.txns.reserve(joined.len());
+    for (invoke, complete, outcome) in joined {
+        let inv = &ops[invoke];
+        if inv.f != "txn" {
             out.ignored += 1;
             continue;
         }
-        let crate::history::Process::Client(process) = c.process else {
+        let Process::Client(process) = inv.process else {
             continue;
         };
-        let status = match c.outcome {
+        let status = match outcome {
             OpType::Ok => Status::Ok,
             OpType::Fail => Status::Fail,
             _ => Status::Info,
         };
-        let use_output = status == Status::Ok && c.complete.is_some();
-        let (src, event) = match (use_output, c.complete) {
-            (true, Some(e)) => (&c.output, e),
-            _ => (&c.input, c.invoke),
+        let (src, event) = match (status, complete) {
+            (Status::Ok, Some(e)) => (&ops[e].value, e),
+            _ => (&inv.value, invoke),
         };
-        let inv_mops = if use_output {
-            Some(parse_mops(
-                &c.input,
-                c.invoke,
-                workload,
-                false,
-                &mut interner,
-            )?)
-        } else {
-            None
-        };
-        let mops = parse_mops(src, event, workload, use_output, &mut interner)?;
-        if let Some(inv) = inv_mops {
+        let use_output = event != invoke;
+        if use_output {
             // The completion must describe the same transaction as the invocation.
-            check_same_shape(&inv, &mops, event)?;
+            check_same_shape(&inv.value, src, invoke, event)?;
         }
-        let src = if use_output { c.output } else { c.input };
+        let mops = parse_mops(src, event, workload, use_output, &mut interner)?;
         out.txns.push(Txn {
-            invoke: c.invoke,
-            complete: c.complete,
+            invoke,
+            complete,
             process,
             status,
             mops,
@@ -203,29 +221,47 @@ pub fn parse(ops: &[Op], workload: TxnWorkload) -> Result<Parsed, CheckError> {
     Ok(out)
 }
 
-fn check_same_shape(inv: &[Mop], mops: &[Mop], event: usize) -> Result<(), CheckError> {
-    if inv.len() != mops.len() {
+/// The `ok` completion must list the invocation's micro-ops: same functions and keys, same
+/// written values (reads differ: the completion carries their results). Malformed micro-ops
+/// that agree in both are reported when the completion is parsed.
+fn check_same_shape(
+    input: &Value,
+    output: &Value,
+    invoke: usize,
+    event: usize,
+) -> Result<(), CheckError> {
+    let (Value::Array(a), Value::Array(b)) = (input, output) else {
+        return Err(CheckError::new(
+            event,
+            "a txn value must be an array of micro-ops",
+        ));
+    };
+    if a.len() != b.len() {
         return Err(CheckError::new(
             event,
             format!(
-                "the invocation has {} micro-ops but its ok completion has {}",
-                inv.len(),
-                mops.len()
+                "the invocation (event {invoke}) has {} micro-ops but its ok completion has {}",
+                a.len(),
+                b.len()
             ),
         ));
     }
-    for (i, (a, b)) in inv.iter().zip(mops).enumerate() {
-        let same = match (a, b) {
-            (Mop::Append(k1, v1), Mop::Append(k2, v2))
-            | (Mop::Write(k1, v1), Mop::Write(k2, v2)) => k1 == k2 && v1 == v2,
-            (Mop::ReadList(k1, _), Mop::ReadList(k2, _))
-            | (Mop::ReadReg(k1, _), Mop::ReadReg(k2, _)) => k1 == k2,
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let same = match (x.as_array(), y.as_array()) {
+            (Some(x), Some(y)) if x.len() == 3 && y.len() == 3 => {
+                let read = x[0]
+                    .as_str()
+                    .is_some_and(|f| f.trim_start_matches(':') == "r");
+                x[0] == y[0] && x[1] == y[1] && (read || x[2] == y[2])
+            }
             _ => false,
         };
         if !same {
             return Err(CheckError::new(
                 event,
-                format!("micro-op {i} of the invocation differs from its ok completion"),
+                format!(
+                    "micro-op {i} of the ok completion differs from the invocation (event {invoke}): {x} vs {y}"
+                ),
             ));
         }
     }

@@ -17,12 +17,12 @@
 //!   lost-update (two committed transactions read the same version of a key and both wrote it).
 
 use super::anomaly::{Explain, RawAnomaly};
+use super::fx::HashMap;
 use super::graph::{RW, WR};
 use super::parse::{Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 fn show(v: &Option<Scalar>) -> String {
     match v {
@@ -32,7 +32,7 @@ fn show(v: &Option<Scalar>) -> String {
 }
 
 /// The first read of `k` in `t` if it precedes every write to `k` (an external read).
-fn external_read(t: &Txn, k: u32) -> Option<&Option<Scalar>> {
+fn external_read<'t>(t: &'t Txn<'_>, k: u32) -> Option<&'t Option<Scalar>> {
     for m in &t.mops {
         match m {
             Mop::ReadReg(k2, v) if *k2 == k => return v.as_ref(),
@@ -112,7 +112,7 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
     let txns = &p.txns;
     let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
     let mut anomalies = Vec::new();
-    let mut state: HashMap<u32, Option<Scalar>> = HashMap::new();
+    let mut state: HashMap<u32, Option<Scalar>> = HashMap::default();
     for (ti, t) in txns.iter().enumerate() {
         state.clear();
         for (mi, m) in t.mops.iter().enumerate() {
@@ -181,8 +181,8 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             _ => None,
         }
     };
-    let mut writer: HashMap<&Scalar, (u32, u16)> = HashMap::with_capacity(ix.writes.len());
-    let mut final_write: HashMap<u32, u16> = HashMap::new();
+    let mut writer: HashMap<&Scalar, (u32, u16)> = super::fx::map_with_capacity(ix.writes.len());
+    let mut final_write: HashMap<u32, u16> = HashMap::default();
     let mut graph_writers: Vec<u32> = Vec::new();
     for &(t, m) in &ix.writes {
         let v = wval(t, m);
@@ -200,7 +200,7 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             graph_writers.push(t);
         }
     }
-    let mut by_version: HashMap<Option<&Scalar>, Vec<u32>> = HashMap::new();
+    let mut by_version: HashMap<Option<&Scalar>, Vec<u32>> = HashMap::default();
     for &(t, m) in &ix.reads {
         let v = rval(t, m);
         if final_write.contains_key(&t) {

@@ -523,11 +523,25 @@ fn malformed_micro_op_names_its_event() {
     h.txn(0, json!([["append", "x", 1]]));
     h.txn(1, json!([["incr", "x", 1]]));
     let e = check(&h.ops, &TxnOptions::default()).unwrap_err();
-    assert_eq!(e.event, 2);
+    assert_eq!(e.event, 3, "the ok completion carrying the micro-op");
     assert!(e.msg.contains("incr"), "{e}");
     let mut h = H::default();
     h.txn(0, json!([["append", "x", [1]]]));
+    assert_eq!(check(&h.ops, &TxnOptions::default()).unwrap_err().event, 1);
+    // A failed transaction is read from its invocation.
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1], "junk"])).done(
+        0,
+        OpType::Fail,
+        json!([["append", "x", 1], "junk"]),
+    );
     assert_eq!(check(&h.ops, &TxnOptions::default()).unwrap_err().event, 0);
+    // An ok completion that changes a written value is rejected.
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1]]))
+        .done(0, OpType::Ok, json!([["append", "x", 2]]));
+    let e = check(&h.ops, &TxnOptions::default()).unwrap_err();
+    assert!(e.event == 1 && e.msg.contains("differs"), "{e}");
 }
 
 #[test]
