@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A complete test plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Plan {
     /// Test name: the store directory under `<store>/`. Default: `<target>-<workload>`.
@@ -129,19 +129,6 @@ pub struct RunPlan {
     pub quiesce: f64,
     /// Seconds the final phase may take.
     pub final_time_limit: f64,
-}
-
-impl Default for Plan {
-    fn default() -> Self {
-        Plan {
-            name: None,
-            target: TargetPlan::default(),
-            workload: WorkloadPlan::default(),
-            nemesis: NemesisPlan::default(),
-            nodes: NodesPlan::default(),
-            run: RunPlan::default(),
-        }
-    }
 }
 
 impl Default for TargetPlan {

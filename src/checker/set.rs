@@ -9,6 +9,7 @@
 //!   with `linearizable`);
 //! - **stable**: every such read has it;
 //! - **never-read**: no read began after it was known (nothing to judge).
+//!
 //! Elements no add attempted (or whose add definitely failed) that a read returns are
 //! **unexpected**; adds that ended `info` and were later read are **recovered** (fine).
 //! Latency to visibility: from the add's invocation to the start of the first read after which

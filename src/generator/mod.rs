@@ -14,19 +14,21 @@
 //! Composing a workload (see `docs/writing-a-workload.md`):
 //!
 //! ```
-//! use netsplit::generator::{self as g, Generator};
+//! use netsplit::generator::{self as g, Ctx};
 //! use serde_json::json;
 //! // reads and writes of random values, 3 threads per key, 100 ops per key, 20 ops/s in total,
 //! // for 10 seconds
 //! let gen = g::time_limit(10.0, g::stagger(1.0 / 20.0,
-//!     g::independent_concurrent(3, (0..5).map(|k| json!(k)).collect(), 100, |_key| {
+//!     g::independent_concurrent(3, (0..5).map(|k| json!(k)), 100, |_key| {
 //!         g::mix(vec![
 //!             g::repeat("read", json!(null)),
-//!             g::from_fn(|ctx| Some(("write".into(), json!(ctx.rng.below(5))))),
+//!             Box::new(g::from_fn(|ctx: &mut Ctx| {
+//!                 Some(("write".into(), json!(ctx.rng.below(5))))
+//!             })),
 //!         ])
 //!     })));
-//! let ops = g::sim::simulate(Box::new(gen), 6, 42, 1_000_000, u64::MAX);
-//! assert!(!ops.is_empty());
+//! let ops = g::sim::simulate(gen, 6, 42, 1_000_000, u64::MAX);
+//! assert!(ops.len() > 150 && ops.len() < 250, "{}", ops.len());
 //! ```
 
 pub mod rng;
@@ -198,6 +200,11 @@ struct Mix {
 
 impl Generator for Mix {
     fn op(&mut self, ctx: &mut Ctx) -> GenOp {
+        // No free thread: answer before drawing, so the PRNG is consumed only by ops that are
+        // emitted and the stream does not depend on how often the runner asked.
+        if ctx.free.is_empty() && !self.gens.is_empty() {
+            return GenOp::Pending;
+        }
         loop {
             let total: f64 = self.gens.iter().map(|(w, _)| w.max(0.0)).sum();
             if self.gens.is_empty() || total <= 0.0 {
@@ -540,6 +547,7 @@ where
         make: Box::new(make),
         groups: Vec::new(),
         started: false,
+        base_seed: 0,
     })
 }
 
@@ -547,6 +555,9 @@ struct Group {
     threads: Vec<Thread>,
     key: Option<Value>,
     gen: Option<BoxGen>,
+    /// The current key's own PRNG (seeded from the key), so each key's op stream replays
+    /// regardless of how the groups' requests interleave in real time.
+    rng: Rng,
 }
 
 struct Independent {
@@ -556,6 +567,7 @@ struct Independent {
     make: Box<dyn FnMut(&Value) -> BoxGen + Send>,
     groups: Vec<Group>,
     started: bool,
+    base_seed: u64,
 }
 
 impl Independent {
@@ -563,6 +575,11 @@ impl Independent {
         let group = &mut self.groups[g];
         match self.keys.next() {
             Some(k) => {
+                let mut h = self.base_seed;
+                for b in k.to_string().bytes() {
+                    h = (h ^ b as u64).wrapping_mul(0x100_0000_01B3);
+                }
+                group.rng = Rng::new(h);
                 group.gen = Some(limit(self.ops_per_key, (self.make)(&k)));
                 group.key = Some(k);
             }
@@ -578,12 +595,14 @@ impl Generator for Independent {
     fn op(&mut self, ctx: &mut Ctx) -> GenOp {
         if !self.started {
             self.started = true;
+            self.base_seed = ctx.rng.next_u64();
             let n_groups = ctx.all.len() / self.n;
             for g in 0..n_groups {
                 self.groups.push(Group {
                     threads: ctx.all[g * self.n..(g + 1) * self.n].to_vec(),
                     key: None,
                     gen: None,
+                    rng: Rng::new(0),
                 });
                 self.next_key(g);
             }
@@ -600,7 +619,13 @@ impl Generator for Independent {
                     .filter(|t| group.threads.contains(t))
                     .collect();
                 let all = group.threads.clone();
-                match gen.op(&mut ctx.narrowed(&free, &all)) {
+                let mut sub = Ctx {
+                    time: ctx.time,
+                    free: &free,
+                    all: &all,
+                    rng: &mut group.rng,
+                };
+                match gen.op(&mut sub) {
                     GenOp::Op(mut op) => {
                         let key = group.key.clone().unwrap_or(Value::Null);
                         op.value = Value::Array(vec![key, op.value]);

@@ -39,8 +39,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
+/// Resolved nodes and the remotes that reach them (`remotes[i]` reaches `nodes[i]`).
+pub type ResolvedNodes = (Vec<Node>, Vec<Arc<dyn Remote>>);
+
 /// Resolves the plan's nodes into node descriptions and remotes (SSH).
-pub type NodeResolver = fn(&Plan) -> Result<(Vec<Node>, Vec<Arc<dyn Remote>>)>;
+pub type NodeResolver = fn(&Plan) -> Result<ResolvedNodes>;
 
 /// The pieces other parts of netsplit plug into the runner: how nodes are reached and how faults
 /// are injected. [`Hooks::default`] needs no nodes and injects no faults.
@@ -61,7 +64,7 @@ impl Default for Hooks {
 
 /// The default resolver: targets that need no nodes get none; a target that needs nodes is an
 /// error naming it, since no way of reaching nodes is registered in this build.
-pub fn resolve_no_nodes(plan: &Plan) -> Result<(Vec<Node>, Vec<Arc<dyn Remote>>)> {
+pub fn resolve_no_nodes(plan: &Plan) -> Result<ResolvedNodes> {
     let reg = target::lookup(&plan.target.name)?;
     let given = !plan.nodes.nodes.is_empty()
         || plan.nodes.nodes_file.is_some()
@@ -169,11 +172,13 @@ impl Interrupt {
 /// What the emergency path (second signal) needs: the current run's nemesis and recorder.
 #[derive(Default, Clone)]
 pub struct Emergency {
-    inner: Arc<Mutex<Option<(Arc<dyn Nemesis>, Recorder)>>>,
+    inner: Arc<Mutex<Option<EmergencyState>>>,
 }
 
+type EmergencyState = (Arc<dyn Nemesis>, Recorder);
+
 impl Emergency {
-    fn set(&self, v: Option<(Arc<dyn Nemesis>, Recorder)>) {
+    fn set(&self, v: Option<EmergencyState>) {
         if let Ok(mut g) = self.inner.lock() {
             *g = v;
         }

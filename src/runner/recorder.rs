@@ -191,7 +191,8 @@ fn writer_loop(rx: mpsc::Receiver<Msg>, file: File) -> Result<Vec<Op>> {
                     break;
                 }
             }
-            if ops.len() % 4096 == 0 && last_flush.elapsed() >= Duration::from_millis(100) {
+            if ops.len().is_multiple_of(4096) && last_flush.elapsed() >= Duration::from_millis(100)
+            {
                 break;
             }
             next = rx.try_recv().ok();

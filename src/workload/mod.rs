@@ -14,6 +14,7 @@
 //!   `checker::bank`.
 //! - `list-append`: `txn [["append", k, v] | ["r", k, null], …]` → the same list with reads
 //!   filled in (`["r", k, [v…]]`). Checked by `checker::txn` (Elle).
+//!
 //! Every workload also gets the `stats` checker.
 //!
 //! Checking is a pure function of the plan and the history, which is what lets
