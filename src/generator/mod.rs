@@ -90,7 +90,7 @@ pub enum GenOp {
     Exhausted,
 }
 
-/// A completion (or invocation) fed back to a generator.
+/// A completion fed back to a generator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub thread: Thread,
@@ -105,7 +105,9 @@ pub struct Event {
 pub trait Generator: Send {
     /// The next operation, if any.
     fn op(&mut self, ctx: &mut Ctx) -> GenOp;
-    /// A completion of an operation this generator (or one it wraps) emitted.
+    /// The completion (`ok`, `fail` or `info`) of an operation this generator (or one it
+    /// wraps) emitted. Invocations are not fed back: the op returned by [`Generator::op`] is
+    /// the invocation.
     fn update(&mut self, _ctx: &Ctx, _event: &Event) {}
 }
 
@@ -665,8 +667,8 @@ impl Generator for Independent {
                 };
                 gen.update(ctx, &inner);
             }
-        } else if event.kind != OpType::Invoke {
-            // A completion without a value (fail/info): still tell the generator.
+        } else {
+            // A completion without a `[key, value]` value: still tell the generator.
             gen.update(ctx, event);
         }
     }

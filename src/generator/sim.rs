@@ -48,20 +48,6 @@ pub fn simulate(
                     op.f.clone(),
                     value_text,
                 )));
-                let ev = Event {
-                    thread: op.thread,
-                    time,
-                    kind: OpType::Invoke,
-                    f: op.f.clone(),
-                    value: op.value.clone(),
-                };
-                let ctx = Ctx {
-                    time,
-                    free: &free,
-                    all: &all,
-                    rng: &mut rng,
-                };
-                gen.update(&ctx, &ev);
                 out.push(Invocation { time, ..op });
             }
             GenOp::Pending => {

@@ -291,6 +291,9 @@ pub async fn run_once(
     };
     shared.generating.store(false, Ordering::Relaxed);
     progress.abort();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
     if let Some(e) = &error {
         tracing::error!(error = %e, "run failed; healing and collecting logs");
     }
