@@ -2,4 +2,5 @@
 
 mod check;
 mod nodes;
+mod runner;
 mod txn;
