@@ -489,6 +489,7 @@ pub struct EtcdClient {
     base: String,
     node: String,
     read: ReadMode,
+    allow_negative: bool,
 }
 
 impl EtcdClient {
@@ -506,7 +507,15 @@ impl EtcdClient {
             base: url.trim_end_matches('/').to_string(),
             node: node.to_string(),
             read: opts.read,
+            allow_negative: false,
         })
+    }
+
+    /// Whether a bank transfer may overdraw its source account (the plan's
+    /// `workload.allow_negative`); by default such a transfer is refused as `fail`.
+    pub fn allow_negative(mut self, allow: bool) -> EtcdClient {
+        self.allow_negative = allow;
+        self
     }
 
     /// The node this client talks to.
@@ -825,25 +834,22 @@ impl EtcdClient {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => return Outcome::read_error(&e),
         };
-        // Balances may not go negative: the transfer is refused (and nothing was written).
-        if bf < amount {
+        // Unless the plan allows it, balances may not go negative: the transfer is refused (and
+        // nothing was written).
+        if !self.allow_negative && bf < amount {
             return Outcome::Fail(format!("transfer: insufficient funds ({bf} < {amount})"));
         }
-        let mut puts = vec![TxnOp::Put {
-            key: kf.clone(),
-            value: (bf - amount).to_string().into_bytes(),
-        }];
-        if kf != kt {
-            puts.push(TxnOp::Put {
-                key: kt.clone(),
-                value: (bt + amount).to_string().into_bytes(),
-            });
+        let put = |k: &[u8], v: i64| TxnOp::Put {
+            key: k.to_vec(),
+            value: v.to_string().into_bytes(),
+        };
+        // A transfer to the same account changes nothing but is still checked at commit (and
+        // etcd refuses two puts of one key in a transaction).
+        let puts = if kf == kt {
+            vec![put(&kf, bf)]
         } else {
-            puts[0] = TxnOp::Put {
-                key: kf.clone(),
-                value: bf.to_string().into_bytes(),
-            };
-        }
+            vec![put(&kf, bf - amount), put(&kt, bt + amount)]
+        };
         let cmps = [
             Compare::ModRevision(kf, af.mod_revision),
             Compare::ModRevision(kt, at.mod_revision),

@@ -200,9 +200,14 @@ impl EtcdOpts {
         for (k, v) in opts {
             o.set(k, v)?;
         }
-        o.validate()
-            .map_err(|e| bad_input(format!("etcd target options: {e}")))?;
+        o.check()?;
         Ok(o)
+    }
+
+    /// Checks the combination of settings (after overrides); bad input naming the problem.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.validate()
+            .map_err(|e| bad_input(format!("etcd target options: {e}")))
     }
 
     /// Applies one `KEY=VALUE` override; an unknown key or bad value is a bad-input error naming

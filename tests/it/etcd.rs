@@ -1,0 +1,560 @@
+//! The etcd target against REAL etcd.
+//!
+//! Client tests start their own etcd members on loopback addresses (127.0.0.x, random free
+//! ports, a temporary data dir), as children of the test, and kill them by pid at the end
+//! (never by name: other tests and other users may run etcd on this machine). They need the
+//! `etcd` binary: as root they install Debian's `etcd-server` when it is missing, otherwise they
+//! print a loud SKIP.
+//!
+//! Cluster tests (the `Target` on a local namespace cluster over SSH) need root; without it they
+//! print a loud SKIP.
+
+use netsplit::control::Node;
+use netsplit::target::etcd::client::{EtcdClient, Outcome, Workload};
+use netsplit::target::etcd::config::{etcd_args, fresh_cluster_token, EtcdOpts, ReadMode};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The etcd binary, installing Debian's package when root and missing; None (after a loud SKIP)
+/// when it cannot be had.
+fn etcd_binary(test: &str) -> Option<&'static str> {
+    static FOUND: OnceLock<Result<(), String>> = OnceLock::new();
+    const BIN: &str = "/usr/bin/etcd";
+    let r = FOUND.get_or_init(|| {
+        if Path::new(BIN).exists() {
+            return Ok(());
+        }
+        if !is_root() {
+            return Err("etcd is not installed and installing it needs root".into());
+        }
+        let ok = Command::new("sh")
+            .args([
+                "-c",
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server || \
+                 { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server; }",
+            ])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok && Path::new(BIN).exists() {
+            Ok(())
+        } else {
+            Err("apt-get install etcd-server failed".into())
+        }
+    });
+    match r {
+        Ok(()) => Some(BIN),
+        Err(why) => {
+            eprintln!("SKIP etcd::{test}: {why}");
+            None
+        }
+    }
+}
+
+/// Two distinct free ports on `host` (both listeners live until both ports are known).
+fn free_ports(host: &str) -> (u16, u16) {
+    let a = std::net::TcpListener::bind((host, 0)).expect("a free port");
+    let b = std::net::TcpListener::bind((host, 0)).expect("a free port");
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("bound").port();
+    (port(&a), port(&b))
+}
+
+/// etcd members started by this test on loopback addresses; killed by pid on drop.
+struct LocalEtcd {
+    nodes: Vec<Node>,
+    opts: EtcdOpts,
+    children: Vec<Option<Child>>,
+    dir: PathBuf,
+}
+
+impl LocalEtcd {
+    /// `n` members on 127.0.0.{base}, 127.0.0.{base+1}, … sharing two random ports.
+    fn start(test: &str, n: usize) -> Option<LocalEtcd> {
+        let bin = etcd_binary(test)?;
+        let dir = std::env::temp_dir().join(format!(
+            "netsplit-it-etcd-{test}-{}-{}",
+            std::process::id(),
+            fresh_cluster_token()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A distinct loopback address per test keeps concurrently running tests apart.
+        let base = 10 + (std::process::id() as usize + test.len() * 7) % 200;
+        let nodes: Vec<Node> = (0..n)
+            .map(|i| Node {
+                name: format!("n{}", i + 1),
+                host: format!("127.0.{}.{}", base % 250, 1 + i),
+                ssh_port: 22,
+                workdir: dir.join(format!("n{}", i + 1)).display().to_string(),
+            })
+            .collect();
+        let mut opts = EtcdOpts::preset().unwrap();
+        opts.binary = bin.to_string();
+        (opts.client_port, opts.peer_port) = free_ports(&nodes[0].host);
+        opts.cluster_token = fresh_cluster_token();
+        opts.request_timeout = Duration::from_secs(2);
+        opts.connect_timeout = Duration::from_millis(500);
+        let mut me = LocalEtcd {
+            nodes,
+            opts,
+            children: Vec::new(),
+            dir,
+        };
+        for i in 0..n {
+            let c = me.spawn(i);
+            me.children.push(Some(c));
+        }
+        me.wait_ready();
+        Some(me)
+    }
+
+    fn spawn(&self, i: usize) -> Child {
+        let node = &self.nodes[i];
+        std::fs::create_dir_all(&node.workdir).unwrap();
+        let argv = etcd_args(i, &self.nodes, &self.opts);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.opts.log_on(node))
+            .or_else(|_| {
+                std::fs::create_dir_all(format!("{}/etcd", node.workdir))?;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.opts.log_on(node))
+            })
+            .unwrap();
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawning etcd")
+    }
+
+    fn client(&self, i: usize) -> EtcdClient {
+        let n = &self.nodes[i];
+        EtcdClient::new(&n.name, &self.opts.client_url(n), &self.opts).unwrap()
+    }
+
+    fn serializable_client(&self, i: usize) -> EtcdClient {
+        let mut o = self.opts.clone();
+        o.read = ReadMode::Serializable;
+        let n = &self.nodes[i];
+        EtcdClient::new(&n.name, &o.client_url(n), &o).unwrap()
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.opts.log_on(&self.nodes[i])).unwrap_or_default()
+    }
+
+    /// Until every member reports a leader and a put through member 0 succeeds.
+    fn wait_ready(&self) {
+        let rt = rt();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = rt.block_on(async {
+                for i in 0..self.nodes.len() {
+                    match self.client(i).status().await {
+                        Ok(s) if s.leader != 0 => {}
+                        _ => return false,
+                    }
+                }
+                self.client(0).put(b"ready", b"1").await.is_ok()
+            });
+            if ready {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("local etcd did not become ready; n1 log:\n{}", self.log(0));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn pid(&self, i: usize) -> i32 {
+        self.children[i].as_ref().expect("member running").id() as i32
+    }
+
+    fn signal(&self, i: usize, sig: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.pid(i), sig) }, 0);
+    }
+
+    /// SIGKILL member i (by its pid) and reap it.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for LocalEtcd {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            if let Some(c) = &self.children[i] {
+                // A stopped process must be continued to die cleanly when reaped.
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
+            }
+            self.kill(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ok(o: Outcome) -> Value {
+    match o {
+        Outcome::Ok(v) => v,
+        other => panic!("expected ok, got {other:?}"),
+    }
+}
+
+#[test]
+fn register_reads_writes_and_cas_follow_register_semantics() {
+    let Some(db) = LocalEtcd::start("register", 1) else {
+        return;
+    };
+    let c = db.client(0);
+    let w = Workload::Register;
+    rt().block_on(async {
+        assert_eq!(
+            ok(c.invoke(w, "read", &json!([1, null])).await),
+            json!([1, null])
+        );
+        assert_eq!(
+            ok(c.invoke(w, "write", &json!([1, 3])).await),
+            json!([1, 3])
+        );
+        assert_eq!(
+            ok(c.invoke(w, "read", &json!([1, null])).await),
+            json!([1, 3])
+        );
+        assert_eq!(
+            ok(c.invoke(w, "cas", &json!([1, [3, 4]])).await),
+            json!([1, [3, 4]])
+        );
+        let lost = c.invoke(w, "cas", &json!([1, [3, 5]])).await;
+        assert!(matches!(lost, Outcome::Fail(_)), "{lost:?}");
+        assert_eq!(
+            ok(c.invoke(w, "read", &json!([1, null])).await),
+            json!([1, 4])
+        );
+        // A cas on an absent key cannot match.
+        let absent = c.invoke(w, "cas", &json!([2, [0, 1]])).await;
+        assert!(matches!(absent, Outcome::Fail(_)), "{absent:?}");
+        assert_eq!(
+            ok(c.invoke(w, "read", &json!([2, null])).await),
+            json!([2, null])
+        );
+        // An op the workload does not have is never sent.
+        assert!(matches!(
+            c.invoke(w, "add", &json!(1)).await,
+            Outcome::Fail(_)
+        ));
+    });
+}
+
+#[test]
+fn list_append_txns_read_their_own_and_earlier_appends_and_failed_appends_never_appear() {
+    let Some(db) = LocalEtcd::start("listappend", 1) else {
+        return;
+    };
+    let w = Workload::ListAppend;
+    let rt = rt();
+    rt.block_on(async {
+        let c = db.client(0);
+        let r = ok(c
+            .invoke(
+                w,
+                "txn",
+                &json!([["append", 1, 1], ["r", 1, null], ["r", 2, null]]),
+            )
+            .await);
+        assert_eq!(r, json!([["append", 1, 1], ["r", 1, [1]], ["r", 2, null]]));
+        let r = ok(c
+            .invoke(
+                w,
+                "txn",
+                &json!([
+                    ["r", 1, null],
+                    ["append", 1, 2],
+                    ["append", 2, 9],
+                    ["r", 1, null]
+                ]),
+            )
+            .await);
+        assert_eq!(
+            r,
+            json!([
+                ["r", 1, [1]],
+                ["append", 1, 2],
+                ["append", 2, 9],
+                ["r", 1, [1, 2]]
+            ])
+        );
+    });
+    // Concurrent appends to one key: the ok ones all appear exactly once, the failed ones never.
+    let results: Vec<(i64, Outcome)> = rt.block_on(async {
+        let mut handles = Vec::new();
+        for t in 0..8i64 {
+            let c = db.client(0);
+            handles.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for j in 0..15i64 {
+                    let v = 100 + t * 100 + j;
+                    let o = c
+                        .invoke(
+                            Workload::ListAppend,
+                            "txn",
+                            &json!([["append", 7, v], ["r", 7, null]]),
+                        )
+                        .await;
+                    out.push((v, o));
+                }
+                out
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.await.unwrap());
+        }
+        all
+    });
+    let acked: BTreeSet<i64> = results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Ok(_)))
+        .map(|(v, _)| *v)
+        .collect();
+    let failed: BTreeSet<i64> = results
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Fail(_)))
+        .map(|(v, _)| *v)
+        .collect();
+    assert!(results.iter().all(|(_, o)| !matches!(o, Outcome::Info(_))));
+    assert!(!acked.is_empty());
+    let fin = ok(rt.block_on(db.client(0).invoke(w, "txn", &json!([["r", 7, null]]))));
+    let list: Vec<i64> = fin[0][2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let seen: BTreeSet<i64> = list.iter().copied().collect();
+    assert_eq!(seen.len(), list.len(), "duplicates in {list:?}");
+    assert_eq!(seen, acked, "failed: {failed:?}");
+}
+
+#[test]
+fn bank_transfers_conserve_the_total_and_refuse_overdrafts() {
+    let Some(db) = LocalEtcd::start("bank", 1) else {
+        return;
+    };
+    let rt = rt();
+    let balances = netsplit::target::etcd::initial_balances(5, 100);
+    rt.block_on(db.client(0).bank_init(&balances)).unwrap();
+    // A second init (another client) changes nothing.
+    rt.block_on(db.client(0).bank_init(&[(0, 1000)])).unwrap();
+    let over = rt.block_on(db.client(0).invoke(
+        Workload::Bank,
+        "transfer",
+        &json!({"from": 1, "to": 2, "amount": 1000}),
+    ));
+    assert!(
+        matches!(over, Outcome::Fail(ref e) if e.contains("insufficient")),
+        "{over:?}"
+    );
+    let oks: usize = rt.block_on(async {
+        let mut hs = Vec::new();
+        for t in 0..8u64 {
+            let c = db.client(0);
+            hs.push(tokio::spawn(async move {
+                let mut n = 0;
+                for j in 0..25u64 {
+                    let (from, to) = ((t + j) % 5, (t * 3 + j * 7 + 1) % 5);
+                    let v = json!({"from": from, "to": to, "amount": 1 + (j % 7)});
+                    match c.invoke(Workload::Bank, "transfer", &v).await {
+                        Outcome::Ok(_) => n += 1,
+                        Outcome::Fail(_) => {}
+                        Outcome::Info(e) => panic!("info on a healthy server: {e}"),
+                    }
+                }
+                n
+            }));
+        }
+        let mut n = 0;
+        for h in hs {
+            n += h.await.unwrap();
+        }
+        n
+    });
+    assert!(oks > 0);
+    let read = ok(rt.block_on(db.client(0).invoke(Workload::Bank, "read", &Value::Null)));
+    let m = read.as_object().unwrap();
+    assert_eq!(m.len(), 5, "{read}");
+    let total: i64 = m.values().map(|v| v.as_i64().unwrap()).sum();
+    assert_eq!(total, 100, "{read}");
+    assert!(m.values().all(|v| v.as_i64().unwrap() >= 0), "{read}");
+}
+
+#[test]
+fn counter_counts_exactly_the_acknowledged_increments() {
+    let Some(db) = LocalEtcd::start("counter", 1) else {
+        return;
+    };
+    let rt = rt();
+    assert_eq!(
+        ok(rt.block_on(db.client(0).invoke(Workload::Counter, "read", &Value::Null))),
+        json!(0)
+    );
+    let (oks, fails) = rt.block_on(async {
+        let mut hs = Vec::new();
+        for _ in 0..8 {
+            let c = db.client(0);
+            hs.push(tokio::spawn(async move {
+                let (mut o, mut f) = (0i64, 0i64);
+                for _ in 0..25 {
+                    match c.invoke(Workload::Counter, "add", &json!(1)).await {
+                        Outcome::Ok(_) => o += 1,
+                        Outcome::Fail(_) => f += 1,
+                        Outcome::Info(e) => panic!("info on a healthy server: {e}"),
+                    }
+                }
+                (o, f)
+            }));
+        }
+        let (mut o, mut f) = (0, 0);
+        for h in hs {
+            let (a, b) = h.await.unwrap();
+            o += a;
+            f += b;
+        }
+        (o, f)
+    });
+    assert_eq!(oks + fails, 200);
+    assert!(oks > 0);
+    assert_eq!(
+        ok(rt.block_on(db.client(0).invoke(Workload::Counter, "read", &Value::Null))),
+        json!(oks),
+        "{fails} adds lost their compare"
+    );
+}
+
+#[test]
+fn set_reads_return_every_added_element() {
+    let Some(db) = LocalEtcd::start("set", 1) else {
+        return;
+    };
+    let rt = rt();
+    let c = db.client(0);
+    rt.block_on(async {
+        for e in [5, -3, 12, 7] {
+            assert_eq!(
+                ok(c.invoke(Workload::Set, "add", &json!(e)).await),
+                json!(e)
+            );
+        }
+        let got = ok(c.invoke(Workload::Set, "read", &Value::Null).await);
+        let got: BTreeSet<i64> = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(got, BTreeSet::from([5, -3, 12, 7]));
+    });
+}
+
+#[test]
+fn serializable_reads_answer_without_quorum_while_linearizable_reads_fail_and_writes_are_info() {
+    let Some(mut db) = LocalEtcd::start("serializable", 2) else {
+        return;
+    };
+    let rt = rt();
+    let w = Workload::Register;
+    assert_eq!(
+        ok(rt.block_on(db.client(0).invoke(w, "write", &json!([1, 42])))),
+        json!([1, 42])
+    );
+    // Both members have applied the write once a linearizable read through n2 sees it.
+    assert_eq!(
+        ok(rt.block_on(db.client(1).invoke(w, "read", &json!([1, null])))),
+        json!([1, 42])
+    );
+    // Without n2, n1 has no quorum: it can only answer from its own (possibly stale) state.
+    db.kill(1);
+    let s = rt.block_on(
+        db.serializable_client(0)
+            .invoke(w, "read", &json!([1, null])),
+    );
+    assert_eq!(ok(s), json!([1, 42]));
+    let l = rt.block_on(db.client(0).invoke(w, "read", &json!([1, null])));
+    assert!(matches!(l, Outcome::Fail(_)), "linearizable read: {l:?}");
+    // A write may have been proposed before the timeout: unknown.
+    let wr = rt.block_on(db.client(0).invoke(w, "write", &json!([1, 43])));
+    assert!(
+        matches!(wr, Outcome::Info(_)),
+        "write without quorum: {wr:?}"
+    );
+    // Writes to a member that is down were never sent: fail.
+    let down = rt.block_on(db.client(1).invoke(w, "write", &json!([1, 44])));
+    assert!(
+        matches!(down, Outcome::Fail(ref e) if e.starts_with("connect")),
+        "{down:?}"
+    );
+}
+
+#[test]
+fn a_paused_member_makes_writes_info_and_reads_fail_and_a_stopped_one_fails_both() {
+    let Some(mut db) = LocalEtcd::start("classify", 1) else {
+        return;
+    };
+    let rt = rt();
+    let w = Workload::Register;
+    let c = db.client(0);
+    ok(rt.block_on(c.invoke(w, "write", &json!([1, 1]))));
+    db.signal(0, libc::SIGSTOP);
+    let wr = rt.block_on(c.invoke(w, "write", &json!([1, 2])));
+    assert!(
+        matches!(wr, Outcome::Info(ref e) if e.starts_with("timeout")),
+        "{wr:?}"
+    );
+    let cas = rt.block_on(c.invoke(w, "cas", &json!([1, [1, 3]])));
+    assert!(matches!(cas, Outcome::Info(_)), "{cas:?}");
+    let rd = rt.block_on(c.invoke(w, "read", &json!([1, null])));
+    assert!(matches!(rd, Outcome::Fail(_)), "{rd:?}");
+    // The read phase of a counter add fails before anything is written: fail, not info.
+    let add = rt.block_on(c.invoke(Workload::Counter, "add", &json!(1)));
+    assert!(matches!(add, Outcome::Fail(_)), "{add:?}");
+    db.signal(0, libc::SIGCONT);
+    db.kill(0);
+    for (f, v) in [
+        ("read", json!([1, null])),
+        ("write", json!([1, 5])),
+        ("cas", json!([1, [1, 2]])),
+    ] {
+        let o = rt.block_on(c.invoke(w, f, &v));
+        assert!(
+            matches!(o, Outcome::Fail(ref e) if e.starts_with("connect")),
+            "{f} to a stopped member: {o:?}"
+        );
+    }
+}
