@@ -132,6 +132,12 @@ pub const REGISTRY: &[Registered] = &[
         build: noop::build,
     },
     Registered {
+        name: "etcd",
+        needs_nodes: true,
+        about: "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway",
+        build: etcd::build,
+    },
+    Registered {
         name: "liar",
         needs_nodes: false,
         about: "TEST ONLY: like noop but acknowledges writes it never applies (verdict: invalid)",

@@ -558,3 +558,206 @@ fn a_paused_member_makes_writes_info_and_reads_fail_and_a_stopped_one_fails_both
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Target on a local namespace cluster (root only).
+
+use netsplit::plan::Plan;
+use netsplit::target::etcd::Etcd;
+use netsplit::target::{Target, TargetEnv};
+
+const CLUSTER: &str = "t-etcd";
+
+/// The shared 3-node cluster for etcd tests, or None (after a loud SKIP) when not root.
+fn local_cluster(test: &str) -> Option<&'static netsplit::cluster::ClusterInfo> {
+    if !is_root() {
+        eprintln!("SKIP etcd::{test}: needs root to make a local namespace cluster");
+        return None;
+    }
+    etcd_binary(test)?;
+    static INFO: OnceLock<Result<netsplit::cluster::ClusterInfo, String>> = OnceLock::new();
+    match INFO
+        .get_or_init(|| netsplit::cluster::ensure_up(CLUSTER, 3).map_err(|e| format!("{e:#}")))
+    {
+        Ok(i) => Some(i),
+        Err(e) => panic!("cannot bring up local cluster {CLUSTER}: {e}"),
+    }
+}
+
+/// Serialises the tests that use the shared cluster (they would fight over its ports).
+fn cluster_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn target_on(info: &netsplit::cluster::ClusterInfo, opts: &[(&str, &str)]) -> Etcd {
+    let resolved = netsplit::control::nodes::ResolvedNodes::from_cluster(info);
+    let remotes = netsplit::control::ssh::connect_all(&resolved).expect("ssh to the cluster");
+    let mut plan = Plan::default();
+    plan.target.name = "etcd".into();
+    plan.workload.name = "register".into();
+    for (k, v) in opts {
+        plan.target.opts.insert(k.to_string(), json!(v));
+    }
+    Etcd::new(TargetEnv {
+        plan,
+        nodes: resolved.nodes,
+        remotes,
+    })
+    .expect("etcd target")
+}
+
+/// Tears the cluster's etcd down even when the test panics.
+struct Teardown<'a>(&'a Etcd);
+impl Drop for Teardown<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.teardown() {
+            eprintln!("etcd teardown failed: {e:#}");
+        }
+    }
+}
+
+/// The state letter of a process (`R`, `S`, `T`, `Z`, …), None when it does not exist.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name.
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+}
+
+fn alive(pid: u32) -> bool {
+    matches!(proc_state(pid), Some(s) if s != 'Z' && s != 'X')
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn cluster_starts_survives_kill_and_pause_of_members_and_teardown_leaves_no_process() {
+    let Some(info) = local_cluster("cluster_lifecycle") else {
+        return;
+    };
+    let _g = cluster_lock();
+    let etcd = target_on(info, &[]);
+    let _td = Teardown(&etcd);
+    let c = etcd.cluster();
+    let t = Instant::now();
+    etcd.setup().expect("setup");
+    eprintln!(
+        "3-member etcd cluster healthy in {:.2}s",
+        t.elapsed().as_secs_f64()
+    );
+    let pids: Vec<u32> = (0..3)
+        .map(|i| c.pid(i).unwrap().expect("member running"))
+        .collect();
+    assert!(pids.iter().all(|p| alive(*p)));
+
+    let leaders = etcd.primaries().expect("members answer");
+    assert_eq!(leaders.len(), 1, "{leaders:?}");
+    let leader = c.nodes.iter().position(|n| n.name == leaders[0]).unwrap();
+
+    let rt = rt();
+    let w = rt.block_on(async {
+        let mut cl = etcd.client(Some(0)).await.unwrap();
+        cl.invoke("write", &json!([1, 7])).await
+    });
+    assert_eq!(w.kind, netsplit::history::OpType::Ok, "{w:?}");
+    let r = rt.block_on(async {
+        let mut cl = etcd.client(Some(2)).await.unwrap();
+        cl.invoke("read", &json!([1, null])).await
+    });
+    assert_eq!(r.value, json!([1, 7]), "{r:?}");
+
+    // Kill the leader: its process is gone, the others elect a new one.
+    etcd.kill(leader).expect("kill");
+    assert!(!alive(pids[leader]), "killed member still alive");
+    assert_eq!(c.pid(leader).unwrap(), None);
+    wait_until(
+        "a new leader",
+        Duration::from_secs(30),
+        || matches!(etcd.primaries(), Some(ls) if ls.len() == 1 && ls[0] != leaders[0]),
+    );
+    // Restart over its data dir: it rejoins and still knows the write.
+    etcd.start(leader).expect("restart");
+    c.wait_healthy(Duration::from_secs(30))
+        .expect("healthy after restart");
+    let r = rt.block_on(async {
+        let mut cl = etcd.client(Some(leader)).await.unwrap();
+        cl.invoke("read", &json!([1, null])).await
+    });
+    assert_eq!(r.value, json!([1, 7]), "{r:?}");
+    let restarted = c.pid(leader).unwrap().expect("restarted");
+    assert_ne!(restarted, pids[leader]);
+    let log = std::fs::read_to_string(c.opts.log_on(&c.nodes[leader])).unwrap();
+    assert!(
+        log.contains("existing") || log.contains("restarting"),
+        "restart not over existing data"
+    );
+
+    // Pause a member: stopped (T) until resumed.
+    let p = c.pid(1).unwrap().unwrap();
+    etcd.pause(1).expect("pause");
+    wait_until("state T", Duration::from_secs(5), || {
+        proc_state(p) == Some('T')
+    });
+    etcd.resume(1).expect("resume");
+    wait_until(
+        "not T",
+        Duration::from_secs(5),
+        || matches!(proc_state(p), Some(s) if s != 'T'),
+    );
+    c.wait_healthy(Duration::from_secs(30))
+        .expect("healthy after resume");
+
+    for i in 0..3 {
+        let files = etcd.log_files(i);
+        assert_eq!(files.len(), 1);
+        assert!(std::fs::metadata(&files[0])
+            .map(|m| m.len() > 0)
+            .unwrap_or(false));
+    }
+
+    let all: Vec<u32> = (0..3).map(|i| c.pid(i).unwrap().unwrap()).collect();
+    etcd.teardown().expect("teardown");
+    for (i, pid) in all.iter().enumerate() {
+        assert!(
+            !alive(*pid),
+            "etcd pid {pid} on n{} survived teardown",
+            i + 1
+        );
+        let n = &c.nodes[i];
+        assert!(!Path::new(&c.opts.pid_on(n)).exists(), "pid file left");
+        assert!(!Path::new(&c.opts.data_dir_on(n)).exists(), "data dir left");
+    }
+}
+
+#[test]
+fn setup_failure_names_the_node_and_quotes_its_log() {
+    let Some(info) = local_cluster("setup_failure") else {
+        return;
+    };
+    let _g = cluster_lock();
+    let etcd = target_on(
+        info,
+        &[("binary", "/nonexistent/etcd"), ("start-timeout-s", "20")],
+    );
+    let _td = Teardown(&etcd);
+    let t = Instant::now();
+    let e = format!("{:#}", etcd.setup().unwrap_err());
+    eprintln!("setup error as users see it: {e}");
+    assert!(e.contains("etcd on n"), "{e}");
+    assert!(e.contains("not running"), "{e}");
+    assert!(
+        e.contains("/nonexistent/etcd"),
+        "the log's reason is quoted: {e}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "a dead member is reported at once"
+    );
+}

@@ -262,21 +262,30 @@ rm -f "$1""#;
         probe_opts.request_timeout = Duration::from_secs(2);
         loop {
             let problem = block_on(self.health_problem(&probe_opts))?;
-            let Some((i, why)) = problem else {
+            let Some((mut i, mut why)) = problem else {
                 return Ok(());
             };
-            let dead = matches!(self.pid(i), Ok(None));
+            let mut dead = matches!(self.pid(i), Ok(None));
+            if !dead && Instant::now() >= deadline {
+                // The member that looks unhealthy may only suffer from another one being dead:
+                // name the dead one, whose log says why.
+                if let Some(d) = (0..self.nodes.len()).find(|&d| matches!(self.pid(d), Ok(None))) {
+                    why = format!("{why} (seen from {})", self.nodes[i].name);
+                    (i, dead) = (d, true);
+                }
+            }
             if dead || Instant::now() >= deadline {
                 let node = &self.nodes[i].name;
-                let state = if dead {
-                    "its process is not running"
+                let headline = if dead {
+                    format!("etcd on {node} is not running")
                 } else {
-                    "still unhealthy"
+                    format!(
+                        "etcd on {node} did not become healthy within {:.0}s",
+                        timeout.as_secs_f64()
+                    )
                 };
                 return Err(anyhow!(
-                    "etcd on {node} did not become healthy within {:.0}s ({state}): {why}; \
-                     last lines of {}:\n{}",
-                    timeout.as_secs_f64(),
+                    "{headline}: {why}; last lines of {}:\n{}",
                     self.opts.log_on(&self.nodes[i]),
                     self.log_tail(i, 15)
                 ));
