@@ -797,8 +797,10 @@ fn run_e2e(
         "netsplit-it-etcd-e2e-{test}-{}",
         std::process::id()
     ));
-    let mut plan = Plan::default();
-    plan.name = Some(format!("etcd-{workload}"));
+    let mut plan = Plan {
+        name: Some(format!("etcd-{workload}")),
+        ..Plan::default()
+    };
     plan.target.name = "etcd".into();
     for (k, v) in opts {
         plan.target.opts.insert(k.to_string(), json!(v));
