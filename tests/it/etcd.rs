@@ -909,8 +909,9 @@ fn e2e_list_append_with_serializable_reads_keeps_every_read_a_prefix_of_the_fina
             if m[0] == "r" {
                 let l = m[2].as_array().cloned().unwrap_or_default();
                 let k = m[1].to_string();
-                if l.len() > longest.get(&k).map_or(0, Vec::len) {
-                    longest.insert(k.clone(), l.clone());
+                let best = longest.entry(k.clone()).or_default();
+                if l.len() > best.len() {
+                    *best = l.clone();
                 }
                 reads.push((k, l));
             }
