@@ -10,6 +10,7 @@
 //!
 //! Adding a database is one module implementing these traits plus one line in [`REGISTRY`].
 
+pub mod etcd;
 pub mod noop;
 
 use crate::control::{Node, Remote};
@@ -129,6 +130,12 @@ pub const REGISTRY: &[Registered] = &[
         needs_nodes: false,
         about: "in-memory, linearizable, every op ok: exercises the pipeline without nodes",
         build: noop::build,
+    },
+    Registered {
+        name: "etcd",
+        needs_nodes: true,
+        about: "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway",
+        build: etcd::build,
     },
     Registered {
         name: "liar",

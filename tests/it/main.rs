@@ -1,6 +1,7 @@
 //! The one integration-test binary (ARCHITECTURE.md §7): areas as modules.
 
 mod check;
+mod etcd;
 mod nodes;
 mod runner;
 mod txn;

@@ -1,0 +1,1144 @@
+//! The etcd client: etcd's v3 JSON gateway (`/v3/kv/range`, `/v3/kv/put`, `/v3/kv/txn`,
+//! `/v3/maintenance/status`, `/v3/cluster/member/list`) over plain HTTP with reqwest, and the
+//! per-workload operations in the op formats of CONVENTIONS.md.
+//!
+//! Why the gateway rather than gRPC: it needs no code generation and no protobuf dependency, and
+//! it is the same Raft path (the gateway forwards to the member's own gRPC server).
+//!
+//! The part that decides whether a history can be trusted is error classification
+//! ([`EtcdError::is_definite`], [`Outcome`]): an operation is `fail` only when it certainly had
+//! no effect — it was never sent, etcd rejected it before proposing it, a transaction's compare
+//! did not hold, or it was a read (reads have no effect, so failing them is always safe). Every
+//! other error of a write is `info`. Nothing is ever retried here: an operation that needs two
+//! round trips (read, then a compare-and-put transaction) is one history op, and a lost compare
+//! ends it as `fail`. docs/targets/etcd.md has the table.
+
+use super::base64;
+use super::config::{EtcdOpts, ReadMode};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Why a request to etcd did not give an answer we could use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtcdError {
+    /// The TCP connection could not be made (refused, unreachable, connect timeout): the
+    /// request was never sent.
+    Connect(String),
+    /// Sent (or possibly sent), no complete answer within the timeout.
+    Timeout(String),
+    /// The connection broke while the request or answer was in flight.
+    Transport(String),
+    /// etcd (or its gateway) answered with an error.
+    Server {
+        /// HTTP status of the answer.
+        http: u16,
+        /// gRPC status code from the body, when it had one.
+        code: Option<i64>,
+        message: String,
+    },
+    /// The answer arrived but could not be understood.
+    Decode(String),
+}
+
+/// gRPC codes etcd uses only for requests it rejected before proposing them to Raft (bad
+/// argument, not found, exists, permission, quota/too many requests, failed precondition,
+/// compacted or future revision, unimplemented, unauthenticated).
+const DEFINITE_GRPC_CODES: &[i64] = &[3, 5, 6, 7, 8, 9, 11, 12, 16];
+
+/// Messages that say "outcome unknown" whatever code carries them.
+const AMBIGUOUS_MESSAGES: &[&str] = &[
+    "request timed out",
+    "leader changed",
+    "server stopped",
+    "no leader",
+    "timed out",
+    "connection lost",
+    "transport is closing",
+];
+
+impl EtcdError {
+    /// True when the request certainly had no effect (so a write that got this error is
+    /// `fail`); false when it may have taken effect (`info`).
+    pub fn is_definite(&self) -> bool {
+        match self {
+            EtcdError::Connect(_) => true,
+            EtcdError::Timeout(_) | EtcdError::Transport(_) | EtcdError::Decode(_) => false,
+            EtcdError::Server { code, message, .. } => {
+                let m = message.to_ascii_lowercase();
+                if AMBIGUOUS_MESSAGES.iter().any(|a| m.contains(a)) {
+                    return false;
+                }
+                code.is_some_and(|c| DEFINITE_GRPC_CODES.contains(&c))
+            }
+        }
+    }
+
+    fn from_reqwest(e: reqwest::Error) -> EtcdError {
+        // The source chain carries the useful part ("Connection refused", "connection closed
+        // before message completed").
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        if e.is_connect() {
+            EtcdError::Connect(msg)
+        } else if e.is_timeout() {
+            EtcdError::Timeout(msg)
+        } else {
+            EtcdError::Transport(msg)
+        }
+    }
+}
+
+impl fmt::Display for EtcdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EtcdError::Connect(m) => write!(f, "connect: {m}"),
+            EtcdError::Timeout(m) => write!(f, "timeout: {m}"),
+            EtcdError::Transport(m) => write!(f, "transport: {m}"),
+            EtcdError::Server {
+                http,
+                code: Some(c),
+                message,
+            } => write!(f, "http {http}, grpc code {c}: {message}"),
+            EtcdError::Server {
+                http,
+                code: None,
+                message,
+            } => write!(f, "http {http}: {message}"),
+            EtcdError::Decode(m) => write!(f, "bad answer: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for EtcdError {}
+
+/// How one operation ended, in the history's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It happened; the completion's value.
+    Ok(Value),
+    /// It certainly did not happen; why.
+    Fail(String),
+    /// Unknown whether it happened; why.
+    Info(String),
+}
+
+impl Outcome {
+    /// The outcome of an error during a read, or during the read phase of an op that has not
+    /// written anything yet: always `fail` (nothing took effect).
+    pub fn read_error(e: &EtcdError) -> Outcome {
+        Outcome::Fail(e.to_string())
+    }
+    /// The outcome of an error of a request that may write: `fail` only if definite.
+    pub fn write_error(e: &EtcdError) -> Outcome {
+        if e.is_definite() {
+            Outcome::Fail(e.to_string())
+        } else {
+            Outcome::Info(e.to_string())
+        }
+    }
+}
+
+/// One key-value pair as etcd returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kv {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    pub version: i64,
+}
+
+/// A range's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeResult {
+    pub kvs: Vec<Kv>,
+    /// The store revision the answer reflects.
+    pub revision: i64,
+}
+
+/// A transaction's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnResult {
+    /// Whether every compare held (and the success branch ran).
+    pub succeeded: bool,
+    pub revision: i64,
+    /// The key-values of each range request of the branch that ran, in order.
+    pub ranges: Vec<Vec<Kv>>,
+}
+
+/// A compare of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compare {
+    /// The key's mod revision equals this (0 = the key is absent).
+    ModRevision(Vec<u8>, i64),
+    /// The key's create revision equals this (0 = absent).
+    CreateRevision(Vec<u8>, i64),
+    /// The key exists and its value equals this.
+    Value(Vec<u8>, Vec<u8>),
+}
+
+/// A request inside a transaction branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnOp {
+    /// Read one key, or `[key, range_end)` when `range_end` is given.
+    Range {
+        key: Vec<u8>,
+        range_end: Option<Vec<u8>>,
+    },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+}
+
+/// A member's answer to `/v3/maintenance/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub member_id: u64,
+    /// The member this member believes leads (0 = none known).
+    pub leader: u64,
+    pub raft_term: u64,
+    pub raft_index: u64,
+    pub version: String,
+}
+
+/// One entry of `/v3/cluster/member/list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    /// Empty for a member that was added but never started.
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+/// The workloads this client speaks (CONVENTIONS.md formats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Register,
+    Set,
+    Counter,
+    Bank,
+    ListAppend,
+    RwRegister,
+}
+
+impl Workload {
+    /// The workload by its plan name (`register`, `set`, `counter`, `bank`, `list-append`,
+    /// `rw-register`).
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Some(match name {
+            "register" => Workload::Register,
+            "set" => Workload::Set,
+            "counter" => Workload::Counter,
+            "bank" => Workload::Bank,
+            "list-append" => Workload::ListAppend,
+            "rw-register" => Workload::RwRegister,
+            _ => return None,
+        })
+    }
+    /// Every supported workload's name.
+    pub const NAMES: &'static [&'static str] = &[
+        "register",
+        "set",
+        "counter",
+        "bank",
+        "list-append",
+        "rw-register",
+    ];
+}
+
+/// Where each workload keeps its data in etcd's key space.
+pub mod keys {
+    pub const REGISTER: &str = "register/";
+    pub const SET: &str = "set/";
+    pub const COUNTER: &str = "counter";
+    pub const BANK: &str = "bank/";
+    pub const LIST: &str = "list/";
+    pub const RW: &str = "rw/";
+}
+
+/// The end of the range that holds every key starting with `prefix` (etcd's `WithPrefix`).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xff (or empty): to the end of the key space.
+    vec![0]
+}
+
+/// A history key as text inside an etcd key: integers and strings as themselves, anything else
+/// as its JSON text.
+pub fn key_text(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn num_i64(v: Option<&Value>) -> Result<i64, EtcdError> {
+    match v {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| EtcdError::Decode(format!("not an int64: {n}"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| EtcdError::Decode(format!("not an int64: {s:?}"))),
+        Some(other) => Err(EtcdError::Decode(format!("not an int64: {other}"))),
+    }
+}
+
+fn num_u64(v: Option<&Value>) -> Result<u64, EtcdError> {
+    match v {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| EtcdError::Decode(format!("not a uint64: {n}"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| EtcdError::Decode(format!("not a uint64: {s:?}"))),
+        Some(other) => Err(EtcdError::Decode(format!("not a uint64: {other}"))),
+    }
+}
+
+fn bytes_field(v: &Value, field: &str) -> Result<Vec<u8>, EtcdError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => {
+            base64::decode(s).map_err(|e| EtcdError::Decode(format!("{field}: {e}")))
+        }
+        Some(other) => Err(EtcdError::Decode(format!("{field}: not a string: {other}"))),
+    }
+}
+
+fn parse_kvs(v: &Value) -> Result<Vec<Kv>, EtcdError> {
+    let Some(kvs) = v.get("kvs") else {
+        return Ok(Vec::new());
+    };
+    let arr = kvs
+        .as_array()
+        .ok_or_else(|| EtcdError::Decode(format!("kvs is not an array: {kvs}")))?;
+    arr.iter()
+        .map(|kv| {
+            Ok(Kv {
+                key: bytes_field(kv, "key")?,
+                value: bytes_field(kv, "value")?,
+                create_revision: num_i64(kv.get("create_revision"))?,
+                mod_revision: num_i64(kv.get("mod_revision"))?,
+                version: num_i64(kv.get("version"))?,
+            })
+        })
+        .collect()
+}
+
+fn header_revision(v: &Value) -> Result<i64, EtcdError> {
+    num_i64(v.get("header").and_then(|h| h.get("revision")))
+}
+
+/// Parses a `/v3/kv/range` answer.
+pub fn parse_range(v: &Value) -> Result<RangeResult, EtcdError> {
+    Ok(RangeResult {
+        kvs: parse_kvs(v)?,
+        revision: header_revision(v)?,
+    })
+}
+
+/// Parses a `/v3/kv/txn` answer. (`succeeded: false` is omitted by the gateway, like every
+/// protobuf default.)
+pub fn parse_txn(v: &Value) -> Result<TxnResult, EtcdError> {
+    let succeeded = match v.get("succeeded") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(EtcdError::Decode(format!("succeeded: {other}"))),
+    };
+    let mut ranges = Vec::new();
+    if let Some(resps) = v.get("responses").and_then(Value::as_array) {
+        for r in resps {
+            if let Some(rr) = r.get("response_range").or_else(|| r.get("responseRange")) {
+                ranges.push(parse_kvs(rr)?);
+            }
+        }
+    }
+    Ok(TxnResult {
+        succeeded,
+        revision: header_revision(v)?,
+        ranges,
+    })
+}
+
+/// Parses a `/v3/maintenance/status` answer.
+pub fn parse_status(v: &Value) -> Result<Status, EtcdError> {
+    Ok(Status {
+        member_id: num_u64(v.get("header").and_then(|h| h.get("member_id")))?,
+        leader: num_u64(v.get("leader"))?,
+        raft_term: num_u64(v.get("raftTerm").or_else(|| v.get("raft_term")))?,
+        raft_index: num_u64(v.get("raftIndex").or_else(|| v.get("raft_index")))?,
+        version: v
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    })
+}
+
+/// Parses a `/v3/cluster/member/list` answer.
+pub fn parse_members(v: &Value) -> Result<Vec<Member>, EtcdError> {
+    let strings = |m: &Value, a: &str, b: &str| -> Vec<String> {
+        m.get(a)
+            .or_else(|| m.get(b))
+            .and_then(Value::as_array)
+            .map(|xs| {
+                xs.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let Some(ms) = v.get("members").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    ms.iter()
+        .map(|m| {
+            Ok(Member {
+                id: num_u64(m.get("ID").or_else(|| m.get("id")))?,
+                name: m
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                peer_urls: strings(m, "peerURLs", "peer_urls"),
+                client_urls: strings(m, "clientURLs", "client_urls"),
+            })
+        })
+        .collect()
+}
+
+fn compare_json(c: &Compare) -> Value {
+    match c {
+        Compare::ModRevision(k, rev) => json!({
+            "key": base64::encode(k), "target": "MOD", "result": "EQUAL",
+            "mod_revision": rev.to_string()
+        }),
+        Compare::CreateRevision(k, rev) => json!({
+            "key": base64::encode(k), "target": "CREATE", "result": "EQUAL",
+            "create_revision": rev.to_string()
+        }),
+        Compare::Value(k, v) => json!({
+            "key": base64::encode(k), "target": "VALUE", "result": "EQUAL",
+            "value": base64::encode(v)
+        }),
+    }
+}
+
+fn txn_op_json(op: &TxnOp, serializable: bool) -> Value {
+    match op {
+        TxnOp::Range { key, range_end } => {
+            let mut r = Map::new();
+            r.insert("key".into(), Value::String(base64::encode(key)));
+            if let Some(end) = range_end {
+                r.insert("range_end".into(), Value::String(base64::encode(end)));
+            }
+            if serializable {
+                r.insert("serializable".into(), Value::Bool(true));
+            }
+            json!({ "request_range": r })
+        }
+        TxnOp::Put { key, value } => json!({
+            "request_put": { "key": base64::encode(key), "value": base64::encode(value) }
+        }),
+    }
+}
+
+/// The JSON body of a transaction.
+pub fn txn_body(compares: &[Compare], success: &[TxnOp], serializable: bool) -> Value {
+    json!({
+        "compare": compares.iter().map(compare_json).collect::<Vec<_>>(),
+        "success": success.iter().map(|o| txn_op_json(o, serializable)).collect::<Vec<_>>(),
+    })
+}
+
+fn json_bytes(v: &Value) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+fn decode_json(bytes: &[u8], what: &str) -> Result<Value, EtcdError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        EtcdError::Decode(format!(
+            "{what}: value {:?} is not JSON: {e}",
+            String::from_utf8_lossy(bytes)
+        ))
+    })
+}
+
+/// A client of one etcd member, speaking the JSON gateway. Cheap to clone (the connection pool
+/// is shared between clones); the runner gives each worker its own with [`EtcdClient::new`].
+#[derive(Clone)]
+pub struct EtcdClient {
+    http: reqwest::Client,
+    base: String,
+    node: String,
+    read: ReadMode,
+    allow_negative: bool,
+}
+
+impl EtcdClient {
+    /// A client of the member at `url` (`http://10.77.0.11:2379`), called `node` in errors.
+    pub fn new(node: &str, url: &str, opts: &EtcdOpts) -> Result<EtcdClient, EtcdError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .connect_timeout(opts.connect_timeout)
+            .timeout(opts.request_timeout)
+            .build()
+            .map_err(|e| EtcdError::Transport(format!("building HTTP client: {e}")))?;
+        Ok(EtcdClient {
+            http,
+            base: url.trim_end_matches('/').to_string(),
+            node: node.to_string(),
+            read: opts.read,
+            allow_negative: false,
+        })
+    }
+
+    /// Whether a bank transfer may overdraw its source account (the plan's
+    /// `workload.allow_negative`); by default such a transfer is refused as `fail`.
+    pub fn allow_negative(mut self, allow: bool) -> EtcdClient {
+        self.allow_negative = allow;
+        self
+    }
+
+    /// The node this client talks to.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// How this client reads.
+    pub fn read_mode(&self) -> ReadMode {
+        self.read
+    }
+
+    fn serializable(&self) -> bool {
+        self.read == ReadMode::Serializable
+    }
+
+    /// POSTs a JSON body to a gateway path and returns the JSON answer, or the error.
+    pub async fn call(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
+        let resp = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .json(body)
+            .send()
+            .await
+            .map_err(EtcdError::from_reqwest)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(EtcdError::from_reqwest)?;
+        let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
+        match parsed {
+            Ok(v) if status.is_success() && v.get("error").is_none() => Ok(v),
+            Ok(v) => Err(EtcdError::Server {
+                http: status.as_u16(),
+                code: v.get("code").and_then(Value::as_i64),
+                message: v
+                    .get("message")
+                    .or_else(|| v.get("error"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            }),
+            Err(_) if !status.is_success() => Err(EtcdError::Server {
+                http: status.as_u16(),
+                code: None,
+                message: crate::control::tail(&String::from_utf8_lossy(&bytes), 300),
+            }),
+            Err(e) => Err(EtcdError::Decode(format!(
+                "{path}: {e}: {}",
+                crate::control::tail(&String::from_utf8_lossy(&bytes), 300)
+            ))),
+        }
+    }
+
+    /// Reads one key, or `[key, range_end)`, in this client's read mode.
+    pub async fn range(
+        &self,
+        key: &[u8],
+        range_end: Option<&[u8]>,
+    ) -> Result<RangeResult, EtcdError> {
+        let mut body = Map::new();
+        body.insert("key".into(), Value::String(base64::encode(key)));
+        if let Some(end) = range_end {
+            body.insert("range_end".into(), Value::String(base64::encode(end)));
+        }
+        if self.serializable() {
+            body.insert("serializable".into(), Value::Bool(true));
+        }
+        parse_range(&self.call("/v3/kv/range", &Value::Object(body)).await?)
+    }
+
+    /// Writes one key; returns the revision of the write.
+    pub async fn put(&self, key: &[u8], value: &[u8]) -> Result<i64, EtcdError> {
+        let body = json!({ "key": base64::encode(key), "value": base64::encode(value) });
+        header_revision(&self.call("/v3/kv/put", &body).await?)
+    }
+
+    /// Runs a transaction: `success` if every compare holds, else nothing.
+    pub async fn txn(
+        &self,
+        compares: &[Compare],
+        success: &[TxnOp],
+    ) -> Result<TxnResult, EtcdError> {
+        let body = txn_body(compares, success, self.serializable());
+        parse_txn(&self.call("/v3/kv/txn", &body).await?)
+    }
+
+    /// This member's status (its id and whom it believes to lead).
+    pub async fn status(&self) -> Result<Status, EtcdError> {
+        parse_status(&self.call("/v3/maintenance/status", &json!({})).await?)
+    }
+
+    /// The cluster's members as this member knows them.
+    pub async fn members(&self) -> Result<Vec<Member>, EtcdError> {
+        parse_members(&self.call("/v3/cluster/member/list", &json!({})).await?)
+    }
+
+    /// Reads several single keys at one revision (a transaction of ranges, no compares).
+    async fn snapshot(&self, ks: &[Vec<u8>]) -> Result<Vec<Option<Kv>>, EtcdError> {
+        let ops: Vec<TxnOp> = ks
+            .iter()
+            .map(|k| TxnOp::Range {
+                key: k.clone(),
+                range_end: None,
+            })
+            .collect();
+        let r = self.txn(&[], &ops).await?;
+        if r.ranges.len() != ks.len() {
+            return Err(EtcdError::Decode(format!(
+                "asked for {} ranges, got {}",
+                ks.len(),
+                r.ranges.len()
+            )));
+        }
+        Ok(r.ranges
+            .into_iter()
+            .map(|kvs| kvs.into_iter().next())
+            .collect())
+    }
+
+    /// Performs one operation of `workload` (`f` and `value` as in CONVENTIONS.md) and says how
+    /// it ended. Never retries; an op the workload does not know is `fail` (nothing was sent).
+    pub async fn invoke(&self, workload: Workload, f: &str, value: &Value) -> Outcome {
+        match (workload, f) {
+            (Workload::Register, "read") => self.register_read(value).await,
+            (Workload::Register, "write") => self.register_write(value).await,
+            (Workload::Register, "cas") => self.register_cas(value).await,
+            (Workload::Set, "add") => self.set_add(value).await,
+            (Workload::Set, "read") => self.set_read().await,
+            (Workload::Counter, "add") => self.counter_add(value).await,
+            (Workload::Counter, "read") => self.counter_read().await,
+            (Workload::Bank, "transfer") => self.bank_transfer(value).await,
+            (Workload::Bank, "read") => self.bank_read().await,
+            (Workload::ListAppend, "txn") => self.micro_txn(value, TxnKind::ListAppend).await,
+            (Workload::RwRegister, "txn") => self.micro_txn(value, TxnKind::RwRegister).await,
+            _ => Outcome::Fail(format!(
+                "etcd client: {workload:?} has no operation {f:?} (not sent)"
+            )),
+        }
+    }
+
+    fn register_key(k: &Value) -> Vec<u8> {
+        format!("{}{}", keys::REGISTER, key_text(k)).into_bytes()
+    }
+
+    async fn register_read(&self, value: &Value) -> Outcome {
+        let Some(k) = value.get(0) else {
+            return bad_value("register read", value);
+        };
+        match self.range(&Self::register_key(k), None).await {
+            Ok(r) => match r.kvs.first() {
+                None => Outcome::Ok(json!([k, null])),
+                Some(kv) => match decode_json(&kv.value, "register") {
+                    Ok(v) => Outcome::Ok(json!([k, v])),
+                    Err(e) => Outcome::read_error(&e),
+                },
+            },
+            Err(e) => Outcome::read_error(&e),
+        }
+    }
+
+    async fn register_write(&self, value: &Value) -> Outcome {
+        let (Some(k), Some(v)) = (value.get(0), value.get(1)) else {
+            return bad_value("register write", value);
+        };
+        match self.put(&Self::register_key(k), &json_bytes(v)).await {
+            Ok(_) => Outcome::Ok(value.clone()),
+            Err(e) => Outcome::write_error(&e),
+        }
+    }
+
+    async fn register_cas(&self, value: &Value) -> Outcome {
+        let (Some(k), Some(from), Some(to)) = (
+            value.get(0),
+            value.get(1).and_then(|p| p.get(0)),
+            value.get(1).and_then(|p| p.get(1)),
+        ) else {
+            return bad_value("register cas", value);
+        };
+        let key = Self::register_key(k);
+        let cmp = [Compare::Value(key.clone(), json_bytes(from))];
+        let put = [TxnOp::Put {
+            key,
+            value: json_bytes(to),
+        }];
+        match self.txn(&cmp, &put).await {
+            Ok(r) if r.succeeded => Outcome::Ok(value.clone()),
+            Ok(_) => Outcome::Fail("cas: value did not match".into()),
+            Err(e) => Outcome::write_error(&e),
+        }
+    }
+
+    async fn set_add(&self, value: &Value) -> Outcome {
+        if value.is_null() {
+            return bad_value("set add", value);
+        }
+        let key = format!("{}{}", keys::SET, key_text(value)).into_bytes();
+        match self.put(&key, &json_bytes(value)).await {
+            Ok(_) => Outcome::Ok(value.clone()),
+            Err(e) => Outcome::write_error(&e),
+        }
+    }
+
+    async fn set_read(&self) -> Outcome {
+        let p = keys::SET.as_bytes();
+        match self.range(p, Some(&prefix_end(p))).await {
+            Ok(r) => {
+                let mut out = Vec::with_capacity(r.kvs.len());
+                for kv in &r.kvs {
+                    match decode_json(&kv.value, "set element") {
+                        Ok(v) => out.push(v),
+                        Err(e) => return Outcome::read_error(&e),
+                    }
+                }
+                Outcome::Ok(Value::Array(out))
+            }
+            Err(e) => Outcome::read_error(&e),
+        }
+    }
+
+    /// Reads an integer key: (value, mod_revision), absent = (0, 0).
+    async fn read_int(&self, key: &[u8]) -> Result<(i64, i64), EtcdError> {
+        let r = self.range(key, None).await?;
+        match r.kvs.first() {
+            None => Ok((0, 0)),
+            Some(kv) => Ok((parse_int(&kv.value)?, kv.mod_revision)),
+        }
+    }
+
+    async fn counter_add(&self, value: &Value) -> Outcome {
+        let Some(delta) = value.as_i64() else {
+            return bad_value("counter add", value);
+        };
+        let key = keys::COUNTER.as_bytes().to_vec();
+        let (cur, rev) = match self.read_int(&key).await {
+            Ok(x) => x,
+            Err(e) => return Outcome::read_error(&e),
+        };
+        let Some(next) = cur.checked_add(delta) else {
+            return Outcome::Fail(format!("counter add: {cur} + {delta} overflows (not sent)"));
+        };
+        let cmp = [Compare::ModRevision(key.clone(), rev)];
+        let put = [TxnOp::Put {
+            key,
+            value: next.to_string().into_bytes(),
+        }];
+        match self.txn(&cmp, &put).await {
+            Ok(r) if r.succeeded => Outcome::Ok(value.clone()),
+            Ok(_) => Outcome::Fail("counter add: concurrent update (mod revision changed)".into()),
+            Err(e) => Outcome::write_error(&e),
+        }
+    }
+
+    async fn counter_read(&self) -> Outcome {
+        match self.read_int(keys::COUNTER.as_bytes()).await {
+            Ok((v, _)) => Outcome::Ok(json!(v)),
+            Err(e) => Outcome::read_error(&e),
+        }
+    }
+
+    fn bank_key(account: &Value) -> Vec<u8> {
+        format!("{}{}", keys::BANK, key_text(account)).into_bytes()
+    }
+
+    /// Creates the bank's accounts with their initial balances, unless any of them already
+    /// exists (then another client did it first). Call once per client before the run; safe to
+    /// call from every client concurrently.
+    pub async fn bank_init(&self, balances: &[(i64, i64)]) -> Result<(), EtcdError> {
+        let cmps: Vec<Compare> = balances
+            .iter()
+            .map(|(a, _)| Compare::CreateRevision(Self::bank_key(&json!(a)), 0))
+            .collect();
+        let puts: Vec<TxnOp> = balances
+            .iter()
+            .map(|(a, b)| TxnOp::Put {
+                key: Self::bank_key(&json!(a)),
+                value: b.to_string().into_bytes(),
+            })
+            .collect();
+        self.txn(&cmps, &puts).await.map(|_| ())
+    }
+
+    async fn bank_read(&self) -> Outcome {
+        let p = keys::BANK.as_bytes();
+        match self.range(p, Some(&prefix_end(p))).await {
+            Ok(r) => {
+                let mut out = Map::new();
+                for kv in &r.kvs {
+                    let account = String::from_utf8_lossy(&kv.key[p.len()..]).into_owned();
+                    match parse_int(&kv.value) {
+                        Ok(b) => out.insert(account, json!(b)),
+                        Err(e) => return Outcome::read_error(&e),
+                    };
+                }
+                Outcome::Ok(Value::Object(out))
+            }
+            Err(e) => Outcome::read_error(&e),
+        }
+    }
+
+    async fn bank_transfer(&self, value: &Value) -> Outcome {
+        let (Some(from), Some(to), Some(amount)) = (
+            value.get("from"),
+            value.get("to"),
+            value.get("amount").and_then(Value::as_i64),
+        ) else {
+            return bad_value("bank transfer", value);
+        };
+        let (kf, kt) = (Self::bank_key(from), Self::bank_key(to));
+        let snap = match self.snapshot(&[kf.clone(), kt.clone()]).await {
+            Ok(s) => s,
+            Err(e) => return Outcome::read_error(&e),
+        };
+        let (Some(af), Some(at)) = (&snap[0], &snap[1]) else {
+            return Outcome::Fail("transfer: account does not exist".into());
+        };
+        let (bf, bt) = match (parse_int(&af.value), parse_int(&at.value)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return Outcome::read_error(&e),
+        };
+        // Unless the plan allows it, balances may not go negative: the transfer is refused (and
+        // nothing was written).
+        if !self.allow_negative && bf < amount {
+            return Outcome::Fail(format!("transfer: insufficient funds ({bf} < {amount})"));
+        }
+        let put = |k: &[u8], v: i64| TxnOp::Put {
+            key: k.to_vec(),
+            value: v.to_string().into_bytes(),
+        };
+        // A transfer to the same account changes nothing but is still checked at commit (and
+        // etcd refuses two puts of one key in a transaction).
+        let puts = if kf == kt {
+            vec![put(&kf, bf)]
+        } else {
+            vec![put(&kf, bf - amount), put(&kt, bt + amount)]
+        };
+        let cmps = [
+            Compare::ModRevision(kf, af.mod_revision),
+            Compare::ModRevision(kt, at.mod_revision),
+        ];
+        match self.txn(&cmps, &puts).await {
+            Ok(r) if r.succeeded => Outcome::Ok(value.clone()),
+            Ok(_) => Outcome::Fail("transfer: concurrent update (mod revision changed)".into()),
+            Err(e) => Outcome::write_error(&e),
+        }
+    }
+
+    async fn micro_txn(&self, value: &Value, kind: TxnKind) -> Outcome {
+        let mops = match parse_micro_ops(value, kind) {
+            Ok(m) => m,
+            Err(e) => return Outcome::Fail(format!("{e} (not sent)")),
+        };
+        let prefix = match kind {
+            TxnKind::ListAppend => keys::LIST,
+            TxnKind::RwRegister => keys::RW,
+        };
+        let etcd_key = |k: &Value| format!("{prefix}{}", key_text(k)).into_bytes();
+        // Every involved key, each once, in a fixed order.
+        let mut involved: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+        for m in &mops {
+            let n = involved.len();
+            involved.entry(etcd_key(&m.key)).or_insert(n);
+        }
+        let order: Vec<Vec<u8>> = {
+            let mut v: Vec<(usize, Vec<u8>)> =
+                involved.iter().map(|(k, i)| (*i, k.clone())).collect();
+            v.sort();
+            v.into_iter().map(|(_, k)| k).collect()
+        };
+        let snap = match self.snapshot(&order).await {
+            Ok(s) => s,
+            Err(e) => return Outcome::read_error(&e),
+        };
+        // The transaction's own view: the snapshot, then its own writes.
+        let mut state: BTreeMap<Vec<u8>, Option<Value>> = BTreeMap::new();
+        for (k, kv) in order.iter().zip(&snap) {
+            let v = match kv {
+                None => None,
+                Some(kv) => match decode_json(&kv.value, "txn value") {
+                    Ok(v) => Some(v),
+                    Err(e) => return Outcome::read_error(&e),
+                },
+            };
+            state.insert(k.clone(), v);
+        }
+        let mut written: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let mut completed = Vec::with_capacity(mops.len());
+        for m in &mops {
+            let k = etcd_key(&m.key);
+            match m.f.as_str() {
+                "r" => {
+                    let seen = state.get(&k).cloned().flatten().unwrap_or(Value::Null);
+                    completed.push(json!(["r", m.key, seen]));
+                }
+                "append" => {
+                    let cur = state.entry(k.clone()).or_insert(None);
+                    match cur {
+                        Some(Value::Array(xs)) => xs.push(m.value.clone()),
+                        Some(other) => {
+                            return Outcome::Fail(format!(
+                                "append: key {} holds a non-list {other} (not sent)",
+                                key_text(&m.key)
+                            ))
+                        }
+                        None => *cur = Some(json!([m.value])),
+                    }
+                    written.insert(k);
+                    completed.push(json!(["append", m.key, m.value]));
+                }
+                _ => {
+                    state.insert(k.clone(), Some(m.value.clone()));
+                    written.insert(k);
+                    completed.push(json!(["w", m.key, m.value]));
+                }
+            }
+        }
+        if written.is_empty() {
+            // Read-only: the snapshot was one atomic read.
+            return Outcome::Ok(Value::Array(completed));
+        }
+        let cmps: Vec<Compare> = order
+            .iter()
+            .zip(&snap)
+            .map(|(k, kv)| {
+                Compare::ModRevision(k.clone(), kv.as_ref().map_or(0, |kv| kv.mod_revision))
+            })
+            .collect();
+        let puts: Vec<TxnOp> = written
+            .iter()
+            .map(|k| TxnOp::Put {
+                key: k.clone(),
+                value: state
+                    .get(k)
+                    .cloned()
+                    .flatten()
+                    .map_or_else(|| b"null".to_vec(), |v| json_bytes(&v)),
+            })
+            .collect();
+        match self.txn(&cmps, &puts).await {
+            Ok(r) if r.succeeded => Outcome::Ok(Value::Array(completed)),
+            Ok(_) => Outcome::Fail("txn: concurrent update (mod revision changed)".into()),
+            Err(e) => Outcome::write_error(&e),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnKind {
+    ListAppend,
+    RwRegister,
+}
+
+struct MicroOp {
+    f: String,
+    key: Value,
+    value: Value,
+}
+
+fn parse_micro_ops(value: &Value, kind: TxnKind) -> Result<Vec<MicroOp>, String> {
+    let arr = value
+        .as_array()
+        .ok_or_else(|| format!("txn value must be an array of micro-ops, got {value}"))?;
+    let write_f = match kind {
+        TxnKind::ListAppend => "append",
+        TxnKind::RwRegister => "w",
+    };
+    arr.iter()
+        .map(|m| {
+            let f = m.get(0).and_then(Value::as_str);
+            let (Some(f), Some(key), Some(v), Some(3)) =
+                (f, m.get(1), m.get(2), m.as_array().map(Vec::len))
+            else {
+                return Err(format!("bad micro-op {m}"));
+            };
+            if f != "r" && f != write_f {
+                return Err(format!("micro-op {m}: f must be \"r\" or \"{write_f}\""));
+            }
+            Ok(MicroOp {
+                f: f.to_string(),
+                key: key.clone(),
+                value: v.clone(),
+            })
+        })
+        .collect()
+}
+
+fn parse_int(bytes: &[u8]) -> Result<i64, EtcdError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .ok_or_else(|| {
+            EtcdError::Decode(format!(
+                "expected an integer, found {:?}",
+                String::from_utf8_lossy(bytes)
+            ))
+        })
+}
+
+fn bad_value(what: &str, value: &Value) -> Outcome {
+    Outcome::Fail(format!("{what}: malformed value {value} (not sent)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(http: u16, code: i64, msg: &str) -> EtcdError {
+        EtcdError::Server {
+            http,
+            code: Some(code),
+            message: msg.into(),
+        }
+    }
+
+    #[test]
+    fn connection_refused_is_definite_timeouts_and_resets_are_not() {
+        assert!(EtcdError::Connect("Connection refused".into()).is_definite());
+        assert!(!EtcdError::Timeout("operation timed out".into()).is_definite());
+        assert!(!EtcdError::Transport("connection reset by peer".into()).is_definite());
+        assert!(!EtcdError::Decode("eof".into()).is_definite());
+    }
+
+    #[test]
+    fn etcd_unavailable_and_timeouts_are_ambiguous_rejections_are_definite() {
+        assert!(!server(503, 14, "etcdserver: request timed out").is_definite());
+        assert!(!server(503, 14, "etcdserver: leader changed").is_definite());
+        assert!(!server(503, 14, "etcdserver: no leader").is_definite());
+        assert!(!server(504, 4, "context deadline exceeded").is_definite());
+        assert!(!server(500, 2, "unknown").is_definite());
+        assert!(server(400, 3, "etcdserver: key is not provided").is_definite());
+        assert!(server(429, 8, "etcdserver: too many requests").is_definite());
+        assert!(server(
+            400,
+            11,
+            "etcdserver: mvcc: required revision has been compacted"
+        )
+        .is_definite());
+        // A rejection code whose message nevertheless says "timed out" stays ambiguous.
+        assert!(!server(400, 9, "etcdserver: request timed out").is_definite());
+        let no_code = EtcdError::Server {
+            http: 502,
+            code: None,
+            message: "bad gateway".into(),
+        };
+        assert!(!no_code.is_definite());
+    }
+
+    #[test]
+    fn reads_fail_on_any_error_writes_are_info_unless_definite() {
+        let t = EtcdError::Timeout("x".into());
+        assert!(matches!(Outcome::read_error(&t), Outcome::Fail(_)));
+        assert!(matches!(Outcome::write_error(&t), Outcome::Info(_)));
+        let c = EtcdError::Connect("refused".into());
+        assert!(matches!(Outcome::write_error(&c), Outcome::Fail(_)));
+    }
+
+    #[test]
+    fn parses_gateway_answers_with_string_numbers_and_omitted_defaults() {
+        let range = json!({"header":{"revision":"7"},"kvs":[{"key":"Zm9v","create_revision":"2",
+            "mod_revision":"3","version":"2","value":"YmF6"}],"count":"1"});
+        let r = parse_range(&range).unwrap();
+        assert_eq!(r.revision, 7);
+        assert_eq!(r.kvs[0].key, b"foo");
+        assert_eq!(r.kvs[0].value, b"baz");
+        assert_eq!(r.kvs[0].mod_revision, 3);
+        assert!(parse_range(&json!({"header":{"revision":"1"}}))
+            .unwrap()
+            .kvs
+            .is_empty());
+
+        let failed = json!({"header":{"revision":"3"},"responses":[{"response_range":
+            {"header":{"revision":"3"},"kvs":[{"key":"Zm9v","value":"YmF6","mod_revision":"3"}]}}]});
+        let t = parse_txn(&failed).unwrap();
+        assert!(!t.succeeded, "an omitted `succeeded` means false");
+        assert_eq!(t.ranges.len(), 1);
+        let ok = json!({"header":{"revision":"4"},"succeeded":true,
+            "responses":[{"response_put":{"header":{"revision":"4"}}}]});
+        assert!(parse_txn(&ok).unwrap().succeeded);
+
+        let st = json!({"header":{"member_id":"3319814642761637952"},"version":"3.4.23",
+            "leader":"3319814642761637952","raftIndex":"8","raftTerm":"2"});
+        let s = parse_status(&st).unwrap();
+        assert_eq!(s.member_id, s.leader);
+        assert_eq!(s.raft_term, 2);
+
+        let bad = json!({"kvs":[{"key":"!!!!"}]});
+        assert!(matches!(parse_range(&bad), Err(EtcdError::Decode(_))));
+    }
+
+    #[test]
+    fn txn_body_compares_mod_revisions_and_marks_serializable_ranges() {
+        let b = txn_body(
+            &[Compare::ModRevision(b"k".to_vec(), 0)],
+            &[TxnOp::Range {
+                key: b"k".to_vec(),
+                range_end: None,
+            }],
+            true,
+        );
+        assert_eq!(b["compare"][0]["target"], "MOD");
+        assert_eq!(b["compare"][0]["mod_revision"], "0");
+        assert_eq!(b["compare"][0]["key"], "aw==");
+        assert_eq!(b["success"][0]["request_range"]["serializable"], true);
+    }
+
+    #[test]
+    fn prefix_end_increments_the_last_byte_below_0xff() {
+        assert_eq!(prefix_end(b"set/"), b"set0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff"), vec![0]);
+    }
+
+    #[test]
+    fn micro_ops_are_validated_per_workload() {
+        let la = json!([["append", 1, 5], ["r", 1, null]]);
+        assert_eq!(parse_micro_ops(&la, TxnKind::ListAppend).unwrap().len(), 2);
+        assert!(parse_micro_ops(&la, TxnKind::RwRegister).is_err());
+        assert!(parse_micro_ops(&json!([["r", 1]]), TxnKind::ListAppend).is_err());
+        assert!(parse_micro_ops(&json!({"r": 1}), TxnKind::ListAppend).is_err());
+    }
+
+    #[test]
+    fn keys_are_integers_and_strings_as_text() {
+        assert_eq!(key_text(&json!(5)), "5");
+        assert_eq!(key_text(&json!("a")), "a");
+        assert_eq!(key_text(&json!([1])), "[1]");
+    }
+}

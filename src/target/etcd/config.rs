@@ -1,0 +1,562 @@
+//! etcd's settings for one run ([`EtcdOpts`]) and the pure construction of each member's command
+//! line ([`etcd_args`]).
+//!
+//! The defaults are the preset `targets/etcd/etcd.yaml`, embedded at build time so the binary
+//! and the documented preset can never disagree; `--target-opt KEY=VALUE` overrides the keys
+//! listed in [`OPT_KEYS`]. Everything here is pure (no I/O), so the argv each member gets is
+//! unit-tested rather than discovered on a node.
+
+use crate::control::Node;
+use crate::error::bad_input;
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+/// The preset file, embedded.
+pub const PRESET_YAML: &str = include_str!("../../../targets/etcd/etcd.yaml");
+
+/// Target options `--target-opt` accepts for etcd (`-` and `_` are interchangeable).
+pub const OPT_KEYS: &[&str] = &[
+    "read",
+    "tarball",
+    "binary",
+    "client-port",
+    "peer-port",
+    "heartbeat-ms",
+    "election-ms",
+    "timeout-ms",
+    "connect-timeout-ms",
+    "start-timeout-s",
+    "token",
+];
+
+/// How clients read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadMode {
+    /// etcd's default: a read goes through the leader's read index (quorum), never stale.
+    Linearizable,
+    /// `serializable: true`: the contacted member answers from its own state, possibly stale.
+    Serializable,
+}
+
+/// How etcd gets onto the nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Install {
+    /// `apt-get install -y` these Debian packages.
+    Debian { packages: Vec<String> },
+    /// Download this etcd release tarball on each node and run the `etcd` inside it.
+    Tarball { url: String },
+}
+
+/// `--initial-cluster-state`: `new` on a member's first start, `existing` when it restarts over
+/// a data directory it already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    New,
+    Existing,
+}
+
+/// Everything the etcd target needs to know for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdOpts {
+    /// Informational version from the preset.
+    pub version: String,
+    pub install: Install,
+    /// The etcd binary on the nodes (for tarball installs: set from the unpacked release).
+    pub binary: String,
+    pub client_port: u16,
+    pub peer_port: u16,
+    /// Directories and files relative to each node's workdir.
+    pub dir: String,
+    pub data_dir: String,
+    pub log_file: String,
+    pub pid_file: String,
+    pub heartbeat_ms: u64,
+    pub election_ms: u64,
+    pub read: ReadMode,
+    /// Per-request timeout of the HTTP client.
+    pub request_timeout: Duration,
+    /// TCP connect timeout (a connect that times out never sent the request: `fail`).
+    pub connect_timeout: Duration,
+    /// How long starting the cluster may take before it is an error.
+    pub start_timeout: Duration,
+    /// `--initial-cluster-token`: unique per run so members of an old run never join this one.
+    pub cluster_token: String,
+    pub initial_cluster_state: ClusterState,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Preset {
+    #[allow(dead_code)]
+    name: String,
+    version: String,
+    install: PresetInstall,
+    binary: String,
+    ports: PresetPorts,
+    paths: PresetPaths,
+    raft: PresetRaft,
+    client: PresetClient,
+    start_timeout_s: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetInstall {
+    method: String,
+    packages: Vec<String>,
+    tarball: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetPorts {
+    client: u16,
+    peer: u16,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetPaths {
+    dir: String,
+    data: String,
+    log: String,
+    pid: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetRaft {
+    heartbeat_ms: u64,
+    election_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetClient {
+    read: ReadMode,
+    timeout_ms: u64,
+    connect_timeout_ms: u64,
+}
+
+impl EtcdOpts {
+    /// The defaults: the embedded preset.
+    pub fn preset() -> anyhow::Result<EtcdOpts> {
+        Self::from_preset_yaml(PRESET_YAML, "targets/etcd/etcd.yaml")
+    }
+
+    /// Parses a preset file (the embedded one, or a user's copy); errors name the file.
+    pub fn from_preset_yaml(yaml: &str, file: &str) -> anyhow::Result<EtcdOpts> {
+        let p: Preset =
+            serde_saphyr::from_str(yaml).map_err(|e| bad_input(format!("{file}: {e}")))?;
+        let install = match p.install.method.as_str() {
+            "debian" => Install::Debian {
+                packages: p.install.packages,
+            },
+            "tarball" => Install::Tarball {
+                url: p.install.tarball.ok_or_else(|| {
+                    bad_input(format!(
+                        "{file}: install.method tarball needs install.tarball"
+                    ))
+                })?,
+            },
+            other => {
+                return Err(bad_input(format!(
+                    "{file}: install.method must be debian or tarball, got {other:?}"
+                )))
+            }
+        };
+        let opts = EtcdOpts {
+            version: p.version,
+            install,
+            binary: p.binary,
+            client_port: p.ports.client,
+            peer_port: p.ports.peer,
+            dir: p.paths.dir,
+            data_dir: p.paths.data,
+            log_file: p.paths.log,
+            pid_file: p.paths.pid,
+            heartbeat_ms: p.raft.heartbeat_ms,
+            election_ms: p.raft.election_ms,
+            read: p.client.read,
+            request_timeout: Duration::from_millis(p.client.timeout_ms),
+            connect_timeout: Duration::from_millis(p.client.connect_timeout_ms),
+            start_timeout: Duration::from_secs(p.start_timeout_s),
+            cluster_token: "netsplit".to_string(),
+            initial_cluster_state: ClusterState::New,
+        };
+        opts.validate()
+            .map_err(|e| bad_input(format!("{file}: {e}")))?;
+        Ok(opts)
+    }
+
+    /// The preset with `--target-opt` overrides applied, in order.
+    pub fn from_target_opts<'a, I>(opts: I) -> anyhow::Result<EtcdOpts>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut o = Self::preset()?;
+        for (k, v) in opts {
+            o.set(k, v)?;
+        }
+        o.check()?;
+        Ok(o)
+    }
+
+    /// Checks the combination of settings (after overrides); bad input naming the problem.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.validate()
+            .map_err(|e| bad_input(format!("etcd target options: {e}")))
+    }
+
+    /// Applies one `KEY=VALUE` override; an unknown key or bad value is a bad-input error naming
+    /// the key.
+    pub fn set(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
+        let k = key.replace('_', "-");
+        let num = |what: &str| -> anyhow::Result<u64> {
+            value.trim().parse::<u64>().map_err(|_| {
+                bad_input(format!(
+                    "--target-opt {key}={value}: {what} must be a non-negative integer"
+                ))
+            })
+        };
+        let port = |what: &str| -> anyhow::Result<u16> {
+            match value.trim().parse::<u16>() {
+                Ok(p) if p > 0 => Ok(p),
+                _ => Err(bad_input(format!(
+                    "--target-opt {key}={value}: {what} must be a port 1..65535"
+                ))),
+            }
+        };
+        match k.as_str() {
+            "read" => {
+                self.read = match value {
+                    "linearizable" => ReadMode::Linearizable,
+                    "serializable" => ReadMode::Serializable,
+                    _ => {
+                        return Err(bad_input(format!(
+                            "--target-opt read={value}: must be linearizable or serializable"
+                        )))
+                    }
+                }
+            }
+            "tarball" => {
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    return Err(bad_input(format!(
+                        "--target-opt tarball={value}: must be an http:// or https:// URL"
+                    )));
+                }
+                self.install = Install::Tarball {
+                    url: value.to_string(),
+                };
+            }
+            "binary" => {
+                if value.is_empty() {
+                    return Err(bad_input("--target-opt binary: must not be empty"));
+                }
+                self.binary = value.to_string();
+            }
+            "client-port" => self.client_port = port("client port")?,
+            "peer-port" => self.peer_port = port("peer port")?,
+            "heartbeat-ms" => self.heartbeat_ms = num("heartbeat-ms")?,
+            "election-ms" => self.election_ms = num("election-ms")?,
+            "timeout-ms" => self.request_timeout = Duration::from_millis(num("timeout-ms")?),
+            "connect-timeout-ms" => {
+                self.connect_timeout = Duration::from_millis(num("connect-timeout-ms")?)
+            }
+            "start-timeout-s" => self.start_timeout = Duration::from_secs(num("start-timeout-s")?),
+            "token" => {
+                if value.is_empty() || value.contains(char::is_whitespace) {
+                    return Err(bad_input(format!(
+                        "--target-opt token={value:?}: must be non-empty without spaces"
+                    )));
+                }
+                self.cluster_token = value.to_string();
+            }
+            _ => {
+                return Err(bad_input(format!(
+                    "unknown etcd target option {key:?} (known: {})",
+                    OPT_KEYS.join(", ")
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_ms == 0 {
+            return Err("heartbeat-ms must be positive".into());
+        }
+        // etcd itself refuses to start otherwise; say so before touching any node.
+        if self.election_ms < 5 * self.heartbeat_ms {
+            return Err(format!(
+                "election-ms ({}) must be at least 5 × heartbeat-ms ({})",
+                self.election_ms, self.heartbeat_ms
+            ));
+        }
+        if self.client_port == self.peer_port {
+            return Err(format!(
+                "client and peer port must differ (both {})",
+                self.client_port
+            ));
+        }
+        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("timeout-ms and connect-timeout-ms must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// A path of this target on `node`: `<workdir>/<rel>`.
+    pub fn path_on(&self, node: &Node, rel: &str) -> String {
+        format!("{}/{}", node.workdir.trim_end_matches('/'), rel)
+    }
+    /// The member's data directory on `node`.
+    pub fn data_dir_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.data_dir)
+    }
+    /// The member's log file on `node`.
+    pub fn log_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.log_file)
+    }
+    /// The member's pid file on `node`.
+    pub fn pid_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.pid_file)
+    }
+    /// The target's directory on `node` (parent of data, log and pid).
+    pub fn dir_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.dir)
+    }
+    /// The client URL of `node` (what clients and probes connect to).
+    pub fn client_url(&self, node: &Node) -> String {
+        format!("http://{}:{}", url_host(&node.host), self.client_port)
+    }
+    /// The peer URL of `node`.
+    pub fn peer_url(&self, node: &Node) -> String {
+        format!("http://{}:{}", url_host(&node.host), self.peer_port)
+    }
+}
+
+/// A host as it appears in a URL: IPv6 literals in brackets.
+fn url_host(host: &str) -> String {
+    if host.parse::<Ipv6Addr>().is_ok() {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Where a member binds: its own address when that is an IP literal (namespace nodes each own
+/// one), else all interfaces (etcd cannot bind to a DNS name; it still advertises the name).
+fn listen_host(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(_)) => format!("[{host}]"),
+        Ok(IpAddr::V4(_)) => host.to_string(),
+        Err(_) => "0.0.0.0".to_string(),
+    }
+}
+
+/// A unique `--initial-cluster-token` for a run: wall-clock nanoseconds, our pid and a counter.
+pub fn fresh_cluster_token() -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("netsplit-{:x}-{}-{seq}", nanos, std::process::id())
+}
+
+/// The full argv (binary first) that starts member `node_index` of the static cluster `nodes`.
+///
+/// Panics only on a caller bug: `node_index` out of range.
+pub fn etcd_args(node_index: usize, nodes: &[Node], opts: &EtcdOpts) -> Vec<String> {
+    let me = &nodes[node_index];
+    let listen = listen_host(&me.host);
+    let initial_cluster = nodes
+        .iter()
+        .map(|n| format!("{}={}", n.name, opts.peer_url(n)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let state = match opts.initial_cluster_state {
+        ClusterState::New => "new",
+        ClusterState::Existing => "existing",
+    };
+    vec![
+        opts.binary.clone(),
+        "--name".into(),
+        me.name.clone(),
+        "--data-dir".into(),
+        opts.data_dir_on(me),
+        "--listen-peer-urls".into(),
+        format!("http://{listen}:{}", opts.peer_port),
+        "--initial-advertise-peer-urls".into(),
+        opts.peer_url(me),
+        "--listen-client-urls".into(),
+        format!("http://{listen}:{}", opts.client_port),
+        "--advertise-client-urls".into(),
+        opts.client_url(me),
+        "--initial-cluster".into(),
+        initial_cluster,
+        "--initial-cluster-state".into(),
+        state.into(),
+        "--initial-cluster-token".into(),
+        opts.cluster_token.clone(),
+        "--heartbeat-interval".into(),
+        opts.heartbeat_ms.to_string(),
+        "--election-timeout".into(),
+        opts.election_ms.to_string(),
+        "--logger".into(),
+        "zap".into(),
+        "--log-outputs".into(),
+        "stderr".into(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(n: usize) -> Vec<Node> {
+        (1..=n)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                host: format!("10.77.0.{}", 10 + i),
+                ssh_port: 22,
+                workdir: format!("/var/lib/netsplit/c/n{i}/"),
+            })
+            .collect()
+    }
+
+    fn flag<'a>(argv: &'a [String], name: &str) -> &'a str {
+        let i = argv.iter().position(|a| a == name).expect(name);
+        &argv[i + 1]
+    }
+
+    #[test]
+    fn embedded_preset_parses_to_the_documented_defaults() {
+        let o = EtcdOpts::preset().unwrap();
+        assert_eq!(o.client_port, 2379);
+        assert_eq!(o.peer_port, 2380);
+        assert_eq!(o.binary, "/usr/bin/etcd");
+        assert_eq!(o.read, ReadMode::Linearizable);
+        assert_eq!(
+            o.install,
+            Install::Debian {
+                packages: vec!["etcd-server".into()]
+            }
+        );
+        assert_eq!(o.data_dir, "etcd/data");
+        assert_eq!(o.log_file, "etcd/etcd.log");
+    }
+
+    #[test]
+    fn argv_of_third_member_names_itself_and_lists_every_peer() {
+        let ns = nodes(5);
+        let mut o = EtcdOpts::preset().unwrap();
+        o.cluster_token = "tok-1".into();
+        let argv = etcd_args(2, &ns, &o);
+        assert_eq!(argv[0], "/usr/bin/etcd");
+        assert_eq!(flag(&argv, "--name"), "n3");
+        assert_eq!(
+            flag(&argv, "--data-dir"),
+            "/var/lib/netsplit/c/n3/etcd/data"
+        );
+        assert_eq!(flag(&argv, "--listen-peer-urls"), "http://10.77.0.13:2380");
+        assert_eq!(
+            flag(&argv, "--initial-advertise-peer-urls"),
+            "http://10.77.0.13:2380"
+        );
+        assert_eq!(
+            flag(&argv, "--listen-client-urls"),
+            "http://10.77.0.13:2379"
+        );
+        assert_eq!(
+            flag(&argv, "--advertise-client-urls"),
+            "http://10.77.0.13:2379"
+        );
+        assert_eq!(
+            flag(&argv, "--initial-cluster"),
+            "n1=http://10.77.0.11:2380,n2=http://10.77.0.12:2380,n3=http://10.77.0.13:2380,\
+             n4=http://10.77.0.14:2380,n5=http://10.77.0.15:2380"
+        );
+        assert_eq!(flag(&argv, "--initial-cluster-state"), "new");
+        assert_eq!(flag(&argv, "--initial-cluster-token"), "tok-1");
+        assert_eq!(flag(&argv, "--heartbeat-interval"), "100");
+        assert_eq!(flag(&argv, "--election-timeout"), "1000");
+    }
+
+    #[test]
+    fn restart_over_existing_data_uses_existing_state() {
+        let ns = nodes(3);
+        let mut o = EtcdOpts::preset().unwrap();
+        o.initial_cluster_state = ClusterState::Existing;
+        assert_eq!(
+            flag(&etcd_args(0, &ns, &o), "--initial-cluster-state"),
+            "existing"
+        );
+    }
+
+    #[test]
+    fn dns_names_listen_on_all_interfaces_and_advertise_the_name() {
+        let mut ns = nodes(2);
+        ns[0].host = "db1.example".into();
+        ns[1].host = "fd00::2".into();
+        let o = EtcdOpts::preset().unwrap();
+        let a0 = etcd_args(0, &ns, &o);
+        assert_eq!(flag(&a0, "--listen-client-urls"), "http://0.0.0.0:2379");
+        assert_eq!(
+            flag(&a0, "--advertise-client-urls"),
+            "http://db1.example:2379"
+        );
+        let a1 = etcd_args(1, &ns, &o);
+        assert_eq!(flag(&a1, "--listen-peer-urls"), "http://[fd00::2]:2380");
+        assert!(flag(&a1, "--initial-cluster").ends_with("n2=http://[fd00::2]:2380"));
+    }
+
+    #[test]
+    fn target_opts_override_the_preset() {
+        let o = EtcdOpts::from_target_opts([
+            ("read", "serializable"),
+            ("client_port", "32379"),
+            ("peer-port", "32380"),
+            (
+                "tarball",
+                "https://example.org/etcd-v3.5.0-linux-amd64.tar.gz",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(o.read, ReadMode::Serializable);
+        assert_eq!(o.client_port, 32379);
+        assert_eq!(o.peer_port, 32380);
+        assert!(matches!(o.install, Install::Tarball { .. }));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values_naming_the_key() {
+        let e = EtcdOpts::from_target_opts([("reed", "serializable")]).unwrap_err();
+        assert!(e.to_string().contains("\"reed\""), "{e}");
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        let e = EtcdOpts::from_target_opts([("read", "stale")]).unwrap_err();
+        assert!(e.to_string().contains("read=stale"), "{e}");
+        let e = EtcdOpts::from_target_opts([("client-port", "0")]).unwrap_err();
+        assert!(e.to_string().contains("client-port"), "{e}");
+        let e = EtcdOpts::from_target_opts([("election-ms", "200")]).unwrap_err();
+        assert!(e.to_string().contains("5 × heartbeat"), "{e}");
+        let e = EtcdOpts::from_target_opts([("tarball", "file:///x")]).unwrap_err();
+        assert!(e.to_string().contains("URL"), "{e}");
+    }
+
+    #[test]
+    fn preset_with_unknown_key_is_bad_input_naming_the_file() {
+        let bad = PRESET_YAML.replace("binary:", "binarry:");
+        let e = EtcdOpts::from_preset_yaml(&bad, "my.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("my.yaml:"), "{e}");
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+    }
+
+    #[test]
+    fn fresh_tokens_differ() {
+        assert_ne!(fresh_cluster_token(), fresh_cluster_token());
+    }
+}
