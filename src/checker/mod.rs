@@ -6,6 +6,7 @@
 //! `linear` (WGL linearizability search over sequential models), `txn` (Elle-style
 //! transactional anomalies). No I/O here: callers read files and print results.
 
+pub mod availability;
 pub mod linear;
 pub mod txn;
 

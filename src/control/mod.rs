@@ -5,6 +5,7 @@
 //! values are never concatenated into shell strings anywhere else. Implementations of
 //! [`Remote`]: SSH (real machines, VMs and local namespace nodes alike).
 
+pub mod netns;
 pub mod shell;
 
 use std::path::Path;
