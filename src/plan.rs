@@ -1,1 +1,749 @@
-//! (to be written)
+//! Test plans: what to run, against what, with which faults, for how long (issue 5, "Test
+//! plans"). This module owns the plan's schema, its YAML form (parsed with `serde-saphyr`, which
+//! names line and column; unknown keys are errors), the presets in `workloads/` and `nemeses/`
+//! (read from the project directory when present, else compiled in), the merge order
+//! (built-in defaults < preset < plan file < command-line flags), and validation. The resolved
+//! plan — seed included — is what a run saves as `plan.yaml`, so `--plan <run>/plan.yaml`
+//! replays it.
+
+use crate::error::bad_input;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A complete test plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Plan {
+    /// Test name: the store directory under `<store>/`. Default: `<target>-<workload>`.
+    pub name: Option<String>,
+    pub target: TargetPlan,
+    pub workload: WorkloadPlan,
+    pub nemesis: NemesisPlan,
+    pub nodes: NodesPlan,
+    pub run: RunPlan,
+}
+
+/// The database under test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetPlan {
+    /// Registered target name (`netsplit test --target`), e.g. `etcd`, `noop`.
+    pub name: String,
+    /// Version to install, when the target supports choosing one.
+    pub version: Option<String>,
+    /// Where to fetch an install tarball from instead of the distribution's packages.
+    pub install_url: Option<String>,
+    /// Target-specific options (`--target-opt K=V`), e.g. `read: serializable`.
+    pub opts: BTreeMap<String, Value>,
+}
+
+/// The client workload; which fields matter depends on `name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadPlan {
+    /// `register`, `set`, `counter`, `bank` or `list-append`.
+    pub name: String,
+    /// Number of keys (register, list-append); `0` means an endless supply (register).
+    pub keys: u64,
+    /// Operations per key before moving to a fresh key (register).
+    pub ops_per_key: u64,
+    /// Worker threads sharing one key (register).
+    pub threads_per_key: usize,
+    /// Relative weights of reads, writes and compare-and-sets (register).
+    pub read: f64,
+    pub write: f64,
+    pub cas: f64,
+    /// Values written are drawn from `0..value_range` (register).
+    pub value_range: u64,
+    /// Number of accounts and their total balance (bank).
+    pub accounts: u64,
+    pub total: i64,
+    /// Largest single transfer (bank).
+    pub max_transfer: i64,
+    /// Whether a balance may go below zero (bank).
+    pub allow_negative: bool,
+    /// Largest transaction, in micro-operations (list-append).
+    pub max_txn_len: usize,
+    /// Appends per key before that key retires (list-append).
+    pub max_writes_per_key: u64,
+    /// Count stale reads (an element missing after it was known) as invalid (set).
+    pub linearizable: bool,
+    /// Consistency models to check (list-append).
+    pub consistency_models: Vec<String>,
+    /// Seconds the checkers may run before saying "unknown"; `0` is no limit.
+    pub check_time_limit: f64,
+}
+
+/// The fault schedule. Open for the fault-injection work to extend: unknown fault options go
+/// in `opts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NemesisPlan {
+    /// Faults to inject (`partition`, `kill`, …); empty: none.
+    pub faults: Vec<String>,
+    /// Seconds between a fault's start and stop, and between faults.
+    pub interval: f64,
+    /// Fault-specific options.
+    pub opts: BTreeMap<String, Value>,
+}
+
+/// Where the nodes are. All empty: no nodes (the `noop` target) or the local default cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodesPlan {
+    /// A local cluster made by `netsplit cluster up --name`.
+    pub cluster: Option<String>,
+    /// Host names or addresses.
+    pub nodes: Vec<String>,
+    /// A file with one node per line.
+    pub nodes_file: Option<String>,
+    pub username: String,
+    pub ssh_private_key: Option<String>,
+    pub ssh_port: u16,
+}
+
+/// How the run proceeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunPlan {
+    /// Client workers, each with its own client bound to a node (round-robin).
+    pub concurrency: usize,
+    /// Total client ops per second; `0` is unlimited.
+    pub rate: f64,
+    /// Seconds of the main phase.
+    pub time_limit: f64,
+    /// Seed of the generators; random when not given, and recorded.
+    pub seed: Option<u64>,
+    /// Store directory.
+    pub store: String,
+    /// Runs of the test, one after another.
+    pub test_count: u32,
+    /// Leave the database running after the test.
+    pub leave_db_running: bool,
+    /// Seconds before an op is abandoned as `info`.
+    pub op_timeout: f64,
+    /// Seconds to wait after healing before the final reads (only when faults were injected).
+    pub quiesce: f64,
+    /// Seconds the final phase may take.
+    pub final_time_limit: f64,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            name: None,
+            target: TargetPlan::default(),
+            workload: WorkloadPlan::default(),
+            nemesis: NemesisPlan::default(),
+            nodes: NodesPlan::default(),
+            run: RunPlan::default(),
+        }
+    }
+}
+
+impl Default for TargetPlan {
+    fn default() -> Self {
+        TargetPlan {
+            name: "etcd".into(),
+            version: None,
+            install_url: None,
+            opts: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for WorkloadPlan {
+    fn default() -> Self {
+        WorkloadPlan {
+            name: "register".into(),
+            keys: 0,
+            ops_per_key: 200,
+            threads_per_key: 2,
+            read: 1.0,
+            write: 1.0,
+            cas: 1.0,
+            value_range: 5,
+            accounts: 5,
+            total: 100,
+            max_transfer: 5,
+            allow_negative: false,
+            max_txn_len: 4,
+            max_writes_per_key: 32,
+            linearizable: false,
+            consistency_models: vec!["strict-serializable".into()],
+            check_time_limit: 300.0,
+        }
+    }
+}
+
+impl Default for NemesisPlan {
+    fn default() -> Self {
+        NemesisPlan {
+            faults: Vec::new(),
+            interval: 10.0,
+            opts: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for NodesPlan {
+    fn default() -> Self {
+        NodesPlan {
+            cluster: None,
+            nodes: Vec::new(),
+            nodes_file: None,
+            username: "root".into(),
+            ssh_private_key: None,
+            ssh_port: 22,
+        }
+    }
+}
+
+impl Default for RunPlan {
+    fn default() -> Self {
+        RunPlan {
+            concurrency: 10,
+            rate: 100.0,
+            time_limit: 60.0,
+            seed: None,
+            store: "reports".into(),
+            test_count: 1,
+            leave_db_running: false,
+            op_timeout: 5.0,
+            quiesce: 5.0,
+            final_time_limit: 30.0,
+        }
+    }
+}
+
+impl Plan {
+    /// The test name: `name`, or `<target>-<workload>`.
+    pub fn test_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.target.name, self.workload.name))
+    }
+
+    /// The seed (resolved plans always have one).
+    pub fn seed(&self) -> u64 {
+        self.run.seed.unwrap_or(0)
+    }
+
+    /// The plan as YAML (what `plan.yaml` holds).
+    pub fn to_yaml(&self) -> Result<String> {
+        serde_saphyr::to_string(self).context("serialising the plan as YAML")
+    }
+
+    /// Parses a plan from YAML text; `origin` names the file in errors. Errors are bad input
+    /// naming the key, line and column.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Plan> {
+        serde_saphyr::from_str::<Plan>(text)
+            .map_err(|e| bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string()))))
+    }
+
+    /// A target option as text (`--target-opt K=V` gives strings, YAML may give numbers).
+    pub fn target_opt(&self, key: &str) -> Option<String> {
+        self.target.opts.get(key).map(value_as_text)
+    }
+
+    /// Checks ranges and combinations; errors name the offending key.
+    pub fn validate(&self) -> Result<()> {
+        let r = &self.run;
+        let bad = |k: &str, why: &str| Err(bad_input(format!("plan: {k} {why}")));
+        if r.concurrency == 0 {
+            return bad("run.concurrency", "must be at least 1");
+        }
+        if r.concurrency > 100_000 {
+            return bad("run.concurrency", "must be at most 100000");
+        }
+        for (k, v) in [
+            ("run.rate", r.rate),
+            ("run.time_limit", r.time_limit),
+            ("run.quiesce", r.quiesce),
+            ("run.final_time_limit", r.final_time_limit),
+            ("nemesis.interval", self.nemesis.interval),
+            ("workload.read", self.workload.read),
+            ("workload.write", self.workload.write),
+            ("workload.cas", self.workload.cas),
+            ("workload.check_time_limit", self.workload.check_time_limit),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return bad(k, "must be a non-negative number");
+            }
+        }
+        if !(r.op_timeout.is_finite() && r.op_timeout > 0.0) {
+            return bad("run.op_timeout", "must be a positive number of seconds");
+        }
+        if r.test_count == 0 {
+            return bad("run.test_count", "must be at least 1");
+        }
+        if !self.nemesis.faults.is_empty() && self.nemesis.interval <= 0.0 {
+            return bad("nemesis.interval", "must be positive when faults are given");
+        }
+        let name = self.test_name();
+        if name.is_empty()
+            || name.starts_with('.')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return bad(
+                "name",
+                &format!(
+                    "{name:?} must be letters, digits, '-', '_' or '.' (it names a directory)"
+                ),
+            );
+        }
+        crate::workload::validate(self)
+    }
+}
+
+/// serde-saphyr errors can span lines (with a source snippet); keep the first line, which names
+/// the problem and its position.
+fn one_line_yaml_error(msg: &str) -> String {
+    let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid YAML").to_string();
+    if first.contains("line") {
+        return first;
+    }
+    // keep the position line if the message puts it on its own line
+    match msg.lines().find(|l| l.contains("line")) {
+        Some(pos) => format!("{first} ({})", pos.trim()),
+        None => first,
+    }
+}
+
+/// A JSON value as plain text: strings unquoted, everything else as JSON.
+pub fn value_as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Command-line overrides (ARCHITECTURE.md §6); `None`/empty means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub name: Option<String>,
+    pub target: Option<String>,
+    pub workload: Option<String>,
+    /// `--nemesis LIST|none`: preset names from `nemeses/` or fault names, comma-separated.
+    pub nemesis: Option<String>,
+    pub nodes: Option<Vec<String>>,
+    pub nodes_file: Option<String>,
+    pub cluster: Option<String>,
+    pub username: Option<String>,
+    pub ssh_private_key: Option<String>,
+    pub concurrency: Option<usize>,
+    pub rate: Option<f64>,
+    pub time_limit: Option<f64>,
+    pub nemesis_interval: Option<f64>,
+    pub target_opts: Vec<(String, String)>,
+    pub seed: Option<u64>,
+    pub store: Option<String>,
+    pub test_count: Option<u32>,
+    pub leave_db_running: bool,
+}
+
+/// Parses `K=V` (for `--target-opt`).
+pub fn parse_kv(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(bad_input(format!("--target-opt {s:?}: expected KEY=VALUE"))),
+    }
+}
+
+/// Workload presets compiled into the binary, so they work from any directory.
+const EMBEDDED_WORKLOADS: &[(&str, &str)] = &[
+    ("register", include_str!("../workloads/register.yaml")),
+    ("set", include_str!("../workloads/set.yaml")),
+    ("counter", include_str!("../workloads/counter.yaml")),
+    ("bank", include_str!("../workloads/bank.yaml")),
+    ("list-append", include_str!("../workloads/list-append.yaml")),
+];
+
+/// Nemesis presets compiled into the binary.
+const EMBEDDED_NEMESES: &[(&str, &str)] = &[("none", include_str!("../nemeses/none.yaml"))];
+
+/// Directories searched for preset folders, in order: `$NETSPLIT_HOME`, then the nearest
+/// ancestor of the running binary that has the folder (a source checkout's
+/// `target/release/netsplit` finds the checkout).
+fn preset_dirs(kind: &str) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(home) = std::env::var_os("NETSPLIT_HOME") {
+        dirs.push(PathBuf::from(home).join(kind));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for anc in exe.ancestors().skip(1).take(5) {
+            let d = anc.join(kind);
+            if d.is_dir() {
+                dirs.push(d);
+                break;
+            }
+        }
+    }
+    dirs
+}
+
+/// A preset's YAML text and where it came from: a file in a preset folder if there is one,
+/// else the compiled-in copy. `None`: no such preset.
+pub fn preset(kind: &str, name: &str) -> Result<Option<(String, String)>> {
+    if name.is_empty() || name.contains('/') || name.contains("..") {
+        return Ok(None);
+    }
+    for dir in preset_dirs(kind) {
+        let p = dir.join(format!("{name}.yaml"));
+        if p.is_file() {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("reading preset {}", p.display()))?;
+            return Ok(Some((p.display().to_string(), text)));
+        }
+    }
+    let embedded = match kind {
+        "workloads" => EMBEDDED_WORKLOADS,
+        "nemeses" => EMBEDDED_NEMESES,
+        _ => &[],
+    };
+    Ok(embedded
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, t)| (format!("<built-in {kind}/{n}.yaml>"), t.to_string())))
+}
+
+/// Known preset names of a kind (compiled-in plus any in preset folders), sorted.
+pub fn preset_names(kind: &str) -> Vec<String> {
+    let mut names: Vec<String> = match kind {
+        "workloads" => EMBEDDED_WORKLOADS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect(),
+        "nemeses" => EMBEDDED_NEMESES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    for dir in preset_dirs(kind) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "yaml") {
+                    if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                        names.push(stem.to_string());
+                    }
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Parses YAML into a JSON value, errors naming `origin` and the line.
+fn yaml_value(text: &str, origin: &str) -> Result<Value> {
+    let v: Value = serde_saphyr::from_str(text)
+        .map_err(|e| bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string()))))?;
+    Ok(if v.is_null() {
+        Value::Object(Default::default())
+    } else {
+        v
+    })
+}
+
+/// Recursively overlays `over` on `base` (objects merge key by key; anything else replaces).
+pub fn deep_merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => deep_merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn workload_preset(name: &str) -> Result<Value> {
+    let Some((origin, text)) = preset("workloads", name)? else {
+        return Err(bad_input(format!(
+            "unknown workload {name:?} (known: {})",
+            preset_names("workloads").join(", ")
+        )));
+    };
+    // validate the preset on its own so errors name its file and line
+    serde_saphyr::from_str::<WorkloadPlan>(&text)
+        .map_err(|e| bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string()))))?;
+    let mut v = yaml_value(&text, &origin)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("name".into(), Value::String(name.to_string()));
+    }
+    Ok(v)
+}
+
+/// Builds a nemesis section from `--nemesis LIST`: each item is a preset in `nemeses/` (its
+/// faults, interval and options are merged) or else a fault name. `none` or empty: no faults.
+fn nemesis_from_list(list: &str) -> Result<Value> {
+    let mut out = serde_json::to_value(NemesisPlan::default())?;
+    let mut faults: Vec<String> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some((origin, text)) = preset("nemeses", item)? {
+            serde_saphyr::from_str::<NemesisPlan>(&text).map_err(|e| {
+                bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string())))
+            })?;
+            let mut v = yaml_value(&text, &origin)?;
+            if let Some(Value::Array(fs)) = v.get("faults") {
+                faults.extend(fs.iter().map(value_as_text));
+            }
+            if let Value::Object(m) = &mut v {
+                m.remove("faults");
+            }
+            deep_merge(&mut out, v);
+        } else {
+            faults.push(item.to_string());
+        }
+    }
+    faults.dedup();
+    out["faults"] = serde_json::to_value(faults)?;
+    Ok(out)
+}
+
+/// Reads a plan file (if any), applies presets and command-line overrides, fills in a random
+/// seed when none was given, and validates. Every error is bad input naming file, key or line.
+pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
+    let mut file_val = Value::Object(Default::default());
+    if let Some(path) = plan_file {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad_input(format!("cannot read plan {origin}: {e}")))?;
+        // typed parse first: unknown keys and bad values are reported with their line
+        Plan::from_yaml(&text, &origin)?;
+        file_val = yaml_value(&text, &origin)?;
+    }
+    let section = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    let name_of = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
+
+    let mut merged = serde_json::to_value(Plan::default())?;
+
+    // target: a different --target drops the file's target section (its options belong to
+    // another database)
+    let file_target = section(&file_val, "target");
+    let target_name = ov
+        .target
+        .clone()
+        .or_else(|| name_of(&file_target))
+        .unwrap_or_else(|| "etcd".into());
+    if name_of(&file_target).is_none_or(|n| n == target_name) && file_target.is_object() {
+        deep_merge(&mut merged["target"], file_target);
+    }
+    merged["target"]["name"] = Value::String(target_name);
+
+    // workload: preset, then the file's section when it is about the same workload
+    let file_wl = section(&file_val, "workload");
+    let wl_name = ov
+        .workload
+        .clone()
+        .or_else(|| name_of(&file_wl))
+        .unwrap_or_else(|| "register".into());
+    deep_merge(&mut merged["workload"], workload_preset(&wl_name)?);
+    if name_of(&file_wl).is_none_or(|n| n == wl_name) && file_wl.is_object() {
+        deep_merge(&mut merged["workload"], file_wl);
+    }
+
+    // nemesis: --nemesis replaces the file's section
+    match &ov.nemesis {
+        Some(list) => merged["nemesis"] = nemesis_from_list(list)?,
+        None => {
+            let file_nem = section(&file_val, "nemesis");
+            if file_nem.is_object() {
+                deep_merge(&mut merged["nemesis"], file_nem);
+            }
+        }
+    }
+
+    for k in ["nodes", "run"] {
+        let s = section(&file_val, k);
+        if s.is_object() {
+            deep_merge(&mut merged[k], s);
+        }
+    }
+    if let Some(n) = file_val.get("name") {
+        merged["name"] = n.clone();
+    }
+
+    let mut plan: Plan = serde_json::from_value(merged)
+        .map_err(|e| bad_input(format!("plan (after merging presets): {e}")))?;
+
+    // scalar overrides
+    if let Some(v) = &ov.name {
+        plan.name = Some(v.clone());
+    }
+    for (k, v) in &ov.target_opts {
+        plan.target.opts.insert(k.clone(), Value::String(v.clone()));
+    }
+    if let Some(v) = &ov.nodes {
+        plan.nodes.nodes = v.clone();
+    }
+    if let Some(v) = &ov.nodes_file {
+        plan.nodes.nodes_file = Some(v.clone());
+    }
+    if let Some(v) = &ov.cluster {
+        plan.nodes.cluster = Some(v.clone());
+    }
+    if let Some(v) = &ov.username {
+        plan.nodes.username = v.clone();
+    }
+    if let Some(v) = &ov.ssh_private_key {
+        plan.nodes.ssh_private_key = Some(v.clone());
+    }
+    if let Some(v) = ov.concurrency {
+        plan.run.concurrency = v;
+    }
+    if let Some(v) = ov.rate {
+        plan.run.rate = v;
+    }
+    if let Some(v) = ov.time_limit {
+        plan.run.time_limit = v;
+    }
+    if let Some(v) = ov.nemesis_interval {
+        plan.nemesis.interval = v;
+    }
+    if let Some(v) = ov.seed {
+        plan.run.seed = Some(v);
+    }
+    if let Some(v) = &ov.store {
+        plan.run.store = v.clone();
+    }
+    if let Some(v) = ov.test_count {
+        plan.run.test_count = v;
+    }
+    if ov.leave_db_running {
+        plan.run.leave_db_running = true;
+    }
+    if plan.run.seed.is_none() {
+        plan.run.seed = Some(random_seed());
+    }
+    plan.validate()?;
+    Ok(plan)
+}
+
+/// A seed from the clock and the process id (the one place a seed is not given).
+pub fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = t ^ ((std::process::id() as u64) << 32);
+    // keep seeds below 2^53 so they survive any JSON/YAML reader as exact integers
+    crate::generator::rng::splitmix64(&mut x) >> 11
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_tmp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("netsplit-plan-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("plan.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_key_and_line() {
+        let text = "target:\n  name: noop\nrun:\n  concurrency: 3\n  bogus_key: 1\n";
+        let err = Plan::from_yaml(text, "p.yaml").unwrap_err();
+        let msg = crate::error::one_line(&err);
+        assert!(msg.contains("bogus_key"), "{msg}");
+        assert!(msg.contains("line 5"), "{msg}");
+        assert_eq!(crate::error::exit_code_for(&err), 254);
+    }
+
+    #[test]
+    fn bad_value_is_an_error_naming_the_line() {
+        let text = "run:\n  concurrency: lots\n";
+        let msg = crate::error::one_line(&Plan::from_yaml(text, "p.yaml").unwrap_err());
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn resolved_plan_round_trips_through_yaml() {
+        let p = write_tmp(
+            "rt",
+            "name: rt\ntarget:\n  name: noop\n  opts:\n    lie: 1\nworkload:\n  name: bank\n  \
+             accounts: 7\nrun:\n  concurrency: 3\n  rate: 0\n",
+        );
+        let plan = resolve(Some(&p), &Overrides::default()).unwrap();
+        assert_eq!(plan.workload.accounts, 7);
+        assert_eq!(plan.workload.total, 100, "bank preset fills the rest");
+        assert!(plan.run.seed.is_some(), "a seed is always chosen");
+        let yaml = plan.to_yaml().unwrap();
+        let again = Plan::from_yaml(&yaml, "plan.yaml").unwrap();
+        assert_eq!(plan, again);
+        let p2 = write_tmp("rt2", &yaml);
+        let replay = resolve(Some(&p2), &Overrides::default()).unwrap();
+        assert_eq!(plan, replay);
+    }
+
+    #[test]
+    fn flags_override_the_plan_file() {
+        let p = write_tmp(
+            "ov",
+            "target:\n  name: noop\nworkload:\n  name: set\nrun:\n  concurrency: 3\n  seed: 5\n",
+        );
+        let ov = Overrides {
+            concurrency: Some(8),
+            workload: Some("counter".into()),
+            target_opts: vec![("read".into(), "serializable".into())],
+            seed: Some(9),
+            nemesis: Some("none".into()),
+            ..Overrides::default()
+        };
+        let plan = resolve(Some(&p), &ov).unwrap();
+        assert_eq!(plan.run.concurrency, 8);
+        assert_eq!(plan.workload.name, "counter");
+        assert_eq!(plan.run.seed, Some(9));
+        assert_eq!(plan.target_opt("read").as_deref(), Some("serializable"));
+        assert!(plan.nemesis.faults.is_empty());
+    }
+
+    #[test]
+    fn unknown_workload_names_the_known_ones() {
+        let ov = Overrides {
+            workload: Some("nope".into()),
+            ..Overrides::default()
+        };
+        let msg = crate::error::one_line(&resolve(None, &ov).unwrap_err());
+        assert!(msg.contains("nope") && msg.contains("register"), "{msg}");
+    }
+
+    #[test]
+    fn bad_ranges_name_the_key() {
+        let ov = Overrides {
+            concurrency: Some(0),
+            target: Some("noop".into()),
+            ..Overrides::default()
+        };
+        let msg = crate::error::one_line(&resolve(None, &ov).unwrap_err());
+        assert!(msg.contains("run.concurrency"), "{msg}");
+    }
+
+    #[test]
+    fn nemesis_list_takes_presets_and_fault_names() {
+        let ov = Overrides {
+            nemesis: Some("none,partition".into()),
+            target: Some("noop".into()),
+            ..Overrides::default()
+        };
+        let plan = resolve(None, &ov).unwrap();
+        assert_eq!(plan.nemesis.faults, vec!["partition".to_string()]);
+    }
+}

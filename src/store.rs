@@ -1,1 +1,329 @@
-//! (to be written)
+//! The store of runs (ARCHITECTURE.md §5): `<store>/<test-name>/<YYYYmmddTHHMMSS.mmm>/` (UTC)
+//! holding `plan.yaml`, `history.jsonl`, `results.json`, `netsplit.log` and `nodes/<node>/…`,
+//! with `<store>/latest` and `<store>/<test-name>/latest` pointing at the newest run; the shape of
+//! `results.json`; the console summary; and the per-run log sink that `tracing` writes
+//! `netsplit.log` through.
+
+use crate::checker::Validity;
+use crate::history::{Op, OpType};
+use crate::plan::Plan;
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `YYYYmmddTHHMMSS.mmm` (UTC) for a time, computed without a date library (days-from-civil
+/// inverted, after Howard Hinnant's algorithm).
+pub fn timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = d.as_secs() as i64;
+    let ms = d.subsec_millis();
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, dd) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{dd:02}T{:02}{:02}{:02}.{ms:03}",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Creates a fresh run directory `<store>/<test>/<timestamp>` (a later millisecond if taken).
+pub fn create_run_dir(store: &Path, test: &str) -> Result<PathBuf> {
+    let parent = store.join(test);
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("creating store directory {}", parent.display()))?;
+    let mut t = SystemTime::now();
+    for _ in 0..1000 {
+        let dir = parent.join(timestamp(t));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                t += Duration::from_millis(1);
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating run directory {}", dir.display()))
+            }
+        }
+    }
+    anyhow::bail!(
+        "could not find a free run directory under {}",
+        parent.display()
+    )
+}
+
+/// Points `<store>/latest` at `<test>/<run>` and `<store>/<test>/latest` at `<run>` (relative
+/// symlinks, replaced atomically).
+pub fn update_latest(store: &Path, run_dir: &Path) -> Result<()> {
+    let run = run_dir
+        .file_name()
+        .context("run directory has no name")?
+        .to_owned();
+    let test_dir = run_dir.parent().context("run directory has no parent")?;
+    let test = test_dir.file_name().context("test directory has no name")?;
+    relink(&test_dir.join("latest"), Path::new(&run))?;
+    relink(&store.join("latest"), &Path::new(test).join(&run))?;
+    Ok(())
+}
+
+fn relink(link: &Path, to: &Path) -> Result<()> {
+    let tmp = link.with_file_name(format!(".latest.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(to, &tmp)
+        .with_context(|| format!("creating symlink {}", tmp.display()))?;
+    std::fs::rename(&tmp, link).with_context(|| format!("updating {}", link.display()))
+}
+
+/// Counts of client completions per `f`: `{f: {ok, fail, info}}` (unmatched invocations are
+/// `info`).
+pub fn outcome_counts(ops: &[Op]) -> Map<String, Value> {
+    let mut m: std::collections::BTreeMap<String, [u64; 3]> = Default::default();
+    let mut open: std::collections::HashMap<u64, String> = Default::default();
+    for op in ops {
+        let crate::history::Process::Client(p) = op.process else {
+            continue;
+        };
+        match op.kind {
+            OpType::Invoke => {
+                if let Some(prev) = open.insert(p, op.f.clone()) {
+                    m.entry(prev).or_default()[2] += 1;
+                }
+            }
+            k => {
+                open.remove(&p);
+                let e = m.entry(op.f.clone()).or_default();
+                match k {
+                    OpType::Ok => e[0] += 1,
+                    OpType::Fail => e[1] += 1,
+                    _ => e[2] += 1,
+                }
+            }
+        }
+    }
+    for f in open.into_values() {
+        m.entry(f).or_default()[2] += 1;
+    }
+    m.into_iter()
+        .map(|(f, [ok, fail, info])| (f, json!({"ok": ok, "fail": fail, "info": info})))
+        .collect()
+}
+
+/// The content of results.json.
+#[allow(clippy::too_many_arguments)]
+pub fn results_json(
+    plan: &Plan,
+    ops: &[Op],
+    valid: Validity,
+    checkers: Map<String, Value>,
+    run_dir: &Path,
+    interrupted: bool,
+    error: Option<&str>,
+    elapsed: Duration,
+) -> Value {
+    let client_ops = ops
+        .iter()
+        .filter(|o| o.process.is_client() && o.kind == OpType::Invoke)
+        .count();
+    let mut v = json!({
+        "valid": valid,
+        "checkers": checkers,
+        "ops": client_ops,
+        "events": ops.len(),
+        "by_f": outcome_counts(ops),
+        "plan": crate::runner::plan_summary(plan),
+        "run_dir": run_dir.display().to_string(),
+        "interrupted": interrupted,
+        "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    if let Some(e) = error {
+        v["error"] = json!(e);
+    }
+    v
+}
+
+/// Writes results.json (pretty, via a temporary file so a reader never sees half of it).
+pub fn write_results(run_dir: &Path, results: &Value) -> Result<()> {
+    let path = run_dir.join("results.json");
+    let tmp = run_dir.join(".results.json.tmp");
+    let text = serde_json::to_string_pretty(results)? + "\n";
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The console summary of a run (stdout): ops, outcomes per f, verdict per checker, run dir.
+pub fn summary_text(results: &Value) -> String {
+    let mut s = String::new();
+    let interrupted = results["interrupted"].as_bool().unwrap_or(false);
+    s.push_str(&format!(
+        "\n{} ops ({} events){}\n",
+        results["ops"],
+        results["events"],
+        if interrupted { ", interrupted" } else { "" }
+    ));
+    if let Some(m) = results["by_f"].as_object() {
+        for (f, c) in m {
+            s.push_str(&format!(
+                "  {f:<12} ok {:<8} fail {:<8} info {}\n",
+                c["ok"], c["fail"], c["info"]
+            ));
+        }
+    }
+    if let Some(m) = results["checkers"].as_object() {
+        for (name, r) in m {
+            let v = verdict_text(&r["valid"]);
+            match r.get("error").and_then(Value::as_str) {
+                Some(e) => s.push_str(&format!("  checker {name:<10} {v}  ({e})\n")),
+                None => s.push_str(&format!("  checker {name:<10} {v}\n")),
+            }
+        }
+    }
+    if let Some(e) = results.get("error").and_then(Value::as_str) {
+        s.push_str(&format!("  harness error: {e}\n"));
+    }
+    s.push_str(&format!(
+        "{}  {}\n",
+        match verdict_text(&results["valid"]) {
+            "true" => "VALID    ",
+            "false" => "INVALID  ",
+            _ => "UNKNOWN  ",
+        },
+        results["run_dir"].as_str().unwrap_or("")
+    ));
+    s
+}
+
+fn verdict_text(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(true) => "true",
+        Value::Bool(false) => "false",
+        _ => "unknown",
+    }
+}
+
+/// Prints a run's summary on stdout.
+pub fn print_summary(out: &crate::runner::RunOutcome) {
+    print!("{}", summary_text(&out.results));
+    let _ = std::io::stdout().flush();
+}
+
+/// Where `tracing` output for the current run goes (`netsplit.log`); `None` between runs.
+static RUN_LOG: Mutex<Option<File>> = Mutex::new(None);
+
+/// Directs the run log to a file while the returned guard lives.
+pub struct RunLog {
+    _private: (),
+}
+
+impl RunLog {
+    /// Opens (creates) the run's `netsplit.log` and makes it the run log.
+    pub fn open(path: &Path) -> Result<RunLog> {
+        let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        if let Ok(mut g) = RUN_LOG.lock() {
+            *g = Some(f);
+        }
+        Ok(RunLog { _private: () })
+    }
+}
+
+impl Drop for RunLog {
+    fn drop(&mut self) {
+        if let Ok(mut g) = RUN_LOG.lock() {
+            *g = None;
+        }
+    }
+}
+
+/// A `tracing_subscriber` writer that appends to the current run's `netsplit.log` (and drops
+/// output when no run is active). Install with `fmt::layer().with_writer(RunLogWriter)`.
+#[derive(Clone, Copy, Default)]
+pub struct RunLogWriter;
+
+impl Write for RunLogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut g) = RUN_LOG.lock() {
+            if let Some(f) = g.as_mut() {
+                f.write_all(buf)?;
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RunLogWriter {
+    type Writer = RunLogWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        RunLogWriter
+    }
+}
+
+/// Reads a stored run's plan and history (tolerating a truncated last line and unmatched
+/// invocations, which an interrupted run leaves).
+pub fn load_run(run_dir: &Path) -> Result<(Plan, Vec<Op>, crate::history::ReadReport)> {
+    let plan_path = run_dir.join("plan.yaml");
+    let text = std::fs::read_to_string(&plan_path).map_err(|e| {
+        crate::error::bad_input(format!("cannot read {}: {e}", plan_path.display()))
+    })?;
+    let plan = Plan::from_yaml(&text, &plan_path.display().to_string())?;
+    let hist_path = run_dir.join("history.jsonl");
+    let f = File::open(&hist_path).map_err(|e| {
+        crate::error::bad_input(format!("cannot read {}: {e}", hist_path.display()))
+    })?;
+    let (mut ops, report) = crate::history::read_jsonl(std::io::BufReader::new(f))
+        .map_err(|e| crate::error::bad_input(format!("{}: {e}", hist_path.display())))?;
+    crate::history::reindex(&mut ops);
+    Ok((plan, ops, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_civil_dates() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(timestamp(t), "20231114T221320.123");
+        assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000.000");
+        // a leap day
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(&timestamp(t)[..8], "20000229");
+    }
+
+    #[test]
+    fn run_dirs_are_unique_and_latest_points_at_the_newest() {
+        let store = std::env::temp_dir().join(format!("netsplit-store-{}", std::process::id()));
+        let a = create_run_dir(&store, "t").unwrap();
+        let b = create_run_dir(&store, "t").unwrap();
+        assert_ne!(a, b);
+        update_latest(&store, &b).unwrap();
+        assert_eq!(
+            std::fs::canonicalize(store.join("latest")).unwrap(),
+            std::fs::canonicalize(&b).unwrap()
+        );
+        assert_eq!(
+            std::fs::canonicalize(store.join("t").join("latest")).unwrap(),
+            std::fs::canonicalize(&b).unwrap()
+        );
+        std::fs::remove_dir_all(&store).unwrap();
+    }
+}

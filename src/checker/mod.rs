@@ -4,10 +4,15 @@
 //! compose, the [`Budget`] that turns "ran out of time or memory" into `unknown` (never `true`),
 //! and [`CheckError`] for histories a checker cannot interpret. Families live in submodules:
 //! `linear` (WGL linearizability search over sequential models), `txn` (Elle-style
-//! transactional anomalies). No I/O here: callers read files and print results.
+//! transactional anomalies), and the invariant checkers `set`, `counter`, `bank`, plus `stats`.
+//! No I/O here: callers read files and print results.
 
 pub mod availability;
+pub mod bank;
+pub mod counter;
 pub mod linear;
+pub mod set;
+pub mod stats;
 pub mod txn;
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,134 @@
-//! `netsplit test` (to be written).
+//! `netsplit test`: resolve the plan (file + presets + flags), run it `--test-count` times, print
+//! the summary, and exit by verdict (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
+//! error). The engine is `crate::runner`.
+
+use crate::plan::{self, Overrides};
+use crate::runner::{self, Emergency, Hooks, Interrupt};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
-pub struct TestArgs {}
+pub struct TestArgs {
+    /// A test plan (YAML); flags override its fields.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Test name (the store directory). Default: <target>-<workload>.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Database to test (`noop` needs no nodes).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Workload: register, set, counter, bank, list-append.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Faults: a comma-separated list of presets or fault names, or `none`.
+    #[arg(long)]
+    pub nemesis: Option<String>,
+    /// Nodes, comma-separated.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["nodes_file", "cluster"])]
+    pub nodes: Option<Vec<String>>,
+    /// A file with one node per line.
+    #[arg(long, conflicts_with = "cluster")]
+    pub nodes_file: Option<String>,
+    /// A local cluster made by `netsplit cluster up`.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// SSH user.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// SSH private key.
+    #[arg(long)]
+    pub ssh_private_key: Option<String>,
+    /// Client workers.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Total client ops per second (0: unlimited).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds of the main phase.
+    #[arg(long)]
+    pub time_limit: Option<f64>,
+    /// Seconds between fault starts and stops.
+    #[arg(long)]
+    pub nemesis_interval: Option<f64>,
+    /// Target option KEY=VALUE (repeatable).
+    #[arg(long = "target-opt", value_name = "K=V")]
+    pub target_opt: Vec<String>,
+    /// Generator seed (random when not given; recorded in plan.yaml).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Store directory (default ./reports).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Run the test this many times.
+    #[arg(long)]
+    pub test_count: Option<u32>,
+    /// Leave the database running afterwards.
+    #[arg(long)]
+    pub leave_db_running: bool,
+}
 
-pub fn run(_args: TestArgs) -> anyhow::Result<u8> {
-    Err(crate::error::bad_input("netsplit test is not built yet"))
+impl TestArgs {
+    /// The flags as plan overrides.
+    pub fn overrides(&self) -> anyhow::Result<Overrides> {
+        Ok(Overrides {
+            name: self.name.clone(),
+            target: self.target.clone(),
+            workload: self.workload.clone(),
+            nemesis: self.nemesis.clone(),
+            nodes: self.nodes.clone(),
+            nodes_file: self.nodes_file.clone(),
+            cluster: self.cluster.clone(),
+            username: self.username.clone(),
+            ssh_private_key: self.ssh_private_key.clone(),
+            concurrency: self.concurrency,
+            rate: self.rate,
+            time_limit: self.time_limit,
+            nemesis_interval: self.nemesis_interval,
+            target_opts: self
+                .target_opt
+                .iter()
+                .map(|s| plan::parse_kv(s))
+                .collect::<anyhow::Result<_>>()?,
+            seed: self.seed,
+            store: self.store.clone(),
+            test_count: self.test_count,
+            leave_db_running: self.leave_db_running,
+        })
+    }
+}
+
+pub fn run(args: TestArgs) -> anyhow::Result<u8> {
+    run_with_hooks(args, Hooks::default())
+}
+
+/// `netsplit test` with the given node and nemesis hooks (what the nodes and fault-injection
+/// work plug in).
+pub fn run_with_hooks(args: TestArgs, hooks: Hooks) -> anyhow::Result<u8> {
+    let ov = args.overrides()?;
+    let plan = plan::resolve(args.plan.as_deref(), &ov)?;
+    // fail fast on an unknown target, before any directory is made
+    crate::target::lookup(&plan.target.name)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("netsplit")
+        .build()?;
+    rt.block_on(async move {
+        let interrupt = Interrupt::default();
+        let emergency = Emergency::default();
+        let em = emergency.clone();
+        interrupt.install_signal_handlers(Arc::new(move || em.heal_and_exit()))?;
+        let outs = runner::run_tests(&plan, hooks, &interrupt, &emergency).await?;
+        let code = outs
+            .iter()
+            .map(|o| o.exit_code())
+            .max_by_key(|c| match c {
+                0 => 0,
+                2 => 1,
+                1 => 2,
+                _ => 3,
+            })
+            .unwrap_or(crate::error::EXIT_HARNESS);
+        Ok(code)
+    })
 }

@@ -1,0 +1,213 @@
+//! The `counter` checker: a counter that only grows by acknowledged increments.
+//!
+//! Every successful read must lie in `[lower, upper]`, where `lower` is the sum of increments
+//! acknowledged (`ok`) before the read was invoked and `upper` is the sum of increments invoked
+//! before the read completed, minus those that had definitely failed by then (increments that
+//! ended `info` count towards `upper` forever: they may have happened). Increments must be
+//! non-negative. The final read (after healing) is an ordinary read here.
+
+use crate::checker::{CheckError, Validity};
+use crate::history::{Op, OpType, Process};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A read outside its bounds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BadRead {
+    /// Index of the read's completion in the history.
+    pub index: u64,
+    pub value: i64,
+    pub lower: i64,
+    pub upper: i64,
+}
+
+/// The counter checker's result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CounterResult {
+    pub valid: Validity,
+    pub reads: u64,
+    /// Reads outside their bounds (at most 32 listed).
+    pub errors: Vec<BadRead>,
+    pub error_count: u64,
+    /// The last successful read's value, and the bounds it had.
+    pub final_read: Option<ReadBounds>,
+}
+
+/// A read and its bounds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReadBounds {
+    pub value: i64,
+    pub lower: i64,
+    pub upper: i64,
+}
+
+/// Checks `add` (value: a non-negative integer) and `read` (ok value: an integer) operations.
+pub fn check(ops: &[Op]) -> Result<CounterResult, CheckError> {
+    let mut acked: i64 = 0;
+    let mut attempted: i64 = 0;
+    // process -> (f, invocation value, lower bound for reads)
+    let mut open: HashMap<u64, (bool, i64, i64)> = HashMap::new();
+    let mut errors = Vec::new();
+    let mut error_count = 0u64;
+    let mut reads = 0u64;
+    let mut final_read = None;
+    for (i, op) in ops.iter().enumerate() {
+        let Process::Client(p) = op.process else {
+            continue;
+        };
+        let is_add = match op.f.as_str() {
+            "add" => true,
+            "read" => false,
+            other => {
+                return Err(CheckError::new(
+                    i,
+                    format!("counter: unexpected operation {other:?} (expected add or read)"),
+                ))
+            }
+        };
+        match op.kind {
+            OpType::Invoke => {
+                if is_add {
+                    let d = int(&op.value, i, "add")?;
+                    if d < 0 {
+                        return Err(CheckError::new(i, "counter: negative increment"));
+                    }
+                    attempted += d;
+                    open.insert(p, (true, d, 0));
+                } else {
+                    open.insert(p, (false, 0, acked));
+                }
+            }
+            kind => {
+                let Some((was_add, d, lower)) = open.remove(&p) else {
+                    return Err(CheckError::new(
+                        i,
+                        format!("process {p} completes an operation it never invoked"),
+                    ));
+                };
+                match (was_add, kind) {
+                    (true, OpType::Ok) => acked += d,
+                    (true, OpType::Fail) => attempted -= d,
+                    (false, OpType::Ok) => {
+                        let v = int(&op.value, i, "read")?;
+                        reads += 1;
+                        let upper = attempted;
+                        if v < lower || v > upper {
+                            error_count += 1;
+                            if errors.len() < 32 {
+                                errors.push(BadRead {
+                                    index: op.index,
+                                    value: v,
+                                    lower,
+                                    upper,
+                                });
+                            }
+                        }
+                        final_read = Some(ReadBounds {
+                            value: v,
+                            lower,
+                            upper,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let valid = if error_count > 0 {
+        Validity::False
+    } else if reads == 0 {
+        Validity::Unknown
+    } else {
+        Validity::True
+    };
+    Ok(CounterResult {
+        valid,
+        reads,
+        errors,
+        error_count,
+        final_read,
+    })
+}
+
+fn int(v: &Value, i: usize, what: &str) -> Result<i64, CheckError> {
+    v.as_i64().ok_or_else(|| {
+        CheckError::new(
+            i,
+            format!("counter: {what} value must be an integer, got {v}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn e(p: u64, kind: OpType, f: &str, v: Value) -> Op {
+        Op::new(Process::Client(p), kind, f, v)
+    }
+
+    #[test]
+    fn reads_within_bounds_are_valid() {
+        let ops = vec![
+            e(0, OpType::Invoke, "add", json!(2)),
+            e(1, OpType::Invoke, "read", json!(null)),
+            e(0, OpType::Ok, "add", json!(2)),
+            e(1, OpType::Ok, "read", json!(0)), // concurrent with the add: 0..=2
+            e(1, OpType::Invoke, "read", json!(null)),
+            e(1, OpType::Ok, "read", json!(2)),
+        ];
+        let r = check(&ops).unwrap();
+        assert_eq!(r.valid, Validity::True, "{r:?}");
+        assert_eq!(r.reads, 2);
+    }
+
+    #[test]
+    fn detects_read_below_acknowledged_increments() {
+        let ops = vec![
+            e(0, OpType::Invoke, "add", json!(1)),
+            e(0, OpType::Ok, "add", json!(1)),
+            e(1, OpType::Invoke, "read", json!(null)),
+            e(1, OpType::Ok, "read", json!(0)),
+        ];
+        let r = check(&ops).unwrap();
+        assert_eq!(r.valid, Validity::False);
+        assert_eq!(r.errors[0].lower, 1);
+    }
+
+    #[test]
+    fn detects_read_above_attempted_increments() {
+        let ops = vec![
+            e(0, OpType::Invoke, "add", json!(1)),
+            e(0, OpType::Fail, "add", json!(1)),
+            e(1, OpType::Invoke, "read", json!(null)),
+            e(1, OpType::Ok, "read", json!(1)), // the only add failed
+        ];
+        let r = check(&ops).unwrap();
+        assert_eq!(r.valid, Validity::False);
+        assert_eq!(r.errors[0].upper, 0);
+    }
+
+    #[test]
+    fn indeterminate_increment_may_count_or_not() {
+        let ops = vec![
+            e(0, OpType::Invoke, "add", json!(5)),
+            e(0, OpType::Info, "add", json!(5)),
+            e(1, OpType::Invoke, "read", json!(null)),
+            e(1, OpType::Ok, "read", json!(5)),
+            e(1, OpType::Invoke, "read", json!(null)),
+            e(1, OpType::Ok, "read", json!(0)),
+        ];
+        assert_eq!(check(&ops).unwrap().valid, Validity::True);
+    }
+
+    #[test]
+    fn no_reads_is_unknown_and_bad_values_are_errors() {
+        let ops = vec![e(0, OpType::Invoke, "add", json!(1))];
+        assert_eq!(check(&ops).unwrap().valid, Validity::Unknown);
+        let ops = vec![e(0, OpType::Invoke, "add", json!("x"))];
+        assert!(check(&ops).is_err());
+    }
+}

@@ -1,0 +1,802 @@
+//! The runner: one test run from resolved plan to stored verdict (ARCHITECTURE.md §1).
+//!
+//! Lifecycle: target setup (install + start) → open one client per worker (worker `w` bound to
+//! node `w mod n`) → main phase (the workload's generator under the plan's rate and time limit,
+//! with the nemesis schedule beside it) → heal → quiesce → final phase (the final generator, a
+//! read on every worker) → close clients → snarf node logs → teardown (unless
+//! `leave_db_running`) → checkers → `results.json` → exit code.
+//!
+//! Heal and log snarfing run on every exit path: a failed phase, a panic (the phases run in a
+//! spawned task whose panic is caught), and SIGINT/SIGTERM — the first signal stops generating
+//! and finishes the run with what was recorded (healed, checked, stored); a second one heals and
+//! exits at once.
+//!
+//! Workers are tokio tasks fed by one coordinator that owns the (pure) generator: it asks the
+//! generator with the current time and free threads, sends each op to its worker, and feeds
+//! completions back. A worker whose op times out records `info` and continues as a new process
+//! (`p + concurrency`) with a fresh client; an `info` completion also moves it to a new process.
+
+pub mod nemesis;
+pub mod recorder;
+
+pub use nemesis::{Nemesis, NemesisEnv, NemesisOutcome, NoopNemesis};
+pub use recorder::{Recorder, RecorderHandle};
+
+use crate::checker::Validity;
+use crate::control::{Node, Remote};
+use crate::error::bad_input;
+use crate::generator::{self as gen, BoxGen, Ctx, Event, GenOp, Invocation, Rng, Thread};
+use crate::history::{Op, OpType, Process};
+use crate::plan::Plan;
+use crate::store;
+use crate::target::{self, Client, Completion, Target, TargetEnv};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Resolves the plan's nodes into node descriptions and remotes (SSH).
+pub type NodeResolver = fn(&Plan) -> Result<(Vec<Node>, Vec<Arc<dyn Remote>>)>;
+
+/// The pieces other parts of netsplit plug into the runner: how nodes are reached and how faults
+/// are injected. [`Hooks::default`] needs no nodes and injects no faults.
+#[derive(Clone, Copy)]
+pub struct Hooks {
+    pub resolve_nodes: NodeResolver,
+    pub build_nemesis: nemesis::NemesisBuilder,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            resolve_nodes: resolve_no_nodes,
+            build_nemesis: nemesis::build_default,
+        }
+    }
+}
+
+/// The default resolver: targets that need no nodes get none; a target that needs nodes is an
+/// error naming it, since no way of reaching nodes is registered in this build.
+pub fn resolve_no_nodes(plan: &Plan) -> Result<(Vec<Node>, Vec<Arc<dyn Remote>>)> {
+    let reg = target::lookup(&plan.target.name)?;
+    let given = !plan.nodes.nodes.is_empty()
+        || plan.nodes.nodes_file.is_some()
+        || plan.nodes.cluster.is_some();
+    if !reg.needs_nodes {
+        if given {
+            tracing::warn!(
+                target = reg.name,
+                "target needs no nodes; ignoring the nodes given"
+            );
+        }
+        return Ok((Vec::new(), Vec::new()));
+    }
+    Err(bad_input(format!(
+        "target {:?} runs on nodes, but no way of reaching nodes (SSH, local cluster) is \
+         registered in this build",
+        reg.name
+    )))
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub valid: Validity,
+    /// The run was cut short by a signal.
+    pub interrupted: bool,
+    /// A harness error (setup failed, a phase panicked): the run's verdict is then unknown and
+    /// the exit code 255.
+    pub error: Option<String>,
+    pub results: Value,
+}
+
+impl RunOutcome {
+    /// The exit code: 255 on a harness error, else by verdict.
+    pub fn exit_code(&self) -> u8 {
+        if self.error.is_some() {
+            crate::error::EXIT_HARNESS
+        } else {
+            self.valid.exit_code()
+        }
+    }
+}
+
+/// Signal state shared by a whole `netsplit test` invocation.
+#[derive(Clone)]
+pub struct Interrupt {
+    tx: Arc<watch::Sender<u32>>,
+    rx: watch::Receiver<u32>,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        let (tx, rx) = watch::channel(0);
+        Interrupt {
+            tx: Arc::new(tx),
+            rx,
+        }
+    }
+}
+
+impl Interrupt {
+    /// How many signals have arrived.
+    pub fn count(&self) -> u32 {
+        *self.rx.borrow()
+    }
+    /// Records a signal (also used by tests to stop a run).
+    pub fn raise(&self) {
+        self.tx.send_modify(|n| *n += 1);
+    }
+    /// Resolves once at least one signal has arrived.
+    pub async fn wait(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|n| *n > 0).await;
+    }
+    /// Installs SIGINT/SIGTERM handlers feeding this state. A second signal runs
+    /// `on_second` (heal and exit at once).
+    pub fn install_signal_handlers(&self, on_second: Arc<dyn Fn() + Send + Sync>) -> Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                me.raise();
+                if me.count() == 1 {
+                    eprintln!(
+                        "\nnetsplit: interrupted: stopping, healing, and checking what was \
+                         recorded (signal again to heal and exit at once)"
+                    );
+                } else {
+                    eprintln!("\nnetsplit: second signal: healing and exiting");
+                    on_second();
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// What the emergency path (second signal) needs: the current run's nemesis and recorder.
+#[derive(Default, Clone)]
+pub struct Emergency {
+    inner: Arc<Mutex<Option<(Arc<dyn Nemesis>, Recorder)>>>,
+}
+
+impl Emergency {
+    fn set(&self, v: Option<(Arc<dyn Nemesis>, Recorder)>) {
+        if let Ok(mut g) = self.inner.lock() {
+            *g = v;
+        }
+    }
+    /// Heals, flushes the history, and exits the process with 255.
+    pub fn heal_and_exit(&self) -> ! {
+        let cur = self.inner.lock().ok().and_then(|g| g.clone());
+        if let Some((nem, rec)) = cur {
+            if let Err(e) = nem.heal_all() {
+                eprintln!("netsplit: heal failed: {}", crate::error::one_line(&e));
+            }
+            rec.nemesis("heal", Value::Null, None);
+            rec.flush(Duration::from_secs(2));
+        }
+        std::process::exit(crate::error::EXIT_HARNESS as i32)
+    }
+}
+
+/// Runs the plan `test_count` times. Returns every run's outcome (stops early when interrupted).
+pub async fn run_tests(
+    plan: &Plan,
+    hooks: Hooks,
+    interrupt: &Interrupt,
+    emergency: &Emergency,
+) -> Result<Vec<RunOutcome>> {
+    let mut outs = Vec::new();
+    for i in 0..plan.run.test_count {
+        if interrupt.count() > 0 {
+            break;
+        }
+        let mut p = plan.clone();
+        if i > 0 {
+            // each repetition gets its own op stream, recorded in its plan.yaml
+            let mut x = plan.seed().wrapping_add(i as u64);
+            p.run.seed = Some(gen::rng::splitmix64(&mut x) >> 11);
+        }
+        p.run.test_count = 1;
+        let out = run_once(&p, hooks, interrupt, emergency).await?;
+        store::print_summary(&out);
+        outs.push(out);
+    }
+    Ok(outs)
+}
+
+/// Everything the phases share.
+struct Shared {
+    plan: Plan,
+    target: Arc<dyn Target>,
+    nemesis: Arc<dyn Nemesis>,
+    nodes: Vec<Node>,
+    remotes: Vec<Arc<dyn Remote>>,
+    recorder: Recorder,
+    interrupt: Interrupt,
+    active_faults: Mutex<Vec<String>>,
+    phase_end: Mutex<Option<Instant>>,
+    generating: AtomicBool,
+}
+
+/// One run: creates the run directory, runs the lifecycle, stores the results.
+pub async fn run_once(
+    plan: &Plan,
+    hooks: Hooks,
+    interrupt: &Interrupt,
+    emergency: &Emergency,
+) -> Result<RunOutcome> {
+    let run_dir = store::create_run_dir(Path::new(&plan.run.store), &plan.test_name())?;
+    std::fs::write(run_dir.join("plan.yaml"), plan.to_yaml()?)
+        .with_context(|| format!("writing {}/plan.yaml", run_dir.display()))?;
+    store::update_latest(Path::new(&plan.run.store), &run_dir)?;
+    let _log = store::RunLog::open(&run_dir.join("netsplit.log"))?;
+    let started = Instant::now();
+    tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
+
+    let (nodes, remotes) = (hooks.resolve_nodes)(plan)?;
+    let target = target::build(TargetEnv {
+        plan: plan.clone(),
+        nodes: nodes.clone(),
+        remotes: remotes.clone(),
+    })?;
+    let nem = (hooks.build_nemesis)(NemesisEnv {
+        plan: plan.clone(),
+        nodes: nodes.clone(),
+        remotes: remotes.clone(),
+        target: target.clone(),
+    })?;
+
+    let handle = Recorder::start(&run_dir.join("history.jsonl"), Instant::now())?;
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        target,
+        nemesis: nem.clone(),
+        nodes,
+        remotes,
+        recorder: handle.recorder(),
+        interrupt: interrupt.clone(),
+        active_faults: Mutex::new(Vec::new()),
+        phase_end: Mutex::new(None),
+        generating: AtomicBool::new(false),
+    });
+    emergency.set(Some((nem, handle.recorder())));
+
+    let progress = tokio::spawn(progress_loop(shared.clone()));
+    // The phases run in their own task so that a panic in them is caught here and cleanup runs.
+    let body = tokio::spawn(phases(shared.clone()));
+    let mut error = match body.await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(crate::error::one_line(&e)),
+        Err(j) if j.is_panic() => Some(format!("a run phase panicked: {}", panic_text(j))),
+        Err(j) => Some(format!("a run phase was cancelled: {j}")),
+    };
+    shared.generating.store(false, Ordering::Relaxed);
+    progress.abort();
+    if let Some(e) = &error {
+        tracing::error!(error = %e, "run failed; healing and collecting logs");
+    }
+
+    // Cleanup on every path.
+    if let Err(e) = cleanup(shared.clone(), &run_dir).await {
+        let msg = crate::error::one_line(&e);
+        tracing::error!(error = %msg, "cleanup");
+        error.get_or_insert(msg);
+    }
+    emergency.set(None);
+    drop(shared);
+
+    let ops = handle.finish()?;
+    let interrupted = interrupt.count() > 0;
+    let plan2 = plan.clone();
+    let ops_arc = Arc::new(ops);
+    let ops_for_check = ops_arc.clone();
+    let (valid, checkers) =
+        tokio::task::spawn_blocking(move || crate::workload::check(&plan2, &ops_for_check))
+            .await
+            .context("the checkers panicked")?;
+    let valid = if error.is_some() {
+        // a run that broke says nothing for sure about the database
+        valid.merge(Validity::Unknown)
+    } else {
+        valid
+    };
+    let results = store::results_json(
+        plan,
+        &ops_arc,
+        valid,
+        checkers,
+        &run_dir,
+        interrupted,
+        error.as_deref(),
+        started.elapsed(),
+    );
+    store::write_results(&run_dir, &results)?;
+    tracing::info!(valid = valid.as_str(), "run done");
+    Ok(RunOutcome {
+        run_dir,
+        valid,
+        interrupted,
+        error,
+        results,
+    })
+}
+
+fn panic_text(j: tokio::task::JoinError) -> String {
+    let p = j.into_panic();
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".into()
+    }
+}
+
+/// Runs a blocking closure off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
+}
+
+async fn phases(sh: Arc<Shared>) -> Result<()> {
+    let plan = &sh.plan;
+    let s = sh.clone();
+    blocking(move || s.target.setup().context("setting up the target")).await?;
+    let s = sh.clone();
+    let rec = sh.recorder.clone();
+    blocking(move || s.nemesis.setup(&rec).context("setting up the nemesis")).await?;
+
+    let workload = crate::workload::build(plan)?;
+    let n = plan.run.concurrency;
+    let (comp_tx, mut comp_rx) = mpsc::unbounded_channel::<Event>();
+    let mut dispatch: Vec<mpsc::Sender<Invocation>> = Vec::with_capacity(n);
+    let mut workers = Vec::with_capacity(n);
+    for w in 0..n {
+        let node = if sh.nodes.is_empty() {
+            None
+        } else {
+            Some(w % sh.nodes.len())
+        };
+        let client = sh
+            .target
+            .client(node)
+            .await
+            .with_context(|| format!("opening the client of worker {w}"))?;
+        let (tx, rx) = mpsc::channel::<Invocation>(1);
+        dispatch.push(tx);
+        workers.push(tokio::spawn(worker(
+            sh.clone(),
+            w,
+            node,
+            client,
+            rx,
+            comp_tx.clone(),
+        )));
+    }
+    drop(comp_tx);
+    tracing::info!(workers = n, "clients open; main phase");
+
+    // main phase, with the nemesis schedule beside it
+    let mut rng = Rng::new(plan.seed());
+    let main_gen = gen::time_limit(
+        plan.run.time_limit,
+        gen::rate(plan.run.rate, workload.generator),
+    );
+    let nem_gen = gen::time_limit(
+        plan.run.time_limit,
+        gen::nemesis_cycle(plan.nemesis.faults.clone(), plan.nemesis.interval),
+    );
+    let nem_rng = rng.fork();
+    sh.generating.store(true, Ordering::Relaxed);
+    set_phase_end(&sh, plan.run.time_limit);
+    let nem_task = tokio::spawn(nemesis_loop(sh.clone(), nem_gen, nem_rng));
+    let main = coordinate(&sh, main_gen, &mut rng, &dispatch, &mut comp_rx).await;
+    let nem_result = nem_task.await;
+    main?;
+    nem_result.map_err(|e| anyhow::anyhow!("nemesis task failed: {e}"))??;
+
+    // heal, quiesce, final phase
+    heal(&sh).await?;
+    if sh.interrupt.count() == 0 {
+        if !plan.nemesis.faults.is_empty() && plan.run.quiesce > 0.0 {
+            tracing::info!(secs = plan.run.quiesce, "quiescing");
+            set_phase_end(&sh, plan.run.quiesce);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(plan.run.quiesce)) => {}
+                _ = sh.interrupt.wait() => {}
+            }
+        }
+        if let Some(fg) = workload.final_generator {
+            if sh.interrupt.count() == 0 {
+                tracing::info!("final phase");
+                set_phase_end(&sh, plan.run.final_time_limit);
+                let g = gen::time_limit(plan.run.final_time_limit, fg);
+                coordinate(&sh, g, &mut rng, &dispatch, &mut comp_rx).await?;
+            }
+        }
+    }
+    sh.generating.store(false, Ordering::Relaxed);
+
+    // close clients: workers close theirs when their channel closes
+    drop(dispatch);
+    for w in workers {
+        let _ = w.await;
+    }
+    Ok(())
+}
+
+fn set_phase_end(sh: &Shared, secs: f64) {
+    if let Ok(mut g) = sh.phase_end.lock() {
+        *g = Some(Instant::now() + Duration::from_secs_f64(secs));
+    }
+}
+
+/// Drives a generator over the workers until it is exhausted or a signal arrives, then waits
+/// for the ops in flight (bounded: workers time out on their own).
+async fn coordinate(
+    sh: &Shared,
+    mut g: BoxGen,
+    rng: &mut Rng,
+    dispatch: &[mpsc::Sender<Invocation>],
+    comp_rx: &mut mpsc::UnboundedReceiver<Event>,
+) -> Result<()> {
+    let all: Vec<Thread> = (0..dispatch.len()).collect();
+    let mut free: Vec<Thread> = all.clone();
+    let rec = &sh.recorder;
+    let complete = |ev: Event, free: &mut Vec<Thread>, g: &mut BoxGen, rng: &mut Rng| {
+        if let Err(pos) = free.binary_search(&ev.thread) {
+            free.insert(pos, ev.thread);
+        }
+        let ctx = Ctx {
+            time: ev.time,
+            free,
+            all: &all,
+            rng,
+        };
+        g.update(&ctx, &ev);
+    };
+    'outer: loop {
+        while let Ok(ev) = comp_rx.try_recv() {
+            complete(ev, &mut free, &mut g, rng);
+        }
+        if sh.interrupt.count() > 0 {
+            break;
+        }
+        let now = rec.now();
+        let answer = g.op(&mut Ctx {
+            time: now,
+            free: &free,
+            all: &all,
+            rng,
+        });
+        match answer {
+            GenOp::Op(inv) => {
+                if inv.time > now {
+                    let at = rec.start_instant() + Duration::from_nanos(inv.time);
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                        _ = sh.interrupt.wait() => break 'outer,
+                    }
+                }
+                let Ok(pos) = free.binary_search(&inv.thread) else {
+                    return Err(anyhow::anyhow!(
+                        "generator chose thread {} which is busy (a generator bug)",
+                        inv.thread
+                    ));
+                };
+                free.remove(pos);
+                let t = inv.thread;
+                if dispatch[t].send(inv).await.is_err() {
+                    return Err(anyhow::anyhow!("worker {t} stopped unexpectedly"));
+                }
+            }
+            GenOp::Pending => {
+                tokio::select! {
+                    ev = comp_rx.recv() => match ev {
+                        Some(ev) => complete(ev, &mut free, &mut g, rng),
+                        None => break 'outer,
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    _ = sh.interrupt.wait() => break 'outer,
+                }
+            }
+            GenOp::Exhausted => break,
+        }
+    }
+    // wait for in-flight ops (workers give up after the op timeout)
+    let limit = Duration::from_secs_f64(sh.plan.run.op_timeout) + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + limit;
+    while free.len() < all.len() {
+        tokio::select! {
+            ev = comp_rx.recv() => match ev {
+                Some(ev) => complete(ev, &mut free, &mut g, rng),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(busy = all.len() - free.len(), "workers still busy after the op timeout");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One worker: runs the ops sent to it on its client and records them.
+async fn worker(
+    sh: Arc<Shared>,
+    w: usize,
+    node: Option<usize>,
+    mut client: Box<dyn Client>,
+    mut rx: mpsc::Receiver<Invocation>,
+    done: mpsc::UnboundedSender<Event>,
+) {
+    let n = sh.plan.run.concurrency as u64;
+    let mut process = w as u64;
+    let timeout = Duration::from_secs_f64(sh.plan.run.op_timeout);
+    let node_name = node.map(|i| sh.nodes[i].name.clone());
+    let rec = sh.recorder.clone();
+    while let Some(inv) = rx.recv().await {
+        let mut op = Op::new(
+            Process::Client(process),
+            OpType::Invoke,
+            inv.f.as_str(),
+            inv.value,
+        );
+        op.time = rec.now();
+        op.node = node_name.clone();
+        rec.record(op.clone());
+        let (c, timed_out) =
+            match tokio::time::timeout(timeout, client.invoke(&op.f, &op.value)).await {
+                Ok(c) => (c, false),
+                Err(_) => (
+                    Completion::info(op.value.clone(), format!("timed out after {timeout:?}")),
+                    true,
+                ),
+            };
+        let kind = match c.kind {
+            OpType::Invoke => OpType::Info, // a client must not answer "invoke"; treat as unknown
+            k => k,
+        };
+        let mut done_op = Op::new(Process::Client(process), kind, op.f.as_str(), c.value);
+        done_op.time = rec.now();
+        done_op.node = node_name.clone();
+        done_op.error = c.error;
+        let ev = Event {
+            thread: w,
+            time: done_op.time,
+            kind,
+            f: inv.f,
+            value: done_op.value.clone(),
+        };
+        rec.record(done_op);
+        if kind == OpType::Info {
+            // the op may still take effect: this process is done; continue as a new one
+            process += n;
+            if timed_out {
+                match sh.target.client(node).await {
+                    Ok(c) => client = c,
+                    Err(e) => tracing::warn!(
+                        worker = w,
+                        error = %crate::error::one_line(&e),
+                        "could not reopen the client after a timeout; keeping the old one"
+                    ),
+                }
+            }
+        }
+        if done.send(ev).is_err() {
+            break;
+        }
+    }
+    client.close().await;
+}
+
+/// Runs the nemesis schedule: each op at its time, recorded as an invocation and a completion
+/// (both `info`, process `"nemesis"`).
+async fn nemesis_loop(sh: Arc<Shared>, mut g: BoxGen, mut rng: Rng) -> Result<()> {
+    let rec = sh.recorder.clone();
+    let one = [0usize];
+    loop {
+        if sh.interrupt.count() > 0 {
+            return Ok(());
+        }
+        let now = rec.now();
+        let answer = g.op(&mut Ctx {
+            time: now,
+            free: &one,
+            all: &one,
+            rng: &mut rng,
+        });
+        let inv = match answer {
+            GenOp::Op(inv) => inv,
+            GenOp::Pending => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            GenOp::Exhausted => return Ok(()),
+        };
+        if inv.time > now {
+            let at = rec.start_instant() + Duration::from_nanos(inv.time);
+            tokio::select! {
+                _ = tokio::time::sleep_until(at.into()) => {}
+                _ = sh.interrupt.wait() => return Ok(()),
+            }
+        }
+        rec.nemesis(&inv.f, inv.value.clone(), None);
+        let s = sh.clone();
+        let (f, v) = (inv.f.clone(), inv.value.clone());
+        let out = tokio::task::spawn_blocking(move || s.nemesis.invoke(&f, &v)).await;
+        let (value, error) = match out {
+            Ok(Ok(o)) => (o.value, o.error),
+            Ok(Err(e)) => (Value::Null, Some(crate::error::one_line(&e))),
+            Err(e) => (Value::Null, Some(format!("nemesis panicked: {e}"))),
+        };
+        if let Ok(mut a) = sh.active_faults.lock() {
+            if let Some(fault) = inv.f.strip_prefix("start-") {
+                a.push(fault.to_string());
+            } else if let Some(fault) = inv.f.strip_prefix("stop-") {
+                a.retain(|x| x != fault);
+            }
+        }
+        rec.nemesis(&inv.f, value, error.clone());
+        let ev = Event {
+            thread: 0,
+            time: rec.now(),
+            kind: OpType::Info,
+            f: inv.f,
+            value: Value::Null,
+        };
+        g.update(
+            &Ctx {
+                time: ev.time,
+                free: &one,
+                all: &one,
+                rng: &mut rng,
+            },
+            &ev,
+        );
+    }
+}
+
+async fn heal(sh: &Arc<Shared>) -> Result<()> {
+    let s = sh.clone();
+    let r = blocking(move || s.nemesis.heal_all()).await;
+    let err = r.as_ref().err().map(crate::error::one_line);
+    if !sh.plan.nemesis.faults.is_empty() || err.is_some() {
+        sh.recorder.nemesis("heal", Value::Null, err);
+    }
+    if let Ok(mut a) = sh.active_faults.lock() {
+        a.clear();
+    }
+    r.context("healing faults")
+}
+
+/// Heal, snarf logs, teardown: run whatever happened before.
+async fn cleanup(sh: Arc<Shared>, run_dir: &Path) -> Result<()> {
+    let mut first_err: Option<anyhow::Error> = None;
+    if let Err(e) = heal(&sh).await {
+        first_err.get_or_insert(e);
+    }
+    // snarf logs
+    let s = sh.clone();
+    let dir = run_dir.to_path_buf();
+    if let Err(e) = blocking(move || snarf_logs(&s, &dir)).await {
+        tracing::warn!(error = %crate::error::one_line(&e), "collecting node logs");
+    }
+    let s = sh.clone();
+    if let Err(e) = blocking(move || s.nemesis.teardown()).await {
+        first_err.get_or_insert(e.context("tearing down the nemesis"));
+    }
+    if sh.plan.run.leave_db_running {
+        tracing::info!("leaving the database running");
+    } else {
+        let s = sh.clone();
+        if let Err(e) = blocking(move || s.target.teardown()).await {
+            first_err.get_or_insert(e.context("tearing down the target"));
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Copies every node's log files into `<run>/nodes/<node>/`. Errors are logged per file.
+fn snarf_logs(sh: &Shared, run_dir: &Path) -> Result<()> {
+    for (i, node) in sh.nodes.iter().enumerate() {
+        let files = sh.target.log_files(i);
+        if files.is_empty() {
+            continue;
+        }
+        let dir = run_dir.join("nodes").join(&node.name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for f in files {
+            let base = Path::new(&f)
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "log".into());
+            if let Some(r) = sh.remotes.get(i) {
+                if let Err(e) = r.download(&f, &dir.join(&base)) {
+                    tracing::warn!(node = %node.name, file = %f, error = %e, "log not collected");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The progress line: on a terminal, redrawn every second; otherwise a line every 10 s.
+async fn progress_loop(sh: Arc<Shared>) {
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    let c = sh.recorder.counters();
+    let mut last_done = 0u64;
+    let mut last = Instant::now();
+    loop {
+        tokio::time::sleep(every).await;
+        if !sh.generating.load(Ordering::Relaxed) {
+            continue;
+        }
+        let ok = c.ok.load(Ordering::Relaxed);
+        let fail = c.fail.load(Ordering::Relaxed);
+        let info = c.info.load(Ordering::Relaxed);
+        let done = ok + fail + info;
+        let rate = (done - last_done) as f64 / last.elapsed().as_secs_f64().max(1e-3);
+        last_done = done;
+        last = Instant::now();
+        let faults = sh
+            .active_faults
+            .lock()
+            .map(|a| a.join(","))
+            .unwrap_or_default();
+        let left = sh
+            .phase_end
+            .lock()
+            .ok()
+            .and_then(|g| *g)
+            .map(|end| end.saturating_duration_since(Instant::now()).as_secs())
+            .unwrap_or(0);
+        let line = format!(
+            "{rate:>8.0} ops/s  ok {ok}  fail {fail}  info {info}  faults [{}]  {left}s left",
+            if faults.is_empty() { "-" } else { &faults }
+        );
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("netsplit: {line}");
+        }
+        tracing::debug!(progress = %line);
+    }
+}
+
+/// The summary values of a run for results.json: not a checker, just what happened.
+pub fn plan_summary(plan: &Plan) -> Value {
+    json!({
+        "name": plan.test_name(),
+        "target": plan.target.name,
+        "workload": plan.workload.name,
+        "nemesis": plan.nemesis.faults,
+        "concurrency": plan.run.concurrency,
+        "rate": plan.run.rate,
+        "time_limit": plan.run.time_limit,
+        "seed": plan.seed(),
+    })
+}
