@@ -1,8 +1,106 @@
-//! `netsplit exec` (to be written).
+//! `netsplit exec`: run one command on every node (or one) over SSH, in parallel, printing
+//! each output line prefixed with the node's name (`n1: …`; stderr lines to stderr).
+//!
+//! Exit status: 0 when the command succeeded everywhere, 1 when it failed (non-zero exit or
+//! timeout) on any node, 254 when a node could not be reached or authenticated.
+
+use crate::control::nodes::{self, NodeArgs};
+use crate::control::{self, Cmd, Remote, RemoteError};
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
-pub struct ExecArgs {}
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub nodes: NodeArgs,
+    /// Run on this node only.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// Run through `sudo -n` when the SSH user is not root.
+    #[arg(long)]
+    pub sudo: bool,
+    /// Give up on a node after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// The command and its arguments (after `--`); each argument reaches the node as one word.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
 
-pub fn run(_args: ExecArgs) -> anyhow::Result<u8> {
-    Err(crate::error::bad_input("netsplit exec is not built yet"))
+pub fn run(args: ExecArgs) -> anyhow::Result<u8> {
+    let mut resolved = nodes::resolve(&args.nodes)?;
+    if let Some(n) = &args.node {
+        resolved = resolved.select(n)?;
+    }
+    if let Some(c) = &resolved.cluster {
+        crate::cluster::verify_routes(c)?;
+    }
+    let mut cmd = Cmd::new(args.command[0].clone()).args(args.command[1..].iter().cloned());
+    cmd.sudo = args.sudo;
+    if let Some(t) = args.timeout {
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(crate::error::bad_input(format!(
+                "--timeout {t}: must be positive"
+            )));
+        }
+        cmd.timeout = Some(Duration::from_secs_f64(t));
+    }
+    let opts = &resolved.ssh;
+    let cmd = &cmd;
+    // Connect and run per node in parallel: one unreachable node does not hold up the others.
+    let results: Vec<(String, Result<control::Output, RemoteError>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = resolved
+            .nodes
+            .iter()
+            .map(|n| {
+                s.spawn(move || control::ssh::SshRemote::connect(n, opts).and_then(|r| r.exec(cmd)))
+            })
+            .collect();
+        resolved
+            .nodes
+            .iter()
+            .zip(hs)
+            .map(|(n, h)| {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(RemoteError::Other {
+                        node: n.name.clone(),
+                        msg: "panicked".into(),
+                    })
+                });
+                (n.name.clone(), r)
+            })
+            .collect()
+    });
+    let mut unreachable = false;
+    let mut failed = false;
+    for (name, r) in results {
+        match r {
+            Ok(out) => {
+                for l in out.stdout.lines() {
+                    println!("{name}: {l}");
+                }
+                for l in out.stderr.lines() {
+                    eprintln!("{name}: {l}");
+                }
+                if out.status != 0 {
+                    eprintln!("{name}: exited {}", out.status);
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                eprintln!("{name}: error: {e}");
+                if e.is_bad_input() {
+                    unreachable = true;
+                } else {
+                    failed = true;
+                }
+            }
+        }
+    }
+    Ok(if unreachable {
+        crate::error::EXIT_BAD_INPUT
+    } else if failed {
+        1
+    } else {
+        0
+    })
 }

@@ -3,10 +3,18 @@
 //!
 //! Commands are argument vectors; [`Cmd::shell_line`] escapes them exactly once, here, so user
 //! values are never concatenated into shell strings anywhere else. Implementations of
-//! [`Remote`]: SSH (real machines, VMs and local namespace nodes alike).
+//! [`Remote`]: SSH (real machines, VMs and local namespace nodes alike), in [`ssh`].
+//!
+//! Around the seam: [`nodes`] resolves which nodes a command talks to (`--cluster`, `--nodes`,
+//! `--nodes-file`), [`util`] holds the node utilities that targets and nemeses build on
+//! (packages, files, daemons by pid file, ports), and [`on_all`] runs a closure on every node
+//! in parallel.
 
 pub mod netns;
+pub mod nodes;
 pub mod shell;
+pub mod ssh;
+pub mod util;
 
 use std::path::Path;
 use std::time::Duration;
@@ -183,4 +191,68 @@ pub fn tail(s: &str, max: usize) -> String {
     }
     let start = t.ceil_char_boundary(t.len() - max);
     format!("…{}", &t[start..])
+}
+
+/// Runs `f` on every remote in parallel (one scoped thread per node) and returns the results in
+/// the order of `remotes`, each paired with its node's name.
+pub fn on_all<R, T, F>(remotes: &[R], f: F) -> Vec<(String, T)>
+where
+    R: std::ops::Deref + Sync,
+    R::Target: Remote,
+    F: Fn(&R::Target) -> T + Sync,
+    T: Send,
+{
+    std::thread::scope(|s| {
+        let handles: Vec<_> = remotes
+            .iter()
+            .map(|r| {
+                let f = &f;
+                s.spawn(move || f(&**r))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(remotes)
+            .map(|(h, r)| {
+                let name = r.node().name.clone();
+                match h.join() {
+                    Ok(v) => (name, v),
+                    Err(p) => std::panic::resume_unwind(p),
+                }
+            })
+            .collect()
+    })
+}
+
+impl RemoteError {
+    /// The node this error is about.
+    pub fn node(&self) -> &str {
+        match self {
+            RemoteError::Connect { node, .. }
+            | RemoteError::Auth { node, .. }
+            | RemoteError::HostKey { node, .. }
+            | RemoteError::Timeout { node, .. }
+            | RemoteError::Failed { node, .. }
+            | RemoteError::Other { node, .. } => node,
+        }
+    }
+
+    /// True for errors the user fixes (unreachable node, wrong key, changed host key): at the
+    /// CLI edge these exit 254, not 255.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            RemoteError::Connect { .. } | RemoteError::Auth { .. } | RemoteError::HostKey { .. }
+        )
+    }
+}
+
+/// Converts a [`RemoteError`] for the CLI edge: connection, authentication and host-key errors
+/// become [`crate::error::BadInput`] (exit 254), the rest stay harness errors (exit 255).
+pub fn remote_error(e: RemoteError) -> anyhow::Error {
+    if e.is_bad_input() {
+        crate::error::bad_input(e.to_string())
+    } else {
+        anyhow::Error::new(e)
+    }
 }

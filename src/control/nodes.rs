@@ -1,0 +1,331 @@
+//! Which nodes a command talks to, and how: the node-selection flags shared by `netsplit test`
+//! and `netsplit exec` ([`NodeArgs`]), and their resolution into a node list plus SSH options
+//! ([`resolve`]).
+//!
+//! Sources, exactly one of: `--cluster NAME` (a local cluster made by `netsplit cluster up`,
+//! whose key and known_hosts are used, strictly), `--nodes n1,n2:2222,…`, or `--nodes-file F`
+//! (one `host[:port]` per line, `#` comments). With none, the local cluster `default` is used if
+//! it exists. Malformed input is bad input (exit 254) naming the file and line.
+
+use super::ssh::SshOptions;
+use super::Node;
+use crate::error::bad_input;
+use std::path::{Path, PathBuf};
+
+/// Node-selection flags. Flatten into a subcommand with `#[command(flatten)]`; a plan file may
+/// carry the same fields (it deserialises with the same names, kebab-case).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, clap::Args, serde::Serialize, serde::Deserialize,
+)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeArgs {
+    /// Use the local cluster NAME (made by `netsplit cluster up --name NAME`).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["nodes", "nodes_file"])]
+    pub cluster: Option<String>,
+    /// Real nodes: comma-separated host[:port] list.
+    #[arg(
+        long,
+        value_name = "HOST[:PORT],…",
+        value_delimiter = ',',
+        conflicts_with = "nodes_file"
+    )]
+    pub nodes: Vec<String>,
+    /// Real nodes from a file: one host[:port] per line, `#` starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
+    /// SSH user on real nodes (default root; others use `sudo -n`).
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+    /// SSH private key for real nodes (default: the SSH agent, then ~/.ssh/id_{ed25519,ecdsa,rsa}).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_private_key: Option<PathBuf>,
+    /// SSH port for real nodes listed without one (default 22).
+    #[arg(long, value_name = "PORT")]
+    pub ssh_port: Option<u16>,
+    /// Refuse host keys that are not already in ~/.ssh/known_hosts (default: accept a new key
+    /// with a warning and record it; a changed key is always refused).
+    #[arg(long)]
+    pub strict_host_key_checking: bool,
+}
+
+impl NodeArgs {
+    /// True when no node source was given (`--cluster`, `--nodes`, `--nodes-file`): callers may
+    /// then bring up a local cluster (see [`crate::cluster::ensure_up`]).
+    pub fn no_source(&self) -> bool {
+        self.cluster.is_none() && self.nodes.is_empty() && self.nodes_file.is_none()
+    }
+}
+
+/// The outcome of resolution: the nodes, how to reach them, and the local cluster they belong
+/// to (if any; the runner uses it for cluster-specific behaviour such as the control address).
+#[derive(Debug, Clone)]
+pub struct ResolvedNodes {
+    pub nodes: Vec<Node>,
+    pub ssh: SshOptions,
+    pub cluster: Option<crate::cluster::ClusterInfo>,
+}
+
+impl ResolvedNodes {
+    /// The nodes of a local cluster, reached with its own key and known_hosts (strict).
+    pub fn from_cluster(info: &crate::cluster::ClusterInfo) -> ResolvedNodes {
+        ResolvedNodes {
+            nodes: info.nodes(),
+            ssh: info.ssh_options(),
+            cluster: Some(info.clone()),
+        }
+    }
+
+    /// Keeps only the node named `name` (bad input if there is none).
+    pub fn select(mut self, name: &str) -> anyhow::Result<ResolvedNodes> {
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        self.nodes.retain(|n| n.name == name);
+        if self.nodes.is_empty() {
+            return Err(bad_input(format!(
+                "no node named {name:?} (nodes: {})",
+                names.join(", ")
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// Resolves node-selection flags (see the module docs for the rules).
+pub fn resolve(args: &NodeArgs) -> anyhow::Result<ResolvedNodes> {
+    let real_only = args.username.is_some()
+        || args.ssh_private_key.is_some()
+        || args.ssh_port.is_some()
+        || args.strict_host_key_checking;
+    let cluster_name = match (&args.cluster, args.no_source()) {
+        (Some(c), _) => Some(c.clone()),
+        (None, true) => {
+            if crate::cluster::load("default")?.is_none() {
+                return Err(bad_input(
+                    "no nodes given: pass --nodes, --nodes-file or --cluster, or make the \
+                     default local cluster with `netsplit cluster up` (as root)",
+                ));
+            }
+            Some("default".to_string())
+        }
+        (None, false) => None,
+    };
+    if let Some(name) = cluster_name {
+        if real_only {
+            return Err(bad_input(
+                "--username, --ssh-private-key, --ssh-port and --strict-host-key-checking are \
+                 for real nodes; a local cluster uses its own key and known_hosts",
+            ));
+        }
+        let info = crate::cluster::load(&name)?.ok_or_else(|| {
+            bad_input(format!(
+                "no local cluster named {name:?}: make it with `netsplit cluster up --name {name}`"
+            ))
+        })?;
+        return Ok(ResolvedNodes::from_cluster(&info));
+    }
+
+    let default_port = args.ssh_port.unwrap_or(22);
+    let mut entries: Vec<(String, u16)> = Vec::new();
+    for (i, spec) in args.nodes.iter().enumerate() {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            continue;
+        }
+        let e = parse_host_port(spec, default_port)
+            .map_err(|m| bad_input(format!("--nodes entry {}: {m}", i + 1)))?;
+        entries.push(e);
+    }
+    if let Some(f) = &args.nodes_file {
+        entries.extend(read_nodes_file(f, default_port)?);
+    }
+    if entries.is_empty() {
+        return Err(bad_input("the node list is empty"));
+    }
+    let username = args.username.clone().unwrap_or_else(|| "root".into());
+    if let Some(k) = &args.ssh_private_key {
+        if !k.is_file() {
+            return Err(bad_input(format!(
+                "--ssh-private-key {}: no such file",
+                k.display()
+            )));
+        }
+    }
+    Ok(ResolvedNodes {
+        nodes: name_nodes(&entries)?,
+        ssh: SshOptions::for_real_nodes(
+            &username,
+            args.ssh_private_key.clone(),
+            args.strict_host_key_checking,
+        ),
+        cluster: None,
+    })
+}
+
+/// Reads a nodes file: one `host[:port]` per line; blank lines and `#` comments are ignored.
+pub fn read_nodes_file(path: &Path, default_port: u16) -> anyhow::Result<Vec<(String, u16)>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.split('#').next().unwrap_or("").trim();
+        if l.is_empty() {
+            continue;
+        }
+        let e = parse_host_port(l, default_port)
+            .map_err(|m| bad_input(format!("{}:{}: {m}", path.display(), i + 1)))?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Parses `host`, `host:port`, `[v6addr]` or `[v6addr]:port`.
+pub fn parse_host_port(spec: &str, default_port: u16) -> Result<(String, u16), String> {
+    let bad_port = |p: &str| format!("bad port {p:?} in {spec:?}");
+    let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("missing ']' in {spec:?}"))?;
+        match after.strip_prefix(':') {
+            Some(p) => (h.to_string(), p.parse().map_err(|_| bad_port(p))?),
+            None if after.is_empty() => (h.to_string(), default_port),
+            None => return Err(format!("unexpected {after:?} after ']' in {spec:?}")),
+        }
+    } else if spec.matches(':').count() > 1 {
+        // A bare IPv6 address.
+        (spec.to_string(), default_port)
+    } else if let Some((h, p)) = spec.split_once(':') {
+        (h.to_string(), p.parse().map_err(|_| bad_port(p))?)
+    } else {
+        (spec.to_string(), default_port)
+    };
+    if port == 0 {
+        return Err(bad_port("0"));
+    }
+    let ok = !host.is_empty()
+        && !host.starts_with('-')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:%".contains(c));
+    if !ok {
+        return Err(format!("{host:?} is not a host name or address"));
+    }
+    Ok((host, port))
+}
+
+/// Names nodes after their host (the port is added only when one host appears twice) and gives
+/// each its own working directory, `/var/lib/netsplit/<name>`.
+fn name_nodes(entries: &[(String, u16)]) -> anyhow::Result<Vec<Node>> {
+    let mut nodes: Vec<Node> = Vec::new();
+    for (host, port) in entries {
+        let dup_host = entries.iter().filter(|(h, _)| h == host).count() > 1;
+        let name = if dup_host {
+            format!("{host}:{port}")
+        } else {
+            host.clone()
+        };
+        if nodes.iter().any(|n| n.name == name) {
+            return Err(bad_input(format!("node {name} is listed twice")));
+        }
+        let dir: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        nodes.push(Node {
+            name,
+            host: host.clone(),
+            ssh_port: *port,
+            workdir: format!("/var/lib/netsplit/{dir}"),
+        });
+    }
+    Ok(nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms_parse() {
+        assert_eq!(parse_host_port("n1", 22), Ok(("n1".into(), 22)));
+        assert_eq!(parse_host_port("n1:2222", 22), Ok(("n1".into(), 2222)));
+        assert_eq!(
+            parse_host_port("192.168.56.11", 2200),
+            Ok(("192.168.56.11".into(), 2200))
+        );
+        assert_eq!(parse_host_port("[::1]:23", 22), Ok(("::1".into(), 23)));
+        assert_eq!(parse_host_port("[::1]", 22), Ok(("::1".into(), 22)));
+        assert_eq!(parse_host_port("fe80::1", 22), Ok(("fe80::1".into(), 22)));
+    }
+
+    #[test]
+    fn hostile_or_broken_hosts_are_rejected() {
+        assert!(parse_host_port("n1:abc", 22).is_err());
+        assert!(parse_host_port("n1:0", 22).is_err());
+        assert!(parse_host_port("-oProxyCommand=x", 22).is_err());
+        assert!(parse_host_port("a b", 22).is_err());
+        assert!(parse_host_port("$(x)", 22).is_err());
+        assert!(parse_host_port("[::1", 22).is_err());
+    }
+
+    #[test]
+    fn nodes_file_skips_comments_and_names_the_bad_line() {
+        let dir = std::env::temp_dir().join(format!("netsplit-nodes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("nodes");
+        std::fs::write(&f, "# my nodes\nn1\n\n n2:2222  # second\n").unwrap();
+        assert_eq!(
+            read_nodes_file(&f, 22).unwrap(),
+            vec![("n1".into(), 22), ("n2".into(), 2222)]
+        );
+        std::fs::write(&f, "n1\nn2:xx\n").unwrap();
+        let e = read_nodes_file(&f, 22).unwrap_err();
+        assert!(format!("{e}").contains("nodes:2: bad port"), "{e}");
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn duplicate_hosts_get_port_qualified_names() {
+        let nodes = name_nodes(&[("h".into(), 22), ("h".into(), 2222), ("g".into(), 22)]).unwrap();
+        let names: Vec<_> = nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["h:22", "h:2222", "g"]);
+        assert_eq!(nodes[1].workdir, "/var/lib/netsplit/h_2222");
+        assert!(name_nodes(&[("h".into(), 22), ("h".into(), 22)]).is_err());
+    }
+
+    #[test]
+    fn explicit_nodes_resolve_with_user_and_port() {
+        let args = NodeArgs {
+            nodes: vec!["a".into(), "b:2200".into()],
+            username: Some("admin".into()),
+            ssh_port: Some(2022),
+            ..NodeArgs::default()
+        };
+        let r = resolve(&args).unwrap();
+        assert_eq!(r.nodes.len(), 2);
+        assert_eq!(r.nodes[0].ssh_port, 2022);
+        assert_eq!(r.nodes[1].ssh_port, 2200);
+        assert_eq!(r.ssh.username, "admin");
+        assert_eq!(
+            r.ssh.host_key_policy,
+            super::super::ssh::HostKeyPolicy::AcceptNew
+        );
+        assert!(r.cluster.is_none());
+    }
+
+    #[test]
+    fn cluster_with_real_node_flags_is_bad_input() {
+        let args = NodeArgs {
+            cluster: Some("x".into()),
+            username: Some("admin".into()),
+            ..NodeArgs::default()
+        };
+        let e = resolve(&args).unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+    }
+}
