@@ -4,7 +4,8 @@
 //! Windows come from the history's nemesis operations (CONVENTIONS.md): a start (`start-partition`,
 //! `pause`, `kill`, `bump-clock`, …) opens a window at its completion, the matching stop
 //! (`stop-partition`, `resume`, `start`, `reset-clock`, …) or a `heal-all` closes it at its
-//! invocation; a strobe is a window of its own. A client operation belongs to every window its
+//! invocation; a strobe is a window of its own. The runner's generic names work the same way
+//! (`start-pause` … `stop-pause`; its final `heal` closes everything). A client operation belongs to every window its
 //! invocation falls in. Pure: no I/O, no clocks.
 
 use crate::history::{pair, Op, OpType, Process};
@@ -54,7 +55,13 @@ pub struct Availability {
 }
 
 fn closes(start: &str, stop: &str) -> bool {
-    stop == "heal-all"
+    let generic = matches!(
+        (start.strip_prefix("start-"), stop.strip_prefix("stop-")),
+        (Some(a), Some(b)) if a == b
+    );
+    generic
+        || stop == "heal-all"
+        || stop == "heal"
         || matches!(
             (start, stop),
             ("start-partition", "stop-partition")
@@ -68,17 +75,12 @@ fn closes(start: &str, stop: &str) -> bool {
 }
 
 fn opens(f: &str) -> bool {
-    matches!(
-        f,
-        "start-partition"
-            | "start-packet"
-            | "pause"
-            | "kill"
-            | "stop"
-            | "bump-clock"
-            | "drift-clock"
-            | "strobe-clock"
-    )
+    // `start` (restart after a kill) is a heal, not a fault.
+    (f.starts_with("start-") && f != "start")
+        || matches!(
+            f,
+            "pause" | "kill" | "stop" | "bump-clock" | "drift-clock" | "strobe-clock"
+        )
 }
 
 struct Sample {

@@ -22,6 +22,7 @@ pub mod clock;
 pub mod grudge;
 pub mod packet;
 pub mod partition;
+pub mod plug;
 pub mod process;
 pub mod rng;
 pub mod schedule;
@@ -44,7 +45,7 @@ use schedule::f;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Everything [`Faults`] needs to act on a cluster.
@@ -99,10 +100,16 @@ pub struct Faults {
     control_ip: Option<IpAddr>,
     procs: Arc<dyn Processes>,
     clock_mode: ClockMode,
+    /// What is active, so heal_all knows what to restart and reset. Locked only briefly,
+    /// never across commands on nodes: `heal_all` (the emergency path) must not wait for a
+    /// fault that is being injected.
+    state: Mutex<State>,
+}
+
+struct State {
     rng: Rng,
     /// Whether `verify_clean` demands the target be running on every node.
     expect_running: bool,
-    // What is active, so heal_all knows what to restart and reset.
     paused: BTreeSet<String>,
     killed: BTreeSet<String>,
     clocks: BTreeMap<String, ClockState>,
@@ -173,15 +180,22 @@ impl Faults {
             control_ip: cfg.control_ip,
             procs: cfg.processes,
             clock_mode: cfg.clock_mode,
-            rng: Rng::new(cfg.seed),
-            expect_running: true,
-            paused: BTreeSet::new(),
-            killed: BTreeSet::new(),
-            clocks,
-            clock_touched: BTreeSet::new(),
-            clock_used: false,
-            devices: BTreeMap::new(),
+            state: Mutex::new(State {
+                rng: Rng::new(cfg.seed),
+                expect_running: true,
+                paused: BTreeSet::new(),
+                killed: BTreeSet::new(),
+                clocks,
+                clock_touched: BTreeSet::new(),
+                clock_used: false,
+                devices: BTreeMap::new(),
+            }),
         })
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain bookkeeping behind; keep using it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Node names, in cluster order.
@@ -196,19 +210,19 @@ impl Faults {
 
     /// Whether [`Faults::verify_clean`] requires the target running on every node (default
     /// true; false for runs whose target is already torn down).
-    pub fn set_expect_running(&mut self, yes: bool) {
-        self.expect_running = yes;
+    pub fn set_expect_running(&self, yes: bool) {
+        self.st().expect_running = yes;
     }
 
     /// Each node's clock as the nemesis last set it.
-    pub fn clock_offsets(&self) -> &BTreeMap<String, ClockState> {
-        &self.clocks
+    pub fn clock_offsets(&self) -> BTreeMap<String, ClockState> {
+        self.st().clocks.clone()
     }
 
     /// Notes results must carry: currently, that clock faults had no effect because the
     /// target ignores libfaketime.
     pub fn notes(&self) -> Vec<String> {
-        if self.clock_used && !self.clock_effective() {
+        if self.st().clock_used && !self.clock_effective() {
             vec![self.faketime_note()]
         } else {
             Vec::new()
@@ -219,6 +233,11 @@ impl Faults {
     /// target that ignores libfaketime).
     pub fn clock_effective(&self) -> bool {
         self.clock_mode == ClockMode::RealClock || self.procs.honours_faketime()
+    }
+
+    /// The faketime note, whether or not a clock fault has run yet (for a note at setup).
+    pub fn notes_if_clock_used_now(&self) -> String {
+        self.faketime_note()
     }
 
     fn faketime_note(&self) -> String {
@@ -295,7 +314,7 @@ impl Faults {
 
     /// Prepares every node: the iptables chain and its jump, no leftovers from an earlier
     /// (crashed) run, clocks at zero offset, time sync stopped on real-clock nodes.
-    pub fn setup(&mut self) -> anyhow::Result<()> {
+    pub fn setup(&self) -> anyhow::Result<()> {
         let v6 = self.v6();
         let mode = self.clock_mode;
         let names = self.names.clone();
@@ -324,7 +343,7 @@ impl Faults {
     }
 
     /// Executes one nemesis operation and returns what was done (the `info` value).
-    pub fn invoke(&mut self, fname: &str, value: &Value) -> anyhow::Result<Value> {
+    pub fn invoke(&self, fname: &str, value: &Value) -> anyhow::Result<Value> {
         match fname {
             f::START_PARTITION => self.start_partition(value),
             f::STOP_PARTITION => {
@@ -340,25 +359,25 @@ impl Faults {
             f::PAUSE => {
                 let nodes = self.targets(value)?;
                 let procs = self.procs.clone();
-                self.paused.extend(nodes.iter().cloned());
+                self.st().paused.extend(nodes.iter().cloned());
                 self.on_nodes_ok(&nodes, |_, r| procs.pause(r))?;
                 Ok(json!({ "nodes": nodes }))
             }
             f::RESUME => {
                 // SIGCONT is harmless on a running process, so resume every node: nothing stays
                 // stopped even if our bookkeeping missed one.
-                let was: Vec<String> = self.paused.iter().cloned().collect();
+                let was: Vec<String> = self.st().paused.iter().cloned().collect();
                 let names = self.names.clone();
                 let procs = self.procs.clone();
                 self.on_nodes_ok(&names, |_, r| procs.resume(r))?;
-                self.paused.clear();
+                self.st().paused.clear();
                 Ok(json!({ "nodes": was }))
             }
             f::KILL | f::STOP => {
                 let nodes = self.targets(value)?;
                 let procs = self.procs.clone();
                 let graceful = fname == f::STOP;
-                self.killed.extend(nodes.iter().cloned());
+                self.st().killed.extend(nodes.iter().cloned());
                 self.on_nodes_ok(&nodes, |_, r| {
                     if graceful {
                         procs.stop(r)
@@ -374,12 +393,12 @@ impl Faults {
                         .iter()
                         .filter_map(|x| x.as_str().map(String::from))
                         .collect(),
-                    None => self.killed.iter().cloned().collect(),
+                    None => self.st().killed.iter().cloned().collect(),
                 };
                 let procs = self.procs.clone();
                 self.on_nodes_ok(&nodes, |_, r| procs.start(r))?;
                 for n in &nodes {
-                    self.killed.remove(n);
+                    self.st().killed.remove(n);
                 }
                 Ok(json!({ "nodes": nodes }))
             }
@@ -405,7 +424,7 @@ impl Faults {
                 }
                 let mut new = Vec::new();
                 for n in &nodes {
-                    let mut s = self.clocks[n];
+                    let mut s = self.st().clocks[n];
                     s.rate = rate;
                     new.push((n.clone(), s));
                 }
@@ -433,7 +452,7 @@ impl Faults {
     /// Executes a nemesis invocation and returns its completion: an `info` op (the nemesis
     /// cannot know how the cluster took it) with what was done as the value, or with `error`
     /// set and `{"error": …}` merged into the value when it failed.
-    pub fn invoke_op(&mut self, invoke: &Op) -> Op {
+    pub fn invoke_op(&self, invoke: &Op) -> Op {
         let mut done = Op::new(
             Process::Nemesis,
             OpType::Info,
@@ -451,14 +470,19 @@ impl Faults {
         done
     }
 
-    fn targets(&mut self, value: &Value) -> anyhow::Result<Vec<String>> {
+    fn targets(&self, value: &Value) -> anyhow::Result<Vec<String>> {
         if let Some(a) = value.get("nodes").and_then(Value::as_array) {
             let names: Vec<String> = a
                 .iter()
                 .filter_map(|x| x.as_str().map(String::from))
                 .collect();
-            return select::select(&NodeSpec::Named(names), &self.names, &[], &mut self.rng)
-                .map_err(|e| anyhow!(e));
+            return select::select(
+                &NodeSpec::Named(names),
+                &self.names,
+                &[],
+                &mut self.st().rng,
+            )
+            .map_err(|e| anyhow!(e));
         }
         let spec = match value_str(value, "targets") {
             Some(s) => NodeSpec::parse(s).map_err(|e| anyhow!(e))?,
@@ -469,10 +493,10 @@ impl Faults {
         } else {
             Vec::new()
         };
-        select::select(&spec, &self.names, &primaries, &mut self.rng).map_err(|e| anyhow!(e))
+        select::select(&spec, &self.names, &primaries, &mut self.st().rng).map_err(|e| anyhow!(e))
     }
 
-    fn start_partition(&mut self, value: &Value) -> anyhow::Result<Value> {
+    fn start_partition(&self, value: &Value) -> anyhow::Result<Value> {
         let p = if let Some(g) = value.get("grudge") {
             let grudge: Grudge = serde_json::from_value(g.clone())
                 .map_err(|e| anyhow!("start-partition grudge: {e}"))?;
@@ -496,7 +520,7 @@ impl Faults {
             } else {
                 Vec::new()
             };
-            grudge::partition(shape, &self.names, &primaries, &mut self.rng)
+            grudge::partition(shape, &self.names, &primaries, &mut self.st().rng)
                 .map_err(|e| anyhow!(e))?
         };
         // Compute every node's rules before touching any node: a refusal (control node) leaves
@@ -546,7 +570,7 @@ impl Faults {
         Ok(names)
     }
 
-    fn start_packet(&mut self, value: &Value) -> anyhow::Result<Value> {
+    fn start_packet(&self, value: &Value) -> anyhow::Result<Value> {
         let behaviour = match value.get("behaviour") {
             Some(Value::String(s)) => Behaviour::preset(s).map_err(|e| anyhow!(e))?,
             Some(v @ Value::Object(_)) => serde_json::from_value::<Behaviour>(v.clone())
@@ -560,7 +584,7 @@ impl Faults {
         let nodes = self.targets(value)?;
         // Interfaces towards the peers, found once per node.
         for n in &nodes {
-            if !self.devices.contains_key(n) {
+            if !self.st().devices.contains_key(n) {
                 let peer = self
                     .names
                     .iter()
@@ -568,11 +592,11 @@ impl Faults {
                     .map(|x| self.ips[x])
                     .ok_or_else(|| anyhow!("packet faults need at least two nodes"))?;
                 let dev = packet::device_towards(self.remote(n)?.as_ref(), peer)?;
-                self.devices.insert(n.clone(), dev);
+                self.st().devices.insert(n.clone(), dev);
             }
         }
         let ips = self.ips.clone();
-        let devices = self.devices.clone();
+        let devices = self.st().devices.clone();
         let b = behaviour.clone();
         self.on_nodes_ok(&nodes, |n, r| {
             let peers: Vec<IpAddr> = ips
@@ -587,10 +611,10 @@ impl Faults {
         Ok(json!({ "nodes": nodes, "behaviour": behaviour }))
     }
 
-    fn set_clocks(&mut self, states: &[(String, ClockState)]) -> anyhow::Result<()> {
-        self.clock_used = true;
+    fn set_clocks(&self, states: &[(String, ClockState)]) -> anyhow::Result<()> {
+        self.st().clock_used = true;
         let mode = self.clock_mode;
-        let old = self.clocks.clone();
+        let old = self.st().clocks.clone();
         let names: Vec<String> = states.iter().map(|(n, _)| n.clone()).collect();
         let wanted: BTreeMap<String, ClockState> = states.iter().cloned().collect();
         self.on_nodes_ok(&names, |n, r| {
@@ -607,17 +631,17 @@ impl Faults {
             Ok(())
         })?;
         for (n, s) in states {
-            self.clocks.insert(n.clone(), *s);
-            self.clock_touched.insert(n.clone());
+            self.st().clocks.insert(n.clone(), *s);
+            self.st().clock_touched.insert(n.clone());
         }
         Ok(())
     }
 
-    fn shift_clocks(&mut self, nodes: &[String], delta_ms: f64) -> anyhow::Result<()> {
+    fn shift_clocks(&self, nodes: &[String], delta_ms: f64) -> anyhow::Result<()> {
         let new: Vec<(String, ClockState)> = nodes
             .iter()
             .map(|n| {
-                let mut s = self.clocks[n];
+                let mut s = self.st().clocks[n];
                 s.offset_ms += delta_ms;
                 (n.clone(), s)
             })
@@ -625,11 +649,14 @@ impl Faults {
         self.set_clocks(&new)
     }
 
-    fn reset_clocks(&mut self) -> anyhow::Result<()> {
-        self.clock_used |= !self.clock_touched.is_empty();
+    fn reset_clocks(&self) -> anyhow::Result<()> {
+        {
+            let mut st = self.st();
+            st.clock_used |= !st.clock_touched.is_empty();
+        }
         let mode = self.clock_mode;
         let names = self.names.clone();
-        let touched = self.clock_touched.clone();
+        let touched = self.st().clock_touched.clone();
         self.on_nodes_ok(&names, |n, r| {
             match mode {
                 // Idempotent and cheap: every node's file goes back to +0.
@@ -642,14 +669,14 @@ impl Faults {
             }
             Ok(())
         })?;
-        for s in self.clocks.values_mut() {
+        for s in self.st().clocks.values_mut() {
             *s = ClockState::default();
         }
-        self.clock_touched.clear();
+        self.st().clock_touched.clear();
         Ok(())
     }
 
-    fn strobe(&mut self, value: &Value) -> anyhow::Result<Value> {
+    fn strobe(&self, value: &Value) -> anyhow::Result<Value> {
         let nodes = self.targets(value)?;
         let num = |k: &str, d: f64| value.get(k).and_then(Value::as_f64).unwrap_or(d);
         let delta = num("delta_ms", 200.0);
@@ -683,7 +710,7 @@ impl Faults {
     fn clock_value(&self, nodes: Vec<String>) -> Value {
         let mut v = json!({
             "nodes": nodes,
-            "offsets": self.clocks,
+            "offsets": self.st().clocks,
             "mode": self.clock_mode,
         });
         if !self.clock_effective() {
@@ -696,13 +723,13 @@ impl Faults {
     /// Heals everything on every node: flushes the partition chain, removes netsplit's qdiscs,
     /// resumes (SIGCONT) the target everywhere, restarts what the nemesis killed, resets clocks.
     /// Idempotent and safe when nothing is active; keeps going past failures and reports them.
-    pub fn heal_all(&mut self) -> HealReport {
+    pub fn heal_all(&self) -> HealReport {
         let mut rep = HealReport::default();
         let v6 = self.v6();
         let mode = self.clock_mode;
         let procs = self.procs.clone();
-        let killed = self.killed.clone();
-        let touched = self.clock_touched.clone();
+        let killed = self.st().killed.clone();
+        let touched = self.st().clock_touched.clone();
         let names = self.names.clone();
         let results = self.on_nodes(&names, |n, r| {
             let mut ok = Vec::new();
@@ -743,14 +770,14 @@ impl Faults {
                 Ok((ok, errs)) => {
                     let failed: BTreeSet<&str> = errs.iter().map(|(w, _)| w.as_str()).collect();
                     if !failed.contains("start") {
-                        self.killed.remove(&n);
+                        self.st().killed.remove(&n);
                     }
                     if !failed.contains("resume") {
-                        self.paused.remove(&n);
+                        self.st().paused.remove(&n);
                     }
                     if !failed.contains("clock") {
-                        self.clock_touched.remove(&n);
-                        self.clocks.insert(n.clone(), ClockState::default());
+                        self.st().clock_touched.remove(&n);
+                        self.st().clocks.insert(n.clone(), ClockState::default());
                     }
                     rep.healed.extend(ok);
                     rep.errors
@@ -771,8 +798,8 @@ impl Faults {
         let v6 = self.v6();
         let mode = self.clock_mode;
         let procs = self.procs.clone();
-        let expect_running = self.expect_running;
-        let touched = self.clock_touched.clone();
+        let expect_running = self.st().expect_running;
+        let touched = self.st().clock_touched.clone();
         let names = self.names.clone();
         let mut rep = CleanReport::default();
         for (n, res) in self.on_nodes(&names, |n, r| {
@@ -834,7 +861,7 @@ impl Faults {
     }
 
     /// End of a run: heal everything, then remove the chain and its jump from every node.
-    pub fn teardown(&mut self) -> HealReport {
+    pub fn teardown(&self) -> HealReport {
         let mut rep = self.heal_all();
         let v6 = self.v6();
         let names = self.names.clone();

@@ -8,7 +8,7 @@
 //! [`final_heal`] is the last phase: heal everything before the final reads.
 
 use super::rng::Rng;
-use super::spec::{FaultKind, NemesisSpec};
+use super::spec::{FaultKind, FaultOpts, NemesisSpec};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -64,6 +64,25 @@ pub fn stop_for(start: &str) -> Option<&'static str> {
     })
 }
 
+struct PickFrom<'a>(&'a mut Rng);
+
+impl PickFrom<'_> {
+    fn pick<T: Clone>(&mut self, xs: &[T]) -> Option<T> {
+        self.0.pick(xs).cloned()
+    }
+}
+
+/// The `f` that stops a fault family (the runner's `stop-<fault>` maps here).
+pub fn stop_of(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Partition => f::STOP_PARTITION,
+        FaultKind::Packet => f::STOP_PACKET,
+        FaultKind::Pause => f::RESUME,
+        FaultKind::Kill => f::START,
+        FaultKind::Clock => f::RESET_CLOCK,
+    }
+}
+
 /// An endless schedule (the runner's time limit ends it). Empty when no faults are enabled.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -85,15 +104,19 @@ impl Schedule {
         Duration::from_secs_f64(self.spec.interval)
     }
 
-    fn pick<T: Clone>(&mut self, xs: &[T]) -> Option<T> {
-        self.rng.pick(xs).cloned()
-    }
-
     fn start(&mut self, kind: FaultKind) -> (String, Value, &'static str) {
-        let o = self.spec.opts.clone();
+        plan_start(kind, &self.spec.opts, &mut self.rng)
+    }
+}
+
+/// Draws a concrete start operation of a fault family from the plan's options: its `f`, its
+/// value (the intent: shape, targets, behaviour, offsets) and the `f` that stops it.
+pub fn plan_start(kind: FaultKind, o: &FaultOpts, rng: &mut Rng) -> (String, Value, &'static str) {
+    let mut pick = PickFrom(rng);
+    {
         match kind {
             FaultKind::Partition => {
-                let shape = self
+                let shape = pick
                     .pick(&o.partition.shapes)
                     .map(|s| s.name())
                     .unwrap_or("one");
@@ -104,11 +127,11 @@ impl Schedule {
                 )
             }
             FaultKind::Packet => {
-                let b = self
+                let b = pick
                     .pick(&o.packet.behaviours)
                     .and_then(|b| b.resolve().ok())
                     .unwrap_or_default();
-                let t = self.pick(&o.packet.targets).map(|t| t.to_string());
+                let t = pick.pick(&o.packet.targets).map(|t| t.to_string());
                 (
                     f::START_PACKET.into(),
                     json!({ "targets": t, "behaviour": b }),
@@ -116,21 +139,21 @@ impl Schedule {
                 )
             }
             FaultKind::Pause => {
-                let t = self.pick(&o.pause.targets).map(|t| t.to_string());
+                let t = pick.pick(&o.pause.targets).map(|t| t.to_string());
                 (f::PAUSE.into(), json!({ "targets": t }), f::RESUME)
             }
             FaultKind::Kill => {
-                let t = self.pick(&o.kill.targets).map(|t| t.to_string());
-                let graceful = o.kill.graceful && self.rng.below(2) == 0;
+                let t = pick.pick(&o.kill.targets).map(|t| t.to_string());
+                let graceful = o.kill.graceful && pick.0.below(2) == 0;
                 let name = if graceful { f::STOP } else { f::KILL };
                 (name.into(), json!({ "targets": t }), f::START)
             }
             FaultKind::Clock => {
-                let t = self.pick(&o.clock.targets).map(|t| t.to_string());
+                let t = pick.pick(&o.clock.targets).map(|t| t.to_string());
                 let modes = if o.clock.drift.is_empty() { 2 } else { 3 };
-                match self.rng.below(modes) {
+                match pick.0.below(modes) {
                     0 => {
-                        let d = self.pick(&o.clock.bump_ms).unwrap_or(0);
+                        let d = pick.pick(&o.clock.bump_ms).unwrap_or(0);
                         (
                             f::BUMP_CLOCK.into(),
                             json!({ "targets": t, "delta_ms": d }),
@@ -148,7 +171,7 @@ impl Schedule {
                         f::RESET_CLOCK,
                     ),
                     _ => {
-                        let r = self.pick(&o.clock.drift).unwrap_or(1.0);
+                        let r = pick.pick(&o.clock.drift).unwrap_or(1.0);
                         (
                             f::DRIFT_CLOCK.into(),
                             json!({ "targets": t, "rate": r }),
@@ -177,7 +200,7 @@ impl Iterator for Schedule {
             });
         }
         let faults = self.spec.faults.clone();
-        let kind = self.pick(&faults)?;
+        let kind = self.rng.pick(&faults).copied()?;
         let (f, value, stop) = self.start(kind);
         self.pending_stop = Some((stop, json!({})));
         Some(ScheduledOp { after, f, value })

@@ -61,7 +61,7 @@ impl Cluster {
     fn new(n: usize) -> Cluster {
         let k = (std::process::id() % 100) * 10 + NEXT.fetch_add(1, Ordering::SeqCst) % 10;
         let tag = format!("nm{k}");
-        let subnet = format!("10.213.{}", k % 250);
+        let subnet = format!("10.187.{}", k % 250);
         let bridge = format!("{tag}br");
         let dir = std::env::temp_dir().join(format!("netsplit-nemesis-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -188,7 +188,7 @@ fn sleeper() -> Arc<PidFileDaemon> {
 }
 
 fn faults(c: &Cluster, procs: Arc<dyn Processes>) -> Faults {
-    let mut f = Faults::new(FaultsConfig {
+    let f = Faults::new(FaultsConfig {
         remotes: c.remotes(),
         control_ip: Some(c.control),
         processes: procs,
@@ -240,7 +240,7 @@ fn partition_rules_block_traffic_while_active_and_heal_removes_them() {
         return;
     }
     let c = Cluster::new(3);
-    let mut f = faults(&c, sleeper());
+    let f = faults(&c, sleeper());
     let port = listen_in(&c.nodes[1].1);
     assert!(
         connects_from(&c.nodes[0].1, &c.ip(1), port),
@@ -293,7 +293,7 @@ fn asymmetric_partition_drops_one_direction_only() {
         return;
     }
     let c = Cluster::new(2);
-    let mut f = faults(&c, sleeper());
+    let f = faults(&c, sleeper());
     let p1 = listen_in(&c.nodes[0].1);
     let p2 = listen_in(&c.nodes[1].1);
     // n2 drops what n1 sends; n1 still hears n2. Only n2 holds a rule, and n1's SYNs to n2
@@ -321,7 +321,7 @@ fn packet_fault_installs_netsplit_qdiscs_and_heal_removes_only_them() {
         return;
     }
     let c = Cluster::new(2);
-    let mut f = faults(&c, sleeper());
+    let f = faults(&c, sleeper());
     // Rate limiting needs only HTB; delay/loss need netem, which some kernels lack.
     let netem = {
         let r = c.remote(0);
@@ -387,7 +387,7 @@ fn paused_process_is_in_state_t_until_resumed_and_killed_one_restarts() {
     }
     let c = Cluster::new(3);
     let procs = sleeper();
-    let mut f = faults(&c, procs.clone());
+    let f = faults(&c, procs.clone());
     for i in 0..3 {
         procs.start(&c.remote(i)).unwrap();
     }
@@ -442,7 +442,7 @@ fn clock_bump_is_seen_under_libfaketime_on_that_node_only() {
         return;
     }
     let c = Cluster::new(2);
-    let mut f = faults(&c, sleeper());
+    let f = faults(&c, sleeper());
     let real = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -499,7 +499,7 @@ fn heal_all_clears_every_fault_at_once_and_is_idempotent() {
     }
     let c = Cluster::new(3);
     let procs = sleeper();
-    let mut f = faults(&c, procs.clone());
+    let f = faults(&c, procs.clone());
     for i in 0..3 {
         procs.start(&c.remote(i)).unwrap();
     }
