@@ -132,7 +132,10 @@ pub fn ensure_chain(remote: &dyn Remote, v6: bool) -> Result<(), RemoteError> {
 
 /// Flushes the chain (the heal). A missing chain is already healed. Idempotent.
 pub fn heal(remote: &dyn Remote, v6: bool) -> Result<(), RemoteError> {
-    if remote.exec(&list_cmd(v6))?.status != 0 {
+    // One round trip in the common case: flush, and only when that fails ask whether the
+    // chain exists at all (a missing chain is already healed).
+    let out = remote.exec(&flush_cmd(v6))?;
+    if out.status == 0 || remote.exec(&list_cmd(v6))?.status != 0 {
         return Ok(());
     }
     remote.exec_ok(&flush_cmd(v6)).map(|_| ())

@@ -444,3 +444,25 @@ mod tests {
         assert!(NemesisSpec::default().with_flags(None, Some(-1.0)).is_err());
     }
 }
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+
+    /// Every preset in `nemeses/` parses and validates with this module's rules.
+    #[test]
+    fn every_nemesis_preset_is_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("nemeses");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                NemesisSpec::from_yaml(&text, &p.display().to_string())
+                    .unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 7, "only {n} presets found in {}", dir.display());
+    }
+}

@@ -532,3 +532,181 @@ fn heal_all_clears_every_fault_at_once_and_is_idempotent() {
     let out = c.remote(0).exec(&partition::list_cmd(false)).unwrap();
     assert_ne!(out.status, 0, "chain still exists: {}", out.stdout);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Through the runner's seam, over SSH, on a `netsplit cluster up` cluster.
+
+mod over_ssh {
+    use super::*;
+    use netsplit::cluster;
+    use netsplit::control::ssh;
+    use netsplit::control::util::{self, Daemon, Signal};
+    use netsplit::nemesis::plug;
+    use netsplit::plan::Plan;
+    use netsplit::runner::nemesis::NemesisEnv;
+    use netsplit::runner::Recorder;
+    use netsplit::target::{BoxFuture, Client, Target};
+    use std::time::Instant;
+
+    const CLUSTER: &str = "t-nemesis";
+
+    /// A test-only target: one `sleep` daemon per node, by pid file, like a real database.
+    struct SleepTarget {
+        nodes: Vec<Node>,
+        remotes: Vec<Arc<dyn Remote>>,
+    }
+
+    impl SleepTarget {
+        fn pidfile(&self, i: usize) -> String {
+            format!("{}/sleeper/sleeper.pid", self.nodes[i].workdir)
+        }
+        fn signal(&self, i: usize, s: Signal) -> anyhow::Result<()> {
+            util::signal_daemon(self.remotes[i].as_ref(), &self.pidfile(i), s)?;
+            Ok(())
+        }
+    }
+
+    impl Target for SleepTarget {
+        fn name(&self) -> &str {
+            "sleeper"
+        }
+        fn setup(&self) -> anyhow::Result<()> {
+            (0..self.nodes.len()).try_for_each(|i| self.start(i))
+        }
+        fn teardown(&self) -> anyhow::Result<()> {
+            for i in 0..self.nodes.len() {
+                util::stop_daemon(
+                    self.remotes[i].as_ref(),
+                    &self.pidfile(i),
+                    Duration::from_secs(2),
+                )?;
+            }
+            Ok(())
+        }
+        fn kill(&self, i: usize) -> anyhow::Result<()> {
+            util::stop_daemon(self.remotes[i].as_ref(), &self.pidfile(i), Duration::ZERO)?;
+            Ok(())
+        }
+        fn start(&self, i: usize) -> anyhow::Result<()> {
+            let dir = format!("{}/sleeper", self.nodes[i].workdir);
+            util::start_daemon(
+                self.remotes[i].as_ref(),
+                &Daemon {
+                    name: "sleeper".into(),
+                    argv: vec!["sleep".into(), "3600".into()],
+                    env: clock::faketime_env(&self.nodes[i].workdir),
+                    cwd: dir.clone(),
+                    pidfile: self.pidfile(i),
+                    logfile: format!("{dir}/sleeper.log"),
+                },
+            )?;
+            Ok(())
+        }
+        fn pause(&self, i: usize) -> anyhow::Result<()> {
+            self.signal(i, Signal::Stop)
+        }
+        fn resume(&self, i: usize) -> anyhow::Result<()> {
+            self.signal(i, Signal::Cont)
+        }
+        fn log_files(&self, _i: usize) -> Vec<String> {
+            Vec::new()
+        }
+        fn primaries(&self) -> Option<Vec<String>> {
+            Some(vec!["n2".into()])
+        }
+        fn client(&self, _node: Option<usize>) -> BoxFuture<'_, anyhow::Result<Box<dyn Client>>> {
+            Box::pin(async { Err(anyhow::anyhow!("the sleeper target has no clients")) })
+        }
+    }
+
+    #[test]
+    fn interrupted_partition_and_pause_heal_clean_through_the_runner_seam() {
+        if !root_or_skip("interrupted_partition_and_pause_heal_clean_through_the_runner_seam") {
+            return;
+        }
+        let t0 = Instant::now();
+        let info = cluster::ensure_up(CLUSTER, 3).expect("local cluster");
+        eprintln!("cluster {CLUSTER} up in {:.2}s", t0.elapsed().as_secs_f64());
+        let nodes = info.nodes();
+        let remotes = ssh::connect_nodes(&nodes, &info.ssh_options()).expect("ssh");
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            remotes[0].exec_ok(&Cmd::new("true")).unwrap();
+        }
+        eprintln!(
+            "one SSH exec takes {:.0} ms here",
+            t0.elapsed().as_secs_f64() * 100.0
+        );
+        let target = Arc::new(SleepTarget {
+            nodes: nodes.clone(),
+            remotes: remotes.clone(),
+        });
+        target.setup().unwrap();
+        let mut plan = Plan::default();
+        plan.nodes.cluster = Some(CLUSTER.into());
+        plan.nemesis.faults = vec!["partition".into(), "pause".into()];
+        plan.nemesis
+            .opts
+            .insert("partition".into(), json!({"shapes": ["primaries"]}));
+        plan.nemesis
+            .opts
+            .insert("pause".into(), json!({"targets": ["one"]}));
+        let nem = plug::build(NemesisEnv {
+            plan,
+            nodes: nodes.clone(),
+            remotes: remotes.clone(),
+            target: target.clone(),
+        })
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("netsplit-nemesis-ssh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let handle = Recorder::start(&dir.join("history.jsonl"), Instant::now()).unwrap();
+        let t0 = Instant::now();
+        nem.setup(&handle.recorder()).unwrap();
+        eprintln!("nemesis setup in {:.2}s", t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+
+        // The runner's generic names, no values: the nemesis draws from the plan's options.
+        let p = nem
+            .invoke("start-partition", &serde_json::Value::Null)
+            .unwrap();
+        assert_eq!(p.error, None, "{:?}", p.value);
+        assert_eq!(p.value["op"], "start-partition");
+        assert_eq!(p.value["components"][0], json!(["n2"]), "{}", p.value);
+        let n2 = remotes[1].as_ref();
+        assert_eq!(partition::active_rules(n2, false).unwrap().len(), 2);
+        // Over SSH the control node's address came from $SSH_CLIENT, and it still reaches n2.
+        assert!(n2.exec(&Cmd::new("true")).unwrap().status == 0);
+        let q = nem.invoke("start-pause", &serde_json::Value::Null).unwrap();
+        assert_eq!(q.value["op"], "pause");
+        let paused = q.value["nodes"][0].as_str().unwrap().to_string();
+        let i = nodes.iter().position(|n| n.name == paused).unwrap();
+        let pid = util::daemon_pid(remotes[i].as_ref(), &target.pidfile(i))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            process::state_of(remotes[i].as_ref(), pid).unwrap(),
+            Some('T')
+        );
+
+        eprintln!("partition + pause in {:.2}s", t0.elapsed().as_secs_f64());
+        // "Ctrl-C" now: the runner's exit path calls heal_all, which heals and verifies.
+        let t0 = Instant::now();
+        nem.heal_all().expect("healed and verified clean");
+        eprintln!("heal_all + verify in {:.2}s", t0.elapsed().as_secs_f64());
+        for r in &remotes {
+            assert!(partition::active_rules(r.as_ref(), false)
+                .unwrap()
+                .is_empty());
+        }
+        assert_ne!(
+            process::state_of(remotes[i].as_ref(), pid).unwrap(),
+            Some('T')
+        );
+        nem.heal_all().expect("idempotent");
+        nem.teardown().unwrap();
+        target.teardown().unwrap();
+        drop(handle.finish());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
