@@ -182,7 +182,8 @@ impl Faults {
             clock_mode: cfg.clock_mode,
             state: Mutex::new(State {
                 rng: Rng::new(cfg.seed),
-                expect_running: true,
+                // Until setup, the target may not have been started (an early error path).
+                expect_running: false,
                 paused: BTreeSet::new(),
                 killed: BTreeSet::new(),
                 clocks,
@@ -208,8 +209,9 @@ impl Faults {
         &self.ips
     }
 
-    /// Whether [`Faults::verify_clean`] requires the target running on every node (default
-    /// true; false for runs whose target is already torn down).
+    /// Whether [`Faults::verify_clean`] requires the target running on every node (false
+    /// until [`Faults::setup`], which the runner calls once the target is up; set it false
+    /// again for a target that is torn down).
     pub fn set_expect_running(&self, yes: bool) {
         self.st().expect_running = yes;
     }
@@ -339,6 +341,7 @@ impl Faults {
             }
             Ok(())
         })?;
+        self.st().expect_running = true;
         Ok(())
     }
 

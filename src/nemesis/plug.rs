@@ -296,3 +296,123 @@ pub fn build(env: NemesisEnv) -> Result<Arc<dyn Nemesis>> {
         env.plan.seed(),
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::netns::NetnsRemote;
+    use crate::control::Node;
+    use crate::nemesis::process::PidFileDaemon;
+    use crate::plan::Plan;
+
+    fn nodes(n: usize) -> (Vec<Node>, Vec<Arc<dyn Remote>>) {
+        let nodes: Vec<Node> = (1..=n)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                host: format!("10.99.0.{i}"),
+                ssh_port: 22,
+                workdir: format!("/nonexistent/n{i}"),
+            })
+            .collect();
+        let remotes = nodes
+            .iter()
+            .map(|n| Arc::new(NetnsRemote::new(n.clone(), None)) as Arc<dyn Remote>)
+            .collect();
+        (nodes, remotes)
+    }
+
+    fn nemesis(opts: FaultOpts) -> FaultNemesis {
+        let (_, remotes) = nodes(5);
+        let procs = Arc::new(PidFileDaemon {
+            name: "x".into(),
+            pid_file: "x.pid".into(),
+            start_cmd: Box::new(|_| Cmd::new("true")),
+            faketime: true,
+            stop_grace: Duration::from_secs(1),
+        });
+        let faults = Faults::new(FaultsConfig {
+            remotes,
+            control_ip: Some("10.99.0.254".parse().unwrap()),
+            processes: procs,
+            clock_mode: ClockMode::Faketime,
+            seed: 3,
+        })
+        .unwrap();
+        FaultNemesis::new(faults, FaultKind::ALL.to_vec(), opts, 3)
+    }
+
+    #[test]
+    fn runner_generic_names_become_concrete_operations_from_the_options() {
+        let mut opts = FaultOpts::default();
+        opts.partition.shapes = vec![super::super::Shape::Bridge];
+        let n = nemesis(opts);
+        let (f, v) = n.concrete("start-partition", &Value::Null).unwrap();
+        assert_eq!(
+            (f.as_str(), v["shape"].as_str()),
+            ("start-partition", Some("bridge"))
+        );
+        assert_eq!(n.concrete("start-pause", &Value::Null).unwrap().0, "pause");
+        assert!(
+            ["kill", "stop"].contains(&n.concrete("start-kill", &Value::Null).unwrap().0.as_str())
+        );
+        assert_eq!(n.concrete("stop-pause", &Value::Null).unwrap().0, "resume");
+        assert_eq!(n.concrete("stop-kill", &Value::Null).unwrap().0, "start");
+        assert_eq!(
+            n.concrete("stop-clock", &Value::Null).unwrap().0,
+            "reset-clock"
+        );
+        assert_eq!(n.concrete("heal", &Value::Null).unwrap().0, "heal-all");
+        // Concrete names and explicit values pass through.
+        let (f, v) = n.concrete("pause", &json!({"nodes": ["n2"]})).unwrap();
+        assert_eq!((f.as_str(), &v), ("pause", &json!({"nodes": ["n2"]})));
+    }
+
+    #[test]
+    fn a_refused_fault_is_recorded_with_its_request_and_error() {
+        let n = nemesis(FaultOpts::default());
+        // The grudge names an unknown node: refused before any node is touched.
+        let out = n
+            .invoke("start-partition", &json!({"grudge": {"n1": ["n9"]}}))
+            .unwrap();
+        let err = out.error.unwrap();
+        assert!(err.contains("n9"), "{err}");
+        assert_eq!(out.value["op"], "start-partition");
+        assert_eq!(out.value["request"]["grudge"]["n1"], json!(["n9"]));
+    }
+
+    #[test]
+    fn bad_fault_names_and_options_are_bad_input() {
+        let (nodes, remotes) = nodes(3);
+        let env = |plan: Plan| NemesisEnv {
+            target: crate::target::noop::build(crate::target::TargetEnv {
+                plan: plan.clone(),
+                nodes: Vec::new(),
+                remotes: Vec::new(),
+            })
+            .unwrap(),
+            plan,
+            nodes: nodes.clone(),
+            remotes: remotes.clone(),
+        };
+        let mut plan = Plan::default();
+        plan.nemesis.faults = vec!["meteor".into()];
+        let e = build(env(plan)).err().unwrap();
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        assert!(e.to_string().contains("meteor"), "{e}");
+
+        let mut plan = Plan::default();
+        plan.nemesis.faults = vec!["partition".into()];
+        plan.nemesis
+            .opts
+            .insert("partition".into(), json!({"shapes": ["square"]}));
+        let e = build(env(plan)).err().unwrap();
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        assert!(
+            e.to_string().contains("nemesis.opts") && e.to_string().contains("square"),
+            "{e}"
+        );
+
+        // No faults: the no-op nemesis, whatever the nodes.
+        assert!(build(env(Plan::default())).is_ok());
+    }
+}
