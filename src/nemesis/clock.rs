@@ -141,6 +141,57 @@ pub fn bump_real_cmd(delta_ms: i64) -> Cmd {
         .timeout(TIMEOUT)
 }
 
+fn strobe_timeout(period_ms: u64, cycles: u64) -> Duration {
+    // Each cycle sleeps twice the period, plus slack for the writes themselves.
+    Duration::from_millis(2 * period_ms * cycles) * 2 + TIMEOUT
+}
+
+/// A strobe on a faketime node, run on the node: `cycles` times, write `on`, sleep `period`,
+/// write `off`, sleep `period`; it ends on `off`. Fixed script; values travel as arguments.
+pub fn strobe_faketime_cmd(
+    path: &str,
+    on: ClockState,
+    off: ClockState,
+    period_ms: u64,
+    cycles: u64,
+) -> Cmd {
+    const SCRIPT: &str = "f=$1 on=$2 off=$3 p=$4 n=$5 i=0
+put() { printf '%s\\n' \"$1\" > \"$f.tmp\" && mv -f \"$f.tmp\" \"$f\"; }
+while [ \"$i\" -lt \"$n\" ]; do put \"$on\"; sleep \"$p\"; put \"$off\"; sleep \"$p\"; i=$((i+1)); done
+put \"$off\"";
+    Cmd::new("sh")
+        .args([
+            "-c",
+            SCRIPT,
+            "sh",
+            path,
+            rc_content(on).trim(),
+            rc_content(off).trim(),
+            &format!("{:.3}", period_ms as f64 / 1000.0),
+            &cycles.to_string(),
+        ])
+        .timeout(strobe_timeout(period_ms, cycles))
+}
+
+/// A strobe of a machine's real clock, run on the node: `cycles` times, `+delta_ms`, sleep,
+/// `-delta_ms`, sleep; it ends where it started. Fixed script; values travel as arguments.
+pub fn strobe_real_cmd(delta_ms: i64, period_ms: u64, cycles: u64) -> Cmd {
+    const SCRIPT: &str = "d=$1 p=$2 n=$3 i=0
+bump() { t=$(date +%s%N) && t=$((t + $1 * 1000000)) && date -u -s \"@$((t / 1000000000)).$(printf %09d $((t % 1000000000)))\" >/dev/null; }
+while [ \"$i\" -lt \"$n\" ]; do bump \"$d\"; sleep \"$p\"; bump $((0 - d)); sleep \"$p\"; i=$((i+1)); done";
+    Cmd::new("sh")
+        .args([
+            "-c",
+            SCRIPT,
+            "sh",
+            &delta_ms.to_string(),
+            &format!("{:.3}", period_ms as f64 / 1000.0),
+            &cycles.to_string(),
+        ])
+        .sudo()
+        .timeout(strobe_timeout(period_ms, cycles))
+}
+
 /// Sets a machine's real clock to `t` (restoring it from the control node's clock).
 pub fn set_real_cmd(t: SystemTime) -> Cmd {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -209,6 +260,30 @@ mod tests {
         assert_eq!(c.argv[2], "cat > \"$1.tmp\" && mv -f \"$1.tmp\" \"$1\"");
         assert_eq!(c.argv[4], "/tmp/a b'c/faketime.rc");
         assert_eq!(c.stdin.as_deref(), Some(&b"+1.000s\n"[..]));
+    }
+
+    #[test]
+    fn strobe_scripts_take_every_value_as_an_argument() {
+        let on = ClockState {
+            offset_ms: 200.0,
+            rate: 1.0,
+        };
+        let c = strobe_faketime_cmd("/w/n1/faketime.rc", on, ClockState::default(), 10, 50);
+        assert_eq!(
+            &c.argv[3..],
+            [
+                "sh",
+                "/w/n1/faketime.rc",
+                "+0.200s",
+                "+0.000s",
+                "0.010",
+                "50"
+            ]
+        );
+        assert!(!c.argv[2].contains("faketime.rc"));
+        let r = strobe_real_cmd(-200, 10, 5);
+        assert_eq!(&r.argv[3..], ["sh", "-200", "0.010", "5"]);
+        assert!(r.sudo);
     }
 
     #[test]

@@ -46,7 +46,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 /// Everything [`Faults`] needs to act on a cluster.
 pub struct FaultsConfig {
@@ -679,34 +679,44 @@ impl Faults {
         Ok(())
     }
 
+    /// Strobes run on the nodes themselves (one command per node, all in parallel), so the
+    /// period is kept even when a round trip to the node takes longer than the period.
     fn strobe(&self, value: &Value) -> anyhow::Result<Value> {
         let nodes = self.targets(value)?;
         let num = |k: &str, d: f64| value.get(k).and_then(Value::as_f64).unwrap_or(d);
-        let delta = num("delta_ms", 200.0);
-        let period = Duration::from_secs_f64(num("period_ms", 10.0).max(1.0) / 1000.0);
-        let duration = Duration::from_secs_f64(num("duration_ms", 2000.0).max(0.0) / 1000.0);
-        let start = Instant::now();
-        let mut flips = 0u64;
-        let mut shifted = false;
-        let mut result = Ok(());
-        while start.elapsed() < duration {
-            let d = if shifted { -delta } else { delta };
-            if let Err(e) = self.shift_clocks(&nodes, d) {
-                result = Err(e);
-                break;
-            }
-            shifted = !shifted;
-            flips += 1;
-            std::thread::sleep(period);
+        let delta = num("delta_ms", 200.0).round() as i64;
+        let period_ms = num("period_ms", 10.0).max(1.0) as u64;
+        let duration_ms = num("duration_ms", 2000.0).max(0.0) as u64;
+        let cycles = (duration_ms / (2 * period_ms)).max(1);
+        let mode = self.clock_mode;
+        let base = self.st().clocks.clone();
+        self.st().clock_used = true;
+        for n in &nodes {
+            self.st().clock_touched.insert(n.clone());
         }
-        if shifted {
-            // Back where the strobe started, whatever happened.
-            let back = self.shift_clocks(&nodes, -delta);
-            result = result.and(back);
-        }
-        result?;
+        self.on_nodes_ok(&nodes, |n, r| {
+            let cmd = match mode {
+                ClockMode::Faketime => {
+                    let off = base[n];
+                    let mut on = off;
+                    on.offset_ms += delta as f64;
+                    clock::strobe_faketime_cmd(
+                        &clock::rc_path(&r.node().workdir),
+                        on,
+                        off,
+                        period_ms,
+                        cycles,
+                    )
+                }
+                ClockMode::RealClock => clock::strobe_real_cmd(delta, period_ms, cycles),
+            };
+            r.exec_ok(&cmd)?;
+            Ok(())
+        })?;
         let mut v = self.clock_value(nodes);
-        v["flips"] = json!(flips);
+        v["flips"] = json!(2 * cycles);
+        v["delta_ms"] = json!(delta);
+        v["period_ms"] = json!(period_ms);
         Ok(v)
     }
 

@@ -478,15 +478,31 @@ fn clock_bump_is_seen_under_libfaketime_on_that_node_only() {
     f.invoke("reset-clock", &json!({})).unwrap();
     assert!((faked_now(&c.remote(0)) - real()).abs() <= 5);
 
-    // A strobe ends where it started.
-    let v = f
-        .invoke(
-            "strobe-clock",
-            &json!({"nodes": ["n2"], "delta_ms": 5000, "period_ms": 5, "duration_ms": 200}),
-        )
-        .unwrap();
+    // A strobe flips n2's clock back and forth while it runs (sampled from the side), and
+    // ends where it started.
+    let (v, skews) = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            f.invoke(
+                "strobe-clock",
+                &json!({"nodes": ["n2"], "delta_ms": 3_600_000, "period_ms": 150, "duration_ms": 3000}),
+            )
+        });
+        let mut skews = Vec::new();
+        std::thread::sleep(Duration::from_millis(100));
+        while !h.is_finished() && skews.len() < 40 {
+            skews.push(faked_now(&c.remote(1)) - real());
+            std::thread::sleep(Duration::from_millis(37));
+        }
+        (h.join().unwrap().unwrap(), skews)
+    });
     assert!(v["flips"].as_u64().unwrap() >= 2, "{v}");
     assert_eq!(v["offsets"]["n2"]["offset_ms"], json!(0.0));
+    assert!(
+        skews.iter().any(|s| (3595..=3605).contains(s)),
+        "never ahead: {skews:?}"
+    );
+    assert!(skews.iter().any(|s| s.abs() <= 5), "never back: {skews:?}");
+    assert!((faked_now(&c.remote(1)) - real()).abs() <= 5);
     f.set_expect_running(false);
     assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
     f.teardown();
