@@ -286,6 +286,67 @@ mod tests {
         assert!(r.sudo);
     }
 
+    /// Runs a real-clock script against a fake `date` that reports a fixed time and records
+    /// what it was asked to set, so the arithmetic is checked without touching the clock.
+    fn with_fake_date(cmd: &Cmd) -> Vec<String> {
+        use crate::control::netns::NetnsRemote;
+        use crate::control::{Node, Remote};
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "netsplit-fake-date-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("set.log");
+        let fake = format!(
+            "#!/bin/sh\nif [ \"$1\" = +%s%N ]; then echo 1700000000123456789; else echo \"$*\" >> '{}'; fi\n",
+            log.display()
+        );
+        let bin = dir.join("date");
+        std::fs::write(&bin, fake).unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let local = NetnsRemote::new(
+            Node {
+                name: "local".into(),
+                host: "127.0.0.1".into(),
+                ssh_port: 22,
+                workdir: dir.display().to_string(),
+            },
+            None,
+        );
+        let mut c = cmd.clone();
+        c.env
+            .push(("PATH".into(), format!("{}:/usr/bin:/bin", dir.display())));
+        local.exec_ok(&c).unwrap();
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        out.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn real_clock_bump_sets_the_nodes_own_time_plus_delta() {
+        assert_eq!(
+            with_fake_date(&bump_real_cmd(-1500)),
+            ["-u -s @1699999998.623456789"]
+        );
+        assert_eq!(
+            with_fake_date(&bump_real_cmd(262_144)),
+            ["-u -s @1700000262.267456789"]
+        );
+        // A strobe alternates +delta and -delta (each relative to the node's clock then).
+        assert_eq!(
+            with_fake_date(&strobe_real_cmd(200, 1, 2)),
+            [
+                "-u -s @1700000000.323456789",
+                "-u -s @1699999999.923456789",
+                "-u -s @1700000000.323456789",
+                "-u -s @1699999999.923456789",
+            ]
+        );
+    }
+
     #[test]
     fn real_clock_commands_are_argument_vectors() {
         let b = bump_real_cmd(-1500);
