@@ -3,7 +3,9 @@
 //!
 //! The fixture builds its own small cluster — namespaces on a private bridge, reached through
 //! `control::netns::NetnsRemote` — and tears it down on drop, so these tests do not depend on
-//! `netsplit cluster up`.
+//! `netsplit cluster up`. The last test (`over_ssh`) goes through the runner's seam over SSH on
+//! a real local cluster `t-nemesis` (3 nodes), brought up once and left up for reuse
+//! (`netsplit cluster down --name t-nemesis` removes it).
 
 use netsplit::control::netns::NetnsRemote;
 use netsplit::control::{Cmd, Node, Remote};
