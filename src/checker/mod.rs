@@ -7,6 +7,7 @@
 //! transactional anomalies), and the invariant checkers `set`, `counter`, `bank`, plus `stats`.
 //! No I/O here: callers read files and print results.
 
+pub mod availability;
 pub mod bank;
 pub mod counter;
 pub mod linear;

@@ -10,6 +10,7 @@
 //! (packages, files, daemons by pid file, ports), and [`on_all`] runs a closure on every node
 //! in parallel.
 
+pub mod netns;
 pub mod nodes;
 pub mod shell;
 pub mod ssh;

@@ -1,1 +1,897 @@
-//! (to be written)
+//! Faults: partitions, packet faults, pauses, crashes and clock skew — injected on real nodes,
+//! recorded in the history, and always healed.
+//!
+//! This module owns [`Faults`], the executor the runner drives: it turns nemesis operations
+//! (`start-partition`, `pause`, `bump-clock`, …; see [`schedule::f`]) into commands on the
+//! nodes, answers each with what it actually did (the value of the `info` completion: which
+//! nodes, which grudge, which clock offsets), and provides the two safety nets every way out of
+//! a run uses: [`Faults::heal_all`] (idempotent, safe with nothing active, best effort on every
+//! node even when some fail) and [`Faults::verify_clean`] (proof that no rule, qdisc, stopped
+//! process or clock offset is left). The pieces:
+//!
+//! - `spec` — `--nemesis LIST`, `--nemesis-interval`, the plan's `nemesis:` section;
+//! - `schedule` — the pure, seeded stream of start/stop operations and the final heal;
+//! - `grudge` + `select` — pure choices of shapes and nodes;
+//! - `partition` (iptables), `packet` (tc), `process` (signals by pid file), `clock`
+//!   (libfaketime files or the real clock) — command builders and their remote halves.
+//!
+//! Blocking: every method runs commands through [`Remote`] (blocking); async callers use
+//! `spawn_blocking`. Work on several nodes runs on scoped threads, one per node.
+
+pub mod clock;
+pub mod grudge;
+pub mod packet;
+pub mod partition;
+pub mod plug;
+pub mod process;
+pub mod rng;
+pub mod schedule;
+pub mod select;
+pub mod spec;
+
+pub use clock::{ClockMode, ClockState};
+pub use grudge::{Grudge, Shape};
+pub use packet::Behaviour;
+pub use process::Processes;
+pub use schedule::{final_heal, Schedule, ScheduledOp};
+pub use select::NodeSpec;
+pub use spec::{FaultKind, NemesisSpec};
+
+use crate::control::{Cmd, Remote};
+use crate::history::{Op, OpType, Process};
+use anyhow::{anyhow, bail, Context};
+use rng::Rng;
+use schedule::f;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// Everything [`Faults`] needs to act on a cluster.
+pub struct FaultsConfig {
+    /// One remote per node, in cluster order.
+    pub remotes: Vec<Arc<dyn Remote>>,
+    /// The control node's address as the nodes see it: never blocked by a partition.
+    pub control_ip: Option<IpAddr>,
+    /// The target's process control (pause, kill, start, primaries).
+    pub processes: Arc<dyn Processes>,
+    /// How clock faults reach the nodes.
+    pub clock_mode: ClockMode,
+    /// Seed for node and shape choices (the run's seed).
+    pub seed: u64,
+}
+
+/// What [`Faults::heal_all`] did, and what it could not do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealReport {
+    /// Steps that succeeded (`n1: partition`, `n3: resumed`, …).
+    pub healed: Vec<String>,
+    /// Steps that failed, each naming the node.
+    pub errors: Vec<String>,
+}
+
+impl HealReport {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+    pub fn to_json(&self) -> Value {
+        json!({ "healed": self.healed, "errors": self.errors })
+    }
+}
+
+/// What [`Faults::verify_clean`] found left over, one line per problem, each naming the node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CleanReport {
+    pub problems: Vec<String>,
+}
+
+impl CleanReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The fault executor for one run. See the module docs.
+pub struct Faults {
+    names: Vec<String>,
+    remotes: BTreeMap<String, Arc<dyn Remote>>,
+    ips: BTreeMap<String, IpAddr>,
+    control_ip: Option<IpAddr>,
+    procs: Arc<dyn Processes>,
+    clock_mode: ClockMode,
+    /// What is active, so heal_all knows what to restart and reset. Locked only briefly,
+    /// never across commands on nodes: `heal_all` (the emergency path) must not wait for a
+    /// fault that is being injected.
+    state: Mutex<State>,
+}
+
+struct State {
+    rng: Rng,
+    /// Whether `verify_clean` demands the target be running on every node.
+    expect_running: bool,
+    paused: BTreeSet<String>,
+    killed: BTreeSet<String>,
+    clocks: BTreeMap<String, ClockState>,
+    clock_touched: BTreeSet<String>,
+    clock_used: bool,
+    devices: BTreeMap<String, String>,
+}
+
+/// Resolves a node's address: an IP literal as is, else a DNS lookup on the control node.
+pub fn resolve_ip(host: &str) -> anyhow::Result<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    (host, 0)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving node address {host}"))?
+        .map(|a| a.ip())
+        .find(|ip| ip.is_ipv4())
+        .ok_or_else(|| anyhow!("node address {host} resolves to no IPv4 address"))
+}
+
+/// The control node's address as an SSH-reached node sees it (`$SSH_CLIENT`), `None` when the
+/// remote is not an SSH session.
+pub fn detect_control_ip(remote: &dyn Remote) -> Option<IpAddr> {
+    let out = remote
+        .exec(&Cmd::new("sh").args(["-c", "echo \"$SSH_CLIENT\""]))
+        .ok()?;
+    out.stdout.split_whitespace().next()?.parse().ok()
+}
+
+fn value_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+impl Faults {
+    /// Builds the executor. Resolves node addresses; touches no node (see [`Faults::setup`]).
+    pub fn new(cfg: FaultsConfig) -> anyhow::Result<Faults> {
+        if cfg.remotes.is_empty() {
+            bail!("the nemesis needs at least one node");
+        }
+        let mut names = Vec::new();
+        let mut remotes = BTreeMap::new();
+        let mut ips = BTreeMap::new();
+        for r in cfg.remotes {
+            let n = r.node().clone();
+            if remotes.contains_key(&n.name) {
+                bail!("node {} is listed twice", n.name);
+            }
+            let ip = resolve_ip(&n.host).with_context(|| format!("node {}", n.name))?;
+            if Some(ip) == cfg.control_ip {
+                bail!(
+                    "node {} has the control node's address {ip}: partitions could cut the control node off",
+                    n.name
+                );
+            }
+            ips.insert(n.name.clone(), ip);
+            names.push(n.name.clone());
+            remotes.insert(n.name, r);
+        }
+        let clocks = names
+            .iter()
+            .map(|n| (n.clone(), ClockState::default()))
+            .collect();
+        Ok(Faults {
+            names,
+            remotes,
+            ips,
+            control_ip: cfg.control_ip,
+            procs: cfg.processes,
+            clock_mode: cfg.clock_mode,
+            state: Mutex::new(State {
+                rng: Rng::new(cfg.seed),
+                // Until setup, the target may not have been started (an early error path).
+                expect_running: false,
+                paused: BTreeSet::new(),
+                killed: BTreeSet::new(),
+                clocks,
+                clock_touched: BTreeSet::new(),
+                clock_used: false,
+                devices: BTreeMap::new(),
+            }),
+        })
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain bookkeeping behind; keep using it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Node names, in cluster order.
+    pub fn nodes(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Addresses the partitions and packet filters use.
+    pub fn ips(&self) -> &BTreeMap<String, IpAddr> {
+        &self.ips
+    }
+
+    /// Whether [`Faults::verify_clean`] requires the target running on every node (false
+    /// until [`Faults::setup`], which the runner calls once the target is up; set it false
+    /// again for a target that is torn down).
+    pub fn set_expect_running(&self, yes: bool) {
+        self.st().expect_running = yes;
+    }
+
+    /// Each node's clock as the nemesis last set it.
+    pub fn clock_offsets(&self) -> BTreeMap<String, ClockState> {
+        self.st().clocks.clone()
+    }
+
+    /// Notes results must carry: currently, that clock faults had no effect because the
+    /// target ignores libfaketime.
+    pub fn notes(&self) -> Vec<String> {
+        if self.st().clock_used && !self.clock_effective() {
+            vec![self.faketime_note()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// False when clock faults cannot reach the target's processes (faketime mode with a
+    /// target that ignores libfaketime).
+    pub fn clock_effective(&self) -> bool {
+        self.clock_mode == ClockMode::RealClock || self.procs.honours_faketime()
+    }
+
+    /// The faketime note, whether or not a clock fault has run yet (for a note at setup).
+    pub fn notes_if_clock_used_now(&self) -> String {
+        self.faketime_note()
+    }
+
+    fn faketime_note(&self) -> String {
+        format!(
+            "clock faults had no effect on {}: its binaries ignore libfaketime (Go and static \
+             binaries read the clock with their own system calls); run on VMs with the real-clock \
+             mode to test clocks",
+            self.procs.name()
+        )
+    }
+
+    fn v6(&self) -> bool {
+        self.ips.values().any(IpAddr::is_ipv6)
+    }
+
+    fn remote(&self, node: &str) -> anyhow::Result<&Arc<dyn Remote>> {
+        self.remotes
+            .get(node)
+            .ok_or_else(|| anyhow!("unknown node {node}"))
+    }
+
+    /// Runs `f` on each named node in parallel; results in the order given.
+    fn on_nodes<T: Send>(
+        &self,
+        nodes: &[String],
+        f: impl Fn(&str, &dyn Remote) -> anyhow::Result<T> + Sync,
+    ) -> Vec<(String, anyhow::Result<T>)> {
+        let f = &f;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = nodes
+                .iter()
+                .map(|n| {
+                    let r = self.remotes.get(n).cloned();
+                    let n = n.clone();
+                    s.spawn(move || {
+                        let res = match r {
+                            Some(r) => f(&n, r.as_ref()),
+                            None => Err(anyhow!("unknown node {n}")),
+                        };
+                        (n, res)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| ("?".into(), Err(anyhow!("node worker panicked"))))
+                })
+                .collect()
+        })
+    }
+
+    /// Like [`Faults::on_nodes`] but fails with every node's error when any failed.
+    fn on_nodes_ok<T: Send>(
+        &self,
+        nodes: &[String],
+        f: impl Fn(&str, &dyn Remote) -> anyhow::Result<T> + Sync,
+    ) -> anyhow::Result<Vec<(String, T)>> {
+        let mut ok = Vec::new();
+        let mut errs = Vec::new();
+        for (n, r) in self.on_nodes(nodes, f) {
+            match r {
+                Ok(v) => ok.push((n, v)),
+                Err(e) => errs.push(format!("{n}: {}", crate::error::one_line(&e))),
+            }
+        }
+        if errs.is_empty() {
+            Ok(ok)
+        } else {
+            Err(anyhow!(errs.join("; ")))
+        }
+    }
+
+    /// Prepares every node: the iptables chain and its jump, no leftovers from an earlier
+    /// (crashed) run, clocks at zero offset, time sync stopped on real-clock nodes.
+    pub fn setup(&self) -> anyhow::Result<()> {
+        let v6 = self.v6();
+        let mode = self.clock_mode;
+        let names = self.names.clone();
+        self.on_nodes_ok(&names, |_, r| {
+            partition::ensure_chain(r, false)?;
+            if v6 {
+                partition::ensure_chain(r, true)?;
+            }
+            partition::heal(r, false)?;
+            if v6 {
+                partition::heal(r, true)?;
+            }
+            packet::heal(r)?;
+            match mode {
+                ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
+                ClockMode::RealClock => {
+                    for c in clock::stop_timesync_cmds() {
+                        // Absent daemons fail here; that is fine.
+                        let _ = r.exec(&c);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        self.st().expect_running = true;
+        Ok(())
+    }
+
+    /// Executes one nemesis operation and returns what was done (the `info` value).
+    pub fn invoke(&self, fname: &str, value: &Value) -> anyhow::Result<Value> {
+        match fname {
+            f::START_PARTITION => self.start_partition(value),
+            f::STOP_PARTITION => {
+                let nodes = self.heal_partitions()?;
+                Ok(json!({ "nodes": nodes }))
+            }
+            f::START_PACKET => self.start_packet(value),
+            f::STOP_PACKET => {
+                let names = self.names.clone();
+                self.on_nodes_ok(&names, |_, r| Ok(packet::heal(r)?))?;
+                Ok(json!({ "nodes": names }))
+            }
+            f::PAUSE => {
+                let nodes = self.targets(value)?;
+                let procs = self.procs.clone();
+                self.st().paused.extend(nodes.iter().cloned());
+                self.on_nodes_ok(&nodes, |_, r| procs.pause(r))?;
+                Ok(json!({ "nodes": nodes }))
+            }
+            f::RESUME => {
+                // SIGCONT is harmless on a running process, so resume every node: nothing stays
+                // stopped even if our bookkeeping missed one.
+                let was: Vec<String> = self.st().paused.iter().cloned().collect();
+                let names = self.names.clone();
+                let procs = self.procs.clone();
+                self.on_nodes_ok(&names, |_, r| procs.resume(r))?;
+                self.st().paused.clear();
+                Ok(json!({ "nodes": was }))
+            }
+            f::KILL | f::STOP => {
+                let nodes = self.targets(value)?;
+                let procs = self.procs.clone();
+                let graceful = fname == f::STOP;
+                self.st().killed.extend(nodes.iter().cloned());
+                self.on_nodes_ok(&nodes, |_, r| {
+                    if graceful {
+                        procs.stop(r)
+                    } else {
+                        procs.kill(r)
+                    }
+                })?;
+                Ok(json!({ "nodes": nodes, "graceful": graceful }))
+            }
+            f::START => {
+                let nodes: Vec<String> = match value.get("nodes").and_then(Value::as_array) {
+                    Some(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect(),
+                    None => self.st().killed.iter().cloned().collect(),
+                };
+                let procs = self.procs.clone();
+                self.on_nodes_ok(&nodes, |_, r| procs.start(r))?;
+                for n in &nodes {
+                    self.st().killed.remove(n);
+                }
+                Ok(json!({ "nodes": nodes }))
+            }
+            f::BUMP_CLOCK => {
+                let nodes = self.targets(value)?;
+                let delta = value
+                    .get("delta_ms")
+                    .and_then(Value::as_f64)
+                    .ok_or_else(|| anyhow!("bump-clock needs delta_ms"))?;
+                self.shift_clocks(&nodes, delta)?;
+                Ok(self.clock_value(nodes))
+            }
+            f::STROBE_CLOCK => self.strobe(value),
+            f::DRIFT_CLOCK => {
+                let nodes = self.targets(value)?;
+                let rate = value
+                    .get("rate")
+                    .and_then(Value::as_f64)
+                    .filter(|r| *r > 0.0 && r.is_finite())
+                    .ok_or_else(|| anyhow!("drift-clock needs a positive rate"))?;
+                if self.clock_mode == ClockMode::RealClock {
+                    bail!("drift-clock needs libfaketime (faketime mode); real clocks can only be bumped and strobed");
+                }
+                let mut new = Vec::new();
+                for n in &nodes {
+                    let mut s = self.st().clocks[n];
+                    s.rate = rate;
+                    new.push((n.clone(), s));
+                }
+                self.set_clocks(&new)?;
+                Ok(self.clock_value(nodes))
+            }
+            f::RESET_CLOCK => {
+                self.reset_clocks()?;
+                Ok(self.clock_value(self.names.clone()))
+            }
+            f::HEAL_ALL => {
+                let rep = self.heal_all();
+                if rep.is_ok() {
+                    Ok(rep.to_json())
+                } else {
+                    Err(anyhow!("heal-all failed: {}", rep.errors.join("; ")))
+                }
+            }
+            other => Err(crate::error::bad_input(format!(
+                "unknown nemesis operation {other:?}"
+            ))),
+        }
+    }
+
+    /// Executes a nemesis invocation and returns its completion: an `info` op (the nemesis
+    /// cannot know how the cluster took it) with what was done as the value, or with `error`
+    /// set and `{"error": …}` merged into the value when it failed.
+    pub fn invoke_op(&self, invoke: &Op) -> Op {
+        let mut done = Op::new(
+            Process::Nemesis,
+            OpType::Info,
+            invoke.f.clone(),
+            Value::Null,
+        );
+        match self.invoke(&invoke.f, &invoke.value) {
+            Ok(v) => done.value = v,
+            Err(e) => {
+                let msg = crate::error::one_line(&e);
+                done.value = json!({ "request": invoke.value, "error": msg });
+                done.error = Some(msg);
+            }
+        }
+        done
+    }
+
+    fn targets(&self, value: &Value) -> anyhow::Result<Vec<String>> {
+        if let Some(a) = value.get("nodes").and_then(Value::as_array) {
+            let names: Vec<String> = a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect();
+            return select::select(
+                &NodeSpec::Named(names),
+                &self.names,
+                &[],
+                &mut self.st().rng,
+            )
+            .map_err(|e| anyhow!(e));
+        }
+        let spec = match value_str(value, "targets") {
+            Some(s) => NodeSpec::parse(s).map_err(|e| anyhow!(e))?,
+            None => NodeSpec::One,
+        };
+        let primaries = if spec == NodeSpec::Primaries {
+            self.procs.primaries()
+        } else {
+            Vec::new()
+        };
+        select::select(&spec, &self.names, &primaries, &mut self.st().rng).map_err(|e| anyhow!(e))
+    }
+
+    fn start_partition(&self, value: &Value) -> anyhow::Result<Value> {
+        let p = if let Some(g) = value.get("grudge") {
+            let grudge: Grudge = serde_json::from_value(g.clone())
+                .map_err(|e| anyhow!("start-partition grudge: {e}"))?;
+            for (a, ds) in &grudge {
+                for n in std::iter::once(a).chain(ds) {
+                    if !self.ips.contains_key(n) {
+                        bail!("start-partition grudge names unknown node {n}");
+                    }
+                }
+            }
+            grudge::Partition {
+                shape: Shape::One,
+                grudge,
+                components: Vec::new(),
+            }
+        } else {
+            let shape = Shape::parse(value_str(value, "shape").unwrap_or("majority"))
+                .map_err(|e| anyhow!(e))?;
+            let primaries = if shape == Shape::Primaries {
+                self.procs.primaries()
+            } else {
+                Vec::new()
+            };
+            grudge::partition(shape, &self.names, &primaries, &mut self.st().rng)
+                .map_err(|e| anyhow!(e))?
+        };
+        // Compute every node's rules before touching any node: a refusal (control node) leaves
+        // the cluster as it was.
+        let mut per_node: BTreeMap<String, Vec<Cmd>> = BTreeMap::new();
+        for n in &self.names {
+            let cmds = partition::rules_for(&p.grudge, n, &self.ips, self.control_ip)
+                .map_err(|e| anyhow!("{n}: {e}"))?;
+            per_node.insert(n.clone(), cmds);
+        }
+        self.heal_partitions()?;
+        let names = self.names.clone();
+        let v6 = self.v6();
+        let result = self.on_nodes_ok(&names, |n, r| {
+            partition::ensure_chain(r, false)?;
+            if v6 {
+                partition::ensure_chain(r, true)?;
+            }
+            for c in &per_node[n] {
+                r.exec_ok(c)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            // Half a partition is worse than none.
+            let _ = self.heal_partitions();
+            return Err(e.context("installing partition rules"));
+        }
+        let mut v = p.to_json();
+        if value.get("grudge").is_some() {
+            v["shape"] = json!("explicit");
+        }
+        v["nodes"] = json!(p.grudge.keys().collect::<Vec<_>>());
+        Ok(v)
+    }
+
+    fn heal_partitions(&self) -> anyhow::Result<Vec<String>> {
+        let v6 = self.v6();
+        let names = self.names.clone();
+        self.on_nodes_ok(&names, |_, r| {
+            partition::heal(r, false)?;
+            if v6 {
+                partition::heal(r, true)?;
+            }
+            Ok(())
+        })?;
+        Ok(names)
+    }
+
+    fn start_packet(&self, value: &Value) -> anyhow::Result<Value> {
+        let behaviour = match value.get("behaviour") {
+            Some(Value::String(s)) => Behaviour::preset(s).map_err(|e| anyhow!(e))?,
+            Some(v @ Value::Object(_)) => serde_json::from_value::<Behaviour>(v.clone())
+                .map_err(|e| anyhow!("start-packet behaviour: {e}"))?,
+            _ => Behaviour::preset("delay").map_err(|e| anyhow!(e))?,
+        };
+        behaviour.validate().map_err(|e| anyhow!(e))?;
+        if behaviour.is_empty() {
+            bail!("start-packet: empty behaviour");
+        }
+        let nodes = self.targets(value)?;
+        // Interfaces towards the peers, found once per node.
+        for n in &nodes {
+            if !self.st().devices.contains_key(n) {
+                let peer = self
+                    .names
+                    .iter()
+                    .find(|x| *x != n)
+                    .map(|x| self.ips[x])
+                    .ok_or_else(|| anyhow!("packet faults need at least two nodes"))?;
+                let dev = packet::device_towards(self.remote(n)?.as_ref(), peer)?;
+                self.st().devices.insert(n.clone(), dev);
+            }
+        }
+        let ips = self.ips.clone();
+        let devices = self.st().devices.clone();
+        let b = behaviour.clone();
+        self.on_nodes_ok(&nodes, |n, r| {
+            let peers: Vec<IpAddr> = ips
+                .iter()
+                .filter(|(name, _)| name.as_str() != n)
+                .map(|(_, ip)| *ip)
+                .collect();
+            packet::apply(r, &devices[n], &peers, &b)?;
+            Ok(())
+        })
+        .context("installing packet faults")?;
+        Ok(json!({ "nodes": nodes, "behaviour": behaviour }))
+    }
+
+    fn set_clocks(&self, states: &[(String, ClockState)]) -> anyhow::Result<()> {
+        self.st().clock_used = true;
+        let mode = self.clock_mode;
+        let old = self.st().clocks.clone();
+        let names: Vec<String> = states.iter().map(|(n, _)| n.clone()).collect();
+        let wanted: BTreeMap<String, ClockState> = states.iter().cloned().collect();
+        self.on_nodes_ok(&names, |n, r| {
+            let s = wanted[n];
+            match mode {
+                ClockMode::Faketime => clock::set_faketime(r, s)?,
+                ClockMode::RealClock => {
+                    let delta = (s.offset_ms - old[n].offset_ms).round() as i64;
+                    if delta != 0 {
+                        r.exec_ok(&clock::bump_real_cmd(delta))?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        for (n, s) in states {
+            self.st().clocks.insert(n.clone(), *s);
+            self.st().clock_touched.insert(n.clone());
+        }
+        Ok(())
+    }
+
+    fn shift_clocks(&self, nodes: &[String], delta_ms: f64) -> anyhow::Result<()> {
+        let new: Vec<(String, ClockState)> = nodes
+            .iter()
+            .map(|n| {
+                let mut s = self.st().clocks[n];
+                s.offset_ms += delta_ms;
+                (n.clone(), s)
+            })
+            .collect();
+        self.set_clocks(&new)
+    }
+
+    fn reset_clocks(&self) -> anyhow::Result<()> {
+        {
+            let mut st = self.st();
+            st.clock_used |= !st.clock_touched.is_empty();
+        }
+        let mode = self.clock_mode;
+        let names = self.names.clone();
+        let touched = self.st().clock_touched.clone();
+        self.on_nodes_ok(&names, |n, r| {
+            match mode {
+                // Idempotent and cheap: every node's file goes back to +0.
+                ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
+                ClockMode::RealClock => {
+                    if touched.contains(n) {
+                        r.exec_ok(&clock::set_real_cmd(SystemTime::now()))?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        for s in self.st().clocks.values_mut() {
+            *s = ClockState::default();
+        }
+        self.st().clock_touched.clear();
+        Ok(())
+    }
+
+    /// Strobes run on the nodes themselves (one command per node, all in parallel), so the
+    /// period is kept even when a round trip to the node takes longer than the period.
+    fn strobe(&self, value: &Value) -> anyhow::Result<Value> {
+        let nodes = self.targets(value)?;
+        let num = |k: &str, d: f64| value.get(k).and_then(Value::as_f64).unwrap_or(d);
+        let delta = num("delta_ms", 200.0).round() as i64;
+        let period_ms = num("period_ms", 10.0).max(1.0) as u64;
+        let duration_ms = num("duration_ms", 2000.0).max(0.0) as u64;
+        let cycles = (duration_ms / (2 * period_ms)).max(1);
+        let mode = self.clock_mode;
+        let base = self.st().clocks.clone();
+        self.st().clock_used = true;
+        for n in &nodes {
+            self.st().clock_touched.insert(n.clone());
+        }
+        self.on_nodes_ok(&nodes, |n, r| {
+            let cmd = match mode {
+                ClockMode::Faketime => {
+                    let off = base[n];
+                    let mut on = off;
+                    on.offset_ms += delta as f64;
+                    clock::strobe_faketime_cmd(
+                        &clock::rc_path(&r.node().workdir),
+                        on,
+                        off,
+                        period_ms,
+                        cycles,
+                    )
+                }
+                ClockMode::RealClock => clock::strobe_real_cmd(delta, period_ms, cycles),
+            };
+            r.exec_ok(&cmd)?;
+            Ok(())
+        })?;
+        let mut v = self.clock_value(nodes);
+        v["flips"] = json!(2 * cycles);
+        v["delta_ms"] = json!(delta);
+        v["period_ms"] = json!(period_ms);
+        Ok(v)
+    }
+
+    fn clock_value(&self, nodes: Vec<String>) -> Value {
+        let mut v = json!({
+            "nodes": nodes,
+            "offsets": self.st().clocks,
+            "mode": self.clock_mode,
+        });
+        if !self.clock_effective() {
+            v["effective"] = json!(false);
+            v["note"] = json!(self.faketime_note());
+        }
+        v
+    }
+
+    /// Heals everything on every node: flushes the partition chain, removes netsplit's qdiscs,
+    /// resumes (SIGCONT) the target everywhere, restarts what the nemesis killed, resets clocks.
+    /// Idempotent and safe when nothing is active; keeps going past failures and reports them.
+    pub fn heal_all(&self) -> HealReport {
+        let mut rep = HealReport::default();
+        let v6 = self.v6();
+        let mode = self.clock_mode;
+        let procs = self.procs.clone();
+        let killed = self.st().killed.clone();
+        let touched = self.st().clock_touched.clone();
+        let names = self.names.clone();
+        let results = self.on_nodes(&names, |n, r| {
+            let mut ok = Vec::new();
+            let mut errs = Vec::new();
+            let mut step = |what: &str, res: anyhow::Result<()>| match res {
+                Ok(()) => ok.push(format!("{n}: {what}")),
+                Err(e) => errs.push((what.to_string(), crate::error::one_line(&e))),
+            };
+            step("partition", partition::heal(r, false).map_err(Into::into));
+            if v6 {
+                step(
+                    "partition (ipv6)",
+                    partition::heal(r, true).map_err(Into::into),
+                );
+            }
+            step("packet", packet::heal(r).map_err(Into::into));
+            step("resume", procs.resume(r));
+            if killed.contains(n) {
+                step("start", procs.start(r));
+            }
+            match mode {
+                ClockMode::Faketime => step(
+                    "clock",
+                    clock::set_faketime(r, ClockState::default()).map_err(Into::into),
+                ),
+                ClockMode::RealClock if touched.contains(n) => step(
+                    "clock",
+                    r.exec_ok(&clock::set_real_cmd(SystemTime::now()))
+                        .map(|_| ())
+                        .map_err(Into::into),
+                ),
+                ClockMode::RealClock => {}
+            }
+            Ok((ok, errs))
+        });
+        for (n, res) in results {
+            match res {
+                Ok((ok, errs)) => {
+                    let failed: BTreeSet<&str> = errs.iter().map(|(w, _)| w.as_str()).collect();
+                    if !failed.contains("start") {
+                        self.st().killed.remove(&n);
+                    }
+                    if !failed.contains("resume") {
+                        self.st().paused.remove(&n);
+                    }
+                    if !failed.contains("clock") {
+                        self.st().clock_touched.remove(&n);
+                        self.st().clocks.insert(n.clone(), ClockState::default());
+                    }
+                    rep.healed.extend(ok);
+                    rep.errors
+                        .extend(errs.iter().map(|(w, e)| format!("{n}: {w}: {e}")));
+                }
+                Err(e) => rep
+                    .errors
+                    .push(format!("{n}: {}", crate::error::one_line(&e))),
+            }
+        }
+        rep
+    }
+
+    /// Checks every node is clean: no rules in the partition chain, no netsplit or netem
+    /// qdisc, no stopped target process, the target running (unless told not to expect it),
+    /// and no clock offset left.
+    pub fn verify_clean(&self) -> CleanReport {
+        let v6 = self.v6();
+        let mode = self.clock_mode;
+        let procs = self.procs.clone();
+        let expect_running = self.st().expect_running;
+        let touched = self.st().clock_touched.clone();
+        let names = self.names.clone();
+        let mut rep = CleanReport::default();
+        for (n, res) in self.on_nodes(&names, |n, r| {
+            let mut problems = Vec::new();
+            let mut rules = partition::active_rules(r, false)?;
+            if v6 {
+                rules.extend(partition::active_rules(r, true)?);
+            }
+            if !rules.is_empty() {
+                problems.push(format!(
+                    "{n}: partition rules left in chain {}: {}",
+                    partition::CHAIN,
+                    rules.join(" | ")
+                ));
+            }
+            let q = packet::leftovers(r)?;
+            if !q.is_empty() {
+                problems.push(format!("{n}: qdiscs left: {}", q.join(" | ")));
+            }
+            let pids = procs.pids(r)?;
+            if pids.is_empty() && expect_running {
+                problems.push(format!("{n}: {} is not running", procs.name()));
+            }
+            for pid in pids {
+                if let Some(s) = process::state_of(r, pid)? {
+                    if process::is_stopped(s) {
+                        problems.push(format!(
+                            "{n}: {} process {pid} is stopped (state {s})",
+                            procs.name()
+                        ));
+                    }
+                }
+            }
+            match mode {
+                ClockMode::Faketime => {
+                    let out = r.exec(&Cmd::new("cat").arg(clock::rc_path(&r.node().workdir)))?;
+                    let line = out.stdout.trim();
+                    if out.status == 0 && !line.is_empty() && line != "+0.000s" {
+                        problems.push(format!("{n}: clock offset {line:?} left in faketime file"));
+                    }
+                }
+                ClockMode::RealClock => {
+                    if touched.contains(n) {
+                        problems.push(format!("{n}: real clock was moved and not restored"));
+                    }
+                }
+            }
+            Ok(problems)
+        }) {
+            match res {
+                Ok(p) => rep.problems.extend(p),
+                Err(e) => rep.problems.push(format!(
+                    "{n}: cannot verify: {}",
+                    crate::error::one_line(&e)
+                )),
+            }
+        }
+        rep
+    }
+
+    /// End of a run: heal everything, then remove the chain and its jump from every node.
+    pub fn teardown(&self) -> HealReport {
+        let mut rep = self.heal_all();
+        let v6 = self.v6();
+        let names = self.names.clone();
+        for (n, res) in self.on_nodes(&names, |_, r| {
+            partition::teardown(r, false)?;
+            if v6 {
+                partition::teardown(r, true)?;
+            }
+            Ok(())
+        }) {
+            if let Err(e) = res {
+                rep.errors.push(format!(
+                    "{n}: removing chain: {}",
+                    crate::error::one_line(&e)
+                ));
+            }
+        }
+        rep
+    }
+}

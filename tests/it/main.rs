@@ -2,6 +2,7 @@
 
 mod check;
 mod etcd;
+mod nemesis;
 mod nodes;
 mod runner;
 mod txn;

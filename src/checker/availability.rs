@@ -1,0 +1,317 @@
+//! Availability per fault window: how much of the workload succeeded, and how fast, while each
+//! fault was active — and outside every fault, for comparison.
+//!
+//! Windows come from the history's nemesis operations (CONVENTIONS.md): a start (`start-partition`,
+//! `pause`, `kill`, `bump-clock`, …) opens a window at its completion, the matching stop
+//! (`stop-partition`, `resume`, `start`, `reset-clock`, …) or a `heal-all` closes it at its
+//! invocation; a strobe is a window of its own. The runner's generic names work the same way
+//! (`start-pause` … `stop-pause`; its final `heal` closes everything). A client operation belongs to every window its
+//! invocation falls in. Pure: no I/O, no clocks.
+
+use crate::history::{pair, Op, OpType, Process};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One fault window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Window {
+    /// The operation that opened it (`start-partition`).
+    pub fault: String,
+    /// Its completion value (which nodes, which grudge).
+    pub value: serde_json::Value,
+    /// Event indexes (not positions) that bound the window.
+    pub start_index: u64,
+    pub end_index: Option<u64>,
+    /// Control-node times, ns since run start.
+    pub start_ns: u64,
+    pub end_ns: Option<u64>,
+    pub stats: Stats,
+}
+
+/// Outcome counts and latency of the client operations invoked in a span of time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub ops: usize,
+    pub ok: usize,
+    pub fail: usize,
+    pub info: usize,
+    /// ok / ops, `None` when there were no operations.
+    pub ok_share: Option<f64>,
+    /// Latency of ok operations, milliseconds.
+    pub latency_ms_mean: Option<f64>,
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p99: Option<f64>,
+    pub latency_ms_max: Option<f64>,
+}
+
+/// The availability report: every window, the time outside all windows, and per-fault totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Availability {
+    pub windows: Vec<Window>,
+    /// Operations invoked while no fault was active.
+    pub outside_faults: Stats,
+    /// Operations invoked during some window of each fault kind (`start-partition`, …).
+    pub by_fault: BTreeMap<String, Stats>,
+}
+
+fn closes(start: &str, stop: &str) -> bool {
+    let generic = matches!(
+        (start.strip_prefix("start-"), stop.strip_prefix("stop-")),
+        (Some(a), Some(b)) if a == b
+    );
+    generic
+        || stop == "heal-all"
+        || stop == "heal"
+        || matches!(
+            (start, stop),
+            ("start-partition", "stop-partition")
+                | ("start-packet", "stop-packet")
+                | ("pause", "resume")
+                | ("kill", "start")
+                | ("stop", "start")
+                | ("bump-clock", "reset-clock")
+                | ("drift-clock", "reset-clock")
+        )
+}
+
+fn opens(f: &str) -> bool {
+    // `start` (restart after a kill) is a heal, not a fault.
+    (f.starts_with("start-") && f != "start")
+        || matches!(
+            f,
+            "pause" | "kill" | "stop" | "bump-clock" | "drift-clock" | "strobe-clock"
+        )
+}
+
+struct Sample {
+    outcome: OpType,
+    latency_ns: Option<u64>,
+}
+
+fn stats(samples: &[&Sample]) -> Stats {
+    let mut s = Stats {
+        ops: samples.len(),
+        ..Stats::default()
+    };
+    let mut lat: Vec<f64> = Vec::new();
+    for x in samples {
+        match x.outcome {
+            OpType::Ok => {
+                s.ok += 1;
+                if let Some(l) = x.latency_ns {
+                    lat.push(l as f64 / 1e6);
+                }
+            }
+            OpType::Fail => s.fail += 1,
+            _ => s.info += 1,
+        }
+    }
+    if s.ops > 0 {
+        s.ok_share = Some(s.ok as f64 / s.ops as f64);
+    }
+    if !lat.is_empty() {
+        lat.sort_by(f64::total_cmp);
+        let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+        s.latency_ms_mean = Some(lat.iter().sum::<f64>() / lat.len() as f64);
+        s.latency_ms_p50 = Some(q(0.5));
+        s.latency_ms_p99 = Some(q(0.99));
+        s.latency_ms_max = lat.last().copied();
+    }
+    s
+}
+
+/// Computes availability per fault window. Errors only on a malformed client history (the
+/// pairing names the line).
+pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryError> {
+    // Windows from the nemesis events: a start opens at its completion (when the fault is in
+    // place); a stop closes at its invocation (when healing begins).
+    let mut windows: Vec<Window> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut strobe_start: Option<&Op> = None;
+    for op in ops.iter().filter(|o| o.process == Process::Nemesis) {
+        match op.kind {
+            OpType::Invoke => {
+                if op.f == "strobe-clock" {
+                    strobe_start = Some(op);
+                }
+                open.retain(|&w| {
+                    if closes(&windows[w].fault, &op.f) {
+                        windows[w].end_index = Some(op.index);
+                        windows[w].end_ns = Some(op.time);
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+            _ if opens(&op.f) && op.error.is_none() => {
+                let (start_index, start_ns) = match (op.f.as_str(), strobe_start.take()) {
+                    // A strobe acts between its invocation and its completion.
+                    ("strobe-clock", Some(inv)) => (inv.index, inv.time),
+                    _ => (op.index, op.time),
+                };
+                let end = (op.f == "strobe-clock").then_some((op.index, op.time));
+                windows.push(Window {
+                    fault: op.f.clone(),
+                    value: op.value.clone(),
+                    start_index,
+                    end_index: end.map(|e| e.0),
+                    start_ns,
+                    end_ns: end.map(|e| e.1),
+                    stats: Stats::default(),
+                });
+                if end.is_none() {
+                    open.push(windows.len() - 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Client operations, by invocation. Window membership uses the invocation's event index,
+    // which orders events exactly even when times tie.
+    let samples: Vec<(u64, Sample)> = pair(ops)?
+        .into_iter()
+        .map(|c| {
+            let inv = &ops[c.invoke];
+            let latency_ns = c.complete.map(|i| ops[i].time.saturating_sub(inv.time));
+            (
+                inv.index,
+                Sample {
+                    outcome: c.outcome,
+                    latency_ns,
+                },
+            )
+        })
+        .collect();
+    let inside = |w: &Window, idx: u64| idx > w.start_index && w.end_index.is_none_or(|e| idx < e);
+    let mut outside: Vec<&Sample> = Vec::new();
+    let mut by_fault: BTreeMap<String, Vec<&Sample>> = BTreeMap::new();
+    for w in windows.iter_mut() {
+        let mine: Vec<&Sample> = samples
+            .iter()
+            .filter(|(idx, _)| inside(w, *idx))
+            .map(|(_, s)| s)
+            .collect();
+        w.stats = stats(&mine);
+    }
+    for (idx, s) in &samples {
+        // Each operation counts once per fault kind, even inside two windows of that kind.
+        let kinds: std::collections::BTreeSet<&str> = windows
+            .iter()
+            .filter(|w| inside(w, *idx))
+            .map(|w| w.fault.as_str())
+            .collect();
+        if kinds.is_empty() {
+            outside.push(s);
+        }
+        for k in kinds {
+            by_fault.entry(k.to_string()).or_default().push(s);
+        }
+    }
+    Ok(Availability {
+        windows,
+        outside_faults: stats(&outside),
+        by_fault: by_fault.into_iter().map(|(k, v)| (k, stats(&v))).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(index: u64, time_ms: u64, p: Process, kind: OpType, f: &str) -> Op {
+        let mut o = Op::new(p, kind, f, json!(null));
+        o.index = index;
+        o.time = time_ms * 1_000_000;
+        o
+    }
+
+    #[test]
+    fn partition_window_counts_only_ops_invoked_inside_it() {
+        use OpType::*;
+        use Process::*;
+        let ops = vec![
+            ev(0, 0, Client(0), Invoke, "read"),
+            ev(1, 10, Client(0), Ok, "read"),
+            ev(2, 20, Nemesis, Invoke, "start-partition"),
+            ev(3, 25, Nemesis, Info, "start-partition"),
+            ev(4, 30, Client(0), Invoke, "write"),
+            ev(5, 1030, Client(0), Info, "write"),
+            ev(6, 1040, Client(1), Invoke, "read"),
+            ev(7, 1050, Client(1), Fail, "read"),
+            ev(8, 1060, Nemesis, Invoke, "stop-partition"),
+            ev(9, 1065, Nemesis, Info, "stop-partition"),
+            ev(10, 1070, Client(2), Invoke, "read"),
+            ev(11, 1100, Client(2), Ok, "read"),
+        ];
+        let a = availability(&ops).unwrap();
+        assert_eq!(a.windows.len(), 1);
+        let w = &a.windows[0];
+        assert_eq!((w.start_index, w.end_index), (3, Some(8)));
+        assert_eq!(
+            (w.stats.ops, w.stats.ok, w.stats.fail, w.stats.info),
+            (2, 0, 1, 1)
+        );
+        assert_eq!(w.stats.ok_share, Some(0.0));
+        assert_eq!(a.outside_faults.ops, 2);
+        assert_eq!(a.outside_faults.ok_share, Some(1.0));
+        assert_eq!(a.outside_faults.latency_ms_max, Some(30.0));
+        assert_eq!(a.by_fault["start-partition"].ops, 2);
+    }
+
+    #[test]
+    fn heal_all_closes_every_open_window_and_unclosed_ones_run_to_the_end() {
+        use OpType::*;
+        use Process::*;
+        let ops = vec![
+            ev(0, 0, Nemesis, Invoke, "pause"),
+            ev(1, 1, Nemesis, Info, "pause"),
+            ev(2, 2, Nemesis, Invoke, "kill"),
+            ev(3, 3, Nemesis, Info, "kill"),
+            ev(4, 4, Client(0), Invoke, "read"),
+            ev(5, 5, Client(0), Ok, "read"),
+            ev(6, 6, Nemesis, Invoke, "heal-all"),
+            ev(7, 7, Nemesis, Info, "heal-all"),
+            ev(8, 8, Nemesis, Invoke, "start-packet"),
+            ev(9, 9, Nemesis, Info, "start-packet"),
+            ev(10, 10, Client(0), Invoke, "read"),
+        ];
+        let a = availability(&ops).unwrap();
+        assert_eq!(a.windows.len(), 3);
+        assert_eq!(a.windows[0].end_index, Some(6));
+        assert_eq!(a.windows[1].end_index, Some(6));
+        assert_eq!(a.windows[2].end_index, None);
+        assert_eq!(a.windows[0].stats.ok, 1);
+        assert_eq!(a.windows[2].stats.info, 1);
+        assert_eq!(a.outside_faults.ops, 0);
+        assert_eq!(a.outside_faults.ok_share, None);
+    }
+
+    #[test]
+    fn failed_fault_opens_no_window_and_strobe_is_its_own_window() {
+        use OpType::*;
+        use Process::*;
+        let mut failed = ev(1, 1, Nemesis, Info, "start-partition");
+        failed.error = Some("n1: iptables exited 1".into());
+        let ops = vec![
+            ev(0, 0, Nemesis, Invoke, "start-partition"),
+            failed,
+            ev(2, 2, Nemesis, Invoke, "strobe-clock"),
+            ev(3, 3, Client(0), Invoke, "read"),
+            ev(4, 4, Client(0), Ok, "read"),
+            ev(5, 5, Nemesis, Info, "strobe-clock"),
+            ev(6, 6, Client(0), Invoke, "read"),
+            ev(7, 7, Client(0), Ok, "read"),
+        ];
+        let a = availability(&ops).unwrap();
+        assert_eq!(a.windows.len(), 1);
+        assert_eq!(a.windows[0].fault, "strobe-clock");
+        assert_eq!(
+            (a.windows[0].start_index, a.windows[0].end_index),
+            (2, Some(5))
+        );
+        assert_eq!(a.windows[0].stats.ops, 1);
+        assert_eq!(a.outside_faults.ops, 1);
+    }
+}

@@ -1,0 +1,366 @@
+//! Clock faults: bump, strobe, drift and reset a node's clock.
+//!
+//! Local namespace nodes share the host's kernel clock, so there the target's processes run
+//! under libfaketime with a per-node offset file that the nemesis rewrites ([`faketime_env`]
+//! is the environment a target must set when it starts a process). libfaketime re-reads the
+//! file on every time call (`FAKETIME_NO_CACHE=1`), so a rewrite takes effect at once; a missing
+//! file means "no offset". Statically linked and Go binaries (etcd) make their own system calls
+//! and ignore libfaketime: targets say so and results must carry the note.
+//!
+//! On real machines (VMs) the nemesis stops time synchronisation and sets the real clock with
+//! `date`, through a fixed `sh` script that takes the offset as an argument (so no value is ever
+//! spliced into shell text); at the end it sets each clock from the control node's clock.
+
+use crate::control::{Cmd, Remote, RemoteError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where Debian's libfaketime lives (package `libfaketime`).
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// The offset file's name inside the node's working directory.
+pub const RC_FILE: &str = "faketime.rc";
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How clock faults reach a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockMode {
+    /// Rewrite the node's libfaketime offset file (local nodes sharing one kernel clock).
+    Faketime,
+    /// Set the node's real clock (VMs and machines; time sync is stopped first).
+    RealClock,
+}
+
+/// The offset file of a node whose working directory is `workdir`.
+pub fn rc_path(workdir: &str) -> String {
+    format!("{}/{RC_FILE}", workdir.trim_end_matches('/'))
+}
+
+/// The environment a target sets on the processes it starts on a faketime node, so that the
+/// nemesis can move their clock: preload libfaketime, point it at the node's offset file and
+/// make it re-read the file on every call.
+pub fn faketime_env(workdir: &str) -> Vec<(String, String)> {
+    vec![
+        ("LD_PRELOAD".into(), LIBFAKETIME.into()),
+        ("FAKETIME_TIMESTAMP_FILE".into(), rc_path(workdir)),
+        ("FAKETIME_NO_CACHE".into(), "1".into()),
+        // Keep monotonic clocks real: timeouts and leases measured with CLOCK_MONOTONIC would
+        // otherwise jump too, which is a different fault from a skewed wall clock.
+        ("DONT_FAKE_MONOTONIC".into(), "1".into()),
+    ]
+}
+
+/// A node's clock as the nemesis set it: offset from true time and drift rate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClockState {
+    /// Milliseconds ahead (positive) or behind (negative) of the control node's clock.
+    pub offset_ms: f64,
+    /// 1.0 = real speed; 1.1 = 10% fast (libfaketime nodes only).
+    pub rate: f64,
+}
+
+impl Default for ClockState {
+    fn default() -> Self {
+        ClockState {
+            offset_ms: 0.0,
+            rate: 1.0,
+        }
+    }
+}
+
+/// The libfaketime offset-file line for a state: `+2.500s`, `-60.000s x1.1`, `+0.000s`.
+pub fn rc_content(state: ClockState) -> String {
+    let secs = state.offset_ms / 1000.0;
+    let mut s = if secs < 0.0 {
+        format!("-{:.3}s", -secs)
+    } else {
+        format!("+{secs:.3}s")
+    };
+    if (state.rate - 1.0).abs() > 1e-9 {
+        s.push_str(&format!(" x{}", state.rate));
+    }
+    s.push('\n');
+    s
+}
+
+/// Writes a file atomically (temp file + rename) so libfaketime never reads half a line.
+/// The script is fixed; the path travels as `$1` and the content on stdin.
+pub fn write_file_cmd(path: &str, content: &str) -> Cmd {
+    Cmd::new("sh")
+        .args([
+            "-c",
+            "cat > \"$1.tmp\" && mv -f \"$1.tmp\" \"$1\"",
+            "sh",
+            path,
+        ])
+        .stdin(content.as_bytes().to_vec())
+        .timeout(TIMEOUT)
+}
+
+/// Sets a faketime node's clock by rewriting its offset file.
+pub fn set_faketime(remote: &dyn Remote, state: ClockState) -> Result<(), RemoteError> {
+    let path = rc_path(&remote.node().workdir);
+    remote
+        .exec_ok(&write_file_cmd(&path, &rc_content(state)))
+        .map(|_| ())
+}
+
+/// Commands that stop time synchronisation on a machine. Each may fail (the daemon is not
+/// installed); callers ignore failures.
+pub fn stop_timesync_cmds() -> Vec<Cmd> {
+    let mut cmds = vec![Cmd::new("timedatectl")
+        .args(["set-ntp", "false"])
+        .sudo()
+        .timeout(TIMEOUT)];
+    for unit in [
+        "systemd-timesyncd",
+        "chrony",
+        "chronyd",
+        "ntp",
+        "ntpsec",
+        "openntpd",
+    ] {
+        cmds.push(
+            Cmd::new("systemctl")
+                .args(["stop", unit])
+                .sudo()
+                .timeout(TIMEOUT),
+        );
+    }
+    cmds
+}
+
+/// Moves a machine's real clock by `delta_ms`, computed on the node itself (no round trip
+/// between reading and setting). The script is fixed; the delta travels as `$1`.
+pub fn bump_real_cmd(delta_ms: i64) -> Cmd {
+    const SCRIPT: &str = "n=$(date +%s%N) && n=$((n + $1 * 1000000)) && \
+                          date -u -s \"@$((n / 1000000000)).$(printf %09d $((n % 1000000000)))\" >/dev/null";
+    Cmd::new("sh")
+        .args(["-c", SCRIPT, "sh", &delta_ms.to_string()])
+        .sudo()
+        .timeout(TIMEOUT)
+}
+
+fn strobe_timeout(period_ms: u64, cycles: u64) -> Duration {
+    // Each cycle sleeps twice the period, plus slack for the writes themselves.
+    Duration::from_millis(2 * period_ms * cycles) * 2 + TIMEOUT
+}
+
+/// A strobe on a faketime node, run on the node: `cycles` times, write `on`, sleep `period`,
+/// write `off`, sleep `period`; it ends on `off`. Fixed script; values travel as arguments.
+pub fn strobe_faketime_cmd(
+    path: &str,
+    on: ClockState,
+    off: ClockState,
+    period_ms: u64,
+    cycles: u64,
+) -> Cmd {
+    const SCRIPT: &str = "f=$1 on=$2 off=$3 p=$4 n=$5 i=0
+put() { printf '%s\\n' \"$1\" > \"$f.tmp\" && mv -f \"$f.tmp\" \"$f\"; }
+while [ \"$i\" -lt \"$n\" ]; do put \"$on\"; sleep \"$p\"; put \"$off\"; sleep \"$p\"; i=$((i+1)); done
+put \"$off\"";
+    Cmd::new("sh")
+        .args([
+            "-c",
+            SCRIPT,
+            "sh",
+            path,
+            rc_content(on).trim(),
+            rc_content(off).trim(),
+            &format!("{:.3}", period_ms as f64 / 1000.0),
+            &cycles.to_string(),
+        ])
+        .timeout(strobe_timeout(period_ms, cycles))
+}
+
+/// A strobe of a machine's real clock, run on the node: `cycles` times, `+delta_ms`, sleep,
+/// `-delta_ms`, sleep; it ends where it started. Fixed script; values travel as arguments.
+pub fn strobe_real_cmd(delta_ms: i64, period_ms: u64, cycles: u64) -> Cmd {
+    const SCRIPT: &str = "d=$1 p=$2 n=$3 i=0
+bump() { t=$(date +%s%N) && t=$((t + $1 * 1000000)) && date -u -s \"@$((t / 1000000000)).$(printf %09d $((t % 1000000000)))\" >/dev/null; }
+while [ \"$i\" -lt \"$n\" ]; do bump \"$d\"; sleep \"$p\"; bump $((0 - d)); sleep \"$p\"; i=$((i+1)); done";
+    Cmd::new("sh")
+        .args([
+            "-c",
+            SCRIPT,
+            "sh",
+            &delta_ms.to_string(),
+            &format!("{:.3}", period_ms as f64 / 1000.0),
+            &cycles.to_string(),
+        ])
+        .sudo()
+        .timeout(strobe_timeout(period_ms, cycles))
+}
+
+/// Sets a machine's real clock to `t` (restoring it from the control node's clock).
+pub fn set_real_cmd(t: SystemTime) -> Cmd {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Cmd::new("date")
+        .args([
+            "-u",
+            "-s",
+            &format!("@{}.{:09}", d.as_secs(), d.subsec_nanos()),
+        ])
+        .sudo()
+        .timeout(TIMEOUT)
+}
+
+/// `date +%s%N`: the node's wall clock in nanoseconds.
+pub fn read_clock_cmd() -> Cmd {
+    Cmd::new("date").arg("+%s%N").timeout(TIMEOUT)
+}
+
+/// Measures a node's real clock offset from the control node's, in milliseconds, correcting
+/// for half the round trip.
+pub fn measure_real_offset_ms(remote: &dyn Remote) -> Result<f64, RemoteError> {
+    let before = SystemTime::now();
+    let out = remote.exec_ok(&read_clock_cmd())?;
+    let after = SystemTime::now();
+    let node_ns: i128 = out.stdout.trim().parse().map_err(|_| RemoteError::Other {
+        node: remote.node().name.clone(),
+        msg: format!("`date +%s%N` printed {:?}", out.stdout.trim()),
+    })?;
+    let ns = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i128;
+    let mid = (ns(before) + ns(after)) / 2;
+    Ok((node_ns - mid) as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_file_lines_follow_libfaketime_syntax() {
+        let s = |o, r| {
+            rc_content(ClockState {
+                offset_ms: o,
+                rate: r,
+            })
+        };
+        assert_eq!(s(2500.0, 1.0), "+2.500s\n");
+        assert_eq!(s(-60000.0, 1.0), "-60.000s\n");
+        assert_eq!(s(0.0, 1.0), "+0.000s\n");
+        assert_eq!(s(1.0, 1.1), "+0.001s x1.1\n");
+    }
+
+    #[test]
+    fn faketime_env_points_at_the_nodes_own_file() {
+        let env = faketime_env("/var/lib/netsplit/n1/");
+        assert!(env.contains(&("LD_PRELOAD".into(), LIBFAKETIME.into())));
+        assert!(env.contains(&(
+            "FAKETIME_TIMESTAMP_FILE".into(),
+            "/var/lib/netsplit/n1/faketime.rc".into()
+        )));
+        assert!(env.contains(&("FAKETIME_NO_CACHE".into(), "1".into())));
+    }
+
+    #[test]
+    fn file_writes_keep_the_path_out_of_the_script() {
+        let c = write_file_cmd("/tmp/a b'c/faketime.rc", "+1.000s\n");
+        assert_eq!(c.argv[2], "cat > \"$1.tmp\" && mv -f \"$1.tmp\" \"$1\"");
+        assert_eq!(c.argv[4], "/tmp/a b'c/faketime.rc");
+        assert_eq!(c.stdin.as_deref(), Some(&b"+1.000s\n"[..]));
+    }
+
+    #[test]
+    fn strobe_scripts_take_every_value_as_an_argument() {
+        let on = ClockState {
+            offset_ms: 200.0,
+            rate: 1.0,
+        };
+        let c = strobe_faketime_cmd("/w/n1/faketime.rc", on, ClockState::default(), 10, 50);
+        assert_eq!(
+            &c.argv[3..],
+            [
+                "sh",
+                "/w/n1/faketime.rc",
+                "+0.200s",
+                "+0.000s",
+                "0.010",
+                "50"
+            ]
+        );
+        assert!(!c.argv[2].contains("faketime.rc"));
+        let r = strobe_real_cmd(-200, 10, 5);
+        assert_eq!(&r.argv[3..], ["sh", "-200", "0.010", "5"]);
+        assert!(r.sudo);
+    }
+
+    /// Runs a real-clock script against a fake `date` that reports a fixed time and records
+    /// what it was asked to set, so the arithmetic is checked without touching the clock.
+    fn with_fake_date(cmd: &Cmd) -> Vec<String> {
+        use crate::control::netns::NetnsRemote;
+        use crate::control::{Node, Remote};
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "netsplit-fake-date-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("set.log");
+        let fake = format!(
+            "#!/bin/sh\nif [ \"$1\" = +%s%N ]; then echo 1700000000123456789; else echo \"$*\" >> '{}'; fi\n",
+            log.display()
+        );
+        let bin = dir.join("date");
+        std::fs::write(&bin, fake).unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let local = NetnsRemote::new(
+            Node {
+                name: "local".into(),
+                host: "127.0.0.1".into(),
+                ssh_port: 22,
+                workdir: dir.display().to_string(),
+            },
+            None,
+        );
+        let mut c = cmd.clone();
+        c.env
+            .push(("PATH".into(), format!("{}:/usr/bin:/bin", dir.display())));
+        local.exec_ok(&c).unwrap();
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        out.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn real_clock_bump_sets_the_nodes_own_time_plus_delta() {
+        assert_eq!(
+            with_fake_date(&bump_real_cmd(-1500)),
+            ["-u -s @1699999998.623456789"]
+        );
+        assert_eq!(
+            with_fake_date(&bump_real_cmd(262_144)),
+            ["-u -s @1700000262.267456789"]
+        );
+        // A strobe alternates +delta and -delta (each relative to the node's clock then).
+        assert_eq!(
+            with_fake_date(&strobe_real_cmd(200, 1, 2)),
+            [
+                "-u -s @1700000000.323456789",
+                "-u -s @1699999999.923456789",
+                "-u -s @1700000000.323456789",
+                "-u -s @1699999999.923456789",
+            ]
+        );
+    }
+
+    #[test]
+    fn real_clock_commands_are_argument_vectors() {
+        let b = bump_real_cmd(-1500);
+        assert_eq!(b.argv[0], "sh");
+        assert_eq!(b.argv[4], "-1500");
+        assert!(b.sudo);
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5_000_000);
+        assert_eq!(
+            set_real_cmd(t).shell_line(true),
+            "date -u -s @1700000000.005000000"
+        );
+        assert_eq!(
+            stop_timesync_cmds()[1].shell_line(false),
+            "sudo -n systemctl stop systemd-timesyncd"
+        );
+    }
+}

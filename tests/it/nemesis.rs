@@ -1,0 +1,745 @@
+//! Faults on real (namespace) nodes: each fault's effect is visible on the nodes while active
+//! and gone after heal. Needs root (namespaces, iptables, tc); skips loudly otherwise.
+//!
+//! The fixture builds its own small cluster — namespaces on a private bridge, reached through
+//! `control::netns::NetnsRemote` — and tears it down on drop, so these tests do not depend on
+//! `netsplit cluster up`. The last test (`over_ssh`) goes through the runner's seam over SSH on
+//! a real local cluster `t-nemesis` (3 nodes), brought up once and left up for reuse
+//! (`netsplit cluster down --name t-nemesis` removes it).
+
+use netsplit::control::netns::NetnsRemote;
+use netsplit::control::{Cmd, Node, Remote};
+use netsplit::nemesis::process::{self, PidFileDaemon};
+use netsplit::nemesis::{clock, packet, partition, ClockMode, Faults, FaultsConfig, Processes};
+use serde_json::json;
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn sh(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run host command")
+}
+
+fn ok(args: &[&str]) {
+    let o = sh(args);
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let tools = ["ip", "iptables", "tc"].iter().all(|t| {
+        sh(&["sh", "-c", &format!("command -v {t}")])
+            .status
+            .success()
+    });
+    if !root || !tools {
+        eprintln!("SKIP {test}: needs root with ip, iptables and tc (root={root}, tools={tools})");
+        return false;
+    }
+    true
+}
+
+/// A few namespace nodes on a private bridge; removed on drop.
+struct Cluster {
+    tag: String,
+    bridge: String,
+    nodes: Vec<(Node, String)>,
+    control: IpAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Cluster {
+    fn new(n: usize) -> Cluster {
+        let k = (std::process::id() % 100) * 10 + NEXT.fetch_add(1, Ordering::SeqCst) % 10;
+        let tag = format!("nm{k}");
+        let subnet = format!("10.187.{}", k % 250);
+        let bridge = format!("{tag}br");
+        let dir = std::env::temp_dir().join(format!("netsplit-nemesis-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = Cluster {
+            tag: tag.clone(),
+            bridge: bridge.clone(),
+            nodes: Vec::new(),
+            control: format!("{subnet}.254").parse().unwrap(),
+            dir: dir.clone(),
+        };
+        c.cleanup();
+        ok(&["ip", "link", "add", &bridge, "type", "bridge"]);
+        ok(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{subnet}.254/24"),
+            "dev",
+            &bridge,
+        ]);
+        ok(&["ip", "link", "set", &bridge, "up"]);
+        // Bridged traffic may traverse the host's FORWARD chain (bridge netfilter).
+        ok(&[
+            "iptables", "-w", "-I", "FORWARD", "-i", &bridge, "-o", &bridge, "-j", "ACCEPT",
+        ]);
+        for i in 1..=n {
+            let ns = format!("{tag}n{i}");
+            let veth = format!("{tag}v{i}");
+            ok(&["ip", "netns", "add", &ns]);
+            ok(&[
+                "ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ]);
+            ok(&["ip", "link", "set", &veth, "master", &bridge, "up"]);
+            ok(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{subnet}.{i}/24"),
+                "dev",
+                "eth0",
+            ]);
+            ok(&[
+                "ip", "netns", "exec", &ns, "ip", "link", "set", "eth0", "up",
+            ]);
+            ok(&["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
+            let workdir = dir.join(format!("n{i}"));
+            std::fs::create_dir_all(&workdir).unwrap();
+            c.nodes.push((
+                Node {
+                    name: format!("n{i}"),
+                    host: format!("{subnet}.{i}"),
+                    ssh_port: 22,
+                    workdir: workdir.to_string_lossy().into_owned(),
+                },
+                ns,
+            ));
+        }
+        c
+    }
+
+    fn remotes(&self) -> Vec<Arc<dyn Remote>> {
+        self.nodes
+            .iter()
+            .map(|(n, ns)| {
+                Arc::new(NetnsRemote::new(n.clone(), Some(ns.clone()))) as Arc<dyn Remote>
+            })
+            .collect()
+    }
+
+    fn remote(&self, i: usize) -> NetnsRemote {
+        let (n, ns) = &self.nodes[i];
+        NetnsRemote::new(n.clone(), Some(ns.clone()))
+    }
+
+    fn ip(&self, i: usize) -> String {
+        self.nodes[i].0.host.clone()
+    }
+
+    fn cleanup(&self) {
+        for i in 1..=9 {
+            let _ = sh(&["ip", "netns", "del", &format!("{}n{i}", self.tag)]);
+        }
+        let _ = sh(&[
+            "iptables",
+            "-w",
+            "-D",
+            "FORWARD",
+            "-i",
+            &self.bridge,
+            "-o",
+            &self.bridge,
+            "-j",
+            "ACCEPT",
+        ]);
+        let _ = sh(&["ip", "link", "del", &self.bridge]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // A failed test may leave its sleepers (even stopped ones) behind: kill them by pid file.
+        for (n, _) in &self.nodes {
+            let pf = std::path::Path::new(&n.workdir).join("sleeper.pid");
+            if let Ok(pid) = std::fs::read_to_string(&pf) {
+                let _ = sh(&["kill", "-KILL", pid.trim()]);
+            }
+        }
+        self.cleanup();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `sleep` daemon per node, controlled by pid file; it runs under libfaketime like a target.
+fn sleeper() -> Arc<PidFileDaemon> {
+    Arc::new(PidFileDaemon {
+        name: "sleeper".into(),
+        pid_file: "sleeper.pid".into(),
+        start_cmd: Box::new(|node: &Node| {
+            let mut c = Cmd::new("sleep").arg("3600");
+            c.env = clock::faketime_env(&node.workdir);
+            c
+        }),
+        faketime: true,
+        stop_grace: Duration::from_secs(2),
+    })
+}
+
+fn faults(c: &Cluster, procs: Arc<dyn Processes>) -> Faults {
+    let f = Faults::new(FaultsConfig {
+        remotes: c.remotes(),
+        control_ip: Some(c.control),
+        processes: procs,
+        clock_mode: ClockMode::Faketime,
+        seed: 1,
+    })
+    .unwrap();
+    f.setup().unwrap();
+    f
+}
+
+/// Runs a TCP listener inside namespace `ns` (a thread that joined it) and returns its port.
+fn listen_in(ns: &str) -> u16 {
+    let path = format!("/var/run/netns/{ns}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on this thread only; the fd is a valid netns file.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}");
+        let l = TcpListener::bind("0.0.0.0:0").unwrap();
+        tx.send(l.local_addr().unwrap().port()).unwrap();
+        for s in l.incoming() {
+            drop(s);
+        }
+    });
+    rx.recv().unwrap()
+}
+
+/// Whether a TCP connection from namespace `from` to `ip:port` succeeds within a second.
+fn connects_from(from: &str, ip: &str, port: u16) -> bool {
+    let path = format!("/var/run/netns/{from}");
+    let addr = format!("{ip}:{port}").parse().unwrap();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        TcpStream::connect_timeout(&addr, Duration::from_millis(1000)).is_ok()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn partition_rules_block_traffic_while_active_and_heal_removes_them() {
+    if !root_or_skip("partition_rules_block_traffic_while_active_and_heal_removes_them") {
+        return;
+    }
+    let c = Cluster::new(3);
+    let f = faults(&c, sleeper());
+    let port = listen_in(&c.nodes[1].1);
+    assert!(
+        connects_from(&c.nodes[0].1, &c.ip(1), port),
+        "no traffic before the fault"
+    );
+
+    // n1 alone against n2, n3.
+    let v = f
+        .invoke(
+            "start-partition",
+            &json!({"grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}}),
+        )
+        .unwrap();
+    assert_eq!(v["grudge"]["n1"], json!(["n2", "n3"]));
+    let rules = partition::active_rules(&c.remote(0), false).unwrap();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert!(rules.iter().all(|r| r.contains("-j DROP")), "{rules:?}");
+    assert!(
+        !connects_from(&c.nodes[0].1, &c.ip(1), port),
+        "n1 reached n2 while partitioned"
+    );
+    // n3 and n2 are on the same side.
+    assert!(connects_from(&c.nodes[2].1, &c.ip(1), port));
+    // The control node is never cut off: it still reaches the isolated node.
+    let ctl = listen_in(&c.nodes[0].1);
+    assert!(TcpStream::connect_timeout(
+        &format!("{}:{ctl}", c.ip(0)).parse().unwrap(),
+        Duration::from_secs(1)
+    )
+    .is_ok());
+
+    f.invoke("stop-partition", &json!({})).unwrap();
+    for i in 0..3 {
+        assert!(partition::active_rules(&c.remote(i), false)
+            .unwrap()
+            .is_empty());
+    }
+    assert!(
+        connects_from(&c.nodes[0].1, &c.ip(1), port),
+        "still blocked after heal"
+    );
+    f.set_expect_running(false);
+    assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
+    f.teardown();
+}
+
+#[test]
+fn asymmetric_partition_drops_one_direction_only() {
+    if !root_or_skip("asymmetric_partition_drops_one_direction_only") {
+        return;
+    }
+    let c = Cluster::new(2);
+    let f = faults(&c, sleeper());
+    let p1 = listen_in(&c.nodes[0].1);
+    let p2 = listen_in(&c.nodes[1].1);
+    // n2 drops what n1 sends; n1 still hears n2. Only n2 holds a rule, and n1's SYNs to n2
+    // are lost (a TCP connection needs both directions, so n2 → n1 fails too: its SYN-ACKs
+    // from n1 are dropped at n2; the rule listing is what shows the one-way shape).
+    f.invoke("start-partition", &json!({"grudge": {"n2": ["n1"]}}))
+        .unwrap();
+    assert_eq!(
+        partition::active_rules(&c.remote(1), false).unwrap().len(),
+        1
+    );
+    assert!(partition::active_rules(&c.remote(0), false)
+        .unwrap()
+        .is_empty());
+    assert!(!connects_from(&c.nodes[0].1, &c.ip(1), p2));
+    f.invoke("stop-partition", &json!({})).unwrap();
+    assert!(connects_from(&c.nodes[0].1, &c.ip(1), p2));
+    assert!(connects_from(&c.nodes[1].1, &c.ip(0), p1));
+    f.teardown();
+}
+
+#[test]
+fn packet_fault_installs_netsplit_qdiscs_and_heal_removes_only_them() {
+    if !root_or_skip("packet_fault_installs_netsplit_qdiscs_and_heal_removes_only_them") {
+        return;
+    }
+    let c = Cluster::new(2);
+    let f = faults(&c, sleeper());
+    // Rate limiting needs only HTB; delay/loss need netem, which some kernels lack.
+    let netem = {
+        let r = c.remote(0);
+        let probe = r
+            .exec(&Cmd::new("tc").args([
+                "qdisc", "add", "dev", "lo", "root", "handle", "7a5d:", "netem", "delay", "1ms",
+            ]))
+            .unwrap();
+        let _ = r.exec(&Cmd::new("tc").args(["qdisc", "del", "dev", "lo", "root"]));
+        probe.status == 0
+    };
+    let behaviour = if netem {
+        json!({"delay": {"time_ms": 100}, "rate": "1mbit"})
+    } else {
+        eprintln!("SKIP (partly) packet netem behaviours: this kernel has no sch_netem; testing the rate behaviour only");
+        json!({"rate": "1mbit"})
+    };
+    let v = f
+        .invoke(
+            "start-packet",
+            &json!({"nodes": ["n1"], "behaviour": behaviour}),
+        )
+        .unwrap();
+    assert_eq!(v["nodes"], json!(["n1"]));
+    let q = packet::leftovers(&c.remote(0)).unwrap();
+    assert!(q.iter().any(|l| l.contains("htb 7a5b:")), "{q:?}");
+    if netem {
+        assert!(
+            q.iter()
+                .any(|l| l.contains("netem 7a5c:") && l.contains("delay 100")),
+            "{q:?}"
+        );
+    }
+    assert!(
+        packet::leftovers(&c.remote(1)).unwrap().is_empty(),
+        "n2 untouched"
+    );
+    let filters = c
+        .remote(0)
+        .exec_ok(&Cmd::new("tc").args(["filter", "show", "dev", "eth0"]))
+        .unwrap()
+        .stdout;
+    assert!(filters.contains("flowid 7a5b:2"), "{filters}");
+
+    f.invoke("stop-packet", &json!({})).unwrap();
+    assert!(packet::leftovers(&c.remote(0)).unwrap().is_empty());
+    // Idempotent: a second heal with nothing active is fine.
+    f.invoke("stop-packet", &json!({})).unwrap();
+    f.set_expect_running(false);
+    assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
+    f.teardown();
+}
+
+fn state(r: &dyn Remote, procs: &PidFileDaemon) -> char {
+    let pid = procs.pids(r).unwrap()[0];
+    process::state_of(r, pid).unwrap().unwrap()
+}
+
+#[test]
+fn paused_process_is_in_state_t_until_resumed_and_killed_one_restarts() {
+    if !root_or_skip("paused_process_is_in_state_t_until_resumed_and_killed_one_restarts") {
+        return;
+    }
+    let c = Cluster::new(3);
+    let procs = sleeper();
+    let f = faults(&c, procs.clone());
+    for i in 0..3 {
+        procs.start(&c.remote(i)).unwrap();
+    }
+    assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
+
+    f.invoke("pause", &json!({"nodes": ["n2"]})).unwrap();
+    assert_eq!(state(&c.remote(1), &procs), 'T');
+    assert_ne!(state(&c.remote(0), &procs), 'T');
+    let dirty = f.verify_clean();
+    assert!(
+        dirty
+            .problems
+            .iter()
+            .any(|p| p.contains("n2") && p.contains("stopped")),
+        "{dirty:?}"
+    );
+    f.invoke("resume", &json!({})).unwrap();
+    assert_ne!(state(&c.remote(1), &procs), 'T');
+
+    let before = procs.pids(&c.remote(2)).unwrap();
+    f.invoke("kill", &json!({"nodes": ["n3"]})).unwrap();
+    assert!(procs.pids(&c.remote(2)).unwrap().is_empty());
+    assert!(f
+        .verify_clean()
+        .problems
+        .iter()
+        .any(|p| p.contains("n3") && p.contains("not running")));
+    f.invoke("start", &json!({})).unwrap();
+    let after = procs.pids(&c.remote(2)).unwrap();
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before, "a new process after restart");
+    assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
+    for i in 0..3 {
+        procs.kill(&c.remote(i)).unwrap();
+    }
+    f.teardown();
+}
+
+fn faked_now(r: &dyn Remote) -> i64 {
+    let mut cmd = Cmd::new("date").arg("+%s");
+    cmd.env = clock::faketime_env(&r.node().workdir);
+    r.exec_ok(&cmd).unwrap().stdout.trim().parse().unwrap()
+}
+
+#[test]
+fn clock_bump_is_seen_under_libfaketime_on_that_node_only() {
+    if !root_or_skip("clock_bump_is_seen_under_libfaketime_on_that_node_only") {
+        return;
+    }
+    if !std::path::Path::new(clock::LIBFAKETIME).exists() {
+        eprintln!("SKIP clock_bump_is_seen_under_libfaketime_on_that_node_only: {} missing (apt install libfaketime)", clock::LIBFAKETIME);
+        return;
+    }
+    let c = Cluster::new(2);
+    let f = faults(&c, sleeper());
+    let real = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let v = f
+        .invoke(
+            "bump-clock",
+            &json!({"nodes": ["n1"], "delta_ms": 3_600_000}),
+        )
+        .unwrap();
+    assert_eq!(v["offsets"]["n1"]["offset_ms"], json!(3_600_000.0));
+    assert_eq!(v["offsets"]["n2"]["offset_ms"], json!(0.0));
+    let skew1 = faked_now(&c.remote(0)) - real();
+    let skew2 = faked_now(&c.remote(1)) - real();
+    assert!((3595..=3605).contains(&skew1), "n1 skew {skew1}");
+    assert!(skew2.abs() <= 5, "n2 skew {skew2}");
+    assert!(f
+        .verify_clean()
+        .problems
+        .iter()
+        .any(|p| p.contains("n1") && p.contains("clock offset")));
+
+    // Backwards, then reset.
+    f.invoke(
+        "bump-clock",
+        &json!({"nodes": ["n1"], "delta_ms": -7_200_000}),
+    )
+    .unwrap();
+    let skew1 = faked_now(&c.remote(0)) - real();
+    assert!((-3605..=-3595).contains(&skew1), "n1 skew {skew1}");
+    f.invoke("reset-clock", &json!({})).unwrap();
+    assert!((faked_now(&c.remote(0)) - real()).abs() <= 5);
+
+    // A strobe flips n2's clock back and forth while it runs (sampled from the side), and
+    // ends where it started.
+    let (v, skews) = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            f.invoke(
+                "strobe-clock",
+                &json!({"nodes": ["n2"], "delta_ms": 3_600_000, "period_ms": 150, "duration_ms": 3000}),
+            )
+        });
+        let mut skews = Vec::new();
+        std::thread::sleep(Duration::from_millis(100));
+        while !h.is_finished() && skews.len() < 40 {
+            skews.push(faked_now(&c.remote(1)) - real());
+            std::thread::sleep(Duration::from_millis(37));
+        }
+        (h.join().unwrap().unwrap(), skews)
+    });
+    assert!(v["flips"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["offsets"]["n2"]["offset_ms"], json!(0.0));
+    assert!(
+        skews.iter().any(|s| (3595..=3605).contains(s)),
+        "never ahead: {skews:?}"
+    );
+    assert!(skews.iter().any(|s| s.abs() <= 5), "never back: {skews:?}");
+    assert!((faked_now(&c.remote(1)) - real()).abs() <= 5);
+    f.set_expect_running(false);
+    assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
+    f.teardown();
+}
+
+#[test]
+fn heal_all_clears_every_fault_at_once_and_is_idempotent() {
+    if !root_or_skip("heal_all_clears_every_fault_at_once_and_is_idempotent") {
+        return;
+    }
+    let c = Cluster::new(3);
+    let procs = sleeper();
+    let f = faults(&c, procs.clone());
+    for i in 0..3 {
+        procs.start(&c.remote(i)).unwrap();
+    }
+    f.invoke("start-partition", &json!({"shape": "majority"}))
+        .unwrap();
+    f.invoke(
+        "start-packet",
+        &json!({"nodes": ["n1", "n2"], "behaviour": {"rate": "1mbit"}}),
+    )
+    .unwrap();
+    f.invoke("pause", &json!({"nodes": ["n1"]})).unwrap();
+    f.invoke("kill", &json!({"nodes": ["n2"]})).unwrap();
+    f.invoke("bump-clock", &json!({"nodes": ["n3"], "delta_ms": 60_000}))
+        .unwrap();
+    let dirty = f.verify_clean();
+    assert!(dirty.problems.len() >= 5, "{dirty:?}");
+
+    let t0 = std::time::Instant::now();
+    let rep = f.heal_all();
+    let healed = t0.elapsed();
+    assert!(rep.is_ok(), "{rep:?}");
+    let t0 = std::time::Instant::now();
+    assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
+    eprintln!(
+        "heal_all of 5 faults on 3 netns nodes: {:.0} ms; verify_clean: {:.0} ms",
+        healed.as_secs_f64() * 1e3,
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    let again = f.heal_all();
+    assert!(again.is_ok(), "{again:?}");
+    assert!(f.verify_clean().is_clean());
+    for i in 0..3 {
+        procs.kill(&c.remote(i)).unwrap();
+    }
+    let rep = f.teardown();
+    assert!(rep.is_ok(), "{rep:?}");
+    // Teardown removes the chain itself.
+    let out = c.remote(0).exec(&partition::list_cmd(false)).unwrap();
+    assert_ne!(out.status, 0, "chain still exists: {}", out.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the runner's seam, over SSH, on a `netsplit cluster up` cluster.
+
+mod over_ssh {
+    use super::*;
+    use netsplit::cluster;
+    use netsplit::control::ssh;
+    use netsplit::control::util::{self, Daemon, Signal};
+    use netsplit::nemesis::plug;
+    use netsplit::plan::Plan;
+    use netsplit::runner::nemesis::NemesisEnv;
+    use netsplit::runner::Recorder;
+    use netsplit::target::{BoxFuture, Client, Target};
+    use std::time::Instant;
+
+    const CLUSTER: &str = "t-nemesis";
+
+    /// A test-only target: one `sleep` daemon per node, by pid file, like a real database.
+    struct SleepTarget {
+        nodes: Vec<Node>,
+        remotes: Vec<Arc<dyn Remote>>,
+    }
+
+    impl SleepTarget {
+        fn pidfile(&self, i: usize) -> String {
+            format!("{}/sleeper/sleeper.pid", self.nodes[i].workdir)
+        }
+        fn signal(&self, i: usize, s: Signal) -> anyhow::Result<()> {
+            util::signal_daemon(self.remotes[i].as_ref(), &self.pidfile(i), s)?;
+            Ok(())
+        }
+    }
+
+    impl Target for SleepTarget {
+        fn name(&self) -> &str {
+            "sleeper"
+        }
+        fn setup(&self) -> anyhow::Result<()> {
+            (0..self.nodes.len()).try_for_each(|i| self.start(i))
+        }
+        fn teardown(&self) -> anyhow::Result<()> {
+            for i in 0..self.nodes.len() {
+                util::stop_daemon(
+                    self.remotes[i].as_ref(),
+                    &self.pidfile(i),
+                    Duration::from_secs(2),
+                )?;
+            }
+            Ok(())
+        }
+        fn kill(&self, i: usize) -> anyhow::Result<()> {
+            util::stop_daemon(self.remotes[i].as_ref(), &self.pidfile(i), Duration::ZERO)?;
+            Ok(())
+        }
+        fn start(&self, i: usize) -> anyhow::Result<()> {
+            let dir = format!("{}/sleeper", self.nodes[i].workdir);
+            util::start_daemon(
+                self.remotes[i].as_ref(),
+                &Daemon {
+                    name: "sleeper".into(),
+                    argv: vec!["sleep".into(), "3600".into()],
+                    env: clock::faketime_env(&self.nodes[i].workdir),
+                    cwd: dir.clone(),
+                    pidfile: self.pidfile(i),
+                    logfile: format!("{dir}/sleeper.log"),
+                },
+            )?;
+            Ok(())
+        }
+        fn pause(&self, i: usize) -> anyhow::Result<()> {
+            self.signal(i, Signal::Stop)
+        }
+        fn resume(&self, i: usize) -> anyhow::Result<()> {
+            self.signal(i, Signal::Cont)
+        }
+        fn log_files(&self, _i: usize) -> Vec<String> {
+            Vec::new()
+        }
+        fn primaries(&self) -> Option<Vec<String>> {
+            Some(vec!["n2".into()])
+        }
+        fn client(&self, _node: Option<usize>) -> BoxFuture<'_, anyhow::Result<Box<dyn Client>>> {
+            Box::pin(async { Err(anyhow::anyhow!("the sleeper target has no clients")) })
+        }
+    }
+
+    #[test]
+    fn interrupted_partition_and_pause_heal_clean_through_the_runner_seam() {
+        if !root_or_skip("interrupted_partition_and_pause_heal_clean_through_the_runner_seam") {
+            return;
+        }
+        let t0 = Instant::now();
+        let info = cluster::ensure_up(CLUSTER, 3).expect("local cluster");
+        eprintln!("cluster {CLUSTER} up in {:.2}s", t0.elapsed().as_secs_f64());
+        let nodes = info.nodes();
+        let remotes = ssh::connect_nodes(&nodes, &info.ssh_options()).expect("ssh");
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            remotes[0].exec_ok(&Cmd::new("true")).unwrap();
+        }
+        eprintln!(
+            "one SSH exec takes {:.0} ms here",
+            t0.elapsed().as_secs_f64() * 100.0
+        );
+        let target = Arc::new(SleepTarget {
+            nodes: nodes.clone(),
+            remotes: remotes.clone(),
+        });
+        target.setup().unwrap();
+        let mut plan = Plan::default();
+        plan.nodes.cluster = Some(CLUSTER.into());
+        plan.nemesis.faults = vec!["partition".into(), "pause".into()];
+        plan.nemesis
+            .opts
+            .insert("partition".into(), json!({"shapes": ["primaries"]}));
+        plan.nemesis
+            .opts
+            .insert("pause".into(), json!({"targets": ["one"]}));
+        let nem = plug::build(NemesisEnv {
+            plan,
+            nodes: nodes.clone(),
+            remotes: remotes.clone(),
+            target: target.clone(),
+        })
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("netsplit-nemesis-ssh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let handle = Recorder::start(&dir.join("history.jsonl"), Instant::now()).unwrap();
+        let t0 = Instant::now();
+        nem.setup(&handle.recorder()).unwrap();
+        eprintln!("nemesis setup in {:.2}s", t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+
+        // The runner's generic names, no values: the nemesis draws from the plan's options.
+        let p = nem
+            .invoke("start-partition", &serde_json::Value::Null)
+            .unwrap();
+        assert_eq!(p.error, None, "{:?}", p.value);
+        assert_eq!(p.value["op"], "start-partition");
+        assert_eq!(p.value["components"][0], json!(["n2"]), "{}", p.value);
+        let n2 = remotes[1].as_ref();
+        assert_eq!(partition::active_rules(n2, false).unwrap().len(), 2);
+        // Over SSH the control node's address came from $SSH_CLIENT, and it still reaches n2.
+        assert!(n2.exec(&Cmd::new("true")).unwrap().status == 0);
+        let q = nem.invoke("start-pause", &serde_json::Value::Null).unwrap();
+        assert_eq!(q.value["op"], "pause");
+        let paused = q.value["nodes"][0].as_str().unwrap().to_string();
+        let i = nodes.iter().position(|n| n.name == paused).unwrap();
+        let pid = util::daemon_pid(remotes[i].as_ref(), &target.pidfile(i))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            process::state_of(remotes[i].as_ref(), pid).unwrap(),
+            Some('T')
+        );
+
+        eprintln!("partition + pause in {:.2}s", t0.elapsed().as_secs_f64());
+        // "Ctrl-C" now: the runner's exit path calls heal_all, which heals and verifies.
+        let t0 = Instant::now();
+        nem.heal_all().expect("healed and verified clean");
+        eprintln!("heal_all + verify in {:.2}s", t0.elapsed().as_secs_f64());
+        for r in &remotes {
+            assert!(partition::active_rules(r.as_ref(), false)
+                .unwrap()
+                .is_empty());
+        }
+        assert_ne!(
+            process::state_of(remotes[i].as_ref(), pid).unwrap(),
+            Some('T')
+        );
+        nem.heal_all().expect("idempotent");
+        nem.teardown().unwrap();
+        target.teardown().unwrap();
+        drop(handle.finish());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
