@@ -584,3 +584,18 @@ fn result_serialises_with_contract_fields() {
         .as_str()
         .is_some());
 }
+
+#[test]
+fn read_skew_explanation_names_each_edge() {
+    let r = la(&read_skew(), "serializable");
+    let a = &r.anomalies["G-single"][0];
+    assert!(a
+        .explanation
+        .contains("T1 read x = [], which does not include T2's append of 1, so T1 < T2 (rw)"));
+    assert!(a
+        .explanation
+        .contains("T1 read y = [1], which includes T2's append of 1, so T2 < T1 (wr)"));
+    assert!(a.explanation.ends_with("a contradiction!"));
+    assert_eq!(a.txns.len(), 2);
+    assert_eq!(a.txns[0].invoke_event, 0);
+}
