@@ -599,3 +599,27 @@ fn read_skew_explanation_names_each_edge() {
     assert_eq!(a.txns.len(), 2);
     assert_eq!(a.txns[0].invoke_event, 0);
 }
+
+/// When the budget runs out before a component is classified, a component whose every
+/// possible cycle is forbidden (strict-serializable) still proves invalidity (`cycle-exists`);
+/// for snapshot isolation (which allows some cycles) the classes stay `unknown`.
+#[test]
+fn exhausted_search_reports_cycle_exists_or_unknown() {
+    let h = read_skew();
+    let parsed = parse::parse(&h.ops, TxnWorkload::ListAppend).unwrap();
+    let a = list_append::analyze(&parsed).unwrap();
+    let g = graph::Graph::from_edges(parsed.txns.len(), &a.edges);
+    let spent = Budget::with_time_limit(Some(std::time::Duration::ZERO));
+    let strict = models::forbidden_anomalies(&["strict-serializable"]);
+    let out = search::search(&g, &parsed.txns, &*a.explainer, &strict, &spent);
+    assert!(out.cut && !out.unknown.is_empty());
+    assert_eq!(out.anomalies.len(), 1);
+    assert_eq!(out.anomalies[0].kind, "cycle-exists");
+    let si = models::forbidden_anomalies(&["snapshot-isolation"]);
+    let out = search::search(&g, &parsed.txns, &*a.explainer, &si, &spent);
+    assert!(out.anomalies.is_empty() && !out.unknown.is_empty());
+    // With budget, the same component is named exactly.
+    let out = search::search(&g, &parsed.txns, &*a.explainer, &si, &Budget::unlimited());
+    assert_eq!(out.anomalies[0].kind, "G-single");
+    assert!(out.unknown.is_empty());
+}
