@@ -623,3 +623,19 @@ fn exhausted_search_reports_cycle_exists_or_unknown() {
     assert_eq!(out.anomalies[0].kind, "G-single");
     assert!(out.unknown.is_empty());
 }
+
+#[test]
+fn too_many_fanout_edges_make_a_clean_result_unknown() {
+    let mut h = H::default();
+    for i in 0..1500 {
+        h.txn(0, json!([["r", "x", null]]));
+        h.txn(1, json!([["w", "x", i]]));
+    }
+    let r = h.check(TxnWorkload::RwRegister, "serializable");
+    assert_eq!(r.valid, Validity::Unknown, "{:?}", r.anomaly_types);
+    assert!(
+        r.unknown.iter().any(|u| u.contains("key x")),
+        "{:?}",
+        r.unknown
+    );
+}
