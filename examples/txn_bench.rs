@@ -1,7 +1,7 @@
 //! Throughput benchmark of the transactional (Elle-style) checker.
 //!
 //! ```text
-//! cargo run --release --example txn_bench -- gen N FILE [SEED] [WORKLOAD]   # write a history
+//! cargo run --release --example txn_bench -- gen N FILE [SEED] [WORKLOAD] [strict|serial|buggy]
 //! cargo run --release --example txn_bench -- check FILE [MODELS] [WORKLOAD] # time the check
 //! cargo run --release --example txn_bench -- check FILE --read-only          # history alone
 //! cargo run --release --example txn_bench -- N [MODELS]                     # both, in memory
@@ -17,7 +17,7 @@ use netsplit::checker::Budget;
 use netsplit::history::{read_jsonl, JsonlWriter, Op};
 use std::time::Instant;
 
-fn gen(n: usize, seed: u64, workload: TxnWorkload) -> Vec<Op> {
+fn gen(n: usize, seed: u64, workload: TxnWorkload, mode: Mode) -> Vec<Op> {
     simulate(&GenOptions {
         workload,
         txns: n,
@@ -29,7 +29,7 @@ fn gen(n: usize, seed: u64, workload: TxnWorkload) -> Vec<Op> {
         read_ratio: 0.5,
         fail_ratio: 0.05,
         info_ratio: 0.02,
-        mode: Mode::StrictSerial,
+        mode,
         seed,
     })
 }
@@ -75,7 +75,12 @@ fn main() {
             let n: usize = args[1].parse().unwrap_or(100_000);
             let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
             let t = Instant::now();
-            let ops = gen(n, seed, workload_arg(args.get(4)));
+            let mode = match args.get(5).map(String::as_str) {
+                Some("serial") => Mode::Serial,
+                Some("buggy") => Mode::Buggy,
+                _ => Mode::StrictSerial,
+            };
+            let ops = gen(n, seed, workload_arg(args.get(4)), mode);
             let file = std::fs::File::create(&args[2]).unwrap_or_else(|e| {
                 eprintln!("{}: {e}", args[2]);
                 std::process::exit(1)
@@ -122,7 +127,7 @@ fn main() {
                 .map(String::as_str)
                 .unwrap_or("strict-serializable");
             let t = Instant::now();
-            let ops = gen(n, 1, TxnWorkload::ListAppend);
+            let ops = gen(n, 1, TxnWorkload::ListAppend, Mode::StrictSerial);
             println!("gen: {n} txns in {:.2} s", t.elapsed().as_secs_f64());
             run_check(&ops, models, TxnWorkload::ListAppend);
         }

@@ -171,6 +171,7 @@ struct KeyIndex {
 struct KeyOut {
     edges: Vec<(u32, u32, u8)>,
     anomalies: Vec<RawAnomaly>,
+    skipped: Option<String>,
     info: KeyInfo,
 }
 
@@ -268,8 +269,10 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
         .collect();
     let mut edges = Vec::new();
     let mut info = Vec::with_capacity(outs.len());
+    let mut unknown = Vec::new();
     for o in outs {
         let o = o?;
+        unknown.extend(o.skipped);
         edges.extend(o.edges);
         anomalies.extend(o.anomalies);
         info.push(o.info);
@@ -277,6 +280,7 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
     Ok(Analysis {
         edges,
         anomalies,
+        unknown,
         explainer: Box::new(Explainer {
             keys: p.keys.clone(),
             info,
@@ -477,6 +481,15 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             }
         }
     }
+    let mut skipped = None;
+    if unobserved.len().saturating_mul(ix.reads.len()) > super::MAX_FANOUT_EDGES {
+        skipped = Some(format!(
+            "rw edges from {} reads of key {kname} to {} appends no read observed (too many to add)",
+            ix.reads.len(),
+            unobserved.len()
+        ));
+        unobserved.clear();
+    }
     for &(t, m, observed) in &ix.reads {
         let Some(olen) = observed else {
             continue;
@@ -547,6 +560,7 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
     Ok(KeyOut {
         edges,
         anomalies,
+        skipped,
         info: KeyInfo { pos, writer },
     })
 }

@@ -138,10 +138,18 @@ pub struct TxnResult {
     pub stats: TxnStats,
 }
 
+/// Per key, the most anti-dependency edges one "fan-out" inference may add (reads of the
+/// initial register state × writers; reads × unobserved appends). Beyond it the edges are
+/// skipped — which could hide a cycle, so the key is reported in `unknown`.
+pub const MAX_FANOUT_EDGES: usize = 2_000_000;
+
 /// What a workload analysis hands to the graph search.
 pub struct Analysis {
     pub edges: Vec<(u32, u32, u8)>,
     pub anomalies: Vec<RawAnomaly>,
+    /// Inferences skipped because they would add too many edges (see
+    /// [`MAX_FANOUT_EDGES`]); each makes a clean result `unknown`.
+    pub unknown: Vec<String>,
     pub explainer: Box<dyn Explain>,
 }
 
@@ -216,6 +224,7 @@ pub fn check(ops: &[Op], opts: &TxnOptions) -> Result<TxnResult, CheckError> {
     result.stats.components = found.components;
     result.stats.largest_component = found.largest_component;
     result.unknown = found.unknown;
+    result.unknown.extend(analysis.unknown);
 
     let mut all: Vec<Anomaly> = analysis
         .anomalies

@@ -24,7 +24,7 @@ impl fmt::Display for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scalar::Int(i) => write!(f, "{i}"),
-            Scalar::Str(s) => write!(f, "{s:?}"),
+            Scalar::Str(s) => f.write_str(s),
         }
     }
 }

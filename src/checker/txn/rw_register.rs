@@ -105,7 +105,7 @@ struct KeyIndex {
     reads: Vec<(u32, u16)>,
 }
 
-type KeyOut = (Vec<(u32, u32, u8)>, Vec<RawAnomaly>);
+type KeyOut = (Vec<(u32, u32, u8)>, Vec<RawAnomaly>, Option<String>);
 
 /// Runs the rw-register inference.
 pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
@@ -150,14 +150,17 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
         .map(|(k, ix)| analyze_key(p, k as u32, ix))
         .collect();
     let mut edges = Vec::new();
+    let mut unknown = Vec::new();
     for o in outs {
-        let (e, a) = o?;
+        let (e, a, s) = o?;
         edges.extend(e);
         anomalies.extend(a);
+        unknown.extend(s);
     }
     Ok(Analysis {
         edges,
         anomalies,
+        unknown,
         explainer: Box::new(Explainer {
             keys: p.keys.clone(),
         }),
@@ -201,6 +204,19 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
         }
     }
     let mut by_version: HashMap<Option<&Scalar>, Vec<u32>> = HashMap::default();
+    let initial_reads = ix
+        .reads
+        .iter()
+        .filter(|&&(t, m)| rval(t, m).is_none())
+        .count();
+    let mut skipped = None;
+    if initial_reads.saturating_mul(graph_writers.len()) > super::MAX_FANOUT_EDGES {
+        skipped = Some(format!(
+            "rw edges from {initial_reads} reads of key {kname}'s initial state to its {} writers (too many to add)",
+            graph_writers.len()
+        ));
+        graph_writers.clear();
+    }
     for &(t, m) in &ix.reads {
         let v = rval(t, m);
         if final_write.contains_key(&t) {
@@ -273,5 +289,5 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             ),
         });
     }
-    Ok((edges, anomalies))
+    Ok((edges, anomalies, skipped))
 }

@@ -584,3 +584,58 @@ fn result_serialises_with_contract_fields() {
         .as_str()
         .is_some());
 }
+
+#[test]
+fn read_skew_explanation_names_each_edge() {
+    let r = la(&read_skew(), "serializable");
+    let a = &r.anomalies["G-single"][0];
+    assert!(a
+        .explanation
+        .contains("T1 read x = [], which does not include T2's append of 1, so T1 < T2 (rw)"));
+    assert!(a
+        .explanation
+        .contains("T1 read y = [1], which includes T2's append of 1, so T2 < T1 (wr)"));
+    assert!(a.explanation.ends_with("a contradiction!"));
+    assert_eq!(a.txns.len(), 2);
+    assert_eq!(a.txns[0].invoke_event, 0);
+}
+
+/// When the budget runs out before a component is classified, a component whose every
+/// possible cycle is forbidden (strict-serializable) still proves invalidity (`cycle-exists`);
+/// for snapshot isolation (which allows some cycles) the classes stay `unknown`.
+#[test]
+fn exhausted_search_reports_cycle_exists_or_unknown() {
+    let h = read_skew();
+    let parsed = parse::parse(&h.ops, TxnWorkload::ListAppend).unwrap();
+    let a = list_append::analyze(&parsed).unwrap();
+    let g = graph::Graph::from_edges(parsed.txns.len(), &a.edges);
+    let spent = Budget::with_time_limit(Some(std::time::Duration::ZERO));
+    let strict = models::forbidden_anomalies(&["strict-serializable"]);
+    let out = search::search(&g, &parsed.txns, &*a.explainer, &strict, &spent);
+    assert!(out.cut && !out.unknown.is_empty());
+    assert_eq!(out.anomalies.len(), 1);
+    assert_eq!(out.anomalies[0].kind, "cycle-exists");
+    let si = models::forbidden_anomalies(&["snapshot-isolation"]);
+    let out = search::search(&g, &parsed.txns, &*a.explainer, &si, &spent);
+    assert!(out.anomalies.is_empty() && !out.unknown.is_empty());
+    // With budget, the same component is named exactly.
+    let out = search::search(&g, &parsed.txns, &*a.explainer, &si, &Budget::unlimited());
+    assert_eq!(out.anomalies[0].kind, "G-single");
+    assert!(out.unknown.is_empty());
+}
+
+#[test]
+fn too_many_fanout_edges_make_a_clean_result_unknown() {
+    let mut h = H::default();
+    for i in 0..1500 {
+        h.txn(0, json!([["r", "x", null]]));
+        h.txn(1, json!([["w", "x", i]]));
+    }
+    let r = h.check(TxnWorkload::RwRegister, "serializable");
+    assert_eq!(r.valid, Validity::Unknown, "{:?}", r.anomaly_types);
+    assert!(
+        r.unknown.iter().any(|u| u.contains("key x")),
+        "{:?}",
+        r.unknown
+    );
+}
