@@ -244,14 +244,7 @@ pub async fn run_once(
     interrupt: &Interrupt,
     emergency: &Emergency,
 ) -> Result<RunOutcome> {
-    let run_dir = store::create_run_dir(Path::new(&plan.run.store), &plan.test_name())?;
-    std::fs::write(run_dir.join("plan.yaml"), plan.to_yaml()?)
-        .with_context(|| format!("writing {}/plan.yaml", run_dir.display()))?;
-    store::update_latest(Path::new(&plan.run.store), &run_dir)?;
-    let _log = store::RunLog::open(&run_dir.join("netsplit.log"))?;
-    let started = Instant::now();
-    tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
-
+    // Everything that can be refused as bad input is settled before a run directory exists.
     let (nodes, remotes) = (hooks.resolve_nodes)(plan)?;
     let target = target::build(TargetEnv {
         plan: plan.clone(),
@@ -264,6 +257,14 @@ pub async fn run_once(
         remotes: remotes.clone(),
         target: target.clone(),
     })?;
+
+    let run_dir = store::create_run_dir(Path::new(&plan.run.store), &plan.test_name())?;
+    std::fs::write(run_dir.join("plan.yaml"), plan.to_yaml()?)
+        .with_context(|| format!("writing {}/plan.yaml", run_dir.display()))?;
+    store::update_latest(Path::new(&plan.run.store), &run_dir)?;
+    let _log = store::RunLog::open(&run_dir.join("netsplit.log"))?;
+    let started = Instant::now();
+    tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
 
     let handle = Recorder::start(&run_dir.join("history.jsonl"), Instant::now())?;
     let shared = Arc::new(Shared {

@@ -526,3 +526,65 @@ mod seam {
         assert!(err.to_string().contains("fake"));
     }
 }
+
+#[test]
+fn shipped_plans_and_presets_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for dir in ["plans", "workloads", "nemeses"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let origin = p.display().to_string();
+            match dir {
+                "plans" => {
+                    netsplit::plan::Plan::from_yaml(&text, &origin).unwrap();
+                }
+                "workloads" => {
+                    serde_saphyr::from_str::<netsplit::plan::WorkloadPlan>(&text)
+                        .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                }
+                _ => {
+                    serde_saphyr::from_str::<netsplit::plan::NemesisPlan>(&text)
+                        .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                }
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 9, "{n} files");
+}
+
+#[test]
+fn a_shipped_noop_plan_runs_and_the_liar_plan_fails() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let store = tmp_store("shipped");
+    let s = store.to_str().unwrap();
+    let ok = root.join("plans/noop-smoke.yaml");
+    let out = netsplit(&[
+        "test",
+        "--plan",
+        ok.to_str().unwrap(),
+        "--time-limit",
+        "1",
+        "--store",
+        s,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = root.join("plans/noop-liar-bank.yaml");
+    let out = netsplit(&[
+        "test",
+        "--plan",
+        bad.to_str().unwrap(),
+        "--time-limit",
+        "1",
+        "--store",
+        s,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}
