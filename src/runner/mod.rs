@@ -413,8 +413,11 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
     let nem_rng = rng.fork();
     sh.generating.store(true, Ordering::Relaxed);
     set_phase_end(&sh, plan.run.time_limit);
-    let nem_task = tokio::spawn(nemesis_loop(sh.clone(), nem_gen, nem_rng));
+    let (nem_stop_tx, nem_stop_rx) = watch::channel(false);
+    let nem_task = tokio::spawn(nemesis_loop(sh.clone(), nem_gen, nem_rng, nem_stop_rx));
     let main = coordinate(&sh, main_gen, &mut rng, &dispatch, &mut comp_rx).await;
+    // the client ops are over (time limit, exhausted, or interrupted): so is the fault schedule
+    let _ = nem_stop_tx.send(true);
     let nem_result = nem_task.await;
     main?;
     nem_result.map_err(|e| anyhow::anyhow!("nemesis task failed: {e}"))??;
@@ -616,11 +619,16 @@ async fn worker(
 
 /// Runs the nemesis schedule: each op at its time, recorded as an invocation and a completion
 /// (both `info`, process `"nemesis"`).
-async fn nemesis_loop(sh: Arc<Shared>, mut g: BoxGen, mut rng: Rng) -> Result<()> {
+async fn nemesis_loop(
+    sh: Arc<Shared>,
+    mut g: BoxGen,
+    mut rng: Rng,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
     let rec = sh.recorder.clone();
     let one = [0usize];
     loop {
-        if sh.interrupt.count() > 0 {
+        if sh.interrupt.count() > 0 || *stop.borrow() {
             return Ok(());
         }
         let now = rec.now();
@@ -643,6 +651,7 @@ async fn nemesis_loop(sh: Arc<Shared>, mut g: BoxGen, mut rng: Rng) -> Result<()
             tokio::select! {
                 _ = tokio::time::sleep_until(at.into()) => {}
                 _ = sh.interrupt.wait() => return Ok(()),
+                _ = stop.wait_for(|s| *s) => return Ok(()),
             }
         }
         rec.nemesis(&inv.f, inv.value.clone(), None);

@@ -508,6 +508,30 @@ mod seam {
     }
 
     #[test]
+    fn fault_schedule_ends_when_the_client_ops_run_out() {
+        // a bounded workload (2 keys × 10 ops) under a 60 s limit: the run must not sit out
+        // the time limit just because the fault schedule would go on
+        let mut p = plan("seam-bounded");
+        p.workload.name = "register".into();
+        p.workload.keys = 2;
+        p.workload.ops_per_key = 10;
+        p.workload.threads_per_key = 1;
+        p.run.time_limit = 60.0;
+        p.run.rate = 0.0;
+        let hooks = Hooks {
+            build_nemesis: build_recording,
+            ..Hooks::default()
+        };
+        let out = run(&p, hooks);
+        assert_eq!(out.results["ops"], 20);
+        let elapsed = out.results["elapsed_s"].as_f64().unwrap();
+        assert!(
+            elapsed < 30.0,
+            "the run waited for the time limit: {elapsed} s"
+        );
+    }
+
+    #[test]
     fn faults_without_fault_injection_are_bad_input() {
         let p = plan("seam-none");
         let rt = tokio::runtime::Builder::new_current_thread()
