@@ -227,8 +227,7 @@ impl Plan {
     /// Parses a plan from YAML text; `origin` names the file in errors. Errors are bad input
     /// naming the key, line and column.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Plan> {
-        serde_saphyr::from_str::<Plan>(text)
-            .map_err(|e| bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string()))))
+        serde_saphyr::from_str::<Plan>(text).map_err(|e| yaml_error(text, origin, &e.to_string()))
     }
 
     /// A target option as text (`--target-opt K=V` gives strings, YAML may give numbers).
@@ -285,6 +284,25 @@ impl Plan {
             );
         }
         crate::workload::validate(self)
+    }
+}
+
+/// A YAML error as one line naming the file, line and column, plus the offending source line
+/// (so a type error such as "invalid u64" also shows which key it is about).
+fn yaml_error(text: &str, origin: &str, msg: &str) -> anyhow::Error {
+    let first = one_line_yaml_error(msg);
+    let line_no = first
+        .split("line ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let src = line_no
+        .and_then(|n| text.lines().nth(n.saturating_sub(1)))
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    match src {
+        Some(l) if !first.contains(l) => bad_input(format!("{origin}: {first} (in `{l}`)")),
+        _ => bad_input(format!("{origin}: {first}")),
     }
 }
 
@@ -432,8 +450,8 @@ pub fn preset_names(kind: &str) -> Vec<String> {
 
 /// Parses YAML into a JSON value, errors naming `origin` and the line.
 fn yaml_value(text: &str, origin: &str) -> Result<Value> {
-    let v: Value = serde_saphyr::from_str(text)
-        .map_err(|e| bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string()))))?;
+    let v: Value =
+        serde_saphyr::from_str(text).map_err(|e| yaml_error(text, origin, &e.to_string()))?;
     Ok(if v.is_null() {
         Value::Object(Default::default())
     } else {
@@ -467,7 +485,7 @@ fn workload_preset(name: &str) -> Result<Value> {
     };
     // validate the preset on its own so errors name its file and line
     serde_saphyr::from_str::<WorkloadPlan>(&text)
-        .map_err(|e| bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string()))))?;
+        .map_err(|e| yaml_error(&text, &origin, &e.to_string()))?;
     let mut v = yaml_value(&text, &origin)?;
     if let Value::Object(m) = &mut v {
         m.insert("name".into(), Value::String(name.to_string()));
@@ -482,9 +500,8 @@ fn nemesis_from_list(list: &str) -> Result<Value> {
     let mut faults: Vec<String> = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if let Some((origin, text)) = preset("nemeses", item)? {
-            serde_saphyr::from_str::<NemesisPlan>(&text).map_err(|e| {
-                bad_input(format!("{origin}: {}", one_line_yaml_error(&e.to_string())))
-            })?;
+            serde_saphyr::from_str::<NemesisPlan>(&text)
+                .map_err(|e| yaml_error(&text, &origin, &e.to_string()))?;
             let mut v = yaml_value(&text, &origin)?;
             if let Some(Value::Array(fs)) = v.get("faults") {
                 faults.extend(fs.iter().map(value_as_text));
@@ -655,10 +672,11 @@ mod tests {
     }
 
     #[test]
-    fn bad_value_is_an_error_naming_the_line() {
+    fn bad_value_is_an_error_naming_the_line_and_key() {
         let text = "run:\n  concurrency: lots\n";
         let msg = crate::error::one_line(&Plan::from_yaml(text, "p.yaml").unwrap_err());
         assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("concurrency: lots"), "{msg}");
     }
 
     #[test]

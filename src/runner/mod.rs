@@ -244,14 +244,7 @@ pub async fn run_once(
     interrupt: &Interrupt,
     emergency: &Emergency,
 ) -> Result<RunOutcome> {
-    let run_dir = store::create_run_dir(Path::new(&plan.run.store), &plan.test_name())?;
-    std::fs::write(run_dir.join("plan.yaml"), plan.to_yaml()?)
-        .with_context(|| format!("writing {}/plan.yaml", run_dir.display()))?;
-    store::update_latest(Path::new(&plan.run.store), &run_dir)?;
-    let _log = store::RunLog::open(&run_dir.join("netsplit.log"))?;
-    let started = Instant::now();
-    tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
-
+    // Everything that can be refused as bad input is settled before a run directory exists.
     let (nodes, remotes) = (hooks.resolve_nodes)(plan)?;
     let target = target::build(TargetEnv {
         plan: plan.clone(),
@@ -264,6 +257,14 @@ pub async fn run_once(
         remotes: remotes.clone(),
         target: target.clone(),
     })?;
+
+    let run_dir = store::create_run_dir(Path::new(&plan.run.store), &plan.test_name())?;
+    std::fs::write(run_dir.join("plan.yaml"), plan.to_yaml()?)
+        .with_context(|| format!("writing {}/plan.yaml", run_dir.display()))?;
+    store::update_latest(Path::new(&plan.run.store), &run_dir)?;
+    let _log = store::RunLog::open(&run_dir.join("netsplit.log"))?;
+    let started = Instant::now();
+    tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
 
     let handle = Recorder::start(&run_dir.join("history.jsonl"), Instant::now())?;
     let shared = Arc::new(Shared {
@@ -412,8 +413,11 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
     let nem_rng = rng.fork();
     sh.generating.store(true, Ordering::Relaxed);
     set_phase_end(&sh, plan.run.time_limit);
-    let nem_task = tokio::spawn(nemesis_loop(sh.clone(), nem_gen, nem_rng));
+    let (nem_stop_tx, nem_stop_rx) = watch::channel(false);
+    let nem_task = tokio::spawn(nemesis_loop(sh.clone(), nem_gen, nem_rng, nem_stop_rx));
     let main = coordinate(&sh, main_gen, &mut rng, &dispatch, &mut comp_rx).await;
+    // the client ops are over (time limit, exhausted, or interrupted): so is the fault schedule
+    let _ = nem_stop_tx.send(true);
     let nem_result = nem_task.await;
     main?;
     nem_result.map_err(|e| anyhow::anyhow!("nemesis task failed: {e}"))??;
@@ -615,11 +619,16 @@ async fn worker(
 
 /// Runs the nemesis schedule: each op at its time, recorded as an invocation and a completion
 /// (both `info`, process `"nemesis"`).
-async fn nemesis_loop(sh: Arc<Shared>, mut g: BoxGen, mut rng: Rng) -> Result<()> {
+async fn nemesis_loop(
+    sh: Arc<Shared>,
+    mut g: BoxGen,
+    mut rng: Rng,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
     let rec = sh.recorder.clone();
     let one = [0usize];
     loop {
-        if sh.interrupt.count() > 0 {
+        if sh.interrupt.count() > 0 || *stop.borrow() {
             return Ok(());
         }
         let now = rec.now();
@@ -642,6 +651,7 @@ async fn nemesis_loop(sh: Arc<Shared>, mut g: BoxGen, mut rng: Rng) -> Result<()
             tokio::select! {
                 _ = tokio::time::sleep_until(at.into()) => {}
                 _ = sh.interrupt.wait() => return Ok(()),
+                _ = stop.wait_for(|s| *s) => return Ok(()),
             }
         }
         rec.nemesis(&inv.f, inv.value.clone(), None);

@@ -508,6 +508,30 @@ mod seam {
     }
 
     #[test]
+    fn fault_schedule_ends_when_the_client_ops_run_out() {
+        // a bounded workload (2 keys × 10 ops) under a 60 s limit: the run must not sit out
+        // the time limit just because the fault schedule would go on
+        let mut p = plan("seam-bounded");
+        p.workload.name = "register".into();
+        p.workload.keys = 2;
+        p.workload.ops_per_key = 10;
+        p.workload.threads_per_key = 1;
+        p.run.time_limit = 60.0;
+        p.run.rate = 0.0;
+        let hooks = Hooks {
+            build_nemesis: build_recording,
+            ..Hooks::default()
+        };
+        let out = run(&p, hooks);
+        assert_eq!(out.results["ops"], 20);
+        let elapsed = out.results["elapsed_s"].as_f64().unwrap();
+        assert!(
+            elapsed < 30.0,
+            "the run waited for the time limit: {elapsed} s"
+        );
+    }
+
+    #[test]
     fn faults_without_fault_injection_are_bad_input() {
         let p = plan("seam-none");
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -525,4 +549,66 @@ mod seam {
         assert_eq!(netsplit::error::exit_code_for(&err), 254);
         assert!(err.to_string().contains("fake"));
     }
+}
+
+#[test]
+fn shipped_plans_and_presets_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for dir in ["plans", "workloads", "nemeses"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let origin = p.display().to_string();
+            match dir {
+                "plans" => {
+                    netsplit::plan::Plan::from_yaml(&text, &origin).unwrap();
+                }
+                "workloads" => {
+                    serde_saphyr::from_str::<netsplit::plan::WorkloadPlan>(&text)
+                        .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                }
+                _ => {
+                    serde_saphyr::from_str::<netsplit::plan::NemesisPlan>(&text)
+                        .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                }
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 9, "{n} files");
+}
+
+#[test]
+fn a_shipped_noop_plan_runs_and_the_liar_plan_fails() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let store = tmp_store("shipped");
+    let s = store.to_str().unwrap();
+    let ok = root.join("plans/noop-smoke.yaml");
+    let out = netsplit(&[
+        "test",
+        "--plan",
+        ok.to_str().unwrap(),
+        "--time-limit",
+        "1",
+        "--store",
+        s,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = root.join("plans/noop-liar-bank.yaml");
+    let out = netsplit(&[
+        "test",
+        "--plan",
+        bad.to_str().unwrap(),
+        "--time-limit",
+        "1",
+        "--store",
+        s,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
 }
