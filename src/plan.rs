@@ -371,7 +371,19 @@ const EMBEDDED_WORKLOADS: &[(&str, &str)] = &[
 ];
 
 /// Nemesis presets compiled into the binary.
-const EMBEDDED_NEMESES: &[(&str, &str)] = &[("none", include_str!("../nemeses/none.yaml"))];
+const EMBEDDED_NEMESES: &[(&str, &str)] = &[
+    ("none", include_str!("../nemeses/none.yaml")),
+    ("all", include_str!("../nemeses/all.yaml")),
+    ("clock", include_str!("../nemeses/clock.yaml")),
+    ("kill", include_str!("../nemeses/kill.yaml")),
+    ("packet", include_str!("../nemeses/packet.yaml")),
+    ("partition", include_str!("../nemeses/partition.yaml")),
+    (
+        "partition-leader",
+        include_str!("../nemeses/partition-leader.yaml"),
+    ),
+    ("pause", include_str!("../nemeses/pause.yaml")),
+];
 
 /// Directories searched for preset folders, in order: `$NETSPLIT_HOME`, then the nearest
 /// ancestor of the running binary that has the folder (a source checkout's

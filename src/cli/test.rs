@@ -99,7 +99,13 @@ impl TestArgs {
 }
 
 pub fn run(args: TestArgs) -> anyhow::Result<u8> {
-    run_with_hooks(args, Hooks::default())
+    run_with_hooks(
+        args,
+        Hooks {
+            resolve_nodes: runner::resolve::resolve_nodes,
+            build_nemesis: crate::nemesis::plug::build,
+        },
+    )
 }
 
 /// `netsplit test` with the given node and nemesis hooks (what the nodes and fault-injection

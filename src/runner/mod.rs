@@ -18,6 +18,7 @@
 
 pub mod nemesis;
 pub mod recorder;
+pub mod resolve;
 
 pub use nemesis::{Nemesis, NemesisEnv, NemesisOutcome, NoopNemesis};
 pub use recorder::{Recorder, RecorderHandle};

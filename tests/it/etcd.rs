@@ -766,12 +766,7 @@ fn setup_failure_names_the_node_and_quotes_its_log() {
 // End to end through the runner (no faults) on the local cluster.
 
 /// Reaches the nodes of the plan's local cluster over SSH (what `netsplit test` will wire).
-fn resolve_cluster(
-    plan: &Plan,
-) -> anyhow::Result<(
-    Vec<Node>,
-    Vec<std::sync::Arc<dyn netsplit::control::Remote>>,
-)> {
+fn resolve_cluster(plan: &Plan) -> anyhow::Result<netsplit::runner::ResolvedNodes> {
     let name = plan.nodes.cluster.as_deref().unwrap_or(CLUSTER);
     let info =
         netsplit::cluster::load(name)?.ok_or_else(|| anyhow::anyhow!("no local cluster {name}"))?;
