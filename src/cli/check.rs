@@ -175,6 +175,10 @@ fn spec(args: &CheckArgs) -> anyhow::Result<Spec> {
             )))
         }
     };
+    if matches!(plan, Plan::Txn(_)) {
+        txn::validate_models(&args.consistency_models)
+            .map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
+    }
     Ok(Spec {
         format,
         plan,

@@ -303,6 +303,25 @@ pub fn check(plan: &Plan, ops: &[Op]) -> (Validity, Map<String, Value>) {
         )),
     }
     results.push(("stats", to_result(checker::stats::check(ops))));
+    // Availability per fault window is information, not a verdict: it is recorded as valid
+    // when it could be computed (a malformed history is caught by the checkers above).
+    if ops.iter().any(|o| !o.process.is_client()) {
+        let avail = match checker::availability::availability(ops) {
+            Ok(a) => {
+                let mut v =
+                    serde_json::to_value(a).unwrap_or_else(|e| json!({"error": e.to_string()}));
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("valid".into(), json!(true));
+                }
+                (Validity::True, v)
+            }
+            Err(e) => (
+                Validity::Unknown,
+                json!({"valid": "unknown", "error": e.to_string()}),
+            ),
+        };
+        results.push(("availability", avail));
+    }
     let valid = results.iter().map(|(_, (v, _))| *v).collect();
     let map = results
         .into_iter()
