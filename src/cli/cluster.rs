@@ -1,23 +1,6 @@
 //! `netsplit cluster up|down|status`: make, remove or inspect a local cluster of
 //! network-namespace nodes (see [`crate::cluster`]).
 
-/// `println!` that ignores a closed stdout (`netsplit … | head`) instead of panicking.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// `eprintln!` counterpart of `say!`.
-#[allow(unused_macros)]
-macro_rules! esay {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
-
 use crate::cluster;
 
 #[derive(Debug, clap::Args)]

@@ -4,23 +4,6 @@
 //! Exit status: 0 when the command succeeded everywhere, 1 when it failed (non-zero exit or
 //! timeout) on any node, 254 when a node could not be reached or authenticated.
 
-/// `println!` that ignores a closed stdout (`netsplit … | head`) instead of panicking.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// `eprintln!` counterpart of `say!`.
-#[allow(unused_macros)]
-macro_rules! esay {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
-
 use crate::control::nodes::{self, NodeArgs};
 use crate::control::{self, Cmd, Remote, RemoteError};
 use std::time::Duration;

@@ -2,6 +2,23 @@
 //! mapping of outcomes to exit codes (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
 //! error). Subcommands return an exit code or an error; [`main`] prints errors on one line.
 
+/// `println!` that ignores a closed stdout (`netsplit … | head`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` counterpart of `say!`.
+#[allow(unused_macros)]
+macro_rules! esay {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod analyze;
 pub mod check;
 pub mod cluster;
