@@ -13,6 +13,7 @@ pub mod generator;
 pub mod history;
 pub mod nemesis;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod store;
 pub mod target;

@@ -1,0 +1,236 @@
+use serde_json::json;
+
+use super::*;
+
+fn op(index: u64, time: u64, process: Process, kind: OpType, f: &str, value: Value) -> Op {
+    let mut o = Op::new(process, kind, f, value);
+    o.index = index;
+    o.time = time;
+    o
+}
+
+/// A register history: a write, a read of a hostile string, a partition window.
+fn history() -> Vec<Op> {
+    let c = Process::Client;
+    vec![
+        op(
+            0,
+            1_000_000,
+            c(0),
+            OpType::Invoke,
+            "write",
+            json!([1, "<script>alert(1)</script>"]),
+        ),
+        op(
+            1,
+            3_000_000,
+            c(0),
+            OpType::Ok,
+            "write",
+            json!([1, "<script>alert(1)</script>"]),
+        ),
+        op(
+            2,
+            500_000_000,
+            Process::Nemesis,
+            OpType::Info,
+            "start-partition",
+            Value::Null,
+        ),
+        op(
+            3,
+            900_000_000,
+            c(1),
+            OpType::Invoke,
+            "read",
+            json!([1, null]),
+        ),
+        op(
+            4,
+            950_000_000,
+            c(1),
+            OpType::Ok,
+            "read",
+            json!([1, "stale & old"]),
+        ),
+        op(
+            5,
+            1_200_000_000,
+            Process::Nemesis,
+            OpType::Info,
+            "stop-partition",
+            Value::Null,
+        ),
+        op(
+            6,
+            1_300_000_000,
+            c(2),
+            OpType::Invoke,
+            "cas",
+            json!([1, [0, 2]]),
+        ),
+        op(
+            7,
+            1_400_000_000,
+            c(2),
+            OpType::Fail,
+            "cas",
+            json!([1, [0, 2]]),
+        ),
+    ]
+}
+
+fn results(valid: bool) -> Value {
+    let failures = if valid {
+        json!([])
+    } else {
+        json!([{
+            "key": 1, "valid": false, "ops": 2, "initial_state": null,
+            "linearized": [{"op": {"invoke": 0, "complete": 1, "process": "0", "type": "ok",
+                "f": "write", "value": "<script>alert(1)</script>",
+                "output": "<script>alert(1)</script>"}, "state": "<script>alert(1)</script>"}],
+            "stuck": {"invoke": 3, "complete": 4, "process": "1", "type": "ok", "f": "read",
+                "value": null, "output": "stale & old"},
+            "open": [{"op": {"invoke": 3, "complete": 4, "process": "1", "type": "ok",
+                "f": "read", "value": null, "output": "stale & old"}, "model_accepts": false}]
+        }])
+    };
+    json!({
+        "valid": valid,
+        "checkers": {
+            "linear": {"valid": valid, "model": "cas-register", "checked_ops": 3,
+                       "failures": failures},
+            "availability": {"valid": true, "windows": [{"fault": "start-partition",
+                "value": null, "start_index": 2, "end_index": 5, "start_ns": 500_000_000,
+                "end_ns": 1_200_000_000, "stats": {"ops": 1, "ok": 1, "fail": 0, "info": 0,
+                "ok_share": 1.0, "latency_ms_p50": 50.0}}]}
+        },
+        "ops": 3, "events": 8, "elapsed_s": 1.5, "interrupted": false,
+        "plan": {"name": "reg<test>", "target": "etcd", "workload": "register",
+                 "nemesis": ["partition"], "concurrency": 3, "rate": 10.0, "seed": 7},
+    })
+}
+
+/// Every opened element among those the page uses is closed again, in order.
+fn assert_well_formed(page: &str) {
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.trim_end().ends_with("</html>"));
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = page;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        let end = rest.find('>').expect("unterminated tag");
+        let tag = &rest[..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('!') || tag.ends_with('/') {
+            continue;
+        }
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if ["meta", "br"].contains(&name.as_str()) {
+            continue;
+        }
+        if tag.starts_with('/') {
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name.as_str()),
+                "mismatched </{name}>"
+            );
+        } else {
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+}
+
+#[test]
+fn valid_run_renders_verdict_and_sections() {
+    let page = render(&results(true), &history());
+    assert_well_formed(&page);
+    assert!(page.contains("<span class=\"v VALID\">VALID</span>"));
+    assert!(!page.contains("v INVALID"));
+    for section in [
+        "Timeline",
+        "Latency",
+        "Throughput",
+        "Availability per fault window",
+    ] {
+        assert!(page.contains(section), "missing {section}");
+    }
+    assert!(page.contains("reg&lt;test&gt;"));
+    assert!(page.contains(">partition<"), "fault window label missing");
+}
+
+#[test]
+fn invalid_run_shows_stuck_op_highlighted_and_escapes_user_data() {
+    let page = render(&results(false), &history());
+    assert_well_formed(&page);
+    assert!(page.contains("<span class=\"v INVALID\">INVALID</span>"));
+    assert!(page.contains("<tr class=\"stuck\"><td>3…4</td>"));
+    assert!(page.contains("stale &amp; old"));
+    assert!(!page.contains("<script>"));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // The stuck op's bar is drawn highlighted in the timeline.
+    assert!(page.contains("<rect class=\"hl\""));
+    assert!(page.contains("read ok p1 events 3…4"));
+}
+
+#[test]
+fn txn_cycle_renders_explanation_dot_and_svg() {
+    let r = json!({"valid": false, "checkers": {"txn": {
+        "valid": false, "anomaly_types": ["G-single"], "not": ["snapshot-isolation"],
+        "anomaly_counts": {"G-single": 1},
+        "anomalies": {"G-single": [{"type": "G-single",
+            "txns": [{"name": "T1", "invoke_event": 0, "complete_event": 1, "process": 0,
+                      "status": "ok", "value": []}],
+            "explanation": "T1 < T2 because <x>",
+            "cycle": [{"from": "T1", "to": "T2", "rel": "rw", "why": ""},
+                      {"from": "T2", "to": "T1", "rel": "wr", "why": ""}],
+            "dot": "digraph cycle { T1 -> T2 [label=\"rw\"]; }"}]}}}});
+    let page = render(&r, &history());
+    assert_well_formed(&page);
+    assert!(page.contains("T1 &lt; T2 because &lt;x&gt;"));
+    assert!(page.contains("digraph cycle { T1 -&gt; T2 [label=&quot;rw&quot;]; }"));
+    assert!(page.contains("<circle"));
+    assert!(page.contains(">wr</text>"));
+    assert!(page.contains("snapshot-isolation"));
+}
+
+#[test]
+fn long_evidence_lists_are_capped_with_a_count() {
+    let lost: Vec<u64> = (0..500).collect();
+    let r = json!({"valid": false, "checkers": {"set": {"valid": false, "lost_count": 500,
+        "lost": lost}}});
+    let page = render(&r, &[]);
+    assert_well_formed(&page);
+    assert!(page.contains("… and 450 more"));
+    assert!(!page.contains(", 50,"));
+    assert!(page.contains("no client operations"));
+}
+
+#[test]
+fn hundred_thousand_ops_render_downsampled_under_three_megabytes() {
+    let mut ops = Vec::new();
+    for i in 0..50_000u64 {
+        let p = Process::Client(i % 200);
+        let t = i * 1_000_000;
+        let kind = if i % 7 == 0 { OpType::Fail } else { OpType::Ok };
+        ops.push(op(2 * i, t, p, OpType::Invoke, "write", json!([i % 10, i])));
+        ops.push(op(
+            2 * i + 1,
+            t + 2_000_000 + i % 5_000_000,
+            p,
+            kind,
+            "write",
+            json!([i % 10, i]),
+        ));
+    }
+    let page = render(&results(true), &ops);
+    assert_well_formed(&page);
+    assert!(page.contains("Downsampled"));
+    assert!(page.contains("140 less active processes not shown"));
+    assert!(page.len() < 3_000_000, "page is {} bytes", page.len());
+}
