@@ -53,10 +53,10 @@ pub fn render(results: &Value, ops: &[Op]) -> String {
         .pointer("/plan/name")
         .and_then(Value::as_str)
         .unwrap_or("netsplit run");
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{} — netsplit report</title><style>{CSS}</style></head><body>\n",
+         <title>{} — netsplit report</title><style>{CSS}</style></head><body>",
         esc(name)
     );
     header(&mut h, results, name);
@@ -257,7 +257,7 @@ fn checkers(h: &mut String, r: &Value) {
                 ("windows", _) => {} // availability: its own section below
                 (_, Value::Array(a)) if !a.is_empty() => evidence_list(h, k, a, obj),
                 (_, Value::Object(m)) if !m.is_empty() && k != "latency_ms" => {
-                    let _ = write!(h, "<p><b>{}</b> <code>{}</code></p>\n", esc(k), jv(v));
+                    let _ = writeln!(h, "<p><b>{}</b> <code>{}</code></p>", esc(k), jv(v));
                 }
                 _ => {}
             }
@@ -273,14 +273,14 @@ fn evidence_list(h: &mut String, key: &str, a: &[Value], obj: &serde_json::Map<S
         .unwrap_or(a.len() as u64);
     let shown = &a[..a.len().min(LIST_CAP)];
     let more = total.saturating_sub(shown.len() as u64);
-    let _ = write!(h, "<p><b>{}</b> ({total})</p>\n", esc(key));
+    let _ = writeln!(h, "<p><b>{}</b> ({total})</p>", esc(key));
     let cols: Vec<String> = match shown.first() {
         Some(Value::Object(m)) => m.keys().cloned().collect(),
         _ => Vec::new(),
     };
     if cols.is_empty() {
         let items: Vec<String> = shown.iter().map(jv).collect();
-        let _ = write!(h, "<pre>{}</pre>\n", items.join(", "));
+        let _ = writeln!(h, "<pre>{}</pre>", items.join(", "));
     } else {
         h.push_str("<table><tr>");
         for c in &cols {
@@ -297,7 +297,7 @@ fn evidence_list(h: &mut String, key: &str, a: &[Value], obj: &serde_json::Map<S
         h.push_str("</table>\n");
     }
     if more > 0 {
-        let _ = write!(h, "<p class=\"muted\">… and {more} more</p>\n");
+        let _ = writeln!(h, "<p class=\"muted\">… and {more} more</p>");
     }
 }
 
@@ -329,10 +329,10 @@ fn by_f(h: &mut String, m: &serde_json::Map<String, Value>) {
 /// A table row for one op as the linearizability checker reports it.
 fn op_row(h: &mut String, op: &Value, extra: &str, class: &str) {
     let g = |k: &str| op.get(k).map(jv).unwrap_or_default();
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<tr class=\"{class}\"><td>{}…{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{extra}</td></tr>\n",
+         <td>{}</td><td>{extra}</td></tr>",
         g("invoke"),
         g("complete"),
         g("process"),
@@ -344,9 +344,9 @@ fn op_row(h: &mut String, op: &Value, extra: &str, class: &str) {
 }
 
 fn linear_failure(h: &mut String, f: &Value) {
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h4>key {} — {} ops, initial state {}</h4>\n",
+        "<h4>key {} — {} ops, initial state {}</h4>",
         f.get("key").map(jv).unwrap_or_default(),
         f.get("ops").map(jv).unwrap_or_default(),
         f.get("initial_state").map(jv).unwrap_or_default(),
@@ -358,9 +358,9 @@ fn linear_failure(h: &mut String, f: &Value) {
     let lin = f.get("linearized").and_then(Value::as_array);
     let lin = lin.map(Vec::as_slice).unwrap_or_default();
     if lin.len() > LIST_CAP {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td colspan=\"7\" class=\"muted\">… {} earlier linearized ops</td></tr>\n",
+            "<tr><td colspan=\"7\" class=\"muted\">… {} earlier linearized ops</td></tr>",
             lin.len() - LIST_CAP
         );
     }
@@ -377,7 +377,7 @@ fn linear_failure(h: &mut String, f: &Value) {
         .and_then(Value::as_array)
         .filter(|o| !o.is_empty())
     {
-        let _ = write!(h, "<p>open ops at the stuck point ({})</p>\n", open.len());
+        let _ = writeln!(h, "<p>open ops at the stuck point ({})</p>", open.len());
         h.push_str(
             "<table><tr><th>events</th><th>process</th><th>type</th><th>f</th>\
                     <th>value</th><th>output</th><th>model accepts</th></tr>\n",
@@ -402,7 +402,7 @@ fn txn_anomalies(
             .filter(|a| !a.is_empty())
         {
             let names: Vec<String> = a.iter().map(jv).collect();
-            let _ = write!(h, "<p><b>{key}</b> {}</p>\n", names.join(", "));
+            let _ = writeln!(h, "<p><b>{key}</b> {}</p>", names.join(", "));
         }
     }
     for (kind, list) in m {
@@ -412,10 +412,10 @@ fn txn_anomalies(
             .and_then(|c| c.get(kind))
             .and_then(Value::as_u64)
             .unwrap_or(list.len() as u64);
-        let _ = write!(h, "<h4>{} ({total})</h4>\n", esc(kind));
+        let _ = writeln!(h, "<h4>{} ({total})</h4>", esc(kind));
         for a in list.iter().take(5) {
             if let Some(e) = a.get("explanation").and_then(Value::as_str) {
-                let _ = write!(h, "<pre>{}</pre>\n", esc(e));
+                let _ = writeln!(h, "<pre>{}</pre>", esc(e));
             }
             if let Some(svg) = a
                 .get("cycle")
@@ -425,15 +425,15 @@ fn txn_anomalies(
                 h.push_str(&svg);
             }
             if let Some(d) = a.get("dot").and_then(Value::as_str) {
-                let _ = write!(
+                let _ = writeln!(
                     h,
-                    "<details><summary>DOT</summary><pre>{}</pre></details>\n",
+                    "<details><summary>DOT</summary><pre>{}</pre></details>",
                     esc(d)
                 );
             }
         }
         if list.len() > 5 {
-            let _ = write!(h, "<p class=\"muted\">… and {} more</p>\n", total - 5);
+            let _ = writeln!(h, "<p class=\"muted\">… and {} more</p>", total - 5);
         }
     }
 }
@@ -664,11 +664,11 @@ fn timeline(h: &mut String, bars: &[Bar], faults: &[Fault], hl: &HashSet<u64>, s
     let lh = (480.0 / procs.len() as f64).clamp(6.0, 16.0);
     let height = 16.0 + lh * procs.len() as f64;
     let (shown, sampled) = sample(bars, MAX_BARS, hl);
-    let mut note = format!(
+    let mut note = String::from(
         "One lane per client process; bars run from invocation to completion: \
          <span style=\"color:#3b8f3b\">ok</span>, <span style=\"color:#d08a2c\">fail</span>, \
          <span style=\"color:#8a5db5\">info</span>; <span style=\"color:#e00\">red outlined</span> \
-         = ops named by an invalid checker; shaded = fault windows."
+         = ops named by an invalid checker; shaded = fault windows.",
     );
     if sampled {
         let _ = write!(
