@@ -168,6 +168,14 @@ pub fn write_results(run_dir: &Path, results: &Value) -> Result<()> {
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Writes report.html beside results.json. A report that cannot be written is logged, not
+/// fatal: results.json and the history already hold everything it shows.
+pub fn write_report(run_dir: &Path, results: &Value, ops: &[crate::history::Op]) {
+    if let Err(e) = crate::report::write(run_dir, results, ops) {
+        tracing::warn!(error = %e, "could not write {}/report.html", run_dir.display());
+    }
+}
+
 /// The console summary of a run (stdout): ops, outcomes per f, verdict per checker, run dir.
 pub fn summary_text(results: &Value) -> String {
     let mut s = String::new();

@@ -52,6 +52,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<u8> {
         results["history_truncated_at_line"] = serde_json::json!(l);
     }
     store::write_results(dir, &results)?;
+    store::write_report(dir, &results, &ops);
     print!("{}", store::summary_text(&results));
     Ok(valid.exit_code())
 }

@@ -335,6 +335,7 @@ pub async fn run_once(
         started.elapsed(),
     );
     store::write_results(&run_dir, &results)?;
+    store::write_report(&run_dir, &results, &ops_arc);
     tracing::info!(valid = valid.as_str(), "run done");
     Ok(RunOutcome {
         run_dir,
