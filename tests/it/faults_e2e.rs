@@ -34,7 +34,9 @@ fn can_run(test: &str) -> bool {
         return false;
     }
     if !Path::new("/usr/bin/etcd").exists() {
-        eprintln!("SKIP faults_e2e::{test}: /usr/bin/etcd is not installed (apt-get install etcd-server)");
+        eprintln!(
+            "SKIP faults_e2e::{test}: /usr/bin/etcd is not installed (apt-get install etcd-server)"
+        );
         return false;
     }
     true
@@ -143,7 +145,12 @@ fn stale_reads_under_partitions_with_serializable_reads_are_found() {
             "30",
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "expected INVALID\n{}", show(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected INVALID\n{}",
+        show(&out)
+    );
     let r = results(&run);
     let linear = &r["checkers"]["linear"];
     assert_eq!(linear["valid"], Value::Bool(false), "{linear}");
@@ -193,8 +200,10 @@ fn linearizable_reads_survive_all_faults() {
             "10",
             "--time-limit",
             "45",
+            // This seed's schedule draws partition, pause and kill within 45 s (and packet
+            // faults, which fail on kernels without sch_netem — visibly, see below).
             "--seed",
-            "11",
+            "1",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
@@ -208,8 +217,22 @@ fn linearizable_reads_survive_all_faults() {
         let n = faults[kind]["injected"].as_u64().unwrap_or(0);
         assert!(n >= 1, "{kind} injected at least once: {faults}");
     }
+    // A packet fault that could not be installed is counted as FAILED with its reason, never
+    // as injected.
+    let failed = faults["packet"]["failed"].as_u64().unwrap_or(0);
+    let errors = faults["packet"]["errors"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert_eq!(failed > 0, errors > 0, "{faults}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("faults:"), "console fault summary\n{stdout}");
+    assert!(
+        stdout.contains("  faults: "),
+        "console fault summary\n{stdout}"
+    );
+    if failed > 0 {
+        assert!(stdout.contains("FAILED"), "{stdout}");
+    }
 }
 
 /// What is wrong on a node after the run, one line per problem (empty: clean).
@@ -238,7 +261,10 @@ echo "$(hostname): checked"
         .map(String::from)
         .collect();
     if checked != 5 {
-        problems.push(format!("only {checked} of 5 nodes answered\n{}", show(&out)));
+        problems.push(format!(
+            "only {checked} of 5 nodes answered\n{}",
+            show(&out)
+        ));
     }
     problems.join("\n")
 }
