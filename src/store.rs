@@ -150,6 +150,7 @@ pub fn results_json(
         "by_f": outcome_counts(ops),
         "plan": crate::runner::plan_summary(plan),
         "run_dir": run_dir.display().to_string(),
+        "faults": crate::checker::availability::fault_summary(ops, &plan.nemesis.faults),
         "interrupted": interrupted,
         "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
     });
@@ -203,6 +204,9 @@ pub fn summary_text(results: &Value) -> String {
             }
         }
     }
+    if let Some(line) = faults_line(&results["faults"]) {
+        s.push_str(&line);
+    }
     if let Some(e) = results.get("error").and_then(Value::as_str) {
         s.push_str(&format!("  harness error: {e}\n"));
     }
@@ -216,6 +220,45 @@ pub fn summary_text(results: &Value) -> String {
         results["run_dir"].as_str().unwrap_or("")
     ));
     s
+}
+
+/// The console line of the fault summary (`None` without faults): what was injected, what had
+/// no effect and what FAILED, so a valid run is not read as "survived" a fault that never
+/// happened. `faults: partition 3, pause 2, clock 2 (no effect: …), packet 0 injected / 2
+/// FAILED: …`.
+fn faults_line(faults: &Value) -> Option<String> {
+    let m = faults.as_object().filter(|m| !m.is_empty())?;
+    let mut parts = Vec::new();
+    for (kind, c) in m {
+        if kind == "heal" {
+            let errs = c["errors"].as_array().map(Vec::len).unwrap_or(0);
+            parts.push(format!("heal {errs} FAILED: {}", first_str(&c["errors"])));
+            continue;
+        }
+        let injected = c["injected"].as_u64().unwrap_or(0);
+        let failed = c["failed"].as_u64().unwrap_or(0);
+        let mut p = format!("{kind} {injected}");
+        if c["no_effect"].as_u64().unwrap_or(0) > 0 {
+            p.push_str(&format!(" (no effect: {})", first_str(&c["notes"])));
+        }
+        if failed > 0 {
+            p.push_str(&format!(
+                " injected / {failed} FAILED: {}",
+                first_str(&c["errors"])
+            ));
+        }
+        parts.push(p);
+    }
+    Some(format!("  faults: {}\n", parts.join(", ")))
+}
+
+/// The first string of a list, cut to one readable line (results.json keeps it whole).
+fn first_str(v: &Value) -> String {
+    let s = v.get(0).and_then(Value::as_str).unwrap_or("");
+    match s.char_indices().nth(160) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
 }
 
 fn verdict_text(v: &Value) -> &'static str {

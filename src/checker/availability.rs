@@ -120,6 +120,110 @@ fn stats(samples: &[&Sample]) -> Stats {
     s
 }
 
+/// Positions (in `ops`) of the nemesis events that are invocations. The history may mark them
+/// `invoke`, or — as the runner does, Jepsen-style — record both halves as `info`: then an
+/// event is an invocation unless it follows the invocation of the same `f` (the runner invokes
+/// one nemesis operation at a time). Single events (`heal`, `note`) are never invocations.
+pub fn nemesis_invocations(ops: &[Op]) -> std::collections::BTreeSet<usize> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut pending: Option<&str> = None;
+    for (i, op) in ops.iter().enumerate() {
+        if op.process != Process::Nemesis {
+            continue;
+        }
+        if op.kind == OpType::Invoke {
+            out.insert(i);
+            pending = Some(&op.f);
+            continue;
+        }
+        if matches!(op.f.as_str(), "heal" | "heal-all" | "note") {
+            continue;
+        }
+        if pending == Some(op.f.as_str()) {
+            pending = None;
+        } else {
+            out.insert(i);
+            pending = Some(&op.f);
+        }
+    }
+    out
+}
+
+/// The fault kind of a scheduled nemesis operation (`start-partition`, `pause`, … → `partition`,
+/// `pause`, …); `None` for stops, heals and notes.
+fn fault_kind(f: &str) -> Option<&str> {
+    match f {
+        "pause" => Some("pause"),
+        "kill" | "stop" => Some("kill"),
+        "bump-clock" | "strobe-clock" | "drift-clock" => Some("clock"),
+        "start" => None,
+        _ => f.strip_prefix("start-"),
+    }
+}
+
+/// What each fault kind really did over a run, from the nemesis completions: per kind, how many
+/// starts took effect (`injected`), how many failed (`failed`, with their distinct `errors`) and
+/// how many had no effect on the target (`no_effect`, with the `notes` saying why — etcd ignores
+/// libfaketime). `kinds` (the plan's faults) are listed even when never drawn, so a fault that
+/// never happened reads 0, not "survived". Also heal errors, under `"heal"`.
+pub fn fault_summary(ops: &[Op], kinds: &[String]) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    // per kind: injected, failed, no effect, errors, notes
+    type Counts = (u64, u64, u64, Vec<String>, Vec<String>);
+    let mut m: BTreeMap<String, Counts> = kinds
+        .iter()
+        .filter(|k| k.as_str() != "none")
+        .map(|k| (k.clone(), Default::default()))
+        .collect();
+    let invocations = nemesis_invocations(ops);
+    let mut heal_errors: Vec<String> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if op.process != Process::Nemesis || invocations.contains(&i) {
+            continue;
+        }
+        if op.f == "heal" || op.f == "heal-all" {
+            if let Some(e) = &op.error {
+                if !heal_errors.contains(e) {
+                    heal_errors.push(e.clone());
+                }
+            }
+            continue;
+        }
+        let Some(kind) = fault_kind(&op.f) else {
+            continue;
+        };
+        let e = m.entry(kind.to_string()).or_default();
+        if let Some(err) = &op.error {
+            e.1 += 1;
+            if !e.3.contains(err) {
+                e.3.push(err.clone());
+            }
+        } else {
+            e.0 += 1;
+            if op.value.get("effective") == Some(&Value::Bool(false)) {
+                e.2 += 1;
+                if let Some(n) = op.value.get("note").and_then(Value::as_str) {
+                    if !e.4.iter().any(|x| x == n) {
+                        e.4.push(n.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    for (k, (injected, failed, no_effect, errors, notes)) in m {
+        out.insert(
+            k,
+            json!({"injected": injected, "failed": failed, "no_effect": no_effect,
+                   "errors": errors, "notes": notes}),
+        );
+    }
+    if !heal_errors.is_empty() {
+        out.insert("heal".into(), json!({ "errors": heal_errors }));
+    }
+    Value::Object(out)
+}
+
 /// Computes availability per fault window. Errors only on a malformed client history (the
 /// pairing names the line).
 pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryError> {
@@ -128,9 +232,14 @@ pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryE
     let mut windows: Vec<Window> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
     let mut strobe_start: Option<&Op> = None;
-    for op in ops.iter().filter(|o| o.process == Process::Nemesis) {
+    let invocations = nemesis_invocations(ops);
+    for (i, op) in ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.process == Process::Nemesis)
+    {
         match op.kind {
-            OpType::Invoke => {
+            _ if invocations.contains(&i) => {
                 if op.f == "strobe-clock" {
                     strobe_start = Some(op);
                 }
@@ -143,6 +252,13 @@ pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryE
                         true
                     }
                 });
+            }
+            // The runner's single `heal` event closes everything still open.
+            _ if op.f == "heal" || op.f == "heal-all" => {
+                for w in open.drain(..) {
+                    windows[w].end_index = Some(op.index);
+                    windows[w].end_ns = Some(op.time);
+                }
             }
             _ if opens(&op.f) && op.error.is_none() => {
                 let (start_index, start_ns) = match (op.f.as_str(), strobe_start.take()) {
@@ -286,6 +402,62 @@ mod tests {
         assert_eq!(a.windows[2].stats.info, 1);
         assert_eq!(a.outside_faults.ops, 0);
         assert_eq!(a.outside_faults.ok_share, None);
+    }
+
+    #[test]
+    fn runner_histories_with_info_invocations_pair_up_and_summarise_faults() {
+        use OpType::*;
+        use Process::*;
+        let mut failed = ev(7, 7, Nemesis, Info, "start-packet");
+        failed.error = Some("n1: kernel lacks sch_netem".into());
+        let mut clock = ev(11, 11, Nemesis, Info, "bump-clock");
+        clock.value = serde_json::json!({"effective": false, "note": "etcd ignores libfaketime"});
+        let ops = vec![
+            ev(0, 0, Nemesis, Info, "start-partition"),
+            ev(1, 1, Nemesis, Info, "start-partition"),
+            ev(2, 2, Client(0), Invoke, "read"),
+            ev(3, 3, Client(0), Ok, "read"),
+            ev(4, 4, Nemesis, Info, "stop-partition"),
+            ev(5, 5, Nemesis, Info, "stop-partition"),
+            ev(6, 6, Nemesis, Info, "start-packet"),
+            failed,
+            ev(8, 8, Nemesis, Info, "start-pause"),
+            ev(9, 9, Nemesis, Info, "start-pause"),
+            ev(10, 10, Nemesis, Info, "bump-clock"),
+            clock,
+            ev(12, 12, Nemesis, Info, "heal"),
+            ev(13, 13, Client(0), Invoke, "read"),
+            ev(14, 14, Client(0), Ok, "read"),
+        ];
+        let a = availability(&ops).unwrap();
+        let spans: Vec<_> = a
+            .windows
+            .iter()
+            .map(|w| (w.fault.as_str(), w.start_index, w.end_index))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("start-partition", 1, Some(4)),
+                ("start-pause", 9, Some(12)),
+                ("bump-clock", 11, Some(12))
+            ]
+        );
+        assert_eq!(a.windows[0].stats.ops, 1);
+        assert_eq!(a.outside_faults.ops, 1);
+        let kinds: Vec<String> = ["partition", "packet", "pause", "kill", "clock"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let f = fault_summary(&ops, &kinds);
+        assert_eq!(f["partition"]["injected"], 1);
+        assert_eq!(f["packet"]["injected"], 0);
+        assert_eq!(f["packet"]["failed"], 1);
+        assert_eq!(f["packet"]["errors"][0], "n1: kernel lacks sch_netem");
+        assert_eq!(f["pause"]["injected"], 1);
+        assert_eq!(f["kill"]["injected"], 0);
+        assert_eq!(f["clock"]["no_effect"], 1);
+        assert_eq!(f["clock"]["notes"][0], "etcd ignores libfaketime");
     }
 
     #[test]

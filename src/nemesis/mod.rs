@@ -610,7 +610,20 @@ impl Faults {
             packet::apply(r, &devices[n], &peers, &b)?;
             Ok(())
         })
-        .context("installing packet faults")?;
+        .map_err(|e| {
+            let text = crate::error::one_line(&e);
+            if text.contains("Specified qdisc kind is unknown") {
+                // Say it plainly: the fault was not injected, and why (the full tc errors go to
+                // the log).
+                tracing::warn!(error = %text, "packet fault not installed");
+                anyhow!(
+                    "kernel lacks sch_netem: netem behaviours cannot be installed on these \
+                     nodes (tc: Specified qdisc kind is unknown); only `rate` works"
+                )
+            } else {
+                e.context("installing packet faults")
+            }
+        })?;
         Ok(json!({ "nodes": nodes, "behaviour": behaviour }))
     }
 

@@ -2,6 +2,7 @@
 
 mod check;
 mod etcd;
+mod faults_e2e;
 mod nemesis;
 mod nodes;
 mod runner;
