@@ -347,7 +347,8 @@ pub fn fetch(r: &dyn Remote, remote_path: &str, local: &Path) -> Result<(), Remo
     match r.download(remote_path, local) {
         Ok(()) => Ok(()),
         Err(first) => {
-            const ASIDE: &str = r#"t=$(mktemp /tmp/netsplit-fetch.XXXXXX) && cp -- "$1" "$t" && chmod 644 "$t" && echo "$t""#;
+            const ASIDE: &str =
+                r#"t=$(mktemp -p /tmp) && cp -- "$1" "$t" && chmod 644 "$t" && echo "$t""#;
             let Ok(out) = r.exec_ok(&script(ASIDE, &[remote_path])) else {
                 return Err(first);
             };
