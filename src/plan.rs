@@ -86,8 +86,35 @@ pub struct NemesisPlan {
     pub faults: Vec<String>,
     /// Seconds between a fault's start and stop, and between faults.
     pub interval: f64,
+    /// `overlap` (default): each fault family runs its own cycle, shifted, so faults of
+    /// different families are in force at once; `sequential`: one fault at a time.
+    pub schedule: NemesisSchedule,
     /// Fault-specific options.
     pub opts: BTreeMap<String, Value>,
+}
+
+/// How the nemesis schedule combines fault families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NemesisSchedule {
+    /// Every family on its own cycle, shifted by a fraction of the interval (faults overlap).
+    #[default]
+    Overlap,
+    /// One fault at a time: quiet, one fault drawn from the families, its heal, quiet, …
+    Sequential,
+}
+
+impl std::str::FromStr for NemesisSchedule {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "overlap" => Ok(NemesisSchedule::Overlap),
+            "sequential" => Ok(NemesisSchedule::Sequential),
+            _ => Err(format!(
+                "unknown nemesis schedule {s:?} (expected overlap or sequential)"
+            )),
+        }
+    }
 }
 
 /// Where the nodes are. All empty: no nodes (the `noop` target) or the local default cluster.
@@ -171,6 +198,7 @@ impl Default for NemesisPlan {
         NemesisPlan {
             faults: Vec::new(),
             interval: 10.0,
+            schedule: NemesisSchedule::default(),
             opts: BTreeMap::new(),
         }
     }
@@ -346,6 +374,8 @@ pub struct Overrides {
     pub rate: Option<f64>,
     pub time_limit: Option<f64>,
     pub nemesis_interval: Option<f64>,
+    /// `--nemesis-schedule overlap|sequential`.
+    pub nemesis_schedule: Option<NemesisSchedule>,
     pub target_opts: Vec<(String, String)>,
     pub seed: Option<u64>,
     pub store: Option<String>,
@@ -631,6 +661,9 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     if let Some(v) = ov.nemesis_interval {
         plan.nemesis.interval = v;
     }
+    if let Some(v) = ov.nemesis_schedule {
+        plan.nemesis.schedule = v;
+    }
     if let Some(v) = ov.seed {
         plan.run.seed = Some(v);
     }
@@ -762,5 +795,17 @@ mod tests {
         };
         let plan = resolve(None, &ov).unwrap();
         assert_eq!(plan.nemesis.faults, vec!["partition".to_string()]);
+    }
+
+    #[test]
+    fn nemesis_schedule_defaults_to_overlap_and_names_bad_values() {
+        let plan = Plan::from_yaml("nemesis:\n  faults: [partition]\n", "p.yaml").unwrap();
+        assert_eq!(plan.nemesis.schedule, NemesisSchedule::Overlap);
+        let plan = Plan::from_yaml("nemesis:\n  schedule: sequential\n", "p.yaml").unwrap();
+        assert_eq!(plan.nemesis.schedule, NemesisSchedule::Sequential);
+        let e = Plan::from_yaml("nemesis:\n  schedule: sometimes\n", "p.yaml").unwrap_err();
+        let msg = crate::error::one_line(&e);
+        assert!(msg.contains("p.yaml") && msg.contains("sometimes"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
     }
 }

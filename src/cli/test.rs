@@ -51,6 +51,10 @@ pub struct TestArgs {
     /// Seconds between fault starts and stops.
     #[arg(long)]
     pub nemesis_interval: Option<f64>,
+    /// How fault families combine: `overlap` (each on its own shifted cycle, several in force
+    /// at once; default) or `sequential` (one fault at a time).
+    #[arg(long, value_name = "overlap|sequential")]
+    pub nemesis_schedule: Option<crate::plan::NemesisSchedule>,
     /// Target option KEY=VALUE (repeatable).
     #[arg(long = "target-opt", value_name = "K=V")]
     pub target_opt: Vec<String>,
@@ -85,6 +89,7 @@ impl TestArgs {
             rate: self.rate,
             time_limit: self.time_limit,
             nemesis_interval: self.nemesis_interval,
+            nemesis_schedule: self.nemesis_schedule,
             target_opts: self
                 .target_opt
                 .iter()

@@ -727,5 +727,74 @@ impl Generator for NemesisCycle {
     }
 }
 
+/// The overlapping nemesis schedule (Jepsen's composed fault packages): every fault family
+/// runs its own cycle — quiet for `interval`, active for `interval`, stopped, and again — and
+/// family `i` of `k` is shifted by `i/k` of an interval, so several faults are in force at once
+/// (every pair of families overlaps for part of each cycle) and each start has its own stop.
+/// Ops come out in time order on the nemesis's one thread. No faults: exhausted at once.
+pub fn nemesis_overlap(faults: Vec<String>, interval_secs: f64) -> BoxGen {
+    let dt = (interval_secs.max(0.0) * NS) as u64;
+    let k = faults.len().max(1) as u64;
+    Box::new(NemesisOverlap {
+        lanes: faults
+            .into_iter()
+            .enumerate()
+            .map(|(i, fault)| Lane {
+                fault,
+                shift: dt / k * i as u64,
+                next: None,
+                active: false,
+            })
+            .collect(),
+        dt,
+    })
+}
+
+struct Lane {
+    fault: String,
+    shift: u64,
+    next: Option<u64>,
+    active: bool,
+}
+
+struct NemesisOverlap {
+    lanes: Vec<Lane>,
+    dt: u64,
+}
+
+impl Generator for NemesisOverlap {
+    fn op(&mut self, ctx: &mut Ctx) -> GenOp {
+        if self.lanes.is_empty() {
+            return GenOp::Exhausted;
+        }
+        let Some(&thread) = ctx.free.first() else {
+            return GenOp::Pending;
+        };
+        for lane in &mut self.lanes {
+            lane.next.get_or_insert(ctx.time + self.dt + lane.shift);
+        }
+        // The lane due first (ties: the first family), so ops stay in time order.
+        let lane = self
+            .lanes
+            .iter_mut()
+            .min_by_key(|l| l.next.unwrap_or(u64::MAX))
+            .expect("lanes is not empty");
+        let at = lane.next.unwrap_or(ctx.time).max(ctx.time);
+        let f = if lane.active {
+            format!("stop-{}", lane.fault)
+        } else {
+            format!("start-{}", lane.fault)
+        };
+        lane.active = !lane.active;
+        lane.next = Some(at + self.dt);
+        GenOp::Op(Invocation {
+            thread,
+            time: at,
+            f,
+            value: Value::Null,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

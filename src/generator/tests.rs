@@ -173,6 +173,64 @@ fn nemesis_cycle_alternates_start_and_stop_at_the_interval() {
 }
 
 #[test]
+fn nemesis_overlap_runs_each_family_on_its_own_shifted_cycle() {
+    let g = time_limit(
+        9.0,
+        nemesis_overlap(vec!["partition".into(), "pause".into()], 2.0),
+    );
+    let ops = simulate(g, 1, 4, MS, u64::MAX);
+    let got: Vec<(u64, &str)> = ops.iter().map(|o| (o.time / MS, o.f.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2000, "start-partition"),
+            (3000, "start-pause"),
+            (4000, "stop-partition"),
+            (5000, "stop-pause"),
+            (6000, "start-partition"),
+            (7000, "start-pause"),
+            (8000, "stop-partition"),
+        ]
+    );
+    // With k families, every pair is in force together for part of each cycle.
+    let fams: Vec<String> = ["partition", "packet", "pause", "kill", "clock"]
+        .map(String::from)
+        .to_vec();
+    let ops = simulate(
+        time_limit(60.0, nemesis_overlap(fams.clone(), 5.0)),
+        1,
+        4,
+        MS,
+        u64::MAX,
+    );
+    let mut active = std::collections::BTreeSet::new();
+    let mut together = std::collections::BTreeSet::new();
+    let mut last = 0;
+    for o in &ops {
+        assert!(o.time >= last, "ops in time order");
+        last = o.time;
+        if let Some(f) = o.f.strip_prefix("start-") {
+            assert!(active.insert(f.to_string()), "{f} started twice");
+            for a in &active {
+                for b in &active {
+                    if a < b {
+                        together.insert((a.clone(), b.clone()));
+                    }
+                }
+            }
+        } else if let Some(f) = o.f.strip_prefix("stop-") {
+            assert!(active.remove(f), "{f} stopped while not active");
+        }
+    }
+    assert_eq!(
+        together.len(),
+        10,
+        "every pair of 5 families overlaps: {together:?}"
+    );
+    assert!(simulate(nemesis_overlap(vec![], 1.0), 1, 1, MS, u64::MAX).is_empty());
+}
+
+#[test]
 fn map_rewrites_ops_and_seq_emits_in_order() {
     let g = map(
         |mut op| {

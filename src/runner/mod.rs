@@ -28,7 +28,7 @@ use crate::control::{Node, Remote};
 use crate::error::bad_input;
 use crate::generator::{self as gen, BoxGen, Ctx, Event, GenOp, Invocation, Rng, Thread};
 use crate::history::{Op, OpType, Process};
-use crate::plan::Plan;
+use crate::plan::{NemesisSchedule, Plan};
 use crate::store;
 use crate::target::{self, Client, Completion, Target, TargetEnv};
 use anyhow::{Context, Result};
@@ -408,9 +408,13 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
         plan.run.time_limit,
         gen::rate(plan.run.rate, workload.generator),
     );
+    let nem_faults = plan.nemesis.faults.clone();
     let nem_gen = gen::time_limit(
         plan.run.time_limit,
-        gen::nemesis_cycle(plan.nemesis.faults.clone(), plan.nemesis.interval),
+        match plan.nemesis.schedule {
+            NemesisSchedule::Overlap => gen::nemesis_overlap(nem_faults, plan.nemesis.interval),
+            NemesisSchedule::Sequential => gen::nemesis_cycle(nem_faults, plan.nemesis.interval),
+        },
     );
     let nem_rng = rng.fork();
     sh.generating.store(true, Ordering::Relaxed);

@@ -9,6 +9,7 @@
 //! The tests share the cluster, so they take a lock and run one at a time.
 
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -281,22 +282,47 @@ echo "$(hostname): checked"
     problems.join("\n")
 }
 
-/// The faults of the history: (a partition was installed at some point, a pause was, the fault
-/// in force now). The schedule runs one fault at a time, so "both at once" never happens; the
-/// test interrupts during one after both kinds have been injected and healed at least once.
-fn faults_seen(ops: &[Value]) -> (bool, bool, Option<String>) {
-    let (mut partition, mut pause, mut now) = (false, false, None);
+/// The faults in force at the end of the history so far: started (and done without error)
+/// and not yet stopped or healed.
+fn faults_in_force(ops: &[Value]) -> BTreeSet<String> {
+    let mut now = BTreeSet::new();
     for o in ops.iter().filter(|o| o["process"] == "nemesis") {
         let done = !o["value"].is_null() && o.get("error").is_none_or(Value::is_null);
         let f = o["f"].as_str().unwrap_or("");
-        match f {
-            "start-partition" if done => (partition, now) = (true, Some(f.to_string())),
-            "start-pause" if done => (pause, now) = (true, Some(f.to_string())),
-            "stop-partition" | "stop-pause" | "heal" => now = None,
-            _ => {}
+        if let Some(fault) = f.strip_prefix("start-") {
+            if done {
+                now.insert(fault.to_string());
+            }
+        } else if let Some(fault) = f.strip_prefix("stop-") {
+            now.remove(fault);
+        } else if f == "heal" {
+            now.clear();
         }
     }
-    (partition, pause, now)
+    now
+}
+
+/// What the nodes show of the faults right now: (nodes with rules in the NETSPLIT chain, nodes
+/// whose etcd is stopped, state T).
+fn faults_on_nodes(cluster: &str) -> (Vec<String>, Vec<String>) {
+    let script = format!(
+        r#"w=/var/lib/netsplit/clusters/{cluster}/nodes/$(hostname)
+iptables -w -S | grep -q '^-A NETSPLIT' && echo "rules $(hostname)"
+pid=$(cat "$w/etcd/etcd.pid" 2>/dev/null)
+[ -n "$pid" ] && [ "$(sed 's/.*) //' /proc/$pid/stat 2>/dev/null | cut -d' ' -f1)" = T ] && echo "stopped $(hostname)"
+true
+"#
+    );
+    let out = netsplit(&["exec", "--cluster", cluster, "--", "sh", "-c", &script]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let pick = |what: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.split_once(": ").map(|x| x.1))
+            .filter_map(|l| l.strip_prefix(what))
+            .map(|n| n.trim().to_string())
+            .collect()
+    };
+    (pick("rules "), pick("stopped "))
 }
 
 #[test]
@@ -308,13 +334,13 @@ fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
     let _g = CLUSTER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     cluster_up();
     let store = tmp_store("ctrlc");
-    // The schedule runs one fault at a time (never overlapping): partitions of the majority
-    // shape and pauses of one node, every 2 s; SIGINT lands while one of them is in force,
-    // after both have been injected.
+    // The overlapping schedule: partitions (majority shape) and pauses (one node) each on their
+    // own 4 s cycle, shifted by 2 s, so both are in force together for 2 s of every 8. SIGINT
+    // lands when the history says both are in force and the nodes show it.
     let plan = store.join("plan.yaml");
     std::fs::write(
         &plan,
-        "nemesis:\n  faults: [partition, pause]\n  interval: 2\n  opts:\n    partition: { shapes: [majority] }\n    pause: { targets: [one] }\n",
+        "nemesis:\n  faults: [partition, pause]\n  interval: 4\n  schedule: overlap\n  opts:\n    partition: { shapes: [majority] }\n    pause: { targets: [one] }\n",
     )
     .unwrap();
     let s = store.to_str().unwrap();
@@ -328,7 +354,7 @@ fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
             "--plan",
             plan.to_str().unwrap(),
             "--time-limit",
-            "60",
+            "90",
             "--leave-db-running",
             "--store",
             s,
@@ -340,15 +366,29 @@ fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
         .expect("spawning netsplit test");
     let t0 = Instant::now();
     let mut run: Option<PathBuf> = None;
-    let mut active: Option<String> = None;
-    while t0.elapsed() < Duration::from_secs(55) {
+    let mut active: Option<(BTreeSet<String>, Vec<String>, Vec<String>)> = None;
+    while t0.elapsed() < Duration::from_secs(80) {
         std::thread::sleep(Duration::from_millis(100));
         if let Some(r) = run.clone().or_else(|| latest(&store)) {
             run = Some(r.clone());
-            let (partition, pause, now) = faults_seen(&history(&r));
-            if partition && pause && now.is_some() {
-                active = now;
-                break;
+            let now = faults_in_force(&history(&r));
+            if now.contains("partition") && now.contains("pause") {
+                // Both in force by the history: the nodes must show both. The history is
+                // flushed every 100 ms, so a stop may be under way unseen: look again after a
+                // flush before calling a difference a failure.
+                let (rules, stopped) = faults_on_nodes(CLUSTER);
+                if !rules.is_empty() && !stopped.is_empty() {
+                    active = Some((now, rules, stopped));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(400));
+                let ops = history(&r);
+                let stopped_since = faults_in_force(&ops) != now;
+                assert!(
+                    stopped_since,
+                    "history says {now:?} are in force, but nodes with rules: {rules:?}, \
+                     stopped: {stopped:?}"
+                );
             }
         }
         if let Ok(Some(st)) = child.try_wait() {
@@ -359,10 +399,13 @@ fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let _ = child.wait_with_output();
-        panic!("no partition and pause injected within 55 s");
+        panic!("no moment with a partition and a pause both in force within 80 s");
     }
     let run = run.unwrap();
     let seen_at = t0.elapsed();
+    let active = active.map(|(f, rules, stopped)| {
+        format!("{f:?} (NETSPLIT rules on {rules:?}, etcd stopped on {stopped:?})")
+    });
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let signalled = Instant::now();
