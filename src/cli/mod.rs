@@ -56,6 +56,30 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Run a command on every node (or one) over SSH.
     Exec(exec::ExecArgs),
+    /// (Internal) the userspace packet-fault emulation the nemesis starts on a node whose
+    /// kernel lacks sch_netem: applies a behaviour to the packets of an NFQUEUE queue.
+    #[command(hide = true)]
+    NetemHelper(NetemHelperArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NetemHelperArgs {
+    /// The NFQUEUE queue number to bind.
+    #[arg(long)]
+    pub queue: u16,
+    /// The behaviour, as JSON (the `behaviour` of a start-packet operation).
+    #[arg(long)]
+    pub behaviour: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn netem_helper(a: NetemHelperArgs) -> anyhow::Result<u8> {
+    let b: crate::nemesis::Behaviour = serde_json::from_str(&a.behaviour)
+        .map_err(|e| crate::error::bad_input(format!("--behaviour: {e}")))?;
+    b.validate().map_err(crate::error::bad_input)?;
+    crate::nemesis::nfq::run_helper(a.queue, &b, a.seed)?;
+    Ok(0)
 }
 
 /// Parses arguments, runs the subcommand, prints any error on one line, returns the exit code.
@@ -79,6 +103,7 @@ pub fn main() -> u8 {
         Command::Analyze(a) => analyze::run(a),
         Command::Cluster(a) => cluster::run(a),
         Command::Exec(a) => exec::run(a),
+        Command::NetemHelper(a) => netem_helper(a),
     };
     match result {
         Ok(code) => code,

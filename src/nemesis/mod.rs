@@ -20,6 +20,7 @@
 
 pub mod clock;
 pub mod grudge;
+pub mod nfq;
 pub mod packet;
 pub mod partition;
 pub mod plug;
@@ -48,6 +49,9 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+/// What tc answers when the kernel has no `sch_netem`.
+const NETEM_UNKNOWN: &str = "Specified qdisc kind is unknown";
+
 /// Everything [`Faults`] needs to act on a cluster.
 pub struct FaultsConfig {
     /// One remote per node, in cluster order.
@@ -60,6 +64,10 @@ pub struct FaultsConfig {
     pub clock_mode: ClockMode,
     /// Seed for node and shape choices (the run's seed).
     pub seed: u64,
+    /// The netsplit binary's path *on the nodes*, for the userspace packet-fault emulation
+    /// used where the kernel lacks `sch_netem` ([`nfq`]); `None`: no emulation (netem only).
+    /// Local nodes share the control node's filesystem, so they get the running binary.
+    pub netem_helper: Option<String>,
 }
 
 /// What [`Faults::heal_all`] did, and what it could not do.
@@ -100,6 +108,7 @@ pub struct Faults {
     control_ip: Option<IpAddr>,
     procs: Arc<dyn Processes>,
     clock_mode: ClockMode,
+    netem_helper: Option<String>,
     /// What is active, so heal_all knows what to restart and reset. Locked only briefly,
     /// never across commands on nodes: `heal_all` (the emergency path) must not wait for a
     /// fault that is being injected.
@@ -116,6 +125,8 @@ struct State {
     clock_touched: BTreeSet<String>,
     clock_used: bool,
     devices: BTreeMap<String, String>,
+    /// Nodes found to lack `sch_netem` (their packet faults go through [`nfq`]).
+    no_netem: BTreeSet<String>,
 }
 
 /// Resolves a node's address: an IP literal as is, else a DNS lookup on the control node.
@@ -180,6 +191,7 @@ impl Faults {
             control_ip: cfg.control_ip,
             procs: cfg.processes,
             clock_mode: cfg.clock_mode,
+            netem_helper: cfg.netem_helper,
             state: Mutex::new(State {
                 rng: Rng::new(cfg.seed),
                 // Until setup, the target may not have been started (an early error path).
@@ -190,6 +202,7 @@ impl Faults {
                 clock_touched: BTreeSet::new(),
                 clock_used: false,
                 devices: BTreeMap::new(),
+                no_netem: BTreeSet::new(),
             }),
         })
     }
@@ -330,6 +343,7 @@ impl Faults {
                 partition::heal(r, true)?;
             }
             packet::heal(r)?;
+            nfq::heal(r, v6)?;
             match mode {
                 ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
                 ClockMode::RealClock => {
@@ -356,7 +370,11 @@ impl Faults {
             f::START_PACKET => self.start_packet(value),
             f::STOP_PACKET => {
                 let names = self.names.clone();
-                self.on_nodes_ok(&names, |_, r| Ok(packet::heal(r)?))?;
+                let v6 = self.v6();
+                self.on_nodes_ok(&names, |_, r| {
+                    packet::heal(r)?;
+                    Ok(nfq::heal(r, v6)?)
+                })?;
                 Ok(json!({ "nodes": names }))
             }
             f::PAUSE => {
@@ -601,30 +619,54 @@ impl Faults {
         let ips = self.ips.clone();
         let devices = self.st().devices.clone();
         let b = behaviour.clone();
-        self.on_nodes_ok(&nodes, |n, r| {
-            let peers: Vec<IpAddr> = ips
-                .iter()
-                .filter(|(name, _)| name.as_str() != n)
-                .map(|(_, ip)| *ip)
-                .collect();
-            packet::apply(r, &devices[n], &peers, &b)?;
-            Ok(())
-        })
-        .map_err(|e| {
-            let text = crate::error::one_line(&e);
-            if text.contains("Specified qdisc kind is unknown") {
-                // Say it plainly: the fault was not injected, and why (the full tc errors go to
-                // the log).
-                tracing::warn!(error = %text, "packet fault not installed");
-                anyhow!(
-                    "kernel lacks sch_netem: netem behaviours cannot be installed on these \
-                     nodes (tc: Specified qdisc kind is unknown); only `rate` works"
-                )
-            } else {
-                e.context("installing packet faults")
+        let helper = self.netem_helper.clone();
+        let no_netem = self.st().no_netem.clone();
+        let seed = self.st().rng.next_u64();
+        let done = self
+            .on_nodes_ok(&nodes, |n, r| {
+                let peers: Vec<IpAddr> = ips
+                    .iter()
+                    .filter(|(name, _)| name.as_str() != n)
+                    .map(|(_, ip)| *ip)
+                    .collect();
+                let netem_needed = !b.netem_args().is_empty();
+                if !(netem_needed && no_netem.contains(n)) {
+                    match packet::apply(r, &devices[n], &peers, &b) {
+                        Ok(()) => return Ok(if netem_needed { "netem" } else { "htb" }),
+                        Err(e) if !e.to_string().contains(NETEM_UNKNOWN) => return Err(e.into()),
+                        Err(e) => tracing::info!(node = n, error = %e, "no sch_netem"),
+                    }
+                }
+                // The kernel lacks sch_netem: rate by HTB, the rest emulated through NFQUEUE.
+                let Some(helper) = &helper else {
+                    bail!(
+                        "kernel lacks sch_netem: netem behaviours cannot be installed \
+                         (tc: {NETEM_UNKNOWN}), and the userspace emulation needs the netsplit \
+                         binary on the node (local nodes only); only `rate` works"
+                    );
+                };
+                let rate_only = Behaviour {
+                    rate: b.rate.clone(),
+                    ..Behaviour::default()
+                };
+                if !rate_only.is_empty() {
+                    packet::apply(r, &devices[n], &peers, &rate_only)?;
+                }
+                let node_seed = seed ^ n.bytes().fold(0u64, |h, c| h.rotate_left(8) ^ c as u64);
+                nfq::apply(r, helper, &peers, &b, node_seed)
+                    .map_err(|e| anyhow!("emulating netem through NFQUEUE: {e}"))?;
+                Ok("nfqueue")
+            })
+            .context("installing packet faults")?;
+        let mut how = BTreeMap::new();
+        for (n, kind) in done {
+            if kind == "nfqueue" {
+                self.st().no_netem.insert(n.clone());
             }
-        })?;
-        Ok(json!({ "nodes": nodes, "behaviour": behaviour }))
+            how.insert(n, kind);
+        }
+        // How each node got it: `netem`, `htb` (rate only) or `nfqueue` (emulated).
+        Ok(json!({ "nodes": nodes, "behaviour": behaviour, "emulation": how }))
     }
 
     fn set_clocks(&self, states: &[(String, ClockState)]) -> anyhow::Result<()> {
@@ -772,6 +814,7 @@ impl Faults {
                 );
             }
             step("packet", packet::heal(r).map_err(Into::into));
+            step("packet (emulated)", nfq::heal(r, v6).map_err(Into::into));
             step("resume", procs.resume(r));
             if killed.contains(n) {
                 step("start", procs.start(r));
@@ -845,6 +888,14 @@ impl Faults {
             if !q.is_empty() {
                 problems.push(format!("{n}: qdiscs left: {}", q.join(" | ")));
             }
+            let e = nfq::leftovers(r, v6)?;
+            if !e.is_empty() {
+                problems.push(format!(
+                    "{n}: packet emulation left ({}): {}",
+                    nfq::CHAIN,
+                    e.join(" | ")
+                ));
+            }
             let pids = procs.pids(r)?;
             if pids.is_empty() && expect_running {
                 problems.push(format!("{n}: {} is not running", procs.name()));
@@ -892,6 +943,7 @@ impl Faults {
         let v6 = self.v6();
         let names = self.names.clone();
         for (n, res) in self.on_nodes(&names, |_, r| {
+            nfq::teardown(r, v6)?;
             partition::teardown(r, false)?;
             if v6 {
                 partition::teardown(r, true)?;

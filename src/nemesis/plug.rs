@@ -63,6 +63,8 @@ impl TargetProcesses {
             &Cmd::new("find")
                 .args([&dir, "-maxdepth", "4", "-name", "*.pid", "-not", "-path"])
                 .arg(format!("{dir}/sshd/*"))
+                .args(["-not", "-path"])
+                .arg(format!("{dir}/netsplit/*"))
                 .timeout(Duration::from_secs(20)),
         )?;
         Ok(out
@@ -287,6 +289,14 @@ pub fn build(env: NemesisEnv) -> Result<Arc<dyn Nemesis>> {
         processes: procs,
         clock_mode,
         seed: env.plan.seed(),
+        // Local nodes share this machine's filesystem: the running binary is the helper.
+        netem_helper: if local_nodes(&env) {
+            std::env::current_exe()
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
+        } else {
+            None
+        },
     })
     .context("building the nemesis")?;
     Ok(Arc::new(FaultNemesis::new(
@@ -336,6 +346,7 @@ mod tests {
             processes: procs,
             clock_mode: ClockMode::Faketime,
             seed: 3,
+            netem_helper: None,
         })
         .unwrap();
         FaultNemesis::new(faults, FaultKind::ALL.to_vec(), opts, 3)
