@@ -15,6 +15,8 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
 }
 
+/// The verdict "unknown" (also: a run interrupted twice, healed but never checked).
+pub const EXIT_UNKNOWN: u8 = 2;
 pub const EXIT_BAD_INPUT: u8 = 254;
 pub const EXIT_HARNESS: u8 = 255;
 

@@ -176,7 +176,7 @@ pub struct Emergency {
     inner: Arc<Mutex<Option<EmergencyState>>>,
 }
 
-type EmergencyState = (Arc<dyn Nemesis>, Recorder);
+type EmergencyState = (Arc<dyn Nemesis>, Recorder, PathBuf);
 
 impl Emergency {
     fn set(&self, v: Option<EmergencyState>) {
@@ -184,17 +184,28 @@ impl Emergency {
             *g = v;
         }
     }
-    /// Heals, flushes the history, and exits the process with 255.
+    /// Heals, flushes the history, and exits the process: 2 (unknown: nothing was checked)
+    /// when the heal succeeded, 255 when it did not.
     pub fn heal_and_exit(&self) -> ! {
         let cur = self.inner.lock().ok().and_then(|g| g.clone());
-        if let Some((nem, rec)) = cur {
-            if let Err(e) = nem.heal_all() {
-                eprintln!("netsplit: heal failed: {}", crate::error::one_line(&e));
-            }
-            rec.nemesis("heal", Value::Null, None);
+        let mut code = crate::error::EXIT_UNKNOWN;
+        if let Some((nem, rec, dir)) = cur {
+            let err = nem.heal_all().err().map(|e| crate::error::one_line(&e));
+            rec.nemesis("heal", Value::Null, err.clone());
             rec.flush(Duration::from_secs(2));
+            match err {
+                Some(e) => {
+                    eprintln!("netsplit: interrupted twice; heal failed: {e}");
+                    code = crate::error::EXIT_HARNESS;
+                }
+                None => eprintln!(
+                    "netsplit: interrupted twice: faults healed, history kept, not checked \
+                     (netsplit analyze {})",
+                    dir.display()
+                ),
+            }
         }
-        std::process::exit(crate::error::EXIT_HARNESS as i32)
+        std::process::exit(code as i32)
     }
 }
 
@@ -280,7 +291,7 @@ pub async fn run_once(
         phase_end: Mutex::new(None),
         generating: AtomicBool::new(false),
     });
-    emergency.set(Some((nem, handle.recorder())));
+    emergency.set(Some((nem, handle.recorder(), run_dir.clone())));
 
     let progress = tokio::spawn(progress_loop(shared.clone()));
     // The phases run in their own task so that a panic in them is caught here and cleanup runs.

@@ -327,13 +327,29 @@ true
 
 #[test]
 fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
-    let test = "ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable";
+    ctrl_c_during_partition_and_pause(
+        "ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable",
+        false,
+    );
+}
+
+/// A second Ctrl-C: heal and exit at once (exit 2, nothing checked), nodes clean, the history
+/// kept for `analyze`.
+#[test]
+fn second_ctrl_c_heals_and_exits_at_once_leaving_the_history() {
+    ctrl_c_during_partition_and_pause(
+        "second_ctrl_c_heals_and_exits_at_once_leaving_the_history",
+        true,
+    );
+}
+
+fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
     if !can_run(test) {
         return;
     }
     let _g = CLUSTER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     cluster_up();
-    let store = tmp_store("ctrlc");
+    let store = tmp_store(if twice { "ctrlc2" } else { "ctrlc" });
     // The overlapping schedule: partitions (majority shape) and pauses (one node) each on their
     // own 4 s cycle, shifted by 2 s, so both are in force together for 2 s of every 8. SIGINT
     // lands when the history says both are in force and the nodes show it.
@@ -409,6 +425,11 @@ fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let signalled = Instant::now();
+    if twice {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    }
     let code = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break st.code();
@@ -422,11 +443,40 @@ fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
     };
     let out = child.wait_with_output().unwrap();
     eprintln!(
-        "faults_e2e: SIGINT during {active:?} after {:.1}s; exited {code:?} {:.1}s after SIGINT\n{}",
+        "faults_e2e: SIGINT{} during {active:?} after {:.1}s; exited {code:?} {:.1}s after SIGINT\n{}{}",
+        if twice { " twice" } else { "" },
         seen_at.as_secs_f64(),
         signalled.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
+    let problems = node_problems(CLUSTER);
+    assert!(problems.is_empty(), "nodes not clean:\n{problems}");
+    if twice {
+        assert_eq!(
+            code,
+            Some(2),
+            "second SIGINT: exit 2 (unknown)\n{}",
+            show(&out)
+        );
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "the second SIGINT exits at once"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("netsplit analyze"), "{stderr}");
+        // Nothing was checked, but the history (with the final heal) is there to analyze.
+        let ops = history(&run);
+        assert!(ops.iter().any(|o| o["f"] == "heal"), "heal recorded");
+        let a = netsplit(&["analyze", run.to_str().unwrap()]);
+        assert!(
+            matches!(a.status.code(), Some(0..=2)),
+            "analyze: {}",
+            show(&a)
+        );
+        assert!(results(&run)["checkers"]["linear"].is_object());
+        return;
+    }
     assert!(
         matches!(code, Some(0..=2)),
         "exit code {code:?} (0/1/2 expected)\n{}",
@@ -434,9 +484,6 @@ fn ctrl_c_during_partition_and_pause_leaves_nodes_clean_and_run_analyzable() {
     );
     let r = results(&run);
     assert_eq!(r["interrupted"], Value::Bool(true), "{r}");
-
-    let problems = node_problems(CLUSTER);
-    assert!(problems.is_empty(), "nodes not clean:\n{problems}");
 
     // `analyze` reads the interrupted run and rewrites its results.
     let before = std::fs::metadata(run.join("results.json"))
