@@ -674,8 +674,8 @@ impl Generator for Independent {
     }
 }
 
-/// One `f`/`value` op on every thread (the usual final phase: a read from every worker, hence
-/// from every node when there are at least as many workers as nodes).
+/// One `f`/`value` op on every thread (the usual final phase: a read from every worker; the
+/// runner adds a worker for each node no worker is bound to, so every node is read).
 pub fn each_thread_once(f: &'static str, value: Value) -> BoxGen {
     each_thread(move |_| once(f, value.clone()))
 }

@@ -14,7 +14,9 @@
 //! Workers are tokio tasks fed by one coordinator that owns the (pure) generator: it asks the
 //! generator with the current time and free threads, sends each op to its worker, and feeds
 //! completions back. A worker whose op times out records `info` and continues as a new process
-//! (`p + concurrency`) with a fresh client; an `info` completion also moves it to a new process.
+//! (the next unused number) with a fresh client; an `info` completion also moves it to a new
+//! process. With fewer workers than nodes, the final phase adds a worker per unbound node, so
+//! final reads come from every node.
 
 pub mod nemesis;
 pub mod recorder;
@@ -35,7 +37,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -247,6 +249,9 @@ struct Shared {
     active_faults: Mutex<Vec<String>>,
     phase_end: Mutex<Option<Instant>>,
     generating: AtomicBool,
+    /// The next unused process number (a worker whose op ended `info` continues as a new
+    /// process). Workers start as processes `0..max(concurrency, nodes)`.
+    next_process: AtomicU64,
 }
 
 /// One run: creates the run directory, runs the lifecycle, stores the results.
@@ -279,6 +284,7 @@ pub async fn run_once(
     tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
 
     let handle = Recorder::start(&run_dir.join("history.jsonl"), Instant::now())?;
+    let first_free_process = plan.run.concurrency.max(nodes.len()) as u64;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
         target,
@@ -290,6 +296,7 @@ pub async fn run_once(
         active_faults: Mutex::new(Vec::new()),
         phase_end: Mutex::new(None),
         generating: AtomicBool::new(false),
+        next_process: AtomicU64::new(first_free_process),
     });
     emergency.set(Some((nem, handle.recorder(), run_dir.clone())));
 
@@ -410,7 +417,6 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
             comp_tx.clone(),
         )));
     }
-    drop(comp_tx);
     tracing::info!(workers = n, "clients open; main phase");
 
     // main phase, with the nemesis schedule beside it
@@ -452,6 +458,29 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
         }
         if let Some(fg) = workload.final_generator {
             if sh.interrupt.count() == 0 {
+                // Final reads from every node: with fewer workers than nodes, one more worker
+                // (and client) for each node no worker is bound to.
+                for w in n..sh.nodes.len() {
+                    match sh.target.client(Some(w)).await {
+                        Ok(client) => {
+                            let (tx, rx) = mpsc::channel::<Invocation>(1);
+                            dispatch.push(tx);
+                            workers.push(tokio::spawn(worker(
+                                sh.clone(),
+                                w,
+                                Some(w),
+                                client,
+                                rx,
+                                comp_tx.clone(),
+                            )));
+                        }
+                        Err(e) => tracing::warn!(
+                            node = %sh.nodes[w].name,
+                            error = %crate::error::one_line(&e),
+                            "no client for this node's final read"
+                        ),
+                    }
+                }
                 tracing::info!("final phase");
                 set_phase_end(&sh, plan.run.final_time_limit);
                 let g = gen::time_limit(plan.run.final_time_limit, fg);
@@ -460,6 +489,7 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
         }
     }
     sh.generating.store(false, Ordering::Relaxed);
+    drop(comp_tx);
 
     // close clients: workers close theirs when their channel closes
     drop(dispatch);
@@ -574,7 +604,6 @@ async fn worker(
     mut rx: mpsc::Receiver<Invocation>,
     done: mpsc::UnboundedSender<Event>,
 ) {
-    let n = sh.plan.run.concurrency as u64;
     let mut process = w as u64;
     let timeout = Duration::from_secs_f64(sh.plan.run.op_timeout);
     let node_name = node.map(|i| sh.nodes[i].name.clone());
@@ -615,7 +644,7 @@ async fn worker(
         rec.record(done_op);
         if kind == OpType::Info {
             // the op may still take effect: this process is done; continue as a new one
-            process += n;
+            process = sh.next_process.fetch_add(1, Ordering::Relaxed);
             if timed_out {
                 match sh.target.client(node).await {
                     Ok(c) => client = c,

@@ -5,12 +5,12 @@
 //! (`docs/adding-a-target.md`):
 //! - `register`: `read [k, null]` → `[k, v]`; `write [k, v]`; `cas [k, [old, new]]` (fail if
 //!   the value differs). Checked for linearizability per key (`checker::linear`, cas-register).
-//! - `set`: `add e` (unique integers); `read null` → `[e…]`. Final read on every worker.
+//! - `set`: `add e` (unique integers); `read null` → `[e…]`. Final read on every worker and node.
 //!   Checked by `checker::set`.
-//! - `counter`: `add d` (d ≥ 0); `read null` → n. Final read on every worker.
+//! - `counter`: `add d` (d ≥ 0); `read null` → n. Final read on every worker and node.
 //!   Checked by `checker::counter`.
 //! - `bank`: `transfer {from, to, amount}` (fail if it would overdraw, unless allowed);
-//!   `read null` → `{"0": b0, "1": b1, …}`. Final read on every worker. Checked by
+//!   `read null` → `{"0": b0, "1": b1, …}`. Final read on every worker and node. Checked by
 //!   `checker::bank`.
 //! - `list-append`: `txn [["append", k, v] | ["r", k, null], …]` → the same list with reads
 //!   filled in (`["r", k, [v…]]`). Checked by `checker::txn` (Elle).

@@ -504,3 +504,57 @@ fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
     assert!(after > before, "analyze rewrote results.json");
     assert!(results(&run)["checkers"]["linear"].is_object());
 }
+
+/// The set workload's final reads come from every node even with fewer workers than nodes.
+#[test]
+fn final_reads_cover_every_node_with_fewer_workers_than_nodes() {
+    let test = "final_reads_cover_every_node_with_fewer_workers_than_nodes";
+    if !can_run(test) {
+        return;
+    }
+    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    cluster_up();
+    let store = tmp_store("final");
+    let out = netsplit(&[
+        "test",
+        "--cluster",
+        CLUSTER,
+        "--workload",
+        "set",
+        "--nemesis",
+        "none",
+        "--concurrency",
+        "2",
+        "--time-limit",
+        "3",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let run = latest(&store).unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let ops = history(&run);
+    let last_add = ops.iter().rposition(|o| o["f"] == "add").unwrap();
+    let read_nodes: BTreeSet<&str> = ops[last_add..]
+        .iter()
+        .filter(|o| o["f"] == "read" && o["type"] == "ok")
+        .filter_map(|o| o["node"].as_str())
+        .collect();
+    assert_eq!(
+        read_nodes.len(),
+        5,
+        "final reads from every node: {read_nodes:?}"
+    );
+    // Process numbers stay unique: each process has at most one open invocation at a time.
+    let mut open = BTreeSet::new();
+    for o in ops.iter().filter(|o| o["process"].is_u64()) {
+        let p = o["process"].as_u64().unwrap();
+        if o["type"] == "invoke" {
+            assert!(
+                open.insert(p),
+                "process {p} invoked twice without completing"
+            );
+        } else {
+            open.remove(&p);
+        }
+    }
+}
