@@ -320,6 +320,13 @@ fn malformed_plan_names_key_and_line_and_exits_254() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+    assert!(
+        err.starts_with(&format!(
+            "netsplit: error: {}: line 4 column 3: ",
+            plan.display()
+        )),
+        "says `error` once, then the file and position: {err}"
+    );
 
     std::fs::write(&plan, "run:\n  rate: fast\n").unwrap();
     let out = netsplit(&["test", "--plan", plan.to_str().unwrap()]);
