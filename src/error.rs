@@ -29,14 +29,53 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The error and its causes on one line: `outer: inner: root`.
+/// The error and its causes on one line: `outer: inner: root`. A cause that repeats what its
+/// context ends with is said once: remote errors always begin with their node
+/// (`n1: \`etcd\` exited 1`), and a context such as `starting etcd on n1` names it too, which
+/// would read `starting etcd on n1: n1: \`etcd\` exited 1`.
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in err.chain() {
-        let s = c.to_string().replace('\n', " ");
+        let mut s = c.to_string().replace('\n', " ");
+        if let Some(subject) = parts
+            .last()
+            .and_then(|p| p.rsplit(' ').next())
+            .filter(|w| !w.is_empty())
+        {
+            if let Some(rest) = s.strip_prefix(subject).and_then(|r| r.strip_prefix(": ")) {
+                s = rest.to_string();
+            }
+        }
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn one_line_names_a_node_once_when_context_and_cause_both_do() {
+        let e = Err::<(), _>(anyhow::anyhow!("n1: connection refused"))
+            .context("starting etcd on n1")
+            .unwrap_err();
+        assert_eq!(one_line(&e), "starting etcd on n1: connection refused");
+        let e = Err::<(), _>(bad_input("n1: connection refused"))
+            .context("n1")
+            .unwrap_err();
+        assert_eq!(one_line(&e), "n1: connection refused");
+        assert_eq!(exit_code_for(&e), EXIT_BAD_INPUT);
+    }
+
+    #[test]
+    fn one_line_keeps_causes_that_only_look_alike() {
+        let e = Err::<(), _>(anyhow::anyhow!("n12: connection refused"))
+            .context("starting etcd on n1")
+            .unwrap_err();
+        assert_eq!(one_line(&e), "starting etcd on n1: n12: connection refused");
+    }
 }

@@ -335,10 +335,11 @@ fn yaml_error(text: &str, origin: &str, msg: &str) -> anyhow::Error {
 }
 
 /// serde-saphyr errors can span lines (with a source snippet); keep the first line, which names
-/// the problem and its position.
+/// the problem and its position. Its leading `error: ` goes: the CLI already says `error:`.
 fn one_line_yaml_error(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("invalid YAML").to_string();
+    let first = lines.next().unwrap_or("invalid YAML");
+    let first = first.strip_prefix("error: ").unwrap_or(first).to_string();
     if first.contains("line") {
         return first;
     }
@@ -712,7 +713,11 @@ mod tests {
         let err = Plan::from_yaml(text, "p.yaml").unwrap_err();
         let msg = crate::error::one_line(&err);
         assert!(msg.contains("bogus_key"), "{msg}");
-        assert!(msg.contains("line 5"), "{msg}");
+        assert!(msg.starts_with("p.yaml: line 5 column 3: "), "{msg}");
+        assert!(
+            !msg.contains("error"),
+            "the CLI adds the one `error:`: {msg}"
+        );
         assert_eq!(crate::error::exit_code_for(&err), 254);
     }
 

@@ -1,8 +1,8 @@
 //! The history: the one record of what every client and the nemesis did during a run.
 //!
 //! This module owns the event type ([`Op`]), its JSON Lines form (ARCHITECTURE.md §3, §5), the
-//! pairing of invocations with completions ([`pair`]), and the importers of foreign formats
-//! (`edn`, `porcupine`). It does no I/O of its own beyond reading from and writing to the
+//! pairing of invocations with completions ([`pair`], [`pair_positions`]), and the importers of
+//! foreign formats (`edn`, `porcupine`). It does no I/O of its own beyond reading from and writing to the
 //! `BufRead`/`Write` values it is handed, so checkers and tests can feed it anything.
 
 pub mod edn;
@@ -223,13 +223,34 @@ pub struct Completed {
     pub outcome: OpType,
 }
 
-/// Joins each invocation with the next completion of the same process. A completion without an
-/// invocation, or a second invocation by a process that has one outstanding, is malformed and
-/// named by the event's line (index + 1 in the slice). Nemesis events are skipped.
-pub fn pair(ops: &[Op]) -> Result<Vec<Completed>, HistoryError> {
+/// An invocation joined with its completion, by position only: what [`pair`] and the
+/// transactional checker share. Nothing is cloned, so a checker that keeps one of these per
+/// operation of a million-operation history holds a few words each, not two JSON values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pairing {
+    /// Position (in the slice handed to [`pair_positions`]) of the invocation.
+    pub invoke: usize,
+    /// Position of the completion, `None` if the history ended first.
+    pub complete: Option<usize>,
+    /// `Ok`, `Fail` or `Info` (an unmatched invocation is `Info`).
+    pub outcome: OpType,
+}
+
+/// Why events could not be paired: the offending event's position in the slice, and why.
+/// Callers name it their way ([`pair`] by line, checkers by event index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairError {
+    pub event: usize,
+    pub msg: String,
+}
+
+/// Joins each invocation with the next completion of the same process, in invocation order,
+/// by position. A completion without an invocation, or a second invocation by a process that
+/// has one outstanding, is malformed. Nemesis events are skipped.
+pub fn pair_positions(ops: &[Op]) -> Result<Vec<Pairing>, PairError> {
     use std::collections::HashMap;
     let mut open: HashMap<u64, usize> = HashMap::new();
-    let mut out: Vec<Completed> = Vec::new();
+    let mut out: Vec<Pairing> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let Process::Client(p) = op.process else {
             continue;
@@ -237,41 +258,59 @@ pub fn pair(ops: &[Op]) -> Result<Vec<Completed>, HistoryError> {
         match op.kind {
             OpType::Invoke => {
                 if let Some(&prev) = open.get(&p) {
-                    return Err(HistoryError::parse(
-                        i + 1,
-                        format!(
+                    return Err(PairError {
+                        event: i,
+                        msg: format!(
                             "process {p} invokes again while its invocation at event {} is still \
                              open (a process is single-threaded)",
                             out[prev].invoke
                         ),
-                    ));
+                    });
                 }
                 open.insert(p, out.len());
-                out.push(Completed {
+                out.push(Pairing {
                     invoke: i,
                     complete: None,
-                    process: op.process,
-                    f: op.f.clone(),
-                    input: op.value.clone(),
-                    output: Value::Null,
                     outcome: OpType::Info,
                 });
             }
             kind => {
                 let Some(slot) = open.remove(&p) else {
-                    return Err(HistoryError::parse(
-                        i + 1,
-                        format!("process {p} completes ({kind}) an operation it never invoked"),
-                    ));
+                    return Err(PairError {
+                        event: i,
+                        msg: format!(
+                            "process {p} completes ({kind}) an operation it never invoked"
+                        ),
+                    });
                 };
-                let c = &mut out[slot];
-                c.complete = Some(i);
-                c.output = op.value.clone();
-                c.outcome = kind;
+                out[slot].complete = Some(i);
+                out[slot].outcome = kind;
             }
         }
     }
     Ok(out)
+}
+
+/// Joins each invocation with the next completion of the same process (see
+/// [`pair_positions`]), with the values. A malformed history is named by the event's line
+/// (index + 1 in the slice).
+pub fn pair(ops: &[Op]) -> Result<Vec<Completed>, HistoryError> {
+    let pairs = pair_positions(ops).map_err(|e| HistoryError::parse(e.event + 1, e.msg))?;
+    Ok(pairs
+        .into_iter()
+        .map(|p| {
+            let inv = &ops[p.invoke];
+            Completed {
+                invoke: p.invoke,
+                complete: p.complete,
+                process: inv.process,
+                f: inv.f.clone(),
+                input: inv.value.clone(),
+                output: p.complete.map_or(Value::Null, |c| ops[c].value.clone()),
+                outcome: p.outcome,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! `minority-third`, `primaries`, plus `asymmetric` (one direction only).
 
 use super::rng::Rng;
-use super::select::{majority_size, minority_size, minority_third_size, random_subset};
+use super::select::{
+    majority_size, minority_size, minority_third_size, primaries_among, random_subset,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -198,11 +200,7 @@ pub fn partition(
         }
         Shape::Primaries => {
             need(2)?;
-            let ps: Vec<String> = nodes
-                .iter()
-                .filter(|x| primaries.contains(x))
-                .cloned()
-                .collect();
+            let ps = primaries_among(nodes, primaries);
             if ps.is_empty() {
                 return Err(
                     "partition shape primaries: the target reports no primaries right now".into(),

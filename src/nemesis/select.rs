@@ -100,6 +100,16 @@ pub fn random_subset(nodes: &[String], k: usize, rng: &mut Rng) -> Vec<String> {
     chosen.into_iter().map(|i| nodes[i].clone()).collect()
 }
 
+/// The nodes of `nodes` that `primaries` (the target's probe) names, in the cluster's order;
+/// names the probe gives that are not nodes are ignored.
+pub fn primaries_among(nodes: &[String], primaries: &[String]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|x| primaries.contains(x))
+        .cloned()
+        .collect()
+}
+
 /// The nodes `spec` names among `nodes`. `primaries` is the target's current answer to "who
 /// leads" (empty when it has no leader or cannot say). Errors name what is wrong: an unknown
 /// node, or `primaries` with none reported.
@@ -120,11 +130,7 @@ pub fn select(
         NodeSpec::MinorityThird => random_subset(nodes, minority_third_size(n), rng),
         NodeSpec::All => nodes.to_vec(),
         NodeSpec::Primaries => {
-            let ps: Vec<String> = nodes
-                .iter()
-                .filter(|x| primaries.contains(x))
-                .cloned()
-                .collect();
+            let ps = primaries_among(nodes, primaries);
             if ps.is_empty() {
                 return Err(
                     "the target reports no primaries (no leader right now, or no probe)".into(),

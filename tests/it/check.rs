@@ -2,13 +2,14 @@
 //! the library and through the binary), malformed input ends in one line naming file and line
 //! with exit 254, and exit codes follow the verdicts.
 
+use crate::support::{netsplit, skip, tmp_dir};
 use netsplit::checker::linear::{self, LinOptions, ModelKind};
 use netsplit::checker::Validity;
 use netsplit::history::import::{self, Format};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The labelled corpus: `$NETSPLIT_CORPUS`, else `../shared/corpus` next to the project.
@@ -19,13 +20,12 @@ fn corpus() -> Option<PathBuf> {
     if dir.join("porcupine").is_dir() {
         Some(dir)
     } else {
-        // Written to stderr directly, not with eprintln!, so the test harness does not
-        // capture it: a skipped corpus check must be visible.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP corpus tests: no corpus at {} (set NETSPLIT_CORPUS to the shared/corpus directory)",
-            dir.display()
+        skip(
+            "corpus tests",
+            format!(
+                "no corpus at {} (set NETSPLIT_CORPUS to the shared/corpus directory)",
+                dir.display()
+            ),
         );
         None
     }
@@ -73,13 +73,6 @@ fn etcd_corpus_verdicts_match_expected() {
 #[test]
 fn kv_corpus_verdicts_match_expected() {
     check_corpus_with_library("porcupine/kv", Format::PorcupineKv, ModelKind::Kv);
-}
-
-fn netsplit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netsplit"))
-        .args(args)
-        .output()
-        .expect("run netsplit")
 }
 
 /// Runs `netsplit check --json` over every file of a corpus directory and compares verdicts.
@@ -173,12 +166,7 @@ fn cli_reproduces_kv_corpus_per_key() {
 /// A fresh file in the temp dir with `text`.
 fn temp_file(name: &str, text: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "netsplit-it-check-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmp_dir("check", &N.fetch_add(1, Ordering::Relaxed).to_string());
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p

@@ -9,6 +9,7 @@
 //! Cluster tests (the `Target` on a local namespace cluster over SSH) need root; without it they
 //! print a loud SKIP.
 
+use crate::support::{is_root, proc_state, root_or_skip, skip, tmp_dir};
 use netsplit::control::Node;
 use netsplit::target::etcd::client::{EtcdClient, Outcome, Workload};
 use netsplit::target::etcd::config::{etcd_args, fresh_cluster_token, EtcdOpts, ReadMode};
@@ -18,11 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// The etcd binary, installing Debian's package when root and missing; None (after a loud SKIP)
 /// when it cannot be had.
@@ -54,7 +50,7 @@ fn etcd_binary(test: &str) -> Option<&'static str> {
     match r {
         Ok(()) => Some(BIN),
         Err(why) => {
-            eprintln!("SKIP etcd::{test}: {why}");
+            skip(&format!("etcd::{test}"), why);
             None
         }
     }
@@ -80,12 +76,7 @@ impl LocalEtcd {
     /// `n` members on 127.0.0.{base}, 127.0.0.{base+1}, … sharing two random ports.
     fn start(test: &str, n: usize) -> Option<LocalEtcd> {
         let bin = etcd_binary(test)?;
-        let dir = std::env::temp_dir().join(format!(
-            "netsplit-it-etcd-{test}-{}-{}",
-            std::process::id(),
-            fresh_cluster_token()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tmp_dir("etcd", &format!("{test}-{}", fresh_cluster_token()));
         // A distinct loopback address per test keeps concurrently running tests apart.
         let base = 10 + (std::process::id() as usize + test.len() * 7) % 200;
         let nodes: Vec<Node> = (0..n)
@@ -570,8 +561,10 @@ const CLUSTER: &str = "t-etcd";
 
 /// The shared 3-node cluster for etcd tests, or None (after a loud SKIP) when not root.
 fn local_cluster(test: &str) -> Option<&'static netsplit::cluster::ClusterInfo> {
-    if !is_root() {
-        eprintln!("SKIP etcd::{test}: needs root to make a local namespace cluster");
+    if !root_or_skip(
+        &format!("etcd::{test}"),
+        "needs root to make a local namespace cluster",
+    ) {
         return None;
     }
     etcd_binary(test)?;
@@ -615,14 +608,6 @@ impl Drop for Teardown<'_> {
             eprintln!("etcd teardown failed: {e:#}");
         }
     }
-}
-
-/// The state letter of a process (`R`, `S`, `T`, `Z`, …), None when it does not exist.
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The state follows the parenthesised command name.
-    stat.rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next())
 }
 
 fn alive(pid: u32) -> bool {
@@ -788,10 +773,7 @@ fn run_e2e(
 )> {
     local_cluster(test)?;
     let _g = cluster_lock();
-    let store = std::env::temp_dir().join(format!(
-        "netsplit-it-etcd-e2e-{test}-{}",
-        std::process::id()
-    ));
+    let store = tmp_dir("etcd-e2e", test);
     let mut plan = Plan {
         name: Some(format!("etcd-{workload}")),
         ..Plan::default()

@@ -8,6 +8,9 @@
 //! a loud SKIP. The cluster `t-e2e` is made (or reused) by the first test and left up for reuse.
 //! The tests share the cluster, so they take a lock and run one at a time.
 
+use crate::support::{
+    bin, history_so_far, latest, netsplit, results, root_or_skip, show, skip, tmp_dir,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,36 +22,20 @@ const CLUSTER: &str = "t-e2e";
 /// One test at a time on the shared cluster.
 static CLUSTER_LOCK: Mutex<()> = Mutex::new(());
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_netsplit")
-}
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// True when the test can run; otherwise prints a loud SKIP naming the reason.
 fn can_run(test: &str) -> bool {
-    if !is_root() {
-        eprintln!("SKIP faults_e2e::{test}: needs root (network namespaces, iptables, signals)");
+    let test = format!("faults_e2e::{test}");
+    if !root_or_skip(&test, "needs root (network namespaces, iptables, signals)") {
         return false;
     }
     if !Path::new("/usr/bin/etcd").exists() {
-        eprintln!(
-            "SKIP faults_e2e::{test}: /usr/bin/etcd is not installed (apt-get install etcd-server)"
+        skip(
+            &test,
+            "/usr/bin/etcd is not installed (apt-get install etcd-server)",
         );
         return false;
     }
     true
-}
-
-fn netsplit(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running netsplit")
 }
 
 fn cluster_up() {
@@ -61,36 +48,7 @@ fn cluster_up() {
 }
 
 fn tmp_store(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netsplit-it-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn latest(store: &Path) -> Option<PathBuf> {
-    std::fs::canonicalize(store.join("latest")).ok()
-}
-
-fn results(run: &Path) -> Value {
-    let text = std::fs::read_to_string(run.join("results.json")).expect("results.json");
-    serde_json::from_str(&text).expect("results.json is JSON")
-}
-
-fn history(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    tmp_dir("e2e", name)
 }
 
 /// Runs `netsplit test` on the cluster with the register workload and these extra flags.
@@ -177,7 +135,7 @@ fn stale_reads_under_partitions_with_serializable_reads_are_found() {
         assert_eq!(f["stuck"]["type"], "ok", "an ok read: {f}");
     }
     // The partitions really happened (the completions say which grudge was installed).
-    let installed = history(&run)
+    let installed = history_so_far(&run)
         .iter()
         .filter(|o| {
             o["process"] == "nemesis"
@@ -387,7 +345,7 @@ fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
         std::thread::sleep(Duration::from_millis(100));
         if let Some(r) = run.clone().or_else(|| latest(&store)) {
             run = Some(r.clone());
-            let now = faults_in_force(&history(&r));
+            let now = faults_in_force(&history_so_far(&r));
             if now.contains("partition") && now.contains("pause") {
                 // Both in force by the history: the nodes must show both. The history is
                 // flushed every 100 ms, so a stop may be under way unseen: look again after a
@@ -398,7 +356,7 @@ fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(400));
-                let ops = history(&r);
+                let ops = history_so_far(&r);
                 let stopped_since = faults_in_force(&ops) != now;
                 assert!(
                     stopped_since,

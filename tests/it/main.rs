@@ -6,4 +6,5 @@ mod faults_e2e;
 mod nemesis;
 mod nodes;
 mod runner;
+mod support;
 mod txn;

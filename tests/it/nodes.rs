@@ -7,28 +7,26 @@
 //! cluster `t-nodes` (3 nodes) is brought up once per test binary run and left up for reuse
 //! (`netsplit cluster down --name t-nodes` removes it); the lifecycle test uses its own cluster.
 
+use crate::support::{self, bin, is_root, proc_state, root_or_skip, skip, tmp_dir};
 use netsplit::cluster::{self, ClusterInfo};
 use netsplit::control::nodes::ResolvedNodes;
 use netsplit::control::ssh::{self, HostKeyPolicy, SshRemote};
 use netsplit::control::util::{self, Daemon, Signal};
 use netsplit::control::{self, Cmd, Node, Remote, RemoteError};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const CLUSTER: &str = "t-nodes";
 
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// The shared cluster, or None (with a SKIP message) when not root.
 fn cluster(test: &str) -> Option<&'static ClusterInfo> {
-    if !is_root() {
-        eprintln!("SKIP nodes::{test}: needs root to make network namespaces");
+    if !root_or_skip(
+        &format!("nodes::{test}"),
+        "needs root to make network namespaces",
+    ) {
         return None;
     }
     static INFO: OnceLock<Result<ClusterInfo, String>> = OnceLock::new();
@@ -60,12 +58,6 @@ fn scratch(r: &dyn Remote, tag: &str) -> String {
         std::thread::current().id()
     )
     .replace(['(', ')'], "")
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netsplit-it-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]
@@ -219,7 +211,7 @@ fn upload_and_download_round_trip_binary_bytes() {
         return;
     };
     let r = n1(info);
-    let dir = temp_dir("updown");
+    let dir = tmp_dir("nodes", "updown");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let src = dir.join("src.bin");
     std::fs::write(&src, &data).unwrap();
@@ -301,7 +293,7 @@ fn a_wrong_private_key_is_a_clear_auth_error() {
     let Some(info) = cluster("a_wrong_private_key") else {
         return;
     };
-    let dir = temp_dir("wrongkey");
+    let dir = tmp_dir("nodes", "wrongkey");
     let key = dir.join("other_key");
     let st = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -359,7 +351,7 @@ fn host_keys_unknown_are_refused_when_strict_accepted_when_new_and_changed_alway
     let Some(info) = cluster("host_keys") else {
         return;
     };
-    let dir = temp_dir("hostkeys");
+    let dir = tmp_dir("nodes", "hostkeys");
     let kh = dir.join("known_hosts");
     let node = &info.nodes()[2];
     let mut opts = info.ssh_options();
@@ -406,11 +398,6 @@ fn host_keys_unknown_are_refused_when_strict_accepted_when_new_and_changed_alway
     SshRemote::connect(node, &opts).unwrap();
     assert_eq!(std::fs::read_to_string(&kh).unwrap().lines().count(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn proc_state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 #[test]
@@ -528,11 +515,9 @@ fn installed_packages_are_not_reinstalled_and_bad_names_refused() {
     }
 }
 
+/// Exit code, stdout and stderr of `netsplit args…`.
 fn netsplit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_netsplit"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = support::netsplit(args);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -653,8 +638,10 @@ fn traces_of(name: &str, octet: u8) -> Vec<String> {
 
 #[test]
 fn cluster_up_is_idempotent_repairs_and_down_leaves_nothing_behind() {
-    if !is_root() {
-        eprintln!("SKIP nodes::cluster_up_is_idempotent: needs root to make network namespaces");
+    if !root_or_skip(
+        "nodes::cluster_up_is_idempotent",
+        "needs root to make network namespaces",
+    ) {
         return;
     }
     let name = "t-life";
@@ -768,9 +755,10 @@ fn missing_packages_install_once_per_host_from_inside_a_node_namespace() {
     // Installs (and then removes) the tiny package `sl` on the host through the local nodes:
     // needs network access to a Debian mirror, so it is opt-in.
     if std::env::var_os("NETSPLIT_TEST_APT").is_none() {
-        eprintln!(
-            "SKIP nodes::missing_packages_install_once_per_host: set NETSPLIT_TEST_APT=1 to let \
-             it install and remove the Debian package `sl` on this host (needs a mirror)"
+        skip(
+            "nodes::missing_packages_install_once_per_host",
+            "set NETSPLIT_TEST_APT=1 to let it install and remove the Debian package `sl` on \
+             this host (needs a mirror)",
         );
         return;
     }
@@ -796,10 +784,13 @@ fn missing_packages_install_once_per_host_from_inside_a_node_namespace() {
 #[test]
 fn cluster_up_without_root_says_it_needs_root() {
     // Run as root, drop to `nobody` with setpriv; run as a normal user, just run it.
-    let bin = env!("CARGO_BIN_EXE_netsplit");
+    let bin = bin();
     let out = if is_root() {
         if !Path::new("/usr/bin/setpriv").exists() {
-            eprintln!("SKIP nodes::cluster_up_without_root: no setpriv to drop root with");
+            skip(
+                "nodes::cluster_up_without_root",
+                "no setpriv to drop root with",
+            );
             return;
         }
         Command::new("/usr/bin/setpriv")

@@ -2,43 +2,19 @@
 //! in-memory `noop` target (valid), the test-only `liar` target (invalid), interruption by
 //! SIGINT, per-op timeouts, and malformed plans.
 
+use crate::support::{self, bin, history, netsplit, results, tmp_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_netsplit")
-}
-
 fn tmp_store(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netsplit-it-runner-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    tmp_dir("runner", name)
 }
 
-fn netsplit(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .expect("running netsplit")
-}
-
+/// The run a test just made: it must exist.
 fn latest(store: &Path) -> PathBuf {
-    std::fs::canonicalize(store.join("latest")).expect("store/latest")
-}
-
-fn results(run: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
-}
-
-fn history_lines(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("history.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    support::latest(store).expect("store/latest")
 }
 
 fn run_noop(target: &str, workload: &str, store: &Path, extra: &[&str]) -> (Output, PathBuf) {
@@ -69,7 +45,7 @@ fn assert_complete_run(run: &Path) {
         assert!(run.join(f).is_file(), "{} missing in {}", f, run.display());
     }
     let r = results(run);
-    let events = history_lines(run).len() as u64;
+    let events = history(run).len() as u64;
     assert_eq!(r["events"].as_u64(), Some(events));
     assert_eq!(r["ops"].as_u64().unwrap() * 2, events, "every op completed");
 }
@@ -83,9 +59,9 @@ fn check_valid_pipeline(workload: &str, checker: &str) {
     if c["valid"] == "unknown" && c["error"].as_str().is_some_and(|e| e.contains("not built")) {
         // The linearizability / transactional checkers land from other work; until then the
         // verdict must be unknown (never true) and the exit code 2.
-        eprintln!(
-            "SKIP {workload} verdict: checker {checker} not built yet: {}",
-            c["error"]
+        support::skip(
+            &format!("{workload} verdict"),
+            format!("checker {checker} not built yet: {}", c["error"]),
         );
         assert_eq!(r["valid"], "unknown");
         assert_eq!(out.status.code(), Some(2));
@@ -130,7 +106,7 @@ fn noop_list_append_pipeline_is_valid() {
 fn final_reads_run_on_every_worker() {
     let store = tmp_store("final");
     let (_, run) = run_noop("noop", "set", &store, &["--concurrency", "6"]);
-    let h = history_lines(&run);
+    let h = history(&run);
     // the final phase: the last 6 invocations are reads, one per worker
     let invokes: Vec<&Value> = h.iter().filter(|e| e["type"] == "invoke").collect();
     let tail = &invokes[invokes.len() - 6..];
@@ -187,7 +163,7 @@ fn op_timeout_gives_info_and_a_new_process() {
         store.to_str().unwrap(),
     ]);
     let run = latest(&store);
-    let h = history_lines(&run);
+    let h = history(&run);
     let infos: Vec<&Value> = h.iter().filter(|e| e["type"] == "info").collect();
     assert!(!infos.is_empty(), "some ops hung and timed out");
     // A worker whose op timed out goes on as a new process (numbered from 3 up: the workers
@@ -323,7 +299,7 @@ fn stored_plan_replays_the_same_op_stream() {
     let second = latest(&store);
     assert_ne!(first, second);
     let ops = |run: &Path| -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = history_lines(run)
+        let mut v: Vec<(String, String)> = history(run)
             .iter()
             .filter(|e| e["type"] == "invoke")
             .map(|e| (e["f"].to_string(), e["value"].to_string()))
@@ -348,6 +324,13 @@ fn malformed_plan_names_key_and_line_and_exits_254() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+    assert!(
+        err.starts_with(&format!(
+            "netsplit: error: {}: line 4 column 3: ",
+            plan.display()
+        )),
+        "says `error` once, then the file and position: {err}"
+    );
 
     std::fs::write(&plan, "run:\n  rate: fast\n").unwrap();
     let out = netsplit(&["test", "--plan", plan.to_str().unwrap()]);
@@ -476,7 +459,7 @@ mod seam {
         };
         let out = run(&p, hooks);
         assert_eq!(out.exit_code(), 0, "{}", out.results);
-        let h = super::history_lines(&out.run_dir);
+        let h = super::history(&out.run_dir);
         let nem: Vec<&Value> = h.iter().filter(|e| e["process"] == "nemesis").collect();
         let fs: Vec<&str> = nem.iter().map(|e| e["f"].as_str().unwrap()).collect();
         // each scheduled op is recorded twice (invocation, completion); then the final heal
@@ -506,7 +489,7 @@ mod seam {
         // run goes on; heal still runs at the end
         assert!(PANIC_HEALS.load(Ordering::SeqCst) >= 1);
         assert!(out.run_dir.join("results.json").is_file());
-        let h = super::history_lines(&out.run_dir);
+        let h = super::history(&out.run_dir);
         assert!(h.iter().any(|e| e["process"] == "nemesis"
             && e["error"].as_str().is_some_and(|s| s.contains("panicked"))));
     }

@@ -70,6 +70,23 @@ pub struct RawAnomaly {
     pub explanation: String,
 }
 
+impl RawAnomaly {
+    /// An anomaly about one key.
+    pub fn on_key(
+        kind: &'static str,
+        txns: Vec<u32>,
+        key: impl std::fmt::Display,
+        explanation: String,
+    ) -> Self {
+        RawAnomaly {
+            kind,
+            txns,
+            key: Some(key.to_string()),
+            explanation,
+        }
+    }
+}
+
 /// Explains data edges (ww, wr, rw) of a workload's dependency graph.
 pub trait Explain: Sync + Send {
     /// Why `a < b` by `rel` (one of ww, wr, rw), naming the transactions `na` and `nb`.

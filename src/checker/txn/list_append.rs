@@ -23,10 +23,10 @@
 use super::anomaly::{Explain, RawAnomaly};
 use super::fx::{map_with_capacity, HashMap, HashSet};
 use super::graph::{RW, WR, WW};
+use super::infer::{lost_updates, per_key, writers, KeyOut, Writers};
 use super::parse::{fmt_list, Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
-use rayon::prelude::*;
 
 /// Per-key facts kept for explanations.
 struct KeyInfo {
@@ -168,13 +168,6 @@ struct KeyIndex {
     reads: Vec<(u32, u16, Option<u32>)>,
 }
 
-struct KeyOut {
-    edges: Vec<(u32, u32, u8)>,
-    anomalies: Vec<RawAnomaly>,
-    skipped: Option<String>,
-    info: KeyInfo,
-}
-
 /// Runs the list-append inference.
 pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
     let txns = &p.txns;
@@ -237,16 +230,16 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
                             Some(b) => fmt_list(&[b, &own[..]].concat()),
                             None => format!("a list ending in {}", fmt_list(&own)),
                         };
-                        anomalies.push(RawAnomaly {
-                            kind: "internal",
-                            txns: vec![ti as u32],
-                            key: Some(p.keys[*k as usize].to_string()),
-                            explanation: format!(
+                        anomalies.push(RawAnomaly::on_key(
+                            "internal",
+                            vec![ti as u32],
+                            &p.keys[*k as usize],
+                            format!(
                                 "T1 read {} = {} at micro-op {mi}, but its own earlier reads and appends imply {expected}",
                                 p.keys[*k as usize],
                                 fmt_list(l)
                             ),
-                        });
+                        ));
                     }
                     let touch = Touch {
                         key: *k,
@@ -262,33 +255,20 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
             }
         }
     }
-    let outs: Vec<Result<KeyOut, CheckError>> = idx
-        .par_iter()
-        .enumerate()
-        .map(|(k, ix)| analyze_key(p, k as u32, ix))
-        .collect();
-    let mut edges = Vec::new();
-    let mut info = Vec::with_capacity(outs.len());
-    let mut unknown = Vec::new();
-    for o in outs {
-        let o = o?;
-        unknown.extend(o.skipped);
-        edges.extend(o.edges);
-        anomalies.extend(o.anomalies);
-        info.push(o.info);
-    }
-    Ok(Analysis {
-        edges,
+    per_key(
+        &idx,
         anomalies,
-        unknown,
-        explainer: Box::new(Explainer {
-            keys: p.keys.clone(),
-            info,
-        }),
-    })
+        |k, ix| analyze_key(p, k, ix),
+        |info| {
+            Box::new(Explainer {
+                keys: p.keys.clone(),
+                info,
+            })
+        },
+    )
 }
 
-fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> {
+fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, CheckError> {
     let txns = &p.txns;
     let key = &p.keys[k as usize];
     let kname = key.to_string();
@@ -306,23 +286,12 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             _ => &[],
         }
     };
-    // Writers, and each transaction's final append to this key.
-    let mut writer: HashMap<Scalar, (u32, u16)> = map_with_capacity(ix.appends.len());
-    let mut final_append: HashMap<u32, u16> = HashMap::default();
-    for &(t, m) in &ix.appends {
-        let v = mop_val(t, m);
-        if let Some(&(t0, _)) = writer.get(v) {
-            return Err(CheckError::new(
-                txns[t as usize].invoke,
-                format!(
-                    "value {v} is appended to key {kname} twice (invocations at events {} and {}); list-append needs unique appended values per key",
-                    txns[t0 as usize].invoke, txns[t as usize].invoke
-                ),
-            ));
-        }
-        writer.insert(v.clone(), (t, m));
-        final_append.insert(t, m);
-    }
+    // Writers, and each transaction's final append to this key. The map is kept for
+    // explanations, past the history's lifetime: it owns its values.
+    let Writers {
+        writer,
+        last: final_append,
+    } = writers(p, k, &ix.appends, "appended", "list-append", Scalar::clone)?;
     // The version order: the longest read; every read must be a prefix of it.
     let longest = ix
         .reads
@@ -347,16 +316,16 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
         if !is_prefix {
             trusted = false;
             let (lt, lm, _) = longest.expect("a read exists");
-            anomalies.push(RawAnomaly {
-                kind: "incompatible-order",
-                txns: vec![t, lt],
-                key: Some(kname.clone()),
-                explanation: format!(
+            anomalies.push(RawAnomaly::on_key(
+                "incompatible-order",
+                vec![t, lt],
+                &kname,
+                format!(
                     "T1 read {kname} = {} and T2 read {kname} = {}; neither is a prefix of the other, so no single version order of {kname} explains both",
                     fmt_list(l),
                     fmt_list(read_val(lt, lm))
                 ),
-            });
+            ));
         }
         // Duplicates within this read.
         if !dup_reported {
@@ -365,43 +334,43 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             if let Some(d) = l.iter().find(|x| !seen.insert(*x)) {
                 dup_reported = true;
                 trusted = false;
-                anomalies.push(RawAnomaly {
-                    kind: "duplicate-elements",
-                    txns: vec![t],
-                    key: Some(kname.clone()),
-                    explanation: format!(
+                anomalies.push(RawAnomaly::on_key(
+                    "duplicate-elements",
+                    vec![t],
+                    &kname,
+                    format!(
                         "T1 read {kname} = {}, which contains {d} more than once",
                         fmt_list(l)
                     ),
-                });
+                ));
             }
         }
         // Elements written by failed transactions, or by nobody.
         for x in l {
             match writer.get(x) {
                 None if bad_reported.insert(x) => {
-                    anomalies.push(RawAnomaly {
-                        kind: "garbage-read",
-                        txns: vec![t],
-                        key: Some(kname.clone()),
-                        explanation: format!(
+                    anomalies.push(RawAnomaly::on_key(
+                        "garbage-read",
+                        vec![t],
+                        &kname,
+                        format!(
                             "T1 read {kname} = {}, but no transaction appended {x} to {kname}",
                             fmt_list(l)
                         ),
-                    });
+                    ));
                 }
                 Some(&(w, _))
                     if txns[w as usize].status == Status::Fail && bad_reported.insert(x) =>
                 {
-                    anomalies.push(RawAnomaly {
-                        kind: "G1a",
-                        txns: vec![t, w],
-                        key: Some(kname.clone()),
-                        explanation: format!(
+                    anomalies.push(RawAnomaly::on_key(
+                        "G1a",
+                        vec![t, w],
+                        &kname,
+                        format!(
                             "T1 read {kname} = {}, which includes {x}, appended by T2, which failed (aborted read)",
                             fmt_list(l)
                         ),
-                    });
+                    ));
                 }
                 _ => {}
             }
@@ -426,15 +395,15 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
                 Some(&(w, _)) => {
                     if let (Some(f), false) = (failed_before, dirty_reported) {
                         dirty_reported = true;
-                        anomalies.push(RawAnomaly {
-                            kind: "dirty-update",
-                            txns: vec![f, w],
-                            key: Some(kname.clone()),
-                            explanation: format!(
+                        anomalies.push(RawAnomaly::on_key(
+                            "dirty-update",
+                            vec![f, w],
+                            &kname,
+                            format!(
                                 "{kname}'s version order {} has an append by T1, which failed, followed by T2's append of {v}: T2 built on an aborted write",
                                 fmt_list(&order)
                             ),
-                        });
+                        ));
                     }
                     if let Some(p0) = prev {
                         if p0 != w {
@@ -498,27 +467,27 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
         if let Some(last) = l.last() {
             if let Some(&(w, wm)) = writer.get(last) {
                 if w == t {
-                    anomalies.push(RawAnomaly {
-                        kind: "internal",
-                        txns: vec![t],
-                        key: Some(kname.clone()),
-                        explanation: format!(
+                    anomalies.push(RawAnomaly::on_key(
+                        "internal",
+                        vec![t],
+                        &kname,
+                        format!(
                             "T1 read {kname} = {} before it appended {last} itself (a read of its own future write)",
                             fmt_list(l)
                         ),
-                    });
+                    ));
                 } else if txns[w as usize].status.in_graph() {
                     edges.push((w, t, WR));
                     if final_append.get(&w).is_some_and(|&fm| fm != wm) {
-                        anomalies.push(RawAnomaly {
-                            kind: "G1b",
-                            txns: vec![t, w],
-                            key: Some(kname.clone()),
-                            explanation: format!(
+                        anomalies.push(RawAnomaly::on_key(
+                            "G1b",
+                            vec![t, w],
+                            &kname,
+                            format!(
                                 "T1 read {kname} = {}, ending in {last}, an intermediate append of T2, which appended more to {kname} afterwards (intermediate read)",
                                 fmt_list(l)
                             ),
-                        });
+                        ));
                     }
                 }
             }
@@ -539,24 +508,12 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
             }
         }
     }
-    let mut lost: Vec<(usize, Vec<u32>)> = by_version
-        .into_iter()
-        .filter(|(_, ts)| ts.len() > 1)
-        .collect();
-    lost.sort_by_key(|x| x.0);
-    for (len, ts) in lost {
-        let names: Vec<String> = (1..=ts.len()).map(|i| format!("T{i}")).collect();
-        anomalies.push(RawAnomaly {
-            kind: "lost-update",
-            txns: ts.clone(),
-            key: Some(kname.clone()),
-            explanation: format!(
-                "{} all read {kname} = {} and then appended to {kname}; each should have seen the others' appends (lost update)",
-                names.join(", "),
-                fmt_list(&order[..len])
-            ),
-        });
-    }
+    anomalies.extend(lost_updates(
+        by_version,
+        &kname,
+        |&len| fmt_list(&order[..len]),
+        &format!("appended to {kname}; each should have seen the others' appends"),
+    ));
     Ok(KeyOut {
         edges,
         anomalies,

@@ -5,7 +5,8 @@
 //! Pipeline (`check`):
 //! 1. `parse`: `f: "txn"` events → transactions of typed micro-ops (keys interned).
 //! 2. `list_append` / `rw_register`: per-key inference (parallel over keys) of ww/wr/rw edges
-//!    and of the anomalies that are not cycles (G1a, G1b, internal, …).
+//!    and of the anomalies that are not cycles (G1a, G1b, internal, …); `infer` holds what the
+//!    two share (the parallel per-key driver, the writer index, lost-update reports).
 //! 3. `graph`: process-order and (transitively reduced) real-time edges; one compact graph.
 //! 4. `search`: Tarjan SCCs, then an exact linear-time search per forbidden cycle class inside
 //!    each component (parallel over components), each yielding a concrete, explained cycle.
@@ -20,6 +21,7 @@ pub mod anomaly;
 mod fx;
 pub mod gen;
 pub mod graph;
+mod infer;
 pub mod list_append;
 pub mod models;
 pub mod parse;

@@ -1,7 +1,8 @@
 //! Turning `f: "txn"` events into transactions of typed micro-operations.
 //!
 //! This module owns the input conventions of the transactional checker: which events are
-//! transactions, how an invocation is joined with its completion (via [`crate::history::pair`]),
+//! transactions, how an invocation is joined with its completion (via
+//! [`crate::history::pair_positions`]),
 //! which value (request or response) is authoritative for each outcome, and the shape of a
 //! micro-op for each workload. Keys are interned to dense ids so the per-key analyses can run
 //! over plain vectors. Every malformed micro-op is a [`CheckError`] naming the event.
@@ -9,7 +10,7 @@
 use super::fx::HashMap;
 use super::TxnWorkload;
 use crate::checker::CheckError;
-use crate::history::{Op, OpType, Process};
+use crate::history::{pair_positions, Op, OpType, Pairing, Process};
 use serde_json::Value;
 use std::fmt;
 
@@ -141,50 +142,23 @@ impl Interner {
 /// Parses every `txn` operation of `ops`. Nemesis events are skipped; other client `f`s are
 /// counted and ignored.
 ///
-/// Invocations are joined with completions exactly as [`crate::history::pair`] does (the next
-/// completion of the same process; the same errors), but by index: `pair` clones every value,
-/// which would double the memory held for a million-transaction history.
+/// Invocations are joined with completions by [`pair_positions`] (what [`crate::history::pair`]
+/// does, with the same errors, but by index: `pair` clones every value, which would double the
+/// memory held for a million-transaction history).
 pub fn parse(ops: &[Op], workload: TxnWorkload) -> Result<Parsed<'_>, CheckError> {
-    let mut open: HashMap<u64, usize> = HashMap::default();
-    // (invoke event, completion event, outcome) per client operation, in invocation order.
-    let mut joined: Vec<(usize, Option<usize>, OpType)> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        if op.kind == OpType::Invoke {
-            if let Some(&prev) = open.get(&p) {
-                return Err(CheckError::new(
-                    i,
-                    format!(
-                        "process {p} invokes again while its invocation at event {} is still open (a process is single-threaded)",
-                        joined[prev].0
-                    ),
-                ));
-            }
-            open.insert(p, joined.len());
-            joined.push((i, None, OpType::Info));
-        } else {
-            let Some(slot) = open.remove(&p) else {
-                return Err(CheckError::new(
-                    i,
-                    format!(
-                        "process {p} completes ({}) an operation it never invoked",
-                        op.kind
-                    ),
-                ));
-            };
-            joined[slot].1 = Some(i);
-            joined[slot].2 = op.kind;
-        }
-    }
+    let joined = pair_positions(ops).map_err(|e| CheckError::new(e.event, e.msg))?;
     let mut interner = Interner {
         ids: HashMap::default(),
         keys: Vec::new(),
     };
     let mut out = Parsed::default();
     out.txns.reserve(joined.len());
-    for (invoke, complete, outcome) in joined {
+    for Pairing {
+        invoke,
+        complete,
+        outcome,
+    } in joined
+    {
         let inv = &ops[invoke];
         if inv.f != "txn" {
             out.ignored += 1;

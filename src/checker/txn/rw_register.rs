@@ -19,10 +19,10 @@
 use super::anomaly::{Explain, RawAnomaly};
 use super::fx::HashMap;
 use super::graph::{RW, WR};
+use super::infer::{lost_updates, per_key, writers, KeyOut, Writers};
 use super::parse::{Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
-use rayon::prelude::*;
 
 fn show(v: &Option<Scalar>) -> String {
     match v {
@@ -105,8 +105,6 @@ struct KeyIndex {
     reads: Vec<(u32, u16)>,
 }
 
-type KeyOut = (Vec<(u32, u32, u8)>, Vec<RawAnomaly>, Option<String>);
-
 /// Runs the rw-register inference.
 pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
     let txns = &p.txns;
@@ -124,18 +122,18 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
                 Mop::ReadReg(k, Some(v)) if t.status == Status::Ok => {
                     match state.get(k) {
                         None => idx[*k as usize].reads.push((ti as u32, mi as u16)),
-                        Some(prev) if prev != v => anomalies.push(RawAnomaly {
-                            kind: "internal",
-                            txns: vec![ti as u32],
-                            key: Some(p.keys[*k as usize].to_string()),
-                            explanation: format!(
+                        Some(prev) if prev != v => anomalies.push(RawAnomaly::on_key(
+                            "internal",
+                            vec![ti as u32],
+                            &p.keys[*k as usize],
+                            format!(
                                 "T1 read {} = {} at micro-op {mi}, but its own earlier read or write of {} left {}",
                                 p.keys[*k as usize],
                                 show(v),
                                 p.keys[*k as usize],
                                 show(prev)
                             ),
-                        }),
+                        )),
                         Some(_) => {}
                     }
                     state.insert(*k, v.clone());
@@ -144,62 +142,37 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
             }
         }
     }
-    let outs: Vec<Result<KeyOut, CheckError>> = idx
-        .par_iter()
-        .enumerate()
-        .map(|(k, ix)| analyze_key(p, k as u32, ix))
-        .collect();
-    let mut edges = Vec::new();
-    let mut unknown = Vec::new();
-    for o in outs {
-        let (e, a, s) = o?;
-        edges.extend(e);
-        anomalies.extend(a);
-        unknown.extend(s);
-    }
-    Ok(Analysis {
-        edges,
+    per_key(
+        &idx,
         anomalies,
-        unknown,
-        explainer: Box::new(Explainer {
-            keys: p.keys.clone(),
-        }),
-    })
+        |k, ix| analyze_key(p, k, ix),
+        |_| {
+            Box::new(Explainer {
+                keys: p.keys.clone(),
+            })
+        },
+    )
 }
 
-fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> {
+fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<()>, CheckError> {
     let txns = &p.txns;
     let kname = p.keys[k as usize].to_string();
     let mut edges = Vec::new();
     let mut anomalies = Vec::new();
-    let wval = |t: u32, m: u16| -> &Scalar {
-        match &txns[t as usize].mops[m as usize] {
-            Mop::Write(_, v) => v,
-            _ => unreachable!("write index points at a write"),
-        }
-    };
     let rval = |t: u32, m: u16| -> Option<&Scalar> {
         match &txns[t as usize].mops[m as usize] {
             Mop::ReadReg(_, Some(v)) => v.as_ref(),
             _ => None,
         }
     };
-    let mut writer: HashMap<&Scalar, (u32, u16)> = super::fx::map_with_capacity(ix.writes.len());
-    let mut final_write: HashMap<u32, u16> = HashMap::default();
+    let Writers {
+        writer,
+        last: final_write,
+    } = writers(p, k, &ix.writes, "written", "rw-register", |v| v)?;
+    // The committed-or-unknown writers, once each (a transaction's writes are adjacent).
     let mut graph_writers: Vec<u32> = Vec::new();
-    for &(t, m) in &ix.writes {
-        let v = wval(t, m);
-        if let Some(&(t0, _)) = writer.get(v) {
-            return Err(CheckError::new(
-                txns[t as usize].invoke,
-                format!(
-                    "value {v} is written to key {kname} twice (invocations at events {} and {}); rw-register needs unique written values per key",
-                    txns[t0 as usize].invoke, txns[t as usize].invoke
-                ),
-            ));
-        }
-        writer.insert(v, (t, m));
-        if final_write.insert(t, m).is_none() && txns[t as usize].status.in_graph() {
+    for &(t, _) in &ix.writes {
+        if txns[t as usize].status.in_graph() && graph_writers.last() != Some(&t) {
             graph_writers.push(t);
         }
     }
@@ -231,63 +204,56 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut, CheckError> 
                 }
             }
             Some(x) => match writer.get(x) {
-                None => anomalies.push(RawAnomaly {
-                    kind: "garbage-read",
-                    txns: vec![t],
-                    key: Some(kname.clone()),
-                    explanation: format!("T1 read {kname} = {x}, but no transaction wrote {x} to {kname}"),
-                }),
-                Some(&(w, _)) if w == t => anomalies.push(RawAnomaly {
-                    kind: "internal",
-                    txns: vec![t],
-                    key: Some(kname.clone()),
-                    explanation: format!(
+                None => anomalies.push(RawAnomaly::on_key(
+                    "garbage-read",
+                    vec![t],
+                    &kname,
+                    format!("T1 read {kname} = {x}, but no transaction wrote {x} to {kname}"),
+                )),
+                Some(&(w, _)) if w == t => anomalies.push(RawAnomaly::on_key(
+                    "internal",
+                    vec![t],
+                    &kname,
+                    format!(
                         "T1 read {kname} = {x} before it wrote {x} itself (a read of its own future write)"
                     ),
-                }),
+                )),
                 Some(&(w, _)) if txns[w as usize].status == Status::Fail => {
-                    anomalies.push(RawAnomaly {
-                        kind: "G1a",
-                        txns: vec![t, w],
-                        key: Some(kname.clone()),
-                        explanation: format!(
+                    anomalies.push(RawAnomaly::on_key(
+                        "G1a",
+                        vec![t, w],
+                        &kname,
+                        format!(
                             "T1 read {kname} = {x}, which T2 wrote, but T2 failed (aborted read)"
                         ),
-                    })
+                    ))
                 }
                 Some(&(w, wm)) => {
                     edges.push((w, t, WR));
                     if final_write.get(&w).is_some_and(|&fm| fm != wm) {
-                        anomalies.push(RawAnomaly {
-                            kind: "G1b",
-                            txns: vec![t, w],
-                            key: Some(kname.clone()),
-                            explanation: format!(
+                        anomalies.push(RawAnomaly::on_key(
+                            "G1b",
+                            vec![t, w],
+                            &kname,
+                            format!(
                                 "T1 read {kname} = {x}, an intermediate write of T2, which wrote {kname} again later (intermediate read)"
                             ),
-                        });
+                        ));
                     }
                 }
             },
         }
     }
-    let mut lost: Vec<(Option<&Scalar>, Vec<u32>)> = by_version
-        .into_iter()
-        .filter(|(_, ts)| ts.len() > 1)
-        .collect();
-    lost.sort_by(|a, b| a.0.cmp(&b.0));
-    for (v, ts) in lost {
-        let names: Vec<String> = (1..=ts.len()).map(|i| format!("T{i}")).collect();
-        anomalies.push(RawAnomaly {
-            kind: "lost-update",
-            txns: ts,
-            key: Some(kname.clone()),
-            explanation: format!(
-                "{} all read {kname} = {} and then wrote {kname}; each should have seen another's write (lost update)",
-                names.join(", "),
-                v.map(|x| x.to_string()).unwrap_or_else(|| "null".into())
-            ),
-        });
-    }
-    Ok((edges, anomalies, skipped))
+    anomalies.extend(lost_updates(
+        by_version,
+        &kname,
+        |v| v.map(|x| x.to_string()).unwrap_or_else(|| "null".into()),
+        &format!("wrote {kname}; each should have seen another's write"),
+    ));
+    Ok(KeyOut {
+        edges,
+        anomalies,
+        skipped,
+        info: (),
+    })
 }

@@ -1,0 +1,126 @@
+//! What the per-key inferences of `list_append` and `rw_register` share: driving one analysis
+//! per key in parallel and merging the results, the index of a key's writers (which refuses a
+//! value written twice, since both workloads name versions by value), and the lost-update
+//! report. The inferences themselves differ and stay in their modules.
+
+use super::anomaly::{Explain, RawAnomaly};
+use super::fx::{map_with_capacity, HashMap};
+use super::parse::{Mop, Parsed, Scalar};
+use super::Analysis;
+use crate::checker::CheckError;
+use rayon::prelude::*;
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+/// What the inference over one key yields.
+pub struct KeyOut<I> {
+    pub edges: Vec<(u32, u32, u8)>,
+    pub anomalies: Vec<RawAnomaly>,
+    /// An inference skipped as too large (see [`super::MAX_FANOUT_EDGES`]).
+    pub skipped: Option<String>,
+    /// Per-key facts the explainer keeps.
+    pub info: I,
+}
+
+/// Runs `analyze_key` on every key in parallel and merges the results in key order, after
+/// `anomalies` (those found per transaction), so the outcome — and which error is reported
+/// when several keys have one — does not depend on scheduling. `explainer` gets the per-key
+/// facts in key order.
+pub fn per_key<X: Sync, I: Send>(
+    idx: &[X],
+    mut anomalies: Vec<RawAnomaly>,
+    analyze_key: impl Fn(u32, &X) -> Result<KeyOut<I>, CheckError> + Sync,
+    explainer: impl FnOnce(Vec<I>) -> Box<dyn Explain>,
+) -> Result<Analysis, CheckError> {
+    let outs: Vec<Result<KeyOut<I>, CheckError>> = idx
+        .par_iter()
+        .enumerate()
+        .map(|(k, ix)| analyze_key(k as u32, ix))
+        .collect();
+    let mut edges = Vec::new();
+    let mut info = Vec::with_capacity(outs.len());
+    let mut unknown = Vec::new();
+    for o in outs {
+        let o = o?;
+        unknown.extend(o.skipped);
+        edges.extend(o.edges);
+        anomalies.extend(o.anomalies);
+        info.push(o.info);
+    }
+    Ok(Analysis {
+        edges,
+        anomalies,
+        unknown,
+        explainer: explainer(info),
+    })
+}
+
+/// The writers of one key, from its writes `(txn, mop)` in transaction order.
+pub struct Writers<K> {
+    /// The (transaction, micro-op) that wrote each value.
+    pub writer: HashMap<K, (u32, u16)>,
+    /// Each writing transaction's final write to the key.
+    pub last: HashMap<u32, u16>,
+}
+
+/// Indexes the writes of key `k` by value; `key` makes the map's key from a written value (a
+/// clone when the map outlives the history, the reference otherwise). A value written twice
+/// is an error naming both invocations: `verb` ("appended", "written") and `workload` say
+/// what was done and which workload needs unique values.
+pub fn writers<'p, K: Hash + Eq + Borrow<Scalar>>(
+    p: &'p Parsed,
+    k: u32,
+    writes: &[(u32, u16)],
+    verb: &str,
+    workload: &str,
+    key: impl Fn(&'p Scalar) -> K,
+) -> Result<Writers<K>, CheckError> {
+    let txns = &p.txns;
+    let mut writer: HashMap<K, (u32, u16)> = map_with_capacity(writes.len());
+    let mut last: HashMap<u32, u16> = HashMap::default();
+    for &(t, m) in writes {
+        let v = match &txns[t as usize].mops[m as usize] {
+            Mop::Append(_, v) | Mop::Write(_, v) => v,
+            _ => unreachable!("a write index points at an append or a write"),
+        };
+        if let Some(&(t0, _)) = writer.get(v) {
+            return Err(CheckError::new(
+                txns[t as usize].invoke,
+                format!(
+                    "value {v} is {verb} to key {} twice (invocations at events {} and {}); {workload} needs unique {verb} values per key",
+                    p.keys[k as usize], txns[t0 as usize].invoke, txns[t as usize].invoke
+                ),
+            ));
+        }
+        writer.insert(key(v), (t, m));
+        last.insert(t, m);
+    }
+    Ok(Writers { writer, last })
+}
+
+/// One lost-update anomaly per version of `kname` that several writing transactions read
+/// (`by_version`: version → those transactions), in version order. `show` prints a version;
+/// `then` says what the transactions did next and what each should have seen.
+pub fn lost_updates<V: Ord>(
+    by_version: HashMap<V, Vec<u32>>,
+    kname: &str,
+    show: impl Fn(&V) -> String,
+    then: &str,
+) -> Vec<RawAnomaly> {
+    let mut lost: Vec<(V, Vec<u32>)> = by_version
+        .into_iter()
+        .filter(|(_, ts)| ts.len() > 1)
+        .collect();
+    lost.sort_by(|a, b| a.0.cmp(&b.0));
+    lost.into_iter()
+        .map(|(v, ts)| {
+            let names: Vec<String> = (1..=ts.len()).map(|i| format!("T{i}")).collect();
+            let explanation = format!(
+                "{} all read {kname} = {} and then {then} (lost update)",
+                names.join(", "),
+                show(&v)
+            );
+            RawAnomaly::on_key("lost-update", ts, kname, explanation)
+        })
+        .collect()
+}

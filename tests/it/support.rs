@@ -1,0 +1,99 @@
+//! What the test modules share: running the `netsplit` binary, saying loudly that a test is
+//! skipped, fresh temporary directories, and reading a stored run (`latest`, `results.json`,
+//! `history.jsonl`). One copy each, so every module skips, names its files and reads runs the
+//! same way.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `netsplit` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_netsplit")
+}
+
+/// Runs `netsplit args…` to completion, stdin closed, and returns what it left.
+pub fn netsplit(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("running netsplit")
+}
+
+/// Exit status, stdout and stderr of an [`Output`], for assertions and failure messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Says on stderr that `test` (named with its module, `nodes::exec_…`) is skipped, and why.
+/// Written to the process's stderr directly, not with `eprintln!`, which the test harness
+/// captures and shows only for failing tests: a skip must be seen, or it passes for a success.
+pub fn skip(test: &str, why: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
+}
+
+/// True as root; otherwise skips `test` (see [`skip`]) with `why` ("needs root to …").
+pub fn root_or_skip(test: &str, why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    skip(test, why);
+    false
+}
+
+/// The state letter of a local process (`R`, `S`, `T`, `Z`, …), None when it does not exist.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name (which may itself hold parentheses).
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// A fresh, empty directory for one test: `<tmp>/netsplit-it-<area>-<pid>-<name>` (emptied if a
+/// previous run of this process id left it).
+pub fn tmp_dir(area: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netsplit-it-{area}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The newest run of a store (`<store>/latest`), if there is one yet.
+pub fn latest(store: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(store.join("latest")).ok()
+}
+
+/// A run's `results.json`.
+pub fn results(run: &Path) -> Value {
+    let text = std::fs::read_to_string(run.join("results.json")).expect("results.json");
+    serde_json::from_str(&text).expect("results.json is JSON")
+}
+
+/// A finished run's history: every line must be an event.
+pub fn history(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .expect("history.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each history line is JSON"))
+        .collect()
+}
+
+/// The events of a history so far, while its run may still be writing it: a missing file is
+/// empty, and a line not yet complete is left out.
+pub fn history_so_far(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
