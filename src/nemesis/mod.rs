@@ -49,6 +49,17 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+/// `node: text`, without repeating the node when the text already starts with it (remote
+/// errors name their node).
+fn about(node: &str, text: &str) -> String {
+    let prefix = format!("{node}: ");
+    if text.starts_with(&prefix) {
+        text.to_string()
+    } else {
+        format!("{prefix}{text}")
+    }
+}
+
 /// What tc answers when the kernel has no `sch_netem`.
 const NETEM_UNKNOWN: &str = "Specified qdisc kind is unknown";
 
@@ -317,7 +328,7 @@ impl Faults {
         for (n, r) in self.on_nodes(nodes, f) {
             match r {
                 Ok(v) => ok.push((n, v)),
-                Err(e) => errs.push(format!("{n}: {}", crate::error::one_line(&e))),
+                Err(e) => errs.push(about(&n, &crate::error::one_line(&e))),
             }
         }
         if errs.is_empty() {
@@ -850,11 +861,9 @@ impl Faults {
                     }
                     rep.healed.extend(ok);
                     rep.errors
-                        .extend(errs.iter().map(|(w, e)| format!("{n}: {w}: {e}")));
+                        .extend(errs.iter().map(|(w, e)| about(&n, &format!("{w}: {e}"))));
                 }
-                Err(e) => rep
-                    .errors
-                    .push(format!("{n}: {}", crate::error::one_line(&e))),
+                Err(e) => rep.errors.push(about(&n, &crate::error::one_line(&e))),
             }
         }
         rep

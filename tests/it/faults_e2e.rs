@@ -9,7 +9,7 @@
 //! The tests share the cluster, so they take a lock and run one at a time.
 
 use crate::support::{
-    bin, history_so_far, latest, netsplit, results, root_or_skip, show, skip, tmp_dir,
+    bin, history, history_so_far, latest, netsplit, results, root_or_skip, show, skip, tmp_dir,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -424,7 +424,7 @@ fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("netsplit analyze"), "{stderr}");
         // Nothing was checked, but the history (with the final heal) is there to analyze.
-        let ops = history(&run);
+        let ops = history_so_far(&run);
         assert!(ops.iter().any(|o| o["f"] == "heal"), "heal recorded");
         let a = netsplit(&["analyze", run.to_str().unwrap()]);
         assert!(
