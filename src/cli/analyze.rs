@@ -47,6 +47,18 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<u8> {
         None,
         started.elapsed(),
     );
+    // The run's own duration, not this analysis's: from the earlier results, else the history's
+    // last event (a run killed before it stored results).
+    let run_elapsed = previous
+        .as_ref()
+        .and_then(|p| p["elapsed_s"].as_f64())
+        .unwrap_or_else(|| ops.iter().map(|o| o.time).max().unwrap_or(0) as f64 / 1e9);
+    results["elapsed_s"] = serde_json::json!(run_elapsed);
+    results["analysis_s"] =
+        serde_json::json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
+    if let Some(e) = previous.as_ref().and_then(|p| p.get("error")) {
+        results["error"] = e.clone();
+    }
     results["analyzed"] = serde_json::json!(true);
     if let Some(l) = report.truncated_last_line {
         results["history_truncated_at_line"] = serde_json::json!(l);

@@ -255,6 +255,15 @@ fn checkers(h: &mut String, r: &Value) {
                 ("anomalies", Value::Object(m)) => txn_anomalies(h, obj, m),
                 ("by_f", Value::Object(m)) => by_f(h, m),
                 ("windows", _) => {} // availability: its own section below
+                ("outside_faults", Value::Object(_)) => {} // with by_fault, as one table
+                ("by_fault", Value::Object(m)) => {
+                    let mut rows: Vec<(String, &Value)> = Vec::new();
+                    if let Some(o) = obj.get("outside_faults") {
+                        rows.push(("outside every fault".into(), o));
+                    }
+                    rows.extend(m.iter().map(|(k, v)| (format!("during {k}"), v)));
+                    stats_table(h, &rows);
+                }
                 (_, Value::Array(a)) if !a.is_empty() => evidence_list(h, k, a, obj),
                 (_, Value::Object(m)) if !m.is_empty() && k != "latency_ms" => {
                     let _ = writeln!(h, "<p><b>{}</b> <code>{}</code></p>", esc(k), jv(v));
@@ -841,6 +850,43 @@ fn throughput(h: &mut String, bars: &[Bar], faults: &[Fault], span: (u64, u64)) 
     h.push_str("</svg>\n");
 }
 
+/// The columns of an availability stats object, in table order.
+const STAT_COLS: [&str; 8] = [
+    "ops",
+    "ok",
+    "fail",
+    "info",
+    "ok_share",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "latency_ms_max",
+];
+
+/// One stats cell: floats to two places.
+fn stat_cell(s: &Value, k: &str) -> String {
+    match s.get(k) {
+        Some(Value::Number(n)) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
+        Some(v) => jv(v),
+        None => String::new(),
+    }
+}
+
+/// A table of labelled availability stats (outside faults, per fault kind).
+fn stats_table(h: &mut String, rows: &[(String, &Value)]) {
+    h.push_str(
+        "<table><tr><th></th><th>ops</th><th>ok</th><th>fail</th><th>info</th>\
+        <th>ok share</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n",
+    );
+    for (label, s) in rows {
+        let _ = write!(h, "<tr><td>{}</td>", esc(label));
+        for k in STAT_COLS {
+            let _ = write!(h, "<td>{}</td>", stat_cell(s, k));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+}
+
 fn availability(h: &mut String, r: &Value, t0: u64) {
     let Some(ws) = r
         .pointer("/checkers/availability/windows")
@@ -857,11 +903,6 @@ fn availability(h: &mut String, r: &Value, t0: u64) {
         Some(ns) => format!("{:.1}", ns.saturating_sub(t0) as f64 / 1e9),
         None => "end".to_string(),
     };
-    let num = |s: &Value, k: &str| match s.get(k) {
-        Some(Value::Number(n)) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
-        Some(v) => jv(v),
-        None => String::new(),
-    };
     for w in ws {
         let s = w.get("stats").unwrap_or(&Value::Null);
         let _ = write!(
@@ -872,17 +913,8 @@ fn availability(h: &mut String, r: &Value, t0: u64) {
             secs(w.get("start_ns")),
             secs(w.get("end_ns")),
         );
-        for k in [
-            "ops",
-            "ok",
-            "fail",
-            "info",
-            "ok_share",
-            "latency_ms_p50",
-            "latency_ms_p99",
-            "latency_ms_max",
-        ] {
-            let _ = write!(h, "<td>{}</td>", num(s, k));
+        for k in STAT_COLS {
+            let _ = write!(h, "<td>{}</td>", stat_cell(s, k));
         }
         h.push_str("</tr>\n");
     }

@@ -271,6 +271,9 @@ fn analyze_rechecks_a_stored_run_with_the_same_verdict() {
     assert_eq!(out.status.code(), Some(1));
     let after = results(&run);
     assert_eq!(before["checkers"]["counter"], after["checkers"]["counter"]);
+    // The run's duration survives re-checking; the analysis has its own.
+    assert_eq!(before["elapsed_s"], after["elapsed_s"]);
+    assert!(after["analysis_s"].is_f64(), "{after}");
     let out = netsplit(&["analyze", "/nonexistent/run"]);
     assert_eq!(out.status.code(), Some(254));
 }
