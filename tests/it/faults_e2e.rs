@@ -9,7 +9,8 @@
 //! The tests share the cluster, so they take a lock and run one at a time.
 
 use crate::support::{
-    bin, history, history_so_far, latest, netsplit, results, root_or_skip, show, skip, tmp_dir,
+    assert_processes_unique, bin, history, history_so_far, latest, netsplit, results, root_or_skip,
+    show, skip, tmp_dir,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -502,17 +503,6 @@ fn final_reads_cover_every_node_with_fewer_workers_than_nodes() {
         5,
         "final reads from every node: {read_nodes:?}"
     );
-    // Process numbers stay unique: each process has at most one open invocation at a time.
-    let mut open = BTreeSet::new();
-    for o in ops.iter().filter(|o| o["process"].is_u64()) {
-        let p = o["process"].as_u64().unwrap();
-        if o["type"] == "invoke" {
-            assert!(
-                open.insert(p),
-                "process {p} invoked twice without completing"
-            );
-        } else {
-            open.remove(&p);
-        }
-    }
+    // Process numbers stay unique: never reused.
+    assert_processes_unique(&ops);
 }

@@ -184,21 +184,7 @@ fn op_timeout_gives_info_and_a_new_process() {
             .any(|x| x["process"] == p && x["index"].as_u64().unwrap() > idx));
     }
     // Each process has at most one open invocation (no number is reused).
-    let mut open = std::collections::BTreeSet::new();
-    for x in h.iter().filter(|x| x["process"].is_u64()) {
-        let p = x["process"].as_u64().unwrap();
-        if x["type"] == "invoke" {
-            assert!(
-                open.insert(p),
-                "process {p} invoked twice without completing"
-            );
-        } else {
-            assert!(
-                open.remove(&p),
-                "process {p} completed without an invocation"
-            );
-        }
-    }
+    support::assert_processes_unique(&h);
     assert_eq!(
         out.status.code(),
         Some(0),

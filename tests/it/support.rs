@@ -97,3 +97,23 @@ pub fn history_so_far(run: &Path) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// Asserts that client process numbers are never reused: each process has at most one open
+/// invocation, and every completion follows an invocation of its process.
+pub fn assert_processes_unique(ops: &[Value]) {
+    let mut open = std::collections::BTreeSet::new();
+    for x in ops.iter().filter(|x| x["process"].is_u64()) {
+        let p = x["process"].as_u64().unwrap();
+        if x["type"] == "invoke" {
+            assert!(
+                open.insert(p),
+                "process {p} invoked twice without completing"
+            );
+        } else {
+            assert!(
+                open.remove(&p),
+                "process {p} completed without an invocation"
+            );
+        }
+    }
+}
