@@ -654,7 +654,7 @@ fn heal_all_clears_every_fault_at_once_and_is_idempotent() {
         .unwrap();
     f.invoke(
         "start-packet",
-        &json!({"nodes": ["n1", "n2"], "behaviour": {"rate": "1mbit"}}),
+        &json!({"nodes": ["n1", "n2"], "behaviour": {"rate": "1mbit", "delay": {"time_ms": 20}}}),
     )
     .unwrap();
     f.invoke("pause", &json!({"nodes": ["n1"]})).unwrap();
