@@ -34,7 +34,6 @@ pub use clock::{ClockMode, ClockState};
 pub use grudge::{Grudge, Shape};
 pub use packet::Behaviour;
 pub use process::Processes;
-pub use schedule::{final_heal, Schedule, ScheduledOp};
 pub use select::NodeSpec;
 pub use spec::{FaultKind, NemesisSpec};
 

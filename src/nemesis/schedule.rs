@@ -1,16 +1,15 @@
-//! The fault schedule: a pure, seeded stream of nemesis operations the runner executes in turn.
+//! What a fault start means: the nemesis operation names (`f`) and [`plan_start`], which draws
+//! a concrete start operation of a fault family from the plan's options.
 //!
-//! Rhythm (Jepsen's default): quiet for `interval`, start a fault drawn from the enabled
-//! families, hold it for `interval`, stop it, and again — so every fault has its heal, and
-//! faults never overlap unless the plan asks for it. The start operation carries the intent
-//! (`{"shape": "majority"}`, `{"targets": "one"}`); the nemesis resolves nodes when it acts
-//! (the leader may have moved) and records the concrete nodes in the completion.
-//! [`final_heal`] is the last phase: heal everything before the final reads.
+//! *When* faults start and stop is the runner's generator (`generator::nemesis_overlap` or
+//! `nemesis_cycle`), which sends `start-<fault>` / `stop-<fault>`; the plug turns those into
+//! the concrete operations here. The start operation carries the intent (`{"shape":
+//! "majority"}`, `{"targets": "one"}`); the nemesis resolves nodes when it acts (the leader may
+//! have moved) and records the concrete nodes in the completion.
 
 use super::rng::Rng;
-use super::spec::{FaultKind, FaultOpts, NemesisSpec};
+use super::spec::{FaultKind, FaultOpts};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Operation names (history `f`) of the nemesis, per CONVENTIONS.md.
 pub mod f {
@@ -33,37 +32,6 @@ pub mod f {
     pub const HEAL_ALL: &str = "heal-all";
 }
 
-/// A nemesis operation to invoke after waiting `after`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduledOp {
-    pub after: Duration,
-    pub f: String,
-    pub value: Value,
-}
-
-/// The operation that heals everything (final phase).
-pub fn final_heal() -> ScheduledOp {
-    ScheduledOp {
-        after: Duration::ZERO,
-        f: f::HEAL_ALL.into(),
-        value: json!({}),
-    }
-}
-
-/// The `f` the schedule sends after a start operation (`None`: not a start). A strobe restores
-/// the clock itself when it ends; the schedule still follows it with a reset, for symmetry
-/// and in case it was interrupted.
-pub fn stop_for(start: &str) -> Option<&'static str> {
-    Some(match start {
-        f::START_PARTITION => f::STOP_PARTITION,
-        f::START_PACKET => f::STOP_PACKET,
-        f::PAUSE => f::RESUME,
-        f::KILL | f::STOP => f::START,
-        f::BUMP_CLOCK | f::DRIFT_CLOCK | f::STROBE_CLOCK => f::RESET_CLOCK,
-        _ => return None,
-    })
-}
-
 struct PickFrom<'a>(&'a mut Rng);
 
 impl PickFrom<'_> {
@@ -80,32 +48,6 @@ pub fn stop_of(kind: FaultKind) -> &'static str {
         FaultKind::Pause => f::RESUME,
         FaultKind::Kill => f::START,
         FaultKind::Clock => f::RESET_CLOCK,
-    }
-}
-
-/// An endless schedule (the runner's time limit ends it). Empty when no faults are enabled.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    spec: NemesisSpec,
-    rng: Rng,
-    pending_stop: Option<(&'static str, Value)>,
-}
-
-impl Schedule {
-    pub fn new(spec: NemesisSpec, seed: u64) -> Schedule {
-        Schedule {
-            spec,
-            rng: Rng::new(seed ^ 0x006e_656d_6573_6973),
-            pending_stop: None,
-        }
-    }
-
-    fn interval(&self) -> Duration {
-        Duration::from_secs_f64(self.spec.interval)
-    }
-
-    fn start(&mut self, kind: FaultKind) -> (String, Value, &'static str) {
-        plan_start(kind, &self.spec.opts, &mut self.rng)
     }
 }
 
@@ -184,51 +126,24 @@ pub fn plan_start(kind: FaultKind, o: &FaultOpts, rng: &mut Rng) -> (String, Val
     }
 }
 
-impl Iterator for Schedule {
-    type Item = ScheduledOp;
-
-    fn next(&mut self) -> Option<ScheduledOp> {
-        if self.spec.faults.is_empty() {
-            return None;
-        }
-        let after = self.interval();
-        if let Some((f, value)) = self.pending_stop.take() {
-            return Some(ScheduledOp {
-                after,
-                f: f.into(),
-                value,
-            });
-        }
-        let faults = self.spec.faults.clone();
-        let kind = self.rng.pick(&faults).copied()?;
-        let (f, value, stop) = self.start(kind);
-        self.pending_stop = Some((stop, json!({})));
-        Some(ScheduledOp { after, f, value })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nemesis::spec::parse_fault_list;
-
-    fn spec(list: &str) -> NemesisSpec {
-        NemesisSpec::default()
-            .with_flags(Some(list), Some(2.0))
-            .unwrap()
-    }
+    use crate::nemesis::spec::FaultKind;
 
     #[test]
-    fn every_fault_start_is_followed_by_its_heal() {
-        let ops: Vec<ScheduledOp> = Schedule::new(spec("all"), 1).take(200).collect();
-        for pair in ops.chunks(2) {
-            let expected = stop_for(&pair[0].f).unwrap();
-            assert_eq!(pair[1].f, expected, "{:?}", pair);
-            assert_eq!(pair[0].after, Duration::from_secs(2));
+    fn every_family_draws_its_start_and_names_its_stop() {
+        let opts = FaultOpts::default();
+        let mut rng = Rng::new(1);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            for k in FaultKind::ALL {
+                let (f, _, stop) = plan_start(k, &opts, &mut rng);
+                assert_eq!(stop, stop_of(k), "{f}");
+                seen.insert(f);
+            }
         }
-        let kinds: std::collections::BTreeSet<&str> =
-            ops.iter().step_by(2).map(|o| o.f.as_str()).collect();
-        for k in [
+        for f in [
             "start-partition",
             "start-packet",
             "pause",
@@ -236,25 +151,19 @@ mod tests {
             "bump-clock",
             "strobe-clock",
         ] {
-            assert!(kinds.contains(k), "{k} never scheduled: {kinds:?}");
+            assert!(seen.contains(f), "{f} never drawn: {seen:?}");
         }
     }
 
     #[test]
-    fn no_faults_means_an_empty_schedule() {
-        assert_eq!(Schedule::new(spec("none"), 1).next(), None);
-        assert!(parse_fault_list("none").unwrap().is_empty());
-    }
-
-    #[test]
-    fn schedules_replay_from_the_seed() {
-        let a: Vec<_> = Schedule::new(spec("partition,pause"), 9).take(20).collect();
-        let b: Vec<_> = Schedule::new(spec("partition,pause"), 9).take(20).collect();
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn final_heal_is_heal_all() {
-        assert_eq!(final_heal().f, "heal-all");
+    fn draws_replay_from_the_seed() {
+        let opts = FaultOpts::default();
+        let draw = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..20)
+                .map(|_| plan_start(FaultKind::Partition, &opts, &mut rng).1)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(9), draw(9));
     }
 }
