@@ -12,6 +12,7 @@
 
 pub mod etcd;
 pub mod noop;
+pub mod redis;
 
 use crate::control::{Node, Remote};
 use crate::history::OpType;
@@ -136,6 +137,12 @@ pub const REGISTRY: &[Registered] = &[
         needs_nodes: true,
         about: "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway",
         build: etcd::build,
+    },
+    Registered {
+        name: "redis",
+        needs_nodes: true,
+        about: "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it",
+        build: redis::build,
     },
     Registered {
         name: "liar",

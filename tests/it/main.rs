@@ -5,6 +5,7 @@ mod etcd;
 mod faults_e2e;
 mod nemesis;
 mod nodes;
+mod redis;
 mod runner;
 mod support;
 mod txn;

@@ -1,0 +1,481 @@
+//! Redis's settings for one run ([`RedisOpts`]) and the pure rendering of each node's
+//! `redis.conf` ([`redis_conf`]).
+//!
+//! The defaults are the preset `targets/redis/redis.yaml` and the config template
+//! `targets/redis/redis.conf`, both embedded at build time so the binary and the documented
+//! files can never disagree; `--target-opt KEY=VALUE` overrides the keys listed in
+//! [`OPT_KEYS`]. Nothing here does I/O, so the config every node gets is unit-tested rather than
+//! discovered on a node.
+
+use crate::control::util::render_template;
+use crate::control::Node;
+use crate::error::bad_input;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The preset file, embedded.
+pub const PRESET_YAML: &str = include_str!("../../../targets/redis/redis.yaml");
+/// The config template, embedded.
+pub const CONF_TEMPLATE: &str = include_str!("../../../targets/redis/redis.conf");
+
+/// Target options `--target-opt` accepts for redis (`-` and `_` are interchangeable).
+pub const OPT_KEYS: &[&str] = &[
+    "read",
+    "fsync",
+    "appendonly",
+    "binary",
+    "port",
+    "timeout-ms",
+    "connect-timeout-ms",
+    "start-timeout-s",
+    "faketime",
+];
+
+/// Where clients send reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadMode {
+    /// The worker's own node: a replica answers from its own, possibly stale, copy.
+    Replica,
+    /// The primary (n1), like writes.
+    Primary,
+}
+
+/// `appendfsync`: when the append-only file reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    Always,
+    Everysec,
+    No,
+}
+
+impl Fsync {
+    /// The word redis.conf uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Everysec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+/// Whether redis-server runs under libfaketime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Faketime {
+    /// On local nodes (which share the kernel clock), not on machines.
+    Auto,
+    On,
+    Off,
+}
+
+/// Everything the redis target needs to know for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOpts {
+    /// Informational version from the preset.
+    pub version: String,
+    /// Debian packages to install.
+    pub packages: Vec<String>,
+    pub binary: String,
+    pub port: u16,
+    /// Directories and files relative to each node's workdir.
+    pub dir: String,
+    pub data_dir: String,
+    pub conf_file: String,
+    pub log_file: String,
+    pub pid_file: String,
+    pub appendonly: bool,
+    pub fsync: Fsync,
+    pub read: ReadMode,
+    /// How long a command may wait for its reply.
+    pub request_timeout: Duration,
+    /// TCP connect timeout (a connect that fails never sent anything: `fail`).
+    pub connect_timeout: Duration,
+    pub start_timeout: Duration,
+    pub faketime: Faketime,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Preset {
+    #[allow(dead_code)]
+    name: String,
+    version: String,
+    install: PresetInstall,
+    binary: String,
+    port: u16,
+    paths: PresetPaths,
+    persistence: PresetPersistence,
+    client: PresetClient,
+    faketime: Faketime,
+    start_timeout_s: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetInstall {
+    packages: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetPaths {
+    dir: String,
+    data: String,
+    conf: String,
+    log: String,
+    pid: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetPersistence {
+    appendonly: bool,
+    appendfsync: Fsync,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetClient {
+    read: ReadMode,
+    timeout_ms: u64,
+    connect_timeout_ms: u64,
+}
+
+impl RedisOpts {
+    /// The defaults: the embedded preset.
+    pub fn preset() -> anyhow::Result<RedisOpts> {
+        Self::from_preset_yaml(PRESET_YAML, "targets/redis/redis.yaml")
+    }
+
+    /// Parses a preset file; errors name the file.
+    pub fn from_preset_yaml(yaml: &str, file: &str) -> anyhow::Result<RedisOpts> {
+        let p: Preset =
+            serde_saphyr::from_str(yaml).map_err(|e| bad_input(format!("{file}: {e}")))?;
+        let o = RedisOpts {
+            version: p.version,
+            packages: p.install.packages,
+            binary: p.binary,
+            port: p.port,
+            dir: p.paths.dir,
+            data_dir: p.paths.data,
+            conf_file: p.paths.conf,
+            log_file: p.paths.log,
+            pid_file: p.paths.pid,
+            appendonly: p.persistence.appendonly,
+            fsync: p.persistence.appendfsync,
+            read: p.client.read,
+            request_timeout: Duration::from_millis(p.client.timeout_ms),
+            connect_timeout: Duration::from_millis(p.client.connect_timeout_ms),
+            start_timeout: Duration::from_secs(p.start_timeout_s),
+            faketime: p.faketime,
+        };
+        o.validate()
+            .map_err(|e| bad_input(format!("{file}: {e}")))?;
+        Ok(o)
+    }
+
+    /// The preset with `--target-opt` overrides applied, in order.
+    pub fn from_target_opts<'a, I>(opts: I) -> anyhow::Result<RedisOpts>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut o = Self::preset()?;
+        for (k, v) in opts {
+            o.set(k, v)?;
+        }
+        o.check()?;
+        Ok(o)
+    }
+
+    /// Checks the settings after overrides; bad input naming the problem.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.validate()
+            .map_err(|e| bad_input(format!("redis target options: {e}")))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.port == 0 {
+            return Err("port must be 1..65535".into());
+        }
+        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("timeout-ms and connect-timeout-ms must be positive".into());
+        }
+        if self.binary.is_empty() {
+            return Err("binary must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// Applies one `KEY=VALUE` override; an unknown key or bad value is a bad-input error
+    /// naming the key.
+    pub fn set(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
+        let k = key.replace('_', "-");
+        let v = value.trim();
+        let num = |what: &str| -> anyhow::Result<u64> {
+            v.parse::<u64>().map_err(|_| {
+                bad_input(format!(
+                    "--target-opt {key}={value}: {what} must be a non-negative integer"
+                ))
+            })
+        };
+        let one_of = |choices: &str| {
+            bad_input(format!(
+                "--target-opt {key}={value}: must be one of {choices}"
+            ))
+        };
+        match k.as_str() {
+            "read" => {
+                self.read = match v {
+                    "replica" => ReadMode::Replica,
+                    "primary" => ReadMode::Primary,
+                    _ => return Err(one_of("replica, primary")),
+                }
+            }
+            "fsync" | "appendfsync" => {
+                self.fsync = match v {
+                    "always" => Fsync::Always,
+                    "everysec" => Fsync::Everysec,
+                    "no" => Fsync::No,
+                    _ => return Err(one_of("always, everysec, no")),
+                }
+            }
+            "appendonly" => {
+                self.appendonly = match v {
+                    "yes" | "true" => true,
+                    "no" | "false" => false,
+                    _ => return Err(one_of("yes, no")),
+                }
+            }
+            "binary" => {
+                if v.is_empty() {
+                    return Err(bad_input("--target-opt binary: must not be empty"));
+                }
+                self.binary = v.to_string();
+            }
+            "port" => {
+                self.port = match v.parse::<u16>() {
+                    Ok(p) if p > 0 => p,
+                    _ => {
+                        return Err(bad_input(format!(
+                            "--target-opt {key}={value}: must be a port 1..65535"
+                        )))
+                    }
+                }
+            }
+            "timeout-ms" => self.request_timeout = Duration::from_millis(num("timeout-ms")?),
+            "connect-timeout-ms" => {
+                self.connect_timeout = Duration::from_millis(num("connect-timeout-ms")?)
+            }
+            "start-timeout-s" => self.start_timeout = Duration::from_secs(num("start-timeout-s")?),
+            "faketime" => {
+                self.faketime = match v {
+                    "auto" => Faketime::Auto,
+                    "on" | "yes" | "true" => Faketime::On,
+                    "off" | "no" | "false" => Faketime::Off,
+                    _ => return Err(one_of("auto, on, off")),
+                }
+            }
+            _ => {
+                return Err(bad_input(format!(
+                    "unknown redis target option {key:?} (known: {})",
+                    OPT_KEYS.join(", ")
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// A path of this target on `node`: `<workdir>/<rel>`.
+    pub fn path_on(&self, node: &Node, rel: &str) -> String {
+        format!("{}/{}", node.workdir.trim_end_matches('/'), rel)
+    }
+    /// The target's directory on `node`.
+    pub fn dir_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.dir)
+    }
+    /// The data directory (AOF) on `node`.
+    pub fn data_dir_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.data_dir)
+    }
+    /// The rendered redis.conf on `node`.
+    pub fn conf_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.conf_file)
+    }
+    /// The log file on `node`.
+    pub fn log_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.log_file)
+    }
+    /// The pid file on `node`.
+    pub fn pid_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.pid_file)
+    }
+}
+
+/// A value in redis.conf: double-quoted, with `\` and `"` escaped (paths may hold spaces).
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Where a node binds: its own address when that is an IP literal (namespace nodes each own
+/// one), else every interface.
+fn bind_host(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(_) => host.to_string(),
+        Err(_) => "* -::*".to_string(),
+    }
+}
+
+/// The `redis.conf` of node `i` of `nodes`: node 0 is the primary, every other node replicates
+/// it.
+///
+/// Panics only on a caller bug: `i` out of range.
+pub fn redis_conf(i: usize, nodes: &[Node], opts: &RedisOpts) -> Result<String, String> {
+    let me = &nodes[i];
+    let replicaof = if i == 0 {
+        "# the primary: no replicaof".to_string()
+    } else {
+        format!("replicaof {} {}", nodes[0].host, opts.port)
+    };
+    render_template(
+        CONF_TEMPLATE,
+        &[
+            ("node", &me.name),
+            ("bind", &bind_host(&me.host)),
+            ("port", &opts.port.to_string()),
+            ("pidfile", &quoted(&opts.pid_on(me))),
+            ("logfile", &quoted(&opts.log_on(me))),
+            ("data_dir", &quoted(&opts.data_dir_on(me))),
+            ("appendonly", if opts.appendonly { "yes" } else { "no" }),
+            ("appendfsync", opts.fsync.as_str()),
+            ("replicaof", &replicaof),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(n: usize) -> Vec<Node> {
+        (1..=n)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                host: format!("10.77.0.{}", 10 + i),
+                ssh_port: 22,
+                workdir: format!("/var/lib/netsplit/c/n{i}/"),
+            })
+            .collect()
+    }
+
+    fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
+        conf.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+    }
+
+    #[test]
+    fn embedded_preset_parses_to_the_documented_defaults() {
+        let o = RedisOpts::preset().unwrap();
+        assert_eq!(o.port, 6379);
+        assert_eq!(o.binary, "/usr/bin/redis-server");
+        assert_eq!(o.packages, vec!["redis-server".to_string()]);
+        assert_eq!(o.read, ReadMode::Replica);
+        assert_eq!(o.fsync, Fsync::Everysec);
+        assert!(o.appendonly);
+        assert_eq!(o.faketime, Faketime::Auto);
+        assert_eq!(o.log_file, "redis/redis.log");
+    }
+
+    #[test]
+    fn primary_conf_binds_its_address_and_replicates_nothing() {
+        let ns = nodes(3);
+        let o = RedisOpts::preset().unwrap();
+        let c = redis_conf(0, &ns, &o).unwrap();
+        assert_eq!(setting(&c, "bind"), Some("10.77.0.11"));
+        assert_eq!(setting(&c, "port"), Some("6379"));
+        assert_eq!(setting(&c, "protected-mode"), Some("no"));
+        assert_eq!(setting(&c, "appendonly"), Some("yes"));
+        assert_eq!(setting(&c, "appendfsync"), Some("everysec"));
+        assert_eq!(
+            setting(&c, "dir"),
+            Some("\"/var/lib/netsplit/c/n1/redis/data\"")
+        );
+        assert_eq!(
+            setting(&c, "pidfile"),
+            Some("\"/var/lib/netsplit/c/n1/redis/redis.pid\"")
+        );
+        assert_eq!(
+            setting(&c, "logfile"),
+            Some("\"/var/lib/netsplit/c/n1/redis/redis.log\"")
+        );
+        assert_eq!(setting(&c, "replicaof"), None);
+    }
+
+    #[test]
+    fn replicas_replicate_the_first_node() {
+        let ns = nodes(3);
+        let mut o = RedisOpts::preset().unwrap();
+        o.set("fsync", "always").unwrap();
+        o.set("appendonly", "no").unwrap();
+        let c = redis_conf(2, &ns, &o).unwrap();
+        assert_eq!(setting(&c, "bind"), Some("10.77.0.13"));
+        assert_eq!(setting(&c, "replicaof"), Some("10.77.0.11 6379"));
+        assert_eq!(setting(&c, "appendfsync"), Some("always"));
+        assert_eq!(setting(&c, "appendonly"), Some("no"));
+    }
+
+    #[test]
+    fn dns_names_bind_every_interface_and_paths_are_quoted() {
+        let mut ns = nodes(2);
+        ns[0].host = "db1.example".into();
+        ns[1].workdir = "/srv/my \"dir\"".into();
+        let o = RedisOpts::preset().unwrap();
+        assert_eq!(
+            setting(&redis_conf(0, &ns, &o).unwrap(), "bind"),
+            Some("* -::*")
+        );
+        let c = redis_conf(1, &ns, &o).unwrap();
+        assert_eq!(setting(&c, "replicaof"), Some("db1.example 6379"));
+        assert_eq!(setting(&c, "dir"), Some(r#""/srv/my \"dir\"/redis/data""#));
+    }
+
+    #[test]
+    fn target_opts_override_the_preset_and_bad_ones_are_bad_input() {
+        let o = RedisOpts::from_target_opts([
+            ("read", "primary"),
+            ("fsync", "no"),
+            ("port", "16379"),
+            ("faketime", "off"),
+            ("timeout_ms", "500"),
+        ])
+        .unwrap();
+        assert_eq!(o.read, ReadMode::Primary);
+        assert_eq!(o.fsync, Fsync::No);
+        assert_eq!(o.port, 16379);
+        assert_eq!(o.faketime, Faketime::Off);
+        assert_eq!(o.request_timeout, Duration::from_millis(500));
+
+        let e = RedisOpts::from_target_opts([("reed", "primary")]).unwrap_err();
+        assert!(e.to_string().contains("\"reed\""), "{e}");
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        let e = RedisOpts::from_target_opts([("read", "serializable")]).unwrap_err();
+        assert!(e.to_string().contains("read=serializable"), "{e}");
+        let e = RedisOpts::from_target_opts([("fsync", "sometimes")]).unwrap_err();
+        assert!(e.to_string().contains("everysec"), "{e}");
+        let e = RedisOpts::from_target_opts([("port", "0")]).unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        let e = RedisOpts::from_target_opts([("timeout-ms", "0")]).unwrap_err();
+        assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn preset_with_unknown_key_is_bad_input_naming_the_file() {
+        let bad = PRESET_YAML.replace("binary:", "binarry:");
+        let e = RedisOpts::from_preset_yaml(&bad, "my.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("my.yaml:"), "{e}");
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+    }
+}
