@@ -223,9 +223,9 @@ pub fn summary_text(results: &Value) -> String {
 }
 
 /// The console line of the fault summary (`None` without faults): what was injected, what had
-/// no effect and what FAILED, so a valid run is not read as "survived" a fault that never
-/// happened. `faults: partition 3, pause 2, clock 2 (no effect: …), packet 0 injected / 2
-/// FAILED: …`.
+/// no effect, what was skipped (no leader to aim at) and what FAILED, so a valid run is not
+/// read as "survived" a fault that never happened. `faults: partition 3 (1 skipped: …), pause
+/// 2, clock 2 (no effect: …), packet 0 injected / 2 FAILED: …`.
 fn faults_line(faults: &Value) -> Option<String> {
     let m = faults.as_object().filter(|m| !m.is_empty())?;
     let mut parts = Vec::new();
@@ -240,6 +240,13 @@ fn faults_line(faults: &Value) -> Option<String> {
         let mut p = format!("{kind} {injected}");
         if c["no_effect"].as_u64().unwrap_or(0) > 0 {
             p.push_str(&format!(" (no effect: {})", first_str(&c["notes"])));
+        }
+        let skipped = c["skipped"].as_u64().unwrap_or(0);
+        if skipped > 0 {
+            p.push_str(&format!(
+                " ({skipped} skipped: {})",
+                first_str(&c["skip_reasons"])
+            ));
         }
         if failed > 0 {
             p.push_str(&format!(
@@ -349,6 +356,24 @@ pub fn load_run(run_dir: &Path) -> Result<(Plan, Vec<Op>, crate::history::ReadRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_line_says_injected_skipped_no_effect_and_failed_apart() {
+        let faults = serde_json::json!({
+            "partition": {"injected": 3, "failed": 0, "no_effect": 0, "skipped": 1,
+                          "errors": [], "notes": [], "skip_reasons": ["no leader"]},
+            "packet": {"injected": 0, "failed": 2, "no_effect": 0, "skipped": 0,
+                       "errors": ["n1: tc exited 2"], "notes": [], "skip_reasons": []},
+            "clock": {"injected": 2, "failed": 0, "no_effect": 2, "skipped": 0,
+                      "errors": [], "notes": ["etcd ignores libfaketime"], "skip_reasons": []},
+        });
+        assert_eq!(
+            faults_line(&faults).unwrap(),
+            "  faults: partition 3 (1 skipped: no leader), packet 0 injected / 2 FAILED: n1: \
+             tc exited 2, clock 2 (no effect: etcd ignores libfaketime)\n"
+        );
+        assert_eq!(faults_line(&serde_json::json!({})), None);
+    }
 
     #[test]
     fn timestamps_are_utc_civil_dates() {

@@ -161,16 +161,34 @@ fn fault_kind(f: &str) -> Option<&str> {
     }
 }
 
+/// What each fault kind did, in one run.
+#[derive(Default)]
+struct Tally {
+    injected: u64,
+    failed: u64,
+    no_effect: u64,
+    skipped: u64,
+    errors: Vec<String>,
+    notes: Vec<String>,
+    skip_reasons: Vec<String>,
+}
+
+fn push_once(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_string());
+    }
+}
+
 /// What each fault kind really did over a run, from the nemesis completions: per kind, how many
-/// starts took effect (`injected`), how many failed (`failed`, with their distinct `errors`) and
+/// starts took effect (`injected`), how many failed (`failed`, with their distinct `errors`),
 /// how many had no effect on the target (`no_effect`, with the `notes` saying why — etcd ignores
-/// libfaketime). `kinds` (the plan's faults) are listed even when never drawn, so a fault that
-/// never happened reads 0, not "survived". Also heal errors, under `"heal"`.
+/// libfaketime) and how many were skipped as not applicable at that moment (`skipped`, with
+/// `skip_reasons` — no leader to isolate). `kinds` (the plan's faults) are listed even when never
+/// drawn, so a fault that never happened reads 0, not "survived". Also heal errors, under
+/// `"heal"`.
 pub fn fault_summary(ops: &[Op], kinds: &[String]) -> serde_json::Value {
     use serde_json::{json, Map, Value};
-    // per kind: injected, failed, no effect, errors, notes
-    type Counts = (u64, u64, u64, Vec<String>, Vec<String>);
-    let mut m: BTreeMap<String, Counts> = kinds
+    let mut m: BTreeMap<String, Tally> = kinds
         .iter()
         .filter(|k| k.as_str() != "none")
         .map(|k| (k.clone(), Default::default()))
@@ -183,39 +201,37 @@ pub fn fault_summary(ops: &[Op], kinds: &[String]) -> serde_json::Value {
         }
         if op.f == "heal" || op.f == "heal-all" {
             if let Some(e) = &op.error {
-                if !heal_errors.contains(e) {
-                    heal_errors.push(e.clone());
-                }
+                push_once(&mut heal_errors, e);
             }
             continue;
         }
         let Some(kind) = fault_kind(&op.f) else {
             continue;
         };
-        let e = m.entry(kind.to_string()).or_default();
+        let t = m.entry(kind.to_string()).or_default();
         if let Some(err) = &op.error {
-            e.1 += 1;
-            if !e.3.contains(err) {
-                e.3.push(err.clone());
-            }
+            t.failed += 1;
+            push_once(&mut t.errors, err);
+        } else if let Some(why) = skipped(op) {
+            t.skipped += 1;
+            push_once(&mut t.skip_reasons, why);
         } else {
-            e.0 += 1;
+            t.injected += 1;
             if op.value.get("effective") == Some(&Value::Bool(false)) {
-                e.2 += 1;
+                t.no_effect += 1;
                 if let Some(n) = op.value.get("note").and_then(Value::as_str) {
-                    if !e.4.iter().any(|x| x == n) {
-                        e.4.push(n.to_string());
-                    }
+                    push_once(&mut t.notes, n);
                 }
             }
         }
     }
     let mut out = Map::new();
-    for (k, (injected, failed, no_effect, errors, notes)) in m {
+    for (k, t) in m {
         out.insert(
             k,
-            json!({"injected": injected, "failed": failed, "no_effect": no_effect,
-                   "errors": errors, "notes": notes}),
+            json!({"injected": t.injected, "failed": t.failed, "no_effect": t.no_effect,
+                   "skipped": t.skipped, "errors": t.errors, "notes": t.notes,
+                   "skip_reasons": t.skip_reasons}),
         );
     }
     if !heal_errors.is_empty() {
@@ -224,11 +240,18 @@ pub fn fault_summary(ops: &[Op], kinds: &[String]) -> serde_json::Value {
     Value::Object(out)
 }
 
-/// Computes availability per fault window. Errors only on a malformed client history (the
-/// pairing names the line).
-pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryError> {
-    // Windows from the nemesis events: a start opens at its completion (when the fault is in
-    // place); a stop closes at its invocation (when healing begins).
+/// Whether a nemesis completion says the fault was skipped: not applicable at that moment (a
+/// fault aimed at the primaries while the target has none), so nothing was injected and
+/// nothing failed. The value carries the reason under `skipped`.
+pub fn skipped(op: &Op) -> Option<&str> {
+    op.value.get("skipped").and_then(serde_json::Value::as_str)
+}
+
+/// The fault windows of a history, without their stats: a start opens a window at its
+/// completion (when the fault is in place) unless it failed or was skipped; the matching stop
+/// closes it at its invocation (when healing begins), a heal closes every open window, a strobe
+/// is a window of its own. Windows never closed have no end.
+pub fn fault_windows(ops: &[Op]) -> Vec<Window> {
     let mut windows: Vec<Window> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
     let mut strobe_start: Option<&Op> = None;
@@ -260,7 +283,7 @@ pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryE
                     windows[w].end_ns = Some(op.time);
                 }
             }
-            _ if opens(&op.f) && op.error.is_none() => {
+            _ if opens(&op.f) && op.error.is_none() && skipped(op).is_none() => {
                 let (start_index, start_ns) = match (op.f.as_str(), strobe_start.take()) {
                     // A strobe acts between its invocation and its completion.
                     ("strobe-clock", Some(inv)) => (inv.index, inv.time),
@@ -283,6 +306,13 @@ pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryE
             _ => {}
         }
     }
+    windows
+}
+
+/// Computes availability per fault window ([`fault_windows`]). Errors only on a malformed
+/// client history (the pairing names the line).
+pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryError> {
+    let mut windows = fault_windows(ops);
     // Client operations, by invocation. Window membership uses the invocation's event index,
     // which orders events exactly even when times tie.
     let samples: Vec<(u64, Sample)> = pair(ops)?
@@ -410,6 +440,8 @@ mod tests {
         use Process::*;
         let mut failed = ev(7, 7, Nemesis, Info, "start-packet");
         failed.error = Some("n1: kernel lacks sch_netem".into());
+        let mut skipped = ev(16, 16, Nemesis, Info, "start-partition");
+        skipped.value = serde_json::json!({"skipped": "no leader"});
         let mut clock = ev(11, 11, Nemesis, Info, "bump-clock");
         clock.value = serde_json::json!({"effective": false, "note": "etcd ignores libfaketime"});
         let ops = vec![
@@ -428,6 +460,10 @@ mod tests {
             ev(12, 12, Nemesis, Info, "heal"),
             ev(13, 13, Client(0), Invoke, "read"),
             ev(14, 14, Client(0), Ok, "read"),
+            ev(15, 15, Nemesis, Info, "start-partition"),
+            skipped,
+            ev(17, 17, Client(0), Invoke, "read"),
+            ev(18, 18, Client(0), Ok, "read"),
         ];
         let a = availability(&ops).unwrap();
         let spans: Vec<_> = a
@@ -444,13 +480,17 @@ mod tests {
             ]
         );
         assert_eq!(a.windows[0].stats.ops, 1);
-        assert_eq!(a.outside_faults.ops, 1);
+        // The read after the skipped partition ran outside every fault.
+        assert_eq!(a.outside_faults.ops, 2);
         let kinds: Vec<String> = ["partition", "packet", "pause", "kill", "clock"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         let f = fault_summary(&ops, &kinds);
         assert_eq!(f["partition"]["injected"], 1);
+        assert_eq!(f["partition"]["skipped"], 1);
+        assert_eq!(f["partition"]["failed"], 0);
+        assert_eq!(f["partition"]["skip_reasons"][0], "no leader");
         assert_eq!(f["packet"]["injected"], 0);
         assert_eq!(f["packet"]["failed"], 1);
         assert_eq!(f["packet"]["errors"][0], "n1: kernel lacks sch_netem");

@@ -59,6 +59,43 @@ fn about(node: &str, text: &str) -> String {
     }
 }
 
+/// A fault that does not apply at this moment — aimed at the primaries while the target reports
+/// none (no leader during an election, or no node answering) — so nothing was injected and
+/// nothing failed. The nemesis records it as skipped (`"skipped": reason`), not as an error,
+/// and the fault summary counts it apart.
+#[derive(Debug)]
+pub struct Skipped(pub String);
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skipped {}
+
+/// The reason a primaries-targeted fault is skipped.
+const NO_PRIMARIES: &str = "the target reports no primaries right now (no leader, or no answer)";
+
+/// The target's primaries among the nodes; [`Skipped`] when there are none right now.
+fn current_primaries(procs: &dyn Processes, names: &[String]) -> anyhow::Result<Vec<String>> {
+    let ps = select::primaries_among(names, &procs.primaries());
+    if ps.is_empty() {
+        return Err(Skipped(NO_PRIMARIES.into()).into());
+    }
+    Ok(ps)
+}
+
+/// The value and error of a nemesis completion for an operation that ended in `e`: skipped
+/// (no error, the reason under `skipped`) or failed (the error, also in the value).
+pub fn outcome_of_error(request: &Value, e: &anyhow::Error) -> (Value, Option<String>) {
+    if let Some(s) = e.downcast_ref::<Skipped>() {
+        return (json!({ "request": request, "skipped": s.0 }), None);
+    }
+    let msg = crate::error::one_line(e);
+    (json!({ "request": request, "error": msg }), Some(msg))
+}
+
 /// What tc answers when the kernel has no `sch_netem`.
 const NETEM_UNKNOWN: &str = "Specified qdisc kind is unknown";
 
@@ -492,11 +529,7 @@ impl Faults {
         );
         match self.invoke(&invoke.f, &invoke.value) {
             Ok(v) => done.value = v,
-            Err(e) => {
-                let msg = crate::error::one_line(&e);
-                done.value = json!({ "request": invoke.value, "error": msg });
-                done.error = Some(msg);
-            }
+            Err(e) => (done.value, done.error) = outcome_of_error(&invoke.value, &e),
         }
         done
     }
@@ -520,7 +553,7 @@ impl Faults {
             None => NodeSpec::One,
         };
         let primaries = if spec == NodeSpec::Primaries {
-            self.procs.primaries()
+            current_primaries(self.procs.as_ref(), &self.names)?
         } else {
             Vec::new()
         };
@@ -547,7 +580,7 @@ impl Faults {
             let shape = Shape::parse(value_str(value, "shape").unwrap_or("majority"))
                 .map_err(|e| anyhow!(e))?;
             let primaries = if shape == Shape::Primaries {
-                self.procs.primaries()
+                current_primaries(self.procs.as_ref(), &self.names)?
             } else {
                 Vec::new()
             };
@@ -966,5 +999,118 @@ impl Faults {
             }
         }
         rep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{Node, Output, RemoteError};
+    use std::path::Path;
+
+    /// A node that refuses every command and counts them: the skipped faults must not touch
+    /// any node.
+    struct Refuses {
+        node: Node,
+        calls: Mutex<u32>,
+    }
+
+    impl Remote for Refuses {
+        fn node(&self) -> &Node {
+            &self.node
+        }
+        fn exec(&self, cmd: &Cmd) -> Result<Output, RemoteError> {
+            *self.calls.lock().unwrap() += 1;
+            Err(RemoteError::Other {
+                node: self.node.name.clone(),
+                msg: format!("no commands in this test: {}", cmd.argv.join(" ")),
+            })
+        }
+        fn upload(&self, _: &Path, _: &str) -> Result<(), RemoteError> {
+            unreachable!("no uploads in this test")
+        }
+        fn download(&self, _: &str, _: &Path) -> Result<(), RemoteError> {
+            unreachable!("no downloads in this test")
+        }
+    }
+
+    /// A target with no leader right now.
+    struct Leaderless;
+
+    impl Processes for Leaderless {
+        fn name(&self) -> &str {
+            "leaderless"
+        }
+        fn pause(&self, _: &dyn Remote) -> anyhow::Result<()> {
+            bail!("pause reached a node")
+        }
+        fn resume(&self, _: &dyn Remote) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn kill(&self, _: &dyn Remote) -> anyhow::Result<()> {
+            bail!("kill reached a node")
+        }
+        fn stop(&self, _: &dyn Remote) -> anyhow::Result<()> {
+            bail!("stop reached a node")
+        }
+        fn start(&self, _: &dyn Remote) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn pids(&self, _: &dyn Remote) -> anyhow::Result<Vec<u32>> {
+            Ok(vec![1])
+        }
+    }
+
+    fn faults() -> (Faults, Vec<Arc<Refuses>>) {
+        let nodes: Vec<Arc<Refuses>> = (1..=3)
+            .map(|i| {
+                Arc::new(Refuses {
+                    node: Node {
+                        name: format!("n{i}"),
+                        host: format!("10.9.9.{i}"),
+                        ssh_port: 22,
+                        workdir: format!("/w/n{i}"),
+                    },
+                    calls: Mutex::new(0),
+                })
+            })
+            .collect();
+        let f = Faults::new(FaultsConfig {
+            remotes: nodes.iter().map(|n| n.clone() as Arc<dyn Remote>).collect(),
+            control_ip: None,
+            processes: Arc::new(Leaderless),
+            clock_mode: ClockMode::Faketime,
+            seed: 1,
+            netem_helper: None,
+        })
+        .unwrap();
+        (f, nodes)
+    }
+
+    #[test]
+    fn faults_on_the_primaries_without_a_leader_are_skipped_not_failed() {
+        let (f, nodes) = faults();
+        for (name, value) in [
+            ("pause", json!({"targets": "primaries"})),
+            ("kill", json!({"targets": "primaries"})),
+            ("start-partition", json!({"shape": "primaries"})),
+        ] {
+            let mut inv = Op::new(Process::Nemesis, OpType::Info, name, value);
+            inv.index = 0;
+            let done = f.invoke_op(&inv);
+            assert_eq!(done.error, None, "{name}: {:?}", done.value);
+            let why = crate::checker::availability::skipped(&done).unwrap_or_default();
+            assert!(why.contains("no primaries"), "{name}: {:?}", done.value);
+        }
+        assert!(nodes.iter().all(|n| *n.calls.lock().unwrap() == 0));
+        // A real error still fails.
+        let bad = Op::new(
+            Process::Nemesis,
+            OpType::Info,
+            "pause",
+            json!({"targets": "n7"}),
+        );
+        let done = f.invoke_op(&bad);
+        assert!(done.error.as_deref().unwrap_or("").contains("n7"));
     }
 }

@@ -203,11 +203,9 @@ impl Nemesis for FaultNemesis {
                 })
             }
             Err(e) => {
-                let msg = crate::error::one_line(&e);
-                Ok(NemesisOutcome {
-                    value: json!({ "op": op, "request": v, "error": msg }),
-                    error: Some(msg),
-                })
+                let (mut value, error) = super::outcome_of_error(&v, &e);
+                value["op"] = json!(op);
+                Ok(NemesisOutcome { value, error })
             }
         }
     }

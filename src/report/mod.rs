@@ -7,7 +7,7 @@
 //! availability-per-fault-window table. Everything is inline (CSS, SVG, no scripts, no external
 //! URLs) so the file can be mailed or attached to a bug as is. All history data is escaped.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -565,31 +565,21 @@ struct Fault {
     end: Option<u64>,
 }
 
+/// The shaded windows: the availability checker's, so a fault that failed or was skipped is
+/// not drawn as if it had been in force.
 fn fault_windows(ops: &[Op]) -> Vec<Fault> {
-    let mut out: Vec<Fault> = Vec::new();
-    let mut open: BTreeMap<String, usize> = BTreeMap::new();
-    for op in ops.iter().filter(|o| o.process == Process::Nemesis) {
-        if let Some(x) = op.f.strip_prefix("start-") {
-            // The nemesis logs a start twice (request, then outcome): the window opens once.
-            open.entry(x.to_string()).or_insert_with(|| {
-                out.push(Fault {
-                    name: x.to_string(),
-                    start: op.time,
-                    end: None,
-                });
-                out.len() - 1
-            });
-        } else if let Some(x) = op.f.strip_prefix("stop-") {
-            if let Some(i) = open.remove(x) {
-                out[i].end = Some(op.time);
-            }
-        } else if op.f == "heal" {
-            for (_, i) in std::mem::take(&mut open) {
-                out[i].end = Some(op.time);
-            }
-        }
-    }
-    out
+    crate::checker::availability::fault_windows(ops)
+        .into_iter()
+        .map(|w| Fault {
+            name: w
+                .fault
+                .strip_prefix("start-")
+                .unwrap_or(&w.fault)
+                .to_string(),
+            start: w.start_ns,
+            end: w.end_ns,
+        })
+        .collect()
 }
 
 /// First and last op time (ns).

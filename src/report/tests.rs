@@ -12,33 +12,30 @@ fn op(index: u64, time: u64, process: Process, kind: OpType, f: &str, value: Val
 /// A register history: a write, a read of a hostile string, a partition window.
 fn history() -> Vec<Op> {
     let c = Process::Client;
+    let n = Process::Nemesis;
+    let w = json!([1, "<script>alert(1)</script>"]);
     vec![
-        op(
-            0,
-            1_000_000,
-            c(0),
-            OpType::Invoke,
-            "write",
-            json!([1, "<script>alert(1)</script>"]),
-        ),
-        op(
-            1,
-            3_000_000,
-            c(0),
-            OpType::Ok,
-            "write",
-            json!([1, "<script>alert(1)</script>"]),
-        ),
+        op(0, 1_000_000, c(0), OpType::Invoke, "write", w.clone()),
+        op(1, 3_000_000, c(0), OpType::Ok, "write", w),
+        // The runner records a nemesis operation as two info events: request, then outcome.
         op(
             2,
             500_000_000,
-            Process::Nemesis,
+            n,
             OpType::Info,
             "start-partition",
             Value::Null,
         ),
         op(
             3,
+            510_000_000,
+            n,
+            OpType::Info,
+            "start-partition",
+            json!({"nodes": ["n1"]}),
+        ),
+        op(
+            4,
             900_000_000,
             c(1),
             OpType::Invoke,
@@ -46,7 +43,7 @@ fn history() -> Vec<Op> {
             json!([1, null]),
         ),
         op(
-            4,
+            5,
             950_000_000,
             c(1),
             OpType::Ok,
@@ -54,15 +51,23 @@ fn history() -> Vec<Op> {
             json!([1, "stale & old"]),
         ),
         op(
-            5,
+            6,
             1_200_000_000,
-            Process::Nemesis,
+            n,
             OpType::Info,
             "stop-partition",
             Value::Null,
         ),
         op(
-            6,
+            7,
+            1_210_000_000,
+            n,
+            OpType::Info,
+            "stop-partition",
+            json!({}),
+        ),
+        op(
+            8,
             1_300_000_000,
             c(2),
             OpType::Invoke,
@@ -70,7 +75,7 @@ fn history() -> Vec<Op> {
             json!([1, [0, 2]]),
         ),
         op(
-            7,
+            9,
             1_400_000_000,
             c(2),
             OpType::Fail,
@@ -89,9 +94,9 @@ fn results(valid: bool) -> Value {
             "linearized": [{"op": {"invoke": 0, "complete": 1, "process": "0", "type": "ok",
                 "f": "write", "value": "<script>alert(1)</script>",
                 "output": "<script>alert(1)</script>"}, "state": "<script>alert(1)</script>"}],
-            "stuck": {"invoke": 3, "complete": 4, "process": "1", "type": "ok", "f": "read",
+            "stuck": {"invoke": 4, "complete": 5, "process": "1", "type": "ok", "f": "read",
                 "value": null, "output": "stale & old"},
-            "open": [{"op": {"invoke": 3, "complete": 4, "process": "1", "type": "ok",
+            "open": [{"op": {"invoke": 4, "complete": 5, "process": "1", "type": "ok",
                 "f": "read", "value": null, "output": "stale & old"}, "model_accepts": false}]
         }])
     };
@@ -101,11 +106,11 @@ fn results(valid: bool) -> Value {
             "linear": {"valid": valid, "model": "cas-register", "checked_ops": 3,
                        "failures": failures},
             "availability": {"valid": true, "windows": [{"fault": "start-partition",
-                "value": null, "start_index": 2, "end_index": 5, "start_ns": 500_000_000,
+                "value": null, "start_index": 3, "end_index": 6, "start_ns": 500_000_000,
                 "end_ns": 1_200_000_000, "stats": {"ops": 1, "ok": 1, "fail": 0, "info": 0,
                 "ok_share": 1.0, "latency_ms_p50": 50.0}}]}
         },
-        "ops": 3, "events": 8, "elapsed_s": 1.5, "interrupted": false,
+        "ops": 3, "events": 10, "elapsed_s": 1.5, "interrupted": false,
         "plan": {"name": "reg<test>", "target": "etcd", "workload": "register",
                  "nemesis": ["partition"], "concurrency": 3, "rate": 10.0, "seed": 7},
     })
@@ -169,13 +174,13 @@ fn invalid_run_shows_stuck_op_highlighted_and_escapes_user_data() {
     let page = render(&results(false), &history());
     assert_well_formed(&page);
     assert!(page.contains("<span class=\"v INVALID\">INVALID</span>"));
-    assert!(page.contains("<tr class=\"stuck\"><td>3…4</td>"));
+    assert!(page.contains("<tr class=\"stuck\"><td>4…5</td>"));
     assert!(page.contains("stale &amp; old"));
     assert!(!page.contains("<script>"));
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     // The stuck op's bar is drawn highlighted in the timeline.
     assert!(page.contains("<rect class=\"hl\""));
-    assert!(page.contains("read ok p1 events 3…4"));
+    assert!(page.contains("read ok p1 events 4…5"));
 }
 
 #[test]
@@ -233,4 +238,17 @@ fn hundred_thousand_ops_render_downsampled_under_three_megabytes() {
     assert!(page.contains("Downsampled"));
     assert!(page.contains("140 less active processes not shown"));
     assert!(page.len() < 3_000_000, "page is {} bytes", page.len());
+}
+
+#[test]
+fn failed_or_skipped_faults_are_not_shaded() {
+    let mut ops = history();
+    // The partition failed on a node: nothing was in force.
+    ops[3].error = Some("n1: iptables exited 1".into());
+    let page = render(&results(true), &ops);
+    assert!(!page.contains(">partition<"), "a failed fault is shaded");
+    let mut ops = history();
+    ops[3].value = json!({"skipped": "no leader"});
+    let page = render(&results(true), &ops);
+    assert!(!page.contains(">partition<"), "a skipped fault is shaded");
 }

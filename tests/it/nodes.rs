@@ -438,10 +438,19 @@ fn daemons_start_pause_resume_and_stop_by_pid_file() {
             .ino(),
         ns
     );
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-    assert!(environ
-        .split(|b| *b == 0)
-        .any(|e| e == b"SLEEPER=it's $(x)"));
+    // The kernel names the new program (comm) before the ELF loader has set up its
+    // environment: right after exec, /proc/<pid>/environ can still read empty. Poll.
+    let has_env = || {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .any(|e| e == b"SLEEPER=it's $(x)")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !has_env() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(has_env(), "the daemon's environment lacks SLEEPER");
     assert_eq!(
         std::fs::read_to_string(&d.pidfile).unwrap().trim(),
         pid.to_string()
