@@ -14,8 +14,20 @@
 use crate::control::{Cmd, Remote, RemoteError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Where Debian's libfaketime lives (package `libfaketime`).
-pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// Where Debian's libfaketime lives (package `libfaketime`), for `LD_PRELOAD`: the dynamic
+/// loader expands `$LIB` to the machine's multiarch directory (`lib/x86_64-linux-gnu`,
+/// `lib/aarch64-linux-gnu`, …), so one value serves every architecture.
+pub const LIBFAKETIME: &str = "/usr/$LIB/faketime/libfaketime.so.1";
+
+/// [`LIBFAKETIME`] (or any preload path with `$LIB`) as a file on this machine, if present.
+pub fn preload_file(preload: &str) -> Option<std::path::PathBuf> {
+    let rest = preload.strip_prefix("/usr/$LIB/")?;
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .map(|d| d.path().join(rest))
+        .find(|p| p.exists())
+}
 /// The offset file's name inside the node's working directory.
 pub const RC_FILE: &str = "faketime.rc";
 

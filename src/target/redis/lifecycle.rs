@@ -22,8 +22,9 @@ use crate::target::etcd::lifecycle::on_each;
 /// preloads).
 pub const FAKETIME_PACKAGE: &str = "libfaketime";
 
-/// glibc's malloc as a preloadable library (package libc6, glibc ≥ 2.34).
-pub const GLIBC_MALLOC: &str = "/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0";
+/// glibc's malloc as a preloadable library (package libc6, glibc ≥ 2.34); `$LIB` is the
+/// loader's multiarch directory, as in [`crate::nemesis::clock::LIBFAKETIME`].
+pub const GLIBC_MALLOC: &str = "/usr/$LIB/libc_malloc_debug.so.0";
 
 /// The environment redis-server starts with on faketime nodes: the nemesis's
 /// [`crate::nemesis::clock::faketime_env`], with glibc's malloc preloaded in front of
