@@ -162,6 +162,51 @@ fn header(h: &mut String, r: &Value, name: &str) {
         let _ = write!(h, "<span class=\"muted\">{}</span>", jv(d));
     }
     h.push_str("</p>\n");
+    if let Some(e) = r.get("error").and_then(Value::as_str) {
+        let _ = writeln!(h, "<p><b>run error</b> <code>{}</code></p>", esc(e));
+    }
+    faults_table(h, r.get("faults"));
+}
+
+/// What each fault kind of the plan really did, so that a VALID is never read as "survived" a
+/// fault that failed, had no effect, or never happened.
+fn faults_table(h: &mut String, faults: Option<&Value>) {
+    let Some(m) = faults.and_then(Value::as_object).filter(|m| !m.is_empty()) else {
+        return;
+    };
+    h.push_str(
+        "<h2>Faults</h2>\n<table><tr><th>fault</th><th>injected</th><th>no effect</th>\
+         <th>skipped</th><th>failed</th><th>why</th></tr>\n",
+    );
+    let n = |c: &Value, k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+    for (kind, c) in m {
+        let why: Vec<String> = ["errors", "notes", "skip_reasons"]
+            .iter()
+            .filter_map(|k| c.get(*k).and_then(Value::as_array))
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(esc)
+            .collect();
+        // `heal` has only its errors.
+        let failed = if kind == "heal" {
+            c.get("errors")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len) as u64
+        } else {
+            n(c, "failed")
+        };
+        let class = if failed > 0 { " class=\"stuck\"" } else { "" };
+        let _ = writeln!(
+            h,
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{failed}</td><td>{}</td></tr>",
+            esc(kind),
+            n(c, "injected"),
+            n(c, "no_effect"),
+            n(c, "skipped"),
+            why.join("<br>")
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 /// Event indices named as evidence by invalid checkers (stuck ops, anomaly transactions, bad

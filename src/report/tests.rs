@@ -252,3 +252,27 @@ fn failed_or_skipped_faults_are_not_shaded() {
     let page = render(&results(true), &ops);
     assert!(!page.contains(">partition<"), "a skipped fault is shaded");
 }
+
+#[test]
+fn header_shows_what_the_faults_really_did_and_the_run_error() {
+    let mut r = results(true);
+    r["faults"] = json!({
+        "partition": {"injected": 3, "failed": 0, "no_effect": 0, "skipped": 1,
+                      "errors": [], "notes": [], "skip_reasons": ["no leader <now>"]},
+        "packet": {"injected": 0, "failed": 2, "no_effect": 0, "skipped": 0,
+                   "errors": ["n1: tc exited 2"], "notes": [], "skip_reasons": []},
+    });
+    r["error"] = json!("n2: cannot connect");
+    let page = render(&r, &history());
+    assert_well_formed(&page);
+    assert!(page.contains("<h2>Faults</h2>"));
+    assert!(page.contains(
+        "<tr><td>partition</td><td>3</td><td>0</td><td>1</td><td>0</td><td>no leader &lt;now&gt;</td></tr>"
+    ));
+    assert!(page.contains(
+        "<tr class=\"stuck\"><td>packet</td><td>0</td><td>0</td><td>0</td><td>2</td><td>n1: tc exited 2</td></tr>"
+    ));
+    assert!(page.contains("<b>run error</b> <code>n2: cannot connect</code>"));
+    // Without faults, no section.
+    assert!(!render(&results(true), &history()).contains("<h2>Faults</h2>"));
+}
