@@ -117,6 +117,49 @@ pub fn set_faketime(remote: &dyn Remote, state: ClockState) -> Result<(), Remote
         .map(|_| ())
 }
 
+/// The time-synchronisation daemons netsplit knows how to stop and restart.
+pub const TIMESYNC_UNITS: [&str; 6] = [
+    "systemd-timesyncd",
+    "chrony",
+    "chronyd",
+    "ntp",
+    "ntpsec",
+    "openntpd",
+];
+
+/// What was synchronising a machine's clock before netsplit stopped it, so that it can be
+/// restarted at the end: `timedatectl`'s NTP switch and the daemons that were active.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TimeSync {
+    pub ntp: bool,
+    pub units: Vec<String>,
+}
+
+/// Prints what synchronises the clock: one active unit of [`TIMESYNC_UNITS`] per line, and
+/// `ntp` when timedatectl's NTP switch is on. Never fails (no systemd prints nothing).
+pub fn timesync_state_cmd() -> Cmd {
+    const SCRIPT: &str =
+        "for u in \"$@\"; do systemctl is-active --quiet \"$u\" 2>/dev/null && echo \"$u\"; done
+[ \"$(timedatectl show -p NTP --value 2>/dev/null)\" = yes ] && echo ntp
+exit 0";
+    let mut c = Cmd::new("sh").args(["-c", SCRIPT, "sh"]).timeout(TIMEOUT);
+    c = c.args(TIMESYNC_UNITS);
+    c
+}
+
+/// Parses [`timesync_state_cmd`]'s output; lines it does not know are ignored.
+pub fn parse_timesync(stdout: &str) -> TimeSync {
+    let mut t = TimeSync::default();
+    for l in stdout.lines().map(str::trim) {
+        if l == "ntp" {
+            t.ntp = true;
+        } else if TIMESYNC_UNITS.contains(&l) && !t.units.iter().any(|u| u == l) {
+            t.units.push(l.to_string());
+        }
+    }
+    t
+}
+
 /// Commands that stop time synchronisation on a machine. Each may fail (the daemon is not
 /// installed); callers ignore failures.
 pub fn stop_timesync_cmds() -> Vec<Cmd> {
@@ -124,17 +167,33 @@ pub fn stop_timesync_cmds() -> Vec<Cmd> {
         .args(["set-ntp", "false"])
         .sudo()
         .timeout(TIMEOUT)];
-    for unit in [
-        "systemd-timesyncd",
-        "chrony",
-        "chronyd",
-        "ntp",
-        "ntpsec",
-        "openntpd",
-    ] {
+    for unit in TIMESYNC_UNITS {
         cmds.push(
             Cmd::new("systemctl")
                 .args(["stop", unit])
+                .sudo()
+                .timeout(TIMEOUT),
+        );
+    }
+    cmds
+}
+
+/// Commands that put back what [`stop_timesync_cmds`] stopped, as `was` describes it.
+pub fn restore_timesync_cmds(was: &TimeSync) -> Vec<Cmd> {
+    let mut cmds: Vec<Cmd> = was
+        .units
+        .iter()
+        .map(|u| {
+            Cmd::new("systemctl")
+                .args(["start", u])
+                .sudo()
+                .timeout(TIMEOUT)
+        })
+        .collect();
+    if was.ntp {
+        cmds.push(
+            Cmd::new("timedatectl")
+                .args(["set-ntp", "true"])
                 .sudo()
                 .timeout(TIMEOUT),
         );
@@ -357,6 +416,32 @@ mod tests {
                 "-u -s @1699999999.923456789",
             ]
         );
+    }
+
+    #[test]
+    fn time_sync_is_restored_as_it_was_found() {
+        let was = parse_timesync("chrony\nntp\nbogus\nchrony\n");
+        assert_eq!(
+            was,
+            TimeSync {
+                ntp: true,
+                units: vec!["chrony".into()]
+            }
+        );
+        let lines: Vec<String> = restore_timesync_cmds(&was)
+            .iter()
+            .map(|c| c.shell_line(true))
+            .collect();
+        assert_eq!(
+            lines,
+            ["systemctl start chrony", "timedatectl set-ntp true"]
+        );
+        // Nothing was synchronising: nothing to restart.
+        assert!(restore_timesync_cmds(&parse_timesync("")).is_empty());
+        // The probe names every unit as an argument, never spliced into the script.
+        let probe = timesync_state_cmd();
+        assert_eq!(&probe.argv[4..], TIMESYNC_UNITS);
+        assert!(!probe.argv[2].contains("chrony"));
     }
 
     #[test]

@@ -174,6 +174,8 @@ struct State {
     devices: BTreeMap<String, String>,
     /// Nodes found to lack `sch_netem` (their packet faults go through [`nfq`]).
     no_netem: BTreeSet<String>,
+    /// Real-clock nodes whose time sync the nemesis stopped, with what to restart at the heal.
+    timesync: BTreeMap<String, clock::TimeSync>,
 }
 
 /// Resolves a node's address: an IP literal as is, else a DNS lookup on the control node.
@@ -250,6 +252,7 @@ impl Faults {
                 clock_used: false,
                 devices: BTreeMap::new(),
                 no_netem: BTreeSet::new(),
+                timesync: BTreeMap::new(),
             }),
         })
     }
@@ -375,7 +378,7 @@ impl Faults {
     }
 
     /// Prepares every node: the iptables chain and its jump, no leftovers from an earlier
-    /// (crashed) run, clocks at zero offset, time sync stopped on real-clock nodes.
+    /// (crashed) run, faketime clocks at zero offset.
     pub fn setup(&self) -> anyhow::Result<()> {
         let v6 = self.v6();
         let mode = self.clock_mode;
@@ -391,14 +394,10 @@ impl Faults {
             }
             packet::heal(r)?;
             nfq::heal(r, v6)?;
-            match mode {
-                ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
-                ClockMode::RealClock => {
-                    for c in clock::stop_timesync_cmds() {
-                        // Absent daemons fail here; that is fine.
-                        let _ = r.exec(&c);
-                    }
-                }
+            // Real clocks are left alone (and time sync running) until a clock fault needs
+            // them: see `hold_clocks`.
+            if mode == ClockMode::Faketime {
+                clock::set_faketime(r, ClockState::default())?;
             }
             Ok(())
         })?;
@@ -712,11 +711,51 @@ impl Faults {
         Ok(json!({ "nodes": nodes, "behaviour": behaviour, "emulation": how }))
     }
 
+    /// Before the first real-clock fault on a node: notes what synchronises its clock
+    /// (timedatectl's NTP switch, active chrony/ntp/… units) and stops it, so the fault holds;
+    /// [`Faults::heal_all`] restarts exactly that. Faketime nodes: nothing to do.
+    fn hold_clocks(&self, nodes: &[String]) -> anyhow::Result<()> {
+        if self.clock_mode != ClockMode::RealClock {
+            return Ok(());
+        }
+        let todo: Vec<String> = {
+            let st = self.st();
+            nodes
+                .iter()
+                .filter(|n| !st.timesync.contains_key(*n))
+                .cloned()
+                .collect()
+        };
+        let found = self.on_nodes(&todo, |_, r| {
+            let was = clock::parse_timesync(&r.exec(&clock::timesync_state_cmd())?.stdout);
+            for c in clock::stop_timesync_cmds() {
+                // Absent daemons fail here; that is fine.
+                let _ = r.exec(&c);
+            }
+            Ok(was)
+        });
+        let mut errs = Vec::new();
+        for (n, res) in found {
+            match res {
+                Ok(was) => {
+                    self.st().timesync.insert(n, was);
+                }
+                Err(e) => errs.push(about(&n, &crate::error::one_line(&e))),
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!("stopping time sync: {}", errs.join("; ")))
+        }
+    }
+
     fn set_clocks(&self, states: &[(String, ClockState)]) -> anyhow::Result<()> {
+        let names: Vec<String> = states.iter().map(|(n, _)| n.clone()).collect();
+        self.hold_clocks(&names)?;
         self.st().clock_used = true;
         let mode = self.clock_mode;
         let old = self.st().clocks.clone();
-        let names: Vec<String> = states.iter().map(|(n, _)| n.clone()).collect();
         let wanted: BTreeMap<String, ClockState> = states.iter().cloned().collect();
         self.on_nodes_ok(&names, |n, r| {
             let s = wanted[n];
@@ -787,6 +826,7 @@ impl Faults {
         let duration_ms = num("duration_ms", 2000.0).max(0.0) as u64;
         let cycles = (duration_ms / (2 * period_ms)).max(1);
         let mode = self.clock_mode;
+        self.hold_clocks(&nodes)?;
         let base = self.st().clocks.clone();
         self.st().clock_used = true;
         for n in &nodes {
@@ -824,6 +864,10 @@ impl Faults {
             "offsets": self.st().clocks,
             "mode": self.clock_mode,
         });
+        if self.clock_mode == ClockMode::RealClock {
+            // What was keeping each node's clock in sync, stopped until the heal.
+            v["time_sync_stopped"] = json!(self.st().timesync);
+        }
         if !self.clock_effective() {
             v["effective"] = json!(false);
             v["note"] = json!(self.faketime_note());
@@ -841,6 +885,7 @@ impl Faults {
         let procs = self.procs.clone();
         let killed = self.st().killed.clone();
         let touched = self.st().clock_touched.clone();
+        let timesync = self.st().timesync.clone();
         let names = self.names.clone();
         let results = self.on_nodes(&names, |n, r| {
             let mut ok = Vec::new();
@@ -862,18 +907,27 @@ impl Faults {
             if killed.contains(n) {
                 step("start", procs.start(r));
             }
-            match mode {
-                ClockMode::Faketime => step(
-                    "clock",
-                    clock::set_faketime(r, ClockState::default()).map_err(Into::into),
-                ),
-                ClockMode::RealClock if touched.contains(n) => step(
-                    "clock",
+            let clock_res: Option<anyhow::Result<()>> = match mode {
+                ClockMode::Faketime => {
+                    Some(clock::set_faketime(r, ClockState::default()).map_err(Into::into))
+                }
+                ClockMode::RealClock if touched.contains(n) => Some(
                     r.exec_ok(&clock::set_real_cmd(SystemTime::now()))
                         .map(|_| ())
                         .map_err(Into::into),
                 ),
-                ClockMode::RealClock => {}
+                ClockMode::RealClock => None,
+            };
+            let clock_ok = clock_res.as_ref().is_none_or(|r| r.is_ok());
+            if let Some(res) = clock_res {
+                step("clock", res);
+            }
+            // Time sync back as it was found, once the clock is back.
+            if let (true, Some(was)) = (clock_ok, timesync.get(n)) {
+                let res = clock::restore_timesync_cmds(was)
+                    .iter()
+                    .try_for_each(|c| r.exec_ok(c).map(|_| ()));
+                step("time sync", res.map_err(Into::into));
             }
             Ok((ok, errs))
         });
@@ -890,6 +944,9 @@ impl Faults {
                     if !failed.contains("clock") {
                         self.st().clock_touched.remove(&n);
                         self.st().clocks.insert(n.clone(), ClockState::default());
+                        if !failed.contains("time sync") {
+                            self.st().timesync.remove(&n);
+                        }
                     }
                     rep.healed.extend(ok);
                     rep.errors
@@ -910,6 +967,7 @@ impl Faults {
         let procs = self.procs.clone();
         let expect_running = self.st().expect_running;
         let touched = self.st().clock_touched.clone();
+        let held: BTreeSet<String> = self.st().timesync.keys().cloned().collect();
         let names = self.names.clone();
         let mut rep = CleanReport::default();
         for (n, res) in self.on_nodes(&names, |n, r| {
@@ -962,6 +1020,9 @@ impl Faults {
                 ClockMode::RealClock => {
                     if touched.contains(n) {
                         problems.push(format!("{n}: real clock was moved and not restored"));
+                    }
+                    if held.contains(n) {
+                        problems.push(format!("{n}: time sync was stopped and not restarted"));
                     }
                 }
             }
@@ -1059,6 +1120,120 @@ mod tests {
         fn pids(&self, _: &dyn Remote) -> anyhow::Result<Vec<u32>> {
             Ok(vec![1])
         }
+    }
+
+    /// A machine that runs every command successfully and logs it; its clock probe says
+    /// chrony and timedatectl's NTP were keeping time.
+    struct Machine {
+        node: Node,
+        log: Mutex<Vec<String>>,
+    }
+
+    impl Remote for Machine {
+        fn node(&self) -> &Node {
+            &self.node
+        }
+        fn exec(&self, cmd: &Cmd) -> Result<Output, RemoteError> {
+            let line = cmd.shell_line(true);
+            self.log.lock().unwrap().push(line.clone());
+            let stdout = if line.contains("timedatectl show") {
+                "chrony\nntp\n".to_string()
+            } else {
+                String::new()
+            };
+            Ok(Output {
+                status: 0,
+                stdout,
+                stderr: String::new(),
+            })
+        }
+        fn upload(&self, _: &Path, _: &str) -> Result<(), RemoteError> {
+            unreachable!("no uploads in this test")
+        }
+        fn download(&self, _: &str, _: &Path) -> Result<(), RemoteError> {
+            unreachable!("no downloads in this test")
+        }
+    }
+
+    #[test]
+    fn real_clock_faults_stop_time_sync_only_when_needed_and_the_heal_restarts_it() {
+        let m = Arc::new(Machine {
+            node: Node {
+                name: "n1".into(),
+                host: "10.9.9.1".into(),
+                ssh_port: 22,
+                workdir: "/w/n1".into(),
+            },
+            log: Mutex::new(Vec::new()),
+        });
+        let f = Faults::new(FaultsConfig {
+            remotes: vec![m.clone() as Arc<dyn Remote>],
+            control_ip: None,
+            processes: Arc::new(Leaderless),
+            clock_mode: ClockMode::RealClock,
+            seed: 1,
+            netem_helper: None,
+        })
+        .unwrap();
+        let log = || std::mem::take(&mut *m.log.lock().unwrap());
+        let sync_cmds = |l: &[String]| {
+            l.iter()
+                .filter(|c| c.starts_with("systemctl") || c.starts_with("timedatectl"))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        // A heal with no clock fault yet leaves time sync alone.
+        assert!(f.heal_all().errors.is_empty());
+        assert_eq!(sync_cmds(&log()), Vec::<String>::new());
+
+        let v = f
+            .invoke(
+                f::BUMP_CLOCK,
+                &json!({"targets": "n1", "delta_ms": 60_000.0}),
+            )
+            .unwrap();
+        assert_eq!(v["time_sync_stopped"]["n1"]["units"][0], "chrony");
+        let l = log();
+        let probe = l
+            .iter()
+            .position(|c| c.contains("timedatectl show"))
+            .unwrap();
+        let bump = l.iter().position(|c| c.contains("date -u -s")).unwrap();
+        assert!(
+            probe < bump,
+            "time sync stopped before the clock moves: {l:?}"
+        );
+        assert!(sync_cmds(&l).contains(&"systemctl stop chrony".to_string()));
+        // A second bump does not probe again (the probe would now see sync stopped).
+        f.invoke(f::BUMP_CLOCK, &json!({"targets": "n1", "delta_ms": 1.0}))
+            .unwrap();
+        assert!(!log().iter().any(|c| c.contains("timedatectl show")));
+        assert_eq!(
+            f.verify_clean().problems.len(),
+            2,
+            "clock moved, sync stopped"
+        );
+
+        let rep = f.heal_all();
+        assert!(rep.errors.is_empty(), "{:?}", rep.errors);
+        let l = log();
+        let set = l
+            .iter()
+            .position(|c| c.starts_with("date -u -s @"))
+            .unwrap();
+        let restart = l
+            .iter()
+            .position(|c| c == "systemctl start chrony")
+            .unwrap();
+        assert!(
+            set < restart,
+            "the clock is set before sync restarts: {l:?}"
+        );
+        assert!(l.contains(&"timedatectl set-ntp true".to_string()));
+        assert!(f.verify_clean().problems.is_empty());
+        // Healing again restarts nothing.
+        assert!(f.heal_all().errors.is_empty());
+        assert_eq!(sync_cmds(&log()), Vec::<String>::new());
     }
 
     fn faults() -> (Faults, Vec<Arc<Refuses>>) {
