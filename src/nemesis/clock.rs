@@ -204,7 +204,9 @@ pub fn restore_timesync_cmds(was: &TimeSync) -> Vec<Cmd> {
 /// Moves a machine's real clock by `delta_ms`, computed on the node itself (no round trip
 /// between reading and setting). The script is fixed; the delta travels as `$1`.
 pub fn bump_real_cmd(delta_ms: i64) -> Cmd {
-    const SCRIPT: &str = "n=$(date +%s%N) && n=$((n + $1 * 1000000)) && \
+    // `date -s` runs one process start after the clock was read: two reads measure that
+    // gap (about 1 ms on hardware, 200 ms in an emulated VM) and the target includes it.
+    const SCRIPT: &str = "a=$(date +%s%N) && n=$(date +%s%N) && n=$((n + (n - a) + $1 * 1000000)) && \
                           date -u -s \"@$((n / 1000000000)).$(printf %09d $((n % 1000000000)))\" >/dev/null";
     Cmd::new("sh")
         .args(["-c", SCRIPT, "sh", &delta_ms.to_string()])
@@ -212,55 +214,86 @@ pub fn bump_real_cmd(delta_ms: i64) -> Cmd {
         .timeout(TIMEOUT)
 }
 
-fn strobe_timeout(period_ms: u64, cycles: u64) -> Duration {
-    // Each cycle sleeps twice the period, plus slack for the writes themselves.
-    Duration::from_millis(2 * period_ms * cycles) * 2 + TIMEOUT
+/// A strobe's time bound: its duration, one more cycle, and slack for the last command.
+fn strobe_timeout(period_ms: u64, duration_ms: u64) -> Duration {
+    Duration::from_millis(duration_ms + 2 * period_ms) + TIMEOUT
 }
 
-/// A strobe on a faketime node, run on the node: `cycles` times, write `on`, sleep `period`,
-/// write `off`, sleep `period`; it ends on `off`. Fixed script; values travel as arguments.
+/// Shell lines shared by the strobe scripts: `$dur` milliseconds from now as an uptime deadline
+/// in centiseconds, and `over` (true once it has passed). /proc/uptime is monotonic — the
+/// strobed wall clock cannot be trusted — and read without a fork (`12345.67` → `1234567`).
+const DEADLINE: &str = "read -r u _ </proc/uptime
+end=$(( ${u%.*} * 100 + 1${u#*.} - 100 + dur / 10 ))
+over() { read -r u _ </proc/uptime; [ $(( ${u%.*} * 100 + 1${u#*.} - 100 )) -ge \"$end\" ]; }";
+
+/// A strobe on a faketime node, run on the node: write `on`, sleep `period`, write `off`,
+/// sleep `period`, until `duration_ms` has passed (at most `cycles` times, at least once); it
+/// ends on `off` and prints how many cycles it made. A slow node makes fewer flips rather
+/// than overrunning. Fixed script; values travel as arguments.
 pub fn strobe_faketime_cmd(
     path: &str,
     on: ClockState,
     off: ClockState,
     period_ms: u64,
+    duration_ms: u64,
     cycles: u64,
 ) -> Cmd {
-    const SCRIPT: &str = "f=$1 on=$2 off=$3 p=$4 n=$5 i=0
-put() { printf '%s\\n' \"$1\" > \"$f.tmp\" && mv -f \"$f.tmp\" \"$f\"; }
-while [ \"$i\" -lt \"$n\" ]; do put \"$on\"; sleep \"$p\"; put \"$off\"; sleep \"$p\"; i=$((i+1)); done
-put \"$off\"";
+    let script = format!(
+        "f=$1 on=$2 off=$3 p=$4 n=$5 dur=$6 i=0
+{DEADLINE}
+put() {{ printf '%s\\n' \"$1\" > \"$f.tmp\" && mv -f \"$f.tmp\" \"$f\"; }}
+while [ \"$i\" -lt \"$n\" ]; do put \"$on\"; sleep \"$p\"; put \"$off\"; sleep \"$p\"; i=$((i+1)); over && break; done
+put \"$off\"
+echo \"$i\""
+    );
     Cmd::new("sh")
         .args([
             "-c",
-            SCRIPT,
+            &script,
             "sh",
             path,
             rc_content(on).trim(),
             rc_content(off).trim(),
             &format!("{:.3}", period_ms as f64 / 1000.0),
             &cycles.to_string(),
+            &duration_ms.to_string(),
         ])
-        .timeout(strobe_timeout(period_ms, cycles))
+        .timeout(strobe_timeout(period_ms, duration_ms))
 }
 
-/// A strobe of a machine's real clock, run on the node: `cycles` times, `+delta_ms`, sleep,
-/// `-delta_ms`, sleep; it ends where it started. Fixed script; values travel as arguments.
-pub fn strobe_real_cmd(delta_ms: i64, period_ms: u64, cycles: u64) -> Cmd {
-    const SCRIPT: &str = "d=$1 p=$2 n=$3 i=0
-bump() { t=$(date +%s%N) && t=$((t + $1 * 1000000)) && date -u -s \"@$((t / 1000000000)).$(printf %09d $((t % 1000000000)))\" >/dev/null; }
-while [ \"$i\" -lt \"$n\" ]; do bump \"$d\"; sleep \"$p\"; bump $((0 - d)); sleep \"$p\"; i=$((i+1)); done";
+/// A strobe of a machine's real clock, run on the node: `+delta_ms`, sleep, `-delta_ms`,
+/// sleep, until `duration_ms` has passed (at most `cycles` times, at least once); it ends where
+/// it started and prints how many cycles it made. Fixed script; values travel as arguments.
+pub fn strobe_real_cmd(delta_ms: i64, period_ms: u64, duration_ms: u64, cycles: u64) -> Cmd {
+    let script = format!(
+        "d=$1 p=$2 n=$3 dur=$4 i=0
+{DEADLINE}
+bump() {{ a=$(date +%s%N) && t=$(date +%s%N) && t=$((t + (t - a) + $1 * 1000000)) && date -u -s \"@$((t / 1000000000)).$(printf %09d $((t % 1000000000)))\" >/dev/null; }}
+while [ \"$i\" -lt \"$n\" ]; do bump \"$d\"; sleep \"$p\"; bump $((0 - d)); sleep \"$p\"; i=$((i+1)); over && break; done
+echo \"$i\""
+    );
     Cmd::new("sh")
         .args([
             "-c",
-            SCRIPT,
+            &script,
             "sh",
             &delta_ms.to_string(),
             &format!("{:.3}", period_ms as f64 / 1000.0),
             &cycles.to_string(),
+            &duration_ms.to_string(),
         ])
         .sudo()
-        .timeout(strobe_timeout(period_ms, cycles))
+        .timeout(strobe_timeout(period_ms, duration_ms))
+}
+
+/// `t` moved by `offset_ms` (either sign).
+pub fn shifted(t: SystemTime, offset_ms: f64) -> SystemTime {
+    let d = Duration::from_secs_f64(offset_ms.abs() / 1000.0);
+    if offset_ms >= 0.0 {
+        t + d
+    } else {
+        t.checked_sub(d).unwrap_or(UNIX_EPOCH)
+    }
 }
 
 /// Sets a machine's real clock to `t` (restoring it from the control node's clock).
@@ -274,6 +307,20 @@ pub fn set_real_cmd(t: SystemTime) -> Cmd {
         ])
         .sudo()
         .timeout(TIMEOUT)
+}
+
+/// Sets a machine's real clock to the control node's clock plus `offset_ms`, then measures
+/// it and, when the command's own latency left it off by more than 5 ms (a slow node, a
+/// long round trip), moves it by the difference on the node itself. Returns the offset
+/// measured before that correction's own (small) error: what the node showed.
+pub fn set_real_from_control(remote: &dyn Remote, offset_ms: f64) -> Result<f64, RemoteError> {
+    remote.exec_ok(&set_real_cmd(shifted(SystemTime::now(), offset_ms)))?;
+    let measured = measure_real_offset_ms(remote)?;
+    let err = measured - offset_ms;
+    if err.abs() > 5.0 {
+        remote.exec_ok(&bump_real_cmd(-err.round() as i64))?;
+    }
+    Ok(measured)
 }
 
 /// `date +%s%N`: the node's wall clock in nanoseconds.
@@ -339,7 +386,7 @@ mod tests {
             offset_ms: 200.0,
             rate: 1.0,
         };
-        let c = strobe_faketime_cmd("/w/n1/faketime.rc", on, ClockState::default(), 10, 50);
+        let c = strobe_faketime_cmd("/w/n1/faketime.rc", on, ClockState::default(), 10, 1000, 50);
         assert_eq!(
             &c.argv[3..],
             [
@@ -348,18 +395,24 @@ mod tests {
                 "+0.200s",
                 "+0.000s",
                 "0.010",
-                "50"
+                "50",
+                "1000"
             ]
         );
         assert!(!c.argv[2].contains("faketime.rc"));
-        let r = strobe_real_cmd(-200, 10, 5);
-        assert_eq!(&r.argv[3..], ["sh", "-200", "0.010", "5"]);
+        let r = strobe_real_cmd(-200, 10, 100, 5);
+        assert_eq!(&r.argv[3..], ["sh", "-200", "0.010", "5", "100"]);
         assert!(r.sudo);
     }
 
     /// Runs a real-clock script against a fake `date` that reports a fixed time and records
     /// what it was asked to set, so the arithmetic is checked without touching the clock.
     fn with_fake_date(cmd: &Cmd) -> Vec<String> {
+        with_fake_date_out(cmd).0
+    }
+
+    /// [`with_fake_date`], also giving the script's stdout.
+    fn with_fake_date_out(cmd: &Cmd) -> (Vec<String>, String) {
         use crate::control::netns::NetnsRemote;
         use crate::control::{Node, Remote};
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -390,10 +443,47 @@ mod tests {
         let mut c = cmd.clone();
         c.env
             .push(("PATH".into(), format!("{}:/usr/bin:/bin", dir.display())));
-        local.exec_ok(&c).unwrap();
+        let stdout = local.exec_ok(&c).unwrap().stdout;
         let out = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&dir);
-        out.lines().map(String::from).collect()
+        (out.lines().map(String::from).collect(), stdout)
+    }
+
+    #[test]
+    fn strobes_stop_at_their_duration_however_many_cycles_were_allowed() {
+        // A million 1 ms cycles allowed, 300 ms given: the deadline ends it, and the script
+        // says how many cycles it made.
+        let t0 = std::time::Instant::now();
+        let (sets, out) = with_fake_date_out(&strobe_real_cmd(200, 1, 300, 1_000_000));
+        let cycles: usize = out.trim().parse().unwrap();
+        assert!(
+            cycles >= 1 && sets.len() == 2 * cycles,
+            "{cycles} {}",
+            sets.len()
+        );
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+
+        let dir = std::env::temp_dir().join(format!("netsplit-strobe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rc = dir.join("faketime.rc");
+        let on = ClockState {
+            offset_ms: 200.0,
+            rate: 1.0,
+        };
+        let cmd = strobe_faketime_cmd(
+            rc.to_str().unwrap(),
+            on,
+            ClockState::default(),
+            1,
+            300,
+            1_000_000,
+        );
+        let t0 = std::time::Instant::now();
+        let (_, out) = with_fake_date_out(&cmd);
+        assert!(out.trim().parse::<u64>().unwrap() >= 1, "{out:?}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert_eq!(std::fs::read_to_string(&rc).unwrap(), "+0.000s\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -408,7 +498,7 @@ mod tests {
         );
         // A strobe alternates +delta and -delta (each relative to the node's clock then).
         assert_eq!(
-            with_fake_date(&strobe_real_cmd(200, 1, 2)),
+            with_fake_date(&strobe_real_cmd(200, 1, 60_000, 2)),
             [
                 "-u -s @1700000000.323456789",
                 "-u -s @1699999999.923456789",
@@ -416,6 +506,20 @@ mod tests {
                 "-u -s @1699999999.923456789",
             ]
         );
+    }
+
+    #[test]
+    fn shifted_moves_both_ways() {
+        let t = UNIX_EPOCH + Duration::from_secs(1000);
+        assert_eq!(
+            shifted(t, 1500.0),
+            UNIX_EPOCH + Duration::from_millis(1_001_500)
+        );
+        assert_eq!(
+            shifted(t, -250.0),
+            UNIX_EPOCH + Duration::from_millis(999_750)
+        );
+        assert_eq!(shifted(t, 0.0), t);
     }
 
     #[test]

@@ -46,7 +46,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 /// `node: text`, without repeating the node when the text already starts with it (remote
 /// errors name their node).
@@ -803,7 +802,7 @@ impl Faults {
                 ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
                 ClockMode::RealClock => {
                     if touched.contains(n) {
-                        r.exec_ok(&clock::set_real_cmd(SystemTime::now()))?;
+                        clock::set_real_from_control(r, 0.0)?;
                     }
                 }
             }
@@ -832,7 +831,7 @@ impl Faults {
         for n in &nodes {
             self.st().clock_touched.insert(n.clone());
         }
-        self.on_nodes_ok(&nodes, |n, r| {
+        let made = self.on_nodes_ok(&nodes, |n, r| {
             let cmd = match mode {
                 ClockMode::Faketime => {
                     let off = base[n];
@@ -843,16 +842,27 @@ impl Faults {
                         on,
                         off,
                         period_ms,
+                        duration_ms,
                         cycles,
                     )
                 }
-                ClockMode::RealClock => clock::strobe_real_cmd(delta, period_ms, cycles),
+                ClockMode::RealClock => {
+                    clock::strobe_real_cmd(delta, period_ms, duration_ms, cycles)
+                }
             };
-            r.exec_ok(&cmd)?;
-            Ok(())
+            let out = r.exec_ok(&cmd)?;
+            if mode == ClockMode::RealClock {
+                // Each flip reads the clock and sets it in two processes and loses the time
+                // between them (milliseconds on a slow machine): without this, a long strobe
+                // leaves the clock behind. Set it back from the control node's clock.
+                clock::set_real_from_control(r, base[n].offset_ms)?;
+            }
+            Ok(out.stdout.trim().parse::<u64>().unwrap_or(0))
         })?;
         let mut v = self.clock_value(nodes);
-        v["flips"] = json!(2 * cycles);
+        // Flips each node really made: a slow node makes fewer within the duration.
+        let flips: BTreeMap<String, u64> = made.into_iter().map(|(n, c)| (n, 2 * c)).collect();
+        v["flips"] = json!(flips);
         v["delta_ms"] = json!(delta);
         v["period_ms"] = json!(period_ms);
         Ok(v)
@@ -867,6 +877,21 @@ impl Faults {
         if self.clock_mode == ClockMode::RealClock {
             // What was keeping each node's clock in sync, stopped until the heal.
             v["time_sync_stopped"] = json!(self.st().timesync);
+            // Each node's clock as measured against the control node's just now (half the
+            // round trip corrected): what the nodes really show, beside what was asked.
+            let names = self.names.clone();
+            let measured: BTreeMap<String, Value> = self
+                .on_nodes(&names, |_, r| Ok(clock::measure_real_offset_ms(r)?))
+                .into_iter()
+                .map(|(n, m)| {
+                    let x = match m {
+                        Ok(ms) => json!((ms * 10.0).round() / 10.0),
+                        Err(e) => json!({ "error": crate::error::one_line(&e) }),
+                    };
+                    (n, x)
+                })
+                .collect();
+            v["measured_offset_ms"] = json!(measured);
         }
         if !self.clock_effective() {
             v["effective"] = json!(false);
@@ -912,7 +937,7 @@ impl Faults {
                     Some(clock::set_faketime(r, ClockState::default()).map_err(Into::into))
                 }
                 ClockMode::RealClock if touched.contains(n) => Some(
-                    r.exec_ok(&clock::set_real_cmd(SystemTime::now()))
+                    clock::set_real_from_control(r, 0.0)
                         .map(|_| ())
                         .map_err(Into::into),
                 ),
@@ -1138,6 +1163,12 @@ mod tests {
             self.log.lock().unwrap().push(line.clone());
             let stdout = if line.contains("timedatectl show") {
                 "chrony\nntp\n".to_string()
+            } else if line == "date +%s%N" {
+                // A clock a minute ahead.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap();
+                format!("{}\n", now.as_nanos() + 60_000_000_000)
             } else {
                 String::new()
             };
@@ -1193,6 +1224,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(v["time_sync_stopped"]["n1"]["units"][0], "chrony");
+        let measured = v["measured_offset_ms"]["n1"].as_f64().unwrap();
+        assert!((59_000.0..61_000.0).contains(&measured), "{measured}");
         let l = log();
         let probe = l
             .iter()

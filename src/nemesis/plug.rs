@@ -124,6 +124,9 @@ pub struct FaultNemesis {
     kinds: Vec<FaultKind>,
     opts: FaultOpts,
     rng: Mutex<super::rng::Rng>,
+    /// Said in the history at setup (`note` events): what the plan asked that these nodes
+    /// cannot do.
+    notes: Vec<String>,
 }
 
 impl FaultNemesis {
@@ -133,6 +136,7 @@ impl FaultNemesis {
             kinds,
             opts,
             rng: Mutex::new(super::rng::Rng::new(seed ^ 0x7363_6865_6475_6c65)),
+            notes: Vec::new(),
         }
     }
 
@@ -177,6 +181,9 @@ impl FaultNemesis {
 impl Nemesis for FaultNemesis {
     fn setup(&self, recorder: &Recorder) -> Result<()> {
         self.faults.setup()?;
+        for n in &self.notes {
+            recorder.nemesis("note", json!({ "note": n }), None);
+        }
         if self.kinds.contains(&FaultKind::Clock) && !self.faults.clock_effective() {
             recorder.nemesis(
                 "note",
@@ -240,6 +247,24 @@ fn local_nodes(env: &NemesisEnv) -> bool {
         || (env.plan.nodes.nodes.is_empty() && env.plan.nodes.nodes_file.is_none())
 }
 
+/// Fits the clock options to the clock mode: a real clock can only be bumped and strobed, so
+/// drift (which the `clock` preset asks for) is dropped, with a note saying so.
+fn fit_clock_opts(opts: &mut FaultOpts, mode: ClockMode, kinds: &[FaultKind]) -> Option<String> {
+    if mode != ClockMode::RealClock
+        || !kinds.contains(&FaultKind::Clock)
+        || opts.clock.drift.is_empty()
+    {
+        return None;
+    }
+    let note = format!(
+        "clock drift {:?} dropped: drift needs libfaketime (local nodes); real clocks are \
+         bumped and strobed only",
+        opts.clock.drift
+    );
+    opts.clock.drift.clear();
+    Some(note)
+}
+
 /// The runner's `build_nemesis` hook: no faults → the no-op nemesis; else a [`FaultNemesis`]
 /// with the plan's options. Bad fault names or options are bad input naming `nemesis.…`.
 pub fn build(env: NemesisEnv) -> Result<Arc<dyn Nemesis>> {
@@ -271,6 +296,11 @@ pub fn build(env: NemesisEnv) -> Result<Arc<dyn Nemesis>> {
     } else {
         ClockMode::RealClock
     });
+    let mut opts = opts;
+    let notes: Vec<String> = fit_clock_opts(&mut opts, clock_mode, &kinds)
+        .into_iter()
+        .inspect(|n| tracing::warn!("{n}"))
+        .collect();
     let mut control_ip = super::detect_control_ip(env.remotes[0].as_ref());
     if control_ip.is_none() {
         if let Some(name) = &env.plan.nodes.cluster {
@@ -297,12 +327,9 @@ pub fn build(env: NemesisEnv) -> Result<Arc<dyn Nemesis>> {
         },
     })
     .context("building the nemesis")?;
-    Ok(Arc::new(FaultNemesis::new(
-        faults,
-        kinds,
-        opts,
-        env.plan.seed(),
-    )))
+    let mut n = FaultNemesis::new(faults, kinds, opts, env.plan.seed());
+    n.notes = notes;
+    Ok(Arc::new(n))
 }
 
 #[cfg(test)]
@@ -374,6 +401,27 @@ mod tests {
         // Concrete names and explicit values pass through.
         let (f, v) = n.concrete("pause", &json!({"nodes": ["n2"]})).unwrap();
         assert_eq!((f.as_str(), &v), ("pause", &json!({"nodes": ["n2"]})));
+    }
+
+    #[test]
+    fn real_clocks_never_draw_drift() {
+        let mut opts = FaultOpts::default();
+        opts.clock.drift = vec![0.9, 1.1];
+        let clock = [FaultKind::Clock];
+        // Faketime nodes keep drift; so does a plan without clock faults.
+        assert_eq!(fit_clock_opts(&mut opts, ClockMode::Faketime, &clock), None);
+        assert_eq!(
+            fit_clock_opts(&mut opts, ClockMode::RealClock, &[FaultKind::Pause]),
+            None
+        );
+        assert_eq!(opts.clock.drift.len(), 2);
+        let note = fit_clock_opts(&mut opts, ClockMode::RealClock, &clock).unwrap();
+        assert!(note.contains("drift [0.9, 1.1] dropped"), "{note}");
+        let mut rng = super::super::rng::Rng::new(1);
+        for _ in 0..200 {
+            let (f, _, _) = schedule::plan_start(FaultKind::Clock, &opts, &mut rng);
+            assert_ne!(f, "drift-clock");
+        }
     }
 
     #[test]
