@@ -142,9 +142,10 @@ pub fn timesync_state_cmd() -> Cmd {
         "for u in \"$@\"; do systemctl is-active --quiet \"$u\" 2>/dev/null && echo \"$u\"; done
 [ \"$(timedatectl show -p NTP --value 2>/dev/null)\" = yes ] && echo ntp
 exit 0";
-    let mut c = Cmd::new("sh").args(["-c", SCRIPT, "sh"]).timeout(TIMEOUT);
-    c = c.args(TIMESYNC_UNITS);
-    c
+    Cmd::new("sh")
+        .args(["-c", SCRIPT, "sh"])
+        .args(TIMESYNC_UNITS)
+        .timeout(TIMEOUT)
 }
 
 /// Parses [`timesync_state_cmd`]'s output; lines it does not know are ignored.
@@ -311,16 +312,14 @@ pub fn set_real_cmd(t: SystemTime) -> Cmd {
 
 /// Sets a machine's real clock to the control node's clock plus `offset_ms`, then measures
 /// it and, when the command's own latency left it off by more than 5 ms (a slow node, a
-/// long round trip), moves it by the difference on the node itself. Returns the offset
-/// measured before that correction's own (small) error: what the node showed.
-pub fn set_real_from_control(remote: &dyn Remote, offset_ms: f64) -> Result<f64, RemoteError> {
+/// long round trip), moves it by the difference on the node itself.
+pub fn set_real_from_control(remote: &dyn Remote, offset_ms: f64) -> Result<(), RemoteError> {
     remote.exec_ok(&set_real_cmd(shifted(SystemTime::now(), offset_ms)))?;
-    let measured = measure_real_offset_ms(remote)?;
-    let err = measured - offset_ms;
+    let err = measure_real_offset_ms(remote)? - offset_ms;
     if err.abs() > 5.0 {
         remote.exec_ok(&bump_real_cmd(-err.round() as i64))?;
     }
-    Ok(measured)
+    Ok(())
 }
 
 /// `date +%s%N`: the node's wall clock in nanoseconds.

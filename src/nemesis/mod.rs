@@ -733,6 +733,8 @@ impl Faults {
             }
             Ok(was)
         });
+        // Not `on_nodes_ok`: a node where the probe worked must be recorded (its sync is being
+        // stopped) even when another node failed, or the heal would not restart it.
         let mut errs = Vec::new();
         for (n, res) in found {
             match res {
@@ -936,11 +938,9 @@ impl Faults {
                 ClockMode::Faketime => {
                     Some(clock::set_faketime(r, ClockState::default()).map_err(Into::into))
                 }
-                ClockMode::RealClock if touched.contains(n) => Some(
-                    clock::set_real_from_control(r, 0.0)
-                        .map(|_| ())
-                        .map_err(Into::into),
-                ),
+                ClockMode::RealClock if touched.contains(n) => {
+                    Some(clock::set_real_from_control(r, 0.0).map_err(Into::into))
+                }
                 ClockMode::RealClock => None,
             };
             let clock_ok = clock_res.as_ref().is_none_or(|r| r.is_ok());
