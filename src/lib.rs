@@ -4,13 +4,11 @@
 //! `history ← checker ← workload ← runner` and `control ← cluster, target, nemesis ← runner`.
 //! `history`, `generator` and `checker` do no I/O and use no tokio.
 
-pub mod checker;
 pub mod cli;
 pub mod cluster;
 pub mod control;
 pub mod error;
 pub mod generator;
-pub mod history;
 pub mod nemesis;
 pub mod plan;
 pub mod report;
@@ -18,3 +16,5 @@ pub mod runner;
 pub mod store;
 pub mod target;
 pub mod workload;
+
+pub use netsplit_check::{checker, history};

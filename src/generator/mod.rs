@@ -31,7 +31,7 @@
 //! assert!(ops.len() > 150 && ops.len() < 250, "{}", ops.len());
 //! ```
 
-pub mod rng;
+pub use netsplit_check::rng;
 pub mod sim;
 
 pub use rng::Rng;

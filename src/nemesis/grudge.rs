@@ -6,10 +6,10 @@
 //! Shapes follow Jepsen's `nemesis.combined`: `one`, `majority`, `majorities-ring`, `bridge`,
 //! `minority-third`, `primaries`, plus `asymmetric` (one direction only).
 
-use super::rng::Rng;
 use super::select::{
     majority_size, minority_size, minority_third_size, primaries_among, random_subset,
 };
+use crate::generator::rng::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 

@@ -25,7 +25,7 @@ pub mod packet;
 pub mod partition;
 pub mod plug;
 pub mod process;
-pub mod rng;
+
 pub mod schedule;
 pub mod select;
 pub mod spec;
@@ -38,9 +38,9 @@ pub use select::NodeSpec;
 pub use spec::{FaultKind, NemesisSpec};
 
 use crate::control::{Cmd, Remote};
+use crate::generator::rng::Rng;
 use crate::history::{Op, OpType, Process};
 use anyhow::{anyhow, bail, Context};
-use rng::Rng;
 use schedule::f;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};

@@ -32,8 +32,8 @@
 //! [`run_helper`].
 
 use super::packet::{Behaviour, Chance, Delay};
-use super::rng::Rng;
 use crate::control::{util, Cmd, Remote, RemoteError};
+use crate::generator::rng::Rng;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -140,7 +140,7 @@ impl Emulator {
         }
         let corrupt_bit = if Self::hit(&mut self.rng, &mut self.corrupt) && len > header_len {
             let bits = (len - header_len) * 8;
-            Some(header_len * 8 + self.rng.below(bits))
+            Some(header_len * 8 + self.rng.index(bits))
         } else {
             None
         };
@@ -176,7 +176,8 @@ fn sample_delay_ms(d: &Delay, u: f64, rng: &mut Rng) -> f64 {
         None | Some("uniform") => 2.0 * u - 1.0,
         Some("normal") => normal(u, rng),
         Some("pareto") => pareto(u),
-        _ => 0.25 * normal(u, rng) + 0.75 * pareto(rng.unit()),
+        // netem's mix, rescaled to standard deviation 1 like the others (0.25² + 0.75² = 0.625).
+        _ => (0.25 * normal(u, rng) + 0.75 * pareto(rng.unit())) / 0.625f64.sqrt(),
     };
     d.time_ms + d.jitter_ms * z
 }

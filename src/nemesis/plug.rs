@@ -123,7 +123,7 @@ pub struct FaultNemesis {
     faults: Faults,
     kinds: Vec<FaultKind>,
     opts: FaultOpts,
-    rng: Mutex<super::rng::Rng>,
+    rng: Mutex<crate::generator::rng::Rng>,
     /// Said in the history at setup (`note` events): what the plan asked that these nodes
     /// cannot do.
     notes: Vec<String>,
@@ -135,7 +135,9 @@ impl FaultNemesis {
             faults,
             kinds,
             opts,
-            rng: Mutex::new(super::rng::Rng::new(seed ^ 0x7363_6865_6475_6c65)),
+            rng: Mutex::new(crate::generator::rng::Rng::new(
+                seed ^ 0x7363_6865_6475_6c65,
+            )),
             notes: Vec::new(),
         }
     }
@@ -417,7 +419,7 @@ mod tests {
         assert_eq!(opts.clock.drift.len(), 2);
         let note = fit_clock_opts(&mut opts, ClockMode::RealClock, &clock).unwrap();
         assert!(note.contains("drift [0.9, 1.1] dropped"), "{note}");
-        let mut rng = super::super::rng::Rng::new(1);
+        let mut rng = crate::generator::rng::Rng::new(1);
         for _ in 0..200 {
             let (f, _, _) = schedule::plan_start(FaultKind::Clock, &opts, &mut rng);
             assert_ne!(f, "drift-clock");

@@ -7,8 +7,8 @@
 //! "majority"}`, `{"targets": "one"}`); the nemesis resolves nodes when it acts (the leader may
 //! have moved) and records the concrete nodes in the completion.
 
-use super::rng::Rng;
 use super::spec::{FaultKind, FaultOpts};
+use crate::generator::rng::Rng;
 use serde_json::{json, Value};
 
 /// Operation names (history `f`) of the nemesis, per CONVENTIONS.md.
@@ -86,14 +86,14 @@ pub fn plan_start(kind: FaultKind, o: &FaultOpts, rng: &mut Rng) -> (String, Val
             }
             FaultKind::Kill => {
                 let t = pick.pick(&o.kill.targets).map(|t| t.to_string());
-                let graceful = o.kill.graceful && pick.0.below(2) == 0;
+                let graceful = o.kill.graceful && pick.0.index(2) == 0;
                 let name = if graceful { f::STOP } else { f::KILL };
                 (name.into(), json!({ "targets": t }), f::START)
             }
             FaultKind::Clock => {
                 let t = pick.pick(&o.clock.targets).map(|t| t.to_string());
                 let modes = if o.clock.drift.is_empty() { 2 } else { 3 };
-                match pick.0.below(modes) {
+                match pick.0.index(modes) {
                     0 => {
                         let d = pick.pick(&o.clock.bump_ms).unwrap_or(0);
                         (

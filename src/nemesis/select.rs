@@ -4,7 +4,7 @@
 //! `primaries`) plus explicit node names. Pure: the caller supplies the node names, the current
 //! primaries (from the target's probe) and a seeded [`Rng`], so choices replay from the seed.
 
-use super::rng::Rng;
+use crate::generator::rng::Rng;
 use std::fmt;
 
 /// Which nodes a fault hits.

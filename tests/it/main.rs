@@ -1,8 +1,9 @@
-//! The one integration-test binary (ARCHITECTURE.md §7): areas as modules.
+//! The one integration-test binary: areas as modules.
 
 mod check;
 mod etcd;
 mod faults_e2e;
+mod layering;
 mod nemesis;
 mod nodes;
 mod redis;

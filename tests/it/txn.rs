@@ -1,9 +1,10 @@
 //! Transactional checker against generated histories: serial executions are valid, and on small
 //! random buggy histories the checker never contradicts a brute-force serializability oracle.
 
-use netsplit::checker::txn::gen::{simulate, GenOptions, Mode, Rng};
+use netsplit::checker::txn::gen::{simulate, GenOptions, Mode};
 use netsplit::checker::txn::{check, TxnOptions, TxnResult, TxnWorkload};
 use netsplit::checker::{Budget, Validity};
+use netsplit::generator::rng::Rng;
 use netsplit::history::{pair, Op, OpType};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -180,9 +181,9 @@ fn oracle_compare(w: TxnWorkload, seeds: u64) -> Tally {
     for seed in 0..seeds {
         let o = GenOptions {
             workload: w,
-            txns: 2 + rng.below(5),
-            processes: 1 + rng.below(3),
-            active_keys: 1 + rng.below(2),
+            txns: 2 + rng.index(5),
+            processes: 1 + rng.index(3),
+            active_keys: 1 + rng.index(2),
             max_writes_per_key: 100,
             min_len: 1,
             max_len: 3,

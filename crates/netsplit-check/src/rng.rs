@@ -1,7 +1,9 @@
-//! The generators' own pseudo-random numbers: xoshiro256** seeded through splitmix64.
+//! netsplit's one pseudo-random number generator: xoshiro256** seeded through splitmix64.
 //!
-//! netsplit owns its PRNG instead of depending on `rand` so that a run's op stream is a pure
-//! function of the seed recorded in `plan.yaml`, independent of any crate's version.
+//! Everything seeded in netsplit draws from it — the client generators, the nemesis's choices of
+//! nodes and shapes, the checkers' test and benchmark history generators — so a run's op stream
+//! and fault schedule are a pure function of the seed recorded in `plan.yaml`. netsplit owns it
+//! instead of depending on `rand` so that the streams do not change with a crate's version.
 
 /// A small, fast, seedable PRNG (xoshiro256**). Not cryptographic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,33 @@ impl Rng {
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
+    }
+
+    /// A uniform index in `0..n` (`0` when `n == 0`).
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+
+    /// True with probability `pct` percent.
+    pub fn percent(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+
+    /// Fisher–Yates shuffle in place.
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            let j = self.index(i + 1);
+            xs.swap(i, j);
+        }
+    }
+
+    /// One element chosen uniformly, `None` when empty.
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> Option<&'a T> {
+        if xs.is_empty() {
+            None
+        } else {
+            Some(&xs[self.index(xs.len())])
+        }
     }
 
     /// A child generator with an independent stream (for per-thread or per-key generators).

@@ -379,3 +379,58 @@ mod tests {
             .contains("never invoked"));
     }
 }
+
+/// Builds a history in code, event by event, with dense indexes and increasing times — for
+/// tests of a database client or a checker that do not go through a recorded file.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    ops: Vec<Op>,
+}
+
+impl History {
+    pub fn new() -> History {
+        History::default()
+    }
+
+    /// Appends an event of a client process.
+    pub fn event(mut self, process: u64, kind: OpType, f: &str, value: Value) -> History {
+        let mut op = Op::new(Process::Client(process), kind, f, value);
+        op.index = self.ops.len() as u64;
+        op.time = self.ops.len() as u64 * 1_000;
+        self.ops.push(op);
+        self
+    }
+
+    /// Process `process` invokes `f` with `value`.
+    pub fn invoke(self, process: u64, f: &str, value: Value) -> History {
+        self.event(process, OpType::Invoke, f, value)
+    }
+
+    /// Its operation happened, answering `value`.
+    pub fn ok(self, process: u64, f: &str, value: Value) -> History {
+        self.event(process, OpType::Ok, f, value)
+    }
+
+    /// Its operation certainly did not happen.
+    pub fn fail(self, process: u64, f: &str, value: Value) -> History {
+        self.event(process, OpType::Fail, f, value)
+    }
+
+    /// Its outcome is unknown (it may take effect at any later time, or never).
+    pub fn info(self, process: u64, f: &str, value: Value) -> History {
+        self.event(process, OpType::Info, f, value)
+    }
+
+    /// A nemesis event (fault start or stop).
+    pub fn nemesis(mut self, f: &str, value: Value) -> History {
+        let mut op = Op::new(Process::Nemesis, OpType::Info, f, value);
+        op.index = self.ops.len() as u64;
+        op.time = self.ops.len() as u64 * 1_000;
+        self.ops.push(op);
+        self
+    }
+
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+}

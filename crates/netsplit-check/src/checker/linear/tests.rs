@@ -2,9 +2,9 @@
 //! invalid), `info`/`fail` semantics, budgets, evidence, and a property test against a
 //! brute-force oracle that tries every real-time-consistent order.
 
-use super::search::splitmix64;
 use super::*;
 use crate::history::{Op, OpType, Process};
+use crate::rng::Rng;
 use serde_json::json;
 use std::time::Duration;
 
@@ -401,22 +401,6 @@ fn model_names_parse() {
 
 // ---- property test: WGL search vs. brute force ----
 
-/// A seeded PRNG (splitmix64 stream).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        splitmix64(self.0.wrapping_mul(0x2545_f491_4f6c_dd1d))
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-}
-
 /// The oracle's own model semantics on JSON values (independent of `model.rs`).
 fn oracle_step(model: ModelKind, keyed: bool, state: &Value, c: &Completed) -> Option<Value> {
     let ok = c.outcome == OpType::Ok;
@@ -567,7 +551,7 @@ fn random_op(rng: &mut Rng, model: ModelKind, keyed: bool) -> (String, Value) {
             0 => ("read", Value::Null),
             1 => ("write", small(rng)),
             _ => {
-                let from = if rng.chance(25) {
+                let from = if rng.percent(25) {
                     Value::Null
                 } else {
                     small(rng)
@@ -597,7 +581,7 @@ fn random_op(rng: &mut Rng, model: ModelKind, keyed: bool) -> (String, Value) {
             let micro: Vec<Value> = (0..n)
                 .map(|_| {
                     let k = ["x", "y"][rng.below(2) as usize];
-                    if rng.chance(50) {
+                    if rng.percent(50) {
                         json!(["r", k, null])
                     } else {
                         json!(["w", k, rng.below(3)])
@@ -682,7 +666,7 @@ fn random_output(
         *truth = n;
     }
     let mut out = out_inner;
-    if rng.chance(20) {
+    if rng.percent(20) {
         // Corrupt the result.
         out = match model {
             ModelKind::Kv => Value::from(["", "x", "y", "xy"][rng.below(4) as usize]),
@@ -716,7 +700,7 @@ fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
     let mut rows: Vec<Op> = Vec::new();
     loop {
         let any_pending = pending.iter().any(Option::is_some);
-        if started >= target && (!any_pending || rng.chance(10)) {
+        if started >= target && (!any_pending || rng.percent(10)) {
             break;
         }
         let p = rng.below(procs) as usize;
@@ -740,7 +724,7 @@ fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
                     rows.push(Op::new(proc, OpType::Fail, &f, v));
                 } else if roll < 30 {
                     // Maybe it took effect.
-                    if rng.chance(50) {
+                    if rng.percent(50) {
                         random_output(rng, model, keyed, &mut truth, &f, &v);
                     }
                     rows.push(Op::new(proc, OpType::Info, &f, v));
@@ -751,7 +735,7 @@ fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
                 }
             }
         }
-        if rng.chance(3) {
+        if rng.percent(3) {
             rows.push(Op::new(Process::Nemesis, OpType::Info, "kill", Value::Null));
         }
     }
@@ -760,7 +744,7 @@ fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
 }
 
 fn agrees_with_oracle(model: ModelKind, keyed: bool, cases: u64, seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (mut valid, mut invalid) = (0, 0);
     for case in 0..cases {
         let h = random_history(&mut rng, model, keyed);

@@ -12,36 +12,12 @@
 //!
 //! Keys follow Elle's generator: a pool of `active_keys` keys, each retired after
 //! `max_writes_per_key` writes and replaced by a fresh key; values are unique per key
-//! (1, 2, 3, …). The PRNG is splitmix64, so a seed replays exactly.
+//! (1, 2, 3, …). The PRNG is [`crate::rng::Rng`], so a seed replays exactly.
 
 use super::TxnWorkload;
 use crate::history::{Op, OpType, Process};
+use crate::rng::Rng;
 use serde_json::{json, Value};
-
-/// splitmix64: tiny, fast, good enough for test generation.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
-    }
-}
 
 /// How the simulated database behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,11 +127,11 @@ pub fn simulate(o: &GenOptions) -> Vec<Op> {
         let idle: Vec<usize> = (0..nproc).filter(|&s| busy[s].is_none()).collect();
         let invoke = started < o.txns && !idle.is_empty() && (open.is_empty() || rng.chance(0.4));
         if invoke {
-            let slot = idle[rng.below(idle.len())];
-            let len = o.min_len + rng.below(o.max_len.saturating_sub(o.min_len) + 1);
+            let slot = idle[rng.index(idle.len())];
+            let len = o.min_len + rng.index(o.max_len.saturating_sub(o.min_len) + 1);
             let mut mops = Vec::with_capacity(len);
             for _ in 0..len {
-                let ki = rng.below(active.len());
+                let ki = rng.index(active.len());
                 let k = active[ki];
                 if rng.chance(o.read_ratio) {
                     mops.push(GMop::Read(k));
@@ -184,7 +160,7 @@ pub fn simulate(o: &GenOptions) -> Vec<Op> {
             started += 1;
             continue;
         }
-        let oi = rng.below(open.len());
+        let oi = rng.index(open.len());
         let pi = open[oi];
         if pending[pi].result.is_none() {
             // Apply.
@@ -194,7 +170,7 @@ pub fn simulate(o: &GenOptions) -> Vec<Op> {
             let leak = fail && o.mode == Mode::Buggy && rng.chance(0.3);
             let read_only = pending[pi].mops.iter().all(|m| matches!(m, GMop::Read(_)));
             let snapshot = match o.mode {
-                Mode::Serial if read_only => db.seq.saturating_sub(rng.below(20) as u64),
+                Mode::Serial if read_only => db.seq.saturating_sub(rng.index(20) as u64),
                 _ => db.seq,
             };
             let mops = pending[pi].mops.clone();
@@ -207,7 +183,7 @@ pub fn simulate(o: &GenOptions) -> Vec<Op> {
                     GMop::Read(k) => {
                         let mut l = db.list(*k, snapshot);
                         if o.mode == Mode::Buggy {
-                            let cut = rng.below(l.len() + 1);
+                            let cut = rng.index(l.len() + 1);
                             l.truncate(cut);
                         }
                         if let Some(mine) = own.get(k) {
