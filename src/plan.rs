@@ -1,5 +1,4 @@
-//! Test plans: what to run, against what, with which faults, for how long (issue 5, "Test
-//! plans"). This module owns the plan's schema, its YAML form (parsed with `serde-saphyr`, which
+//! Test plans: what to run, against what, with which faults, for how long (docs/plan-format.md). This module owns the plan's schema, its YAML form (parsed with `serde-saphyr`, which
 //! names line and column; unknown keys are errors), the presets in `workloads/` and `nemeses/`
 //! (read from the project directory when present, else compiled in), the merge order
 //! (built-in defaults < preset < plan file < command-line flags), and validation. The resolved
@@ -358,7 +357,7 @@ pub fn value_as_text(v: &Value) -> String {
     }
 }
 
-/// Command-line overrides (ARCHITECTURE.md §6); `None`/empty means "not given".
+/// Command-line overrides (`netsplit test --help`); `None`/empty means "not given".
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub name: Option<String>,

@@ -1,4 +1,4 @@
-//! The store of runs (ARCHITECTURE.md §5): `<store>/<test-name>/<YYYYmmddTHHMMSS.mmm>/` (UTC)
+//! The store of runs: `<store>/<test-name>/<YYYYmmddTHHMMSS.mmm>/` (UTC)
 //! holding `plan.yaml`, `history.jsonl`, `results.json`, `netsplit.log` and `nodes/<node>/…`,
 //! with `<store>/latest` and `<store>/<test-name>/latest` pointing at the newest run; the shape of
 //! `results.json`; the console summary; and the per-run log sink that `tracing` writes

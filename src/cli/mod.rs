@@ -1,4 +1,4 @@
-//! The command line (ARCHITECTURE.md §6): argument structs, one file per subcommand, and the
+//! The command line: argument structs, one file per subcommand, and the
 //! mapping of outcomes to exit codes (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
 //! error). Subcommands return an exit code or an error; [`main`] prints errors on one line.
 

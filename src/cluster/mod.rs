@@ -1,4 +1,4 @@
-//! Local clusters (ARCHITECTURE.md §4): N nodes on this machine, each a network namespace on a
+//! Local clusters (docs/local-clusters.md): N nodes on this machine, each a network namespace on a
 //! private bridge with its own address and its own sshd, so the control node reaches them
 //! exactly as it reaches VMs — over SSH.
 //!

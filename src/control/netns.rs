@@ -1,6 +1,6 @@
 //! A [`Remote`] that runs commands in a local network namespace with `ip netns exec`.
 //!
-//! The second transport of ARCHITECTURE.md §3: for namespace nodes on this machine it reaches
+//! The second transport beside SSH (`control::ssh`): for namespace nodes on this machine it reaches
 //! the node without SSH (tests, and a fallback when a node's sshd is down). Commands still go
 //! through [`Cmd::shell_line`], the one place argument vectors become shell text, and run
 //! under `sh -c` inside the namespace. With no namespace it runs on the host itself. Files are

@@ -55,7 +55,7 @@ impl TargetProcesses {
     }
 
     /// Pid files under the node's directory, except netsplit's own sshd (local clusters keep
-    /// it under `sshd/`). The Target trait has no pid-file query, and ARCHITECTURE.md §4 puts
+    /// it under `sshd/`). The Target trait has no pid-file query, and docs/local-clusters.md puts
     /// every process's pid file in its node's directory, so this finds the target's.
     fn pid_files(&self, remote: &dyn Remote) -> Result<Vec<String>> {
         let dir = remote.node().workdir.trim_end_matches('/').to_string();

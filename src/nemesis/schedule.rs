@@ -11,7 +11,7 @@ use super::spec::{FaultKind, FaultOpts};
 use crate::generator::rng::Rng;
 use serde_json::{json, Value};
 
-/// Operation names (history `f`) of the nemesis, per CONVENTIONS.md.
+/// Operation names (history `f`) of the nemesis (docs/faults.md).
 pub mod f {
     pub const START_PARTITION: &str = "start-partition";
     pub const STOP_PARTITION: &str = "stop-partition";

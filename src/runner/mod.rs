@@ -1,4 +1,4 @@
-//! The runner: one test run from resolved plan to stored verdict (ARCHITECTURE.md §1).
+//! The runner: one test run from resolved plan to stored verdict (docs/architecture.md, "A run").
 //!
 //! Lifecycle: target setup (install + start) → open one client per worker (worker `w` bound to
 //! node `w mod n`) → main phase (the workload's generator under the plan's rate and time limit,

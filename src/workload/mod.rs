@@ -1,5 +1,5 @@
 //! Workloads: for each built-in name, the client generator of the main phase, the final
-//! generator (reads after healing) and the checkers that judge the history (ARCHITECTURE.md §3).
+//! generator (reads after healing) and the checkers that judge the history.
 //!
 //! The operation vocabulary each workload speaks is the contract with targets' clients
 //! (`docs/adding-a-target.md`):

@@ -1,6 +1,6 @@
 //! The etcd client: etcd's v3 JSON gateway (`/v3/kv/range`, `/v3/kv/put`, `/v3/kv/txn`,
 //! `/v3/maintenance/status`, `/v3/cluster/member/list`) over plain HTTP with reqwest, and the
-//! per-workload operations in the op formats of CONVENTIONS.md.
+//! per-workload operations in the op formats of docs/adding-a-target.md.
 //!
 //! Why the gateway rather than gRPC: it needs no code generation and no protobuf dependency, and
 //! it is the same Raft path (the gateway forwards to the member's own gRPC server).
@@ -218,7 +218,7 @@ pub struct Member {
     pub client_urls: Vec<String>,
 }
 
-/// The workloads this client speaks (CONVENTIONS.md formats).
+/// The workloads this client speaks (docs/adding-a-target.md's vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     Register,
@@ -634,7 +634,7 @@ impl EtcdClient {
             .collect())
     }
 
-    /// Performs one operation of `workload` (`f` and `value` as in CONVENTIONS.md) and says how
+    /// Performs one operation of `workload` (`f` and `value` as in docs/adding-a-target.md) and says how
     /// it ended. Never retries; an op the workload does not know is `fail` (nothing was sent).
     pub async fn invoke(&self, workload: Workload, f: &str, value: &Value) -> Outcome {
         match (workload, f) {

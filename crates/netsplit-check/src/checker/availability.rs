@@ -1,7 +1,7 @@
 //! Availability per fault window: how much of the workload succeeded, and how fast, while each
 //! fault was active — and outside every fault, for comparison.
 //!
-//! Windows come from the history's nemesis operations (CONVENTIONS.md): a start (`start-partition`,
+//! Windows come from the history's nemesis operations (docs/faults.md): a start (`start-partition`,
 //! `pause`, `kill`, `bump-clock`, …) opens a window at its completion, the matching stop
 //! (`stop-partition`, `resume`, `start`, `reset-clock`, …) or a `heal-all` closes it at its
 //! invocation; a strobe is a window of its own. The runner's generic names work the same way

@@ -18,7 +18,7 @@ use std::str::FromStr;
 pub enum Format {
     /// Detect from the text ([`detect`]).
     Auto,
-    /// The project's JSON Lines (ARCHITECTURE.md §3, §5).
+    /// The project's JSON Lines (docs/history-format.md).
     Jsonl,
     /// Jepsen/Knossos EDN: a vector or list of op maps, or one map per line.
     JepsenEdn,

@@ -1,6 +1,6 @@
 //! The history: the one record of what every client and the nemesis did during a run.
 //!
-//! This module owns the event type ([`Op`]), its JSON Lines form (ARCHITECTURE.md §3, §5), the
+//! This module owns the event type ([`Op`]), its JSON Lines form (docs/history-format.md), the
 //! pairing of invocations with completions ([`pair`], [`pair_positions`]), and the importers of
 //! foreign formats (`edn`, `porcupine`). It does no I/O of its own beyond reading from and writing to the
 //! `BufRead`/`Write` values it is handed, so checkers and tests can feed it anything.

@@ -1,6 +1,5 @@
-//! Importers for the two log formats published with the Porcupine checker (see
-//! `../shared/corpus/README.md`): Jepsen's 2015 etcd register logs and Porcupine's key-value
-//! logs. Both are line-oriented; every error names its line.
+//! Importers for the two log formats published with the Porcupine checker: Jepsen's 2015 etcd
+//! register logs and Porcupine's key-value logs. Both are line-oriented; every error names its line.
 //!
 //! Conventions (chosen so every corpus verdict is reproduced, and documented in
 //! `docs/history-format.md`):
