@@ -7,7 +7,8 @@
 //! reports the process's peak RSS divided by the ops recorded in that run.
 
 use netsplit::plan::Plan;
-use netsplit::runner::{self, Emergency, Hooks, Interrupt};
+use netsplit::registry::Registry;
+use netsplit::runner::{self, Emergency, Interrupt};
 use std::time::Instant;
 
 fn peak_rss_kib() -> u64 {
@@ -74,7 +75,7 @@ fn main() -> anyhow::Result<()> {
             let t0 = Instant::now();
             let out = rt.block_on(runner::run_once(
                 &plan,
-                Hooks::default(),
+                &Registry::builtin(),
                 &Interrupt::default(),
                 &Emergency::default(),
             ))?;

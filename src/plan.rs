@@ -23,6 +23,9 @@ pub struct Plan {
     pub nemesis: NemesisPlan,
     pub nodes: NodesPlan,
     pub run: RunPlan,
+    /// Where each value came from (file and line), for error messages; not saved.
+    #[serde(skip)]
+    pub origins: crate::opts::Origins,
 }
 
 /// The database under test.
@@ -39,41 +42,19 @@ pub struct TargetPlan {
     pub opts: BTreeMap<String, Value>,
 }
 
-/// The client workload; which fields matter depends on `name`.
+/// The client workload: its name, and its own options (typed by the workload itself —
+/// `crate::workload` — when the run is prepared, so unknown keys are still errors naming the
+/// line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct WorkloadPlan {
-    /// `register`, `set`, `counter`, `bank` or `list-append`.
+    /// A registered workload (`netsplit test --help` lists them).
     pub name: String,
-    /// Number of keys (register, list-append); `0` means an endless supply (register).
-    pub keys: u64,
-    /// Operations per key before moving to a fresh key (register).
-    pub ops_per_key: u64,
-    /// Worker threads sharing one key (register).
-    pub threads_per_key: usize,
-    /// Relative weights of reads, writes and compare-and-sets (register).
-    pub read: f64,
-    pub write: f64,
-    pub cas: f64,
-    /// Values written are drawn from `0..value_range` (register).
-    pub value_range: u64,
-    /// Number of accounts and their total balance (bank).
-    pub accounts: u64,
-    pub total: i64,
-    /// Largest single transfer (bank).
-    pub max_transfer: i64,
-    /// Whether a balance may go below zero (bank).
-    pub allow_negative: bool,
-    /// Largest transaction, in micro-operations (list-append).
-    pub max_txn_len: usize,
-    /// Appends per key before that key retires (list-append).
-    pub max_writes_per_key: u64,
-    /// Count stale reads (an element missing after it was known) as invalid (set).
-    pub linearizable: bool,
-    /// Consistency models to check (list-append).
-    pub consistency_models: Vec<String>,
     /// Seconds the checkers may run before saying "unknown"; `0` is no limit.
     pub check_time_limit: f64,
+    /// The workload's own options (`keys`, `accounts`, …).
+    #[serde(flatten)]
+    pub opts: BTreeMap<String, Value>,
 }
 
 /// The fault schedule. Open for the fault-injection work to extend: unknown fault options go
@@ -172,22 +153,8 @@ impl Default for WorkloadPlan {
     fn default() -> Self {
         WorkloadPlan {
             name: "register".into(),
-            keys: 0,
-            ops_per_key: 200,
-            threads_per_key: 2,
-            read: 1.0,
-            write: 1.0,
-            cas: 1.0,
-            value_range: 5,
-            accounts: 5,
-            total: 100,
-            max_transfer: 5,
-            allow_negative: false,
-            max_txn_len: 4,
-            max_writes_per_key: 32,
-            linearizable: false,
-            consistency_models: vec!["strict-serializable".into()],
             check_time_limit: 300.0,
+            opts: BTreeMap::new(),
         }
     }
 }
@@ -254,7 +221,10 @@ impl Plan {
     /// Parses a plan from YAML text; `origin` names the file in errors. Errors are bad input
     /// naming the key, line and column.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Plan> {
-        serde_saphyr::from_str::<Plan>(text).map_err(|e| yaml_error(text, origin, &e.to_string()))
+        let mut plan = serde_saphyr::from_str::<Plan>(text)
+            .map_err(|e| yaml_error(text, origin, &e.to_string()))?;
+        plan.origins.add_yaml(text, origin);
+        Ok(plan)
     }
 
     /// A target option as text (`--target-opt K=V` gives strings, YAML may give numbers).
@@ -278,9 +248,6 @@ impl Plan {
             ("run.quiesce", r.quiesce),
             ("run.final_time_limit", r.final_time_limit),
             ("nemesis.interval", self.nemesis.interval),
-            ("workload.read", self.workload.read),
-            ("workload.write", self.workload.write),
-            ("workload.cas", self.workload.cas),
             ("workload.check_time_limit", self.workload.check_time_limit),
         ] {
             if !v.is_finite() || v < 0.0 {
@@ -310,7 +277,10 @@ impl Plan {
                 ),
             );
         }
-        crate::workload::validate(self)
+        if self.workload.name.trim().is_empty() {
+            return bad("workload.name", "must name a workload");
+        }
+        Ok(())
     }
 }
 
@@ -391,15 +361,6 @@ pub fn parse_kv(s: &str) -> Result<(String, String)> {
     }
 }
 
-/// Workload presets compiled into the binary, so they work from any directory.
-const EMBEDDED_WORKLOADS: &[(&str, &str)] = &[
-    ("register", include_str!("../workloads/register.yaml")),
-    ("set", include_str!("../workloads/set.yaml")),
-    ("counter", include_str!("../workloads/counter.yaml")),
-    ("bank", include_str!("../workloads/bank.yaml")),
-    ("list-append", include_str!("../workloads/list-append.yaml")),
-];
-
 /// Nemesis presets compiled into the binary.
 const EMBEDDED_NEMESES: &[(&str, &str)] = &[
     ("none", include_str!("../nemeses/none.yaml")),
@@ -450,7 +411,6 @@ pub fn preset(kind: &str, name: &str) -> Result<Option<(String, String)>> {
         }
     }
     let embedded = match kind {
-        "workloads" => EMBEDDED_WORKLOADS,
         "nemeses" => EMBEDDED_NEMESES,
         _ => &[],
     };
@@ -463,10 +423,6 @@ pub fn preset(kind: &str, name: &str) -> Result<Option<(String, String)>> {
 /// Known preset names of a kind (compiled-in plus any in preset folders), sorted.
 pub fn preset_names(kind: &str) -> Vec<String> {
     let mut names: Vec<String> = match kind {
-        "workloads" => EMBEDDED_WORKLOADS
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect(),
         "nemeses" => EMBEDDED_NEMESES
             .iter()
             .map(|(n, _)| n.to_string())
@@ -518,17 +474,17 @@ pub fn deep_merge(base: &mut Value, over: Value) {
     }
 }
 
-fn workload_preset(name: &str) -> Result<Value> {
-    let Some((origin, text)) = preset("workloads", name)? else {
-        return Err(bad_input(format!(
-            "unknown workload {name:?} (known: {})",
-            preset_names("workloads").join(", ")
-        )));
+/// A user's preset for a workload, `workloads/<name>.yaml` in a preset folder (its keys are
+/// laid under the plan's own), with the origins of its keys. Built-in workloads carry their
+/// defaults in code; a preset is only for overriding them, or for a workload written in YAML.
+fn workload_preset(name: &str, origins: &mut crate::opts::Origins) -> Result<Value> {
+    let mut v = match preset("workloads", name)? {
+        Some((origin, text)) => {
+            origins.add_yaml_under(&text, &origin, "workload");
+            yaml_value(&text, &origin)?
+        }
+        None => Value::Object(Default::default()),
     };
-    // validate the preset on its own so errors name its file and line
-    serde_saphyr::from_str::<WorkloadPlan>(&text)
-        .map_err(|e| yaml_error(&text, &origin, &e.to_string()))?;
-    let mut v = yaml_value(&text, &origin)?;
     if let Value::Object(m) = &mut v {
         m.insert("name".into(), Value::String(name.to_string()));
     }
@@ -565,6 +521,8 @@ fn nemesis_from_list(list: &str) -> Result<Value> {
 /// seed when none was given, and validates. Every error is bad input naming file, key or line.
 pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     let mut file_val = Value::Object(Default::default());
+    let mut origins = crate::opts::Origins::default();
+    let mut file_text = None;
     if let Some(path) = plan_file {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
@@ -572,6 +530,7 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
         // typed parse first: unknown keys and bad values are reported with their line
         Plan::from_yaml(&text, &origin)?;
         file_val = yaml_value(&text, &origin)?;
+        file_text = Some((text, origin));
     }
     let section = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Null);
     let name_of = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string);
@@ -598,9 +557,16 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
         .clone()
         .or_else(|| name_of(&file_wl))
         .unwrap_or_else(|| "register".into());
-    deep_merge(&mut merged["workload"], workload_preset(&wl_name)?);
+    deep_merge(
+        &mut merged["workload"],
+        workload_preset(&wl_name, &mut origins)?,
+    );
     if name_of(&file_wl).is_none_or(|n| n == wl_name) && file_wl.is_object() {
         deep_merge(&mut merged["workload"], file_wl);
+    }
+    // The file's lines win over the preset's for the keys it gives.
+    if let Some((text, origin)) = &file_text {
+        origins.add_yaml(text, origin);
     }
 
     // nemesis: --nemesis replaces the file's section
@@ -633,6 +599,7 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     }
     for (k, v) in &ov.target_opts {
         plan.target.opts.insert(k.clone(), Value::String(v.clone()));
+        origins.set(&format!("target.opts.{k}"), format!("--target-opt {k}={v}"));
     }
     if let Some(v) = &ov.nodes {
         plan.nodes.nodes = v.clone();
@@ -679,6 +646,7 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     if plan.run.seed.is_none() {
         plan.run.seed = Some(random_seed());
     }
+    plan.origins = origins;
     plan.validate()?;
     Ok(plan)
 }
@@ -736,8 +704,8 @@ mod tests {
              accounts: 7\nrun:\n  concurrency: 3\n  rate: 0\n",
         );
         let plan = resolve(Some(&p), &Overrides::default()).unwrap();
-        assert_eq!(plan.workload.accounts, 7);
-        assert_eq!(plan.workload.total, 100, "bank preset fills the rest");
+        assert_eq!(plan.workload.opts["accounts"], 7);
+        assert_eq!(plan.workload.name, "bank");
         assert!(plan.run.seed.is_some(), "a seed is always chosen");
         let yaml = plan.to_yaml().unwrap();
         let again = Plan::from_yaml(&yaml, "plan.yaml").unwrap();
@@ -767,16 +735,6 @@ mod tests {
         assert_eq!(plan.run.seed, Some(9));
         assert_eq!(plan.target_opt("read").as_deref(), Some("serializable"));
         assert!(plan.nemesis.faults.is_empty());
-    }
-
-    #[test]
-    fn unknown_workload_names_the_known_ones() {
-        let ov = Overrides {
-            workload: Some("nope".into()),
-            ..Overrides::default()
-        };
-        let msg = crate::error::one_line(&resolve(None, &ov).unwrap_err());
-        assert!(msg.contains("nope") && msg.contains("register"), "{msg}");
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub fn results_json(
         "ops": client_ops,
         "events": ops.len(),
         "by_f": outcome_counts(ops),
-        "plan": crate::runner::plan_summary(plan),
+        "plan": plan_summary(plan),
         "run_dir": run_dir.display().to_string(),
         "faults": crate::checker::availability::fault_summary(ops, &plan.nemesis.faults),
         "interrupted": interrupted,
@@ -201,6 +201,12 @@ pub fn summary_text(results: &Value) -> String {
             match r.get("error").and_then(Value::as_str) {
                 Some(e) => s.push_str(&format!("  checker {name:<10} {v}  ({e})\n")),
                 None => s.push_str(&format!("  checker {name:<10} {v}\n")),
+            }
+            // A checker may say in one line what it found (`summary`).
+            if let Some(sum) = r.get("summary").and_then(Value::as_str) {
+                if v != "true" {
+                    s.push_str(&format!("    {sum}\n"));
+                }
             }
         }
     }
@@ -276,10 +282,18 @@ fn verdict_text(v: &Value) -> &'static str {
     }
 }
 
-/// Prints a run's summary on stdout.
-pub fn print_summary(out: &crate::runner::RunOutcome) {
-    print!("{}", summary_text(&out.results));
-    let _ = std::io::stdout().flush();
+/// The summary values of a run for results.json: not a checker, just what happened.
+pub fn plan_summary(plan: &Plan) -> Value {
+    json!({
+        "name": plan.test_name(),
+        "target": plan.target.name,
+        "workload": plan.workload.name,
+        "nemesis": plan.nemesis.faults,
+        "concurrency": plan.run.concurrency,
+        "rate": plan.run.rate,
+        "time_limit": plan.run.time_limit,
+        "seed": plan.seed(),
+    })
 }
 
 /// Where `tracing` output for the current run goes (`netsplit.log`); `None` between runs.

@@ -13,7 +13,7 @@ pub struct AnalyzeArgs {
     pub run_dir: PathBuf,
 }
 
-pub fn run(args: AnalyzeArgs) -> anyhow::Result<u8> {
+pub fn run(args: AnalyzeArgs, registry: &crate::registry::Registry) -> anyhow::Result<u8> {
     let started = Instant::now();
     let dir = &args.run_dir;
     if !dir.is_dir() {
@@ -29,7 +29,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<u8> {
              ignoring it"
         );
     }
-    let (valid, checkers) = crate::workload::check(&plan, &ops);
+    let workload = registry.build_workload(&plan)?;
+    let (valid, checkers) = crate::workload::check(
+        workload.workload.as_ref(),
+        &ops,
+        crate::runner::check_time_limit(&plan),
+    );
     let previous: Option<serde_json::Value> = std::fs::read_to_string(dir.join("results.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());

@@ -27,7 +27,9 @@ pub struct CheckArgs {
     /// Defaults to cas-register for porcupine-etcd and kv for porcupine-kv files.
     #[arg(long, value_name = "M", conflicts_with = "workload")]
     pub model: Option<String>,
-    /// Check as this workload does: register (keyed cas-register), list-append, rw-register.
+    /// Check as this workload does: register (keyed cas-register), list-append and rw-register
+    /// (the transactional checker), or any other registered workload with its default options
+    /// (`netsplit list`).
     #[arg(long, value_name = "W")]
     pub workload: Option<String>,
     /// Consistency models for transactional workloads (comma-separated).
@@ -70,6 +72,8 @@ enum Plan {
         independent: bool,
     },
     Txn(TxnWorkload),
+    /// Any other registered workload's own checkers, with its default options.
+    Workload(crate::workload::Instance),
 }
 
 /// Options shared by every file of one invocation.
@@ -91,8 +95,8 @@ struct FileOutcome {
     human: String,
 }
 
-pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
-    let spec = spec(&args)?;
+pub fn run(args: CheckArgs, registry: &crate::registry::Registry) -> anyhow::Result<u8> {
+    let spec = spec(&args, registry)?;
     let outcomes: Vec<anyhow::Result<FileOutcome>> = args
         .files
         .par_iter()
@@ -135,7 +139,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(verdicts.into_iter().collect::<Validity>().exit_code())
 }
 
-fn spec(args: &CheckArgs) -> anyhow::Result<Spec> {
+fn spec(args: &CheckArgs, registry: &crate::registry::Registry) -> anyhow::Result<Spec> {
     let format: Format = args.format.parse().map_err(bad_input)?;
     let plan = match (&args.model, &args.workload) {
         (Some(m), _) => Plan::Lin {
@@ -150,10 +154,12 @@ fn spec(args: &CheckArgs) -> anyhow::Result<Spec> {
             "list-append" => Plan::Txn(TxnWorkload::ListAppend),
             "rw-register" => Plan::Txn(TxnWorkload::RwRegister),
             other => {
-                return Err(bad_input(format!(
-                    "unknown workload '{other}' for check (expected register, list-append or \
-                     rw-register; or give --model)"
-                )))
+                let def = registry.find_workload(other)?;
+                Plan::Workload(def.build(&crate::workload::WorkloadArgs {
+                    opts: &Default::default(),
+                    run: &crate::plan::RunPlan::default(),
+                    origins: &crate::opts::Origins::default(),
+                })?)
             }
         },
         (None, None) => Plan::Lin {
@@ -259,6 +265,23 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
             );
             let r = txn::check(ops, &opts).map_err(|e| at_event(e.event, &e.msg))?;
             (r.valid, txn_detail(&r), serde_json::to_value(&r))
+        }
+        Plan::Workload(w) => {
+            json.insert("workload".into(), json!(w.name));
+            let results = w.workload.check(ops, &budget);
+            let valid: Validity = results.iter().map(|c| c.valid).collect();
+            let detail = results
+                .iter()
+                .filter(|c| c.valid != Validity::True)
+                .map(|c| match c.result.get("error").and_then(Value::as_str) {
+                    Some(e) => format!("{}: {e}", c.name),
+                    None => format!("{}: {}", c.name, c.valid.as_str()),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let checkers: Map<String, Value> =
+                results.into_iter().map(|c| (c.name, c.result)).collect();
+            (valid, detail, Ok(json!({ "checkers": checkers })))
         }
     };
     let elapsed = start.elapsed();

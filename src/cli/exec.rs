@@ -4,8 +4,8 @@
 //! Exit status: 0 when the command succeeded everywhere, 1 when it failed (non-zero exit or
 //! timeout) on any node, 254 when a node could not be reached or authenticated.
 
-use crate::control::nodes::{self, NodeArgs};
 use crate::control::{self, Cmd, Remote, RemoteError};
+use crate::nodes::{self, NodeArgs};
 use std::time::Duration;
 
 #[derive(Debug, clap::Args)]

@@ -23,6 +23,7 @@ pub mod analyze;
 pub mod check;
 pub mod cluster;
 pub mod exec;
+pub mod list;
 pub mod test;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,8 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Run a command on every node (or one) over SSH.
     Exec(exec::ExecArgs),
+    /// List the workloads, targets and faults this build knows.
+    List,
     /// (Internal) the userspace packet-fault emulation the nemesis starts on a node whose
     /// kernel lacks sch_netem: applies a behaviour to the packets of an NFQUEUE queue.
     #[command(hide = true)]
@@ -82,9 +85,26 @@ fn netem_helper(a: NetemHelperArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Parses arguments, runs the subcommand, prints any error on one line, returns the exit code.
+/// The `netsplit` command line with the built-in workloads, targets and faults.
 pub fn main() -> u8 {
-    let cli = match Cli::try_parse() {
+    main_with(crate::registry::Registry::builtin())
+}
+
+/// The whole command line (`test`, `check`, `analyze`, …) with the workloads, targets and fault
+/// families of `registry`: what an application that registers its own calls from its `main`.
+/// Parses arguments, runs the subcommand, prints any error on one line, returns the exit code.
+pub fn main_with(registry: crate::registry::Registry) -> u8 {
+    run_with_args(registry, std::env::args_os())
+}
+
+/// [`main_with`] on the given arguments (the first is the program name): the whole command
+/// line, in process — what tests of an application's registry use.
+pub fn run_with_args<I, T>(registry: crate::registry::Registry, args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -98,9 +118,10 @@ pub fn main() -> u8 {
     };
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
-        Command::Test(a) => test::run(*a),
-        Command::Check(a) => check::run(a),
-        Command::Analyze(a) => analyze::run(a),
+        Command::Test(a) => test::run(*a, &registry),
+        Command::Check(a) => check::run(a, &registry),
+        Command::Analyze(a) => analyze::run(a, &registry),
+        Command::List => list::run(&registry),
         Command::Cluster(a) => cluster::run(a),
         Command::Exec(a) => exec::run(a),
         Command::NetemHelper(a) => netem_helper(a),

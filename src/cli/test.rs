@@ -3,7 +3,8 @@
 //! error). The engine is `crate::runner`.
 
 use crate::plan::{self, Overrides};
-use crate::runner::{self, Emergency, Hooks, Interrupt};
+use crate::registry::Registry;
+use crate::runner::{self, Emergency, Interrupt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ pub struct TestArgs {
     /// Database to test (`noop` needs no nodes).
     #[arg(long)]
     pub target: Option<String>,
-    /// Workload: register, set, counter, bank, list-append.
+    /// Workload (`netsplit list` names them): register, set, counter, bank, list-append, …
     #[arg(long)]
     pub workload: Option<String>,
     /// Faults: a comma-separated list of presets or fault names, or `none`.
@@ -103,23 +104,12 @@ impl TestArgs {
     }
 }
 
-pub fn run(args: TestArgs) -> anyhow::Result<u8> {
-    run_with_hooks(
-        args,
-        Hooks {
-            resolve_nodes: runner::resolve::resolve_nodes,
-            build_nemesis: crate::nemesis::plug::build,
-        },
-    )
-}
-
-/// `netsplit test` with the given node and nemesis hooks (what the nodes and fault-injection
-/// work plug in).
-pub fn run_with_hooks(args: TestArgs, hooks: Hooks) -> anyhow::Result<u8> {
+/// `netsplit test` with the workloads, targets and faults of `registry`.
+pub fn run(args: TestArgs, registry: &Registry) -> anyhow::Result<u8> {
     let ov = args.overrides()?;
     let plan = plan::resolve(args.plan.as_deref(), &ov)?;
-    // fail fast on an unknown target, before any directory is made
-    crate::target::lookup(&plan.target.name)?;
+    // Fail fast on what cannot run, before any directory is made.
+    registry.prepare(&plan)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("netsplit")
@@ -129,7 +119,7 @@ pub fn run_with_hooks(args: TestArgs, hooks: Hooks) -> anyhow::Result<u8> {
         let emergency = Emergency::default();
         let em = emergency.clone();
         interrupt.install_signal_handlers(Arc::new(move || em.heal_and_exit()))?;
-        let outs = runner::run_tests(&plan, hooks, &interrupt, &emergency).await?;
+        let outs = runner::run_tests(&plan, registry, &interrupt, &emergency).await?;
         let code = outs
             .iter()
             .map(|o| o.exit_code())

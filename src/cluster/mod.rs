@@ -23,7 +23,7 @@
 //! named by `nodes/nI/**/*.pid` (and only if they live in that node's namespace), then kills
 //! whatever is still inside the node's namespace — never anything matched by name.
 
-mod host;
+pub mod host;
 mod net;
 
 pub use host::{ensure_prerequisites, is_root, PREREQUISITES};
@@ -225,14 +225,14 @@ pub fn load(name: &str) -> anyhow::Result<Option<ClusterInfo>> {
 /// to the cluster's addresses would follow the default route and leave the machine.
 pub fn verify_routes(info: &ClusterInfo) -> anyhow::Result<()> {
     let fix = format!("run `netsplit cluster up --name {}`", info.name);
-    if !net::link_exists(&info.bridge) {
+    if !crate::control::route::link_exists(&info.bridge) {
         return Err(bad_input(format!(
             "local cluster {}: bridge {} is missing; refusing to send traffic to {} ({fix})",
             info.name, info.bridge, info.subnet
         )));
     }
     for n in &info.nodes {
-        match net::route_dev(&n.address) {
+        match crate::control::route::route_dev(&n.address) {
             Some(dev) if dev == info.bridge => {}
             other => {
                 return Err(bad_input(format!(
@@ -250,22 +250,7 @@ pub fn verify_routes(info: &ClusterInfo) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks that the host routes `addr` through `bridge` (and that the bridge exists); the
-/// message says why traffic is refused otherwise.
-pub fn check_route(addr: &str, bridge: &str) -> Result<(), String> {
-    if !net::link_exists(bridge) {
-        return Err(format!(
-            "refusing to connect: bridge {bridge} of the local cluster is missing"
-        ));
-    }
-    match net::route_dev(addr) {
-        Some(dev) if dev == bridge => Ok(()),
-        other => Err(format!(
-            "refusing to connect: {addr} is routed via {} instead of bridge {bridge}",
-            other.as_deref().unwrap_or("nothing")
-        )),
-    }
-}
+pub use crate::control::route::check_route;
 
 /// What `up` did.
 #[derive(Debug, Clone)]

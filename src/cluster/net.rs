@@ -8,10 +8,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// True when a link of that name exists in the host's namespace.
-pub(crate) fn link_exists(name: &str) -> bool {
-    Path::new("/sys/class/net").join(name).exists()
-}
+pub(crate) use crate::control::route::link_exists;
 
 /// True when the named network namespace exists (`ip netns` keeps them in /run/netns).
 pub(crate) fn netns_exists(ns: &str) -> bool {
@@ -146,14 +143,6 @@ pub(crate) fn bridge_octet(bridge: &str) -> Option<u8> {
     let prefix = format!("{}.{}.", SUBNET_BASE[0], SUBNET_BASE[1]);
     text.split_whitespace()
         .find_map(|w| w.strip_prefix(&prefix)?.strip_suffix(".1/24")?.parse().ok())
-}
-
-/// The device the host routes `addr` through (`ip route get`), if any.
-pub(crate) fn route_dev(addr: &str) -> Option<String> {
-    let text = run("ip", &["-4", "-o", "route", "get", addr]).ok()?;
-    let toks: Vec<&str> = text.split_whitespace().collect();
-    let i = toks.iter().position(|t| *t == "dev")?;
-    toks.get(i + 1).map(|s| s.to_string())
 }
 
 /// True when `dev` carries the IPv4 address `cidr` (e.g. `10.213.7.1/24`); `ns` selects a

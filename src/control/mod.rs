@@ -5,13 +5,15 @@
 //! values are never concatenated into shell strings anywhere else. Implementations of
 //! [`Remote`]: SSH (real machines, VMs and local namespace nodes alike), in [`ssh`].
 //!
-//! Around the seam: [`nodes`] resolves which nodes a command talks to (`--cluster`, `--nodes`,
-//! `--nodes-file`), [`util`] holds the node utilities that targets and nemeses build on
-//! (packages, files, daemons by pid file, ports), and [`on_all`] runs a closure on every node
-//! in parallel.
+//! Around the seam: [`util`] holds the node utilities that targets and nemeses build on
+//! (packages, files, daemons by pid file, ports), [`faketime`] how processes are started under
+//! libfaketime (the clock faults on local nodes), [`route`] the host's routing checks that keep
+//! traffic to local clusters on their bridge, and [`fan_out`] runs a closure on every node in
+//! parallel. Which nodes a run uses is decided above this module (`crate::nodes`).
 
+pub mod faketime;
 pub mod netns;
-pub mod nodes;
+pub mod route;
 pub mod shell;
 pub mod ssh;
 pub mod util;
@@ -193,8 +195,35 @@ pub fn tail(s: &str, max: usize) -> String {
     format!("…{}", &t[start..])
 }
 
-/// Runs `f` on every remote in parallel (one scoped thread per node) and returns the results in
-/// the order of `remotes`, each paired with its node's name.
+/// Runs `f(i, &items[i])` for every item in parallel, one scoped thread each, and returns the
+/// results in item order; a panic in `f` is re-raised here. netsplit's one node fan-out: "run
+/// this on every node and collect per-node results" — over remotes, nodes or indexes.
+pub fn fan_out<I, T, F>(items: &[I], f: F) -> Vec<T>
+where
+    I: Sync,
+    T: Send,
+    F: Fn(usize, &I) -> T + Sync,
+{
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let f = &f;
+                s.spawn(move || f(i, item))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            })
+            .collect()
+    })
+}
+
+/// [`fan_out`] over remotes, each result paired with its node's name.
 pub fn on_all<R, T, F>(remotes: &[R], f: F) -> Vec<(String, T)>
 where
     R: std::ops::Deref + Sync,
@@ -202,26 +231,7 @@ where
     F: Fn(&R::Target) -> T + Sync,
     T: Send,
 {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = remotes
-            .iter()
-            .map(|r| {
-                let f = &f;
-                s.spawn(move || f(&**r))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(remotes)
-            .map(|(h, r)| {
-                let name = r.node().name.clone();
-                match h.join() {
-                    Ok(v) => (name, v),
-                    Err(p) => std::panic::resume_unwind(p),
-                }
-            })
-            .collect()
-    })
+    fan_out(remotes, |_, r| (r.node().name.clone(), f(&**r)))
 }
 
 impl RemoteError {

@@ -307,16 +307,6 @@ pub fn connect_nodes(nodes: &[Node], opts: &SshOptions) -> anyhow::Result<Vec<Ar
     Ok(out)
 }
 
-/// Connects to resolved nodes (see [`super::nodes::resolve`]). For a local cluster, first checks
-/// that its bridge and route exist ([`crate::cluster::verify_routes`]), so nothing is sent to a
-/// cluster address that would leave the machine.
-pub fn connect_all(resolved: &super::nodes::ResolvedNodes) -> anyhow::Result<Vec<Arc<dyn Remote>>> {
-    if let Some(c) = &resolved.cluster {
-        crate::cluster::verify_routes(c)?;
-    }
-    connect_nodes(&resolved.nodes, &resolved.ssh)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Connecting
 
@@ -332,7 +322,7 @@ fn open(node: &Node, opts: &SshOptions) -> Result<Conn, RemoteError> {
         msg,
     };
     if let Some(bridge) = &opts.route_via {
-        crate::cluster::check_route(&node.host, bridge).map_err(&conn_err)?;
+        super::route::check_route(&node.host, bridge).map_err(&conn_err)?;
     }
     let addrs: Vec<_> = (node.host.as_str(), node.ssh_port)
         .to_socket_addrs()
@@ -467,7 +457,10 @@ fn check_host_key(sess: &Session, node: &Node, opts: &SshOptions) -> Result<(), 
                 let kname = kname.ok_or_else(|| {
                     hk_err(format!("unknown host key type offered by {host_entry}"))
                 })?;
-                let line = format!("{host_entry} {kname} {}\n", base64(key));
+                let line = format!(
+                    "{host_entry} {kname} {}\n",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+                );
                 let _g = KNOWN_HOSTS_WRITE.lock().unwrap_or_else(|p| p.into_inner());
                 append_known_host(path, &line).map_err(|e| {
                     hk_err(format!("adding the host key to {}: {e}", path.display()))
@@ -508,33 +501,6 @@ fn key_type_name(t: HostKeyType) -> Option<&'static str> {
         HostKeyType::Ed25519 => "ssh-ed25519",
         HostKeyType::Unknown => return None,
     })
-}
-
-/// Standard base64 with padding (known_hosts key encoding).
-pub(crate) fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
 }
 
 fn authenticate(sess: &Session, node: &Node, opts: &SshOptions) -> Result<(), RemoteError> {
@@ -782,17 +748,6 @@ fn strip_pid_line(stdout: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foob"), "Zm9vYg==");
-        assert_eq!(base64(b"fooba"), "Zm9vYmE=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn pid_line_is_stripped_and_the_rest_kept() {

@@ -1,125 +1,62 @@
 //! Faults: partitions, packet faults, pauses, crashes and clock skew — injected on real nodes,
 //! recorded in the history, and always healed.
 //!
-//! This module owns [`Faults`], the executor the runner drives: it turns nemesis operations
-//! (`start-partition`, `pause`, `bump-clock`, …; see [`schedule::f`]) into commands on the
-//! nodes, answers each with what it actually did (the value of the `info` completion: which
-//! nodes, which grudge, which clock offsets), and provides the two safety nets every way out of
-//! a run uses: [`Faults::heal_all`] (idempotent, safe with nothing active, best effort on every
-//! node even when some fail) and [`Faults::verify_clean`] (proof that no rule, qdisc, stopped
-//! process or clock offset is left). The pieces:
+//! A fault *family* is one module implementing [`Fault`] and registered with a [`FaultDef`]
+//! (see `fault`): its options, how it draws a concrete fault, how it injects and ends it, how it
+//! heals a node and proves it clean. The built-ins are in `families`. This module owns
+//! [`Nemesis`], the executor the runner drives: it turns the runner's `start-<family>` /
+//! `stop-<family>` into a family's concrete operations, answers each with what was done (the
+//! `info` completion's value), and provides the safety nets every way out of a run uses —
+//! [`Nemesis::heal_all`] (every family, every node, idempotent, best effort even when some
+//! fail; also what an earlier, killed run may have left) and [`Nemesis::verify_clean`] (proof
+//! that no rule, qdisc, stopped process or clock offset is left).
 //!
-//! - `spec` — `--nemesis LIST`, `--nemesis-interval`, the plan's `nemesis:` section;
-//! - `schedule` — the pure, seeded stream of start/stop operations and the final heal;
-//! - `grudge` + `select` — pure choices of shapes and nodes;
-//! - `partition` (iptables), `packet` (tc), `process` (signals by pid file), `clock`
-//!   (libfaketime files or the real clock) — command builders and their remote halves.
+//! The other modules are the families' pure parts and command builders: `grudge` + `select`
+//! (shapes and node choices), `partition` (iptables), `packet` (tc), `nfq` (the userspace
+//! packet emulation), `process` (process states), `clock` (libfaketime files and the real
+//! clock).
 //!
 //! Blocking: every method runs commands through [`Remote`] (blocking); async callers use
 //! `spawn_blocking`. Work on several nodes runs on scoped threads, one per node.
 
 pub mod clock;
+pub mod families;
+pub mod fault;
 pub mod grudge;
 pub mod nfq;
 pub mod packet;
 pub mod partition;
-pub mod plug;
 pub mod process;
-
-pub mod schedule;
 pub mod select;
-pub mod spec;
 
 pub use clock::{ClockMode, ClockState};
+pub use fault::{Ability, Cx, Fault, FaultArgs, FaultDef, Skipped};
 pub use grudge::{Grudge, Shape};
 pub use packet::Behaviour;
-pub use process::Processes;
 pub use select::NodeSpec;
-pub use spec::{FaultKind, NemesisSpec};
 
-use crate::control::{Cmd, Remote};
-use crate::generator::rng::Rng;
+use crate::control::{Cmd, Node, Remote};
+use crate::error::bad_input;
 use crate::history::{Op, OpType, Process};
-use anyhow::{anyhow, bail, Context};
-use schedule::f;
+use crate::plan::Plan;
+use crate::target::Target;
+use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::Arc;
 
-/// `node: text`, without repeating the node when the text already starts with it (remote
-/// errors name their node).
-fn about(node: &str, text: &str) -> String {
-    let prefix = format!("{node}: ");
-    if text.starts_with(&prefix) {
-        text.to_string()
-    } else {
-        format!("{prefix}{text}")
-    }
+/// What a nemesis invocation did: the value recorded in the completion event (which nodes,
+/// which rules, …) and an error text when it could not do it fully.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisOutcome {
+    pub value: Value,
+    pub error: Option<String>,
 }
 
-/// A fault that does not apply at this moment — aimed at the primaries while the target reports
-/// none (no leader during an election, or no node answering) — so nothing was injected and
-/// nothing failed. The nemesis records it as skipped (`"skipped": reason`), not as an error,
-/// and the fault summary counts it apart.
-#[derive(Debug)]
-pub struct Skipped(pub String);
-
-impl std::fmt::Display for Skipped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Skipped {}
-
-/// The reason a primaries-targeted fault is skipped.
-const NO_PRIMARIES: &str = "the target reports no primaries right now (no leader, or no answer)";
-
-/// The target's primaries among the nodes; [`Skipped`] when there are none right now.
-fn current_primaries(procs: &dyn Processes, names: &[String]) -> anyhow::Result<Vec<String>> {
-    let ps = select::primaries_among(names, &procs.primaries());
-    if ps.is_empty() {
-        return Err(Skipped(NO_PRIMARIES.into()).into());
-    }
-    Ok(ps)
-}
-
-/// The value and error of a nemesis completion for an operation that ended in `e`: skipped
-/// (no error, the reason under `skipped`) or failed (the error, also in the value).
-pub fn outcome_of_error(request: &Value, e: &anyhow::Error) -> (Value, Option<String>) {
-    if let Some(s) = e.downcast_ref::<Skipped>() {
-        return (json!({ "request": request, "skipped": s.0 }), None);
-    }
-    let msg = crate::error::one_line(e);
-    (json!({ "request": request, "error": msg }), Some(msg))
-}
-
-/// What tc answers when the kernel has no `sch_netem`.
-const NETEM_UNKNOWN: &str = "Specified qdisc kind is unknown";
-
-/// Everything [`Faults`] needs to act on a cluster.
-pub struct FaultsConfig {
-    /// One remote per node, in cluster order.
-    pub remotes: Vec<Arc<dyn Remote>>,
-    /// The control node's address as the nodes see it: never blocked by a partition.
-    pub control_ip: Option<IpAddr>,
-    /// The target's process control (pause, kill, start, primaries).
-    pub processes: Arc<dyn Processes>,
-    /// How clock faults reach the nodes.
-    pub clock_mode: ClockMode,
-    /// Seed for node and shape choices (the run's seed).
-    pub seed: u64,
-    /// The netsplit binary's path *on the nodes*, for the userspace packet-fault emulation
-    /// used where the kernel lacks `sch_netem` ([`nfq`]); `None`: no emulation (netem only).
-    /// Local nodes share the control node's filesystem, so they get the running binary.
-    pub netem_helper: Option<String>,
-}
-
-/// What [`Faults::heal_all`] did, and what it could not do.
+/// What [`Nemesis::heal_all`] did, and what it could not do.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HealReport {
-    /// Steps that succeeded (`n1: partition`, `n3: resumed`, …).
+    /// Steps that succeeded (`n1: partition`, `n3: resume`, …).
     pub healed: Vec<String>,
     /// Steps that failed, each naming the node.
     pub errors: Vec<String>,
@@ -134,7 +71,7 @@ impl HealReport {
     }
 }
 
-/// What [`Faults::verify_clean`] found left over, one line per problem, each naming the node.
+/// What [`Nemesis::verify_clean`] found left over, one line per problem, each naming the node.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CleanReport {
     pub problems: Vec<String>,
@@ -146,48 +83,28 @@ impl CleanReport {
     }
 }
 
-/// The fault executor for one run. See the module docs.
-pub struct Faults {
-    names: Vec<String>,
-    remotes: BTreeMap<String, Arc<dyn Remote>>,
-    ips: BTreeMap<String, IpAddr>,
-    control_ip: Option<IpAddr>,
-    procs: Arc<dyn Processes>,
-    clock_mode: ClockMode,
-    netem_helper: Option<String>,
-    /// What is active, so heal_all knows what to restart and reset. Locked only briefly,
-    /// never across commands on nodes: `heal_all` (the emergency path) must not wait for a
-    /// fault that is being injected.
-    state: Mutex<State>,
+/// What a nemesis is built from.
+pub struct NemesisEnv<'a> {
+    pub plan: &'a Plan,
+    pub nodes: Vec<Node>,
+    pub remotes: Vec<Arc<dyn Remote>>,
+    pub target: Arc<dyn Target>,
+    /// The registered fault families, in heal order.
+    pub defs: &'a [FaultDef],
+    /// The nodes are local namespace nodes (one kernel clock and filesystem with this machine).
+    pub local_nodes: bool,
+    /// The control node's address as the nodes see it, when known without asking them.
+    pub control_ip: Option<IpAddr>,
 }
 
-struct State {
-    rng: Rng,
-    /// Whether `verify_clean` demands the target be running on every node.
-    expect_running: bool,
-    paused: BTreeSet<String>,
-    killed: BTreeSet<String>,
-    clocks: BTreeMap<String, ClockState>,
-    clock_touched: BTreeSet<String>,
-    clock_used: bool,
-    devices: BTreeMap<String, String>,
-    /// Nodes found to lack `sch_netem` (their packet faults go through [`nfq`]).
-    no_netem: BTreeSet<String>,
-    /// Real-clock nodes whose time sync the nemesis stopped, with what to restart at the heal.
-    timesync: BTreeMap<String, clock::TimeSync>,
-}
-
-/// Resolves a node's address: an IP literal as is, else a DNS lookup on the control node.
-pub fn resolve_ip(host: &str) -> anyhow::Result<IpAddr> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(ip);
+/// The value and error of a nemesis completion for an operation that ended in `e`: skipped
+/// (no error, the reason under `skipped`) or failed (the error, also in the value).
+pub fn outcome_of_error(request: &Value, e: &anyhow::Error) -> (Value, Option<String>) {
+    if let Some(s) = e.downcast_ref::<Skipped>() {
+        return (json!({ "request": request, "skipped": s.0 }), None);
     }
-    (host, 0)
-        .to_socket_addrs()
-        .with_context(|| format!("resolving node address {host}"))?
-        .map(|a| a.ip())
-        .find(|ip| ip.is_ipv4())
-        .ok_or_else(|| anyhow!("node address {host} resolves to no IPv4 address"))
+    let msg = crate::error::one_line(e);
+    (json!({ "request": request, "error": msg }), Some(msg))
 }
 
 /// The control node's address as an SSH-reached node sees it (`$SSH_CLIENT`), `None` when the
@@ -199,856 +116,320 @@ pub fn detect_control_ip(remote: &dyn Remote) -> Option<IpAddr> {
     out.stdout.split_whitespace().next()?.parse().ok()
 }
 
-fn value_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
+/// The fault executor of one run. See the module docs.
+pub struct Nemesis {
+    cx: Option<Cx>,
+    /// Every family the target supports, in heal order: all of them heal, every run.
+    families: Vec<Arc<dyn Fault>>,
+    /// The families the plan schedules.
+    scheduled: Vec<String>,
 }
 
-impl Faults {
-    /// Builds the executor. Resolves node addresses; touches no node (see [`Faults::setup`]).
-    pub fn new(cfg: FaultsConfig) -> anyhow::Result<Faults> {
-        if cfg.remotes.is_empty() {
-            bail!("the nemesis needs at least one node");
-        }
-        let mut names = Vec::new();
-        let mut remotes = BTreeMap::new();
-        let mut ips = BTreeMap::new();
-        for r in cfg.remotes {
-            let n = r.node().clone();
-            if remotes.contains_key(&n.name) {
-                bail!("node {} is listed twice", n.name);
-            }
-            let ip = resolve_ip(&n.host).with_context(|| format!("node {}", n.name))?;
-            if Some(ip) == cfg.control_ip {
-                bail!(
-                    "node {} has the control node's address {ip}: partitions could cut the control node off",
-                    n.name
-                );
-            }
-            ips.insert(n.name.clone(), ip);
-            names.push(n.name.clone());
-            remotes.insert(n.name, r);
-        }
-        let clocks = names
-            .iter()
-            .map(|n| (n.clone(), ClockState::default()))
-            .collect();
-        Ok(Faults {
-            names,
-            remotes,
-            ips,
-            control_ip: cfg.control_ip,
-            procs: cfg.processes,
-            clock_mode: cfg.clock_mode,
-            netem_helper: cfg.netem_helper,
-            state: Mutex::new(State {
-                rng: Rng::new(cfg.seed),
-                // Until setup, the target may not have been started (an early error path).
-                expect_running: false,
-                paused: BTreeSet::new(),
-                killed: BTreeSet::new(),
-                clocks,
-                clock_touched: BTreeSet::new(),
-                clock_used: false,
-                devices: BTreeMap::new(),
-                no_netem: BTreeSet::new(),
-                timesync: BTreeMap::new(),
-            }),
-        })
-    }
-
-    fn st(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain bookkeeping behind; keep using it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Node names, in cluster order.
-    pub fn nodes(&self) -> &[String] {
-        &self.names
-    }
-
-    /// Addresses the partitions and packet filters use.
-    pub fn ips(&self) -> &BTreeMap<String, IpAddr> {
-        &self.ips
-    }
-
-    /// Whether [`Faults::verify_clean`] requires the target running on every node (false
-    /// until [`Faults::setup`], which the runner calls once the target is up; set it false
-    /// again for a target that is torn down).
-    pub fn set_expect_running(&self, yes: bool) {
-        self.st().expect_running = yes;
-    }
-
-    /// Each node's clock as the nemesis last set it.
-    pub fn clock_offsets(&self) -> BTreeMap<String, ClockState> {
-        self.st().clocks.clone()
-    }
-
-    /// Notes results must carry: currently, that clock faults had no effect because the
-    /// target ignores libfaketime.
-    pub fn notes(&self) -> Vec<String> {
-        if self.st().clock_used && !self.clock_effective() {
-            vec![self.faketime_note()]
-        } else {
-            Vec::new()
+impl Nemesis {
+    /// A nemesis with nothing to inject and nothing to heal.
+    pub fn none() -> Nemesis {
+        Nemesis {
+            cx: None,
+            families: Vec::new(),
+            scheduled: Vec::new(),
         }
     }
 
-    /// False when clock faults cannot reach the target's processes (faketime mode with a
-    /// target that ignores libfaketime).
-    pub fn clock_effective(&self) -> bool {
-        self.clock_mode == ClockMode::RealClock || self.procs.honours_faketime()
-    }
-
-    /// The faketime note, whether or not a clock fault has run yet (for a note at setup).
-    pub fn notes_if_clock_used_now(&self) -> String {
-        self.faketime_note()
-    }
-
-    fn faketime_note(&self) -> String {
-        format!(
-            "clock faults had no effect on {}: its binaries ignore libfaketime (Go and static \
-             binaries read the clock with their own system calls); run on VMs with the real-clock \
-             mode to test clocks",
-            self.procs.name()
-        )
-    }
-
-    fn v6(&self) -> bool {
-        self.ips.values().any(IpAddr::is_ipv6)
-    }
-
-    fn remote(&self, node: &str) -> anyhow::Result<&Arc<dyn Remote>> {
-        self.remotes
-            .get(node)
-            .ok_or_else(|| anyhow!("unknown node {node}"))
-    }
-
-    /// Runs `f` on each named node in parallel; results in the order given.
-    fn on_nodes<T: Send>(
-        &self,
-        nodes: &[String],
-        f: impl Fn(&str, &dyn Remote) -> anyhow::Result<T> + Sync,
-    ) -> Vec<(String, anyhow::Result<T>)> {
-        let f = &f;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = nodes
+    /// Builds the nemesis for a plan: checks the fault names, their options (errors name
+    /// `nemesis.opts.<family>.<key>` and the line) and that the target can do what they need —
+    /// all bad input (exit 254), before any node is touched.
+    pub fn build(env: NemesisEnv) -> Result<Nemesis> {
+        let plan = env.plan;
+        let origin = |path: &str| {
+            plan.origins
+                .get(path)
+                .map(|o| format!("{o}: "))
+                .unwrap_or_default()
+        };
+        let known = || {
+            env.defs
                 .iter()
-                .map(|n| {
-                    let r = self.remotes.get(n).cloned();
-                    let n = n.clone();
-                    s.spawn(move || {
-                        let res = match r {
-                            Some(r) => f(&n, r.as_ref()),
-                            None => Err(anyhow!("unknown node {n}")),
-                        };
-                        (n, res)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| ("?".into(), Err(anyhow!("node worker panicked"))))
-                })
-                .collect()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut scheduled: Vec<String> = Vec::new();
+        for f in &plan.nemesis.faults {
+            let f = f.trim();
+            match f {
+                "none" | "" => {}
+                "all" => {
+                    for d in env.defs {
+                        if d.unmet(env.target.as_ref(), env.nodes.len()).is_none() {
+                            scheduled.push(d.name.clone());
+                        }
+                    }
+                }
+                _ if env.defs.iter().any(|d| d.name == f) => scheduled.push(f.to_string()),
+                _ => {
+                    return Err(bad_input(format!(
+                        "{}nemesis.faults: unknown fault {f:?} (known: {}, none, all)",
+                        origin("nemesis.faults"),
+                        known()
+                    )))
+                }
+            }
+        }
+        scheduled.dedup();
+        for k in plan.nemesis.opts.keys() {
+            if !env.defs.iter().any(|d| &d.name == k) {
+                return Err(bad_input(format!(
+                    "{}nemesis.opts.{k}: unknown fault (known: {})",
+                    origin(&format!("nemesis.opts.{k}")),
+                    known()
+                )));
+            }
+        }
+        for name in &scheduled {
+            let d = env.defs.iter().find(|d| &d.name == name).expect("checked");
+            match d.unmet(env.target.as_ref(), env.nodes.len()) {
+                Some(_) if env.nodes.is_empty() => {
+                    return Err(bad_input(format!(
+                        "nemesis faults {:?} need nodes, and target {} runs on none",
+                        scheduled,
+                        env.target.name()
+                    )))
+                }
+                Some(a) => {
+                    return Err(bad_input(format!(
+                        "{}nemesis.faults: {name} needs a target that can {}; target {} cannot",
+                        origin("nemesis.faults"),
+                        a.name(),
+                        env.target.name()
+                    )))
+                }
+                None => {}
+            }
+        }
+        let mut families = Vec::new();
+        for d in env.defs {
+            if d.unmet(env.target.as_ref(), env.nodes.len()).is_some() {
+                continue;
+            }
+            let opts = plan
+                .nemesis
+                .opts
+                .get(&d.name)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let f = d.build(&FaultArgs {
+                opts: &opts,
+                origins: &plan.origins,
+                local_nodes: env.local_nodes,
+                target: &env.target,
+            })?;
+            families.push(f);
+        }
+        if families.is_empty() && env.nodes.is_empty() {
+            return Ok(Nemesis::none());
+        }
+        let control_ip = env.control_ip.or_else(|| {
+            env.remotes
+                .first()
+                .and_then(|r| detect_control_ip(r.as_ref()))
+        });
+        let cx = Cx::new(
+            env.nodes,
+            env.remotes,
+            control_ip,
+            env.target,
+            env.local_nodes,
+            plan.seed(),
+        )
+        .map_err(|e| e.context("building the nemesis"))?;
+        Ok(Nemesis {
+            cx: Some(cx),
+            families,
+            scheduled,
         })
     }
 
-    /// Like [`Faults::on_nodes`] but fails with every node's error when any failed.
-    fn on_nodes_ok<T: Send>(
-        &self,
-        nodes: &[String],
-        f: impl Fn(&str, &dyn Remote) -> anyhow::Result<T> + Sync,
-    ) -> anyhow::Result<Vec<(String, T)>> {
-        let mut ok = Vec::new();
-        let mut errs = Vec::new();
-        for (n, r) in self.on_nodes(nodes, f) {
-            match r {
-                Ok(v) => ok.push((n, v)),
-                Err(e) => errs.push(about(&n, &crate::error::one_line(&e))),
+    /// The context (nodes, addresses), if the run has nodes.
+    pub fn cx(&self) -> Option<&Cx> {
+        self.cx.as_ref()
+    }
+
+    /// The families the plan schedules.
+    pub fn scheduled(&self) -> &[String] {
+        &self.scheduled
+    }
+
+    fn family(&self, name: &str) -> Option<&Arc<dyn Fault>> {
+        self.families.iter().find(|f| f.name() == name)
+    }
+
+    /// Prepares the scheduled families on every node (after the target is up); from now on
+    /// [`Nemesis::verify_clean`] demands the target running. Returns the notes the history
+    /// should carry (what the plan asked that these nodes or this target cannot do).
+    pub fn setup(&self) -> Result<Vec<String>> {
+        let Some(cx) = &self.cx else {
+            return Ok(Vec::new());
+        };
+        let mut notes = Vec::new();
+        for name in &self.scheduled {
+            if let Some(f) = self.family(name) {
+                f.setup(cx)
+                    .map_err(|e| e.context(format!("setting up {name} faults")))?;
+                notes.extend(f.notes(cx));
             }
         }
-        if errs.is_empty() {
-            Ok(ok)
-        } else {
-            Err(anyhow!(errs.join("; ")))
+        cx.set_expect_running(true);
+        Ok(notes)
+    }
+
+    /// Whether verify-clean demands the target running (false again for a target that is
+    /// torn down).
+    pub fn set_expect_running(&self, yes: bool) {
+        if let Some(cx) = &self.cx {
+            cx.set_expect_running(yes);
         }
     }
 
-    /// Prepares every node: the iptables chain and its jump, no leftovers from an earlier
-    /// (crashed) run, faketime clocks at zero offset.
-    pub fn setup(&self) -> anyhow::Result<()> {
-        let v6 = self.v6();
-        let mode = self.clock_mode;
-        let names = self.names.clone();
-        self.on_nodes_ok(&names, |_, r| {
-            partition::ensure_chain(r, false)?;
-            if v6 {
-                partition::ensure_chain(r, true)?;
+    /// Performs one scheduled operation: `start-<family>` (drawn from the family's options
+    /// when `value` is null), `stop-<family>`, `heal`, or a family's concrete operation
+    /// (`pause`, `bump-clock`, …) with its value. A failure is an outcome with `error`, not an
+    /// `Err`: the run goes on, and the history says what failed.
+    pub fn invoke(&self, f: &str, value: &Value) -> NemesisOutcome {
+        let Some(cx) = &self.cx else {
+            return NemesisOutcome {
+                value: json!({ "request": value }),
+                error: Some(format!(
+                    "nemesis operation {f:?} requested but the run has no nodes"
+                )),
+            };
+        };
+        if f == "heal" || f == "heal-all" {
+            let rep = self.heal_all();
+            return NemesisOutcome {
+                error: (!rep.is_ok())
+                    .then(|| format!("heal-all failed: {}", rep.errors.join("; "))),
+                value: rep.to_json(),
+            };
+        }
+        let (family, op, request, drawn) = match self.resolve(f, value) {
+            Ok(x) => x,
+            Err(e) => {
+                let (value, error) = outcome_of_error(value, &e);
+                return NemesisOutcome { value, error };
             }
-            partition::heal(r, false)?;
-            if v6 {
-                partition::heal(r, true)?;
-            }
-            packet::heal(r)?;
-            nfq::heal(r, v6)?;
-            // Real clocks are left alone (and time sync running) until a clock fault needs
-            // them: see `hold_clocks`.
-            if mode == ClockMode::Faketime {
-                clock::set_faketime(r, ClockState::default())?;
-            }
-            Ok(())
-        })?;
-        self.st().expect_running = true;
-        Ok(())
-    }
-
-    /// Executes one nemesis operation and returns what was done (the `info` value).
-    pub fn invoke(&self, fname: &str, value: &Value) -> anyhow::Result<Value> {
-        match fname {
-            f::START_PARTITION => self.start_partition(value),
-            f::STOP_PARTITION => {
-                let nodes = self.heal_partitions()?;
-                Ok(json!({ "nodes": nodes }))
-            }
-            f::START_PACKET => self.start_packet(value),
-            f::STOP_PACKET => {
-                let names = self.names.clone();
-                let v6 = self.v6();
-                self.on_nodes_ok(&names, |_, r| {
-                    packet::heal(r)?;
-                    Ok(nfq::heal(r, v6)?)
-                })?;
-                Ok(json!({ "nodes": names }))
-            }
-            f::PAUSE => {
-                let nodes = self.targets(value)?;
-                let procs = self.procs.clone();
-                self.st().paused.extend(nodes.iter().cloned());
-                self.on_nodes_ok(&nodes, |_, r| procs.pause(r))?;
-                Ok(json!({ "nodes": nodes }))
-            }
-            f::RESUME => {
-                // SIGCONT is harmless on a running process, so resume every node: nothing stays
-                // stopped even if our bookkeeping missed one.
-                let was: Vec<String> = self.st().paused.iter().cloned().collect();
-                let names = self.names.clone();
-                let procs = self.procs.clone();
-                self.on_nodes_ok(&names, |_, r| procs.resume(r))?;
-                self.st().paused.clear();
-                Ok(json!({ "nodes": was }))
-            }
-            f::KILL | f::STOP => {
-                let nodes = self.targets(value)?;
-                let procs = self.procs.clone();
-                let graceful = fname == f::STOP;
-                self.st().killed.extend(nodes.iter().cloned());
-                self.on_nodes_ok(&nodes, |_, r| {
-                    if graceful {
-                        procs.stop(r)
-                    } else {
-                        procs.kill(r)
+        };
+        match family.invoke(cx, &op, &request) {
+            Ok(mut done) => {
+                let label = family.label(&op, &done);
+                if let Value::Object(m) = &mut done {
+                    m.insert("op".into(), json!(op));
+                    m.insert("label".into(), json!(label));
+                    if drawn || f != op {
+                        m.insert("request".into(), request);
                     }
-                })?;
-                Ok(json!({ "nodes": nodes, "graceful": graceful }))
-            }
-            f::START => {
-                let nodes: Vec<String> = match value.get("nodes").and_then(Value::as_array) {
-                    Some(a) => a
-                        .iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect(),
-                    None => self.st().killed.iter().cloned().collect(),
-                };
-                let procs = self.procs.clone();
-                self.on_nodes_ok(&nodes, |_, r| procs.start(r))?;
-                for n in &nodes {
-                    self.st().killed.remove(n);
                 }
-                Ok(json!({ "nodes": nodes }))
-            }
-            f::BUMP_CLOCK => {
-                let nodes = self.targets(value)?;
-                let delta = value
-                    .get("delta_ms")
-                    .and_then(Value::as_f64)
-                    .ok_or_else(|| anyhow!("bump-clock needs delta_ms"))?;
-                self.shift_clocks(&nodes, delta)?;
-                Ok(self.clock_value(nodes))
-            }
-            f::STROBE_CLOCK => self.strobe(value),
-            f::DRIFT_CLOCK => {
-                let nodes = self.targets(value)?;
-                let rate = value
-                    .get("rate")
-                    .and_then(Value::as_f64)
-                    .filter(|r| *r > 0.0 && r.is_finite())
-                    .ok_or_else(|| anyhow!("drift-clock needs a positive rate"))?;
-                if self.clock_mode == ClockMode::RealClock {
-                    bail!("drift-clock needs libfaketime (faketime mode); real clocks can only be bumped and strobed");
-                }
-                let mut new = Vec::new();
-                for n in &nodes {
-                    let mut s = self.st().clocks[n];
-                    s.rate = rate;
-                    new.push((n.clone(), s));
-                }
-                self.set_clocks(&new)?;
-                Ok(self.clock_value(nodes))
-            }
-            f::RESET_CLOCK => {
-                self.reset_clocks()?;
-                Ok(self.clock_value(self.names.clone()))
-            }
-            f::HEAL_ALL => {
-                let rep = self.heal_all();
-                if rep.is_ok() {
-                    Ok(rep.to_json())
-                } else {
-                    Err(anyhow!("heal-all failed: {}", rep.errors.join("; ")))
+                NemesisOutcome {
+                    value: done,
+                    error: None,
                 }
             }
-            other => Err(crate::error::bad_input(format!(
-                "unknown nemesis operation {other:?}"
-            ))),
+            Err(e) => {
+                let (mut value, error) = outcome_of_error(&request, &e);
+                value["op"] = json!(op);
+                NemesisOutcome { value, error }
+            }
         }
+    }
+
+    /// The family, concrete operation and request an `f` means; `true` when the request was
+    /// drawn from the family's options.
+    fn resolve(&self, f: &str, value: &Value) -> Result<(&Arc<dyn Fault>, String, Value, bool)> {
+        if let Some(name) = f.strip_prefix("start-") {
+            if let Some(fam) = self.family(name) {
+                if value.is_null() {
+                    let (op, req) = fam.draw(&mut self.cx.as_ref().expect("nodes").rng());
+                    return Ok((fam, op, req, true));
+                }
+                return Ok((fam, fam.ops()[0].to_string(), value.clone(), false));
+            }
+        }
+        if let Some(name) = f.strip_prefix("stop-") {
+            if let Some(fam) = self.family(name) {
+                return Ok((fam, fam.stop_op().to_string(), json!({}), false));
+            }
+        }
+        for fam in &self.families {
+            if fam.ops().contains(&f) {
+                return Ok((fam, f.to_string(), value.clone(), false));
+            }
+        }
+        Err(bad_input(format!("unknown nemesis operation {f:?}")))
     }
 
     /// Executes a nemesis invocation and returns its completion: an `info` op (the nemesis
     /// cannot know how the cluster took it) with what was done as the value, or with `error`
-    /// set and `{"error": …}` merged into the value when it failed.
+    /// set and `{"error": …}` in the value when it failed.
     pub fn invoke_op(&self, invoke: &Op) -> Op {
-        let mut done = Op::new(
-            Process::Nemesis,
-            OpType::Info,
-            invoke.f.clone(),
-            Value::Null,
-        );
-        match self.invoke(&invoke.f, &invoke.value) {
-            Ok(v) => done.value = v,
-            Err(e) => (done.value, done.error) = outcome_of_error(&invoke.value, &e),
-        }
+        let out = self.invoke(&invoke.f, &invoke.value);
+        let mut done = Op::new(Process::Nemesis, OpType::Info, invoke.f.clone(), out.value);
+        done.error = out.error;
         done
     }
 
-    fn targets(&self, value: &Value) -> anyhow::Result<Vec<String>> {
-        if let Some(a) = value.get("nodes").and_then(Value::as_array) {
-            let names: Vec<String> = a
-                .iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect();
-            return select::select(
-                &NodeSpec::Named(names),
-                &self.names,
-                &[],
-                &mut self.st().rng,
-            )
-            .map_err(|e| anyhow!(e));
-        }
-        let spec = match value_str(value, "targets") {
-            Some(s) => NodeSpec::parse(s).map_err(|e| anyhow!(e))?,
-            None => NodeSpec::One,
-        };
-        let primaries = if spec == NodeSpec::Primaries {
-            current_primaries(self.procs.as_ref(), &self.names)?
-        } else {
-            Vec::new()
-        };
-        select::select(&spec, &self.names, &primaries, &mut self.st().rng).map_err(|e| anyhow!(e))
-    }
-
-    fn start_partition(&self, value: &Value) -> anyhow::Result<Value> {
-        let p = if let Some(g) = value.get("grudge") {
-            let grudge: Grudge = serde_json::from_value(g.clone())
-                .map_err(|e| anyhow!("start-partition grudge: {e}"))?;
-            for (a, ds) in &grudge {
-                for n in std::iter::once(a).chain(ds) {
-                    if !self.ips.contains_key(n) {
-                        bail!("start-partition grudge names unknown node {n}");
-                    }
-                }
-            }
-            grudge::Partition {
-                shape: Shape::One,
-                grudge,
-                components: Vec::new(),
-            }
-        } else {
-            let shape = Shape::parse(value_str(value, "shape").unwrap_or("majority"))
-                .map_err(|e| anyhow!(e))?;
-            let primaries = if shape == Shape::Primaries {
-                current_primaries(self.procs.as_ref(), &self.names)?
-            } else {
-                Vec::new()
-            };
-            grudge::partition(shape, &self.names, &primaries, &mut self.st().rng)
-                .map_err(|e| anyhow!(e))?
-        };
-        // Compute every node's rules before touching any node: a refusal (control node) leaves
-        // the cluster as it was.
-        let mut per_node: BTreeMap<String, Vec<Cmd>> = BTreeMap::new();
-        for n in &self.names {
-            let cmds = partition::rules_for(&p.grudge, n, &self.ips, self.control_ip)
-                .map_err(|e| anyhow!("{n}: {e}"))?;
-            per_node.insert(n.clone(), cmds);
-        }
-        self.heal_partitions()?;
-        let names = self.names.clone();
-        let v6 = self.v6();
-        let result = self.on_nodes_ok(&names, |n, r| {
-            partition::ensure_chain(r, false)?;
-            if v6 {
-                partition::ensure_chain(r, true)?;
-            }
-            for c in &per_node[n] {
-                r.exec_ok(c)?;
-            }
-            Ok(())
-        });
-        if let Err(e) = result {
-            // Half a partition is worse than none.
-            let _ = self.heal_partitions();
-            return Err(e.context("installing partition rules"));
-        }
-        let mut v = p.to_json();
-        if value.get("grudge").is_some() {
-            v["shape"] = json!("explicit");
-        }
-        v["nodes"] = json!(p.grudge.keys().collect::<Vec<_>>());
-        Ok(v)
-    }
-
-    fn heal_partitions(&self) -> anyhow::Result<Vec<String>> {
-        let v6 = self.v6();
-        let names = self.names.clone();
-        self.on_nodes_ok(&names, |_, r| {
-            partition::heal(r, false)?;
-            if v6 {
-                partition::heal(r, true)?;
-            }
-            Ok(())
-        })?;
-        Ok(names)
-    }
-
-    fn start_packet(&self, value: &Value) -> anyhow::Result<Value> {
-        let behaviour = match value.get("behaviour") {
-            Some(Value::String(s)) => Behaviour::preset(s).map_err(|e| anyhow!(e))?,
-            Some(v @ Value::Object(_)) => serde_json::from_value::<Behaviour>(v.clone())
-                .map_err(|e| anyhow!("start-packet behaviour: {e}"))?,
-            _ => Behaviour::preset("delay").map_err(|e| anyhow!(e))?,
-        };
-        behaviour.validate().map_err(|e| anyhow!(e))?;
-        if behaviour.is_empty() {
-            bail!("start-packet: empty behaviour");
-        }
-        let nodes = self.targets(value)?;
-        // Interfaces towards the peers, found once per node.
-        for n in &nodes {
-            if !self.st().devices.contains_key(n) {
-                let peer = self
-                    .names
-                    .iter()
-                    .find(|x| *x != n)
-                    .map(|x| self.ips[x])
-                    .ok_or_else(|| anyhow!("packet faults need at least two nodes"))?;
-                let dev = packet::device_towards(self.remote(n)?.as_ref(), peer)?;
-                self.st().devices.insert(n.clone(), dev);
-            }
-        }
-        let ips = self.ips.clone();
-        let devices = self.st().devices.clone();
-        let b = behaviour.clone();
-        let helper = self.netem_helper.clone();
-        let no_netem = self.st().no_netem.clone();
-        let seed = self.st().rng.next_u64();
-        let done = self
-            .on_nodes_ok(&nodes, |n, r| {
-                let peers: Vec<IpAddr> = ips
-                    .iter()
-                    .filter(|(name, _)| name.as_str() != n)
-                    .map(|(_, ip)| *ip)
-                    .collect();
-                let netem_needed = !b.netem_args().is_empty();
-                if !(netem_needed && no_netem.contains(n)) {
-                    match packet::apply(r, &devices[n], &peers, &b) {
-                        Ok(()) => return Ok(if netem_needed { "netem" } else { "htb" }),
-                        Err(e) if !e.to_string().contains(NETEM_UNKNOWN) => return Err(e.into()),
-                        Err(e) => tracing::info!(node = n, error = %e, "no sch_netem"),
-                    }
-                }
-                // The kernel lacks sch_netem: rate by HTB, the rest emulated through NFQUEUE.
-                let Some(helper) = &helper else {
-                    bail!(
-                        "kernel lacks sch_netem: netem behaviours cannot be installed \
-                         (tc: {NETEM_UNKNOWN}), and the userspace emulation needs the netsplit \
-                         binary on the node (local nodes only); only `rate` works"
-                    );
-                };
-                let rate_only = Behaviour {
-                    rate: b.rate.clone(),
-                    ..Behaviour::default()
-                };
-                if !rate_only.is_empty() {
-                    packet::apply(r, &devices[n], &peers, &rate_only)?;
-                }
-                let node_seed = seed ^ n.bytes().fold(0u64, |h, c| h.rotate_left(8) ^ c as u64);
-                nfq::apply(r, helper, &peers, &b, node_seed)
-                    .map_err(|e| anyhow!("emulating netem through NFQUEUE: {e}"))?;
-                Ok("nfqueue")
-            })
-            .context("installing packet faults")?;
-        let mut how = BTreeMap::new();
-        for (n, kind) in done {
-            if kind == "nfqueue" {
-                self.st().no_netem.insert(n.clone());
-            }
-            how.insert(n, kind);
-        }
-        // How each node got it: `netem`, `htb` (rate only) or `nfqueue` (emulated).
-        Ok(json!({ "nodes": nodes, "behaviour": behaviour, "emulation": how }))
-    }
-
-    /// Before the first real-clock fault on a node: notes what synchronises its clock
-    /// (timedatectl's NTP switch, active chrony/ntp/… units) and stops it, so the fault holds;
-    /// [`Faults::heal_all`] restarts exactly that. Faketime nodes: nothing to do.
-    fn hold_clocks(&self, nodes: &[String]) -> anyhow::Result<()> {
-        if self.clock_mode != ClockMode::RealClock {
-            return Ok(());
-        }
-        let todo: Vec<String> = {
-            let st = self.st();
-            nodes
-                .iter()
-                .filter(|n| !st.timesync.contains_key(*n))
-                .cloned()
-                .collect()
-        };
-        let found = self.on_nodes(&todo, |_, r| {
-            let was = clock::parse_timesync(&r.exec(&clock::timesync_state_cmd())?.stdout);
-            for c in clock::stop_timesync_cmds() {
-                // Absent daemons fail here; that is fine.
-                let _ = r.exec(&c);
-            }
-            Ok(was)
-        });
-        // Not `on_nodes_ok`: a node where the probe worked must be recorded (its sync is being
-        // stopped) even when another node failed, or the heal would not restart it.
-        let mut errs = Vec::new();
-        for (n, res) in found {
-            match res {
-                Ok(was) => {
-                    self.st().timesync.insert(n, was);
-                }
-                Err(e) => errs.push(about(&n, &crate::error::one_line(&e))),
-            }
-        }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(anyhow!("stopping time sync: {}", errs.join("; ")))
-        }
-    }
-
-    fn set_clocks(&self, states: &[(String, ClockState)]) -> anyhow::Result<()> {
-        let names: Vec<String> = states.iter().map(|(n, _)| n.clone()).collect();
-        self.hold_clocks(&names)?;
-        self.st().clock_used = true;
-        let mode = self.clock_mode;
-        let old = self.st().clocks.clone();
-        let wanted: BTreeMap<String, ClockState> = states.iter().cloned().collect();
-        self.on_nodes_ok(&names, |n, r| {
-            let s = wanted[n];
-            match mode {
-                ClockMode::Faketime => clock::set_faketime(r, s)?,
-                ClockMode::RealClock => {
-                    let delta = (s.offset_ms - old[n].offset_ms).round() as i64;
-                    if delta != 0 {
-                        r.exec_ok(&clock::bump_real_cmd(delta))?;
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        for (n, s) in states {
-            self.st().clocks.insert(n.clone(), *s);
-            self.st().clock_touched.insert(n.clone());
-        }
-        Ok(())
-    }
-
-    fn shift_clocks(&self, nodes: &[String], delta_ms: f64) -> anyhow::Result<()> {
-        let new: Vec<(String, ClockState)> = nodes
-            .iter()
-            .map(|n| {
-                let mut s = self.st().clocks[n];
-                s.offset_ms += delta_ms;
-                (n.clone(), s)
-            })
-            .collect();
-        self.set_clocks(&new)
-    }
-
-    fn reset_clocks(&self) -> anyhow::Result<()> {
-        {
-            let mut st = self.st();
-            st.clock_used |= !st.clock_touched.is_empty();
-        }
-        let mode = self.clock_mode;
-        let names = self.names.clone();
-        let touched = self.st().clock_touched.clone();
-        self.on_nodes_ok(&names, |n, r| {
-            match mode {
-                // Idempotent and cheap: every node's file goes back to +0.
-                ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
-                ClockMode::RealClock => {
-                    if touched.contains(n) {
-                        clock::set_real_from_control(r, 0.0)?;
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        for s in self.st().clocks.values_mut() {
-            *s = ClockState::default();
-        }
-        self.st().clock_touched.clear();
-        Ok(())
-    }
-
-    /// Strobes run on the nodes themselves (one command per node, all in parallel), so the
-    /// period is kept even when a round trip to the node takes longer than the period.
-    fn strobe(&self, value: &Value) -> anyhow::Result<Value> {
-        let nodes = self.targets(value)?;
-        let num = |k: &str, d: f64| value.get(k).and_then(Value::as_f64).unwrap_or(d);
-        let delta = num("delta_ms", 200.0).round() as i64;
-        let period_ms = num("period_ms", 10.0).max(1.0) as u64;
-        let duration_ms = num("duration_ms", 2000.0).max(0.0) as u64;
-        let cycles = (duration_ms / (2 * period_ms)).max(1);
-        let mode = self.clock_mode;
-        self.hold_clocks(&nodes)?;
-        let base = self.st().clocks.clone();
-        self.st().clock_used = true;
-        for n in &nodes {
-            self.st().clock_touched.insert(n.clone());
-        }
-        let made = self.on_nodes_ok(&nodes, |n, r| {
-            let cmd = match mode {
-                ClockMode::Faketime => {
-                    let off = base[n];
-                    let mut on = off;
-                    on.offset_ms += delta as f64;
-                    clock::strobe_faketime_cmd(
-                        &clock::rc_path(&r.node().workdir),
-                        on,
-                        off,
-                        period_ms,
-                        duration_ms,
-                        cycles,
-                    )
-                }
-                ClockMode::RealClock => {
-                    clock::strobe_real_cmd(delta, period_ms, duration_ms, cycles)
-                }
-            };
-            let out = r.exec_ok(&cmd)?;
-            if mode == ClockMode::RealClock {
-                // Each flip reads the clock and sets it in two processes and loses the time
-                // between them (milliseconds on a slow machine): without this, a long strobe
-                // leaves the clock behind. Set it back from the control node's clock.
-                clock::set_real_from_control(r, base[n].offset_ms)?;
-            }
-            Ok(out.stdout.trim().parse::<u64>().unwrap_or(0))
-        })?;
-        let mut v = self.clock_value(nodes);
-        // Flips each node really made: a slow node makes fewer within the duration.
-        let flips: BTreeMap<String, u64> = made.into_iter().map(|(n, c)| (n, 2 * c)).collect();
-        v["flips"] = json!(flips);
-        v["delta_ms"] = json!(delta);
-        v["period_ms"] = json!(period_ms);
-        Ok(v)
-    }
-
-    fn clock_value(&self, nodes: Vec<String>) -> Value {
-        let mut v = json!({
-            "nodes": nodes,
-            "offsets": self.st().clocks,
-            "mode": self.clock_mode,
-        });
-        if self.clock_mode == ClockMode::RealClock {
-            // What was keeping each node's clock in sync, stopped until the heal.
-            v["time_sync_stopped"] = json!(self.st().timesync);
-            // Each node's clock as measured against the control node's just now (half the
-            // round trip corrected): what the nodes really show, beside what was asked.
-            let names = self.names.clone();
-            let measured: BTreeMap<String, Value> = self
-                .on_nodes(&names, |_, r| Ok(clock::measure_real_offset_ms(r)?))
-                .into_iter()
-                .map(|(n, m)| {
-                    let x = match m {
-                        Ok(ms) => json!((ms * 10.0).round() / 10.0),
-                        Err(e) => json!({ "error": crate::error::one_line(&e) }),
-                    };
-                    (n, x)
-                })
-                .collect();
-            v["measured_offset_ms"] = json!(measured);
-        }
-        if !self.clock_effective() {
-            v["effective"] = json!(false);
-            v["note"] = json!(self.faketime_note());
-        }
-        v
-    }
-
-    /// Heals everything on every node: flushes the partition chain, removes netsplit's qdiscs,
-    /// resumes (SIGCONT) the target everywhere, restarts what the nemesis killed, resets clocks.
-    /// Idempotent and safe when nothing is active; keeps going past failures and reports them.
+    /// Heals everything on every node: every family the target supports undoes whatever it may
+    /// have left (this run's faults, or an earlier, killed run's), network first, then
+    /// processes, then clocks. Idempotent and safe when nothing is active; keeps going past
+    /// failures and reports them, each naming its node.
     pub fn heal_all(&self) -> HealReport {
         let mut rep = HealReport::default();
-        let v6 = self.v6();
-        let mode = self.clock_mode;
-        let procs = self.procs.clone();
-        let killed = self.st().killed.clone();
-        let touched = self.st().clock_touched.clone();
-        let timesync = self.st().timesync.clone();
-        let names = self.names.clone();
-        let results = self.on_nodes(&names, |n, r| {
+        let Some(cx) = &self.cx else {
+            return rep;
+        };
+        let results = cx.on_nodes(&cx.names, |n, r| {
             let mut ok = Vec::new();
             let mut errs = Vec::new();
-            let mut step = |what: &str, res: anyhow::Result<()>| match res {
-                Ok(()) => ok.push(format!("{n}: {what}")),
-                Err(e) => errs.push((what.to_string(), crate::error::one_line(&e))),
-            };
-            step("partition", partition::heal(r, false).map_err(Into::into));
-            if v6 {
-                step(
-                    "partition (ipv6)",
-                    partition::heal(r, true).map_err(Into::into),
-                );
-            }
-            step("packet", packet::heal(r).map_err(Into::into));
-            step("packet (emulated)", nfq::heal(r, v6).map_err(Into::into));
-            step("resume", procs.resume(r));
-            if killed.contains(n) {
-                step("start", procs.start(r));
-            }
-            let clock_res: Option<anyhow::Result<()>> = match mode {
-                ClockMode::Faketime => {
-                    Some(clock::set_faketime(r, ClockState::default()).map_err(Into::into))
+            for f in &self.families {
+                match f.heal(cx, n, r) {
+                    Ok(steps) => ok.extend(steps.into_iter().map(|s| format!("{n}: {s}"))),
+                    Err(e) => errs.push(fault::about(
+                        n,
+                        &format!("{}: {}", f.name(), crate::error::one_line(&e)),
+                    )),
                 }
-                ClockMode::RealClock if touched.contains(n) => {
-                    Some(clock::set_real_from_control(r, 0.0).map_err(Into::into))
-                }
-                ClockMode::RealClock => None,
-            };
-            let clock_ok = clock_res.as_ref().is_none_or(|r| r.is_ok());
-            if let Some(res) = clock_res {
-                step("clock", res);
-            }
-            // Time sync back as it was found, once the clock is back.
-            if let (true, Some(was)) = (clock_ok, timesync.get(n)) {
-                let res = clock::restore_timesync_cmds(was)
-                    .iter()
-                    .try_for_each(|c| r.exec_ok(c).map(|_| ()));
-                step("time sync", res.map_err(Into::into));
             }
             Ok((ok, errs))
         });
         for (n, res) in results {
             match res {
                 Ok((ok, errs)) => {
-                    let failed: BTreeSet<&str> = errs.iter().map(|(w, _)| w.as_str()).collect();
-                    if !failed.contains("start") {
-                        self.st().killed.remove(&n);
-                    }
-                    if !failed.contains("resume") {
-                        self.st().paused.remove(&n);
-                    }
-                    if !failed.contains("clock") {
-                        self.st().clock_touched.remove(&n);
-                        self.st().clocks.insert(n.clone(), ClockState::default());
-                        if !failed.contains("time sync") {
-                            self.st().timesync.remove(&n);
-                        }
-                    }
                     rep.healed.extend(ok);
-                    rep.errors
-                        .extend(errs.iter().map(|(w, e)| about(&n, &format!("{w}: {e}"))));
+                    rep.errors.extend(errs);
                 }
-                Err(e) => rep.errors.push(about(&n, &crate::error::one_line(&e))),
+                Err(e) => rep
+                    .errors
+                    .push(fault::about(&n, &crate::error::one_line(&e))),
             }
         }
         rep
     }
 
-    /// Checks every node is clean: no rules in the partition chain, no netsplit or netem
-    /// qdisc, no stopped target process, the target running (unless told not to expect it),
-    /// and no clock offset left.
+    /// Checks every node is clean: no rule, qdisc, stopped process, missing process (once the
+    /// target was set up) or clock offset left by any family.
     pub fn verify_clean(&self) -> CleanReport {
-        let v6 = self.v6();
-        let mode = self.clock_mode;
-        let procs = self.procs.clone();
-        let expect_running = self.st().expect_running;
-        let touched = self.st().clock_touched.clone();
-        let held: BTreeSet<String> = self.st().timesync.keys().cloned().collect();
-        let names = self.names.clone();
         let mut rep = CleanReport::default();
-        for (n, res) in self.on_nodes(&names, |n, r| {
+        let Some(cx) = &self.cx else {
+            return rep;
+        };
+        for (n, res) in cx.on_nodes(&cx.names, |n, r| {
             let mut problems = Vec::new();
-            let mut rules = partition::active_rules(r, false)?;
-            if v6 {
-                rules.extend(partition::active_rules(r, true)?);
-            }
-            if !rules.is_empty() {
-                problems.push(format!(
-                    "{n}: partition rules left in chain {}: {}",
-                    partition::CHAIN,
-                    rules.join(" | ")
-                ));
-            }
-            let q = packet::leftovers(r)?;
-            if !q.is_empty() {
-                problems.push(format!("{n}: qdiscs left: {}", q.join(" | ")));
-            }
-            let e = nfq::leftovers(r, v6)?;
-            if !e.is_empty() {
-                problems.push(format!(
-                    "{n}: packet emulation left ({}): {}",
-                    nfq::CHAIN,
-                    e.join(" | ")
-                ));
-            }
-            let pids = procs.pids(r)?;
-            if pids.is_empty() && expect_running {
-                problems.push(format!("{n}: {} is not running", procs.name()));
-            }
-            for pid in pids {
-                if let Some(s) = process::state_of(r, pid)? {
-                    if process::is_stopped(s) {
-                        problems.push(format!(
-                            "{n}: {} process {pid} is stopped (state {s})",
-                            procs.name()
-                        ));
-                    }
-                }
-            }
-            match mode {
-                ClockMode::Faketime => {
-                    let out = r.exec(&Cmd::new("cat").arg(clock::rc_path(&r.node().workdir)))?;
-                    let line = out.stdout.trim();
-                    if out.status == 0 && !line.is_empty() && line != "+0.000s" {
-                        problems.push(format!("{n}: clock offset {line:?} left in faketime file"));
-                    }
-                }
-                ClockMode::RealClock => {
-                    if touched.contains(n) {
-                        problems.push(format!("{n}: real clock was moved and not restored"));
-                    }
-                    if held.contains(n) {
-                        problems.push(format!("{n}: time sync was stopped and not restarted"));
-                    }
+            for f in &self.families {
+                match f.leftovers(cx, n, r) {
+                    Ok(p) => problems.extend(p),
+                    Err(e) => problems.push(format!(
+                        "{n}: cannot verify {}: {}",
+                        f.name(),
+                        crate::error::one_line(&e)
+                    )),
                 }
             }
             Ok(problems)
@@ -1064,24 +445,35 @@ impl Faults {
         rep
     }
 
-    /// End of a run: heal everything, then remove the chain and its jump from every node.
+    /// Heals, then verifies; any failure or leftover is an error naming the node.
+    pub fn heal_and_verify(&self) -> Result<()> {
+        let rep = self.heal_all();
+        let clean = self.verify_clean();
+        let mut problems = rep.errors;
+        problems.extend(clean.problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!("after healing: {}", problems.join("; ")))
+        }
+    }
+
+    /// End of a run: heal everything, then remove what the families installed.
     pub fn teardown(&self) -> HealReport {
         let mut rep = self.heal_all();
-        let v6 = self.v6();
-        let names = self.names.clone();
-        for (n, res) in self.on_nodes(&names, |_, r| {
-            nfq::teardown(r, v6)?;
-            partition::teardown(r, false)?;
-            if v6 {
-                partition::teardown(r, true)?;
+        let Some(cx) = &self.cx else {
+            return rep;
+        };
+        for (n, res) in cx.on_nodes(&cx.names, |n, r| {
+            for f in &self.families {
+                f.teardown(cx, n, r)
+                    .map_err(|e| e.context(format!("removing {}", f.name())))?;
             }
             Ok(())
         }) {
             if let Err(e) = res {
-                rep.errors.push(format!(
-                    "{n}: removing chain: {}",
-                    crate::error::one_line(&e)
-                ));
+                rep.errors
+                    .push(fault::about(&n, &crate::error::one_line(&e)));
             }
         }
         rep
@@ -1093,6 +485,7 @@ mod tests {
     use super::*;
     use crate::control::{Node, Output, RemoteError};
     use std::path::Path;
+    use std::sync::Mutex;
 
     /// A node that refuses every command and counts them: the skipped faults must not touch
     /// any node.
@@ -1120,31 +513,78 @@ mod tests {
         }
     }
 
-    /// A target with no leader right now.
+    /// A target with no leader right now, whose processes must never be touched.
     struct Leaderless;
 
-    impl Processes for Leaderless {
+    impl Target for Leaderless {
         fn name(&self) -> &str {
             "leaderless"
         }
-        fn pause(&self, _: &dyn Remote) -> anyhow::Result<()> {
-            bail!("pause reached a node")
-        }
-        fn resume(&self, _: &dyn Remote) -> anyhow::Result<()> {
+        fn setup(&self) -> anyhow::Result<()> {
             Ok(())
         }
-        fn kill(&self, _: &dyn Remote) -> anyhow::Result<()> {
-            bail!("kill reached a node")
-        }
-        fn stop(&self, _: &dyn Remote) -> anyhow::Result<()> {
-            bail!("stop reached a node")
-        }
-        fn start(&self, _: &dyn Remote) -> anyhow::Result<()> {
+        fn teardown(&self) -> anyhow::Result<()> {
             Ok(())
         }
-        fn pids(&self, _: &dyn Remote) -> anyhow::Result<Vec<u32>> {
+        fn client(
+            &self,
+            _: Option<usize>,
+        ) -> crate::target::BoxFuture<'_, anyhow::Result<Box<dyn crate::target::Client>>> {
+            Box::pin(async { anyhow::bail!("no clients") })
+        }
+        fn as_kill(&self) -> Option<&dyn crate::target::Kill> {
+            Some(self)
+        }
+        fn as_pause(&self) -> Option<&dyn crate::target::Pause> {
+            Some(self)
+        }
+        fn as_primaries(&self) -> Option<&dyn crate::target::Primaries> {
+            Some(self)
+        }
+    }
+
+    impl crate::target::Kill for Leaderless {
+        fn kill(&self, _: usize) -> anyhow::Result<()> {
+            anyhow::bail!("kill reached a node")
+        }
+        fn start(&self, _: usize) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn running(&self, _: usize) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+    }
+
+    impl crate::target::Pause for Leaderless {
+        fn pause(&self, _: usize) -> anyhow::Result<()> {
+            anyhow::bail!("pause reached a node")
+        }
+        fn resume(&self, _: usize) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn pids(&self, _: usize) -> anyhow::Result<Vec<u32>> {
             Ok(vec![1])
         }
+    }
+
+    impl crate::target::Primaries for Leaderless {
+        fn primaries(&self) -> anyhow::Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn nemesis(remotes: Vec<Arc<dyn Remote>>, plan: Plan) -> Nemesis {
+        let nodes = remotes.iter().map(|r| r.node().clone()).collect();
+        Nemesis::build(NemesisEnv {
+            plan: &plan,
+            nodes,
+            remotes,
+            target: Arc::new(Leaderless),
+            defs: &families::builtin(),
+            local_nodes: false,
+            control_ip: Some("10.9.9.254".parse().unwrap()),
+        })
+        .unwrap()
     }
 
     /// A machine that runs every command successfully and logs it; its clock probe says
@@ -1197,15 +637,11 @@ mod tests {
             },
             log: Mutex::new(Vec::new()),
         });
-        let f = Faults::new(FaultsConfig {
-            remotes: vec![m.clone() as Arc<dyn Remote>],
-            control_ip: None,
-            processes: Arc::new(Leaderless),
-            clock_mode: ClockMode::RealClock,
-            seed: 1,
-            netem_helper: None,
-        })
-        .unwrap();
+        let mut plan = Plan::default();
+        plan.nemesis
+            .opts
+            .insert("clock".into(), json!({"mode": "real-clock"}));
+        let f = nemesis(vec![m.clone() as Arc<dyn Remote>], plan);
         let log = || std::mem::take(&mut *m.log.lock().unwrap());
         let sync_cmds = |l: &[String]| {
             l.iter()
@@ -1217,12 +653,12 @@ mod tests {
         assert!(f.heal_all().errors.is_empty());
         assert_eq!(sync_cmds(&log()), Vec::<String>::new());
 
-        let v = f
-            .invoke(
-                f::BUMP_CLOCK,
-                &json!({"targets": "n1", "delta_ms": 60_000.0}),
-            )
-            .unwrap();
+        let out = f.invoke(
+            "bump-clock",
+            &json!({"targets": "n1", "delta_ms": 60_000.0}),
+        );
+        assert_eq!(out.error, None, "{}", out.value);
+        let v = out.value;
         assert_eq!(v["time_sync_stopped"]["n1"]["units"][0], "chrony");
         let measured = v["measured_offset_ms"]["n1"].as_f64().unwrap();
         assert!((59_000.0..61_000.0).contains(&measured), "{measured}");
@@ -1238,8 +674,11 @@ mod tests {
         );
         assert!(sync_cmds(&l).contains(&"systemctl stop chrony".to_string()));
         // A second bump does not probe again (the probe would now see sync stopped).
-        f.invoke(f::BUMP_CLOCK, &json!({"targets": "n1", "delta_ms": 1.0}))
-            .unwrap();
+        assert_eq!(
+            f.invoke("bump-clock", &json!({"targets": "n1", "delta_ms": 1.0}))
+                .error,
+            None
+        );
         assert!(!log().iter().any(|c| c.contains("timedatectl show")));
         assert_eq!(
             f.verify_clean().problems.len(),
@@ -1269,7 +708,7 @@ mod tests {
         assert_eq!(sync_cmds(&log()), Vec::<String>::new());
     }
 
-    fn faults() -> (Faults, Vec<Arc<Refuses>>) {
+    fn faults() -> (Nemesis, Vec<Arc<Refuses>>) {
         let nodes: Vec<Arc<Refuses>> = (1..=3)
             .map(|i| {
                 Arc::new(Refuses {
@@ -1283,15 +722,10 @@ mod tests {
                 })
             })
             .collect();
-        let f = Faults::new(FaultsConfig {
-            remotes: nodes.iter().map(|n| n.clone() as Arc<dyn Remote>).collect(),
-            control_ip: None,
-            processes: Arc::new(Leaderless),
-            clock_mode: ClockMode::Faketime,
-            seed: 1,
-            netem_helper: None,
-        })
-        .unwrap();
+        let f = nemesis(
+            nodes.iter().map(|n| n.clone() as Arc<dyn Remote>).collect(),
+            Plan::default(),
+        );
         (f, nodes)
     }
 

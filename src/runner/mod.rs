@@ -18,21 +18,20 @@
 //! process. With fewer workers than nodes, the final phase adds a worker per unbound node, so
 //! final reads come from every node.
 
-pub mod nemesis;
 pub mod recorder;
-pub mod resolve;
 
-pub use nemesis::{Nemesis, NemesisEnv, NemesisOutcome, NoopNemesis};
 pub use recorder::{Recorder, RecorderHandle};
 
 use crate::checker::Validity;
 use crate::control::{Node, Remote};
-use crate::error::bad_input;
 use crate::generator::{self as gen, BoxGen, Ctx, Event, GenOp, Invocation, Rng, Thread};
 use crate::history::{Op, OpType, Process};
+use crate::nemesis::{Nemesis, NemesisEnv};
 use crate::plan::{NemesisSchedule, Plan};
+use crate::registry::{Prepared, Registry};
 use crate::store;
-use crate::target::{self, Client, Completion, Target, TargetEnv};
+use crate::target::{Client, Completion, Target, TargetEnv};
+use crate::workload::Instance;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::io::IsTerminal;
@@ -41,52 +40,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-
-/// Resolved nodes and the remotes that reach them (`remotes[i]` reaches `nodes[i]`).
-pub type ResolvedNodes = (Vec<Node>, Vec<Arc<dyn Remote>>);
-
-/// Resolves the plan's nodes into node descriptions and remotes (SSH).
-pub type NodeResolver = fn(&Plan) -> Result<ResolvedNodes>;
-
-/// The pieces other parts of netsplit plug into the runner: how nodes are reached and how faults
-/// are injected. [`Hooks::default`] needs no nodes and injects no faults.
-#[derive(Clone, Copy)]
-pub struct Hooks {
-    pub resolve_nodes: NodeResolver,
-    pub build_nemesis: nemesis::NemesisBuilder,
-}
-
-impl Default for Hooks {
-    fn default() -> Self {
-        Hooks {
-            resolve_nodes: resolve_no_nodes,
-            build_nemesis: nemesis::build_default,
-        }
-    }
-}
-
-/// The default resolver: targets that need no nodes get none; a target that needs nodes is an
-/// error naming it, since no way of reaching nodes is registered in this build.
-pub fn resolve_no_nodes(plan: &Plan) -> Result<ResolvedNodes> {
-    let reg = target::lookup(&plan.target.name)?;
-    let given = !plan.nodes.nodes.is_empty()
-        || plan.nodes.nodes_file.is_some()
-        || plan.nodes.cluster.is_some();
-    if !reg.needs_nodes {
-        if given {
-            tracing::warn!(
-                target = reg.name,
-                "target needs no nodes; ignoring the nodes given"
-            );
-        }
-        return Ok((Vec::new(), Vec::new()));
-    }
-    Err(bad_input(format!(
-        "target {:?} runs on nodes, but no way of reaching nodes (SSH, local cluster) is \
-         registered in this build",
-        reg.name
-    )))
-}
 
 /// The outcome of one run.
 #[derive(Debug, Clone)]
@@ -178,7 +131,7 @@ pub struct Emergency {
     inner: Arc<Mutex<Option<EmergencyState>>>,
 }
 
-type EmergencyState = (Arc<dyn Nemesis>, Recorder, PathBuf);
+type EmergencyState = (Arc<Nemesis>, Recorder, PathBuf);
 
 impl Emergency {
     fn set(&self, v: Option<EmergencyState>) {
@@ -192,7 +145,10 @@ impl Emergency {
         let cur = self.inner.lock().ok().and_then(|g| g.clone());
         let mut code = crate::error::EXIT_UNKNOWN;
         if let Some((nem, rec, dir)) = cur {
-            let err = nem.heal_all().err().map(|e| crate::error::one_line(&e));
+            let err = nem
+                .heal_and_verify()
+                .err()
+                .map(|e| crate::error::one_line(&e));
             rec.nemesis("heal", Value::Null, err.clone());
             rec.flush(Duration::from_secs(2));
             match err {
@@ -214,7 +170,7 @@ impl Emergency {
 /// Runs the plan `test_count` times. Returns every run's outcome (stops early when interrupted).
 pub async fn run_tests(
     plan: &Plan,
-    hooks: Hooks,
+    registry: &Registry,
     interrupt: &Interrupt,
     emergency: &Emergency,
 ) -> Result<Vec<RunOutcome>> {
@@ -230,8 +186,8 @@ pub async fn run_tests(
             p.run.seed = Some(gen::rng::splitmix64(&mut x) >> 11);
         }
         p.run.test_count = 1;
-        let out = run_once(&p, hooks, interrupt, emergency).await?;
-        store::print_summary(&out);
+        let out = run_once(&p, registry, interrupt, emergency).await?;
+        print_summary(&out);
         outs.push(out);
     }
     Ok(outs)
@@ -240,8 +196,9 @@ pub async fn run_tests(
 /// Everything the phases share.
 struct Shared {
     plan: Plan,
+    workload: Instance,
     target: Arc<dyn Target>,
-    nemesis: Arc<dyn Nemesis>,
+    nemesis: Arc<Nemesis>,
     nodes: Vec<Node>,
     remotes: Vec<Arc<dyn Remote>>,
     recorder: Recorder,
@@ -254,26 +211,77 @@ struct Shared {
     next_process: AtomicU64,
 }
 
+/// Whether a plan's nodes are local namespace nodes (a named or the default local cluster):
+/// they share this machine's kernel clock and filesystem.
+pub fn local_nodes(plan: &Plan) -> bool {
+    plan.nodes.cluster.is_some() || (plan.nodes.nodes.is_empty() && plan.nodes.nodes_file.is_none())
+}
+
+/// Everything a run needs that can be refused as bad input, settled before a run directory
+/// exists: the plan checked against the registry, the nodes connected, the target and the
+/// nemesis built.
+pub struct Ready {
+    pub prepared: Prepared,
+    pub nodes: Vec<Node>,
+    pub remotes: Vec<Arc<dyn Remote>>,
+    pub target: Arc<dyn Target>,
+    pub nemesis: Arc<Nemesis>,
+}
+
+/// Checks the plan, connects the nodes, builds the target and the nemesis (see [`Ready`]).
+pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
+    let prepared = registry.prepare(plan)?;
+    let plan = &prepared.plan;
+    let (nodes, remotes) = crate::nodes::resolve_plan(plan, prepared.target.needs_nodes)?;
+    let target = prepared.target.build(TargetEnv {
+        plan: plan.clone(),
+        workload: prepared.workload.clone(),
+        nodes: nodes.clone(),
+        remotes: remotes.clone(),
+    })?;
+    let local = !nodes.is_empty() && local_nodes(plan);
+    let control_ip = match (&plan.nodes.cluster, local) {
+        (Some(name), true) => {
+            crate::cluster::load(name)?.and_then(|info| info.control_address.parse().ok())
+        }
+        (None, true) => crate::cluster::load(crate::nodes::DEFAULT_CLUSTER)?
+            .and_then(|info| info.control_address.parse().ok()),
+        _ => None,
+    };
+    let nemesis = Nemesis::build(NemesisEnv {
+        plan,
+        nodes: nodes.clone(),
+        remotes: remotes.clone(),
+        target: target.clone(),
+        defs: registry.faults(),
+        local_nodes: local,
+        control_ip,
+    })?;
+    // `all` and presets resolved: the plan records the families that will run.
+    let mut prepared = prepared;
+    prepared.plan.nemesis.faults = nemesis.scheduled().to_vec();
+    let nemesis = Arc::new(nemesis);
+    Ok(Ready {
+        prepared,
+        nodes,
+        remotes,
+        target,
+        nemesis,
+    })
+}
+
 /// One run: creates the run directory, runs the lifecycle, stores the results.
 pub async fn run_once(
     plan: &Plan,
-    hooks: Hooks,
+    registry: &Registry,
     interrupt: &Interrupt,
     emergency: &Emergency,
 ) -> Result<RunOutcome> {
     // Everything that can be refused as bad input is settled before a run directory exists.
-    let (nodes, remotes) = (hooks.resolve_nodes)(plan)?;
-    let target = target::build(TargetEnv {
-        plan: plan.clone(),
-        nodes: nodes.clone(),
-        remotes: remotes.clone(),
-    })?;
-    let nem = (hooks.build_nemesis)(NemesisEnv {
-        plan: plan.clone(),
-        nodes: nodes.clone(),
-        remotes: remotes.clone(),
-        target: target.clone(),
-    })?;
+    let r = ready(plan, registry)?;
+    let plan = &r.prepared.plan;
+    let nem = r.nemesis.clone();
+    let (nodes, remotes, target) = (r.nodes, r.remotes, r.target);
 
     let run_dir = store::create_run_dir(Path::new(&plan.run.store), &plan.test_name())?;
     std::fs::write(run_dir.join("plan.yaml"), plan.to_yaml()?)
@@ -287,6 +295,7 @@ pub async fn run_once(
     let first_free_process = plan.run.concurrency.max(nodes.len()) as u64;
     let shared = Arc::new(Shared {
         plan: plan.clone(),
+        workload: r.prepared.workload.clone(),
         target,
         nemesis: nem.clone(),
         nodes,
@@ -329,13 +338,15 @@ pub async fn run_once(
 
     let ops = handle.finish()?;
     let interrupted = interrupt.count() > 0;
-    let plan2 = plan.clone();
     let ops_arc = Arc::new(ops);
     let ops_for_check = ops_arc.clone();
-    let (valid, checkers) =
-        tokio::task::spawn_blocking(move || crate::workload::check(&plan2, &ops_for_check))
-            .await
-            .context("the checkers panicked")?;
+    let wl = r.prepared.workload.workload.clone();
+    let limit = check_time_limit(plan);
+    let (valid, checkers) = tokio::task::spawn_blocking(move || {
+        crate::workload::check(wl.as_ref(), &ops_for_check, limit)
+    })
+    .await
+    .context("the checkers panicked")?;
     let valid = if error.is_some() {
         // a run that broke says nothing for sure about the database
         valid.merge(Validity::Unknown)
@@ -382,15 +393,49 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
 }
 
+/// The checkers' time budget: `workload.check_time_limit` seconds, `0` for none.
+pub fn check_time_limit(plan: &Plan) -> Option<Duration> {
+    let s = plan.workload.check_time_limit;
+    (s > 0.0).then(|| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
+}
+
 async fn phases(sh: Arc<Shared>) -> Result<()> {
     let plan = &sh.plan;
+    // Before anything else: whatever an earlier run left on these nodes (it may have been
+    // killed before it could heal) is found and healed.
+    let s = sh.clone();
+    let found = blocking(move || {
+        let found = s.nemesis.verify_clean();
+        let healed = s.nemesis.heal_all();
+        Ok((found, healed))
+    })
+    .await?;
+    if !found.0.is_clean() {
+        tracing::warn!(
+            found = %found.0.problems.join("; "),
+            "healed what an earlier run left on the nodes"
+        );
+        sh.recorder.nemesis(
+            "note",
+            json!({
+                "note": "healed what an earlier run left on the nodes",
+                "found": found.0.problems,
+                "healed": found.1.healed,
+                "errors": found.1.errors,
+            }),
+            None,
+        );
+    }
     let s = sh.clone();
     blocking(move || s.target.setup().context("setting up the target")).await?;
     let s = sh.clone();
-    let rec = sh.recorder.clone();
-    blocking(move || s.nemesis.setup(&rec).context("setting up the nemesis")).await?;
+    let notes = blocking(move || s.nemesis.setup().context("setting up the nemesis")).await?;
+    for n in notes {
+        tracing::warn!("{n}");
+        sh.recorder.nemesis("note", json!({ "note": n }), None);
+    }
 
-    let workload = crate::workload::build(plan)?;
+    let workload = sh.workload.workload.clone();
     let n = plan.run.concurrency;
     let (comp_tx, mut comp_rx) = mpsc::unbounded_channel::<Event>();
     let mut dispatch: Vec<mpsc::Sender<Invocation>> = Vec::with_capacity(n);
@@ -423,9 +468,9 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
     let mut rng = Rng::new(plan.seed());
     let main_gen = gen::time_limit(
         plan.run.time_limit,
-        gen::rate(plan.run.rate, workload.generator),
+        gen::rate(plan.run.rate, workload.generator()),
     );
-    let nem_faults = plan.nemesis.faults.clone();
+    let nem_faults = sh.nemesis.scheduled().to_vec();
     let nem_gen = gen::time_limit(
         plan.run.time_limit,
         match plan.nemesis.schedule {
@@ -456,7 +501,7 @@ async fn phases(sh: Arc<Shared>) -> Result<()> {
                 _ = sh.interrupt.wait() => {}
             }
         }
-        if let Some(fg) = workload.final_generator {
+        if let Some(fg) = workload.final_generator() {
             if sh.interrupt.count() == 0 {
                 // Final reads from every node: with fewer workers than nodes, one more worker
                 // (and client) for each node no worker is bound to.
@@ -705,8 +750,7 @@ async fn nemesis_loop(
         let (f, v) = (inv.f.clone(), inv.value.clone());
         let out = tokio::task::spawn_blocking(move || s.nemesis.invoke(&f, &v)).await;
         let (value, error) = match out {
-            Ok(Ok(o)) => (o.value, o.error),
-            Ok(Err(e)) => (Value::Null, Some(crate::error::one_line(&e))),
+            Ok(o) => (o.value, o.error),
             Err(e) => (Value::Null, Some(format!("nemesis panicked: {e}"))),
         };
         if let Ok(mut a) = sh.active_faults.lock() {
@@ -738,9 +782,9 @@ async fn nemesis_loop(
 
 async fn heal(sh: &Arc<Shared>) -> Result<()> {
     let s = sh.clone();
-    let r = blocking(move || s.nemesis.heal_all()).await;
+    let r = blocking(move || s.nemesis.heal_and_verify()).await;
     let err = r.as_ref().err().map(crate::error::one_line);
-    if !sh.plan.nemesis.faults.is_empty() || err.is_some() {
+    if !sh.nemesis.scheduled().is_empty() || err.is_some() {
         sh.recorder.nemesis("heal", Value::Null, err);
     }
     if let Ok(mut a) = sh.active_faults.lock() {
@@ -762,8 +806,12 @@ async fn cleanup(sh: Arc<Shared>, run_dir: &Path) -> Result<()> {
         tracing::warn!(error = %crate::error::one_line(&e), "collecting node logs");
     }
     let s = sh.clone();
-    if let Err(e) = blocking(move || s.nemesis.teardown()).await {
-        first_err.get_or_insert(e.context("tearing down the nemesis"));
+    let rep = blocking(move || Ok(s.nemesis.teardown())).await?;
+    if !rep.is_ok() {
+        first_err.get_or_insert(anyhow::anyhow!(
+            "tearing down the nemesis: {}",
+            rep.errors.join("; ")
+        ));
     }
     if sh.plan.run.leave_db_running {
         tracing::info!("leaving the database running");
@@ -781,8 +829,11 @@ async fn cleanup(sh: Arc<Shared>, run_dir: &Path) -> Result<()> {
 
 /// Copies every node's log files into `<run>/nodes/<node>/`. Errors are logged per file.
 fn snarf_logs(sh: &Shared, run_dir: &Path) -> Result<()> {
+    let Some(logs) = sh.target.as_log_files() else {
+        return Ok(());
+    };
     for (i, node) in sh.nodes.iter().enumerate() {
-        let files = sh.target.log_files(i);
+        let files = logs.log_files(i);
         if files.is_empty() {
             continue;
         }
@@ -851,16 +902,9 @@ async fn progress_loop(sh: Arc<Shared>) {
     }
 }
 
-/// The summary values of a run for results.json: not a checker, just what happened.
-pub fn plan_summary(plan: &Plan) -> Value {
-    json!({
-        "name": plan.test_name(),
-        "target": plan.target.name,
-        "workload": plan.workload.name,
-        "nemesis": plan.nemesis.faults,
-        "concurrency": plan.run.concurrency,
-        "rate": plan.run.rate,
-        "time_limit": plan.run.time_limit,
-        "seed": plan.seed(),
-    })
+/// Prints a run's summary on stdout.
+pub fn print_summary(out: &RunOutcome) {
+    use std::io::Write as _;
+    print!("{}", store::summary_text(&out.results));
+    let _ = std::io::stdout().flush();
 }

@@ -1,15 +1,26 @@
-//! Targets (the databases under test) and their clients: the traits the runner drives, and the
-//! registry that maps `--target NAME` to a constructor.
+//! Targets (the databases under test) and their clients: the traits the runner and the nemesis
+//! drive, and how a target is registered.
 //!
-//! A [`Target`] installs, starts, stops, kills and pauses the database on the resolved nodes
-//! (blocking calls through [`crate::control::Remote`]; the runner calls them off the async
-//! threads) and makes one [`Client`] per worker, bound to a node. A client turns one operation of
-//! the workload's vocabulary (see `docs/adding-a-target.md`) into a [`Completion`]: `ok` (it
+//! A [`Target`] installs, starts and tears down the database on the resolved nodes (blocking
+//! calls through [`crate::control::Remote`]; the runner calls them off the async threads) and
+//! makes one [`Client`] per worker, bound to a node. A client turns one operation of the
+//! workload's vocabulary (see `docs/adding-a-target.md`) into a [`Completion`]: `ok` (it
 //! happened), `fail` (it certainly did not) or `info` (unknown). Clients classify errors
 //! conservatively: when in doubt, `info`. They never retry a non-idempotent op silently.
 //!
-//! Adding a database is one module implementing these traits plus one line in [`REGISTRY`].
+//! What else a target can do is optional, as in Jepsen, one trait per ability: [`Kill`]
+//! (kill, graceful stop and start), [`Pause`] (SIGSTOP/SIGCONT), [`Primaries`] (which nodes
+//! lead), [`LogFiles`] (what to fetch after a run), and [`Clock`] (whether libfaketime reaches
+//! its processes). A fault that needs an ability the target lacks is a plan error before
+//! anything starts (`crate::nemesis`). [`daemon::PidFileDaemons`] implements `Kill` and `Pause`
+//! for a database run by pid file, as the built-ins are.
+//!
+//! A target is registered by name with a [`TargetDef`], which says whether it runs on nodes
+//! and which workload vocabularies its clients speak: asking it for another is a plan error.
+//! [`TargetDef::of`] registers a [`TargetType`], whose options (`--target-opt K=V`, the plan's
+//! `target.opts`) are a `serde` struct.
 
+pub mod daemon;
 pub mod etcd;
 pub mod noop;
 pub mod redis;
@@ -17,7 +28,9 @@ pub mod redis;
 use crate::control::{Node, Remote};
 use crate::history::OpType;
 use crate::plan::Plan;
-use anyhow::Result;
+use crate::workload;
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -77,11 +90,13 @@ pub trait Client: Send {
     }
 }
 
-/// What a target is built from: the resolved plan and nodes. `nodes[i]` is reached through
-/// `remotes[i]`; both are empty for targets that need no nodes.
+/// What a target is built from: the resolved plan, the built workload (its vocabulary and
+/// client parameters) and the nodes. `nodes[i]` is reached through `remotes[i]`; both are empty
+/// for targets that need no nodes.
 #[derive(Clone)]
 pub struct TargetEnv {
     pub plan: Plan,
+    pub workload: workload::Instance,
     pub nodes: Vec<Node>,
     pub remotes: Vec<Arc<dyn Remote>>,
 }
@@ -95,93 +110,170 @@ pub trait Target: Send + Sync {
     fn setup(&self) -> Result<()>;
     /// Stops the database and removes its data (skipped with `--leave-db-running`).
     fn teardown(&self) -> Result<()>;
-    /// Kills the database process on node `i` (SIGKILL by pid file).
-    fn kill(&self, i: usize) -> Result<()>;
-    /// Starts it again on node `i`.
-    fn start(&self, i: usize) -> Result<()>;
-    /// Pauses (SIGSTOP) the process on node `i`.
-    fn pause(&self, i: usize) -> Result<()>;
-    /// Resumes (SIGCONT) it.
-    fn resume(&self, i: usize) -> Result<()>;
-    /// Files on node `i` to copy into the run's `nodes/<node>/` directory.
-    fn log_files(&self, i: usize) -> Vec<String>;
-    /// Names of the nodes that currently lead (where the database has leaders), if it can tell.
-    fn primaries(&self) -> Option<Vec<String>> {
-        None
-    }
     /// A new client bound to node `i` (`None` when the target has no nodes).
     fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>>;
+    /// Killing and restarting the database, if the target can.
+    fn as_kill(&self) -> Option<&dyn Kill> {
+        None
+    }
+    /// Pausing and resuming it, if the target can.
+    fn as_pause(&self) -> Option<&dyn Pause> {
+        None
+    }
+    /// Which nodes lead, if the database has leaders and the target can tell.
+    fn as_primaries(&self) -> Option<&dyn Primaries> {
+        None
+    }
+    /// Log files to fetch after every run, if any.
+    fn as_log_files(&self) -> Option<&dyn LogFiles> {
+        None
+    }
+    /// Whether clock faults on faketime nodes reach the database's processes.
+    fn clock(&self) -> Clock {
+        Clock::IgnoresFaketime
+    }
 }
 
-/// Builds a target from its environment.
-pub type Factory = fn(TargetEnv) -> Result<Arc<dyn Target>>;
-
-/// A registered target: name, whether it runs on nodes, one-line description, constructor.
-pub struct Registered {
-    pub name: &'static str,
-    pub needs_nodes: bool,
-    pub about: &'static str,
-    pub build: Factory,
+/// Process control, node by node (`i` indexes the run's nodes).
+pub trait Kill: Send + Sync {
+    /// Kills the database on node `i` (SIGKILL).
+    fn kill(&self, i: usize) -> Result<()>;
+    /// Stops it the database's own graceful way (SIGTERM and wait); default: kill.
+    fn stop(&self, i: usize) -> Result<()> {
+        self.kill(i)
+    }
+    /// Starts it again on node `i`; a no-op when it runs.
+    fn start(&self, i: usize) -> Result<()>;
+    /// Whether it runs on node `i` (the heal's proof that nothing stays killed).
+    fn running(&self, i: usize) -> Result<bool>;
 }
 
-/// Every target `--target` accepts. Add a database here.
-pub const REGISTRY: &[Registered] = &[
-    Registered {
-        name: "noop",
-        needs_nodes: false,
-        about: "in-memory, linearizable, every op ok: exercises the pipeline without nodes",
-        build: noop::build,
-    },
-    Registered {
-        name: "etcd",
-        needs_nodes: true,
-        about: "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway",
-        build: etcd::build,
-    },
-    Registered {
-        name: "redis",
-        needs_nodes: true,
-        about: "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it",
-        build: redis::build,
-    },
-    Registered {
-        name: "liar",
-        needs_nodes: false,
-        about: "TEST ONLY: like noop but acknowledges writes it never applies (verdict: invalid)",
-        build: noop::build_liar,
-    },
-];
+/// Pausing the database's processes.
+pub trait Pause: Send + Sync {
+    /// SIGSTOP the database's processes on node `i`.
+    fn pause(&self, i: usize) -> Result<()>;
+    /// SIGCONT them (a no-op when running).
+    fn resume(&self, i: usize) -> Result<()>;
+    /// The pids of its live processes on node `i` (the heal checks none is stopped).
+    fn pids(&self, i: usize) -> Result<Vec<u32>>;
+}
 
-/// The registry entry for `name`, or a bad-input error naming it and listing the known ones.
-pub fn lookup(name: &str) -> Result<&'static Registered> {
-    REGISTRY.iter().find(|r| r.name == name).ok_or_else(|| {
-        crate::error::bad_input(format!(
-            "unknown target {name:?} (known: {})",
-            REGISTRY
-                .iter()
-                .map(|r| r.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+/// Which nodes currently lead.
+pub trait Primaries: Send + Sync {
+    /// Names of the nodes that lead now (empty: none, e.g. during an election).
+    fn primaries(&self) -> Result<Vec<String>>;
+}
+
+/// What to fetch from each node after a run.
+pub trait LogFiles: Send + Sync {
+    /// Paths on node `i`, copied into the run's `nodes/<node>/`.
+    fn log_files(&self, i: usize) -> Vec<String>;
+}
+
+/// How clock faults on faketime nodes (local clusters) reach the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Its processes run under libfaketime and honour it.
+    Faketime,
+    /// They ignore libfaketime (Go and static binaries): clock faults there have no effect,
+    /// and results say so.
+    IgnoresFaketime,
+}
+
+/// Runs `fut` to completion on a fresh current-thread runtime on a scratch thread (safe to call
+/// from anywhere, including a thread inside another runtime).
+pub fn block_on<F>(fut: F) -> Result<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(fut))
+        });
+        match h.join() {
+            Ok(r) => r.context("starting a runtime for a target's probes"),
+            Err(p) => std::panic::resume_unwind(p),
+        }
     })
 }
 
-/// Builds the target the plan names.
-pub fn build(env: TargetEnv) -> Result<Arc<dyn Target>> {
-    let reg = lookup(&env.plan.target.name)?;
-    (reg.build)(env)
+type Build = dyn Fn(TargetEnv) -> Result<Arc<dyn Target>> + Send + Sync;
+
+/// A registered target: name, description, whether it runs on nodes, the workload
+/// vocabularies its clients speak, and its constructor.
+#[derive(Clone)]
+pub struct TargetDef {
+    pub name: String,
+    pub about: String,
+    pub needs_nodes: bool,
+    /// Vocabularies its clients speak; `*` for any.
+    pub vocabularies: Vec<String>,
+    build: Arc<Build>,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn unknown_target_is_bad_input_listing_known_names() {
-        let err = match super::lookup("etcdx") {
-            Err(e) => e,
-            Ok(_) => panic!("etcdx is not a target"),
-        };
-        let msg = err.to_string();
-        assert!(msg.contains("etcdx") && msg.contains("noop"), "{msg}");
-        assert_eq!(crate::error::exit_code_for(&err), 254);
+/// A target defined by its type, with `serde` options.
+pub trait TargetType: Target + Sized + 'static {
+    /// The name plans and `--target` use.
+    const NAME: &'static str;
+    /// One line for `--help` and error messages.
+    const ABOUT: &'static str;
+    /// Whether it runs on nodes (false: in the harness's process, like `noop`).
+    const NEEDS_NODES: bool;
+    /// The workload vocabularies its clients speak.
+    const VOCABULARIES: &'static [&'static str];
+    /// Its options: `--target-opt K=V` and the plan's `target.opts` (text is accepted for
+    /// numbers, booleans and comma-separated lists; `-` and `_` are the same in keys).
+    type Options: DeserializeOwned;
+    /// Builds the target for a run; touches no node (that is `setup`).
+    fn build(env: TargetEnv, opts: Self::Options) -> Result<Self>;
+}
+
+impl TargetDef {
+    /// The definition of a [`TargetType`].
+    pub fn of<T: TargetType>() -> TargetDef {
+        TargetDef {
+            name: T::NAME.to_string(),
+            about: T::ABOUT.to_string(),
+            needs_nodes: T::NEEDS_NODES,
+            vocabularies: T::VOCABULARIES.iter().map(|s| s.to_string()).collect(),
+            build: Arc::new(|env: TargetEnv| {
+                let opts: T::Options =
+                    crate::opts::from_map(&env.plan.target.opts, "target.opts", &env.plan.origins)?;
+                Ok(Arc::new(T::build(env, opts)?) as Arc<dyn Target>)
+            }),
+        }
+    }
+
+    /// A definition with its own constructor.
+    pub fn new(
+        name: &str,
+        about: &str,
+        needs_nodes: bool,
+        vocabularies: &[&str],
+        build: impl Fn(TargetEnv) -> Result<Arc<dyn Target>> + Send + Sync + 'static,
+    ) -> TargetDef {
+        TargetDef {
+            name: name.to_string(),
+            about: about.to_string(),
+            needs_nodes,
+            vocabularies: vocabularies.iter().map(|s| s.to_string()).collect(),
+            build: Arc::new(build),
+        }
+    }
+
+    /// Whether its clients speak `vocabulary`.
+    pub fn speaks(&self, vocabulary: &str) -> bool {
+        self.vocabularies
+            .iter()
+            .any(|v| v == "*" || v == vocabulary)
+    }
+
+    /// Builds the target for a run.
+    pub fn build(&self, env: TargetEnv) -> Result<Arc<dyn Target>> {
+        (self.build)(env)
     }
 }

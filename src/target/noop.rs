@@ -5,8 +5,7 @@
 //! Every operation is applied atomically under one lock and acknowledged `ok` (a CAS whose
 //! expected value does not match, or a bank transfer that would overdraw, is `fail`). It
 //! speaks every built-in workload's vocabulary (`docs/adding-a-target.md`). Having no
-//! processes, its kill/start/pause/resume do nothing — faults against it are recorded but have
-//! no effect.
+//! processes, it has no kill or pause ability: faults cannot be planned against it.
 //!
 //! Options (`--target-opt K=V`):
 //! - `lie=N` (TEST ONLY; the `liar` target sets `lie=2`): every N-th write is acknowledged but
@@ -16,21 +15,50 @@
 //! - `hang_every=N` (TEST ONLY): every N-th operation never completes, to exercise the op
 //!   timeout (`info`, then a new process).
 
-use super::{BoxFuture, Client, Completion, Target, TargetEnv};
+use super::{BoxFuture, Client, Completion, Target, TargetDef, TargetEnv, TargetType};
 use crate::error::bad_input;
+use crate::workload::bank::{initial_balances, BankParams};
 use anyhow::Result;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// Builds the honest in-memory target.
-pub fn build(env: TargetEnv) -> Result<Arc<dyn Target>> {
-    Ok(Arc::new(Noop::new(&env, "noop", 0)?))
+/// The noop target's options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoopOpts {
+    /// TEST ONLY: acknowledge every N-th write without applying it.
+    pub lie: Option<u64>,
+    /// TEST ONLY: every N-th operation never answers.
+    pub hang_every: u64,
 }
 
-/// Builds the test-only lying target (every second write acknowledged but dropped).
-pub fn build_liar(env: TargetEnv) -> Result<Arc<dyn Target>> {
-    Ok(Arc::new(Noop::new(&env, "liar", 2)?))
+/// The vocabularies the in-memory database speaks.
+pub const VOCABULARIES: &[&str] = &[
+    "register",
+    "set",
+    "counter",
+    "bank",
+    "list-append",
+    "rw-register",
+];
+
+/// The test-only lying target: `noop` with `lie=2` (every second write acknowledged but
+/// dropped), registered under its own name.
+pub fn liar() -> TargetDef {
+    TargetDef::new(
+        "liar",
+        "TEST ONLY: like noop but acknowledges writes it never applies (verdict: invalid)",
+        false,
+        VOCABULARIES,
+        |env: TargetEnv| {
+            let mut o: NoopOpts =
+                crate::opts::from_map(&env.plan.target.opts, "target.opts", &env.plan.origins)?;
+            o.lie = Some(o.lie.unwrap_or(2));
+            Ok(Arc::new(Noop::new(&env, "liar", o)?) as Arc<dyn Target>)
+        },
+    )
 }
 
 /// The workload whose vocabulary the clients speak (set and counter share `add`/`read`).
@@ -41,6 +69,7 @@ enum Wl {
     Counter,
     Bank,
     ListAppend,
+    RwRegister,
 }
 
 #[derive(Default)]
@@ -65,33 +94,28 @@ pub struct Noop {
     allow_negative: bool,
 }
 
-fn opt_u64(env: &TargetEnv, key: &str, default: u64) -> Result<u64> {
-    match env.plan.target_opt(key) {
-        None => Ok(default),
-        Some(s) => s.trim().parse::<u64>().map_err(|_| {
-            bad_input(format!(
-                "--target-opt {key}={s}: expected a non-negative integer"
-            ))
-        }),
+impl TargetType for Noop {
+    const NAME: &'static str = "noop";
+    const ABOUT: &'static str =
+        "in-memory, linearizable, every op ok: exercises the pipeline without nodes";
+    const NEEDS_NODES: bool = false;
+    const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
+    type Options = NoopOpts;
+
+    fn build(env: TargetEnv, opts: NoopOpts) -> Result<Noop> {
+        Noop::new(&env, "noop", opts)
     }
 }
 
 impl Noop {
-    fn new(env: &TargetEnv, name: &'static str, lie_default: u64) -> Result<Noop> {
-        for k in env.plan.target.opts.keys() {
-            if !["lie", "hang_every"].contains(&k.as_str()) {
-                return Err(bad_input(format!(
-                    "target {name}: unknown option {k:?} (known: lie, hang_every)"
-                )));
-            }
-        }
-        let wl = &env.plan.workload;
-        let workload = match wl.name.as_str() {
+    fn new(env: &TargetEnv, name: &'static str, opts: NoopOpts) -> Result<Noop> {
+        let workload = match env.workload.vocabulary.as_str() {
             "register" => Wl::Register,
             "set" => Wl::Set,
             "counter" => Wl::Counter,
             "bank" => Wl::Bank,
             "list-append" => Wl::ListAppend,
+            "rw-register" => Wl::RwRegister,
             other => {
                 return Err(bad_input(format!(
                     "target {name} does not speak workload {other:?}"
@@ -99,18 +123,22 @@ impl Noop {
             }
         };
         let mut st = State::default();
-        if wl.accounts > 0 {
-            let n = wl.accounts as i64;
-            st.balances = vec![wl.total / n; wl.accounts as usize];
-            st.balances[0] += wl.total % n;
+        let mut allow_negative = false;
+        if workload == Wl::Bank {
+            let b: BankParams = env.workload.params()?;
+            st.balances = initial_balances(b.accounts, b.total)
+                .into_iter()
+                .map(|(_, x)| x)
+                .collect();
+            allow_negative = b.allow_negative;
         }
         Ok(Noop {
             name,
             workload,
             state: Arc::new(Mutex::new(st)),
-            lie_every: opt_u64(env, "lie", lie_default)?,
-            hang_every: opt_u64(env, "hang_every", 0)?,
-            allow_negative: wl.allow_negative,
+            lie_every: opts.lie.unwrap_or(0),
+            hang_every: opts.hang_every,
+            allow_negative,
         })
     }
 }
@@ -124,21 +152,6 @@ impl Target for Noop {
     }
     fn teardown(&self) -> Result<()> {
         Ok(())
-    }
-    fn kill(&self, _i: usize) -> Result<()> {
-        Ok(())
-    }
-    fn start(&self, _i: usize) -> Result<()> {
-        Ok(())
-    }
-    fn pause(&self, _i: usize) -> Result<()> {
-        Ok(())
-    }
-    fn resume(&self, _i: usize) -> Result<()> {
-        Ok(())
-    }
-    fn log_files(&self, _i: usize) -> Vec<String> {
-        Vec::new()
     }
     fn client(&self, _node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
         let c = NoopClient {
@@ -295,7 +308,7 @@ fn apply(
             }
             Completion::ok(value.clone())
         }
-        (Wl::ListAppend, "txn") => {
+        (Wl::ListAppend | Wl::RwRegister, "txn") => {
             let Some(mops) = value.as_array() else {
                 return bad("txn expects a list of micro-ops");
             };
@@ -306,17 +319,29 @@ fn apply(
                 };
                 let key = key_of(k);
                 match mf.as_str() {
-                    Some("r") => {
+                    Some("r") if workload == Wl::ListAppend => {
                         let cur = st.lists.get(&key).cloned().unwrap_or_default();
                         out.push(json!(["r", k, cur]));
                     }
-                    Some("append") => {
+                    Some("r") if workload == Wl::RwRegister => {
+                        let cur = st.registers.get(&key).cloned().unwrap_or(Value::Null);
+                        out.push(json!(["r", k, cur]));
+                    }
+                    Some("append") if workload == Wl::ListAppend => {
                         if !lie(st, lie_every) {
                             st.lists.entry(key).or_default().push(v.clone());
                         }
                         out.push(m.clone());
                     }
-                    _ => return bad("micro-op f must be \"r\" or \"append\""),
+                    Some("w") if workload == Wl::RwRegister => {
+                        if !lie(st, lie_every) {
+                            st.registers.insert(key, v.clone());
+                        }
+                        out.push(m.clone());
+                    }
+                    _ => return bad(
+                        "micro-op f must be \"r\", \"append\" (list-append) or \"w\" (rw-register)",
+                    ),
                 }
             }
             Completion::ok(Value::Array(out))

@@ -1,308 +1,227 @@
-//! Workloads: for each built-in name, the client generator of the main phase, the final
-//! generator (reads after healing) and the checkers that judge the history.
+//! Workloads: what the clients do, and how the history they leave is judged.
 //!
-//! The operation vocabulary each workload speaks is the contract with targets' clients
-//! (`docs/adding-a-target.md`):
-//! - `register`: `read [k, null]` → `[k, v]`; `write [k, v]`; `cas [k, [old, new]]` (fail if
-//!   the value differs). Checked for linearizability per key (`checker::linear`, cas-register).
-//! - `set`: `add e` (unique integers); `read null` → `[e…]`. Final read on every worker and node.
-//!   Checked by `checker::set`.
-//! - `counter`: `add d` (d ≥ 0); `read null` → n. Final read on every worker and node.
-//!   Checked by `checker::counter`.
-//! - `bank`: `transfer {from, to, amount}` (fail if it would overdraw, unless allowed);
-//!   `read null` → `{"0": b0, "1": b1, …}`. Final read on every worker and node. Checked by
-//!   `checker::bank`.
-//! - `list-append`: `txn [["append", k, v] | ["r", k, null], …]` → the same list with reads
-//!   filled in (`["r", k, [v…]]`). Checked by `checker::txn` (Elle).
+//! A workload is one bundle, as in Jepsen: the operations its clients speak (its
+//! *vocabulary*, the contract with targets — `docs/adding-a-target.md`), a generator of
+//! operations for the main phase, an optional final generator (run after healing, typically a
+//! read on every worker), and its checkers. It is registered by name in the
+//! [`crate::registry::Registry`], and the built-ins are registered exactly the way a user's
+//! workload is:
 //!
-//! Every workload also gets the `stats` checker.
+//! - a struct holding the workload's options, `#[derive(Serialize, Deserialize, Default)]`
+//!   with `#[serde(deny_unknown_fields, default)]`, filled from the plan's `workload:` section
+//!   (unknown keys and bad values are errors naming the file, line and key);
+//! - `impl Workload` (generators, checkers) and `impl WorkloadOptions` (name, vocabulary,
+//!   validation against the run);
+//! - one line: `registry.workload(WorkloadDef::of::<MyWorkload>())`.
 //!
-//! Checking is a pure function of the plan and the history, which is what lets
-//! `netsplit analyze` re-check a stored run.
+//! Built-ins: [`register`], [`set`], [`counter`], [`bank`], [`list_append`], [`rw_register`].
+//! Every workload also gets the `stats` checker, and `availability` when faults ran
+//! ([`check`]). Checking is a pure function of the workload's options and the history, which is
+//! what lets `netsplit analyze` re-check a stored run.
+
+pub mod bank;
+pub mod counter;
+pub mod list_append;
+pub mod register;
+pub mod rw_register;
+pub mod set;
 
 use crate::checker::{self, Budget, CheckError, Validity};
 use crate::error::bad_input;
-use crate::generator::{self as g, BoxGen, Ctx};
+use crate::generator::BoxGen;
 use crate::history::Op;
-use crate::plan::{Plan, WorkloadPlan};
+use crate::opts::Origins;
+use crate::plan::RunPlan;
 use anyhow::Result;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// The built-in workloads.
-pub const NAMES: &[&str] = &["register", "set", "counter", "bank", "list-append"];
-
-/// A workload's generators. The runner wraps `generator` in the plan's rate and time limit.
-pub struct Workload {
-    /// Client operations of the main phase.
-    pub generator: BoxGen,
-    /// Operations after healing and quiescence (typically a read on every worker), if any.
-    pub final_generator: Option<BoxGen>,
+/// One checker's outcome, as stored under `checkers.<name>` in `results.json`.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub name: String,
+    pub valid: Validity,
+    /// The checker's whole result; always has `"valid"`.
+    pub result: Value,
 }
 
-/// Checks the workload section of a plan against the run section.
-pub fn validate(plan: &Plan) -> Result<()> {
-    let w = &plan.workload;
-    if !NAMES.contains(&w.name.as_str()) {
-        return Err(bad_input(format!(
-            "plan: workload.name {:?} is not a built-in workload (known: {})",
-            w.name,
-            NAMES.join(", ")
-        )));
-    }
-    let bad = |k: &str, why: String| Err(bad_input(format!("plan: workload.{k} {why}")));
-    match w.name.as_str() {
-        "register" => {
-            if w.threads_per_key == 0 || w.threads_per_key > plan.run.concurrency {
-                return bad(
-                    "threads_per_key",
-                    format!(
-                        "must be between 1 and run.concurrency ({})",
-                        plan.run.concurrency
-                    ),
-                );
+impl Checked {
+    /// A checker's result (anything serialisable with a `valid` field). A checker that could
+    /// not interpret the history proves nothing: its error makes it unknown, never true.
+    pub fn of<T: Serialize>(name: &str, r: std::result::Result<T, CheckError>) -> Checked {
+        let (valid, result) = match r {
+            Ok(v) => {
+                let v = serde_json::to_value(v).unwrap_or_else(|e| json!({"error": e.to_string()}));
+                let valid = v
+                    .get("valid")
+                    .and_then(|x| serde_json::from_value::<Validity>(x.clone()).ok())
+                    .unwrap_or(Validity::Unknown);
+                (valid, v)
             }
-            if w.ops_per_key == 0 {
-                return bad("ops_per_key", "must be at least 1".into());
-            }
-            if w.value_range == 0 {
-                return bad("value_range", "must be at least 1".into());
-            }
-            if w.read + w.write + w.cas <= 0.0 {
-                return bad("read", "+ write + cas must be positive".into());
-            }
-        }
-        "bank" => {
-            if w.accounts < 2 {
-                return bad("accounts", "must be at least 2".into());
-            }
-            if w.max_transfer < 1 {
-                return bad("max_transfer", "must be at least 1".into());
-            }
-            if w.total < 0 {
-                return bad("total", "must not be negative".into());
-            }
-        }
-        "list-append" => {
-            if w.keys == 0 {
-                return bad("keys", "must be at least 1".into());
-            }
-            if w.max_txn_len == 0 {
-                return bad("max_txn_len", "must be at least 1".into());
-            }
-            if w.max_writes_per_key == 0 {
-                return bad("max_writes_per_key", "must be at least 1".into());
-            }
-        }
-        _ => {}
-    }
-    if matches!(w.name.as_str(), "set" | "counter" | "bank") && w.read + w.write <= 0.0 {
-        return bad("read", "+ write must be positive".into());
-    }
-    Ok(())
-}
-
-/// The generators of the plan's workload.
-pub fn build(plan: &Plan) -> Result<Workload> {
-    validate(plan)?;
-    let w = plan.workload.clone();
-    Ok(match w.name.as_str() {
-        "register" => Workload {
-            generator: register(&w),
-            final_generator: None,
-        },
-        "set" => Workload {
-            generator: set(&w),
-            final_generator: Some(g::each_thread_once("read", Value::Null)),
-        },
-        "counter" => Workload {
-            generator: g::mix_weighted(vec![
-                (w.write, g::repeat("add", json!(1))),
-                (w.read, g::repeat("read", Value::Null)),
-            ]),
-            final_generator: Some(g::each_thread_once("read", Value::Null)),
-        },
-        "bank" => Workload {
-            generator: bank(&w),
-            final_generator: Some(g::each_thread_once("read", Value::Null)),
-        },
-        "list-append" => Workload {
-            generator: list_append(&w),
-            final_generator: None,
-        },
-        other => return Err(bad_input(format!("unknown workload {other:?}"))),
-    })
-}
-
-fn register(w: &WorkloadPlan) -> BoxGen {
-    let keys: Box<dyn Iterator<Item = Value> + Send> = if w.keys == 0 {
-        Box::new((0u64..).map(|k| json!(k)))
-    } else {
-        Box::new((0..w.keys).map(|k| json!(k)))
-    };
-    let (r, wr, c, range) = (w.read, w.write, w.cas, w.value_range);
-    g::independent_concurrent(w.threads_per_key, keys, w.ops_per_key, move |_k| {
-        g::mix_weighted(vec![
-            (r, g::repeat("read", Value::Null)),
-            (
-                wr,
-                Box::new(g::from_fn(move |ctx: &mut Ctx| {
-                    Some(("write".into(), json!(ctx.rng.below(range))))
-                })),
-            ),
-            (
-                c,
-                Box::new(g::from_fn(move |ctx: &mut Ctx| {
-                    let old = ctx.rng.below(range);
-                    let new = ctx.rng.below(range);
-                    Some(("cas".into(), json!([old, new])))
-                })),
-            ),
-        ])
-    })
-}
-
-fn set(w: &WorkloadPlan) -> BoxGen {
-    let mut next = 0u64;
-    g::mix_weighted(vec![
-        (
-            w.write,
-            Box::new(g::from_fn(move |_| {
-                let e = next;
-                next += 1;
-                Some(("add".into(), json!(e)))
-            })),
-        ),
-        (w.read, g::repeat("read", Value::Null)),
-    ])
-}
-
-fn bank(w: &WorkloadPlan) -> BoxGen {
-    let (n, max) = (w.accounts, w.max_transfer);
-    g::mix_weighted(vec![
-        (
-            w.write,
-            Box::new(g::from_fn(move |ctx: &mut Ctx| {
-                let from = ctx.rng.below(n);
-                let mut to = ctx.rng.below(n - 1);
-                if to >= from {
-                    to += 1;
-                }
-                let amount = ctx.rng.range_inclusive(1, max);
-                Some((
-                    "transfer".into(),
-                    json!({"from": from, "to": to, "amount": amount}),
-                ))
-            })),
-        ),
-        (w.read, g::repeat("read", Value::Null)),
-    ])
-}
-
-/// Elle's list-append generator: `keys` active keys; each transaction has 1..=max_txn_len
-/// micro-ops on random active keys, half appends (of values unique per key) and half reads; a
-/// key that received `max_writes_per_key` appends retires and a fresh key takes its place.
-fn list_append(w: &WorkloadPlan) -> BoxGen {
-    let mut active: Vec<u64> = (0..w.keys).collect();
-    let mut next_key = w.keys;
-    let mut written: std::collections::HashMap<u64, u64> = Default::default();
-    let (max_len, max_writes) = (w.max_txn_len as u64, w.max_writes_per_key);
-    Box::new(g::from_fn(move |ctx: &mut Ctx| {
-        let len = 1 + ctx.rng.below(max_len);
-        let mut txn = Vec::with_capacity(len as usize);
-        for _ in 0..len {
-            let slot = ctx.rng.below(active.len() as u64) as usize;
-            let k = active[slot];
-            if ctx.rng.chance(0.5) {
-                txn.push(json!(["r", k, null]));
-            } else {
-                let n = written.entry(k).or_insert(0);
-                *n += 1;
-                txn.push(json!(["append", k, *n]));
-                if *n >= max_writes {
-                    written.remove(&k);
-                    active[slot] = next_key;
-                    next_key += 1;
-                }
-            }
-        }
-        Some(("txn".into(), Value::Array(txn)))
-    }))
-}
-
-/// One checker's outcome as stored in results.json: always has `"valid"`.
-fn to_result<T: Serialize>(r: Result<T, CheckError>) -> (Validity, Value) {
-    match r {
-        Ok(v) => {
-            let v = serde_json::to_value(v).unwrap_or_else(|e| json!({"error": e.to_string()}));
-            let valid = v
-                .get("valid")
-                .and_then(|x| serde_json::from_value::<Validity>(x.clone()).ok())
-                .unwrap_or(Validity::Unknown);
-            (valid, v)
-        }
-        // A checker that could not interpret the history proves nothing: unknown, never true.
-        Err(e) => (
-            Validity::Unknown,
-            json!({"valid": "unknown", "error": e.to_string()}),
-        ),
-    }
-}
-
-/// Runs every checker of the plan's workload on a history. Returns the overall verdict
-/// (false > unknown > true) and each checker's result by name.
-pub fn check(plan: &Plan, ops: &[Op]) -> (Validity, Map<String, Value>) {
-    let w = &plan.workload;
-    let budget = Budget::with_time_limit(if w.check_time_limit > 0.0 {
-        Some(Duration::from_secs_f64(w.check_time_limit))
-    } else {
-        None
-    });
-    let mut results: Vec<(&str, (Validity, Value))> = Vec::new();
-    match w.name.as_str() {
-        "register" => {
-            let opts = checker::linear::LinOptions {
-                model: checker::linear::ModelKind::CasRegister,
-                initial: Value::Null,
-                independent: true,
-                partition: true,
-                budget: budget.clone(),
-            };
-            results.push(("linear", to_result(checker::linear::check(ops, &opts))));
-        }
-        "set" => {
-            let opts = checker::set::SetOptions {
-                linearizable: w.linearizable,
-            };
-            results.push(("set", to_result(checker::set::check(ops, &opts))));
-        }
-        "counter" => results.push(("counter", to_result(checker::counter::check(ops)))),
-        "bank" => {
-            let opts = checker::bank::BankOptions {
-                accounts: w.accounts,
-                total: w.total,
-                allow_negative: w.allow_negative,
-            };
-            results.push(("bank", to_result(checker::bank::check(ops, &opts))));
-        }
-        "list-append" => {
-            let opts = checker::txn::TxnOptions {
-                workload: checker::txn::TxnWorkload::ListAppend,
-                consistency_models: w.consistency_models.clone(),
-                budget: budget.clone(),
-            };
-            results.push(("txn", to_result(checker::txn::check(ops, &opts))));
-        }
-        other => results.push((
-            "workload",
-            (
+            Err(e) => (
                 Validity::Unknown,
-                json!({"valid": "unknown", "error": format!("unknown workload {other:?}")}),
+                json!({"valid": "unknown", "error": e.to_string()}),
             ),
-        )),
+        };
+        Checked {
+            name: name.to_string(),
+            valid,
+            result,
+        }
     }
-    results.push(("stats", to_result(checker::stats::check(ops))));
+}
+
+/// A workload, built from its options. See the module docs.
+pub trait Workload: Send + Sync {
+    /// Client operations of the main phase. The runner wraps it in the plan's rate and time
+    /// limit, so it may be endless, or bounded by its own logic (keys, ops per key).
+    fn generator(&self) -> BoxGen;
+    /// Operations after healing and quiescence (typically one read per worker), if any.
+    fn final_generator(&self) -> Option<BoxGen> {
+        None
+    }
+    /// What a target's client needs beyond the operations themselves, as JSON (the bank's
+    /// accounts and total). Targets read it for the vocabulary they speak.
+    fn client_params(&self) -> Value {
+        Value::Null
+    }
+    /// Runs the workload's checkers on a history (client and nemesis events).
+    fn check(&self, ops: &[Op], budget: &Budget) -> Vec<Checked>;
+}
+
+/// A workload defined by its options struct: what [`WorkloadDef::of`] registers.
+pub trait WorkloadOptions: Workload + Serialize + DeserializeOwned + Default + 'static {
+    /// The name plans and `--workload` use.
+    const NAME: &'static str;
+    /// One line for `--help` and error messages.
+    const ABOUT: &'static str;
+    /// The vocabulary its clients speak; targets declare the vocabularies they speak.
+    const VOCABULARY: &'static str = Self::NAME;
+    /// Checks the options against each other and the run (`key: why`, key relative to the
+    /// workload section).
+    fn validate(&self, _run: &RunPlan) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What building a workload gets: its options as the plan gives them, the run section, and
+/// where each option came from (for error messages).
+pub struct WorkloadArgs<'a> {
+    pub opts: &'a BTreeMap<String, Value>,
+    pub run: &'a RunPlan,
+    pub origins: &'a Origins,
+}
+
+type Build = dyn Fn(&WorkloadArgs) -> Result<Instance> + Send + Sync;
+
+/// A registered workload: its name, vocabulary and constructor.
+#[derive(Clone)]
+pub struct WorkloadDef {
+    pub name: String,
+    pub about: String,
+    pub vocabulary: String,
+    build: Arc<Build>,
+}
+
+impl WorkloadDef {
+    /// The definition of a workload given by its options struct.
+    pub fn of<W: WorkloadOptions>() -> WorkloadDef {
+        WorkloadDef {
+            name: W::NAME.to_string(),
+            about: W::ABOUT.to_string(),
+            vocabulary: W::VOCABULARY.to_string(),
+            build: Arc::new(|a: &WorkloadArgs| {
+                let w: W = crate::opts::from_map(a.opts, "workload", a.origins)?;
+                w.validate(a.run).map_err(|e| {
+                    let key = e.split(':').next().unwrap_or("").trim();
+                    let path = format!("workload.{key}");
+                    match a.origins.get(&path) {
+                        Some(o) if !key.is_empty() && !key.contains(' ') => {
+                            bad_input(format!("{o}: workload.{e}"))
+                        }
+                        _ => bad_input(format!("workload.{e}")),
+                    }
+                })?;
+                let options = match serde_json::to_value(&w)? {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                Ok(Instance {
+                    name: W::NAME.to_string(),
+                    vocabulary: W::VOCABULARY.to_string(),
+                    options,
+                    workload: Arc::new(w),
+                })
+            }),
+        }
+    }
+
+    /// A definition with its own constructor (workloads whose shape is data, such as those
+    /// written in YAML).
+    pub fn new(
+        name: &str,
+        about: &str,
+        vocabulary: &str,
+        build: impl Fn(&WorkloadArgs) -> Result<Instance> + Send + Sync + 'static,
+    ) -> WorkloadDef {
+        WorkloadDef {
+            name: name.to_string(),
+            about: about.to_string(),
+            vocabulary: vocabulary.to_string(),
+            build: Arc::new(build),
+        }
+    }
+
+    /// Builds the workload from a plan's options; bad options are bad input naming the key.
+    pub fn build(&self, args: &WorkloadArgs) -> Result<Instance> {
+        (self.build)(args)
+    }
+}
+
+/// A built workload: what the runner, the targets and the checkers use.
+#[derive(Clone)]
+pub struct Instance {
+    pub name: String,
+    pub vocabulary: String,
+    /// Every option, defaults included (what `plan.yaml` records).
+    pub options: Map<String, Value>,
+    pub workload: Arc<dyn Workload>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("name", &self.name)
+            .field("vocabulary", &self.vocabulary)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// The client parameters, typed (e.g. [`bank::BankParams`]).
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.workload.client_params()).map_err(|e| {
+            anyhow::anyhow!("workload {}: client parameters do not fit: {e}", self.name)
+        })
+    }
+}
+
+/// Runs the workload's checkers, then `stats`, then `availability` when the history has
+/// nemesis events. Returns the overall verdict (false > unknown > true) and each checker's
+/// result by name. `time_limit`: seconds before a checker says unknown (`None`: no limit).
+pub fn check(
+    workload: &dyn Workload,
+    ops: &[Op],
+    time_limit: Option<Duration>,
+) -> (Validity, Map<String, Value>) {
+    let budget = Budget::with_time_limit(time_limit);
+    let mut results = workload.check(ops, &budget);
+    results.push(Checked::of("stats", checker::stats::check(ops)));
     // Availability per fault window is information, not a verdict: it is recorded as valid
     // when it could be computed (a malformed history is caught by the checkers above).
     if ops.iter().any(|o| !o.process.is_client()) {
@@ -313,33 +232,71 @@ pub fn check(plan: &Plan, ops: &[Op]) -> (Validity, Map<String, Value>) {
                 if let Some(m) = v.as_object_mut() {
                     m.insert("valid".into(), json!(true));
                 }
-                (Validity::True, v)
+                Checked {
+                    name: "availability".into(),
+                    valid: Validity::True,
+                    result: v,
+                }
             }
-            Err(e) => (
-                Validity::Unknown,
-                json!({"valid": "unknown", "error": e.to_string()}),
-            ),
+            Err(e) => Checked {
+                name: "availability".into(),
+                valid: Validity::Unknown,
+                result: json!({"valid": "unknown", "error": e.to_string()}),
+            },
         };
-        results.push(("availability", avail));
+        results.push(avail);
     }
-    let valid = results.iter().map(|(_, (v, _))| *v).collect();
-    let map = results
-        .into_iter()
-        .map(|(n, (_, v))| (n.to_string(), v))
-        .collect();
+    let valid = results.iter().map(|c| c.valid).collect();
+    let map = results.into_iter().map(|c| (c.name, c.result)).collect();
     (valid, map)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::generator::sim::simulate;
+/// Weights of reads and writes must not both be zero (set, counter, bank).
+pub(crate) fn check_weights(read: f64, write: f64) -> std::result::Result<(), String> {
+    for (k, v) in [("read", read), ("write", write)] {
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("{k}: must be a non-negative number"));
+        }
+    }
+    if read + write <= 0.0 {
+        return Err("read: read + write must be positive".into());
+    }
+    Ok(())
+}
 
-    fn plan(name: &str) -> Plan {
-        let mut p = Plan::default();
-        p.workload.name = name.into();
-        p.workload.keys = if name == "list-append" { 4 } else { 0 };
-        p
+/// `n` within `lo..=hi`, else `key: must be between lo and hi`.
+pub(crate) fn check_range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    n: T,
+    lo: T,
+    hi: T,
+) -> std::result::Result<(), String> {
+    if n < lo || n > hi {
+        return Err(format!("{key}: must be between {lo} and {hi}, got {n}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::generator::{self as g, sim::simulate};
+
+    /// A built-in workload from options given as JSON.
+    pub(crate) fn build(name: &str, opts: Value) -> Result<Instance> {
+        let reg = crate::registry::Registry::builtin();
+        let def = reg.find_workload(name)?;
+        let opts: BTreeMap<String, Value> = opts
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        def.build(&WorkloadArgs {
+            opts: &opts,
+            run: &RunPlan::default(),
+            origins: &Origins::default(),
+        })
     }
 
     #[test]
@@ -350,9 +307,10 @@ mod tests {
             ("counter", &["add", "read"][..]),
             ("bank", &["transfer", "read"][..]),
             ("list-append", &["txn"][..]),
+            ("rw-register", &["txn"][..]),
         ] {
-            let wl = build(&plan(name)).unwrap();
-            let ops = simulate(g::limit(300, wl.generator), 4, 1, 1000, u64::MAX);
+            let wl = build(name, json!({})).unwrap();
+            let ops = simulate(g::limit(300, wl.workload.generator()), 4, 1, 1000, u64::MAX);
             assert_eq!(ops.len(), 300, "{name}");
             for f in fs {
                 assert!(ops.iter().any(|o| o.f == *f), "{name} never emits {f}");
@@ -362,52 +320,30 @@ mod tests {
     }
 
     #[test]
-    fn set_adds_are_unique_and_list_appends_unique_per_key() {
-        let ops = simulate(
-            g::limit(500, build(&plan("set")).unwrap().generator),
-            3,
-            2,
-            10,
-            u64::MAX,
-        );
-        let adds: Vec<_> = ops
-            .iter()
-            .filter(|o| o.f == "add")
-            .map(|o| o.value.clone())
-            .collect();
-        let uniq: std::collections::HashSet<String> = adds.iter().map(|v| v.to_string()).collect();
-        assert_eq!(adds.len(), uniq.len());
-        let ops = simulate(
-            g::limit(500, build(&plan("list-append")).unwrap().generator),
-            3,
-            2,
-            10,
-            u64::MAX,
-        );
-        let mut seen = std::collections::HashSet::new();
-        for o in &ops {
-            for m in o.value.as_array().unwrap() {
-                if m[0] == "append" {
-                    assert!(seen.insert((m[1].to_string(), m[2].to_string())), "{m}");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn checker_error_is_unknown_never_true() {
-        let (v, m) = to_result::<checker::stats::StatsResult>(Err(CheckError::new(3, "boom")));
-        assert_eq!(v, Validity::Unknown);
-        assert_eq!(m["valid"], "unknown");
-        assert!(m["error"].as_str().unwrap().contains("boom"));
+        let c =
+            Checked::of::<checker::stats::StatsResult>("stats", Err(CheckError::new(3, "boom")));
+        assert_eq!(c.valid, Validity::Unknown);
+        assert_eq!(c.result["valid"], "unknown");
+        assert!(c.result["error"].as_str().unwrap().contains("boom"));
     }
 
     #[test]
-    fn register_threads_per_key_above_concurrency_is_bad_input() {
-        let mut p = plan("register");
-        p.run.concurrency = 1;
-        p.workload.threads_per_key = 2;
-        let e = validate(&p).unwrap_err();
-        assert!(e.to_string().contains("threads_per_key"));
+    fn unknown_options_and_bad_values_are_bad_input_naming_the_key() {
+        let e = build("register", json!({"bogus": 1})).err().unwrap();
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        assert!(e.to_string().contains("workload.bogus"), "{e}");
+        let e = build("bank", json!({"accounts": "many"})).err().unwrap();
+        assert!(e.to_string().contains("workload.accounts"), "{e}");
+        let e = build("bank", json!({"accounts": 1e9})).err().unwrap();
+        assert!(e.to_string().contains("workload.accounts"), "{e}");
+    }
+
+    #[test]
+    fn options_record_every_default() {
+        let w = build("bank", json!({"accounts": 7})).unwrap();
+        assert_eq!(w.options["accounts"], 7);
+        assert_eq!(w.options["total"], 100);
+        assert_eq!(w.vocabulary, "bank");
     }
 }

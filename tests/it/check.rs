@@ -267,8 +267,9 @@ fn missing_file_and_bad_options_are_bad_usage() {
     assert_eq!(out.status.code(), Some(254));
     let out = netsplit(&["check", "--model", "register", "--initial", "{nope", f]);
     assert_eq!(out.status.code(), Some(254));
-    let out = netsplit(&["check", "--workload", "bank", f]);
+    let out = netsplit(&["check", "--workload", "nope", f]);
     assert_eq!(out.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown workload \"nope\""));
     let out = netsplit(&["check", "--model", "register", "--workload", "register", f]);
     assert_eq!(out.status.code(), Some(254));
 }

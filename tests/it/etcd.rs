@@ -360,7 +360,7 @@ fn bank_transfers_conserve_the_total_and_refuse_overdrafts() {
         return;
     };
     let rt = rt();
-    let balances = netsplit::target::etcd::initial_balances(5, 100);
+    let balances = netsplit::workload::bank::initial_balances(5, 100);
     rt.block_on(db.client(0).bank_init(&balances)).unwrap();
     // A second init (another client) changes nothing.
     rt.block_on(db.client(0).bank_init(&[(0, 1000)])).unwrap();
@@ -555,7 +555,7 @@ fn a_paused_member_makes_writes_info_and_reads_fail_and_a_stopped_one_fails_both
 
 use netsplit::plan::Plan;
 use netsplit::target::etcd::Etcd;
-use netsplit::target::{Target, TargetEnv};
+use netsplit::target::{Kill, LogFiles, Pause, Primaries, Target};
 
 const CLUSTER: &str = "t-etcd";
 
@@ -584,20 +584,17 @@ fn cluster_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn target_on(info: &netsplit::cluster::ClusterInfo, opts: &[(&str, &str)]) -> Etcd {
-    let resolved = netsplit::control::nodes::ResolvedNodes::from_cluster(info);
-    let remotes = netsplit::control::ssh::connect_all(&resolved).expect("ssh to the cluster");
+    let resolved = netsplit::nodes::ResolvedNodes::from_cluster(info);
+    let remotes = netsplit::nodes::connect_all(&resolved).expect("ssh to the cluster");
     let mut plan = Plan::default();
     plan.target.name = "etcd".into();
     plan.workload.name = "register".into();
     for (k, v) in opts {
         plan.target.opts.insert(k.to_string(), json!(v));
     }
-    Etcd::new(TargetEnv {
-        plan,
-        nodes: resolved.nodes,
-        remotes,
-    })
-    .expect("etcd target")
+    netsplit::registry::Registry::builtin()
+        .build_target_as::<Etcd>(&plan, resolved.nodes, remotes)
+        .expect("etcd target")
 }
 
 /// Tears the cluster's etcd down even when the test panics.
@@ -665,7 +662,7 @@ fn cluster_starts_survives_kill_and_pause_of_members_and_teardown_leaves_no_proc
     wait_until(
         "a new leader",
         Duration::from_secs(30),
-        || matches!(etcd.primaries(), Some(ls) if ls.len() == 1 && ls[0] != leaders[0]),
+        || matches!(etcd.primaries(), Ok(ls) if ls.len() == 1 && ls[0] != leaders[0]),
     );
     // Restart over its data dir: it rejoins and still knows the write.
     etcd.start(leader).expect("restart");
@@ -750,16 +747,6 @@ fn setup_failure_names_the_node_and_quotes_its_log() {
 // ---------------------------------------------------------------------------------------------
 // End to end through the runner (no faults) on the local cluster.
 
-/// Reaches the nodes of the plan's local cluster over SSH (what `netsplit test` will wire).
-fn resolve_cluster(plan: &Plan) -> anyhow::Result<netsplit::runner::ResolvedNodes> {
-    let name = plan.nodes.cluster.as_deref().unwrap_or(CLUSTER);
-    let info =
-        netsplit::cluster::load(name)?.ok_or_else(|| anyhow::anyhow!("no local cluster {name}"))?;
-    let resolved = netsplit::control::nodes::ResolvedNodes::from_cluster(&info);
-    let remotes = netsplit::control::ssh::connect_all(&resolved)?;
-    Ok((resolved.nodes, remotes))
-}
-
 /// Runs `workload` against etcd on the local cluster for a few seconds; returns the verdict, the
 /// results and the history.
 fn run_e2e(
@@ -784,12 +771,14 @@ fn run_e2e(
     }
     plan.workload.name = workload.into();
     if workload == "list-append" {
-        plan.workload.keys = 8;
+        plan.workload.opts.insert("keys".into(), json!(8));
         // etcd's serializable reads may be served stale by a follower: that is allowed by
         // serializability, not by strict serializability (a real-time anomaly), so ask for the
         // model that mode promises.
         if opts.contains(&("read", "serializable")) {
-            plan.workload.consistency_models = vec!["serializable".into()];
+            plan.workload
+                .opts
+                .insert("consistency_models".into(), json!(["serializable"]));
         }
     }
     plan.nodes.cluster = Some(CLUSTER.into());
@@ -797,15 +786,11 @@ fn run_e2e(
     plan.run.time_limit = 5.0;
     plan.run.store = store.display().to_string();
     plan.run.seed = Some(7);
-    let hooks = netsplit::runner::Hooks {
-        resolve_nodes: resolve_cluster,
-        build_nemesis: netsplit::runner::nemesis::build_default,
-    };
     let rt = rt();
     let outs = rt
         .block_on(netsplit::runner::run_tests(
             &plan,
-            hooks,
+            &netsplit::registry::Registry::builtin(),
             &netsplit::runner::Interrupt::default(),
             &netsplit::runner::Emergency::default(),
         ))

@@ -2,6 +2,7 @@
 
 mod check;
 mod etcd;
+mod extension;
 mod faults_e2e;
 mod layering;
 mod nemesis;

@@ -8,10 +8,14 @@
 //! (`netsplit cluster down --name t-nemesis` removes it).
 
 use netsplit::control::netns::NetnsRemote;
+use netsplit::control::util::{self, Daemon};
 use netsplit::control::{Cmd, Node, Remote};
-use netsplit::nemesis::process::{self, PidFileDaemon};
-use netsplit::nemesis::{clock, packet, partition, ClockMode, Faults, FaultsConfig, Processes};
-use serde_json::json;
+use netsplit::nemesis::process;
+use netsplit::nemesis::{clock, packet, partition, Nemesis, NemesisEnv};
+use netsplit::plan::Plan;
+use netsplit::registry::Registry;
+use netsplit::target::{daemon, BoxFuture, Client, Clock, Kill, Pause, Primaries, Target};
+use serde_json::{json, Value};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -181,34 +185,156 @@ impl Drop for Cluster {
     }
 }
 
-/// A `sleep` daemon per node, controlled by pid file; it runs under libfaketime like a target.
-fn sleeper() -> Arc<PidFileDaemon> {
-    Arc::new(PidFileDaemon {
-        name: "sleeper".into(),
-        pid_file: "sleeper.pid".into(),
-        start_cmd: Box::new(|node: &Node| {
-            let mut c = Cmd::new("sleep").arg("3600");
-            c.env = clock::faketime_env(&node.workdir);
-            c
-        }),
-        faketime: true,
-        stop_grace: Duration::from_secs(2),
-    })
+/// A test-only target: one `sleep` daemon per node, by pid file, under libfaketime — like a
+/// real database, with every ability the fault families use.
+struct SleepTarget {
+    nodes: Vec<Node>,
+    remotes: Vec<Arc<dyn Remote>>,
 }
 
-fn faults(c: &Cluster, procs: Arc<dyn Processes>) -> Faults {
-    let f = Faults::new(FaultsConfig {
-        remotes: c.remotes(),
-        control_ip: Some(c.control),
-        processes: procs,
-        clock_mode: ClockMode::Faketime,
-        seed: 1,
-        // Namespace nodes share this filesystem: the built binary is the emulation helper.
-        netem_helper: Some(env!("CARGO_BIN_EXE_netsplit").to_string()),
+impl SleepTarget {
+    fn new(nodes: Vec<Node>, remotes: Vec<Arc<dyn Remote>>) -> Arc<SleepTarget> {
+        Arc::new(SleepTarget { nodes, remotes })
+    }
+    fn pidfile(&self, i: usize) -> String {
+        format!("{}/sleeper/sleeper.pid", self.nodes[i].workdir)
+    }
+    fn remote(&self, i: usize) -> &dyn Remote {
+        self.remotes[i].as_ref()
+    }
+}
+
+impl Target for SleepTarget {
+    fn name(&self) -> &str {
+        "sleeper"
+    }
+    fn setup(&self) -> anyhow::Result<()> {
+        (0..self.nodes.len()).try_for_each(|i| self.start(i))
+    }
+    fn teardown(&self) -> anyhow::Result<()> {
+        for i in 0..self.nodes.len() {
+            daemon::stop(
+                self.remote(i),
+                &self.pidfile(i),
+                "sleeper",
+                Duration::from_secs(2),
+            )?;
+        }
+        Ok(())
+    }
+    fn client(&self, _node: Option<usize>) -> BoxFuture<'_, anyhow::Result<Box<dyn Client>>> {
+        Box::pin(async { Err(anyhow::anyhow!("the sleeper target has no clients")) })
+    }
+    fn as_kill(&self) -> Option<&dyn Kill> {
+        Some(self)
+    }
+    fn as_pause(&self) -> Option<&dyn Pause> {
+        Some(self)
+    }
+    fn as_primaries(&self) -> Option<&dyn Primaries> {
+        Some(self)
+    }
+    fn clock(&self) -> Clock {
+        Clock::Faketime
+    }
+}
+
+impl Kill for SleepTarget {
+    fn kill(&self, i: usize) -> anyhow::Result<()> {
+        daemon::kill(self.remote(i), &self.pidfile(i), "sleeper")
+    }
+    fn start(&self, i: usize) -> anyhow::Result<()> {
+        if daemon::running(self.remote(i), &self.pidfile(i))? {
+            return Ok(());
+        }
+        let dir = format!("{}/sleeper", self.nodes[i].workdir);
+        util::start_daemon(
+            self.remote(i),
+            &Daemon {
+                name: "sleeper".into(),
+                argv: vec!["sleep".into(), "3600".into()],
+                env: clock::faketime_env(&self.nodes[i].workdir),
+                cwd: dir.clone(),
+                pidfile: self.pidfile(i),
+                logfile: format!("{dir}/sleeper.log"),
+            },
+        )?;
+        Ok(())
+    }
+    fn running(&self, i: usize) -> anyhow::Result<bool> {
+        daemon::running(self.remote(i), &self.pidfile(i))
+    }
+}
+
+impl Pause for SleepTarget {
+    fn pause(&self, i: usize) -> anyhow::Result<()> {
+        daemon::pause(self.remote(i), &self.pidfile(i), "sleeper")
+    }
+    fn resume(&self, i: usize) -> anyhow::Result<()> {
+        daemon::resume(self.remote(i), &self.pidfile(i), "sleeper")
+    }
+    fn pids(&self, i: usize) -> anyhow::Result<Vec<u32>> {
+        daemon::pids(self.remote(i), &self.pidfile(i))
+    }
+}
+
+impl Primaries for SleepTarget {
+    fn primaries(&self) -> anyhow::Result<Vec<String>> {
+        Ok(vec!["n2".into()])
+    }
+}
+
+/// The nemesis of a run on these nodes with every built-in family scheduled (`plan` may set
+/// options), set up.
+fn nemesis_for(
+    nodes: Vec<Node>,
+    remotes: Vec<Arc<dyn Remote>>,
+    target: Arc<SleepTarget>,
+    control: Option<IpAddr>,
+    mut plan: Plan,
+) -> Nemesis {
+    // Namespace nodes share this filesystem: the built binary is the emulation helper.
+    std::env::set_var("NETSPLIT_NETEM_HELPER", env!("CARGO_BIN_EXE_netsplit"));
+    if plan.nemesis.faults.is_empty() {
+        plan.nemesis.faults = vec!["all".into()];
+    }
+    let reg = Registry::builtin();
+    let n = Nemesis::build(NemesisEnv {
+        plan: &plan,
+        nodes,
+        remotes,
+        target,
+        defs: reg.faults(),
+        local_nodes: true,
+        control_ip: control,
     })
     .unwrap();
-    f.setup().unwrap();
-    f
+    n.setup().unwrap();
+    n
+}
+
+fn faults(c: &Cluster, target: Arc<SleepTarget>) -> Nemesis {
+    nemesis_for(
+        c.nodes.iter().map(|(n, _)| n.clone()).collect(),
+        c.remotes(),
+        target,
+        Some(c.control),
+        Plan::default(),
+    )
+}
+
+fn sleeper(c: &Cluster) -> Arc<SleepTarget> {
+    SleepTarget::new(
+        c.nodes.iter().map(|(n, _)| n.clone()).collect(),
+        c.remotes(),
+    )
+}
+
+/// Performs a nemesis operation that must succeed; its completion value.
+fn inv(f: &Nemesis, op: &str, v: &Value) -> Value {
+    let out = f.invoke(op, v);
+    assert_eq!(out.error, None, "{op}: {}", out.value);
+    out.value
 }
 
 /// Runs a TCP listener inside namespace `ns` (a thread that joined it) and returns its port.
@@ -269,7 +395,7 @@ fn partition_rules_block_traffic_while_active_and_heal_removes_them() {
         return;
     }
     let c = Cluster::new(3);
-    let f = faults(&c, sleeper());
+    let f = faults(&c, sleeper(&c));
     let port = listen_in(&c.nodes[1].1);
     assert!(
         connects_from(&c.nodes[0].1, &c.ip(1), port),
@@ -277,12 +403,11 @@ fn partition_rules_block_traffic_while_active_and_heal_removes_them() {
     );
 
     // n1 alone against n2, n3.
-    let v = f
-        .invoke(
-            "start-partition",
-            &json!({"grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}}),
-        )
-        .unwrap();
+    let v = inv(
+        &f,
+        "start-partition",
+        &json!({"grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}}),
+    );
     assert_eq!(v["grudge"]["n1"], json!(["n2", "n3"]));
     let rules = partition::active_rules(&c.remote(0), false).unwrap();
     assert_eq!(rules.len(), 2, "{rules:?}");
@@ -301,7 +426,7 @@ fn partition_rules_block_traffic_while_active_and_heal_removes_them() {
     )
     .is_ok());
 
-    f.invoke("stop-partition", &json!({})).unwrap();
+    inv(&f, "stop-partition", &json!({}));
     for i in 0..3 {
         assert!(partition::active_rules(&c.remote(i), false)
             .unwrap()
@@ -322,14 +447,13 @@ fn asymmetric_partition_drops_one_direction_only() {
         return;
     }
     let c = Cluster::new(2);
-    let f = faults(&c, sleeper());
+    let f = faults(&c, sleeper(&c));
     let p1 = listen_in(&c.nodes[0].1);
     let p2 = listen_in(&c.nodes[1].1);
     // n2 drops what n1 sends; n1 still hears n2. Only n2 holds a rule, and n1's SYNs to n2
     // are lost (a TCP connection needs both directions, so n2 → n1 fails too: its SYN-ACKs
     // from n1 are dropped at n2; the rule listing is what shows the one-way shape).
-    f.invoke("start-partition", &json!({"grudge": {"n2": ["n1"]}}))
-        .unwrap();
+    inv(&f, "start-partition", &json!({"grudge": {"n2": ["n1"]}}));
     assert_eq!(
         partition::active_rules(&c.remote(1), false).unwrap().len(),
         1
@@ -338,7 +462,7 @@ fn asymmetric_partition_drops_one_direction_only() {
         .unwrap()
         .is_empty());
     assert!(!connects_from(&c.nodes[0].1, &c.ip(1), p2));
-    f.invoke("stop-partition", &json!({})).unwrap();
+    inv(&f, "stop-partition", &json!({}));
     assert!(connects_from(&c.nodes[0].1, &c.ip(1), p2));
     assert!(connects_from(&c.nodes[1].1, &c.ip(0), p1));
     f.teardown();
@@ -350,7 +474,7 @@ fn packet_fault_installs_netsplit_qdiscs_and_heal_removes_only_them() {
         return;
     }
     let c = Cluster::new(2);
-    let f = faults(&c, sleeper());
+    let f = faults(&c, sleeper(&c));
     // Rate limiting needs only HTB; delay/loss need netem, which some kernels lack.
     let netem = {
         let r = c.remote(0);
@@ -364,12 +488,11 @@ fn packet_fault_installs_netsplit_qdiscs_and_heal_removes_only_them() {
     };
     // Without sch_netem the delay is emulated through NFQUEUE; the rate stays with HTB.
     let behaviour = json!({"delay": {"time_ms": 100}, "rate": "1mbit"});
-    let v = f
-        .invoke(
-            "start-packet",
-            &json!({"nodes": ["n1"], "behaviour": behaviour}),
-        )
-        .unwrap();
+    let v = inv(
+        &f,
+        "start-packet",
+        &json!({"nodes": ["n1"], "behaviour": behaviour}),
+    );
     assert_eq!(v["nodes"], json!(["n1"]));
     let q = packet::leftovers(&c.remote(0)).unwrap();
     assert!(q.iter().any(|l| l.contains("htb 7a5b:")), "{q:?}");
@@ -402,21 +525,21 @@ fn packet_fault_installs_netsplit_qdiscs_and_heal_removes_only_them() {
         .stdout;
     assert!(filters.contains("flowid 7a5b:2"), "{filters}");
 
-    f.invoke("stop-packet", &json!({})).unwrap();
+    inv(&f, "stop-packet", &json!({}));
     assert!(packet::leftovers(&c.remote(0)).unwrap().is_empty());
     assert!(netsplit::nemesis::nfq::leftovers(&c.remote(0), false)
         .unwrap()
         .is_empty());
     // Idempotent: a second heal with nothing active is fine.
-    f.invoke("stop-packet", &json!({})).unwrap();
+    inv(&f, "stop-packet", &json!({}));
     f.set_expect_running(false);
     assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
     f.teardown();
 }
 
-fn state(r: &dyn Remote, procs: &PidFileDaemon) -> char {
-    let pid = procs.pids(r).unwrap()[0];
-    process::state_of(r, pid).unwrap().unwrap()
+fn state(procs: &SleepTarget, i: usize) -> char {
+    let pid = procs.pids(i).unwrap()[0];
+    process::state_of(procs.remote(i), pid).unwrap().unwrap()
 }
 
 #[test]
@@ -425,16 +548,16 @@ fn paused_process_is_in_state_t_until_resumed_and_killed_one_restarts() {
         return;
     }
     let c = Cluster::new(3);
-    let procs = sleeper();
+    let procs = sleeper(&c);
     let f = faults(&c, procs.clone());
     for i in 0..3 {
-        procs.start(&c.remote(i)).unwrap();
+        procs.start(i).unwrap();
     }
     assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
 
-    f.invoke("pause", &json!({"nodes": ["n2"]})).unwrap();
-    assert_eq!(state(&c.remote(1), &procs), 'T');
-    assert_ne!(state(&c.remote(0), &procs), 'T');
+    inv(&f, "pause", &json!({"nodes": ["n2"]}));
+    assert_eq!(state(&procs, 1), 'T');
+    assert_ne!(state(&procs, 0), 'T');
     let dirty = f.verify_clean();
     assert!(
         dirty
@@ -443,24 +566,24 @@ fn paused_process_is_in_state_t_until_resumed_and_killed_one_restarts() {
             .any(|p| p.contains("n2") && p.contains("stopped")),
         "{dirty:?}"
     );
-    f.invoke("resume", &json!({})).unwrap();
-    assert_ne!(state(&c.remote(1), &procs), 'T');
+    inv(&f, "resume", &json!({}));
+    assert_ne!(state(&procs, 1), 'T');
 
-    let before = procs.pids(&c.remote(2)).unwrap();
-    f.invoke("kill", &json!({"nodes": ["n3"]})).unwrap();
-    assert!(procs.pids(&c.remote(2)).unwrap().is_empty());
+    let before = procs.pids(2).unwrap();
+    inv(&f, "kill", &json!({"nodes": ["n3"]}));
+    assert!(procs.pids(2).unwrap().is_empty());
     assert!(f
         .verify_clean()
         .problems
         .iter()
         .any(|p| p.contains("n3") && p.contains("not running")));
-    f.invoke("start", &json!({})).unwrap();
-    let after = procs.pids(&c.remote(2)).unwrap();
+    inv(&f, "start", &json!({}));
+    let after = procs.pids(2).unwrap();
     assert_eq!(after.len(), 1);
     assert_ne!(after, before, "a new process after restart");
     assert!(f.verify_clean().is_clean(), "{:?}", f.verify_clean());
     for i in 0..3 {
-        procs.kill(&c.remote(i)).unwrap();
+        procs.kill(i).unwrap();
     }
     f.teardown();
 }
@@ -481,19 +604,18 @@ fn clock_bump_is_seen_under_libfaketime_on_that_node_only() {
         return;
     }
     let c = Cluster::new(2);
-    let f = faults(&c, sleeper());
+    let f = faults(&c, sleeper(&c));
     let real = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64
     };
-    let v = f
-        .invoke(
-            "bump-clock",
-            &json!({"nodes": ["n1"], "delta_ms": 3_600_000}),
-        )
-        .unwrap();
+    let v = inv(
+        &f,
+        "bump-clock",
+        &json!({"nodes": ["n1"], "delta_ms": 3_600_000}),
+    );
     assert_eq!(v["offsets"]["n1"]["offset_ms"], json!(3_600_000.0));
     assert_eq!(v["offsets"]["n2"]["offset_ms"], json!(0.0));
     let skew1 = faked_now(&c.remote(0)) - real();
@@ -507,14 +629,14 @@ fn clock_bump_is_seen_under_libfaketime_on_that_node_only() {
         .any(|p| p.contains("n1") && p.contains("clock offset")));
 
     // Backwards, then reset.
-    f.invoke(
+    inv(
+        &f,
         "bump-clock",
         &json!({"nodes": ["n1"], "delta_ms": -7_200_000}),
-    )
-    .unwrap();
+    );
     let skew1 = faked_now(&c.remote(0)) - real();
     assert!((-3605..=-3595).contains(&skew1), "n1 skew {skew1}");
-    f.invoke("reset-clock", &json!({})).unwrap();
+    inv(&f, "reset-clock", &json!({}));
     assert!((faked_now(&c.remote(0)) - real()).abs() <= 5);
 
     // A strobe flips n2's clock back and forth while it runs (sampled from the side), and
@@ -532,7 +654,9 @@ fn clock_bump_is_seen_under_libfaketime_on_that_node_only() {
             skews.push(faked_now(&c.remote(1)) - real());
             std::thread::sleep(Duration::from_millis(37));
         }
-        (h.join().unwrap().unwrap(), skews)
+        let out = h.join().unwrap();
+        assert_eq!(out.error, None, "{}", out.value);
+        (out.value, skews)
     });
     assert!(v["flips"]["n2"].as_u64().unwrap() >= 2, "{v}");
     assert_eq!(v["offsets"]["n2"]["offset_ms"], json!(0.0));
@@ -556,18 +680,17 @@ fn packet_faults_delay_drop_and_corrupt_traffic_until_healed() {
         return;
     }
     let c = Cluster::new(2);
-    let f = faults(&c, sleeper());
+    let f = faults(&c, sleeper(&c));
     let (n1, n2) = (c.nodes[0].1.clone(), c.nodes[1].1.clone());
     let port = listen_in(&n2);
     let base = median_connect(&n1, &c.ip(1), port).expect("n1 reaches n2 before any fault");
 
     // delay: 200 ms on n1's packets towards n2 (the SYN), nothing else.
-    let v = f
-        .invoke(
-            "start-packet",
-            &json!({"nodes": ["n1"], "behaviour": {"delay": {"time_ms": 200}}}),
-        )
-        .unwrap();
+    let v = inv(
+        &f,
+        "start-packet",
+        &json!({"nodes": ["n1"], "behaviour": {"delay": {"time_ms": 200}}}),
+    );
     let how = v["emulation"]["n1"].as_str().unwrap_or("?").to_string();
     assert!(["netem", "nfqueue"].contains(&how.as_str()), "{v}");
     let delayed = median_connect(&n1, &c.ip(1), port).expect("delayed, not cut");
@@ -580,7 +703,7 @@ fn packet_faults_delay_drop_and_corrupt_traffic_until_healed() {
         "the fault shows as a leftover"
     );
     // Traffic from the control node to n2 is untouched.
-    f.invoke("stop-packet", &json!({})).unwrap();
+    inv(&f, "stop-packet", &json!({}));
     let healed = median_connect(&n1, &c.ip(1), port).expect("healed");
     assert!(
         healed < Duration::from_millis(100),
@@ -588,38 +711,38 @@ fn packet_faults_delay_drop_and_corrupt_traffic_until_healed() {
     );
 
     // loss 100%: nothing gets through; heal restores it.
-    f.invoke(
+    inv(
+        &f,
         "start-packet",
         &json!({"nodes": ["n1"], "behaviour": {"loss": {"percent": 100}}}),
-    )
-    .unwrap();
+    );
     assert!(
         connect_time(&n1, &c.ip(1), port, Duration::from_millis(1000)).is_none(),
         "{how}: connected through 100% loss"
     );
-    f.invoke("stop-packet", &json!({})).unwrap();
+    inv(&f, "stop-packet", &json!({}));
     assert!(connects_from(&n1, &c.ip(1), port), "after heal");
 
     // corrupt 100%: every segment fails its checksum at n2 and is dropped there.
-    f.invoke(
+    inv(
+        &f,
         "start-packet",
         &json!({"nodes": ["n1"], "behaviour": {"corrupt": {"percent": 100}}}),
-    )
-    .unwrap();
+    );
     assert!(
         connect_time(&n1, &c.ip(1), port, Duration::from_millis(1000)).is_none(),
         "{how}: connected through 100% corruption"
     );
-    f.invoke("stop-packet", &json!({})).unwrap();
+    inv(&f, "stop-packet", &json!({}));
     assert!(connects_from(&n1, &c.ip(1), port), "after heal");
 
     // reorder and duplicate install and heal (their effect is on ordering and copies, which
     // TCP hides; the emulation's share of each is unit-tested).
-    f.invoke(
+    inv(
+        &f,
         "start-packet",
         &json!({"nodes": ["n1"], "behaviour": {"reorder": {"percent": 50}, "duplicate": {"percent": 50}}}),
-    )
-    .unwrap();
+    );
     assert!(
         connects_from(&n1, &c.ip(1), port),
         "reorder/duplicate still connect"
@@ -645,22 +768,24 @@ fn heal_all_clears_every_fault_at_once_and_is_idempotent() {
         return;
     }
     let c = Cluster::new(3);
-    let procs = sleeper();
+    let procs = sleeper(&c);
     let f = faults(&c, procs.clone());
     for i in 0..3 {
-        procs.start(&c.remote(i)).unwrap();
+        procs.start(i).unwrap();
     }
-    f.invoke("start-partition", &json!({"shape": "majority"}))
-        .unwrap();
-    f.invoke(
+    inv(&f, "start-partition", &json!({"shape": "majority"}));
+    inv(
+        &f,
         "start-packet",
         &json!({"nodes": ["n1", "n2"], "behaviour": {"rate": "1mbit", "delay": {"time_ms": 20}}}),
-    )
-    .unwrap();
-    f.invoke("pause", &json!({"nodes": ["n1"]})).unwrap();
-    f.invoke("kill", &json!({"nodes": ["n2"]})).unwrap();
-    f.invoke("bump-clock", &json!({"nodes": ["n3"], "delta_ms": 60_000}))
-        .unwrap();
+    );
+    inv(&f, "pause", &json!({"nodes": ["n1"]}));
+    inv(&f, "kill", &json!({"nodes": ["n2"]}));
+    inv(
+        &f,
+        "bump-clock",
+        &json!({"nodes": ["n3"], "delta_ms": 60_000}),
+    );
     let dirty = f.verify_clean();
     assert!(dirty.problems.len() >= 5, "{dirty:?}");
 
@@ -679,7 +804,7 @@ fn heal_all_clears_every_fault_at_once_and_is_idempotent() {
     assert!(again.is_ok(), "{again:?}");
     assert!(f.verify_clean().is_clean());
     for i in 0..3 {
-        procs.kill(&c.remote(i)).unwrap();
+        procs.kill(i).unwrap();
     }
     let rep = f.teardown();
     assert!(rep.is_ok(), "{rep:?}");
@@ -695,84 +820,9 @@ mod over_ssh {
     use super::*;
     use netsplit::cluster;
     use netsplit::control::ssh;
-    use netsplit::control::util::{self, Daemon, Signal};
-    use netsplit::nemesis::plug;
-    use netsplit::plan::Plan;
-    use netsplit::runner::nemesis::NemesisEnv;
-    use netsplit::runner::Recorder;
-    use netsplit::target::{BoxFuture, Client, Target};
     use std::time::Instant;
 
     const CLUSTER: &str = "t-nemesis";
-
-    /// A test-only target: one `sleep` daemon per node, by pid file, like a real database.
-    struct SleepTarget {
-        nodes: Vec<Node>,
-        remotes: Vec<Arc<dyn Remote>>,
-    }
-
-    impl SleepTarget {
-        fn pidfile(&self, i: usize) -> String {
-            format!("{}/sleeper/sleeper.pid", self.nodes[i].workdir)
-        }
-        fn signal(&self, i: usize, s: Signal) -> anyhow::Result<()> {
-            util::signal_daemon(self.remotes[i].as_ref(), &self.pidfile(i), s)?;
-            Ok(())
-        }
-    }
-
-    impl Target for SleepTarget {
-        fn name(&self) -> &str {
-            "sleeper"
-        }
-        fn setup(&self) -> anyhow::Result<()> {
-            (0..self.nodes.len()).try_for_each(|i| self.start(i))
-        }
-        fn teardown(&self) -> anyhow::Result<()> {
-            for i in 0..self.nodes.len() {
-                util::stop_daemon(
-                    self.remotes[i].as_ref(),
-                    &self.pidfile(i),
-                    Duration::from_secs(2),
-                )?;
-            }
-            Ok(())
-        }
-        fn kill(&self, i: usize) -> anyhow::Result<()> {
-            util::stop_daemon(self.remotes[i].as_ref(), &self.pidfile(i), Duration::ZERO)?;
-            Ok(())
-        }
-        fn start(&self, i: usize) -> anyhow::Result<()> {
-            let dir = format!("{}/sleeper", self.nodes[i].workdir);
-            util::start_daemon(
-                self.remotes[i].as_ref(),
-                &Daemon {
-                    name: "sleeper".into(),
-                    argv: vec!["sleep".into(), "3600".into()],
-                    env: clock::faketime_env(&self.nodes[i].workdir),
-                    cwd: dir.clone(),
-                    pidfile: self.pidfile(i),
-                    logfile: format!("{dir}/sleeper.log"),
-                },
-            )?;
-            Ok(())
-        }
-        fn pause(&self, i: usize) -> anyhow::Result<()> {
-            self.signal(i, Signal::Stop)
-        }
-        fn resume(&self, i: usize) -> anyhow::Result<()> {
-            self.signal(i, Signal::Cont)
-        }
-        fn log_files(&self, _i: usize) -> Vec<String> {
-            Vec::new()
-        }
-        fn primaries(&self) -> Option<Vec<String>> {
-            Some(vec!["n2".into()])
-        }
-        fn client(&self, _node: Option<usize>) -> BoxFuture<'_, anyhow::Result<Box<dyn Client>>> {
-            Box::pin(async { Err(anyhow::anyhow!("the sleeper target has no clients")) })
-        }
-    }
 
     #[test]
     fn interrupted_partition_and_pause_heal_clean_through_the_runner_seam() {
@@ -792,10 +842,7 @@ mod over_ssh {
             "one SSH exec takes {:.0} ms here",
             t0.elapsed().as_secs_f64() * 100.0
         );
-        let target = Arc::new(SleepTarget {
-            nodes: nodes.clone(),
-            remotes: remotes.clone(),
-        });
+        let target = SleepTarget::new(nodes.clone(), remotes.clone());
         target.setup().unwrap();
         let mut plan = Plan::default();
         plan.nodes.cluster = Some(CLUSTER.into());
@@ -806,48 +853,43 @@ mod over_ssh {
         plan.nemesis
             .opts
             .insert("pause".into(), json!({"targets": ["one"]}));
-        let nem = plug::build(NemesisEnv {
-            plan,
-            nodes: nodes.clone(),
-            remotes: remotes.clone(),
-            target: target.clone(),
-        })
-        .unwrap();
-        let dir = std::env::temp_dir().join(format!("netsplit-nemesis-ssh-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let handle = Recorder::start(&dir.join("history.jsonl"), Instant::now()).unwrap();
         let t0 = Instant::now();
-        nem.setup(&handle.recorder()).unwrap();
+        // No control address given: over SSH it comes from $SSH_CLIENT.
+        let nem = nemesis_for(nodes.clone(), remotes.clone(), target.clone(), None, plan);
         eprintln!("nemesis setup in {:.2}s", t0.elapsed().as_secs_f64());
         let t0 = Instant::now();
 
         // The runner's generic names, no values: the nemesis draws from the plan's options.
-        let p = nem
-            .invoke("start-partition", &serde_json::Value::Null)
-            .unwrap();
+        let p = nem.invoke("start-partition", &Value::Null);
         assert_eq!(p.error, None, "{:?}", p.value);
         assert_eq!(p.value["op"], "start-partition");
         assert_eq!(p.value["components"][0], json!(["n2"]), "{}", p.value);
+        assert!(
+            p.value["label"]
+                .as_str()
+                .unwrap()
+                .starts_with("partition primaries: n2 |"),
+            "{}",
+            p.value
+        );
         let n2 = remotes[1].as_ref();
         assert_eq!(partition::active_rules(n2, false).unwrap().len(), 2);
         // Over SSH the control node's address came from $SSH_CLIENT, and it still reaches n2.
         assert!(n2.exec(&Cmd::new("true")).unwrap().status == 0);
-        let q = nem.invoke("start-pause", &serde_json::Value::Null).unwrap();
+        let q = nem.invoke("start-pause", &Value::Null);
         assert_eq!(q.value["op"], "pause");
         let paused = q.value["nodes"][0].as_str().unwrap().to_string();
         let i = nodes.iter().position(|n| n.name == paused).unwrap();
-        let pid = util::daemon_pid(remotes[i].as_ref(), &target.pidfile(i))
-            .unwrap()
-            .unwrap();
+        let pid = target.pids(i).unwrap()[0];
         assert_eq!(
             process::state_of(remotes[i].as_ref(), pid).unwrap(),
             Some('T')
         );
 
         eprintln!("partition + pause in {:.2}s", t0.elapsed().as_secs_f64());
-        // "Ctrl-C" now: the runner's exit path calls heal_all, which heals and verifies.
+        // "Ctrl-C" now: the runner's exit path heals and verifies.
         let t0 = Instant::now();
-        nem.heal_all().expect("healed and verified clean");
+        nem.heal_and_verify().expect("healed and verified clean");
         eprintln!("heal_all + verify in {:.2}s", t0.elapsed().as_secs_f64());
         for r in &remotes {
             assert!(partition::active_rules(r.as_ref(), false)
@@ -858,10 +900,8 @@ mod over_ssh {
             process::state_of(remotes[i].as_ref(), pid).unwrap(),
             Some('T')
         );
-        nem.heal_all().expect("idempotent");
-        nem.teardown().unwrap();
+        nem.heal_and_verify().expect("idempotent");
+        assert!(nem.teardown().is_ok());
         target.teardown().unwrap();
-        drop(handle.finish());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

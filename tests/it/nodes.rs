@@ -9,10 +9,10 @@
 
 use crate::support::{self, bin, is_root, proc_state, root_or_skip, skip, tmp_dir};
 use netsplit::cluster::{self, ClusterInfo};
-use netsplit::control::nodes::ResolvedNodes;
-use netsplit::control::ssh::{self, HostKeyPolicy, SshRemote};
+use netsplit::control::ssh::{HostKeyPolicy, SshRemote};
 use netsplit::control::util::{self, Daemon, Signal};
 use netsplit::control::{self, Cmd, Node, Remote, RemoteError};
+use netsplit::nodes::ResolvedNodes;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -65,7 +65,7 @@ fn exec_reaches_every_node_which_reports_its_own_address_and_name() {
     let Some(info) = cluster("exec_reaches_every_node") else {
         return;
     };
-    let remotes = ssh::connect_all(&ResolvedNodes::from_cluster(info)).unwrap();
+    let remotes = netsplit::nodes::connect_all(&ResolvedNodes::from_cluster(info)).unwrap();
     assert_eq!(remotes.len(), 3);
     let results = control::on_all(&remotes, |r| {
         let ip = r.exec_ok(&Cmd::new("hostname").arg("-I"))?.stdout;
@@ -706,7 +706,7 @@ fn cluster_up_is_idempotent_repairs_and_down_leaves_nothing_behind() {
     assert!(!Path::new(&format!("/run/netns/{}", info.nodes[4].netns)).exists());
 
     // Leave processes behind on purpose: a daemon with a pid file and a stray ssh child.
-    let remotes = ssh::connect_all(&ResolvedNodes::from_cluster(&small.info)).unwrap();
+    let remotes = netsplit::nodes::connect_all(&ResolvedNodes::from_cluster(&small.info)).unwrap();
     let r = &remotes[0];
     let daemon_pid = util::start_daemon(
         r.as_ref(),
@@ -777,7 +777,7 @@ fn missing_packages_install_once_per_host_from_inside_a_node_namespace() {
     let _ = Command::new("apt-get")
         .args(["remove", "-y", "-q", "sl"])
         .output();
-    let remotes = ssh::connect_all(&ResolvedNodes::from_cluster(info)).unwrap();
+    let remotes = netsplit::nodes::connect_all(&ResolvedNodes::from_cluster(info)).unwrap();
     let results = control::on_all(&remotes, |r| util::install_packages(r, &["sl"]));
     let ran: Vec<bool> = results.into_iter().map(|(_, r)| r.unwrap()).collect();
     // Every node reports success, and apt ran on exactly one of them: the others found the

@@ -20,7 +20,7 @@ use netsplit::history::OpType;
 use netsplit::plan::Plan;
 use netsplit::target::redis::client::{RedisClient, Workload};
 use netsplit::target::redis::{redis_conf, Redis, RedisOpts};
-use netsplit::target::{Completion, Target, TargetEnv};
+use netsplit::target::{Completion, Kill, LogFiles, Pause, Primaries, Target};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -170,7 +170,7 @@ impl LocalRedis {
     /// A client bound to node `i` (`primary_host` overrides where writes go).
     fn client(&self, i: usize, w: Workload, read: &str, primary: Option<usize>) -> RedisClient {
         let mut o = self.opts.clone();
-        o.set("read", read).unwrap();
+        o.read = serde_json::from_value(serde_json::json!(read)).unwrap();
         let n = &self.nodes[i];
         let p = &self.nodes[primary.unwrap_or(0)];
         RedisClient::new(&n.name, &n.host, &p.host, w, &o)
@@ -388,18 +388,15 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
         return;
     };
     let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let resolved = netsplit::control::nodes::ResolvedNodes::from_cluster(info);
-    let remotes = netsplit::control::ssh::connect_all(&resolved).expect("ssh to the cluster");
+    let resolved = netsplit::nodes::ResolvedNodes::from_cluster(info);
+    let remotes = netsplit::nodes::connect_all(&resolved).expect("ssh to the cluster");
     let mut plan = Plan::default();
     plan.target.name = "redis".into();
     plan.workload.name = "register".into();
     plan.nodes.cluster = Some(CLUSTER.into());
-    let redis = Redis::new(TargetEnv {
-        plan,
-        nodes: resolved.nodes,
-        remotes,
-    })
-    .expect("redis target");
+    let redis = netsplit::registry::Registry::builtin()
+        .build_target_as::<Redis>(&plan, resolved.nodes, remotes)
+        .expect("redis target");
     let _td = Teardown(&redis);
     let c = redis.cluster();
     assert!(c.faketime, "local nodes run redis-server under libfaketime");
@@ -420,7 +417,7 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
         maps.contains("libfaketime"),
         "libfaketime not loaded into redis-server"
     );
-    assert_eq!(redis.primaries(), Some(vec!["n1".to_string()]));
+    assert_eq!(redis.primaries().unwrap(), vec!["n1".to_string()]);
     // A clock fault reaches it: an hour ahead in n2's offset file, and Redis's TIME follows.
     let rc = netsplit::nemesis::clock::rc_path(&c.nodes[1].workdir);
     std::fs::write(&rc, "+3600.000s\n").unwrap();

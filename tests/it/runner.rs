@@ -355,55 +355,51 @@ fn test_count_repeats_the_run() {
 // ---- the nemesis seam, in process -------------------------------------------------------------
 
 mod seam {
+    use netsplit::control::Remote;
+    use netsplit::generator::rng::Rng;
+    use netsplit::nemesis::{Cx, Fault, FaultDef};
     use netsplit::plan::Plan;
-    use netsplit::runner::{
-        self, Emergency, Hooks, Interrupt, Nemesis, NemesisEnv, NemesisOutcome, Recorder,
-    };
+    use netsplit::registry::Registry;
+    use netsplit::runner::{self, Emergency, Interrupt};
     use serde_json::{json, Value};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    static HEALS: AtomicUsize = AtomicUsize::new(0);
-    static PANIC_HEALS: AtomicUsize = AtomicUsize::new(0);
-
-    struct Recording {
-        heals: &'static AtomicUsize,
+    /// A fault family that needs nothing from the target and touches nothing: it records
+    /// that it ran (or panics, to prove a panicking nemesis cannot skip the heal).
+    struct Fake {
         panic_on_invoke: bool,
     }
 
-    impl Nemesis for Recording {
-        fn setup(&self, _r: &Recorder) -> anyhow::Result<()> {
-            Ok(())
+    impl Fault for Fake {
+        fn name(&self) -> &str {
+            "fake"
         }
-        fn invoke(&self, f: &str, _v: &Value) -> anyhow::Result<NemesisOutcome> {
+        fn ops(&self) -> &[&'static str] {
+            &["fake-on", "fake-off"]
+        }
+        fn draw(&self, _rng: &mut Rng) -> (String, Value) {
+            ("fake-on".into(), json!({}))
+        }
+        fn stop_op(&self) -> &'static str {
+            "fake-off"
+        }
+        fn invoke(&self, _cx: &Cx, op: &str, _request: &Value) -> anyhow::Result<Value> {
             if self.panic_on_invoke {
                 panic!("nemesis exploded");
             }
-            Ok(NemesisOutcome {
-                value: json!({"did": f}),
-                error: None,
-            })
+            Ok(json!({ "did": op }))
         }
-        fn heal_all(&self) -> anyhow::Result<()> {
-            self.heals.fetch_add(1, Ordering::SeqCst);
-            Ok(())
+        fn heal(&self, _cx: &Cx, _n: &str, _r: &dyn Remote) -> anyhow::Result<Vec<String>> {
+            Ok(Vec::new())
         }
-        fn teardown(&self) -> anyhow::Result<()> {
-            Ok(())
+        fn leftovers(&self, _cx: &Cx, _n: &str, _r: &dyn Remote) -> anyhow::Result<Vec<String>> {
+            Ok(Vec::new())
         }
     }
 
-    fn build_recording(_env: NemesisEnv) -> anyhow::Result<Arc<dyn Nemesis>> {
-        Ok(Arc::new(Recording {
-            heals: &HEALS,
-            panic_on_invoke: false,
-        }))
-    }
-
-    fn build_panicking(_env: NemesisEnv) -> anyhow::Result<Arc<dyn Nemesis>> {
-        Ok(Arc::new(Recording {
-            heals: &PANIC_HEALS,
-            panic_on_invoke: true,
+    fn registry(panic_on_invoke: bool) -> Registry {
+        Registry::builtin().fault(FaultDef::new("fake", "test only", &[], move |_| {
+            Ok(Arc::new(Fake { panic_on_invoke }) as Arc<dyn Fault>)
         }))
     }
 
@@ -425,14 +421,14 @@ mod seam {
         p
     }
 
-    fn run(p: &Plan, hooks: Hooks) -> runner::RunOutcome {
+    fn run(p: &Plan, registry: &Registry) -> runner::RunOutcome {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(runner::run_once(
             p,
-            hooks,
+            registry,
             &Interrupt::default(),
             &Emergency::default(),
         ))
@@ -442,11 +438,7 @@ mod seam {
     #[test]
     fn nemesis_events_share_the_history_and_heal_runs() {
         let p = plan("seam");
-        let hooks = Hooks {
-            build_nemesis: build_recording,
-            ..Hooks::default()
-        };
-        let out = run(&p, hooks);
+        let out = run(&p, &registry(false));
         assert_eq!(out.exit_code(), 0, "{}", out.results);
         let h = super::history(&out.run_dir);
         let nem: Vec<&Value> = h.iter().filter(|e| e["process"] == "nemesis").collect();
@@ -458,10 +450,13 @@ mod seam {
         );
         assert_eq!(fs.last(), Some(&"heal"));
         assert!(nem.iter().all(|e| e["type"] == "info"));
-        assert!(nem
-            .iter()
-            .any(|e| e["value"] == json!({"did": "start-fake"})));
-        assert!(HEALS.load(Ordering::SeqCst) >= 1, "heal_all was called");
+        // the completion says what the family did, which operation, and its label
+        assert!(
+            nem.iter()
+                .any(|e| e["value"]["did"] == "fake-on" && e["value"]["op"] == "fake-on"),
+            "{nem:?}"
+        );
+        assert!(nem.iter().any(|e| e["value"]["did"] == "fake-off"));
         // client events are interleaved with nemesis events in one dense index
         assert!(h.iter().enumerate().all(|(i, e)| e["index"] == i));
     }
@@ -469,18 +464,19 @@ mod seam {
     #[test]
     fn a_panicking_phase_still_heals_and_stores_results() {
         let p = plan("seam-panic");
-        let hooks = Hooks {
-            build_nemesis: build_panicking,
-            ..Hooks::default()
-        };
-        let out = run(&p, hooks);
+        let out = run(&p, &registry(true));
         // the panic happens inside the nemesis's blocking call: recorded as an error event, the
         // run goes on; heal still runs at the end
-        assert!(PANIC_HEALS.load(Ordering::SeqCst) >= 1);
         assert!(out.run_dir.join("results.json").is_file());
         let h = super::history(&out.run_dir);
         assert!(h.iter().any(|e| e["process"] == "nemesis"
             && e["error"].as_str().is_some_and(|s| s.contains("panicked"))));
+        let nem: Vec<&str> = h
+            .iter()
+            .filter(|e| e["process"] == "nemesis")
+            .map(|e| e["f"].as_str().unwrap())
+            .collect();
+        assert_eq!(nem.last(), Some(&"heal"), "{nem:?}");
     }
 
     #[test]
@@ -489,16 +485,12 @@ mod seam {
         // the time limit just because the fault schedule would go on
         let mut p = plan("seam-bounded");
         p.workload.name = "register".into();
-        p.workload.keys = 2;
-        p.workload.ops_per_key = 10;
-        p.workload.threads_per_key = 1;
+        for (k, v) in [("keys", 2), ("ops_per_key", 10), ("threads_per_key", 1)] {
+            p.workload.opts.insert(k.into(), json!(v));
+        }
         p.run.time_limit = 60.0;
         p.run.rate = 0.0;
-        let hooks = Hooks {
-            build_nemesis: build_recording,
-            ..Hooks::default()
-        };
-        let out = run(&p, hooks);
+        let out = run(&p, &registry(false));
         assert_eq!(out.results["ops"], 20);
         let elapsed = out.results["elapsed_s"].as_f64().unwrap();
         assert!(
@@ -508,22 +500,29 @@ mod seam {
     }
 
     #[test]
-    fn faults_without_fault_injection_are_bad_input() {
-        let p = plan("seam-none");
+    fn unknown_faults_and_faults_the_target_cannot_take_are_bad_input() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let err = rt
-            .block_on(runner::run_once(
-                &p,
-                Hooks::default(),
+        let run = |p: &Plan| {
+            rt.block_on(runner::run_once(
+                p,
+                &Registry::builtin(),
                 &Interrupt::default(),
                 &Emergency::default(),
             ))
-            .unwrap_err();
+            .unwrap_err()
+        };
+        let err = run(&plan("seam-none"));
         assert_eq!(netsplit::error::exit_code_for(&err), 254);
-        assert!(err.to_string().contains("fake"));
+        assert!(err.to_string().contains("fake"), "{err}");
+        // noop has no processes and no nodes: a kill cannot be planned against it
+        let mut p = plan("seam-kill");
+        p.nemesis.faults = vec!["kill".into()];
+        let err = run(&p);
+        assert_eq!(netsplit::error::exit_code_for(&err), 254);
+        assert!(err.to_string().contains("need nodes"), "{err}");
     }
 }
 
@@ -531,22 +530,30 @@ mod seam {
 fn shipped_plans_and_presets_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
-    for dir in ["plans", "workloads", "nemeses"] {
+    for dir in ["plans", "nemeses"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {
             let p = e.unwrap().path();
             let text = std::fs::read_to_string(&p).unwrap();
             let origin = p.display().to_string();
             match dir {
                 "plans" => {
-                    netsplit::plan::Plan::from_yaml(&text, &origin).unwrap();
-                }
-                "workloads" => {
-                    serde_saphyr::from_str::<netsplit::plan::WorkloadPlan>(&text)
+                    // Resolved and checked against the registry, as `netsplit test --plan`.
+                    let plan = netsplit::plan::resolve(Some(&p), &Default::default())
+                        .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                    netsplit::registry::Registry::builtin()
+                        .prepare(&plan)
                         .unwrap_or_else(|e| panic!("{origin}: {e}"));
                 }
                 _ => {
-                    serde_saphyr::from_str::<netsplit::plan::NemesisPlan>(&text)
+                    let n = serde_saphyr::from_str::<netsplit::plan::NemesisPlan>(&text)
                         .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                    let known = netsplit::registry::Registry::builtin();
+                    for f in n.faults.iter().chain(n.opts.keys()) {
+                        assert!(
+                            known.faults().iter().any(|d| &d.name == f),
+                            "{origin}: unknown fault {f}"
+                        );
+                    }
                 }
             }
             n += 1;

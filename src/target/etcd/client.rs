@@ -13,8 +13,9 @@
 //! round trips (read, then a compare-and-put transaction) is one history op, and a lost compare
 //! ends it as `fail`. docs/targets/etcd.md has the table.
 
-use super::base64;
 use super::config::{EtcdOpts, ReadMode};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -315,9 +316,9 @@ fn num_u64(v: Option<&Value>) -> Result<u64, EtcdError> {
 fn bytes_field(v: &Value, field: &str) -> Result<Vec<u8>, EtcdError> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => {
-            base64::decode(s).map_err(|e| EtcdError::Decode(format!("{field}: {e}")))
-        }
+        Some(Value::String(s)) => B64
+            .decode(s)
+            .map_err(|e| EtcdError::Decode(format!("{field}: {e}"))),
         Some(other) => Err(EtcdError::Decode(format!("{field}: not a string: {other}"))),
     }
 }
@@ -427,16 +428,16 @@ pub fn parse_members(v: &Value) -> Result<Vec<Member>, EtcdError> {
 fn compare_json(c: &Compare) -> Value {
     match c {
         Compare::ModRevision(k, rev) => json!({
-            "key": base64::encode(k), "target": "MOD", "result": "EQUAL",
+            "key": B64.encode(k), "target": "MOD", "result": "EQUAL",
             "mod_revision": rev.to_string()
         }),
         Compare::CreateRevision(k, rev) => json!({
-            "key": base64::encode(k), "target": "CREATE", "result": "EQUAL",
+            "key": B64.encode(k), "target": "CREATE", "result": "EQUAL",
             "create_revision": rev.to_string()
         }),
         Compare::Value(k, v) => json!({
-            "key": base64::encode(k), "target": "VALUE", "result": "EQUAL",
-            "value": base64::encode(v)
+            "key": B64.encode(k), "target": "VALUE", "result": "EQUAL",
+            "value": B64.encode(v)
         }),
     }
 }
@@ -445,9 +446,9 @@ fn txn_op_json(op: &TxnOp, serializable: bool) -> Value {
     match op {
         TxnOp::Range { key, range_end } => {
             let mut r = Map::new();
-            r.insert("key".into(), Value::String(base64::encode(key)));
+            r.insert("key".into(), Value::String(B64.encode(key)));
             if let Some(end) = range_end {
-                r.insert("range_end".into(), Value::String(base64::encode(end)));
+                r.insert("range_end".into(), Value::String(B64.encode(end)));
             }
             if serializable {
                 r.insert("serializable".into(), Value::Bool(true));
@@ -455,7 +456,7 @@ fn txn_op_json(op: &TxnOp, serializable: bool) -> Value {
             json!({ "request_range": r })
         }
         TxnOp::Put { key, value } => json!({
-            "request_put": { "key": base64::encode(key), "value": base64::encode(value) }
+            "request_put": { "key": B64.encode(key), "value": B64.encode(value) }
         }),
     }
 }
@@ -575,9 +576,9 @@ impl EtcdClient {
         range_end: Option<&[u8]>,
     ) -> Result<RangeResult, EtcdError> {
         let mut body = Map::new();
-        body.insert("key".into(), Value::String(base64::encode(key)));
+        body.insert("key".into(), Value::String(B64.encode(key)));
         if let Some(end) = range_end {
-            body.insert("range_end".into(), Value::String(base64::encode(end)));
+            body.insert("range_end".into(), Value::String(B64.encode(end)));
         }
         if self.serializable() {
             body.insert("serializable".into(), Value::Bool(true));
@@ -587,7 +588,7 @@ impl EtcdClient {
 
     /// Writes one key; returns the revision of the write.
     pub async fn put(&self, key: &[u8], value: &[u8]) -> Result<i64, EtcdError> {
-        let body = json!({ "key": base64::encode(key), "value": base64::encode(value) });
+        let body = json!({ "key": B64.encode(key), "value": B64.encode(value) });
         header_revision(&self.call("/v3/kv/put", &body).await?)
     }
 

@@ -15,23 +15,31 @@ use std::time::Duration;
 /// The preset file, embedded.
 pub const PRESET_YAML: &str = include_str!("../../../targets/etcd/etcd.yaml");
 
-/// Target options `--target-opt` accepts for etcd (`-` and `_` are interchangeable).
-pub const OPT_KEYS: &[&str] = &[
-    "read",
-    "tarball",
-    "binary",
-    "client-port",
-    "peer-port",
-    "heartbeat-ms",
-    "election-ms",
-    "timeout-ms",
-    "connect-timeout-ms",
-    "start-timeout-s",
-    "token",
-];
+/// The etcd target's options (`--target-opt KEY=VALUE`, the plan's `target.opts`; `-` and `_`
+/// are the same in keys), laid over the preset by [`EtcdOpts::apply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdTargetOpts {
+    /// `linearizable` (default) or `serializable` reads.
+    pub read: Option<ReadMode>,
+    /// Install from this release tarball (http/https URL) instead of Debian's package.
+    pub tarball: Option<String>,
+    /// The etcd binary on the nodes.
+    pub binary: Option<String>,
+    pub client_port: Option<u16>,
+    pub peer_port: Option<u16>,
+    pub heartbeat_ms: Option<u64>,
+    pub election_ms: Option<u64>,
+    /// Per-request timeout of the client.
+    pub timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub start_timeout_s: Option<u64>,
+    /// `--initial-cluster-token` (default: fresh per run).
+    pub token: Option<String>,
+}
 
 /// How clients read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadMode {
     /// etcd's default: a read goes through the leader's read index (quorum), never stale.
@@ -191,15 +199,10 @@ impl EtcdOpts {
         Ok(opts)
     }
 
-    /// The preset with `--target-opt` overrides applied, in order.
-    pub fn from_target_opts<'a, I>(opts: I) -> anyhow::Result<EtcdOpts>
-    where
-        I: IntoIterator<Item = (&'a str, &'a str)>,
-    {
+    /// The preset with these options laid over it, checked.
+    pub fn from_target_opts(t: EtcdTargetOpts) -> anyhow::Result<EtcdOpts> {
         let mut o = Self::preset()?;
-        for (k, v) in opts {
-            o.set(k, v)?;
-        }
+        o.apply(t)?;
         o.check()?;
         Ok(o)
     }
@@ -210,76 +213,60 @@ impl EtcdOpts {
             .map_err(|e| bad_input(format!("etcd target options: {e}")))
     }
 
-    /// Applies one `KEY=VALUE` override; an unknown key or bad value is a bad-input error naming
-    /// the key.
-    pub fn set(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
-        let k = key.replace('_', "-");
-        let num = |what: &str| -> anyhow::Result<u64> {
-            value.trim().parse::<u64>().map_err(|_| {
-                bad_input(format!(
-                    "--target-opt {key}={value}: {what} must be a non-negative integer"
-                ))
-            })
+    /// Lays the target's options over these settings; a bad value is bad input naming the key.
+    pub fn apply(&mut self, t: EtcdTargetOpts) -> anyhow::Result<()> {
+        let bad = |k: &str, v: &dyn std::fmt::Display, why: &str| {
+            Err(bad_input(format!("target.opts.{k}: {v}: {why}")))
         };
-        let port = |what: &str| -> anyhow::Result<u16> {
-            match value.trim().parse::<u16>() {
-                Ok(p) if p > 0 => Ok(p),
-                _ => Err(bad_input(format!(
-                    "--target-opt {key}={value}: {what} must be a port 1..65535"
-                ))),
+        if let Some(r) = t.read {
+            self.read = r;
+        }
+        if let Some(url) = t.tarball {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return bad("tarball", &url, "must be an http:// or https:// URL");
             }
-        };
-        match k.as_str() {
-            "read" => {
-                self.read = match value {
-                    "linearizable" => ReadMode::Linearizable,
-                    "serializable" => ReadMode::Serializable,
-                    _ => {
-                        return Err(bad_input(format!(
-                            "--target-opt read={value}: must be linearizable or serializable"
-                        )))
-                    }
-                }
+            self.install = Install::Tarball { url };
+        }
+        if let Some(b) = t.binary {
+            if b.is_empty() {
+                return bad("binary", &"\"\"", "must not be empty");
             }
-            "tarball" => {
-                if !(value.starts_with("http://") || value.starts_with("https://")) {
-                    return Err(bad_input(format!(
-                        "--target-opt tarball={value}: must be an http:// or https:// URL"
-                    )));
-                }
-                self.install = Install::Tarball {
-                    url: value.to_string(),
-                };
+            self.binary = b;
+        }
+        for (k, v, slot) in [
+            ("client_port", t.client_port, &mut self.client_port),
+            ("peer_port", t.peer_port, &mut self.peer_port),
+        ] {
+            match v {
+                Some(0) => return bad(k, &0, "must be a port 1..65535"),
+                Some(p) => *slot = p,
+                None => {}
             }
-            "binary" => {
-                if value.is_empty() {
-                    return Err(bad_input("--target-opt binary: must not be empty"));
-                }
-                self.binary = value.to_string();
+        }
+        if let Some(v) = t.heartbeat_ms {
+            self.heartbeat_ms = v;
+        }
+        if let Some(v) = t.election_ms {
+            self.election_ms = v;
+        }
+        if let Some(v) = t.timeout_ms {
+            self.request_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = t.connect_timeout_ms {
+            self.connect_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = t.start_timeout_s {
+            self.start_timeout = Duration::from_secs(v.min(24 * 3600));
+        }
+        if let Some(tok) = t.token {
+            if tok.is_empty() || tok.contains(char::is_whitespace) {
+                return bad(
+                    "token",
+                    &format!("{tok:?}"),
+                    "must be non-empty without spaces",
+                );
             }
-            "client-port" => self.client_port = port("client port")?,
-            "peer-port" => self.peer_port = port("peer port")?,
-            "heartbeat-ms" => self.heartbeat_ms = num("heartbeat-ms")?,
-            "election-ms" => self.election_ms = num("election-ms")?,
-            "timeout-ms" => self.request_timeout = Duration::from_millis(num("timeout-ms")?),
-            "connect-timeout-ms" => {
-                self.connect_timeout = Duration::from_millis(num("connect-timeout-ms")?)
-            }
-            "start-timeout-s" => self.start_timeout = Duration::from_secs(num("start-timeout-s")?),
-            "token" => {
-                if value.is_empty() || value.contains(char::is_whitespace) {
-                    return Err(bad_input(format!(
-                        "--target-opt token={value:?}: must be non-empty without spaces"
-                    )));
-                }
-                self.cluster_token = value.to_string();
-            }
-            _ => {
-                return Err(bad_input(format!(
-                    "unknown etcd target option {key:?} (known: {})",
-                    OPT_KEYS.join(", ")
-                )))
-            }
+            self.cluster_token = tok;
         }
         Ok(())
     }
@@ -514,9 +501,20 @@ mod tests {
         assert!(flag(&a1, "--initial-cluster").ends_with("n2=http://[fd00::2]:2380"));
     }
 
+    /// Options as `--target-opt` gives them (text), through the same path as a run.
+    fn from_flags(pairs: &[(&str, &str)]) -> anyhow::Result<EtcdOpts> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+            .collect();
+        let t: EtcdTargetOpts =
+            crate::opts::from_map(&map, "target.opts", &crate::opts::Origins::default())?;
+        EtcdOpts::from_target_opts(t)
+    }
+
     #[test]
     fn target_opts_override_the_preset() {
-        let o = EtcdOpts::from_target_opts([
+        let o = from_flags(&[
             ("read", "serializable"),
             ("client_port", "32379"),
             ("peer-port", "32380"),
@@ -534,16 +532,21 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_and_bad_values_naming_the_key() {
-        let e = EtcdOpts::from_target_opts([("reed", "serializable")]).unwrap_err();
-        assert!(e.to_string().contains("\"reed\""), "{e}");
+        let e = from_flags(&[("reed", "serializable")]).unwrap_err();
+        assert!(e.to_string().contains("target.opts.reed"), "{e}");
         assert_eq!(crate::error::exit_code_for(&e), 254);
-        let e = EtcdOpts::from_target_opts([("read", "stale")]).unwrap_err();
-        assert!(e.to_string().contains("read=stale"), "{e}");
-        let e = EtcdOpts::from_target_opts([("client-port", "0")]).unwrap_err();
-        assert!(e.to_string().contains("client-port"), "{e}");
-        let e = EtcdOpts::from_target_opts([("election-ms", "200")]).unwrap_err();
+        let e = from_flags(&[("read", "stale")]).unwrap_err();
+        assert!(
+            e.to_string().contains("target.opts.read") && e.to_string().contains("stale"),
+            "{e}"
+        );
+        let e = from_flags(&[("client-port", "0")]).unwrap_err();
+        assert!(e.to_string().contains("client_port"), "{e}");
+        let e = from_flags(&[("client-port", "99999")]).unwrap_err();
+        assert!(e.to_string().contains("client_port"), "{e}");
+        let e = from_flags(&[("election-ms", "200")]).unwrap_err();
         assert!(e.to_string().contains("5 × heartbeat"), "{e}");
-        let e = EtcdOpts::from_target_opts([("tarball", "file:///x")]).unwrap_err();
+        let e = from_flags(&[("tarball", "file:///x")]).unwrap_err();
         assert!(e.to_string().contains("URL"), "{e}");
     }
 

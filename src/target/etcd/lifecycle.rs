@@ -13,55 +13,21 @@ use super::client::{EtcdClient, EtcdError, Status};
 use super::config::{etcd_args, ClusterState, EtcdOpts, Install};
 use crate::control::util::{self, Daemon, Signal};
 use crate::control::{Cmd, Node, Remote};
+use crate::target::daemon;
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Runs `fut` to completion on a fresh current-thread runtime on a scratch thread (safe to call
-/// from anywhere, including a thread inside another runtime).
-pub fn block_on<F>(fut: F) -> Result<F::Output>
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    std::thread::scope(|s| {
-        let h = s.spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(fut))
-        });
-        match h.join() {
-            Ok(r) => r.context("starting a runtime for etcd probes"),
-            Err(p) => std::panic::resume_unwind(p),
-        }
-    })
-}
+pub use crate::target::block_on;
 
 /// Runs `f` for every node in parallel, returning results in node order.
 pub fn on_each<T: Send>(
     remotes: &[Arc<dyn Remote>],
     f: impl Fn(usize, &dyn Remote) -> T + Sync,
 ) -> Vec<T> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = remotes
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let f = &f;
-                s.spawn(move || f(i, r.as_ref()))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(v) => v,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    })
+    crate::control::fan_out(remotes, |i, r| f(i, r.as_ref()))
 }
 
 /// The first error of a list of per-node results, or `Ok`.
@@ -200,21 +166,13 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
         )?)
     }
 
-    /// SIGKILLs member `i` and waits until the process is gone (or a zombie), then removes the
-    /// pid file so that a recycled pid can never be mistaken for it. No process: nothing to do.
+    /// SIGKILLs member `i` and waits until the process is gone (see [`daemon::kill`]).
     pub fn kill_member(&self, i: usize) -> Result<()> {
-        const KILL: &str = r#"p=$(cat "$1" 2>/dev/null); [ -n "$p" ] || exit 0
-gone() { ! kill -0 "$p" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" = Z ]; }
-gone && { rm -f "$1"; exit 0; }
-kill -KILL "$p"
-i=0; while ! gone && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-gone || { echo "pid $p survived SIGKILL for 10s" >&2; exit 1; }
-rm -f "$1""#;
-        let node = &self.nodes[i];
-        self.remotes[i]
-            .exec_ok(&sh(KILL, &[&self.opts.pid_on(node)]))
-            .with_context(|| format!("killing etcd on {}", node.name))?;
-        Ok(())
+        daemon::kill(
+            self.remotes[i].as_ref(),
+            &self.opts.pid_on(&self.nodes[i]),
+            "etcd",
+        )
     }
 
     /// Sends `sig` to member `i` by pid file; false when no process was running.
@@ -226,17 +184,11 @@ rm -f "$1""#;
 
     /// The last lines of member `i`'s log, for error messages.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        let log = self.opts.log_on(&self.nodes[i]);
-        match self.remotes[i].exec(
-            &Cmd::new("tail")
-                .args(["-n", &lines.to_string(), "--", &log])
-                .sudo()
-                .timeout(Duration::from_secs(20)),
-        ) {
-            Ok(o) if o.status == 0 => o.stdout.trim().to_string(),
-            Ok(o) => format!("(cannot read {log}: {})", o.stderr.trim()),
-            Err(e) => format!("(cannot read {log}: {e})"),
-        }
+        daemon::log_tail(
+            self.remotes[i].as_ref(),
+            &self.opts.log_on(&self.nodes[i]),
+            lines,
+        )
     }
 
     /// Installs on every node, wipes what an earlier run left, starts every member and waits

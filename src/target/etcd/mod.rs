@@ -7,50 +7,40 @@
 //! - [`client`]: the HTTP client, the workload operations and the error classification that
 //!   decides `fail` versus `info`.
 //! - [`lifecycle`]: the cluster on the nodes (install, start, health, kill, pause, teardown).
-//! - [`base64`]: the gateway's key/value encoding.
+//!
+//! Keys and values travel base64-encoded (the `base64` crate), as the gateway requires.
 //!
 //! docs/targets/etcd.md is the user-facing description.
 
-pub mod base64;
 pub mod client;
 pub mod config;
 pub mod lifecycle;
 
 pub use client::{EtcdClient, EtcdError, Outcome, Workload};
-pub use config::{etcd_args, EtcdOpts, ReadMode};
+pub use config::{etcd_args, EtcdOpts, EtcdTargetOpts, ReadMode};
 pub use lifecycle::EtcdCluster;
 
-use super::{BoxFuture, Client, Completion, Target, TargetEnv};
-use crate::control::util::Signal;
+use super::{
+    daemon, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause, Primaries, Target,
+    TargetEnv, TargetType,
+};
 use crate::error::bad_input;
-use crate::plan::{value_as_text, Plan};
+use crate::plan::Plan;
+use crate::workload::bank::{initial_balances, BankParams};
 use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
-use std::sync::Arc;
+use std::time::Duration;
 
-/// Builds the etcd target for a run (the registry's constructor).
-pub fn build(env: TargetEnv) -> Result<Arc<dyn Target>> {
-    Ok(Arc::new(Etcd::new(env)?))
-}
-
-/// The settings of a run: the preset, then `target.install_url`, then `target.opts`, with a
-/// fresh cluster token unless the plan fixes one. A `target.version` other than the one the
-/// Debian package provides needs a tarball.
-pub fn opts_from_plan(plan: &Plan) -> Result<EtcdOpts> {
-    let texts: Vec<(String, String)> = plan
-        .target
-        .opts
-        .iter()
-        .map(|(k, v)| (k.clone(), value_as_text(v)))
-        .collect();
+/// The settings of a run: the preset, then `target.install_url`, then the target's options,
+/// with a fresh cluster token unless the options fix one. A `target.version` other than the one
+/// the Debian package provides needs a tarball.
+pub fn opts_from_plan(plan: &Plan, mut t: EtcdTargetOpts) -> Result<EtcdOpts> {
+    if t.tarball.is_none() {
+        t.tarball = plan.target.install_url.clone();
+    }
     let mut opts = EtcdOpts::preset()?;
     opts.cluster_token = config::fresh_cluster_token();
-    if let Some(url) = &plan.target.install_url {
-        opts.set("tarball", url)?;
-    }
-    for (k, v) in &texts {
-        opts.set(k, v)?;
-    }
+    opts.apply(t)?;
     opts.check()?;
     if let (Some(v), config::Install::Debian { .. }) = (&plan.target.version, &opts.install) {
         if v != &opts.version {
@@ -68,47 +58,59 @@ pub fn opts_from_plan(plan: &Plan) -> Result<EtcdOpts> {
 pub struct Etcd {
     cluster: EtcdCluster,
     workload: Workload,
-    /// The bank's accounts and total, created at setup.
-    bank: Option<(u64, i64)>,
-    allow_negative: bool,
+    /// The bank's accounts, created at setup.
+    bank: Option<BankParams>,
 }
 
-impl Etcd {
-    /// The target for `env` (nodes, remotes and plan); bad options are bad input.
-    pub fn new(env: TargetEnv) -> Result<Etcd> {
-        let opts = opts_from_plan(&env.plan)?;
-        let wl = &env.plan.workload;
-        let workload = Workload::from_name(&wl.name).ok_or_else(|| {
+impl TargetType for Etcd {
+    const NAME: &'static str = "etcd";
+    const ABOUT: &'static str =
+        "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway";
+    const NEEDS_NODES: bool = true;
+    const VOCABULARIES: &'static [&'static str] = Workload::NAMES;
+    type Options = EtcdTargetOpts;
+
+    fn build(env: TargetEnv, opts: EtcdTargetOpts) -> Result<Etcd> {
+        let opts = opts_from_plan(&env.plan, opts)?;
+        let workload = Workload::from_name(&env.workload.vocabulary).ok_or_else(|| {
             bad_input(format!(
                 "target etcd does not speak workload {:?} (known: {})",
-                wl.name,
+                env.workload.name,
                 Workload::NAMES.join(", ")
             ))
         })?;
+        let bank = match workload {
+            Workload::Bank => Some(env.workload.params::<BankParams>()?),
+            _ => None,
+        };
         Ok(Etcd {
             cluster: EtcdCluster::new(env.nodes, env.remotes, opts)?,
             workload,
-            bank: (workload == Workload::Bank).then_some((wl.accounts, wl.total)),
-            allow_negative: wl.allow_negative,
+            bank,
         })
     }
+}
 
+impl Etcd {
     /// The cluster underneath (nodes, settings, per-member control).
     pub fn cluster(&self) -> &EtcdCluster {
         &self.cluster
     }
-}
 
-/// The bank's opening balances: `total / accounts` each, the remainder on account 0 (the same
-/// split every target uses, so the bank checker's expected total holds).
-pub fn initial_balances(accounts: u64, total: i64) -> Vec<(i64, i64)> {
-    if accounts == 0 {
-        return Vec::new();
+    fn check_index(&self, i: usize) -> Result<()> {
+        if i >= self.cluster.nodes.len() {
+            return Err(anyhow!(
+                "etcd: node index {i} out of range ({} nodes)",
+                self.cluster.nodes.len()
+            ));
+        }
+        Ok(())
     }
-    let n = accounts as i64;
-    (0..n)
-        .map(|a| (a, total / n + if a == 0 { total % n } else { 0 }))
-        .collect()
+
+    fn pid_file(&self, i: usize) -> Result<String> {
+        self.check_index(i)?;
+        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
+    }
 }
 
 impl Target for Etcd {
@@ -118,7 +120,7 @@ impl Target for Etcd {
 
     fn setup(&self) -> Result<()> {
         self.cluster.setup()?;
-        if let Some((accounts, total)) = self.bank {
+        if let Some(b) = &self.bank {
             let n = &self.cluster.nodes[0];
             let c = EtcdClient::new(
                 &n.name,
@@ -126,8 +128,8 @@ impl Target for Etcd {
                 &self.cluster.opts,
             )
             .map_err(|e| anyhow!("{}: {e}", n.name))?;
-            let balances = initial_balances(accounts, total);
-            lifecycle::block_on(async move { c.bank_init(&balances).await })?
+            let balances = initial_balances(b.accounts, b.total);
+            super::block_on(async move { c.bank_init(&balances).await })?
                 .map_err(|e| anyhow!("creating the bank's accounts through {}: {e}", n.name))?;
         }
         Ok(())
@@ -135,44 +137,6 @@ impl Target for Etcd {
 
     fn teardown(&self) -> Result<()> {
         self.cluster.teardown()
-    }
-
-    fn kill(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.kill_member(i)
-    }
-
-    fn start(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.start_member(i)
-    }
-
-    fn pause(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        if !self.cluster.signal_member(i, Signal::Stop)? {
-            return Err(anyhow!(
-                "{}: etcd is not running, nothing to pause",
-                self.cluster.nodes[i].name
-            ));
-        }
-        Ok(())
-    }
-
-    fn resume(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        // Not running (killed meanwhile) means nothing is paused: already healed.
-        self.cluster.signal_member(i, Signal::Cont).map(|_| ())
-    }
-
-    fn log_files(&self, i: usize) -> Vec<String> {
-        match self.cluster.nodes.get(i) {
-            Some(n) => vec![self.cluster.opts.log_on(n)],
-            None => Vec::new(),
-        }
-    }
-
-    fn primaries(&self) -> Option<Vec<String>> {
-        self.cluster.primaries()
     }
 
     fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
@@ -187,23 +151,78 @@ impl Target for Etcd {
             )
             .map_err(|e| anyhow!("{}: {e}", n.name))
             .with_context(|| format!("opening an etcd client to {}", n.name))?;
+            let allow_negative = self.bank.as_ref().is_some_and(|b| b.allow_negative);
             Ok(Box::new(EtcdWorkerClient {
-                inner: inner.allow_negative(self.allow_negative),
+                inner: inner.allow_negative(allow_negative),
                 workload: self.workload,
             }) as Box<dyn Client>)
         })
     }
+
+    fn as_kill(&self) -> Option<&dyn Kill> {
+        Some(self)
+    }
+    fn as_pause(&self) -> Option<&dyn Pause> {
+        Some(self)
+    }
+    fn as_primaries(&self) -> Option<&dyn Primaries> {
+        Some(self)
+    }
+    fn as_log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+    /// etcd is written in Go: it reads the clock without libc, so libfaketime cannot move it.
+    fn clock(&self) -> Clock {
+        Clock::IgnoresFaketime
+    }
 }
 
-impl Etcd {
-    fn check_index(&self, i: usize) -> Result<()> {
-        if i >= self.cluster.nodes.len() {
-            return Err(anyhow!(
-                "etcd: node index {i} out of range ({} nodes)",
-                self.cluster.nodes.len()
-            ));
+impl Kill for Etcd {
+    fn kill(&self, i: usize) -> Result<()> {
+        daemon::kill(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?, "etcd")
+    }
+    fn stop(&self, i: usize) -> Result<()> {
+        let pf = self.pid_file(i)?;
+        daemon::stop(
+            self.cluster.remotes[i].as_ref(),
+            &pf,
+            "etcd",
+            Duration::from_secs(10),
+        )
+    }
+    fn start(&self, i: usize) -> Result<()> {
+        self.check_index(i)?;
+        self.cluster.start_member(i)
+    }
+    fn running(&self, i: usize) -> Result<bool> {
+        daemon::running(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
+    }
+}
+
+impl Pause for Etcd {
+    fn pause(&self, i: usize) -> Result<()> {
+        daemon::pause(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?, "etcd")
+    }
+    fn resume(&self, i: usize) -> Result<()> {
+        daemon::resume(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?, "etcd")
+    }
+    fn pids(&self, i: usize) -> Result<Vec<u32>> {
+        daemon::pids(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
+    }
+}
+
+impl Primaries for Etcd {
+    fn primaries(&self) -> Result<Vec<String>> {
+        Ok(self.cluster.primaries().unwrap_or_default())
+    }
+}
+
+impl LogFiles for Etcd {
+    fn log_files(&self, i: usize) -> Vec<String> {
+        match self.cluster.nodes.get(i) {
+            Some(n) => vec![self.cluster.opts.log_on(n)],
+            None => Vec::new(),
         }
-        Ok(())
     }
 }
 
@@ -235,14 +254,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn bank_opening_balances_sum_to_the_total() {
-        let b = initial_balances(3, 100);
-        assert_eq!(b, vec![(0, 34), (1, 33), (2, 33)]);
-        assert_eq!(b.iter().map(|(_, x)| x).sum::<i64>(), 100);
-        assert!(initial_balances(0, 5).is_empty());
-    }
-
-    #[test]
     fn plan_options_reach_the_settings_and_bad_ones_are_bad_input() {
         let mut plan = Plan::default();
         plan.target.name = "etcd".into();
@@ -250,21 +261,24 @@ mod tests {
             .opts
             .insert("read".into(), json!("serializable"));
         plan.target.opts.insert("client-port".into(), json!(12379));
-        let o = opts_from_plan(&plan).unwrap();
+        let typed = |plan: &Plan| -> Result<EtcdTargetOpts> {
+            crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+        };
+        let o = opts_from_plan(&plan, typed(&plan).unwrap()).unwrap();
         assert_eq!(o.read, ReadMode::Serializable);
         assert_eq!(o.client_port, 12379);
         assert!(o.cluster_token.starts_with("netsplit-"));
 
         plan.target.opts.insert("bogus".into(), json!(1));
-        let e = opts_from_plan(&plan).unwrap_err();
+        let e = typed(&plan).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
 
         let mut plan = Plan::default();
         plan.target.version = Some("3.5.9".into());
-        let e = opts_from_plan(&plan).unwrap_err();
+        let e = opts_from_plan(&plan, EtcdTargetOpts::default()).unwrap_err();
         assert!(e.to_string().contains("tarball"), "{e}");
         plan.target.install_url = Some("https://example.org/etcd-v3.5.9-linux-amd64.tar.gz".into());
-        assert!(opts_from_plan(&plan).is_ok());
+        assert!(opts_from_plan(&plan, EtcdTargetOpts::default()).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! The defaults are the preset `targets/redis/redis.yaml` and the config template
 //! `targets/redis/redis.conf`, both embedded at build time so the binary and the documented
 //! files can never disagree; `--target-opt KEY=VALUE` overrides the keys listed in
-//! [`OPT_KEYS`]. Nothing here does I/O, so the config every node gets is unit-tested rather than
+//! [`RedisTargetOpts`]. Nothing here does I/O, so the config every node gets is unit-tested rather than
 //! discovered on a node.
 
 use crate::control::util::render_template;
@@ -19,18 +19,26 @@ pub const PRESET_YAML: &str = include_str!("../../../targets/redis/redis.yaml");
 /// The config template, embedded.
 pub const CONF_TEMPLATE: &str = include_str!("../../../targets/redis/redis.conf");
 
-/// Target options `--target-opt` accepts for redis (`-` and `_` are interchangeable).
-pub const OPT_KEYS: &[&str] = &[
-    "read",
-    "fsync",
-    "appendonly",
-    "binary",
-    "port",
-    "timeout-ms",
-    "connect-timeout-ms",
-    "start-timeout-s",
-    "faketime",
-];
+/// The redis target's options (`--target-opt KEY=VALUE`, the plan's `target.opts`; `-` and `_`
+/// are the same in keys), laid over the preset by [`RedisOpts::apply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisTargetOpts {
+    /// Where reads go: `replica` (the worker's node; default) or `primary`.
+    pub read: Option<ReadMode>,
+    /// `appendfsync`: `always`, `everysec` or `no`.
+    #[serde(alias = "appendfsync")]
+    pub fsync: Option<Fsync>,
+    /// `appendonly yes|no`.
+    pub appendonly: Option<bool>,
+    pub binary: Option<String>,
+    pub port: Option<u16>,
+    pub timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub start_timeout_s: Option<u64>,
+    /// Run redis-server under libfaketime: `auto` (local nodes), `on`, `off`.
+    pub faketime: Option<Faketime>,
+}
 
 /// Where clients send reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,15 +186,10 @@ impl RedisOpts {
         Ok(o)
     }
 
-    /// The preset with `--target-opt` overrides applied, in order.
-    pub fn from_target_opts<'a, I>(opts: I) -> anyhow::Result<RedisOpts>
-    where
-        I: IntoIterator<Item = (&'a str, &'a str)>,
-    {
+    /// The preset with these options laid over it, checked.
+    pub fn from_target_opts(t: RedisTargetOpts) -> anyhow::Result<RedisOpts> {
         let mut o = Self::preset()?;
-        for (k, v) in opts {
-            o.set(k, v)?;
-        }
+        o.apply(t);
         o.check()?;
         Ok(o)
     }
@@ -210,83 +213,36 @@ impl RedisOpts {
         Ok(())
     }
 
-    /// Applies one `KEY=VALUE` override; an unknown key or bad value is a bad-input error
-    /// naming the key.
-    pub fn set(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
-        let k = key.replace('_', "-");
-        let v = value.trim();
-        let num = |what: &str| -> anyhow::Result<u64> {
-            v.parse::<u64>().map_err(|_| {
-                bad_input(format!(
-                    "--target-opt {key}={value}: {what} must be a non-negative integer"
-                ))
-            })
-        };
-        let one_of = |choices: &str| {
-            bad_input(format!(
-                "--target-opt {key}={value}: must be one of {choices}"
-            ))
-        };
-        match k.as_str() {
-            "read" => {
-                self.read = match v {
-                    "replica" => ReadMode::Replica,
-                    "primary" => ReadMode::Primary,
-                    _ => return Err(one_of("replica, primary")),
-                }
-            }
-            "fsync" | "appendfsync" => {
-                self.fsync = match v {
-                    "always" => Fsync::Always,
-                    "everysec" => Fsync::Everysec,
-                    "no" => Fsync::No,
-                    _ => return Err(one_of("always, everysec, no")),
-                }
-            }
-            "appendonly" => {
-                self.appendonly = match v {
-                    "yes" | "true" => true,
-                    "no" | "false" => false,
-                    _ => return Err(one_of("yes, no")),
-                }
-            }
-            "binary" => {
-                if v.is_empty() {
-                    return Err(bad_input("--target-opt binary: must not be empty"));
-                }
-                self.binary = v.to_string();
-            }
-            "port" => {
-                self.port = match v.parse::<u16>() {
-                    Ok(p) if p > 0 => p,
-                    _ => {
-                        return Err(bad_input(format!(
-                            "--target-opt {key}={value}: must be a port 1..65535"
-                        )))
-                    }
-                }
-            }
-            "timeout-ms" => self.request_timeout = Duration::from_millis(num("timeout-ms")?),
-            "connect-timeout-ms" => {
-                self.connect_timeout = Duration::from_millis(num("connect-timeout-ms")?)
-            }
-            "start-timeout-s" => self.start_timeout = Duration::from_secs(num("start-timeout-s")?),
-            "faketime" => {
-                self.faketime = match v {
-                    "auto" => Faketime::Auto,
-                    "on" | "yes" | "true" => Faketime::On,
-                    "off" | "no" | "false" => Faketime::Off,
-                    _ => return Err(one_of("auto, on, off")),
-                }
-            }
-            _ => {
-                return Err(bad_input(format!(
-                    "unknown redis target option {key:?} (known: {})",
-                    OPT_KEYS.join(", ")
-                )))
-            }
+    /// Lays the target's options over these settings ([`RedisOpts::check`] then judges the
+    /// combination).
+    pub fn apply(&mut self, t: RedisTargetOpts) {
+        if let Some(v) = t.read {
+            self.read = v;
         }
-        Ok(())
+        if let Some(v) = t.fsync {
+            self.fsync = v;
+        }
+        if let Some(v) = t.appendonly {
+            self.appendonly = v;
+        }
+        if let Some(v) = t.binary {
+            self.binary = v;
+        }
+        if let Some(v) = t.port {
+            self.port = v;
+        }
+        if let Some(v) = t.timeout_ms {
+            self.request_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = t.connect_timeout_ms {
+            self.connect_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = t.start_timeout_s {
+            self.start_timeout = Duration::from_secs(v.min(24 * 3600));
+        }
+        if let Some(v) = t.faketime {
+            self.faketime = v;
+        }
     }
 
     /// A path of this target on `node`: `<workdir>/<rel>`.
@@ -418,8 +374,11 @@ mod tests {
     fn replicas_replicate_the_first_node() {
         let ns = nodes(3);
         let mut o = RedisOpts::preset().unwrap();
-        o.set("fsync", "always").unwrap();
-        o.set("appendonly", "no").unwrap();
+        o.apply(RedisTargetOpts {
+            fsync: Some(Fsync::Always),
+            appendonly: Some(false),
+            ..RedisTargetOpts::default()
+        });
         let c = redis_conf(2, &ns, &o).unwrap();
         assert_eq!(setting(&c, "bind"), Some("10.77.0.13"));
         assert_eq!(setting(&c, "replicaof"), Some("10.77.0.11 6379"));
@@ -442,32 +401,45 @@ mod tests {
         assert_eq!(setting(&c, "dir"), Some(r#""/srv/my \"dir\"/redis/data""#));
     }
 
+    /// Options as `--target-opt` gives them (text), through the same path as a run.
+    fn from_flags(pairs: &[(&str, &str)]) -> anyhow::Result<RedisOpts> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+            .collect();
+        let t: RedisTargetOpts =
+            crate::opts::from_map(&map, "target.opts", &crate::opts::Origins::default())?;
+        RedisOpts::from_target_opts(t)
+    }
+
     #[test]
     fn target_opts_override_the_preset_and_bad_ones_are_bad_input() {
-        let o = RedisOpts::from_target_opts([
+        let o = from_flags(&[
             ("read", "primary"),
             ("fsync", "no"),
             ("port", "16379"),
             ("faketime", "off"),
             ("timeout_ms", "500"),
+            ("appendonly", "no"),
         ])
         .unwrap();
         assert_eq!(o.read, ReadMode::Primary);
         assert_eq!(o.fsync, Fsync::No);
         assert_eq!(o.port, 16379);
         assert_eq!(o.faketime, Faketime::Off);
+        assert!(!o.appendonly);
         assert_eq!(o.request_timeout, Duration::from_millis(500));
 
-        let e = RedisOpts::from_target_opts([("reed", "primary")]).unwrap_err();
-        assert!(e.to_string().contains("\"reed\""), "{e}");
+        let e = from_flags(&[("reed", "primary")]).unwrap_err();
+        assert!(e.to_string().contains("target.opts.reed"), "{e}");
         assert_eq!(crate::error::exit_code_for(&e), 254);
-        let e = RedisOpts::from_target_opts([("read", "serializable")]).unwrap_err();
-        assert!(e.to_string().contains("read=serializable"), "{e}");
-        let e = RedisOpts::from_target_opts([("fsync", "sometimes")]).unwrap_err();
+        let e = from_flags(&[("read", "serializable")]).unwrap_err();
+        assert!(e.to_string().contains("serializable"), "{e}");
+        let e = from_flags(&[("fsync", "sometimes")]).unwrap_err();
         assert!(e.to_string().contains("everysec"), "{e}");
-        let e = RedisOpts::from_target_opts([("port", "0")]).unwrap_err();
+        let e = from_flags(&[("port", "0")]).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
-        let e = RedisOpts::from_target_opts([("timeout-ms", "0")]).unwrap_err();
+        let e = from_flags(&[("timeout-ms", "0")]).unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
     }
 

@@ -16,18 +16,26 @@ use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::target::etcd::lifecycle::on_each;
+use crate::target::daemon;
 
-/// The libfaketime package (its library is what [`crate::nemesis::clock::faketime_env`]
+/// Runs `f` for every node in parallel, returning results in node order.
+fn on_each<T: Send>(
+    remotes: &[Arc<dyn Remote>],
+    f: impl Fn(usize, &dyn Remote) -> T + Sync,
+) -> Vec<T> {
+    crate::control::fan_out(remotes, |i, r| f(i, r.as_ref()))
+}
+
+/// The libfaketime package (its library is what [`crate::control::faketime::faketime_env`]
 /// preloads).
 pub const FAKETIME_PACKAGE: &str = "libfaketime";
 
 /// glibc's malloc as a preloadable library (package libc6, glibc ≥ 2.34); `$LIB` is the
-/// loader's multiarch directory, as in [`crate::nemesis::clock::LIBFAKETIME`].
+/// loader's multiarch directory, as in [`crate::control::faketime::LIBFAKETIME`].
 pub const GLIBC_MALLOC: &str = "/usr/$LIB/libc_malloc_debug.so.0";
 
 /// The environment redis-server starts with on faketime nodes: the nemesis's
-/// [`crate::nemesis::clock::faketime_env`], with glibc's malloc preloaded in front of
+/// [`crate::control::faketime::faketime_env`], with glibc's malloc preloaded in front of
 /// libfaketime. Debian's redis-server allocates with jemalloc, whose initialisation calls
 /// `clock_gettime` while libfaketime is still initialising: the process spins forever before
 /// it serves ("Unexpected recursive calls to clock_gettime()"). With glibc's `malloc`, `free`,
@@ -35,7 +43,7 @@ pub const GLIBC_MALLOC: &str = "/usr/$LIB/libc_malloc_debug.so.0";
 /// initialised by an allocation; redis only uses jemalloc's statistics calls, which then report
 /// jemalloc's (empty) arenas — `INFO memory` is off, nothing else changes.
 pub fn faketime_env(workdir: &str) -> Vec<(String, String)> {
-    let mut env = crate::nemesis::clock::faketime_env(workdir);
+    let mut env = crate::control::faketime::faketime_env(workdir);
     for (k, v) in &mut env {
         if k == "LD_PRELOAD" {
             *v = format!("{GLIBC_MALLOC}:{v}");
@@ -182,28 +190,13 @@ impl RedisCluster {
         )?)
     }
 
-    /// SIGKILLs node `i` and waits until the process is gone, then removes the pid file (so a
-    /// recycled pid is never mistaken for it). No process: nothing to do.
+    /// SIGKILLs node `i` and waits until the process is gone (see [`daemon::kill`]).
     pub fn kill_node(&self, i: usize) -> Result<()> {
-        const KILL: &str = r#"p=$(cat "$1" 2>/dev/null); [ -n "$p" ] || exit 0
-gone() { ! kill -0 "$p" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" = Z ]; }
-gone && { rm -f "$1"; exit 0; }
-kill -KILL "$p"
-i=0; while ! gone && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-gone || { echo "pid $p survived SIGKILL for 10s" >&2; exit 1; }
-rm -f "$1""#;
-        let node = &self.nodes[i];
-        let cmd = Cmd::new("sh")
-            .arg("-c")
-            .arg(KILL)
-            .arg("sh")
-            .arg(self.opts.pid_on(node))
-            .sudo()
-            .timeout(Duration::from_secs(60));
-        self.remotes[i]
-            .exec_ok(&cmd)
-            .with_context(|| format!("killing redis on {}", node.name))?;
-        Ok(())
+        daemon::kill(
+            self.remotes[i].as_ref(),
+            &self.opts.pid_on(&self.nodes[i]),
+            "redis",
+        )
     }
 
     /// Sends `sig` to node `i` by pid file; false when no process was running.
@@ -215,17 +208,11 @@ rm -f "$1""#;
 
     /// The last lines of node `i`'s log, for error messages.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        let log = self.opts.log_on(&self.nodes[i]);
-        match self.remotes[i].exec(
-            &Cmd::new("tail")
-                .args(["-n", &lines.to_string(), "--", &log])
-                .sudo()
-                .timeout(Duration::from_secs(20)),
-        ) {
-            Ok(o) if o.status == 0 => o.stdout.trim().to_string(),
-            Ok(o) => format!("(cannot read {log}: {})", o.stderr.trim()),
-            Err(e) => format!("(cannot read {log}: {e})"),
-        }
+        daemon::log_tail(
+            self.remotes[i].as_ref(),
+            &self.opts.log_on(&self.nodes[i]),
+            lines,
+        )
     }
 
     /// Installs on every node, wipes what an earlier run left, writes every config, starts
@@ -365,7 +352,7 @@ mod tests {
         let pre = &env.iter().find(|(k, _)| k == "LD_PRELOAD").unwrap().1;
         assert_eq!(
             pre,
-            &format!("{GLIBC_MALLOC}:{}", crate::nemesis::clock::LIBFAKETIME)
+            &format!("{GLIBC_MALLOC}:{}", crate::control::faketime::LIBFAKETIME)
         );
         assert!(env
             .iter()

@@ -19,30 +19,23 @@ pub mod lifecycle;
 pub mod resp;
 
 pub use client::{RedisClient, Workload};
-pub use config::{redis_conf, Faketime, Fsync, ReadMode, RedisOpts};
+pub use config::{redis_conf, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts};
 pub use lifecycle::RedisCluster;
 
-use super::{BoxFuture, Client, Completion, Target, TargetEnv};
-use crate::control::util::Signal;
+use super::{
+    daemon, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause, Primaries, Target,
+    TargetEnv, TargetType,
+};
 use crate::error::bad_input;
-use crate::plan::{value_as_text, Plan};
+use crate::plan::Plan;
 use anyhow::{anyhow, Result};
 use serde_json::Value;
-use std::sync::Arc;
+use std::time::Duration;
 
-/// Builds the redis target for a run (the registry's constructor).
-pub fn build(env: TargetEnv) -> Result<Arc<dyn Target>> {
-    Ok(Arc::new(Redis::new(env)?))
-}
-
-/// The settings of a run: the preset, then `target.opts`. Redis comes from Debian's package
-/// only: `target.version` must be what it provides and `target.install_url` is refused.
-pub fn opts_from_plan(plan: &Plan) -> Result<RedisOpts> {
-    let mut opts = RedisOpts::preset()?;
-    for (k, v) in &plan.target.opts {
-        opts.set(k, &value_as_text(v))?;
-    }
-    opts.check()?;
+/// The settings of a run: the preset, then the target's options. Redis comes from Debian's
+/// package only: `target.version` must be what it provides and `target.install_url` is refused.
+pub fn opts_from_plan(plan: &Plan, t: RedisTargetOpts) -> Result<RedisOpts> {
+    let opts = RedisOpts::from_target_opts(t)?;
     if let Some(v) = &plan.target.version {
         if v != &opts.version {
             return Err(bad_input(format!(
@@ -72,11 +65,17 @@ pub struct Redis {
     workload: Workload,
 }
 
-impl Redis {
-    /// The target for `env`; bad options and unsupported workloads are bad input.
-    pub fn new(env: TargetEnv) -> Result<Redis> {
-        let opts = opts_from_plan(&env.plan)?;
-        let name = &env.plan.workload.name;
+impl TargetType for Redis {
+    const NAME: &'static str = "redis";
+    const ABOUT: &'static str =
+        "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it";
+    const NEEDS_NODES: bool = true;
+    const VOCABULARIES: &'static [&'static str] = Workload::NAMES;
+    type Options = RedisTargetOpts;
+
+    fn build(env: TargetEnv, opts: RedisTargetOpts) -> Result<Redis> {
+        let opts = opts_from_plan(&env.plan, opts)?;
+        let name = &env.workload.vocabulary;
         let workload = Workload::from_name(name).ok_or_else(|| {
             bad_input(format!(
                 "redis target supports {}; not workload {name:?}",
@@ -93,7 +92,9 @@ impl Redis {
             workload,
         })
     }
+}
 
+impl Redis {
     /// The deployment underneath (nodes, settings, per-node control).
     pub fn cluster(&self) -> &RedisCluster {
         &self.cluster
@@ -107,6 +108,11 @@ impl Redis {
             ));
         }
         Ok(())
+    }
+
+    fn pid_file(&self, i: usize) -> Result<String> {
+        self.check_index(i)?;
+        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
     }
 }
 
@@ -123,44 +129,6 @@ impl Target for Redis {
         self.cluster.teardown()
     }
 
-    fn kill(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.kill_node(i)
-    }
-
-    fn start(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.start_node(i)
-    }
-
-    fn pause(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        if !self.cluster.signal_node(i, Signal::Stop)? {
-            return Err(anyhow!(
-                "{}: redis is not running, nothing to pause",
-                self.cluster.nodes[i].name
-            ));
-        }
-        Ok(())
-    }
-
-    fn resume(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        // Not running (killed meanwhile) means nothing is paused: already healed.
-        self.cluster.signal_node(i, Signal::Cont).map(|_| ())
-    }
-
-    fn log_files(&self, i: usize) -> Vec<String> {
-        match self.cluster.nodes.get(i) {
-            Some(n) => vec![self.cluster.opts.log_on(n), self.cluster.opts.conf_on(n)],
-            None => Vec::new(),
-        }
-    }
-
-    fn primaries(&self) -> Option<Vec<String>> {
-        self.cluster.primaries()
-    }
-
     fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
         Box::pin(async move {
             let i = node.ok_or_else(|| anyhow!("redis clients must be bound to a node"))?;
@@ -175,6 +143,89 @@ impl Target for Redis {
             );
             Ok(Box::new(RedisWorkerClient { inner }) as Box<dyn Client>)
         })
+    }
+
+    fn as_kill(&self) -> Option<&dyn Kill> {
+        Some(self)
+    }
+    fn as_pause(&self) -> Option<&dyn Pause> {
+        Some(self)
+    }
+    fn as_primaries(&self) -> Option<&dyn Primaries> {
+        Some(self)
+    }
+    fn as_log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+    /// redis-server is a C program linked against glibc: libfaketime reaches it when it runs
+    /// under it (the `faketime` option).
+    fn clock(&self) -> Clock {
+        if self.cluster.faketime {
+            Clock::Faketime
+        } else {
+            Clock::IgnoresFaketime
+        }
+    }
+}
+
+impl Kill for Redis {
+    fn kill(&self, i: usize) -> Result<()> {
+        daemon::kill(
+            self.cluster.remotes[i].as_ref(),
+            &self.pid_file(i)?,
+            "redis",
+        )
+    }
+    fn stop(&self, i: usize) -> Result<()> {
+        let pf = self.pid_file(i)?;
+        daemon::stop(
+            self.cluster.remotes[i].as_ref(),
+            &pf,
+            "redis",
+            Duration::from_secs(10),
+        )
+    }
+    fn start(&self, i: usize) -> Result<()> {
+        self.check_index(i)?;
+        self.cluster.start_node(i)
+    }
+    fn running(&self, i: usize) -> Result<bool> {
+        daemon::running(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
+    }
+}
+
+impl Pause for Redis {
+    fn pause(&self, i: usize) -> Result<()> {
+        daemon::pause(
+            self.cluster.remotes[i].as_ref(),
+            &self.pid_file(i)?,
+            "redis",
+        )
+    }
+    fn resume(&self, i: usize) -> Result<()> {
+        daemon::resume(
+            self.cluster.remotes[i].as_ref(),
+            &self.pid_file(i)?,
+            "redis",
+        )
+    }
+    fn pids(&self, i: usize) -> Result<Vec<u32>> {
+        daemon::pids(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
+    }
+}
+
+impl Primaries for Redis {
+    fn primaries(&self) -> Result<Vec<String>> {
+        Ok(self.cluster.primaries().unwrap_or_default())
+    }
+}
+
+impl LogFiles for Redis {
+    fn log_files(&self, i: usize) -> Vec<String> {
+        match self.cluster.nodes.get(i) {
+            Some(n) => vec![self.cluster.opts.log_on(n), self.cluster.opts.conf_on(n)],
+            None => Vec::new(),
+        }
     }
 }
 
@@ -194,44 +245,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn typed(plan: &Plan) -> Result<RedisTargetOpts> {
+        crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+    }
+
     #[test]
     fn plan_options_reach_the_settings_and_bad_ones_are_bad_input() {
         let mut plan = Plan::default();
         plan.target.name = "redis".into();
         plan.target.opts.insert("read".into(), json!("primary"));
         plan.target.opts.insert("port".into(), json!(16379));
-        let o = opts_from_plan(&plan).unwrap();
+        let o = opts_from_plan(&plan, typed(&plan).unwrap()).unwrap();
         assert_eq!(o.read, ReadMode::Primary);
         assert_eq!(o.port, 16379);
 
         plan.target.opts.insert("bogus".into(), json!(1));
-        let e = opts_from_plan(&plan).unwrap_err();
+        let e = typed(&plan).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
 
         let mut plan = Plan::default();
         plan.target.version = Some("7.2.4".into());
-        let e = opts_from_plan(&plan).unwrap_err();
-        assert_eq!(crate::error::exit_code_for(&e), 254);
-    }
-
-    #[test]
-    fn unsupported_workload_is_bad_input_listing_the_supported_ones() {
-        let mut plan = Plan::default();
-        plan.target.name = "redis".into();
-        plan.workload.name = "bank".into();
-        let e = match Redis::new(TargetEnv {
-            plan,
-            nodes: Vec::new(),
-            remotes: Vec::new(),
-        }) {
-            Err(e) => e,
-            Ok(_) => panic!("bank is not supported"),
-        };
-        assert!(
-            e.to_string()
-                .starts_with("redis target supports register, set, counter"),
-            "{e}"
-        );
+        let e = opts_from_plan(&plan, RedisTargetOpts::default()).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
     }
 }

@@ -6,11 +6,17 @@
 //! whose key and known_hosts are used, strictly), `--nodes n1,n2:2222,…`, or `--nodes-file F`
 //! (one `host[:port]` per line, `#` comments). With none, the local cluster `default` is used if
 //! it exists. Malformed input is bad input (exit 254) naming the file and line.
+//!
+//! [`connect_all`] opens the SSH sessions (checking a local cluster's routes first), and
+//! [`resolve_plan`] does both for a test plan: with no nodes given, a target that runs on nodes
+//! gets the embedded default — the local 5-node cluster `default`, brought up (or reused) here,
+//! which needs root.
 
-use super::ssh::SshOptions;
-use super::Node;
+use crate::control::ssh::SshOptions;
+use crate::control::{Node, Remote};
 use crate::error::bad_input;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Node-selection flags. Flatten into a subcommand with `#[command(flatten)]`; a plan file may
 /// carry the same fields (it deserialises with the same names, kebab-case).
@@ -245,6 +251,63 @@ fn name_nodes(entries: &[(String, u16)]) -> anyhow::Result<Vec<Node>> {
     Ok(nodes)
 }
 
+/// Connects to resolved nodes. For a local cluster, first checks that its bridge and route
+/// exist ([`crate::cluster::verify_routes`]), so nothing is sent to a cluster address that would
+/// leave the machine.
+pub fn connect_all(resolved: &ResolvedNodes) -> anyhow::Result<Vec<Arc<dyn Remote>>> {
+    if let Some(c) = &resolved.cluster {
+        crate::cluster::verify_routes(c)?;
+    }
+    crate::control::ssh::connect_nodes(&resolved.nodes, &resolved.ssh)
+}
+
+/// Name and size of the local cluster a run uses when no nodes are given.
+pub const DEFAULT_CLUSTER: &str = "default";
+pub const DEFAULT_CLUSTER_NODES: usize = 5;
+
+/// A plan's nodes and the remotes that reach them (`remotes[i]` reaches `nodes[i]`).
+pub type PlanNodes = (Vec<Node>, Vec<Arc<dyn Remote>>);
+
+/// Resolves and connects a test plan's nodes. `needs_nodes`: whether the target runs on nodes
+/// (one that does not gets none, whatever was given).
+pub fn resolve_plan(plan: &crate::plan::Plan, needs_nodes: bool) -> anyhow::Result<PlanNodes> {
+    let n = &plan.nodes;
+    let given = !n.nodes.is_empty() || n.nodes_file.is_some() || n.cluster.is_some();
+    if !needs_nodes {
+        if given {
+            tracing::warn!(
+                target = %plan.target.name,
+                "target needs no nodes; ignoring the nodes given"
+            );
+        }
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut args = NodeArgs {
+        cluster: n.cluster.clone(),
+        nodes: n.nodes.clone(),
+        nodes_file: n.nodes_file.as_ref().map(PathBuf::from),
+        username: (n.username != "root").then(|| n.username.clone()),
+        ssh_private_key: n.ssh_private_key.as_ref().map(PathBuf::from),
+        ssh_port: (n.ssh_port != 22).then_some(n.ssh_port),
+        strict_host_key_checking: false,
+    };
+    if args.no_source() {
+        if !crate::cluster::host::is_root() {
+            return Err(bad_input(format!(
+                "target {} runs on nodes and none were given; the default local cluster needs \
+                 root (run as root, or pass --nodes, --nodes-file or --cluster)",
+                plan.target.name
+            )));
+        }
+        tracing::info!("no nodes given: using the local cluster {DEFAULT_CLUSTER}");
+        crate::cluster::ensure_up(DEFAULT_CLUSTER, DEFAULT_CLUSTER_NODES)?;
+        args.cluster = Some(DEFAULT_CLUSTER.to_string());
+    }
+    let resolved = resolve(&args)?;
+    let remotes = connect_all(&resolved)?;
+    Ok((resolved.nodes, remotes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,7 +376,7 @@ mod tests {
         assert_eq!(r.ssh.username, "admin");
         assert_eq!(
             r.ssh.host_key_policy,
-            super::super::ssh::HostKeyPolicy::AcceptNew
+            crate::control::ssh::HostKeyPolicy::AcceptNew
         );
         assert!(r.cluster.is_none());
     }

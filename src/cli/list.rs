@@ -1,0 +1,23 @@
+//! `netsplit list`: the workloads, targets and fault families this build knows — the built-ins
+//! and whatever the application registered — with what each is and which target speaks which
+//! workload.
+
+use crate::registry::Registry;
+
+pub fn run(registry: &Registry) -> anyhow::Result<u8> {
+    say!("workloads (--workload):");
+    for w in registry.workloads() {
+        say!("  {:<14} {}", w.name, w.about);
+    }
+    say!("targets (--target):");
+    for t in registry.targets() {
+        let nodes = if t.needs_nodes { "" } else { " [no nodes]" };
+        say!("  {:<14} {}{nodes}", t.name, t.about);
+        say!("  {:<14}   speaks: {}", "", t.vocabularies.join(", "));
+    }
+    say!("faults (--nemesis):");
+    for f in registry.faults() {
+        say!("  {:<14} {}", f.name, f.about);
+    }
+    Ok(0)
+}

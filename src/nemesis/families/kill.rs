@@ -1,0 +1,152 @@
+//! The `kill` family: SIGKILL the database on some nodes (or stop it the database's own
+//! graceful way), and start it again later — through the target's [`crate::target::Kill`]
+//! ability.
+//!
+//! Options (`nemesis.opts.kill`): `targets` to draw from, `graceful: true` to make half of the
+//! kills graceful stops. Operations: `kill`, `stop` (graceful), `start` (the nodes given, else
+//! every node this run killed).
+
+use crate::control::Remote;
+use crate::generator::rng::Rng;
+use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::select::NodeSpec;
+use anyhow::{anyhow, bail, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+pub const KILL: &str = "kill";
+/// Graceful stop (the target's own shutdown).
+pub const STOP: &str = "stop";
+/// Start after kill or stop.
+pub const START: &str = "start";
+
+/// Kill options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KillOpts {
+    pub targets: Vec<NodeSpec>,
+    /// Also use graceful stop/start (half of the kills, chosen at random).
+    pub graceful: bool,
+}
+
+impl Default for KillOpts {
+    fn default() -> Self {
+        KillOpts {
+            targets: super::default_targets(),
+            graceful: false,
+        }
+    }
+}
+
+/// The registration.
+pub fn def() -> FaultDef {
+    FaultDef::new(
+        "kill",
+        "SIGKILL (or graceful stop) of the database, and its restart",
+        &[Ability::Kill],
+        |a: &FaultArgs| {
+            let opts: KillOpts = a.typed("kill")?;
+            if opts.targets.is_empty() {
+                bail!(crate::error::BadInput(
+                    "nemesis.opts.kill.targets: the list is empty".into()
+                ));
+            }
+            Ok(Arc::new(KillFault {
+                opts,
+                killed: Mutex::new(BTreeSet::new()),
+            }) as Arc<dyn Fault>)
+        },
+    )
+}
+
+pub struct KillFault {
+    opts: KillOpts,
+    /// Nodes this run killed and has not restarted.
+    killed: Mutex<BTreeSet<String>>,
+}
+
+impl KillFault {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.killed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn ability(cx: &Cx) -> Result<&dyn crate::target::Kill> {
+    cx.target
+        .as_kill()
+        .ok_or_else(|| anyhow!("target {} cannot kill its processes", cx.target.name()))
+}
+
+impl Fault for KillFault {
+    fn name(&self) -> &str {
+        "kill"
+    }
+    fn ops(&self) -> &[&'static str] {
+        &[KILL, STOP, START]
+    }
+    fn draw(&self, rng: &mut Rng) -> (String, Value) {
+        let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
+        let graceful = self.opts.graceful && rng.index(2) == 0;
+        let name = if graceful { STOP } else { KILL };
+        (name.into(), json!({ "targets": t }))
+    }
+    fn stop_op(&self) -> &'static str {
+        START
+    }
+    fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
+        let k = ability(cx)?;
+        match op {
+            KILL | STOP => {
+                let nodes = cx.targets(request)?;
+                let graceful = op == STOP;
+                self.lock().extend(nodes.iter().cloned());
+                cx.on_nodes_ok(&nodes, |n, _| {
+                    let i = cx.index(n)?;
+                    if graceful {
+                        k.stop(i)
+                    } else {
+                        k.kill(i)
+                    }
+                })?;
+                Ok(json!({ "nodes": nodes, "graceful": graceful }))
+            }
+            START => {
+                let nodes: Vec<String> = match request.get("nodes").and_then(Value::as_array) {
+                    Some(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect(),
+                    None => self.lock().iter().cloned().collect(),
+                };
+                cx.on_nodes_ok(&nodes, |n, _| k.start(cx.index(n)?))?;
+                for n in &nodes {
+                    self.lock().remove(n);
+                }
+                Ok(json!({ "nodes": nodes }))
+            }
+            other => bail!("kill: unknown operation {other:?}"),
+        }
+    }
+    fn heal(&self, cx: &Cx, node: &str, _r: &dyn Remote) -> Result<Vec<String>> {
+        let Some(k) = cx.target.as_kill() else {
+            return Ok(Vec::new());
+        };
+        if !self.lock().contains(node) {
+            return Ok(Vec::new());
+        }
+        k.start(cx.index(node)?)?;
+        self.lock().remove(node);
+        Ok(vec!["start".into()])
+    }
+    fn leftovers(&self, cx: &Cx, node: &str, _r: &dyn Remote) -> Result<Vec<String>> {
+        let Some(k) = cx.target.as_kill() else {
+            return Ok(Vec::new());
+        };
+        if cx.expect_running() && !k.running(cx.index(node)?)? {
+            return Ok(vec![format!("{node}: {} is not running", cx.target.name())]);
+        }
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,33 @@
+//! The built-in fault families, each one module: [`partition`], [`packet`], [`pause`],
+//! [`kill`], [`clock`]. [`builtin`] lists their registrations in heal order (a node's network
+//! first, then its processes — resumed before restarted — then its clock).
+
+pub mod clock;
+pub mod kill;
+pub mod packet;
+pub mod partition;
+pub mod pause;
+
+use super::fault::FaultDef;
+use super::select::NodeSpec;
+
+/// Every built-in family, in heal order.
+pub fn builtin() -> Vec<FaultDef> {
+    vec![
+        partition::def(),
+        packet::def(),
+        pause::def(),
+        kill::def(),
+        clock::def(),
+    ]
+}
+
+/// The node choices pause, kill and packet faults draw from by default.
+pub(crate) fn default_targets() -> Vec<NodeSpec> {
+    vec![
+        NodeSpec::One,
+        NodeSpec::Minority,
+        NodeSpec::Majority,
+        NodeSpec::All,
+    ]
+}

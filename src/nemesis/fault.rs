@@ -1,0 +1,361 @@
+//! What a fault family is: the [`Fault`] trait (start, stop, heal, verify-clean, teardown, how
+//! it is labelled), its registration ([`FaultDef`]), and the context every family acts through
+//! ([`Cx`]: the nodes, their addresses, the target's abilities, the seeded choices).
+//!
+//! A family is one module: its options (a `serde` struct under `nemesis.opts.<name>`), the
+//! concrete operations it performs (`pause`/`resume`, `start-partition`/`stop-partition`, …),
+//! how it draws a start from its options, how it undoes everything it may have left on a node —
+//! from this run or from an earlier run that was killed — and how it proves a node clean. The
+//! runner schedules `start-<family>` / `stop-<family>` without knowing any family; the history
+//! records both, with the concrete operation and what it did (which nodes, which grudge) in the
+//! completion, so the checkers and the report label fault windows by family name alone.
+
+use crate::control::{Node, Remote};
+use crate::generator::rng::Rng;
+use crate::nemesis::select::{self, NodeSpec};
+use crate::opts::Origins;
+use crate::target::Target;
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+/// An ability a fault family needs from the target ([`crate::target`]'s optional traits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ability {
+    /// Nodes to act on (partitions, packets, clocks).
+    Nodes,
+    /// [`crate::target::Kill`].
+    Kill,
+    /// [`crate::target::Pause`].
+    Pause,
+}
+
+impl Ability {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ability::Nodes => "nodes",
+            Ability::Kill => "kill and restart its processes",
+            Ability::Pause => "pause and resume its processes",
+        }
+    }
+}
+
+/// A fault family. Every method that acts on nodes is blocking; the nemesis calls them off the
+/// async threads, and on several nodes in parallel.
+pub trait Fault: Send + Sync {
+    /// The family's name (`partition`): `--nemesis`, `nemesis.opts.<name>`, history
+    /// `start-<name>` / `stop-<name>`.
+    fn name(&self) -> &str;
+    /// The concrete operations it performs, starts first (history `op`; also accepted as `f`
+    /// by [`super::Nemesis::invoke`]).
+    fn ops(&self) -> &[&'static str];
+    /// Prepares every node once, when the family is scheduled (an iptables chain, …).
+    fn setup(&self, _cx: &Cx) -> Result<()> {
+        Ok(())
+    }
+    /// Draws a concrete start from the family's options: the operation and its request (the
+    /// intent: `{"shape": "majority"}`, `{"targets": "one"}`; nodes are resolved when it acts).
+    fn draw(&self, rng: &mut Rng) -> (String, Value);
+    /// The operation that ends what a start began (`resume`).
+    fn stop_op(&self) -> &'static str;
+    /// Performs one of its operations and answers what it did (the history's completion value).
+    fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value>;
+    /// Undoes on one node whatever this family may have left — from this run, or from an
+    /// earlier one that was killed before it could heal — best effort and idempotent. Returns
+    /// the steps done (`partition`, `resumed`).
+    fn heal(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>>;
+    /// What this family has left on one node, a sentence each (empty: clean).
+    fn leftovers(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>>;
+    /// Removes what `setup` installed (after a heal).
+    fn teardown(&self, _cx: &Cx, _node: &str, _r: &dyn Remote) -> Result<()> {
+        Ok(())
+    }
+    /// Notes for the history at setup (`note` events): what the plan asked that these nodes or
+    /// this target cannot do.
+    fn notes(&self, _cx: &Cx) -> Vec<String> {
+        Vec::new()
+    }
+    /// One line saying what a completed operation did, for results and reports
+    /// (`majority: n1 n2 | n3 n4 n5`). Default: the nodes it touched.
+    fn label(&self, op: &str, done: &Value) -> String {
+        match done.get("nodes").and_then(Value::as_array) {
+            Some(ns) => {
+                let names: Vec<&str> = ns.iter().filter_map(Value::as_str).collect();
+                format!("{op} {}", names.join(" "))
+            }
+            None => op.to_string(),
+        }
+    }
+}
+
+/// What building a family gets: its options (`nemesis.opts.<name>`, or null), where they came
+/// from, and facts about the run it will act in.
+pub struct FaultArgs<'a> {
+    pub opts: &'a Value,
+    pub origins: &'a Origins,
+    /// The nodes are local namespace nodes (one shared kernel clock and filesystem).
+    pub local_nodes: bool,
+    pub target: &'a Arc<dyn Target>,
+}
+
+impl FaultArgs<'_> {
+    /// The options, typed (null: the defaults). Errors name `nemesis.opts.<family>.<key>` and
+    /// the line it came from.
+    pub fn typed<T: serde::de::DeserializeOwned + Default>(&self, family: &str) -> Result<T> {
+        if self.opts.is_null() {
+            return Ok(T::default());
+        }
+        crate::opts::from_value(self.opts, &format!("nemesis.opts.{family}"), self.origins)
+    }
+}
+
+type Build = dyn Fn(&FaultArgs) -> Result<Arc<dyn Fault>> + Send + Sync;
+
+/// A registered fault family.
+#[derive(Clone)]
+pub struct FaultDef {
+    pub name: String,
+    pub about: String,
+    /// What the target must be able to do; a planned fault whose need is not met is a plan
+    /// error (exit 254) before anything starts.
+    pub needs: Vec<Ability>,
+    build: Arc<Build>,
+}
+
+impl FaultDef {
+    pub fn new(
+        name: &str,
+        about: &str,
+        needs: &[Ability],
+        build: impl Fn(&FaultArgs) -> Result<Arc<dyn Fault>> + Send + Sync + 'static,
+    ) -> FaultDef {
+        FaultDef {
+            name: name.to_string(),
+            about: about.to_string(),
+            needs: needs.to_vec(),
+            build: Arc::new(build),
+        }
+    }
+
+    pub fn build(&self, args: &FaultArgs) -> Result<Arc<dyn Fault>> {
+        (self.build)(args)
+    }
+
+    /// The first need `target` (with `nodes` nodes) does not meet.
+    pub fn unmet(&self, target: &dyn Target, nodes: usize) -> Option<Ability> {
+        self.needs.iter().copied().find(|a| match a {
+            Ability::Nodes => nodes == 0,
+            Ability::Kill => target.as_kill().is_none() || nodes == 0,
+            Ability::Pause => target.as_pause().is_none() || nodes == 0,
+        })
+    }
+}
+
+/// The context every family acts through.
+pub struct Cx {
+    /// Node names, in cluster order (`nodes[i]` is reached by `remotes[i]`).
+    pub names: Vec<String>,
+    pub nodes: Vec<Node>,
+    pub remotes: Vec<Arc<dyn Remote>>,
+    /// The address each node's peers see.
+    pub ips: BTreeMap<String, IpAddr>,
+    /// The control node's address as the nodes see it: never blocked by a partition.
+    pub control_ip: Option<IpAddr>,
+    pub target: Arc<dyn Target>,
+    /// The nodes are local namespace nodes.
+    pub local_nodes: bool,
+    rng: Mutex<Rng>,
+    /// Whether the target should be running on every node (true once it was set up).
+    expect_running: Mutex<bool>,
+}
+
+impl Cx {
+    /// The context of a run. Resolves node addresses; touches no node.
+    pub fn new(
+        nodes: Vec<Node>,
+        remotes: Vec<Arc<dyn Remote>>,
+        control_ip: Option<IpAddr>,
+        target: Arc<dyn Target>,
+        local_nodes: bool,
+        seed: u64,
+    ) -> Result<Cx> {
+        let mut names = Vec::new();
+        let mut ips = BTreeMap::new();
+        for n in &nodes {
+            if ips.contains_key(&n.name) {
+                return Err(anyhow!("node {} is listed twice", n.name));
+            }
+            let ip = resolve_ip(&n.host).map_err(|e| anyhow!("node {}: {e}", n.name))?;
+            if Some(ip) == control_ip {
+                return Err(anyhow!(
+                    "node {} has the control node's address {ip}: partitions could cut the \
+                     control node off",
+                    n.name
+                ));
+            }
+            ips.insert(n.name.clone(), ip);
+            names.push(n.name.clone());
+        }
+        Ok(Cx {
+            names,
+            nodes,
+            remotes,
+            ips,
+            control_ip,
+            target,
+            local_nodes,
+            rng: Mutex::new(Rng::new(seed ^ 0x6e65_6d65_7369_7300)),
+            expect_running: Mutex::new(false),
+        })
+    }
+
+    /// The seeded PRNG of the run's fault choices.
+    pub fn rng(&self) -> std::sync::MutexGuard<'_, Rng> {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn expect_running(&self) -> bool {
+        *self
+            .expect_running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_expect_running(&self, yes: bool) {
+        *self
+            .expect_running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = yes;
+    }
+
+    /// Whether any node has an IPv6 address.
+    pub fn v6(&self) -> bool {
+        self.ips.values().any(IpAddr::is_ipv6)
+    }
+
+    /// The index of a node by name.
+    pub fn index(&self, node: &str) -> Result<usize> {
+        self.names
+            .iter()
+            .position(|n| n == node)
+            .ok_or_else(|| anyhow!("unknown node {node}"))
+    }
+
+    /// Runs `f` on each named node in parallel; results in the order given.
+    pub fn on_nodes<T: Send>(
+        &self,
+        nodes: &[String],
+        f: impl Fn(&str, &dyn Remote) -> Result<T> + Sync,
+    ) -> Vec<(String, Result<T>)> {
+        crate::control::fan_out(nodes, |_, n| {
+            let res = match self.index(n) {
+                Ok(i) => f(n, self.remotes[i].as_ref()),
+                Err(e) => Err(e),
+            };
+            (n.clone(), res)
+        })
+    }
+
+    /// [`Cx::on_nodes`], failing with every node's error when any failed.
+    pub fn on_nodes_ok<T: Send>(
+        &self,
+        nodes: &[String],
+        f: impl Fn(&str, &dyn Remote) -> Result<T> + Sync,
+    ) -> Result<Vec<(String, T)>> {
+        let mut ok = Vec::new();
+        let mut errs = Vec::new();
+        for (n, r) in self.on_nodes(nodes, f) {
+            match r {
+                Ok(v) => ok.push((n, v)),
+                Err(e) => errs.push(about(&n, &crate::error::one_line(&e))),
+            }
+        }
+        if errs.is_empty() {
+            Ok(ok)
+        } else {
+            Err(anyhow!(errs.join("; ")))
+        }
+    }
+
+    /// The target's primaries among the nodes; [`Skipped`] when there are none right now.
+    pub fn primaries(&self) -> Result<Vec<String>> {
+        let reported = match self.target.as_primaries() {
+            Some(p) => p.primaries().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let ps = select::primaries_among(&self.names, &reported);
+        if ps.is_empty() {
+            return Err(Skipped(NO_PRIMARIES.into()).into());
+        }
+        Ok(ps)
+    }
+
+    /// The nodes a request aims at: `{"nodes": [names]}`, else `{"targets": spec}` (default
+    /// `one`), resolved now (the leader may have moved since the start was drawn).
+    pub fn targets(&self, request: &Value) -> Result<Vec<String>> {
+        if let Some(a) = request.get("nodes").and_then(Value::as_array) {
+            let names: Vec<String> = a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect();
+            return select::select(&NodeSpec::Named(names), &self.names, &[], &mut self.rng())
+                .map_err(|e| anyhow!(e));
+        }
+        let spec = match request.get("targets").and_then(Value::as_str) {
+            Some(s) => NodeSpec::parse(s).map_err(|e| anyhow!(e))?,
+            None => NodeSpec::One,
+        };
+        let primaries = if spec == NodeSpec::Primaries {
+            self.primaries()?
+        } else {
+            Vec::new()
+        };
+        select::select(&spec, &self.names, &primaries, &mut self.rng()).map_err(|e| anyhow!(e))
+    }
+}
+
+/// `node: text`, without repeating the node when the text already starts with it (remote
+/// errors name their node).
+pub fn about(node: &str, text: &str) -> String {
+    let prefix = format!("{node}: ");
+    if text.starts_with(&prefix) {
+        text.to_string()
+    } else {
+        format!("{prefix}{text}")
+    }
+}
+
+/// A fault that does not apply at this moment — aimed at the primaries while the target reports
+/// none (no leader during an election, or no node answering) — so nothing was injected and
+/// nothing failed. The nemesis records it as skipped (`"skipped": reason`), not as an error,
+/// and the fault summary counts it apart.
+#[derive(Debug)]
+pub struct Skipped(pub String);
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skipped {}
+
+/// The reason a primaries-targeted fault is skipped.
+pub const NO_PRIMARIES: &str =
+    "the target reports no primaries right now (no leader, or no answer)";
+
+/// Resolves a node's address: an IP literal as is, else a DNS lookup on the control node.
+pub fn resolve_ip(host: &str) -> Result<IpAddr> {
+    use std::net::ToSocketAddrs;
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    (host, 0)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("resolving node address {host}: {e}"))?
+        .map(|a| a.ip())
+        .find(|ip| ip.is_ipv4())
+        .ok_or_else(|| anyhow!("node address {host} resolves to no IPv4 address"))
+}

@@ -1,0 +1,633 @@
+//! Typed options out of a plan's free-form maps — `workload:`, `target.opts` (`--target-opt`)
+//! and `nemesis.opts` — with errors that say where the bad value came from.
+//!
+//! Each workload, target and fault family declares its options as a `serde` struct (usually
+//! `#[serde(deny_unknown_fields, default)]`); [`from_map`] fills it from the plan. Values may come
+//! from YAML (typed) or from the command line (`--target-opt client-port=12379`, always text), so
+//! the deserialiser here is lenient in the one way that matters: text is accepted wherever a
+//! number, a boolean or a list is expected, if it parses as one (`"12379"`, `"true"`, `"a,b"`).
+//! Keys may use `-` or `_` (`client-port` = `client_port`).
+//!
+//! [`Origins`] remembers where each key of the plan came from (`plan.yaml: line 7 column 9`,
+//! `--target-opt read=x`), so an error reads as one line naming the file, line and key:
+//! `plan.yaml: line 7 column 16: workload.max_txn_len: invalid type: string "x", expected usize`.
+
+use crate::error::bad_input;
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Where the values of a plan came from, by dotted path (`workload.keys`,
+/// `target.opts.read`, `nemesis.opts.partition.shapes`). Paths use `_` for `-`.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    by_path: BTreeMap<String, String>,
+}
+
+/// Where a value came from does not change what the plan means.
+impl PartialEq for Origins {
+    fn eq(&self, _: &Origins) -> bool {
+        true
+    }
+}
+
+impl Origins {
+    /// Records that `path` came from `origin` (replacing an earlier record).
+    pub fn set(&mut self, path: &str, origin: impl Into<String>) {
+        self.by_path.insert(normalize(path), origin.into());
+    }
+
+    /// Where `path` came from: its own record, else its nearest recorded ancestor's.
+    pub fn get(&self, path: &str) -> Option<&str> {
+        let mut p = normalize(path);
+        loop {
+            if let Some(o) = self.by_path.get(&p) {
+                return Some(o);
+            }
+            match p.rfind('.') {
+                Some(i) => p.truncate(i),
+                None => return None,
+            }
+        }
+    }
+
+    /// Every record under `prefix` (for tests and diagnostics).
+    pub fn under(&self, prefix: &str) -> Vec<(&str, &str)> {
+        let pre = normalize(prefix);
+        self.by_path
+            .iter()
+            .filter(|(k, _)| k.starts_with(&pre))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// Adds the locations of every key in a YAML text: `file: line L column C`, by path.
+    pub fn add_yaml(&mut self, text: &str, origin: &str) {
+        self.add_yaml_under(text, origin, "")
+    }
+
+    /// [`Origins::add_yaml`] for a text that is one section of a plan (a preset): its keys are
+    /// recorded under `prefix` (`workload`, `nemesis`).
+    pub fn add_yaml_under(&mut self, text: &str, origin: &str, prefix: &str) {
+        let Ok(root) = serde_saphyr::from_str::<SpanNode>(text) else {
+            return;
+        };
+        fn walk(o: &mut Origins, prefix: &str, node: &SpanNode, origin: &str) {
+            for (k, v) in &node.children {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                let loc = &v.referenced;
+                o.set(
+                    &path,
+                    format!("{origin}: line {} column {}", loc.line(), loc.column()),
+                );
+                walk(o, &path, &v.value, origin);
+            }
+        }
+        walk(self, prefix, &root, origin);
+    }
+}
+
+fn normalize(path: &str) -> String {
+    path.replace('-', "_")
+}
+
+/// A YAML node, remembering where each mapping entry's value is (for [`Origins::add_yaml`]).
+#[derive(Debug, Default)]
+struct SpanNode {
+    children: BTreeMap<String, serde_saphyr::Spanned<SpanNode>>,
+}
+
+impl<'de> serde::Deserialize<'de> for SpanNode {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SpanNode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<SpanNode, A::Error> {
+                let mut children = BTreeMap::new();
+                while let Some(k) = m.next_key::<Value>()? {
+                    let v = m.next_value::<serde_saphyr::Spanned<SpanNode>>()?;
+                    let k = match k {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    children.insert(k, v);
+                }
+                Ok(SpanNode { children })
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<SpanNode, A::Error> {
+                while s.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(SpanNode::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_i128<E>(self, _: i128) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_u128<E>(self, _: u128) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_unit<E>(self) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_none<E>(self) -> Result<SpanNode, E> {
+                Ok(SpanNode::default())
+            }
+            fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<SpanNode, D::Error> {
+                <SpanNode as serde::Deserialize>::deserialize(d)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Fills `T` from a map of options. `section` is the dotted path of the map in the plan
+/// (`workload`, `target.opts`, `nemesis.opts.partition`): errors name the key under it and,
+/// from `origins`, the file and line it came from. Bad input (exit 254).
+pub fn from_map<T: DeserializeOwned>(
+    map: &BTreeMap<String, Value>,
+    section: &str,
+    origins: &Origins,
+) -> anyhow::Result<T> {
+    let obj: Map<String, Value> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    from_value(&Value::Object(obj), section, origins)
+}
+
+/// [`from_map`] for any JSON value (a whole section).
+pub fn from_value<T: DeserializeOwned>(
+    v: &Value,
+    section: &str,
+    origins: &Origins,
+) -> anyhow::Result<T> {
+    serde_path_to_error::deserialize(Lenient(v)).map_err(|e| {
+        let inner = e.inner().to_string();
+        // Unknown keys: the path stops at their parent, the message names the key.
+        let mut path = e.path().to_string();
+        if path == "." {
+            path.clear();
+        }
+        if let Some(k) = inner
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+        {
+            if path.is_empty() {
+                path = k.to_string();
+            } else if !path.ends_with(k) {
+                path = format!("{path}.{k}");
+            }
+        }
+        let full = match (section.is_empty(), path.is_empty()) {
+            (true, _) => path.clone(),
+            (false, true) => section.to_string(),
+            (false, false) => format!("{section}.{path}"),
+        };
+        match origins.get(&full) {
+            Some(o) => bad_input(format!("{o}: {full}: {inner}")),
+            None => bad_input(format!("{full}: {inner}")),
+        }
+    })
+}
+
+/// A JSON value deserialised leniently: text stands in for numbers, booleans and
+/// comma-separated lists; struct keys may use `-` for `_`.
+struct Lenient<'a>(&'a Value);
+
+type Error = serde_json::Error;
+
+fn err(msg: impl std::fmt::Display) -> Error {
+    de::Error::custom(msg)
+}
+
+impl<'a> Lenient<'a> {
+    fn text(&self) -> Option<&'a str> {
+        self.0.as_str().map(str::trim)
+    }
+}
+
+macro_rules! lenient_number {
+    ($($m:ident => $t:ty),* $(,)?) => {$(
+        fn $m<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+            match self.text() {
+                Some(s) => match s.parse::<$t>() {
+                    Ok(n) => n.into_deserializer().$m(v),
+                    Err(_) => Err(err(format!(
+                        "invalid value: {s:?}, expected {}",
+                        stringify!($t)
+                    ))),
+                },
+                None => self.0.$m(v),
+            }
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for Lenient<'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Array(a) => v.visit_seq(Seq(a.iter())),
+            Value::Object(m) => v.visit_map(MapAcc {
+                it: m.iter(),
+                fields: &[],
+                pending: None,
+            }),
+            other => other.deserialize_any(v),
+        }
+    }
+
+    lenient_number! {
+        deserialize_i8 => i8, deserialize_i16 => i16, deserialize_i32 => i32,
+        deserialize_i64 => i64, deserialize_u8 => u8, deserialize_u16 => u16,
+        deserialize_u32 => u32, deserialize_u64 => u64, deserialize_f32 => f32,
+        deserialize_f64 => f64,
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.text() {
+            Some(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => v.visit_bool(true),
+                "false" | "no" | "off" | "0" => v.visit_bool(false),
+                _ => Err(err(format!("invalid value: {s:?}, expected true or false"))),
+            },
+            None => self.0.deserialize_bool(v),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Number(n) => v.visit_string(n.to_string()),
+            Value::Bool(b) => v.visit_string(b.to_string()),
+            other => other.deserialize_string(v),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.deserialize_string(v)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Null => v.visit_none(),
+            _ => v.visit_some(self),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Array(a) => v.visit_seq(Seq(a.iter())),
+            Value::String(s) => {
+                let parts: Vec<Value> = s
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Value::String(p.to_string()))
+                    .collect();
+                v.visit_seq(OwnedSeq(parts.into_iter()))
+            }
+            other => Err(err(format!(
+                "invalid type: {}, expected a list",
+                kind(other)
+            ))),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, v: V) -> Result<V::Value, Error> {
+        self.deserialize_seq(v)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(v)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Object(m) => v.visit_map(MapAcc {
+                it: m.iter(),
+                fields: &[],
+                pending: None,
+            }),
+            other => Err(err(format!(
+                "invalid type: {}, expected a map",
+                kind(other)
+            ))),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Object(m) => v.visit_map(MapAcc {
+                it: m.iter(),
+                fields,
+                pending: None,
+            }),
+            other => Err(err(format!(
+                "invalid type: {}, expected a map of options",
+                kind(other)
+            ))),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
+        self.0.deserialize_enum(name, variants, v)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        v.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        i128 u128 char bytes byte_buf unit unit_struct identifier ignored_any
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+struct Seq<'a>(std::slice::Iter<'a, Value>);
+
+impl<'de> de::SeqAccess<'de> for Seq<'de> {
+    type Error = Error;
+    fn next_element_seed<T: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        match self.0.next() {
+            Some(v) => seed.deserialize(Lenient(v)).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A list made from comma-separated text (owned values, so deserialised through
+/// `serde_json`'s owned deserialiser with the same leniency for numbers).
+struct OwnedSeq(std::vec::IntoIter<Value>);
+
+impl<'de> de::SeqAccess<'de> for OwnedSeq {
+    type Error = Error;
+    fn next_element_seed<T: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        match self.0.next() {
+            Some(v) => seed.deserialize(OwnedLenient(v)).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A text element of a comma-separated list: a number, boolean or string as asked.
+struct OwnedLenient(Value);
+
+impl<'de> de::Deserializer<'de> for OwnedLenient {
+    type Error = Error;
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.0.deserialize_any(v)
+    }
+    fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        let s = self.0.as_str().unwrap_or_default().to_string();
+        s.parse::<u64>()
+            .map_err(|_| err(format!("invalid value: {s:?}, expected u64")))?
+            .into_deserializer()
+            .deserialize_u64(v)
+    }
+    fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        let s = self.0.as_str().unwrap_or_default().to_string();
+        s.parse::<i64>()
+            .map_err(|_| err(format!("invalid value: {s:?}, expected i64")))?
+            .into_deserializer()
+            .deserialize_i64(v)
+    }
+    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        let s = self.0.as_str().unwrap_or_default().to_string();
+        s.parse::<f64>()
+            .map_err(|_| err(format!("invalid value: {s:?}, expected a number")))?
+            .into_deserializer()
+            .deserialize_f64(v)
+    }
+    fn deserialize_u32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.deserialize_u64(v)
+    }
+    fn deserialize_u16<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.deserialize_u64(v)
+    }
+    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.deserialize_u64(v)
+    }
+    fn deserialize_i32<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.deserialize_i64(v)
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
+        self.0.deserialize_enum(name, variants, v)
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i128 u128 f32 char str string bytes byte_buf option unit unit_struct
+        newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+struct MapAcc<'a> {
+    it: serde_json::map::Iter<'a>,
+    fields: &'static [&'static str],
+    pending: Option<&'a Value>,
+}
+
+impl<'de> de::MapAccess<'de> for MapAcc<'de> {
+    type Error = Error;
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        match self.it.next() {
+            Some((k, v)) => {
+                self.pending = Some(v);
+                let key = if !self.fields.is_empty() && !self.fields.contains(&k.as_str()) {
+                    let alt = k.replace('-', "_");
+                    if self.fields.contains(&alt.as_str()) {
+                        alt
+                    } else {
+                        k.clone()
+                    }
+                } else {
+                    k.clone()
+                };
+                seed.deserialize(key.into_deserializer()).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        match self.pending.take() {
+            Some(v) => seed.deserialize(Lenient(v)),
+            None => Err(err("value without a key")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Opts {
+        client_port: u16,
+        read: Option<String>,
+        ratio: f64,
+        on: bool,
+        endpoints: Vec<String>,
+        ports: Vec<u16>,
+        mode: Mode,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(rename_all = "kebab-case")]
+    enum Mode {
+        #[default]
+        Install,
+        Existing,
+    }
+
+    fn map(v: Value) -> BTreeMap<String, Value> {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn text_from_the_command_line_fills_typed_fields() {
+        let o: Opts = from_map(
+            &map(
+                json!({"client-port": "12379", "read": "serializable", "ratio": "0.5",
+                        "on": "yes", "endpoints": "a:1, b:2", "ports": "1,2", "mode": "existing"}),
+            ),
+            "target.opts",
+            &Origins::default(),
+        )
+        .unwrap();
+        assert_eq!(o.client_port, 12379);
+        assert_eq!(o.read.as_deref(), Some("serializable"));
+        assert_eq!(o.ratio, 0.5);
+        assert!(o.on);
+        assert_eq!(o.endpoints, vec!["a:1", "b:2"]);
+        assert_eq!(o.ports, vec![1, 2]);
+        assert_eq!(o.mode, Mode::Existing);
+        let o: Opts = from_map(
+            &map(json!({"client_port": 1, "endpoints": ["x"], "on": true})),
+            "target.opts",
+            &Origins::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.client_port, o.endpoints, o.on),
+            (1, vec!["x".into()], true)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_origin_the_section_and_the_key() {
+        let yaml = "target:\n  name: etcd\n  opts:\n    client-port: lots\n    bogus: 1\n";
+        let mut origins = Origins::default();
+        origins.add_yaml(yaml, "p.yaml");
+        assert_eq!(
+            origins.get("target.opts.client_port"),
+            Some("p.yaml: line 4 column 18")
+        );
+        let e = from_map::<Opts>(
+            &map(json!({"client-port": "lots"})),
+            "target.opts",
+            &origins,
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("p.yaml: line 4 column 18: target.opts.client_port: "),
+            "{msg}"
+        );
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        let msg = from_map::<Opts>(&map(json!({"bogus": 1})), "target.opts", &origins)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("p.yaml: line 5 column 12: target.opts.bogus: unknown field"),
+            "{msg}"
+        );
+        // No record: the path alone.
+        let msg = from_map::<Opts>(&map(json!({"ports": "1,x"})), "target.opts", &origins)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("target.opts.ports"), "{msg}");
+    }
+
+    #[test]
+    fn nested_sections_keep_their_lines() {
+        let yaml = "nemesis:\n  opts:\n    partition:\n      shapes: [square]\n";
+        let mut o = Origins::default();
+        o.add_yaml(yaml, "n.yaml");
+        assert_eq!(
+            o.get("nemesis.opts.partition.shapes"),
+            Some("n.yaml: line 4 column 15")
+        );
+        assert_eq!(
+            o.get("nemesis.opts.partition.shapes.0"),
+            Some("n.yaml: line 4 column 15")
+        );
+        // Not YAML at all: no records, no panic.
+        o.add_yaml("{{{", "x");
+    }
+}

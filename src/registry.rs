@@ -1,0 +1,260 @@
+//! The registry: every workload, target and fault family `netsplit` knows, by name — and the one
+//! place a plan is checked against them before a run starts.
+//!
+//! The built-ins register exactly the way an application's own do:
+//!
+//! ```no_run
+//! use netsplit::registry::Registry;
+//! # use netsplit::workload::WorkloadDef;
+//! # fn my_workload() -> WorkloadDef { unimplemented!() }
+//! let registry = Registry::builtin().workload(my_workload());
+//! std::process::exit(netsplit::cli::main_with(registry).into());
+//! ```
+//!
+//! (`examples/unique_ids.rs` is a complete one: a workload, an in-memory target and the whole
+//! command line.) [`Registry::prepare`] turns a resolved plan into a [`Prepared`] run — the
+//! workload built from its options, the target's definition, the fault names checked — so a
+//! plan that cannot run is refused with one line and exit 254 before anything is touched.
+
+use crate::error::bad_input;
+use crate::nemesis::{families, FaultDef};
+use crate::plan::Plan;
+use crate::target::{self, TargetDef};
+use crate::workload::{self, Instance, WorkloadArgs, WorkloadDef};
+use anyhow::Result;
+
+/// Everything netsplit can run: workloads, targets and fault families, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    workloads: Vec<WorkloadDef>,
+    targets: Vec<TargetDef>,
+    faults: Vec<FaultDef>,
+}
+
+impl Registry {
+    /// Nothing registered.
+    pub fn empty() -> Registry {
+        Registry::default()
+    }
+
+    /// The built-in workloads, targets and fault families.
+    pub fn builtin() -> Registry {
+        let mut r = Registry::empty()
+            .workload(WorkloadDef::of::<workload::register::Register>())
+            .workload(WorkloadDef::of::<workload::set::Set>())
+            .workload(WorkloadDef::of::<workload::counter::Counter>())
+            .workload(WorkloadDef::of::<workload::bank::Bank>())
+            .workload(WorkloadDef::of::<workload::list_append::ListAppend>())
+            .workload(WorkloadDef::of::<workload::rw_register::RwRegister>())
+            .target(TargetDef::of::<target::noop::Noop>())
+            .target(TargetDef::of::<target::etcd::Etcd>())
+            .target(TargetDef::of::<target::redis::Redis>())
+            .target(target::noop::liar());
+        for f in families::builtin() {
+            r = r.fault(f);
+        }
+        r
+    }
+
+    /// Registers a workload (replacing one of the same name).
+    pub fn workload(mut self, def: WorkloadDef) -> Registry {
+        self.workloads.retain(|d| d.name != def.name);
+        self.workloads.push(def);
+        self
+    }
+
+    /// Registers a target (replacing one of the same name).
+    pub fn target(mut self, def: TargetDef) -> Registry {
+        self.targets.retain(|d| d.name != def.name);
+        self.targets.push(def);
+        self
+    }
+
+    /// Registers a fault family (replacing one of the same name). Families heal in the order
+    /// they were registered.
+    pub fn fault(mut self, def: FaultDef) -> Registry {
+        match self.faults.iter().position(|d| d.name == def.name) {
+            Some(i) => self.faults[i] = def,
+            None => self.faults.push(def),
+        }
+        self
+    }
+
+    pub fn workloads(&self) -> &[WorkloadDef] {
+        &self.workloads
+    }
+    pub fn targets(&self) -> &[TargetDef] {
+        &self.targets
+    }
+    pub fn faults(&self) -> &[FaultDef] {
+        &self.faults
+    }
+
+    /// The workload of that name, or bad input listing the known ones.
+    pub fn find_workload(&self, name: &str) -> Result<&WorkloadDef> {
+        self.workloads
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "unknown workload {name:?} (known: {})",
+                    names(self.workloads.iter().map(|d| &d.name))
+                ))
+            })
+    }
+
+    /// The target of that name, or bad input listing the known ones.
+    pub fn find_target(&self, name: &str) -> Result<&TargetDef> {
+        self.targets.iter().find(|d| d.name == name).ok_or_else(|| {
+            bad_input(format!(
+                "unknown target {name:?} (known: {})",
+                names(self.targets.iter().map(|d| &d.name))
+            ))
+        })
+    }
+
+    /// Builds the plan's workload from its options (bad input naming the key and line).
+    pub fn build_workload(&self, plan: &Plan) -> Result<Instance> {
+        let def = self.find_workload(&plan.workload.name).map_err(|e| {
+            match plan.origins.get("workload.name") {
+                Some(o) => bad_input(format!("{o}: workload.name: {e}")),
+                None => e,
+            }
+        })?;
+        def.build(&WorkloadArgs {
+            opts: &plan.workload.opts,
+            run: &plan.run,
+            origins: &plan.origins,
+        })
+    }
+
+    /// Builds a target of type `T` directly for a plan (its workload and options as a run
+    /// builds them) — for tests and tools that drive one target without the runner.
+    pub fn build_target_as<T: target::TargetType>(
+        &self,
+        plan: &Plan,
+        nodes: Vec<crate::control::Node>,
+        remotes: Vec<std::sync::Arc<dyn crate::control::Remote>>,
+    ) -> Result<T> {
+        let workload = self.build_workload(plan)?;
+        let opts: T::Options =
+            crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)?;
+        T::build(
+            target::TargetEnv {
+                plan: plan.clone(),
+                workload,
+                nodes,
+                remotes,
+            },
+            opts,
+        )
+    }
+
+    /// Checks a resolved plan against the registry: the workload builds from its options, the
+    /// target exists and speaks the workload's vocabulary, and the fault names are known. The
+    /// resolved workload options (defaults included) are written back into the plan, so the
+    /// run's `plan.yaml` records them.
+    pub fn prepare(&self, plan: &Plan) -> Result<Prepared> {
+        let workload = self.build_workload(plan)?;
+        let target = self
+            .find_target(&plan.target.name)
+            .map_err(|e| match plan.origins.get("target.name") {
+                Some(o) => bad_input(format!("{o}: target.name: {e}")),
+                None => e,
+            })?
+            .clone();
+        if !target.speaks(&workload.vocabulary) {
+            return Err(bad_input(format!(
+                "target {} does not speak workload {} (its clients speak: {})",
+                target.name,
+                workload.name,
+                target.vocabularies.join(", ")
+            )));
+        }
+        for f in &plan.nemesis.faults {
+            let f = f.trim();
+            if !["none", "all", ""].contains(&f) && !self.faults.iter().any(|d| d.name == f) {
+                return Err(bad_input(format!(
+                    "nemesis.faults: unknown fault {f:?} (known: {}, none, all)",
+                    names(self.faults.iter().map(|d| &d.name))
+                )));
+            }
+        }
+        let mut plan = plan.clone();
+        plan.workload.opts = workload
+            .options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Prepared {
+            plan,
+            workload,
+            target,
+        })
+    }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    it.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// A plan checked against the registry, ready to run.
+#[derive(Clone)]
+pub struct Prepared {
+    /// The plan, with the workload's options complete.
+    pub plan: Plan,
+    pub workload: Instance,
+    pub target: TargetDef,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(target: &str, workload: &str) -> Plan {
+        let mut p = Plan::default();
+        p.target.name = target.into();
+        p.workload.name = workload.into();
+        p
+    }
+
+    #[test]
+    fn unknown_names_are_bad_input_listing_the_known_ones() {
+        let r = Registry::builtin();
+        let e = r.prepare(&plan("etcdx", "register")).err().unwrap();
+        assert!(
+            e.to_string().contains("etcdx") && e.to_string().contains("noop"),
+            "{e}"
+        );
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        let e = r.prepare(&plan("noop", "nope")).err().unwrap();
+        assert!(
+            e.to_string().contains("nope") && e.to_string().contains("register"),
+            "{e}"
+        );
+        let mut p = plan("noop", "register");
+        p.nemesis.faults = vec!["meteor".into()];
+        let e = r.prepare(&p).err().unwrap();
+        assert!(e.to_string().contains("meteor"), "{e}");
+    }
+
+    #[test]
+    fn a_target_that_does_not_speak_the_workload_is_refused() {
+        let r = Registry::builtin();
+        let e = r.prepare(&plan("redis", "bank")).err().unwrap();
+        assert!(
+            e.to_string().contains("does not speak workload bank"),
+            "{e}"
+        );
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        assert!(r.prepare(&plan("noop", "rw-register")).is_ok());
+    }
+
+    #[test]
+    fn prepared_plans_record_every_workload_option() {
+        let r = Registry::builtin();
+        let p = r.prepare(&plan("noop", "bank")).unwrap();
+        assert_eq!(p.plan.workload.opts["accounts"], 5);
+        assert_eq!(p.workload.vocabulary, "bank");
+    }
+}

@@ -1,0 +1,81 @@
+//! Process control by pid file, the way the built-in targets run their databases: the pieces
+//! a target's [`super::Kill`] and [`super::Pause`] are made of, so each target's are a few
+//! lines. Processes are found by pid file only, never by name: local nodes share one process
+//! table, and `pkill etcd` would hit every node.
+
+use crate::control::util::{self, Signal};
+use crate::control::{Cmd, Remote};
+use anyhow::{anyhow, Context, Result};
+use std::time::Duration;
+
+/// SIGKILLs the process of a pid file and waits until it is gone (or a zombie), then removes
+/// the pid file so that a recycled pid can never be mistaken for it. No process: nothing to do.
+pub fn kill(r: &dyn Remote, pid_file: &str, what: &str) -> Result<()> {
+    const KILL: &str = r#"p=$(cat "$1" 2>/dev/null); [ -n "$p" ] || exit 0
+gone() { ! kill -0 "$p" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" = Z ]; }
+gone && { rm -f "$1"; exit 0; }
+kill -KILL "$p"
+i=0; while ! gone && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+gone || { echo "pid $p survived SIGKILL for 10s" >&2; exit 1; }
+rm -f "$1""#;
+    r.exec_ok(
+        &Cmd::new("sh")
+            .args(["-c", KILL, "sh", pid_file])
+            .sudo()
+            .timeout(Duration::from_secs(30)),
+    )
+    .with_context(|| format!("killing {what} on {}", r.node().name))?;
+    Ok(())
+}
+
+/// Stops it gracefully: SIGTERM (and SIGCONT, so a paused one hears it), `grace` to exit, then
+/// SIGKILL.
+pub fn stop(r: &dyn Remote, pid_file: &str, what: &str, grace: Duration) -> Result<()> {
+    util::stop_daemon(r, pid_file, grace)
+        .with_context(|| format!("stopping {what} on {}", r.node().name))?;
+    Ok(())
+}
+
+/// SIGSTOP; an error when nothing runs (there is nothing to pause).
+pub fn pause(r: &dyn Remote, pid_file: &str, what: &str) -> Result<()> {
+    let sent = util::signal_daemon(r, pid_file, Signal::Stop)
+        .with_context(|| format!("sending SIGSTOP to {what} on {}", r.node().name))?;
+    if !sent {
+        return Err(anyhow!(
+            "{}: {what} is not running, nothing to pause",
+            r.node().name
+        ));
+    }
+    Ok(())
+}
+
+/// SIGCONT; not running (killed meanwhile) means nothing is paused: already healed.
+pub fn resume(r: &dyn Remote, pid_file: &str, what: &str) -> Result<()> {
+    util::signal_daemon(r, pid_file, Signal::Cont)
+        .with_context(|| format!("sending SIGCONT to {what} on {}", r.node().name))?;
+    Ok(())
+}
+
+/// The live process's pid, as a list (empty when none runs).
+pub fn pids(r: &dyn Remote, pid_file: &str) -> Result<Vec<u32>> {
+    Ok(util::daemon_pid(r, pid_file)?.into_iter().collect())
+}
+
+/// Whether the pid file names a live process (a stopped one counts as live).
+pub fn running(r: &dyn Remote, pid_file: &str) -> Result<bool> {
+    Ok(util::daemon_running(r, pid_file)?)
+}
+
+/// The last `lines` lines of a log file on the node, for error messages.
+pub fn log_tail(r: &dyn Remote, log: &str, lines: usize) -> String {
+    match r.exec(
+        &Cmd::new("tail")
+            .args(["-n", &lines.to_string(), "--", log])
+            .sudo()
+            .timeout(Duration::from_secs(20)),
+    ) {
+        Ok(o) if o.status == 0 => o.stdout.trim().to_string(),
+        Ok(o) => format!("(cannot read {log}: {})", o.stderr.trim()),
+        Err(e) => format!("(cannot read {log}: {e})"),
+    }
+}

@@ -1,0 +1,157 @@
+//! `list-append` (Elle): transactions of appends and reads over a few keys, checked for the
+//! consistency models listed (`checker::txn`).
+//!
+//! Vocabulary: `txn [["append", k, v] | ["r", k, null], …]` → the same list with reads filled
+//! in (`["r", k, [v…]]`). [`txn_generator`] is shared with `rw-register`.
+
+use super::{check_range, Checked, Workload, WorkloadOptions};
+use crate::checker::txn::{self, TxnOptions, TxnWorkload};
+use crate::checker::Budget;
+use crate::generator::{self as g, BoxGen, Ctx};
+use crate::history::Op;
+use crate::plan::RunPlan;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Options of the transactional workloads (`list-append`, `rw-register`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TxnWorkloadOptions {
+    /// Keys in use at once.
+    pub keys: u64,
+    /// Largest transaction, in micro-operations.
+    pub max_txn_len: usize,
+    /// Writes per key before that key retires and a fresh one takes its place.
+    pub max_writes_per_key: u64,
+    /// Consistency models to check (Elle's names; see docs/transactional-checking.md).
+    pub consistency_models: Vec<String>,
+}
+
+impl Default for TxnWorkloadOptions {
+    fn default() -> Self {
+        TxnWorkloadOptions {
+            keys: 8,
+            max_txn_len: 4,
+            max_writes_per_key: 32,
+            consistency_models: vec!["strict-serializable".into()],
+        }
+    }
+}
+
+impl TxnWorkloadOptions {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        check_range("keys", self.keys, 1, 1_000_000)?;
+        check_range("max_txn_len", self.max_txn_len, 1, 1_000)?;
+        check_range("max_writes_per_key", self.max_writes_per_key, 1, 1 << 40)?;
+        txn::validate_models(&self.consistency_models)
+            .map(|_| ())
+            .map_err(|e| format!("consistency_models: {e}"))
+    }
+
+    pub(crate) fn check(&self, w: TxnWorkload, ops: &[Op], budget: &Budget) -> Vec<Checked> {
+        let opts = TxnOptions {
+            workload: w,
+            consistency_models: self.consistency_models.clone(),
+            budget: budget.clone(),
+        };
+        vec![Checked::of("txn", txn::check(ops, &opts))]
+    }
+}
+
+/// The list-append workload.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ListAppend(pub TxnWorkloadOptions);
+
+impl WorkloadOptions for ListAppend {
+    const NAME: &'static str = "list-append";
+    const ABOUT: &'static str =
+        "Elle's list-append transactions, checked for the consistency models listed";
+
+    fn validate(&self, _run: &RunPlan) -> Result<(), String> {
+        self.0.validate()
+    }
+}
+
+impl Workload for ListAppend {
+    fn generator(&self) -> BoxGen {
+        txn_generator(&self.0, "append")
+    }
+
+    fn check(&self, ops: &[Op], budget: &Budget) -> Vec<Checked> {
+        self.0.check(TxnWorkload::ListAppend, ops, budget)
+    }
+}
+
+/// Elle's transaction generator: `keys` active keys; each transaction has 1..=max_txn_len
+/// micro-ops on random active keys, half reads (`["r", k, null]`) and half writes
+/// (`[write_f, k, v]`, values unique per key: 1, 2, 3, …); a key that received
+/// `max_writes_per_key` writes retires and a fresh key takes its place.
+pub fn txn_generator(o: &TxnWorkloadOptions, write_f: &'static str) -> BoxGen {
+    let mut active: Vec<u64> = (0..o.keys).collect();
+    let mut next_key = o.keys;
+    let mut written: std::collections::HashMap<u64, u64> = Default::default();
+    let (max_len, max_writes) = (o.max_txn_len as u64, o.max_writes_per_key);
+    Box::new(g::from_fn(move |ctx: &mut Ctx| {
+        let len = 1 + ctx.rng.below(max_len);
+        let mut txn = Vec::with_capacity(len as usize);
+        for _ in 0..len {
+            let slot = ctx.rng.index(active.len());
+            let k = active[slot];
+            if ctx.rng.chance(0.5) {
+                txn.push(json!(["r", k, null]));
+            } else {
+                let n = written.entry(k).or_insert(0);
+                *n += 1;
+                txn.push(json!([write_f, k, *n]));
+                if *n >= max_writes {
+                    written.remove(&k);
+                    active[slot] = next_key;
+                    next_key += 1;
+                }
+            }
+        }
+        Some(("txn".into(), Value::Array(txn)))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::sim::simulate;
+
+    #[test]
+    fn appends_are_unique_per_key() {
+        let w = ListAppend(TxnWorkloadOptions {
+            keys: 4,
+            ..TxnWorkloadOptions::default()
+        });
+        let ops = simulate(g::limit(500, w.generator()), 3, 2, 10, u64::MAX);
+        let mut seen = std::collections::HashSet::new();
+        for o in &ops {
+            for m in o.value.as_array().unwrap() {
+                if m[0] == "append" {
+                    assert!(seen.insert((m[1].to_string(), m[2].to_string())), "{m}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_consistency_models_are_refused_before_the_run() {
+        let o = TxnWorkloadOptions {
+            consistency_models: vec!["serialisable-ish".into()],
+            ..TxnWorkloadOptions::default()
+        };
+        let e = o.validate().unwrap_err();
+        assert!(
+            e.starts_with("consistency_models:") && e.contains("serialisable-ish"),
+            "{e}"
+        );
+        let o = TxnWorkloadOptions {
+            max_txn_len: 100_000_000,
+            ..TxnWorkloadOptions::default()
+        };
+        assert!(o.validate().unwrap_err().starts_with("max_txn_len"));
+    }
+}
