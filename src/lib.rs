@@ -1,8 +1,11 @@
 //! netsplit: a black-box fault-injection test harness for distributed databases.
 //!
-//! The map of modules follows ARCHITECTURE.md §2. Dependencies point one way:
-//! `history ← checker ← workload ← runner` and `control ← cluster, target, nemesis ← runner`.
-//! `history`, `generator` and `checker` do no I/O and use no tokio.
+//! The harness around the pure core (`netsplit-check`, re-exported as [`checker`] and
+//! [`history`]): plans, generators, workloads, targets, nodes and local clusters, fault
+//! families, the runner, the store, the report and the command line. `docs/architecture.md` is
+//! the map — the run lifecycle, the modules and which way they depend (no cycles), and how to
+//! add a workload, a target or a fault; [`registry::Registry`] is where they are registered,
+//! and [`cli::main_with`] gives an application's registry the whole command line.
 
 pub mod cli;
 pub mod cluster;

@@ -337,9 +337,8 @@ mod tests {
 
     #[test]
     fn nodes_file_skips_comments_and_names_the_bad_line() {
-        let dir = std::env::temp_dir().join(format!("netsplit-nodes-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("nodes");
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("nodes");
         std::fs::write(&f, "# my nodes\nn1\n\n n2:2222  # second\n").unwrap();
         assert_eq!(
             read_nodes_file(&f, 22).unwrap(),
@@ -349,7 +348,6 @@ mod tests {
         let e = read_nodes_file(&f, 22).unwrap_err();
         assert!(format!("{e}").contains("nodes:2: bad port"), "{e}");
         assert_eq!(crate::error::exit_code_for(&e), 254);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -666,12 +666,12 @@ pub fn random_seed() -> u64 {
 mod tests {
     use super::*;
 
-    fn write_tmp(name: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("netsplit-plan-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("plan.yaml");
+    /// A plan file in a fresh temporary directory (removed when the returned guard drops).
+    fn write_tmp(_name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("plan.yaml");
         std::fs::write(&p, text).unwrap();
-        p
+        (dir, p)
     }
 
     #[test]
@@ -698,7 +698,7 @@ mod tests {
 
     #[test]
     fn resolved_plan_round_trips_through_yaml() {
-        let p = write_tmp(
+        let (_tmp, p) = write_tmp(
             "rt",
             "name: rt\ntarget:\n  name: noop\n  opts:\n    lie: 1\nworkload:\n  name: bank\n  \
              accounts: 7\nrun:\n  concurrency: 3\n  rate: 0\n",
@@ -710,14 +710,14 @@ mod tests {
         let yaml = plan.to_yaml().unwrap();
         let again = Plan::from_yaml(&yaml, "plan.yaml").unwrap();
         assert_eq!(plan, again);
-        let p2 = write_tmp("rt2", &yaml);
+        let (_tmp2, p2) = write_tmp("rt2", &yaml);
         let replay = resolve(Some(&p2), &Overrides::default()).unwrap();
         assert_eq!(plan, replay);
     }
 
     #[test]
     fn flags_override_the_plan_file() {
-        let p = write_tmp(
+        let (_tmp, p) = write_tmp(
             "ov",
             "target:\n  name: noop\nworkload:\n  name: set\nrun:\n  concurrency: 3\n  seed: 5\n",
         );

@@ -401,7 +401,8 @@ mod tests {
 
     #[test]
     fn run_dirs_are_unique_and_latest_points_at_the_newest() {
-        let store = std::env::temp_dir().join(format!("netsplit-store-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().to_path_buf();
         let a = create_run_dir(&store, "t").unwrap();
         let b = create_run_dir(&store, "t").unwrap();
         assert_ne!(a, b);
@@ -414,6 +415,5 @@ mod tests {
             std::fs::canonicalize(store.join("t").join("latest")).unwrap(),
             std::fs::canonicalize(&b).unwrap()
         );
-        std::fs::remove_dir_all(&store).unwrap();
     }
 }

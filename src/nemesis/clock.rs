@@ -329,13 +329,8 @@ mod tests {
     fn with_fake_date_out(cmd: &Cmd) -> (Vec<String>, String) {
         use crate::control::netns::NetnsRemote;
         use crate::control::{Node, Remote};
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "netsplit-fake-date-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let log = dir.join("set.log");
         let fake = format!(
             "#!/bin/sh\nif [ \"$1\" = +%s%N ]; then echo 1700000000123456789; else echo \"$*\" >> '{}'; fi\n",
@@ -359,7 +354,7 @@ mod tests {
             .push(("PATH".into(), format!("{}:/usr/bin:/bin", dir.display())));
         let stdout = local.exec_ok(&c).unwrap().stdout;
         let out = std::fs::read_to_string(&log).unwrap_or_default();
-        let _ = std::fs::remove_dir_all(&dir);
+
         (out.lines().map(String::from).collect(), stdout)
     }
 
@@ -377,9 +372,8 @@ mod tests {
         );
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 
-        let dir = std::env::temp_dir().join(format!("netsplit-strobe-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let rc = dir.join("faketime.rc");
+        let tmp = tempfile::tempdir().unwrap();
+        let rc = tmp.path().join("faketime.rc");
         let on = ClockState {
             offset_ms: 200.0,
             rate: 1.0,
@@ -397,7 +391,6 @@ mod tests {
         assert!(out.trim().parse::<u64>().unwrap() >= 1, "{out:?}");
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
         assert_eq!(std::fs::read_to_string(&rc).unwrap(), "+0.000s\n");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -224,9 +224,8 @@ mod tests {
 
     #[test]
     fn events_are_numbered_in_send_order_and_reach_the_file() {
-        let dir = std::env::temp_dir().join(format!("netsplit-rec-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("history.jsonl");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("history.jsonl");
         let h = Recorder::start(&path, Instant::now()).unwrap();
         let r = h.recorder();
         for i in 0..1000u64 {

@@ -12,8 +12,8 @@
 //! (kill, graceful stop and start), [`Pause`] (SIGSTOP/SIGCONT), [`Primaries`] (which nodes
 //! lead), [`LogFiles`] (what to fetch after a run), and [`Clock`] (whether libfaketime reaches
 //! its processes). A fault that needs an ability the target lacks is a plan error before
-//! anything starts (`crate::nemesis`). [`daemon::PidFileDaemons`] implements `Kill` and `Pause`
-//! for a database run by pid file, as the built-ins are.
+//! anything starts (`crate::nemesis`). [`daemon`] holds the pid-file pieces that `Kill` and `Pause`
+//! are made of for a database run by pid file, as the built-ins are.
 //!
 //! A target is registered by name with a [`TargetDef`], which says whether it runs on nodes
 //! and which workload vocabularies its clients speak: asking it for another is a plan error.

@@ -69,9 +69,11 @@ impl Cluster {
         let tag = format!("nm{k}");
         let subnet = format!("10.187.{}", k % 250);
         let bridge = format!("{tag}br");
-        let dir = std::env::temp_dir().join(format!("netsplit-nemesis-{tag}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("netsplit-nemesis-{tag}-"))
+            .tempdir()
+            .unwrap()
+            .keep();
         let mut c = Cluster {
             tag: tag.clone(),
             bridge: bridge.clone(),

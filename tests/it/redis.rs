@@ -512,7 +512,6 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
 /// returns the output and the run directory.
 fn run_test(name: &str, args: &[&str]) -> (std::process::Output, PathBuf) {
     let store = tmp_dir("redis-e2e", name);
-    debug_assert_eq!(store, tmp_store(name));
     let s = store.display().to_string();
     let mut all = vec![
         "test",
@@ -535,14 +534,6 @@ fn run_test(name: &str, args: &[&str]) -> (std::process::Output, PathBuf) {
         String::from_utf8_lossy(&out.stdout)
     );
     (out, run)
-}
-
-/// The store [`run_test`] used for `name` (removed by tests that pass).
-fn tmp_store(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "netsplit-it-redis-e2e-{}-{name}",
-        std::process::id()
-    ))
 }
 
 /// Ok operations per second of a run's main phase.
@@ -587,7 +578,7 @@ fn e2e_register_with_primary_reads_and_no_faults_is_valid() {
             "{n}'s log fetched"
         );
     }
-    let _ = std::fs::remove_dir_all(tmp_store("register"));
+    crate::support::remove_tmp_dirs("redis-e2e", "register");
 }
 
 #[test]
@@ -664,7 +655,7 @@ fn e2e_set_with_replica_reads_under_partitions_is_found_invalid() {
         ok_rate(&run, 20.0)
     );
     for a in 1..=attempt {
-        let _ = std::fs::remove_dir_all(tmp_store(&format!("set{a}")));
+        crate::support::remove_tmp_dirs("redis-e2e", &format!("set{a}"));
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -725,6 +716,6 @@ fn e2e_set_with_an_unpersisted_primary_under_kills_loses_acknowledged_adds() {
         set["lost_count"], set["acknowledged_count"], set["lost"]
     );
     for a in 1..=attempt {
-        let _ = std::fs::remove_dir_all(tmp_store(&format!("kill{a}")));
+        crate::support::remove_tmp_dirs("redis-e2e", &format!("kill{a}"));
     }
 }

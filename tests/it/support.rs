@@ -59,13 +59,49 @@ pub fn proc_state(pid: u32) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
-/// A fresh, empty directory for one test: `<tmp>/netsplit-it-<area>-<pid>-<name>` (emptied if a
-/// previous run of this process id left it).
+/// A fresh, empty directory for one test, `<tmp>/netsplit-it-<area>-<name>-XXXXXX` (made by
+/// `tempfile`, so concurrent runs never share one). It is kept after the test: tests that pass
+/// remove their stores themselves, and a failed test's store is left to read.
 pub fn tmp_dir(area: &str, name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netsplit-it-{area}-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    tempfile::Builder::new()
+        .prefix(&format!("netsplit-it-{area}-{safe}-"))
+        .tempdir()
+        .expect("a temporary directory")
+        .keep()
+}
+
+/// Removes every directory [`tmp_dir`] made for `area` and `name` (what a passing test leaves).
+pub fn remove_tmp_dirs(area: &str, name: &str) {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    let prefix = format!("netsplit-it-{area}-{safe}-");
+    if let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// The newest run of a store (`<store>/latest`), if there is one yet.

@@ -54,6 +54,10 @@ pub struct Availability {
     pub by_fault: BTreeMap<String, Stats>,
 }
 
+/// Whether `stop` ends a window `start` opened. The runner records every fault family the same
+/// way — `start-<family>` … `stop-<family>`, and `heal` at the end — so a new family needs no
+/// entry here; the concrete names below are for histories that record a family's own
+/// operations (direct nemesis calls, and runs recorded before the runner named families).
 fn closes(start: &str, stop: &str) -> bool {
     let generic = matches!(
         (start.strip_prefix("start-"), stop.strip_prefix("stop-")),
