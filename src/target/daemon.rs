@@ -1,12 +1,79 @@
-//! Process control by pid file, the way the built-in targets run their databases: the pieces
-//! a target's [`super::Kill`] and [`super::Pause`] are made of, so each target's are a few
-//! lines. Processes are found by pid file only, never by name: local nodes share one process
-//! table, and `pkill etcd` would hit every node.
+//! Process control by pid file, the way the built-in targets run their databases. A target
+//! that implements [`PidFileProcesses`] (where its pid file is on each node, and how to start
+//! it) gets [`Kill`] and [`Pause`]; the functions below are the pieces, for targets that need
+//! something in between. Processes are found by pid file only, never by name: local nodes share
+//! one process table, and `pkill etcd` would hit every node.
 
+use super::{Kill, Pause};
 use crate::control::util::{self, Signal};
 use crate::control::{Cmd, Remote};
 use anyhow::{anyhow, Context, Result};
 use std::time::Duration;
+
+/// A database run by pid file, one process per node. Implementing it gives the target
+/// [`Kill`] (SIGKILL, graceful stop, start when not running) and [`Pause`] (SIGSTOP/SIGCONT).
+pub trait PidFileProcesses: Send + Sync {
+    /// What the process is called in messages (`etcd`).
+    fn process_name(&self) -> &str;
+    /// The remote of node `i` (an error for an index out of range).
+    fn process_remote(&self, i: usize) -> Result<&dyn Remote>;
+    /// The pid file on node `i`.
+    fn pid_file(&self, i: usize) -> Result<String>;
+    /// Starts the process on node `i` (called only when it is not running).
+    fn start_process(&self, i: usize) -> Result<()>;
+    /// How long a graceful stop waits before SIGKILL.
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+}
+
+impl<T: PidFileProcesses> Kill for T {
+    fn kill(&self, i: usize) -> Result<()> {
+        kill(
+            self.process_remote(i)?,
+            &self.pid_file(i)?,
+            self.process_name(),
+        )
+    }
+    fn stop(&self, i: usize) -> Result<()> {
+        let grace = self.stop_grace();
+        stop(
+            self.process_remote(i)?,
+            &self.pid_file(i)?,
+            self.process_name(),
+            grace,
+        )
+    }
+    fn start(&self, i: usize) -> Result<()> {
+        if self.running(i)? {
+            return Ok(());
+        }
+        self.start_process(i)
+    }
+    fn running(&self, i: usize) -> Result<bool> {
+        running(self.process_remote(i)?, &self.pid_file(i)?)
+    }
+}
+
+impl<T: PidFileProcesses> Pause for T {
+    fn pause(&self, i: usize) -> Result<()> {
+        pause(
+            self.process_remote(i)?,
+            &self.pid_file(i)?,
+            self.process_name(),
+        )
+    }
+    fn resume(&self, i: usize) -> Result<()> {
+        resume(
+            self.process_remote(i)?,
+            &self.pid_file(i)?,
+            self.process_name(),
+        )
+    }
+    fn pids(&self, i: usize) -> Result<Vec<u32>> {
+        pids(self.process_remote(i)?, &self.pid_file(i)?)
+    }
+}
 
 /// SIGKILLs the process of a pid file and waits until it is gone (or a zombie), then removes
 /// the pid file so that a recycled pid can never be mistaken for it. No process: nothing to do.

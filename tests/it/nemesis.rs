@@ -14,7 +14,8 @@ use netsplit::nemesis::process;
 use netsplit::nemesis::{clock, packet, partition, Nemesis, NemesisEnv};
 use netsplit::plan::Plan;
 use netsplit::registry::Registry;
-use netsplit::target::{daemon, BoxFuture, Client, Clock, Kill, Pause, Primaries, Target};
+use netsplit::target::daemon::{self, PidFileProcesses};
+use netsplit::target::{BoxFuture, Client, Clock, Kill, Pause, Primaries, Target};
 use serde_json::{json, Value};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -241,14 +242,17 @@ impl Target for SleepTarget {
     }
 }
 
-impl Kill for SleepTarget {
-    fn kill(&self, i: usize) -> anyhow::Result<()> {
-        daemon::kill(self.remote(i), &self.pidfile(i), "sleeper")
+impl PidFileProcesses for SleepTarget {
+    fn process_name(&self) -> &str {
+        "sleeper"
     }
-    fn start(&self, i: usize) -> anyhow::Result<()> {
-        if daemon::running(self.remote(i), &self.pidfile(i))? {
-            return Ok(());
-        }
+    fn process_remote(&self, i: usize) -> anyhow::Result<&dyn Remote> {
+        Ok(self.remote(i))
+    }
+    fn pid_file(&self, i: usize) -> anyhow::Result<String> {
+        Ok(self.pidfile(i))
+    }
+    fn start_process(&self, i: usize) -> anyhow::Result<()> {
         let dir = format!("{}/sleeper", self.nodes[i].workdir);
         util::start_daemon(
             self.remote(i),
@@ -262,21 +266,6 @@ impl Kill for SleepTarget {
             },
         )?;
         Ok(())
-    }
-    fn running(&self, i: usize) -> anyhow::Result<bool> {
-        daemon::running(self.remote(i), &self.pidfile(i))
-    }
-}
-
-impl Pause for SleepTarget {
-    fn pause(&self, i: usize) -> anyhow::Result<()> {
-        daemon::pause(self.remote(i), &self.pidfile(i), "sleeper")
-    }
-    fn resume(&self, i: usize) -> anyhow::Result<()> {
-        daemon::resume(self.remote(i), &self.pidfile(i), "sleeper")
-    }
-    fn pids(&self, i: usize) -> anyhow::Result<Vec<u32>> {
-        daemon::pids(self.remote(i), &self.pidfile(i))
     }
 }
 

@@ -63,26 +63,15 @@ pub fn proc_state(pid: u32) -> Option<char> {
 /// `tempfile`, so concurrent runs never share one). It is kept after the test: tests that pass
 /// remove their stores themselves, and a failed test's store is left to read.
 pub fn tmp_dir(area: &str, name: &str) -> PathBuf {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect();
     tempfile::Builder::new()
-        .prefix(&format!("netsplit-it-{area}-{safe}-"))
+        .prefix(&tmp_prefix(area, name))
         .tempdir()
         .expect("a temporary directory")
         .keep()
 }
 
-/// Removes every directory [`tmp_dir`] made for `area` and `name` (what a passing test leaves).
-pub fn remove_tmp_dirs(area: &str, name: &str) {
+/// `netsplit-it-<area>-<name>-`, the name made safe for a file name.
+fn tmp_prefix(area: &str, name: &str) -> String {
     let safe: String = name
         .chars()
         .map(|c| {
@@ -94,7 +83,12 @@ pub fn remove_tmp_dirs(area: &str, name: &str) {
         })
         .take(60)
         .collect();
-    let prefix = format!("netsplit-it-{area}-{safe}-");
+    format!("netsplit-it-{area}-{safe}-")
+}
+
+/// Removes every directory [`tmp_dir`] made for `area` and `name` (what a passing test leaves).
+pub fn remove_tmp_dirs(area: &str, name: &str) {
+    let prefix = tmp_prefix(area, name);
     if let Ok(rd) = std::fs::read_dir(std::env::temp_dir()) {
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with(&prefix) {

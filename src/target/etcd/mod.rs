@@ -21,15 +21,14 @@ pub use config::{etcd_args, EtcdOpts, EtcdTargetOpts, ReadMode};
 pub use lifecycle::EtcdCluster;
 
 use super::{
-    daemon, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause, Primaries, Target,
-    TargetEnv, TargetType,
+    daemon::PidFileProcesses, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause,
+    Primaries, Target, TargetEnv, TargetType,
 };
 use crate::error::bad_input;
 use crate::plan::Plan;
 use crate::workload::bank::{initial_balances, BankParams};
 use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
-use std::time::Duration;
 
 /// The settings of a run: the preset, then `target.install_url`, then the target's options,
 /// with a fresh cluster token unless the options fix one. A `target.version` other than the one
@@ -106,11 +105,6 @@ impl Etcd {
         }
         Ok(())
     }
-
-    fn pid_file(&self, i: usize) -> Result<String> {
-        self.check_index(i)?;
-        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
-    }
 }
 
 impl Target for Etcd {
@@ -177,37 +171,21 @@ impl Target for Etcd {
     }
 }
 
-impl Kill for Etcd {
-    fn kill(&self, i: usize) -> Result<()> {
-        daemon::kill(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?, "etcd")
+impl PidFileProcesses for Etcd {
+    fn process_name(&self) -> &str {
+        "etcd"
     }
-    fn stop(&self, i: usize) -> Result<()> {
-        let pf = self.pid_file(i)?;
-        daemon::stop(
-            self.cluster.remotes[i].as_ref(),
-            &pf,
-            "etcd",
-            Duration::from_secs(10),
-        )
+    fn process_remote(&self, i: usize) -> Result<&dyn crate::control::Remote> {
+        self.check_index(i)?;
+        Ok(self.cluster.remotes[i].as_ref())
     }
-    fn start(&self, i: usize) -> Result<()> {
+    fn pid_file(&self, i: usize) -> Result<String> {
+        self.check_index(i)?;
+        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
+    }
+    fn start_process(&self, i: usize) -> Result<()> {
         self.check_index(i)?;
         self.cluster.start_member(i)
-    }
-    fn running(&self, i: usize) -> Result<bool> {
-        daemon::running(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
-    }
-}
-
-impl Pause for Etcd {
-    fn pause(&self, i: usize) -> Result<()> {
-        daemon::pause(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?, "etcd")
-    }
-    fn resume(&self, i: usize) -> Result<()> {
-        daemon::resume(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?, "etcd")
-    }
-    fn pids(&self, i: usize) -> Result<Vec<u32>> {
-        daemon::pids(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
     }
 }
 

@@ -23,14 +23,13 @@ pub use config::{redis_conf, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOp
 pub use lifecycle::RedisCluster;
 
 use super::{
-    daemon, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause, Primaries, Target,
-    TargetEnv, TargetType,
+    daemon::PidFileProcesses, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause,
+    Primaries, Target, TargetEnv, TargetType,
 };
 use crate::error::bad_input;
 use crate::plan::Plan;
 use anyhow::{anyhow, Result};
 use serde_json::Value;
-use std::time::Duration;
 
 /// The settings of a run: the preset, then the target's options. Redis comes from Debian's
 /// package only: `target.version` must be what it provides and `target.install_url` is refused.
@@ -109,11 +108,6 @@ impl Redis {
         }
         Ok(())
     }
-
-    fn pid_file(&self, i: usize) -> Result<String> {
-        self.check_index(i)?;
-        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
-    }
 }
 
 impl Target for Redis {
@@ -168,49 +162,21 @@ impl Target for Redis {
     }
 }
 
-impl Kill for Redis {
-    fn kill(&self, i: usize) -> Result<()> {
-        daemon::kill(
-            self.cluster.remotes[i].as_ref(),
-            &self.pid_file(i)?,
-            "redis",
-        )
+impl PidFileProcesses for Redis {
+    fn process_name(&self) -> &str {
+        "redis"
     }
-    fn stop(&self, i: usize) -> Result<()> {
-        let pf = self.pid_file(i)?;
-        daemon::stop(
-            self.cluster.remotes[i].as_ref(),
-            &pf,
-            "redis",
-            Duration::from_secs(10),
-        )
+    fn process_remote(&self, i: usize) -> Result<&dyn crate::control::Remote> {
+        self.check_index(i)?;
+        Ok(self.cluster.remotes[i].as_ref())
     }
-    fn start(&self, i: usize) -> Result<()> {
+    fn pid_file(&self, i: usize) -> Result<String> {
+        self.check_index(i)?;
+        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
+    }
+    fn start_process(&self, i: usize) -> Result<()> {
         self.check_index(i)?;
         self.cluster.start_node(i)
-    }
-    fn running(&self, i: usize) -> Result<bool> {
-        daemon::running(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
-    }
-}
-
-impl Pause for Redis {
-    fn pause(&self, i: usize) -> Result<()> {
-        daemon::pause(
-            self.cluster.remotes[i].as_ref(),
-            &self.pid_file(i)?,
-            "redis",
-        )
-    }
-    fn resume(&self, i: usize) -> Result<()> {
-        daemon::resume(
-            self.cluster.remotes[i].as_ref(),
-            &self.pid_file(i)?,
-            "redis",
-        )
-    }
-    fn pids(&self, i: usize) -> Result<Vec<u32>> {
-        daemon::pids(self.cluster.remotes[i].as_ref(), &self.pid_file(i)?)
     }
 }
 
