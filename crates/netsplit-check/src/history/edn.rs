@@ -235,7 +235,8 @@ impl<'a> Reader<'a> {
                 let start_line = self.line;
                 let tok = self.token();
                 if tok.is_empty() {
-                    return Err(self.err(format!("unexpected character '{}'", b as char)));
+                    let c = self.text[self.pos..].chars().next().unwrap_or('?');
+                    return Err(self.err(format!("unexpected character '{}'", c.escape_debug())));
                 }
                 atom(tok).map_err(|m| HistoryError::parse(start_line, m))
             }
@@ -337,10 +338,13 @@ impl<'a> Reader<'a> {
                             self.pos += 4;
                             out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
                         }
-                        other => {
+                        _ => {
+                            // The escaped character, whole (it may be multibyte) and printable
+                            // (it may be a newline: the error stays on one line).
+                            let c = self.text[self.pos - 1..].chars().next().unwrap_or('?');
                             return Err(
-                                self.err(format!("unknown string escape '\\{}'", other as char))
-                            )
+                                self.err(format!("unknown string escape '\\{}'", c.escape_debug()))
+                            );
                         }
                     }
                 }
@@ -608,6 +612,15 @@ mod tests {
             parse_str("[4/2 -3/4 0.25M 1e3]").unwrap(),
             json!([2, -0.75, 0.25, 1000.0])
         );
+    }
+
+    #[test]
+    fn errors_stay_on_one_line_whatever_character_they_name() {
+        // Found by cargo-fuzz: a backslash before a newline in a string.
+        let e = parse_str("\"\\\n-2\\-[").unwrap_err().to_string();
+        assert_eq!(e, "line 2: unknown string escape '\\\\n'");
+        let e = parse_str("\"\\é\"").unwrap_err().to_string();
+        assert_eq!(e, "line 1: unknown string escape '\\é'");
     }
 
     #[test]
