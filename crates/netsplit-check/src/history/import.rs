@@ -8,7 +8,7 @@
 //! it is imported as an `info` completion (error `"nil read: value unknown"`), which imposes no
 //! constraint — exactly Knossos' register semantics.
 
-use super::limits::quote_value;
+use super::limits::quote_value as short;
 use super::{edn, porcupine, read_jsonl_str, HistoryError, Op, OpType, Process, ReadReport};
 use serde_json::Value;
 use std::fmt;
@@ -266,11 +266,6 @@ fn edn_op(v: Value, line: usize) -> Result<Op, HistoryError> {
             .get_or_insert_with(|| "nil read: value unknown".to_string());
     }
     Ok(op)
-}
-
-/// A value for an error message, shortened.
-fn short(v: &Value) -> String {
-    quote_value(v)
 }
 
 #[cfg(test)]

@@ -231,7 +231,8 @@ pub fn read_jsonl_str(text: &str) -> Result<(Vec<Op>, ReadReport, Vec<usize>), H
     Ok((ops, report, lines))
 }
 
-fn line_too_long(line: usize) -> HistoryError {
+/// The error for a line longer than [`limits::MAX_LINE_BYTES`] (every line-oriented reader).
+pub(crate) fn line_too_long(line: usize) -> HistoryError {
     HistoryError::parse(
         line,
         format!(

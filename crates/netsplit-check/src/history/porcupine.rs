@@ -21,13 +21,7 @@ fn numbered_lines(text: &str) -> impl Iterator<Item = Result<(usize, &str), Hist
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines().enumerate().map(|(i, l)| {
         if l.len() > MAX_LINE_BYTES {
-            Err(HistoryError::parse(
-                i + 1,
-                format!(
-                    "line longer than {} MiB (the most one event may take)",
-                    MAX_LINE_BYTES >> 20
-                ),
-            ))
+            Err(super::line_too_long(i + 1))
         } else {
             Ok((i + 1, l))
         }
