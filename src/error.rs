@@ -36,7 +36,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in err.chain() {
-        let mut s = c.to_string().replace('\n', " ");
+        let mut s = c.to_string().replace(['\n', '\r'], " ");
         if let Some(subject) = parts
             .last()
             .and_then(|p| p.rsplit(' ').next())
@@ -69,6 +69,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(one_line(&e), "n1: connection refused");
         assert_eq!(exit_code_for(&e), EXIT_BAD_INPUT);
+    }
+
+    #[test]
+    fn one_line_has_no_carriage_return_either() {
+        // Found by fuzzing plans: a YAML error quoting a line of carriage returns.
+        let e = bad_input("p.yaml: line 2: unclosed '[' (in `[[\r\r\rfaults: []`)");
+        assert!(!one_line(&e).contains(['\n', '\r']), "{:?}", one_line(&e));
     }
 
     #[test]

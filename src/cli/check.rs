@@ -12,6 +12,7 @@ use crate::checker::txn::{self, TxnOptions, TxnResult, TxnWorkload};
 use crate::checker::{Budget, Validity};
 use crate::error::bad_input;
 use crate::history::import::{self, Format};
+use crate::history::limits::{self, quote, quote_value as qv};
 use crate::history::{HistoryError, OpType, Process};
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
@@ -40,18 +41,21 @@ pub struct CheckArgs {
         default_value = "strict-serializable"
     )]
     pub consistency_models: Vec<String>,
-    /// Initial state of the model, as JSON (default null; "" for kv).
+    /// Initial state of the model, as JSON (default null; "" for kv): any value for the
+    /// registers, true (held) or false for mutex, an array for set and fifo-queue, a string for
+    /// kv, and for multi-register a map from register to value, e.g. '{"x":0,"y":0}'.
     #[arg(long, value_name = "JSON")]
     pub initial: Option<String>,
     /// Operation values are [key, value] tuples over independent keys (register models).
     #[arg(long)]
     pub independent: bool,
-    /// Seconds allowed per history; past it the verdict is unknown.
-    #[arg(long, value_name = "S")]
-    pub time_limit: Option<f64>,
+    /// Seconds allowed per history; past it the verdict is unknown ("inf", or more seconds than
+    /// the clock can count, is no limit).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub time_limit: Option<String>,
     /// Memory allowed for the search's memo per history, in MiB; past it the verdict is unknown.
-    #[arg(long, value_name = "MIB")]
-    pub max_memory: Option<usize>,
+    #[arg(long, value_name = "MIB", allow_negative_numbers = true)]
+    pub max_memory: Option<String>,
     /// Check a keyed history as one search instead of per key.
     #[arg(long)]
     pub no_partition: bool,
@@ -169,17 +173,27 @@ fn spec(args: &CheckArgs, registry: &crate::registry::Registry) -> anyhow::Resul
     };
     let initial = match &args.initial {
         None => Value::Null,
-        Some(s) => serde_json::from_str(s)
-            .map_err(|e| bad_input(format!("--initial is not JSON ({e}): {s}")))?,
+        Some(s) => parse_initial(s).map_err(bad_input)?,
     };
-    let time_limit = match args.time_limit {
+    if let Plan::Lin {
+        model: Some(model), ..
+    } = plan
+    {
+        linear::check_initial(model, &initial).map_err(|e| bad_input(format!("--initial: {e}")))?;
+    }
+    if matches!(plan, Plan::Txn(_)) && args.initial.is_some() {
+        return Err(bad_input(
+            "--initial applies to linearizability models (--model, --workload register), not to \
+             transactional workloads",
+        ));
+    }
+    let time_limit = match &args.time_limit {
         None => None,
-        Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => {
-            return Err(bad_input(format!(
-                "--time-limit must be a non-negative number of seconds, got {s}"
-            )))
-        }
+        Some(s) => Some(parse_time_limit(s).map_err(bad_input)?),
+    };
+    let max_memory = match &args.max_memory {
+        None => None,
+        Some(s) => Some(parse_max_memory(s).map_err(bad_input)?),
     };
     if matches!(plan, Plan::Txn(_)) {
         txn::validate_models(&args.consistency_models)
@@ -191,9 +205,41 @@ fn spec(args: &CheckArgs, registry: &crate::registry::Registry) -> anyhow::Resul
         initial,
         partition: !args.no_partition,
         time_limit,
-        max_memory: args.max_memory.map(|m| m.saturating_mul(1 << 20)),
+        max_memory,
         consistency_models: args.consistency_models.clone(),
     })
+}
+
+/// `--initial`: JSON under the history's limits (depth, size, exact numbers), as one error line
+/// naming the column.
+pub fn parse_initial(s: &str) -> Result<Value, String> {
+    let not_json = |what: String| format!("--initial is not usable JSON: {what}: {}", quote(s));
+    limits::scan_json(s).map_err(|e| not_json(e.to_string()))?;
+    serde_json::from_str(s).map_err(|e| not_json(crate::history::json_error(&e, 0)))
+}
+
+/// `--time-limit`: seconds, at least 0. Infinity, or more seconds than a `Duration` holds,
+/// means no limit (a deadline centuries away is none).
+pub fn parse_time_limit(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x >= 0.0 => Ok(Duration::try_from_secs_f64(x).unwrap_or(Duration::MAX)),
+        _ => Err(format!(
+            "--time-limit must be a non-negative number of seconds, got '{}'",
+            quote(s)
+        )),
+    }
+}
+
+/// `--max-memory`: MiB, at least 0, as bytes; more than the machine can address means no limit.
+pub fn parse_max_memory(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<f64>() {
+        // `as` saturates: 1e300 MiB is usize::MAX bytes.
+        Ok(x) if x >= 0.0 => Ok((x * (1u64 << 20) as f64) as usize),
+        _ => Err(format!(
+            "--max-memory must be a non-negative number of MiB, got '{}'",
+            quote(s)
+        )),
+    }
 }
 
 fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
@@ -206,7 +252,9 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
         bad_input(format!("{name}: line {line}: not valid UTF-8"))
     })?;
     let imported = import::parse_with_lines(&text, spec.format).map_err(|e| match e {
-        HistoryError::Parse { line, msg } => bad_input(format!("{name}: line {line}: {msg}")),
+        HistoryError::Parse { line, msg } => {
+            bad_input(format!("{name}: line {line}: {}", limits::clip(&msg)))
+        }
         HistoryError::Io(e) => bad_input(format!("{name}: {e}")),
     })?;
     let format = imported.format.unwrap_or(spec.format);
@@ -221,7 +269,7 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
     }
     let at_event = |event: usize, msg: &str| {
         let line = imported.lines.get(event).copied().unwrap_or(event + 1);
-        bad_input(format!("{name}: line {line}: {msg}"))
+        bad_input(format!("{name}: line {line}: {}", limits::clip(msg)))
     };
 
     let mut json = Map::new();
@@ -239,6 +287,8 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
                     )))
                 }
             };
+            linear::check_initial(model, &spec.initial)
+                .map_err(|e| bad_input(format!("{name}: --initial: {e}")))?;
             let opts = LinOptions {
                 model,
                 initial: spec.initial.clone(),
@@ -327,9 +377,9 @@ fn lin_detail(r: &LinResult) -> String {
     let key = ev
         .key
         .as_ref()
-        .map(|k| format!("key {k}: "))
+        .map(|k| format!("key {}: ", qv(k)))
         .unwrap_or_default();
-    let state = ev.linearized.last().map_or(&ev.initial_state, |s| &s.state);
+    let state = qv(ev.linearized.last().map_or(&ev.initial_state, |s| &s.state));
     let mut s = match (&r.valid, &ev.stuck) {
         (Validity::Unknown, _) => format!(
             "{key}{} after linearizing {} of {} ops",
@@ -339,12 +389,13 @@ fn lin_detail(r: &LinResult) -> String {
         ),
         (_, Some(op)) => {
             // `read → 2`, `write 3`, `cas [1,2]`, `txn [..] → [..]`.
+            let (f, value, output) = (quote(&op.f), qv(&op.value), qv(&op.output));
             let what = if op.value.is_null() {
-                format!("{} → {}", op.f, op.output)
+                format!("{f} → {output}")
             } else if op.output.is_null() || op.output == op.value {
-                format!("{} {}", op.f, op.value)
+                format!("{f} {value}")
             } else {
-                format!("{} {} → {}", op.f, op.value, op.output)
+                format!("{f} {value} → {output}")
             };
             format!(
                 "{key}no linearization: after {} of {} ops (state {state}), {what} by process {} \

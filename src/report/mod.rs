@@ -19,6 +19,10 @@ use crate::history::{Op, OpType, Process};
 const MAX_BARS: usize = 20_000;
 /// Latency points drawn at most.
 const MAX_POINTS: usize = 8_000;
+/// Points of the throughput chart at most: a history spanning longer than this many seconds
+/// is counted in wider buckets (its times are the file's to choose: `"time": 1e18` must not
+/// ask for a point per second of 30 years).
+const MAX_BUCKETS: u64 = 2_000;
 /// Process lanes in the timeline at most (the most active ones).
 const MAX_LANES: usize = 60;
 /// Items shown from a long list of evidence before "… and N more".
@@ -631,7 +635,7 @@ fn fault_windows(ops: &[Op]) -> Vec<Fault> {
 fn time_span(ops: &[Op]) -> (u64, u64) {
     let lo = ops.iter().map(|o| o.time).min().unwrap_or(0);
     let hi = ops.iter().map(|o| o.time).max().unwrap_or(0);
-    (lo, hi.max(lo + 1))
+    (lo, hi.max(lo.saturating_add(1)).max(1))
 }
 
 fn x_of(t: u64, (lo, hi): (u64, u64)) -> f64 {
@@ -840,11 +844,15 @@ fn latency(h: &mut String, bars: &[Bar], faults: &[Fault], hl: &HashSet<u64>, sp
 
 fn throughput(h: &mut String, bars: &[Bar], faults: &[Fault], span: (u64, u64)) {
     h.push_str("<h2>Throughput</h2>\n");
-    let secs = ((span.1 - span.0) / 1_000_000_000 + 1) as usize;
-    let mut per = vec![[0u64; 3]; secs];
+    let secs = (span.1 - span.0) / 1_000_000_000 + 1;
+    // Whole seconds per bucket, so that there are at most MAX_BUCKETS of them.
+    let width = secs.div_ceil(MAX_BUCKETS).max(1);
+    let bucket_ns = width.saturating_mul(1_000_000_000);
+    let buckets = secs.div_ceil(width) as usize;
+    let mut per = vec![[0u64; 3]; buckets];
     for b in bars {
         let Some(end) = b.end else { continue };
-        let s = ((end.saturating_sub(span.0)) / 1_000_000_000) as usize;
+        let s = ((end.saturating_sub(span.0)) / bucket_ns) as usize;
         let k = match b.kind {
             OpType::Ok => 0,
             OpType::Fail => 1,
@@ -854,7 +862,8 @@ fn throughput(h: &mut String, bars: &[Bar], faults: &[Fault], span: (u64, u64)) 
             slot[k] += 1;
         }
     }
-    let max = per.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
+    // Per second, whatever the bucket width.
+    let max = per.iter().flatten().copied().max().unwrap_or(0).max(1) as f64 / width as f64;
     let (top, bottom) = (4.0, 180.0);
     let _ = write!(
         h,
@@ -871,8 +880,11 @@ fn throughput(h: &mut String, bars: &[Bar], faults: &[Fault], span: (u64, u64)) 
             .iter()
             .enumerate()
             .map(|(s, c)| {
-                let t = span.0 + s as u64 * 1_000_000_000 + 500_000_000;
-                let y = bottom - c[k] as f64 / max * (bottom - top - 12.0);
+                let t = span
+                    .0
+                    .saturating_add((s as u64).saturating_mul(bucket_ns))
+                    .saturating_add(bucket_ns / 2);
+                let y = bottom - c[k] as f64 / width as f64 / max * (bottom - top - 12.0);
                 format!("{:.1},{y:.1}", x_of(t.min(span.1), span))
             })
             .collect();

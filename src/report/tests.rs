@@ -276,3 +276,28 @@ fn header_shows_what_the_faults_really_did_and_the_run_error() {
     // Without faults, no section.
     assert!(!render(&results(true), &history()).contains("<h2>Faults</h2>"));
 }
+
+#[test]
+fn times_far_apart_are_charted_in_wider_buckets_not_one_per_second() {
+    // A history's times are the file's to choose; 1e18 ns (30 years) must not ask for a
+    // throughput point per second, and u64::MAX must not overflow.
+    for last in [1_000_000_000_000_000_000, u64::MAX] {
+        let c = Process::Client;
+        let ops = vec![
+            op(0, 0, c(0), OpType::Invoke, "write", json!(1)),
+            op(1, 10, c(0), OpType::Ok, "write", json!(1)),
+            op(2, last - 1, c(1), OpType::Invoke, "read", Value::Null),
+            op(3, last, c(1), OpType::Ok, "read", json!(1)),
+        ];
+        let page = render(&json!({"valid": true}), &ops);
+        let points = page
+            .split("<polyline class=\"lo\" points=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a throughput line")
+            .split(' ')
+            .count();
+        assert!(points as u64 <= MAX_BUCKETS, "{points} points");
+        assert!(page.len() < 1 << 20, "{} bytes", page.len());
+    }
+}

@@ -2,7 +2,7 @@
 //! the library and through the binary), malformed input ends in one line naming file and line
 //! with exit 254, and exit codes follow the verdicts.
 
-use crate::support::{netsplit, skip, tmp_dir};
+use crate::support::{netsplit, show, skip, tmp_dir};
 use netsplit::checker::linear::{self, LinOptions, ModelKind};
 use netsplit::checker::Validity;
 use netsplit::history::import::{self, Format};
@@ -371,4 +371,393 @@ fn register_workload_checks_keys_independently_with_and_without_partition() {
         assert_eq!(obj["keys"], 2);
         assert_eq!(obj["partitioned"], extra.is_none());
     }
+}
+
+// ---- Bad input: every case ends in one line naming file and line, exit 254, or a correct
+// verdict; never a panic, a stack overflow or gigabytes of memory. ----
+
+/// Runs `netsplit args…` with its address space capped at `cap_mib` MiB (one rayon thread and
+/// two malloc arenas, so that the cap bounds what the process uses, not what it reserves). An
+/// allocation past the cap aborts the process, which no assertion on exit 254 or a verdict
+/// lets through: this is how the tests say "bounded memory" without timing or sampling.
+fn netsplit_capped(args: &[&str], cap_mib: u64) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(crate::support::bin());
+    cmd.args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .env("MALLOC_ARENA_MAX", "2");
+    let bytes = cap_mib << 20;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("running netsplit")
+}
+
+/// Asserts exit 254 and one stderr line (no file: an option is wrong) containing `needle`.
+fn assert_bad_option(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("netsplit: error: "), "{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+}
+
+/// A valid two-op register history: write 1, then read 1.
+const WRITE_READ: &str = "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+    {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n\
+    {\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n\
+    {\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n";
+
+#[test]
+fn extreme_time_limits_and_memory_caps_give_a_verdict_or_one_line() {
+    let p = temp_file("wr.jsonl", WRITE_READ);
+    let f = p.to_str().unwrap();
+    // Huge limits are no limits: the verdict is the real one.
+    for (flag, v) in [
+        ("--time-limit", "1e19"),
+        ("--time-limit", "1e300"),
+        ("--time-limit", "inf"),
+        ("--max-memory", "1e300"),
+        ("--max-memory", "18446744073709551615"),
+    ] {
+        let out = netsplit(&["check", "--model", "register", flag, v, f]);
+        assert_eq!(out.status.code(), Some(0), "{flag} {v}: {}", show(&out));
+    }
+    for (flag, v) in [
+        ("--time-limit", "nan"),
+        ("--time-limit", "-1"),
+        ("--time-limit", "soon"),
+        ("--max-memory", "-5"),
+        ("--max-memory", "NaN"),
+        ("--max-memory", "lots"),
+    ] {
+        let out = netsplit(&["check", "--model", "register", flag, v, f]);
+        assert_bad_option(&out, &format!("{flag} must be a non-negative number"));
+    }
+}
+
+#[test]
+fn edn_nested_10000_deep_is_bad_input_not_a_stack_overflow() {
+    let deep = |open: &str| open.repeat(10_000);
+    let cases = [
+        ("deep.edn", "jepsen-edn", format!("[{}\n", deep("["))),
+        (
+            "deep-op.edn",
+            "jepsen-edn",
+            format!("{{:process 0 :type :invoke :f :write :value {}}}\n", deep("{:a ")),
+        ),
+        (
+            "deep.log",
+            "porcupine-etcd",
+            format!(
+                "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0\t:ok\t:read\t{}\n",
+                deep("[")
+            ),
+        ),
+        (
+            "deep-kv.txt",
+            "porcupine-kv",
+            format!(
+                "{{:process 0, :type :invoke, :f :get, :key \"1\", :value {}}}\n",
+                deep("(")
+            ),
+        ),
+    ];
+    for (name, format, text) in cases {
+        let p = temp_file(name, &text);
+        let out = netsplit(&[
+            "check",
+            "--format",
+            format,
+            "--model",
+            if format == "porcupine-kv" {
+                "kv"
+            } else {
+                "cas-register"
+            },
+            p.to_str().unwrap(),
+        ]);
+        let line = if name == "deep.log" { 2 } else { 1 };
+        assert_bad_input(&out, name, &format!("line {line}: "));
+        assert_bad_input(&out, name, "nested more than 128 levels deep");
+    }
+}
+
+#[test]
+fn oversized_events_are_refused_in_bounded_memory() {
+    // A JSON Lines event with a 70 MB array (the unbounded reader took 2.9-7.8 GB for 200 MB).
+    let head = "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":[";
+    let mut text = String::with_capacity(70 << 20);
+    text.push_str(head);
+    while text.len() < 70 << 20 {
+        text.push_str("0,");
+    }
+    text.push_str("0]}\n");
+    let p = temp_file("huge-line.jsonl", &text);
+    drop(text);
+    let out = netsplit_capped(&["check", "--model", "register", p.to_str().unwrap()], 400);
+    assert_bad_input(&out, "huge-line.jsonl", "line 1: line longer than 64 MiB");
+    std::fs::remove_file(&p).unwrap();
+
+    // Just over a million values in a short line (2 MB): refused by count.
+    let text = format!("{head}{}0]}}\n", "0,".repeat(1 << 20));
+    let p = temp_file("wide.jsonl", &text);
+    let out = netsplit_capped(&["check", "--model", "register", p.to_str().unwrap()], 200);
+    assert_bad_input(&out, "wide.jsonl", "more than 1048576 values in one event");
+
+    // The same in EDN (a vector of 20M elements asked for gigabytes).
+    let text = format!(
+        "[{{:process 0 :type :invoke :f :write :value [{}]}}]\n",
+        "0 ".repeat(1 << 20)
+    );
+    let p = temp_file("wide.edn", &text);
+    let out = netsplit_capped(&["check", "--model", "register", p.to_str().unwrap()], 200);
+    assert_bad_input(
+        &out,
+        "wide.edn",
+        "line 1: more than 1048576 values in one form",
+    );
+}
+
+#[test]
+fn a_report_of_events_30_years_apart_stays_small() {
+    let dir = tmp_dir("check", "far-times");
+    std::fs::write(dir.join("plan.yaml"), "{}\n").unwrap();
+    std::fs::write(
+        dir.join("history.jsonl"),
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":[\"k\",1],\"time\":0}\n\
+         {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":[\"k\",1],\"time\":1000000000000000000}\n",
+    )
+    .unwrap();
+    let out = netsplit_capped(&["analyze", dir.to_str().unwrap()], 300);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let html = std::fs::metadata(dir.join("report.html")).unwrap().len();
+    assert!(html < 1 << 20, "report.html is {html} bytes");
+}
+
+#[test]
+fn integers_beyond_64_bits_are_refused_not_compared_as_floats() {
+    // A read of 2^64 for a write of 2^64 + 1: equal as floats, so this was VALID.
+    let jsonl =
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":18446744073709551617}\n\
+        {\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":18446744073709551617}\n\
+        {\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n\
+        {\"process\":1,\"type\":\"ok\",\"f\":\"read\",\"value\":18446744073709551616}\n";
+    let p = temp_file("big.jsonl", jsonl);
+    let out = netsplit(&["check", "--model", "register", p.to_str().unwrap()]);
+    assert_bad_input(
+        &out,
+        "big.jsonl",
+        "line 1: column 50: integer 18446744073709551617 does not fit in 64 bits",
+    );
+    let edn = "{:process 0 :type :invoke :f :write :value 18446744073709551617N}\n\
+        {:process 0 :type :ok :f :write :value 18446744073709551617N}\n";
+    let p = temp_file("big.edn", edn);
+    let out = netsplit(&["check", "--model", "register", p.to_str().unwrap()]);
+    assert_bad_input(
+        &out,
+        "big.edn",
+        "line 1: integer 18446744073709551617 does not fit",
+    );
+    let log = "INFO  jepsen.util - 0\t:invoke\t:write\t18446744073709551617\n";
+    let p = temp_file("big.log", log);
+    let out = netsplit(&["check", "--format", "porcupine-etcd", p.to_str().unwrap()]);
+    assert_bad_input(&out, "big.log", "line 1: bad value");
+    // Decimals that no float holds exactly are refused too; exact ones pass.
+    let p = temp_file(
+        "float.jsonl",
+        &WRITE_READ.replace(":1}", ":1.00000000000000001}"),
+    );
+    let out = netsplit(&["check", "--model", "register", p.to_str().unwrap()]);
+    assert_bad_input(&out, "float.jsonl", "cannot be represented exactly");
+    let p = temp_file(
+        "exact.jsonl",
+        &WRITE_READ.replace(":1}", ":0.30000000000000004}"),
+    );
+    let out = netsplit(&["check", "--model", "register", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // And so in --initial.
+    let p = temp_file("wr.jsonl", WRITE_READ);
+    let out = netsplit(&[
+        "check",
+        "--model",
+        "register",
+        "--initial",
+        "18446744073709551616",
+        p.to_str().unwrap(),
+    ]);
+    assert_bad_option(&out, "--initial is not usable JSON: column 1: integer");
+}
+
+#[test]
+fn etcd_log_process_that_is_not_a_number_or_the_nemesis_is_bad_input() {
+    // These were taken for nemesis events, dropping the client's read from the check.
+    for proc in ["-1", "3x", ":nemesis?"] {
+        let log = format!(
+            "INFO  jepsen.util - 0\t:invoke\t:write\t1\n\
+             INFO  jepsen.util - 0\t:ok\t:write\t1\n\
+             INFO  jepsen.util - {proc}\t:invoke\t:read\tnil\n\
+             INFO  jepsen.util - {proc}\t:ok\t:read\t2\n"
+        );
+        let p = temp_file("proc.log", &log);
+        let out = netsplit(&["check", "--format", "porcupine-etcd", p.to_str().unwrap()]);
+        assert_bad_input(
+            &out,
+            "proc.log",
+            &format!("line 3: expected the process to be a non-negative integer or :nemesis, got '{proc}'"),
+        );
+    }
+    let log = "INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n\
+               INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+               INFO  jepsen.util - 0\t:ok\t:read\tnil\n";
+    let p = temp_file("nemesis.log", log);
+    let out = netsplit(&[
+        "check",
+        "--format",
+        "porcupine-etcd",
+        "--json",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let obj: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (obj["ops"].as_u64(), obj["events"].as_u64()),
+        (Some(1), Some(3))
+    );
+}
+
+#[test]
+fn initial_state_must_fit_the_model() {
+    let mutex = "{\"process\":0,\"type\":\"invoke\",\"f\":\"acquire\"}\n\
+                 {\"process\":0,\"type\":\"ok\",\"f\":\"acquire\"}\n";
+    let p = temp_file("mutex.jsonl", mutex);
+    let f = p.to_str().unwrap();
+    for bad in ["\"x\"", "1", "{\"held\":true}", "[true]"] {
+        let out = netsplit(&["check", "--model", "mutex", "--initial", bad, f]);
+        assert_bad_option(&out, "--initial: the initial state of mutex must be false");
+    }
+    let out = netsplit(&["check", "--model", "mutex", "--initial", "true", f]);
+    assert_eq!(out.status.code(), Some(1), "held: acquiring is impossible");
+    let out = netsplit(&["check", "--model", "mutex", "--initial", "false", f]);
+    assert_eq!(out.status.code(), Some(0));
+    // Not JSON, or too deep: one line naming the column, the input cut.
+    let out = netsplit(&["check", "--model", "register", "--initial", "{nope", f]);
+    assert_bad_option(
+        &out,
+        "--initial is not usable JSON: column 2: key must be a string",
+    );
+    let deep = "[".repeat(10_000);
+    let out = netsplit(&["check", "--model", "register", "--initial", &deep, f]);
+    assert_bad_option(&out, "nested more than 128 levels deep");
+    assert!(out.stderr.len() < 400, "{} bytes", out.stderr.len());
+    // A transactional workload has no initial state to set.
+    let out = netsplit(&["check", "--workload", "list-append", "--initial", "0", f]);
+    assert_bad_option(&out, "--initial applies to linearizability models");
+}
+
+#[test]
+fn multi_register_initial_map_names_each_registers_value() {
+    let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",null],[\"r\",\"y\",null]]}\n\
+                {\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",0],[\"r\",\"y\",7]]}\n";
+    let p = temp_file("multi.jsonl", text);
+    let f = p.to_str().unwrap();
+    let run = |initial: &str| {
+        netsplit(&[
+            "check",
+            "--model",
+            "multi-register",
+            "--initial",
+            initial,
+            f,
+        ])
+        .status
+        .code()
+    };
+    assert_eq!(run("{\"x\":0,\"y\":7}"), Some(0));
+    assert_eq!(run("{\"x\":0,\"y\":0}"), Some(1));
+    assert_eq!(run("null"), Some(1));
+    let out = netsplit(&["check", "--model", "multi-register", "--initial", "0", f]);
+    assert_bad_option(&out, "must be a map from register to initial value");
+}
+
+#[test]
+fn errors_quote_at_most_a_little_of_a_huge_line() {
+    // A 50 MB value in an etcd log line: the error quotes ~100 characters of it.
+    let mut log = String::from("INFO  jepsen.util - 0\t:invoke\t:write\t\"");
+    log.push_str(&"a".repeat(50 << 20));
+    log.push('\n');
+    let p = temp_file("long.log", &log);
+    drop(log);
+    let out = netsplit(&["check", "--format", "porcupine-etcd", p.to_str().unwrap()]);
+    assert_bad_input(&out, "long.log", "line 1: bad value '\"aaaa");
+    assert!(
+        out.stderr.len() < 500,
+        "{} bytes of error",
+        out.stderr.len()
+    );
+    std::fs::remove_file(&p).unwrap();
+    // A long string where a process belongs, in JSON Lines.
+    let text = format!(
+        "{{\"process\":\"{}\",\"type\":\"invoke\",\"f\":\"read\"}}\n",
+        "p".repeat(1 << 20)
+    );
+    let p = temp_file("long.jsonl", &text);
+    let out = netsplit(&["check", "--model", "register", p.to_str().unwrap()]);
+    assert_bad_input(&out, "long.jsonl", "line 1: column ");
+    assert!(
+        out.stderr.len() < 500,
+        "{} bytes of error",
+        out.stderr.len()
+    );
+}
+
+#[test]
+fn jsonl_errors_name_one_position() {
+    let p = temp_file(
+        "pos.jsonl",
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n  {\"process\":0,\"type\":\"ok\",\n",
+    );
+    let out = netsplit(&["check", "--model", "register", p.to_str().unwrap()]);
+    assert_bad_input(
+        &out,
+        "pos.jsonl",
+        "pos.jsonl: line 2: column 27: EOF while parsing",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("at line"), "two positions: {err}");
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    for (name, text) in [
+        ("bom.jsonl", format!("\u{feff}{WRITE_READ}")),
+        ("bom.edn", format!("\u{feff}{VALID_EDN}")),
+    ] {
+        let p = temp_file(name, &text);
+        let out = netsplit(&["check", "--model", "register", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", show(&out));
+    }
+}
+
+#[test]
+fn malformed_micro_op_is_named_not_called_a_difference() {
+    let text = "{:process 0 :type :invoke :f :txn :value [[:append 1]]}\n\
+                {:process 0 :type :ok :f :txn :value [[:append 1]]}\n";
+    let p = temp_file("append.edn", text);
+    let out = netsplit(&["check", "--workload", "list-append", p.to_str().unwrap()]);
+    assert_bad_input(
+        &out,
+        "append.edn",
+        "line 2: micro-op 0 of the ok completion must be [f, key, value], got [\"append\",1]",
+    );
 }

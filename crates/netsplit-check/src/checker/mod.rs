@@ -123,9 +123,11 @@ impl Budget {
         }
     }
 
+    /// A budget ending `limit` from now. A limit too far away for the clock to represent
+    /// (centuries) is no deadline at all.
     pub fn with_time_limit(limit: Option<Duration>) -> Budget {
         Budget {
-            deadline: limit.map(|d| Instant::now() + d),
+            deadline: limit.and_then(|d| Instant::now().checked_add(d)),
             ..Budget::unlimited()
         }
     }
@@ -190,5 +192,11 @@ mod tests {
     fn zero_time_limit_is_exhausted() {
         assert!(Budget::with_time_limit(Some(Duration::ZERO)).exhausted());
         assert!(!Budget::unlimited().exhausted());
+    }
+
+    #[test]
+    fn a_time_limit_past_the_clock_is_no_deadline_not_a_panic() {
+        let b = Budget::with_time_limit(Some(Duration::MAX));
+        assert!(!b.exhausted());
     }
 }

@@ -13,7 +13,12 @@
 //! - characters (`\a`, `\newline`) become one-character strings;
 //! - tagged literals (`#inst "…"`, `#jepsen.history.Op{…}`) are tolerated: the tag is dropped;
 //! - `#_ form` is discarded, `;` starts a comment, commas are whitespace.
+//!
+//! Limits (see [`super::limits`]): a form nests at most 128 levels and holds at most
+//! [`MAX_VALUES`] values; integers must fit in 64 bits and other numbers must name one float
+//! exactly (ratios included), because a rounded number could compare equal to another one.
 
+use super::limits::{self, quote, MAX_DEPTH, MAX_VALUES};
 use super::HistoryError;
 use serde_json::{Map, Number, Value};
 
@@ -23,6 +28,10 @@ pub struct Reader<'a> {
     text: &'a str,
     pos: usize,
     line: usize,
+    /// Open collections around the cursor, within the form being read.
+    depth: usize,
+    /// Values read so far in the current top-level form.
+    values: usize,
 }
 
 fn is_delim(b: u8) -> bool {
@@ -36,11 +45,14 @@ fn is_delim(b: u8) -> bool {
 impl<'a> Reader<'a> {
     /// A reader at the start of `text`.
     pub fn new(text: &'a str) -> Reader<'a> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         Reader {
             src: text.as_bytes(),
             text,
             pos: 0,
             line: 1,
+            depth: 0,
+            values: 0,
         }
     }
 
@@ -121,34 +133,62 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads one form (skipping leading whitespace and discarded `#_` forms).
+    /// Reads one form (skipping leading whitespace and discarded `#_` forms). Each call may
+    /// read at most [`MAX_VALUES`] values, nested at most [`MAX_DEPTH`] deep.
     pub fn read(&mut self) -> Result<Value, HistoryError> {
+        self.depth = 0;
+        self.values = 0;
+        self.read_value()
+    }
+
+    fn read_value(&mut self) -> Result<Value, HistoryError> {
         loop {
             let Some(b) = self.skip_ws() else {
                 return Err(self.err("unexpected end of input: expected a value"));
             };
             if b == b'#' && self.src.get(self.pos + 1) == Some(&b'_') {
                 self.pos += 2;
-                self.read()?;
+                self.nested(Self::read_value)?;
                 continue;
             }
             return self.read_form(b);
         }
     }
 
+    /// Runs `f` one level deeper, refusing to go past [`MAX_DEPTH`] (the reader recurses, and a
+    /// file nested 10,000 deep would overflow the stack).
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, HistoryError>,
+    ) -> Result<T, HistoryError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(format!("nested more than {MAX_DEPTH} levels deep")));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn read_form(&mut self, b: u8) -> Result<Value, HistoryError> {
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(self.err(format!(
+                "more than {MAX_VALUES} values in one form (the most one event may hold)"
+            )));
+        }
         match b {
             b'[' => {
                 self.bump();
-                self.read_seq(b']').map(Value::Array)
+                self.nested(|r| r.read_seq(b']')).map(Value::Array)
             }
             b'(' => {
                 self.bump();
-                self.read_seq(b')').map(Value::Array)
+                self.nested(|r| r.read_seq(b')')).map(Value::Array)
             }
             b'{' => {
                 self.bump();
-                self.read_map()
+                self.nested(Self::read_map)
             }
             b'"' => {
                 self.bump();
@@ -171,7 +211,7 @@ impl<'a> Reader<'a> {
                 match self.peek() {
                     Some(b'{') => {
                         self.bump();
-                        self.read_seq(b'}').map(Value::Array)
+                        self.nested(|r| r.read_seq(b'}')).map(Value::Array)
                     }
                     Some(b'#') => {
                         // Symbolic values: ##Inf, ##-Inf, ##NaN. JSON has no such numbers.
@@ -184,7 +224,8 @@ impl<'a> Reader<'a> {
                         if tag.is_empty() {
                             return Err(self.err("bad '#' dispatch"));
                         }
-                        self.read()
+                        self.values -= 1; // the tag is not a value of its own
+                        self.nested(Self::read_value)
                     }
                     _ => Err(self.err("bad '#' dispatch")),
                 }
@@ -194,7 +235,8 @@ impl<'a> Reader<'a> {
                 let start_line = self.line;
                 let tok = self.token();
                 if tok.is_empty() {
-                    return Err(self.err(format!("unexpected character '{}'", b as char)));
+                    let c = self.text[self.pos..].chars().next().unwrap_or('?');
+                    return Err(self.err(format!("unexpected character '{}'", c.escape_debug())));
                 }
                 atom(tok).map_err(|m| HistoryError::parse(start_line, m))
             }
@@ -231,7 +273,7 @@ impl<'a> Reader<'a> {
                 }
                 Some(b'#') if self.src.get(self.pos + 1) == Some(&b'_') => {
                     self.pos += 2;
-                    self.read()?;
+                    self.nested(Self::read_value)?;
                 }
                 Some(b) => out.push(self.read_form(b)?),
             }
@@ -290,15 +332,19 @@ impl<'a> Reader<'a> {
                                 .text
                                 .get(self.pos..self.pos + 4)
                                 .ok_or_else(|| self.err("short \\u escape"))?;
-                            let code = u32::from_str_radix(hex, 16)
-                                .map_err(|_| self.err(format!("bad \\u escape '{hex}'")))?;
+                            let code = u32::from_str_radix(hex, 16).map_err(|_| {
+                                self.err(format!("bad \\u escape '{}'", quote(hex)))
+                            })?;
                             self.pos += 4;
                             out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
                         }
-                        other => {
+                        _ => {
+                            // The escaped character, whole (it may be multibyte) and printable
+                            // (it may be a newline: the error stays on one line).
+                            let c = self.text[self.pos - 1..].chars().next().unwrap_or('?');
                             return Err(
-                                self.err(format!("unknown string escape '\\{}'", other as char))
-                            )
+                                self.err(format!("unknown string escape '\\{}'", c.escape_debug()))
+                            );
                         }
                     }
                 }
@@ -358,33 +404,83 @@ fn atom(tok: &str) -> Result<Value, String> {
     if !numeric {
         return Ok(Value::String(tok.to_string()));
     }
-    number(tok).ok_or_else(|| format!("bad number '{tok}'"))
+    number(tok)
 }
 
-fn number(tok: &str) -> Option<Value> {
+/// An EDN number as a JSON number, exactly or not at all: integers (`N` allowed) must fit in
+/// 64 bits, decimals (`M` allowed) must name one float exactly, ratios must be integers or
+/// dyadic fractions of 64-bit integers.
+fn number(tok: &str) -> Result<Value, String> {
+    let bad = || format!("bad number {}", quote(tok));
     let t = tok.strip_prefix('+').unwrap_or(tok);
-    if let Some(int) = t.strip_suffix('N').or(Some(t)).filter(|s| {
+    let digits_only = |s: &str| {
         let d = s.strip_prefix('-').unwrap_or(s);
         !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit())
-    }) {
-        if let Ok(i) = int.parse::<i64>() {
-            return Some(Value::Number(i.into()));
+    };
+    let int = t.strip_suffix('N').unwrap_or(t);
+    if digits_only(int) {
+        let d = int.strip_prefix('-').unwrap_or(int);
+        if d.len() > 1 && d.starts_with('0') {
+            // Clojure would read this as octal; a history has no business writing it.
+            return Err(format!("{}: integers do not start with 0", bad()));
         }
-        if let Ok(u) = int.parse::<u64>() {
-            return Some(Value::Number(u.into()));
-        }
-        return int
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map(Value::Number);
+        limits::check_number(int, true)?;
+        return Ok(match int.parse::<i64>() {
+            Ok(i) => Value::Number(i.into()),
+            Err(_) => Value::Number(int.parse::<u64>().map_err(|_| bad())?.into()),
+        });
     }
     if let Some((n, d)) = t.split_once('/') {
-        let (n, d) = (n.parse::<f64>().ok()?, d.parse::<f64>().ok()?);
-        return Number::from_f64(n / d).map(Value::Number);
+        if !digits_only(n) || !d.bytes().all(|c| c.is_ascii_digit()) || d.is_empty() {
+            return Err(bad());
+        }
+        return ratio(n, d).ok_or_else(|| {
+            format!(
+                "ratio {} has no exact JSON number (netsplit compares values exactly)",
+                quote(tok)
+            )
+        });
     }
-    let f = t.strip_suffix('M').unwrap_or(t).parse::<f64>().ok()?;
-    Number::from_f64(f).map(Value::Number)
+    let dec = t.strip_suffix('M').unwrap_or(t);
+    if !dec
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+    {
+        return Err(bad());
+    }
+    limits::check_number(dec, false)?;
+    let f = dec.parse::<f64>().map_err(|_| bad())?;
+    Number::from_f64(f).map(Value::Number).ok_or_else(bad)
+}
+
+/// `n/d` as a JSON number when it is one exactly: an integer, or a fraction whose reduced
+/// denominator is a power of two and whose numerator fits in a float's 53 bits.
+fn ratio(n: &str, d: &str) -> Option<Value> {
+    let n: i128 = n.parse().ok()?;
+    let d: i128 = d.parse().ok()?;
+    if d == 0 {
+        return None;
+    }
+    let g = gcd(n.unsigned_abs(), d.unsigned_abs()).max(1) as i128;
+    let (n, d) = (n / g, d / g);
+    if d == 1 {
+        return Some(Value::Number(if let Ok(i) = i64::try_from(n) {
+            i.into()
+        } else {
+            u64::try_from(n).ok()?.into()
+        }));
+    }
+    if d & (d - 1) != 0 || n.unsigned_abs() >= 1 << 53 || d > 1 << 60 {
+        return None;
+    }
+    Number::from_f64(n as f64 / d as f64).map(Value::Number)
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Parses exactly one form from `text` (trailing whitespace and comments allowed).
@@ -461,6 +557,75 @@ mod tests {
     fn unclosed_vector_names_its_opening_line() {
         let e = parse_str("\n[1 2\n3").unwrap_err().to_string();
         assert!(e.contains("opened on line 2"), "{e}");
+    }
+
+    #[test]
+    fn nesting_is_limited_instead_of_overflowing_the_stack() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_str(&ok).is_ok());
+        for open in ["[", "(", "{:a ", "#{", "#_ ", "#tag "] {
+            let deep = format!("\n{}", open.repeat(10_000));
+            let e = parse_str(&deep).unwrap_err().to_string();
+            assert_eq!(e, "line 2: nested more than 128 levels deep", "{open}");
+        }
+    }
+
+    #[test]
+    fn one_form_holds_a_bounded_number_of_values() {
+        // The vector is a value too.
+        let wide = format!("[{}]", "0 ".repeat(MAX_VALUES - 1));
+        assert!(parse_str(&wide).is_ok());
+        let wider = format!("[{}]", "0 ".repeat(MAX_VALUES));
+        let e = parse_str(&wider).unwrap_err().to_string();
+        assert!(e.contains("more than 1048576 values in one form"), "{e}");
+        // The limit is per form: many forms of a history do not add up.
+        let mut r = Reader::new("[0 0] [0 0]");
+        r.read().unwrap();
+        r.values = MAX_VALUES - 1;
+        r.read().unwrap();
+    }
+
+    #[test]
+    fn numbers_are_exact_or_refused() {
+        assert_eq!(parse_str("18446744073709551615").unwrap(), json!(u64::MAX));
+        assert_eq!(parse_str("-9223372036854775808N").unwrap(), json!(i64::MIN));
+        for bad in [
+            "18446744073709551616",
+            "18446744073709551617N",
+            "-9223372036854775809",
+            "1.00000000000000001M",
+            "1/3",
+            "1e400",
+            "017",
+            "0x1F",
+        ] {
+            assert!(parse_str(bad).is_err(), "{bad}: {:?}", parse_str(bad));
+        }
+        let e = parse_str("[1 18446744073709551616]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("integer 18446744073709551616 does not fit in 64 bits"),
+            "{e}"
+        );
+        assert_eq!(
+            parse_str("[4/2 -3/4 0.25M 1e3]").unwrap(),
+            json!([2, -0.75, 0.25, 1000.0])
+        );
+    }
+
+    #[test]
+    fn errors_stay_on_one_line_whatever_character_they_name() {
+        // Found by cargo-fuzz: a backslash before a newline in a string.
+        let e = parse_str("\"\\\n-2\\-[").unwrap_err().to_string();
+        assert_eq!(e, "line 2: unknown string escape '\\\\n'");
+        let e = parse_str("\"\\é\"").unwrap_err().to_string();
+        assert_eq!(e, "line 1: unknown string escape '\\é'");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        assert_eq!(parse_str("\u{feff}[1]").unwrap(), json!([1]));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! it is imported as an `info` completion (error `"nil read: value unknown"`), which imposes no
 //! constraint — exactly Knossos' register semantics.
 
-use super::{edn, porcupine, read_jsonl, HistoryError, Op, OpType, Process, ReadReport};
+use super::limits::quote_value as short;
+use super::{edn, porcupine, read_jsonl_str, HistoryError, Op, OpType, Process, ReadReport};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
@@ -115,22 +116,14 @@ pub fn parse(text: &str, format: Format) -> Result<(Vec<Op>, ReadReport), Histor
 /// Like [`parse`], also returning the line of every event (for error messages that point into
 /// the file) and the format that was read.
 pub fn parse_with_lines(text: &str, format: Format) -> Result<Imported, HistoryError> {
+    // A byte order mark (some Windows editors write one) is not part of any format.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let format = match format {
         Format::Auto => detect(text),
         f => f,
     };
     let (mut ops, report, lines) = match format {
-        Format::Auto | Format::Jsonl => {
-            let (ops, report) = read_jsonl(text.as_bytes())?;
-            let lines = text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, _)| i + 1)
-                .take(ops.len())
-                .collect();
-            (ops, report, lines)
-        }
+        Format::Auto | Format::Jsonl => read_jsonl_str(text)?,
         Format::JepsenEdn => {
             let (ops, lines) = parse_jepsen_edn(text)?;
             (ops, ReadReport::default(), lines)
@@ -275,20 +268,6 @@ fn edn_op(v: Value, line: usize) -> Result<Op, HistoryError> {
     Ok(op)
 }
 
-/// A value for an error message, shortened.
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 60 {
-        let mut end = 57;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}...", &s[..end])
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +329,40 @@ mod tests {
         let text = "[{:process 0 :type :invoke :f :read}\n\n {:process 0 :f :read}]";
         let e = parse(text, Format::JepsenEdn).unwrap_err().to_string();
         assert!(e.starts_with("line 3: expected :type"), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted_in_every_format() {
+        let jsonl = "\u{feff}{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
+        let i = parse_with_lines(jsonl, Format::Auto).unwrap();
+        assert_eq!((i.format, i.ops.len()), (Some(Format::Jsonl), 1));
+        let edn = "\u{feff}[{:process 0 :type :invoke :f :read}]";
+        let i = parse_with_lines(edn, Format::Auto).unwrap();
+        assert_eq!((i.format, i.ops.len()), (Some(Format::JepsenEdn), 1));
+        let etcd = "\u{feff}INFO  jepsen.util - 0\t:invoke\t:read\tnil\n";
+        let i = parse_with_lines(etcd, Format::Auto).unwrap();
+        assert_eq!((i.format, i.ops.len()), (Some(Format::PorcupineEtcd), 1));
+    }
+
+    #[test]
+    fn edn_history_nested_10000_deep_is_an_error() {
+        for text in [
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+            format!(
+                "[{{:process 0 :type :invoke :f :write :value {}}}]",
+                "[".repeat(10_000)
+            ),
+        ] {
+            let e = parse(&text, Format::JepsenEdn).unwrap_err().to_string();
+            assert!(e.contains("nested more than 128 levels deep"), "{e}");
+        }
+    }
+
+    #[test]
+    fn edn_process_must_be_a_client_number_or_the_nemesis() {
+        let text = "{:process -1 :type :invoke :f :read :value nil}";
+        let e = parse(text, Format::JepsenEdn).unwrap_err().to_string();
+        assert!(e.starts_with("line 1: expected :process"), "{e}");
     }
 
     #[test]

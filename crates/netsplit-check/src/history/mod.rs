@@ -7,12 +7,13 @@
 
 pub mod edn;
 pub mod import;
+pub mod limits;
 pub mod porcupine;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 /// Who performed an operation: a client process (single-threaded by definition) or the nemesis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,7 +53,8 @@ impl<'de> Deserialize<'de> for Process {
             Value::Number(n) if n.as_u64().is_some() => Ok(Process::Client(n.as_u64().unwrap())),
             Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
             _ => Err(serde::de::Error::custom(format!(
-                "process must be a non-negative integer or \"nemesis\", got {v}"
+                "process must be a non-negative integer or \"nemesis\", got {}",
+                limits::quote_value(&v)
             ))),
         }
     }
@@ -145,36 +147,143 @@ pub struct ReadReport {
     pub truncated_last_line: Option<usize>,
 }
 
-/// Streams a JSON Lines history. Blank lines are skipped. A malformed line is an error naming
-/// its line — except the very last line when it does not end in a newline, which is what a
-/// killed writer leaves: that one is dropped and reported in [`ReadReport`].
+/// Streams a JSON Lines history. Blank lines are skipped, and so is a UTF-8 byte order mark at
+/// the start. A malformed line is an error naming its line — except the very last line when it
+/// does not end in a newline, which is what a killed writer leaves: that one is dropped and
+/// reported in [`ReadReport`]. A line may hold at most [`limits::MAX_LINE_BYTES`] bytes and one
+/// event at most [`limits::MAX_VALUES`] values, nested at most [`limits::MAX_DEPTH`] deep; an
+/// integer beyond 64 bits, or a decimal that no float represents exactly, is an error (it
+/// would be rounded, and could then compare equal to another number).
 pub fn read_jsonl<R: BufRead>(mut r: R) -> Result<(Vec<Op>, ReadReport), HistoryError> {
     let mut ops = Vec::new();
     let mut report = ReadReport::default();
-    let mut buf = String::new();
+    let mut buf = Vec::new();
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = r.read_line(&mut buf)?;
+        let n = r
+            .by_ref()
+            .take(limits::MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        let complete = buf.ends_with('\n');
-        let text = buf.trim();
-        if text.is_empty() {
-            continue;
+        let complete = buf.ends_with(b"\n");
+        if !complete && buf.len() > limits::MAX_LINE_BYTES {
+            return Err(line_too_long(line_no));
         }
-        match serde_json::from_str::<Op>(text) {
-            Ok(op) => ops.push(op),
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t,
             Err(_) if !complete => {
                 report.truncated_last_line = Some(line_no);
                 break;
             }
-            Err(e) => return Err(HistoryError::parse(line_no, e.to_string())),
+            Err(e) => {
+                let col = String::from_utf8_lossy(&buf[..e.valid_up_to()])
+                    .chars()
+                    .count()
+                    + 1;
+                return Err(HistoryError::parse(
+                    line_no,
+                    format!("column {col}: not valid UTF-8"),
+                ));
+            }
+        };
+        match parse_jsonl_line(text, line_no == 1) {
+            Line::Blank => {}
+            Line::Op(op) => ops.push(*op),
+            Line::Bad(_) if !complete => {
+                report.truncated_last_line = Some(line_no);
+                break;
+            }
+            Line::Bad(msg) => return Err(HistoryError::parse(line_no, msg)),
         }
     }
     Ok((ops, report))
+}
+
+/// Like [`read_jsonl`] over text already in memory, also returning the 1-based line of every
+/// event.
+pub fn read_jsonl_str(text: &str) -> Result<(Vec<Op>, ReadReport, Vec<usize>), HistoryError> {
+    let mut ops = Vec::new();
+    let mut lines = Vec::new();
+    let mut report = ReadReport::default();
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let line_no = i + 1;
+        let complete = raw.ends_with('\n');
+        if raw.len() > limits::MAX_LINE_BYTES + usize::from(complete) {
+            return Err(line_too_long(line_no));
+        }
+        match parse_jsonl_line(raw, line_no == 1) {
+            Line::Blank => {}
+            Line::Op(op) => {
+                ops.push(*op);
+                lines.push(line_no);
+            }
+            Line::Bad(_) if !complete => {
+                report.truncated_last_line = Some(line_no);
+                break;
+            }
+            Line::Bad(msg) => return Err(HistoryError::parse(line_no, msg)),
+        }
+    }
+    Ok((ops, report, lines))
+}
+
+/// The error for a line longer than [`limits::MAX_LINE_BYTES`] (every line-oriented reader).
+pub(crate) fn line_too_long(line: usize) -> HistoryError {
+    HistoryError::parse(
+        line,
+        format!(
+            "line longer than {} MiB (the most one event may take)",
+            limits::MAX_LINE_BYTES >> 20
+        ),
+    )
+}
+
+/// One line of JSON Lines, read.
+enum Line {
+    Blank,
+    Op(Box<Op>),
+    /// Malformed (fatal unless it is a truncated last line): why, with the column.
+    Bad(String),
+}
+
+/// Parses one line: the limits of [`limits::scan_json`] first, then the event.
+fn parse_jsonl_line(raw: &str, first: bool) -> Line {
+    let raw = if first {
+        raw.strip_prefix('\u{feff}').unwrap_or(raw)
+    } else {
+        raw
+    };
+    let text = raw.trim();
+    if text.is_empty() {
+        return Line::Blank;
+    }
+    // Columns count from the start of the line, not of the trimmed text.
+    let lead = raw[..raw.len() - raw.trim_start().len()].chars().count();
+    if let Err(e) = limits::scan_json(text) {
+        return Line::Bad(format!("column {}: {}", e.column + lead, e.msg));
+    }
+    match serde_json::from_str::<Op>(text) {
+        Ok(op) => Line::Op(Box::new(op)),
+        Err(e) => Line::Bad(json_error(&e, lead)),
+    }
+}
+
+/// A serde_json error about one line as `column C: what`, without serde's own "at line 1 column
+/// C" (the caller names the line in the file, which is the only line number that means anything).
+pub fn json_error(e: &serde_json::Error, lead: usize) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let what = msg.strip_suffix(&suffix).unwrap_or(&msg);
+    let what = limits::clip(what);
+    if e.column() == 0 {
+        what
+    } else {
+        format!("column {}: {what}", e.column() + lead)
+    }
 }
 
 /// Writes events as JSON Lines, one per line. The caller decides when to flush.
@@ -352,6 +461,88 @@ mod tests {
         let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\nnot json\n{}\n";
         let err = read_jsonl(text.as_bytes()).unwrap_err();
         assert!(err.to_string().starts_with("line 2:"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_one_position_line_and_column() {
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n  {\"process\":0,\"type\":\"ok\",\n{}\n";
+        let err = read_jsonl(text.as_bytes()).unwrap_err().to_string();
+        assert_eq!(err, "line 2: column 27: EOF while parsing a value");
+        let err = read_jsonl_str(text).unwrap_err().to_string();
+        assert_eq!(err, "line 2: column 27: EOF while parsing a value");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let text = "\u{feff}{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
+        assert_eq!(read_jsonl(text.as_bytes()).unwrap().0.len(), 1);
+        assert_eq!(read_jsonl_str(text).unwrap().0.len(), 1);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_refused_not_rounded() {
+        let text =
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":18446744073709551617}\n";
+        let err = read_jsonl(text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "line 1: column 50: integer 18446744073709551617 does not fit in 64 bits"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_event_holds_a_bounded_number_of_values_and_depth() {
+        let head = "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":";
+        let wide = format!("{head}[{}0]}}\n", "0,".repeat(limits::MAX_VALUES));
+        let err = read_jsonl(wide.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("values in one event"), "{err}");
+        let deep = format!("{head}{}\n", "[".repeat(10_000));
+        let err = read_jsonl_str(&deep).unwrap_err().to_string();
+        assert!(err.contains("nested more than 128 levels deep"), "{err}");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_refused_without_reading_it_whole() {
+        struct Endless(usize);
+        impl std::io::Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(b'[');
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+        }
+        let mut src = Endless(0);
+        let err = read_jsonl(std::io::BufReader::new(&mut src))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "line 1: line longer than 64 MiB (the most one event may take)"
+        );
+        assert!(
+            src.0 < limits::MAX_LINE_BYTES + (1 << 20),
+            "read {} bytes",
+            src.0
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_column() {
+        let mut bytes = b"{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"f\":\"".to_vec();
+        bytes.extend_from_slice(&[0xff, b'"', b'}', b'\n']);
+        let err = read_jsonl(&bytes[..]).unwrap_err().to_string();
+        assert_eq!(err, "line 2: column 7: not valid UTF-8");
+    }
+
+    #[test]
+    fn long_values_in_errors_are_cut() {
+        let long = "x".repeat(1 << 20);
+        let text = format!("{{\"process\":\"{long}\",\"type\":\"invoke\",\"f\":\"read\"}}\n");
+        let err = read_jsonl(text.as_bytes()).unwrap_err().to_string();
+        assert!(err.len() < 400, "{} bytes: {}", err.len(), &err[..400]);
+        assert!(err.contains("process must be"), "{err}");
     }
 
     #[test]

@@ -6,12 +6,27 @@
 //! - etcd: `:ok :read nil` means the read returned "absent", i.e. the initial `null` — a definite
 //!   value, unlike Knossos' EDN convention. `:fail :read :timed-out` and every `:info` line are
 //!   unknown outcomes and become `info`. `:timed-out` and other keyword values of completions are
-//!   moved to `error`. Lines whose process is not a number are nemesis events.
+//!   moved to `error`. Lines whose process is `:nemesis` are nemesis events; any other process
+//!   that is not a non-negative integer is an error (taking it for the nemesis would drop a
+//!   client's operation from the check).
 //! - kv: `{:process p :type t :f get|put|append :key "k" :value v}` becomes an event whose value
 //!   is the keyed tuple `[k, v]` (Jepsen's independent convention).
 
+use super::limits::{quote, quote_value, MAX_LINE_BYTES};
 use super::{edn, HistoryError, Op, OpType, Process};
 use serde_json::Value;
+
+/// The lines of a log, numbered from 1, each at most [`MAX_LINE_BYTES`] long.
+fn numbered_lines(text: &str) -> impl Iterator<Item = Result<(usize, &str), HistoryError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines().enumerate().map(|(i, l)| {
+        if l.len() > MAX_LINE_BYTES {
+            Err(super::line_too_long(i + 1))
+        } else {
+            Ok((i + 1, l))
+        }
+    })
+}
 
 fn op_type(s: &str) -> Option<OpType> {
     Some(match s {
@@ -28,8 +43,8 @@ fn op_type(s: &str) -> Option<OpType> {
 pub fn parse_etcd(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
     let mut ops = Vec::new();
     let mut lines = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
+    for l in numbered_lines(text) {
+        let (line, raw) = l?;
         let raw = raw.trim();
         if raw.is_empty() {
             continue;
@@ -50,7 +65,10 @@ pub fn parse_etcd(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
         let kind = op_type(type_s.trim_start_matches(':')).ok_or_else(|| {
             HistoryError::parse(
                 line,
-                format!("expected a type :invoke, :ok, :fail or :info, got '{type_s}'"),
+                format!(
+                    "expected a type :invoke, :ok, :fail or :info, got '{}'",
+                    quote(type_s)
+                ),
             )
         })?;
         let f = f_s.trim_start_matches(':').to_string();
@@ -59,14 +77,23 @@ pub fn parse_etcd(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
         } else {
             edn::parse_str(&value_text).map_err(|e| match e {
                 HistoryError::Parse { msg, .. } => {
-                    HistoryError::parse(line, format!("bad value '{value_text}': {msg}"))
+                    HistoryError::parse(line, format!("bad value '{}': {msg}", quote(&value_text)))
                 }
                 other => other,
             })?
         };
         let process = match proc_s.parse::<u64>() {
             Ok(p) => Process::Client(p),
-            Err(_) => Process::Nemesis,
+            Err(_) if matches!(proc_s, ":nemesis" | "nemesis") => Process::Nemesis,
+            Err(_) => {
+                return Err(HistoryError::parse(
+                    line,
+                    format!(
+                        "expected the process to be a non-negative integer or :nemesis, got '{}'",
+                        quote(proc_s)
+                    ),
+                ))
+            }
         };
         let mut op = Op::new(process, kind, f, value);
         if process.is_client() {
@@ -92,8 +119,8 @@ pub fn parse_etcd(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
 pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
     let mut ops = Vec::new();
     let mut lines = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
+    for l in numbered_lines(text) {
+        let (line, raw) = l?;
         let t = raw.trim();
         if t.is_empty() || t.starts_with(';') {
             continue;
@@ -175,7 +202,7 @@ pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
 fn show(v: Option<&Value>) -> String {
     match v {
         None => "nothing".to_string(),
-        Some(v) => v.to_string(),
+        Some(v) => quote_value(v),
     }
 }
 
@@ -215,6 +242,48 @@ mod tests {
         assert!(e.to_string().starts_with("line 2:"), "{e}");
         let e = parse_etcd("INFO  jepsen.util - 0\t:invoked\t:read\tnil\n").unwrap_err();
         assert!(e.to_string().contains("line 1: expected a type"), "{e}");
+    }
+
+    #[test]
+    fn etcd_negative_or_malformed_process_is_an_error_not_the_nemesis() {
+        for p in ["-1", "1x", "nemesis?", "18446744073709551616"] {
+            let text = format!(
+                "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - {p}\t:ok\t:read\t1\n"
+            );
+            let e = parse_etcd(&text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("line 2: expected the process to be a non-negative integer"),
+                "{p}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn etcd_error_quotes_are_cut() {
+        let text = format!(
+            "INFO  jepsen.util - 0\t:invoke\t:write\t[{}\n",
+            "1 ".repeat(1 << 20)
+        );
+        let e = parse_etcd(&text).unwrap_err().to_string();
+        assert!(e.starts_with("line 1: bad value '[1 1"), "{e}");
+        assert!(e.len() < 300, "{} bytes", e.len());
+    }
+
+    #[test]
+    fn etcd_value_nested_10000_deep_is_an_error() {
+        let text = format!(
+            "INFO  jepsen.util - 0\t:invoke\t:write\t{}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let e = parse_etcd(&text).unwrap_err().to_string();
+        assert!(e.contains("nested more than 128 levels deep"), "{e}");
+        let kv = format!(
+            "{{:process 0 :type :invoke :f :get :key \"k\" :value {}}}\n",
+            "(".repeat(10_000)
+        );
+        let e = parse_kv(&kv).unwrap_err().to_string();
+        assert!(e.starts_with("line 1: nested more than 128"), "{e}");
     }
 
     #[test]

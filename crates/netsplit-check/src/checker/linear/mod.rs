@@ -16,6 +16,7 @@ pub mod model;
 pub mod search;
 
 use crate::checker::{Budget, CheckError, Validity};
+use crate::history::limits::quote_value as q;
 use crate::history::{pair, Completed, HistoryError, Op, OpType};
 use model::{
     FifoQueue, Interner, KOp, Keyed, KvStr, KvString, LOp, Micro, Model, MultiRegister, Mutex,
@@ -97,7 +98,7 @@ impl FromStr for ModelKind {
 #[derive(Debug, Clone)]
 pub struct LinOptions {
     pub model: ModelKind,
-    /// Initial state of every register (JSON); `Null` by default.
+    /// Initial state of the model (JSON; see [`check_initial`]); `Null` by default.
     pub initial: Value,
     /// Client op values are `[key, value]` tuples over independent keys (always so for `kv`).
     pub independent: bool,
@@ -201,8 +202,39 @@ pub struct LinResult {
     pub failures: Vec<Evidence>,
 }
 
+/// Whether `initial` is a state `model` can start from (what `--initial` may say): for `mutex`
+/// `null` or `false` (free) or `true` (held); for `multi-register` `null` (every register
+/// `null`) or a map from register name to its initial value, as in Knossos (registers it does
+/// not name start `null`); for `set` and `fifo-queue` `null` or an array; for `kv` `null` or a
+/// string; for the registers any value.
+pub fn check_initial(model: ModelKind, initial: &Value) -> Result<(), String> {
+    let ok = match model {
+        ModelKind::Register | ModelKind::CasRegister => true,
+        ModelKind::Mutex => matches!(initial, Value::Null | Value::Bool(_)),
+        ModelKind::MultiRegister => matches!(initial, Value::Null | Value::Object(_)),
+        ModelKind::Set | ModelKind::FifoQueue => matches!(initial, Value::Null | Value::Array(_)),
+        ModelKind::Kv => matches!(initial, Value::Null | Value::String(_)),
+    };
+    if ok {
+        return Ok(());
+    }
+    let want = match model {
+        ModelKind::Mutex => "false (free, the default) or true (held)",
+        ModelKind::MultiRegister => {
+            "a map from register to initial value, as in Knossos, e.g. {\"x\":0,\"y\":0}"
+        }
+        ModelKind::Set | ModelKind::FifoQueue => "an array",
+        _ => "a string",
+    };
+    Err(format!(
+        "the initial state of {model} must be {want}, got {}",
+        q(initial)
+    ))
+}
+
 /// Checks a history (client and nemesis events; nemesis events are ignored).
 pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
+    check_initial(opts.model, &opts.initial).map_err(|m| CheckError::new(0, m))?;
     let completed = pair(ops).map_err(|e| match e {
         HistoryError::Parse { line, msg } => CheckError::new(line.saturating_sub(1), msg),
         HistoryError::Io(e) => CheckError::new(0, e.to_string()),
@@ -262,10 +294,21 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
             )
         }
         ModelKind::MultiRegister => {
-            let init = prep.values.id(&opts.initial);
+            // Registers are named in the map by their text (`1` and `"1"` alike: JSON object
+            // keys are strings).
+            let init: Box<[Vid]> = (0..prep.mkeys.len() as Vid)
+                .map(|k| {
+                    let v = match &opts.initial {
+                        Value::Object(m) => m
+                            .get(&model::key_text(&prep.mkeys.value(k)))
+                            .unwrap_or(&Value::Null),
+                        _ => &Value::Null,
+                    };
+                    prep.values.id(v)
+                })
+                .collect();
             ctx.run(
                 &MultiRegister {
-                    nkeys: prep.mkeys.len(),
                     init,
                     values: &prep.values,
                     keys: &prep.mkeys,
@@ -306,7 +349,7 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
                 other => {
                     return Err(CheckError::new(
                         0,
-                        format!("kv initial value must be a string, got {other}"),
+                        format!("kv initial value must be a string, got {}", q(other)),
                     ))
                 }
             };
@@ -341,7 +384,7 @@ fn split_keyed(c: &Completed) -> Result<(&Value, &Value, &Value), CheckError> {
             c.invoke,
             format!(
                 "keyed operation value must be a [key, value] tuple, got {}",
-                c.input
+                q(&c.input)
             ),
         ));
     };
@@ -353,7 +396,7 @@ fn split_keyed(c: &Completed) -> Result<(&Value, &Value, &Value), CheckError> {
                 c.complete.unwrap_or(c.invoke),
                 format!(
                     "keyed completion value must be a [key, value] tuple, got {}",
-                    c.output
+                    q(&c.output)
                 ),
             ))
         }
@@ -389,7 +432,11 @@ impl Prep {
             other => {
                 return Err(CheckError::new(
                     0,
-                    format!("{} initial value must be an array, got {other}", self.model),
+                    format!(
+                        "{} initial value must be an array, got {}",
+                        self.model,
+                        q(other)
+                    ),
                 ))
             }
         };
@@ -413,7 +460,10 @@ impl Prep {
         let unsupported = || {
             CheckError::new(
                 c.invoke,
-                format!("model {model} has no operation '{}'", c.f),
+                format!(
+                    "model {model} has no operation '{}'",
+                    crate::history::limits::quote(&c.f)
+                ),
             )
         };
         let op = match (model, c.f.as_str()) {
@@ -428,7 +478,12 @@ impl Prep {
             }
             (ModelKind::CasRegister, "cas") => match input.as_array().map(Vec::as_slice) {
                 Some([from, to]) => LOp::Cas(self.values.id(from), self.values.id(to)),
-                _ => return Err(bad(format!("cas value must be [from, to], got {input}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "cas value must be [from, to], got {}",
+                        q(input)
+                    )))
+                }
             },
             (ModelKind::Register, "cas") => {
                 return Err(CheckError::new(
@@ -443,7 +498,7 @@ impl Prep {
                     _ => input,
                 };
                 let Some(items) = txn.as_array() else {
-                    return Err(bad(format!("txn value must be an array, got {txn}")));
+                    return Err(bad(format!("txn value must be an array, got {}", q(txn))));
                 };
                 let mut micros = Vec::with_capacity(items.len());
                 for m in items {
@@ -451,7 +506,8 @@ impl Prep {
                         Some([Value::String(f), k, v]) => (f.as_str(), k, v),
                         _ => {
                             return Err(bad(format!(
-                                "txn micro-op must be [\"r\"|\"w\", key, value], got {m}"
+                                "txn micro-op must be [\"r\"|\"w\", key, value], got {}",
+                                q(m)
                             )))
                         }
                     };
@@ -460,7 +516,8 @@ impl Prep {
                         "r" | "read" => false,
                         _ => {
                             return Err(bad(format!(
-                                "txn micro-op must be \"r\" or \"w\", got \"{f}\""
+                                "txn micro-op must be \"r\" or \"w\", got \"{}\"",
+                                crate::history::limits::quote(f)
                             )))
                         }
                     };
@@ -486,7 +543,10 @@ impl Prep {
                     return Ok(None);
                 }
                 let Some(items) = output.as_array() else {
-                    return Err(bad(format!("set read must return an array, got {output}")));
+                    return Err(bad(format!(
+                        "set read must return an array, got {}",
+                        q(output)
+                    )));
                 };
                 let mut vs: Vec<Vid> = items.iter().map(|x| self.values.id(x)).collect();
                 vs.sort_unstable();
@@ -523,7 +583,7 @@ fn kv_string(v: &Value) -> Result<KvStr, String> {
     match v {
         Value::String(s) => Ok(KvStr::new(s)),
         Value::Null => Ok(KvStr::new("")),
-        other => Err(format!("must be a string, got {other}")),
+        other => Err(format!("must be a string, got {}", q(other))),
     }
 }
 
@@ -733,3 +793,5 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_initial;

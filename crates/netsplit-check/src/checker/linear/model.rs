@@ -127,8 +127,8 @@ impl Model for Register<'_> {
 
 /// `multi-register`: registers over several keys, changed by transactions of reads and writes.
 pub struct MultiRegister<'a> {
-    pub nkeys: usize,
-    pub init: Vid,
+    /// The initial value of each register, by register id.
+    pub init: Box<[Vid]>,
     pub values: &'a Interner,
     pub keys: &'a Interner,
 }
@@ -136,7 +136,7 @@ pub struct MultiRegister<'a> {
 impl Model for MultiRegister<'_> {
     type State = Box<[Vid]>;
     fn init(&self) -> Box<[Vid]> {
-        vec![self.init; self.nkeys].into_boxed_slice()
+        self.init.clone()
     }
     fn step(&self, s: &Box<[Vid]>, op: &KOp) -> Option<Box<[Vid]>> {
         let LOp::Txn(micros) = &op.op else {

@@ -10,6 +10,7 @@
 use super::fx::HashMap;
 use super::TxnWorkload;
 use crate::checker::CheckError;
+use crate::history::limits::quote_value as q;
 use crate::history::{pair_positions, Op, OpType, Pairing, Process};
 use serde_json::Value;
 use std::fmt;
@@ -221,20 +222,45 @@ fn check_same_shape(
         ));
     }
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let same = match (x.as_array(), y.as_array()) {
-            (Some(x), Some(y)) if x.len() == 3 && y.len() == 3 => {
-                let read = x[0]
-                    .as_str()
-                    .is_some_and(|f| f.trim_start_matches(':') == "r");
-                x[0] == y[0] && x[1] == y[1] && (read || x[2] == y[2])
-            }
-            _ => false,
+        fn triple(v: &Value) -> Option<&[Value]> {
+            v.as_array().map(Vec::as_slice).filter(|p| p.len() == 3)
+        }
+        let (Some(xs), Some(ys)) = (triple(x), triple(y)) else {
+            // Say which side is malformed (the completion's first), not that they differ:
+            // `[:append 1]` in both is one malformed micro-op, not two different ones.
+            let (side, m, at) = if triple(y).is_none() {
+                ("ok completion", y, event)
+            } else {
+                ("invocation", x, invoke)
+            };
+            return Err(CheckError::new(
+                at,
+                format!(
+                    "micro-op {i} of the {side} must be [f, key, value], got {}",
+                    q(m)
+                ),
+            ));
         };
-        if !same {
+        let read = xs[0]
+            .as_str()
+            .is_some_and(|f| f.trim_start_matches(':') == "r");
+        let part = if xs[0] != ys[0] {
+            Some((0, "function"))
+        } else if xs[1] != ys[1] {
+            Some((1, "key"))
+        } else if !read && xs[2] != ys[2] {
+            Some((2, "written value"))
+        } else {
+            None
+        };
+        if let Some((k, what)) = part {
             return Err(CheckError::new(
                 event,
                 format!(
-                    "micro-op {i} of the ok completion differs from the invocation (event {invoke}): {x} vs {y}"
+                    "micro-op {i} of the ok completion has {what} {} where the invocation \
+                     (event {invoke}) has {}",
+                    q(&ys[k]),
+                    q(&xs[k])
                 ),
             ));
         }
@@ -252,7 +278,8 @@ fn parse_mops(
     let err = |m: String| CheckError::new(event, m);
     let Value::Array(items) = v else {
         return Err(err(format!(
-            "a txn value must be an array of micro-ops, got {v}"
+            "a txn value must be an array of micro-ops, got {}",
+            q(v)
         )));
     };
     let mut mops = Vec::with_capacity(items.len());
@@ -261,7 +288,8 @@ fn parse_mops(
             Value::Array(p) if p.len() == 3 => p,
             _ => {
                 return Err(err(format!(
-                    "micro-op {i} must be [f, key, value], got {m}"
+                    "micro-op {i} must be [f, key, value], got {}",
+                    q(m)
                 )))
             }
         };
@@ -269,14 +297,15 @@ fn parse_mops(
         let key = Scalar::from_json(&parts[1]).ok_or_else(|| {
             err(format!(
                 "micro-op {i}: key must be an integer or a string, got {}",
-                parts[1]
+                q(&parts[1])
             ))
         })?;
         let k = interner.id(key);
         let scalar = |x: &Value| {
             Scalar::from_json(x).ok_or_else(|| {
                 err(format!(
-                    "micro-op {i}: value must be an integer or a string, got {x}"
+                    "micro-op {i}: value must be an integer or a string, got {}",
+                    q(x)
                 ))
             })
         };
@@ -295,7 +324,8 @@ fn parse_mops(
                         ),
                         x => {
                             return Err(err(format!(
-                                "micro-op {i}: a list-append read returns a list or null, got {x}"
+                                "micro-op {i}: a list-append read returns a list or null, got {}",
+                                q(x)
                             )))
                         }
                     }
@@ -318,7 +348,7 @@ fn parse_mops(
                 };
                 return Err(err(format!(
                     "micro-op {i}: unknown function {} for this workload (expected {accepted})",
-                    parts[0]
+                    q(&parts[0])
                 )));
             }
         };

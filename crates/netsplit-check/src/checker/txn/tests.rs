@@ -541,7 +541,35 @@ fn malformed_micro_op_names_its_event() {
     h.inv(0, json!([["append", "x", 1]]))
         .done(0, OpType::Ok, json!([["append", "x", 2]]));
     let e = check(&h.ops, &TxnOptions::default()).unwrap_err();
-    assert!(e.event == 1 && e.msg.contains("differs"), "{e}");
+    assert!(e.event == 1 && e.msg.contains("written value 2"), "{e}");
+}
+
+#[test]
+fn malformed_micro_op_is_named_as_such_not_as_a_difference() {
+    // `[:append 1]` in both the invocation and the completion: one malformed micro-op.
+    let mut h = H::default();
+    h.txn(0, json!([["append", 1]]));
+    let e = check(&h.ops, &TxnOptions::default()).unwrap_err();
+    assert_eq!(
+        e.msg,
+        "micro-op 0 of the ok completion must be [f, key, value], got [\"append\",1]"
+    );
+    // Different keys: says which part differs, with both values.
+    let mut h = H::default();
+    h.inv(0, json!([["append", "x", 1]]))
+        .done(0, OpType::Ok, json!([["append", "y", 1]]));
+    let e = check(&h.ops, &TxnOptions::default()).unwrap_err();
+    assert_eq!(
+        e.msg,
+        "micro-op 0 of the ok completion has key \"y\" where the invocation (event 0) has \"x\""
+    );
+    // A malformed invocation under a well-formed completion is the invocation's fault.
+    let mut h = H::default();
+    h.inv(0, json!([["append", 1]]))
+        .done(0, OpType::Ok, json!([["append", "x", 1]]));
+    let e = check(&h.ops, &TxnOptions::default()).unwrap_err();
+    assert_eq!(e.event, 0, "{e}");
+    assert!(e.msg.contains("of the invocation must be"), "{e}");
 }
 
 #[test]

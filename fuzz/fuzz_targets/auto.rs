@@ -1,0 +1,17 @@
+//! Format detection, then the importer it picks. Panics when a property of `tests/fuzz/props.rs` breaks.
+#![no_main]
+
+#[path = "../../tests/fuzz/props.rs"]
+#[allow(dead_code)]
+mod props;
+
+#[allow(unused_imports)]
+use netsplit::history::import::Format;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    for target in [props::Target::Import(Format::Auto)] {
+        if let Err(e) = props::run(target, data) {
+            panic!("{}: {e}", target.name());
+        }
+    }
+});
