@@ -9,12 +9,15 @@ pub mod cluster;
 pub mod control;
 pub mod error;
 pub mod generator;
+pub mod junit;
 pub mod nemesis;
 pub mod plan;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod store;
 pub mod target;
+pub mod verdict;
 pub mod workload;
 
 pub use netsplit_check::{checker, history};

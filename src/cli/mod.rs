@@ -23,7 +23,9 @@ pub mod analyze;
 pub mod check;
 pub mod cluster;
 pub mod exec;
+pub mod serve;
 pub mod test;
+pub mod test_all;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +50,11 @@ pub struct Cli {
 pub enum Command {
     /// Run a test: a workload against a database on nodes, with faults; record, check, report.
     Test(Box<test::TestArgs>),
+    /// Run a suite of plans (files, or directories of *.yaml), each against its expected
+    /// verdict; for nightly CI (shards, JUnit).
+    TestAll(Box<test_all::TestAllArgs>),
+    /// Serve a store over HTTP, read-only: the index of runs, every report and file.
+    Serve(serve::ServeArgs),
     /// Check one or more recorded histories.
     Check(check::CheckArgs),
     /// Re-run the checkers on a stored run.
@@ -99,6 +106,8 @@ pub fn main() -> u8 {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Test(a) => test::run(*a),
+        Command::TestAll(a) => test_all::run(*a),
+        Command::Serve(a) => serve::run(a),
         Command::Check(a) => check::run(a),
         Command::Analyze(a) => analyze::run(a),
         Command::Cluster(a) => cluster::run(a),
