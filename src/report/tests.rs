@@ -265,7 +265,7 @@ fn header_shows_what_the_faults_really_did_and_the_run_error() {
     r["error"] = json!("n2: cannot connect");
     let page = render(&r, &history());
     assert_well_formed(&page);
-    assert!(page.contains("<h2>Faults</h2>"));
+    assert!(page.contains("<h2 id=\"faults\">Faults</h2>"));
     assert!(page.contains(
         "<tr><td>partition</td><td>3</td><td>0</td><td>1</td><td>0</td><td>no leader &lt;now&gt;</td></tr>"
     ));
@@ -274,5 +274,5 @@ fn header_shows_what_the_faults_really_did_and_the_run_error() {
     ));
     assert!(page.contains("<b>run error</b> <code>n2: cannot connect</code>"));
     // Without faults, no section.
-    assert!(!render(&results(true), &history()).contains("<h2>Faults</h2>"));
+    assert!(!render(&results(true), &history()).contains("id=\"faults\""));
 }
