@@ -1,6 +1,7 @@
 //! `netsplit test`: resolve the plan (file + presets + flags), run it `--test-count` times, print
-//! the summary, and exit by verdict (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
-//! error). The engine is `crate::runner`.
+//! the summary (with the expected verdict and pass or fail, `crate::verdict`), write JUnit when
+//! asked (`--junit`, `crate::junit`), and exit by verdict (0 valid, 1 invalid, 2 unknown, 254
+//! bad input, 255 harness error). The engine is `crate::runner`.
 
 use crate::junit;
 use crate::plan::{self, Overrides};

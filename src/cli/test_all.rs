@@ -336,7 +336,7 @@ pub fn run_with_hooks(args: TestAllArgs, hooks: Hooks) -> Result<u8> {
     print_table(&rows);
     let skipped = rows.iter().filter(|r| r.result == "skipped").count();
     say!(
-        "\n{suite_name}: {} plans, {passed} runs passed, {failed} failed, {errors} harness \
+        "\n{suite_name}: {} plans; runs: {passed} passed, {failed} failed, {errors} harness \
          errors{}",
         plans.len(),
         if skipped > 0 {

@@ -58,7 +58,7 @@ struct Item {
 fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Null => "nil".to_string(),
+        Value::Null => "null".to_string(),
         other => other.to_string(),
     }
 }

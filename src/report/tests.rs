@@ -184,6 +184,26 @@ fn invalid_run_shows_stuck_op_highlighted_and_escapes_user_data() {
 }
 
 #[test]
+fn invalid_linear_run_draws_the_counterexample_and_names_each_ops_node() {
+    let mut ops = history();
+    ops[4].node = Some("n2<i>".into());
+    ops[0].node = Some("n1".into());
+    let page = render(&results(false), &ops);
+    assert_well_formed(&page);
+    // the tables: process, then node
+    assert!(page.contains("<tr class=\"stuck\"><td>4…5</td><td>1</td><td>n2&lt;i&gt;</td>"));
+    assert!(page.contains("<td>0…1</td><td>0</td><td>n1</td>"));
+    // the drawing: the stuck read in red with why, in the model's terms
+    assert!(page.contains("<svg class=\"hb cx\""));
+    assert!(page.contains("✗ cannot take effect: state &lt;script&gt;alert(1)&lt;/script&gt;; read returned stale &amp; old"));
+    assert!(page.contains("read → stale &amp; old ok · n2&lt;i&gt;"));
+    assert!(page.contains("id=\"key-1\""));
+    assert!(!page.contains("n2<i>"), "node names are escaped");
+    // the header says what was expected and whether the run passed
+    assert!(page.contains("<b>expected</b> valid <span class=\"v FAIL\">FAIL</span>"));
+}
+
+#[test]
 fn txn_cycle_renders_explanation_dot_and_svg() {
     let r = json!({"valid": false, "checkers": {"txn": {
         "valid": false, "anomaly_types": ["G-single"], "not": ["snapshot-isolation"],

@@ -157,8 +157,8 @@ text-align:left;vertical-align:top;font-size:13px}th{background:#f3f3f3}\
 .v{font-weight:bold;padding:0 .4em;border-radius:3px;color:#fff;white-space:nowrap}\
 .valid{background:#2a7d2a}.invalid{background:#c0262d}.unknown{background:#b27a00}\
 .none{background:#999}.pass{color:#2a7d2a;font-weight:bold}.fail{color:#c0262d;font-weight:bold}\
-.error{color:#fff;background:#555;font-weight:bold;padding:0 .3em}tr.fail td{background:#fff0f0}\
-tr.error td{background:#f2f2f2}.muted{color:#777}.an{max-width:38em}\
+.error{color:#fff;background:#555;font-weight:bold;padding:0 .3em}tr.r-fail td{background:#fff0f0}\
+tr.r-error td{background:#f2f2f2}.muted{color:#777}.an{max-width:38em}\
 .h a{display:inline-block;width:14px;height:14px;margin-right:2px;border-radius:2px;\
 text-decoration:none}.h .pass{background:#3b9b3b}.h .fail{background:#d0303a}\
 .h .error{background:#555}.h .none{background:#bbb}";
@@ -325,7 +325,7 @@ pub fn render(entries: &[Entry]) -> String {
         };
         let _ = writeln!(
             h,
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td>{}<td class=\"an\">{}</td><td>{ops}</td>\
+            "<tr class=\"r-{class}\"><td>{}</td><td>{}</td>{}<td class=\"an\">{}</td><td>{ops}</td>\
              <td>{dur}</td><td>{}</td><td><a href=\"{}/{}/{}\">{}</a> · \
              <a href=\"{}/{}/\">files</a></td></tr>",
             esc(&pretty_time(&e.run)),
