@@ -445,3 +445,47 @@ fn test_takes_expect_and_writes_junit() {
     assert_eq!(out.status.code(), Some(254), "{}", show(&out));
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+/// The nightly workflow in docs/examples/ stays runnable: its matrix covers shards 1..=N with N
+/// the `/N` of the command, and every flag the command passes exists in `test-all --help`.
+#[test]
+fn the_documented_nightly_workflow_matches_the_cli() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/examples/nightly.yml")).unwrap();
+    let wf: serde_json::Value = serde_saphyr::from_str(&text).expect("the workflow is YAML");
+    let suite = &wf["jobs"]["suite"];
+    let shards: Vec<u64> = suite["strategy"]["matrix"]["shard"]
+        .as_array()
+        .expect("a shard matrix")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let n = shards.len() as u64;
+    assert_eq!(shards, (1..=n).collect::<Vec<_>>());
+    let cmd = suite["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains("test-all"))
+        .expect("a step runs test-all")
+        .replace("\\\n", " ");
+    assert!(
+        cmd.contains(&format!("--shard ${{{{ matrix.shard }}}}/{n}")),
+        "{cmd}"
+    );
+    let help = netsplit(&["test-all", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    for flag in cmd.split_whitespace().filter(|w| w.starts_with("--")) {
+        assert!(
+            help.contains(flag),
+            "{flag} is not a test-all flag:\n{help}"
+        );
+    }
+    let plans = cmd
+        .split_whitespace()
+        .skip_while(|w| *w != "test-all")
+        .nth(1)
+        .unwrap();
+    assert!(root.join(plans).is_dir(), "{plans}");
+}
