@@ -190,7 +190,7 @@ pub fn run_with_hooks(args: TestAllArgs, hooks: Hooks) -> Result<u8> {
         },
     );
     bar.set_style(
-        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} plans  {msg}")
+        ProgressStyle::with_template("{bar:20.cyan/blue} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
@@ -230,11 +230,15 @@ pub fn run_with_hooks(args: TestAllArgs, hooks: Hooks) -> Result<u8> {
                 });
                 continue;
             }
-            let counts = format!("passed {passed} failed {failed} errors {errors}");
+            let short = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| label.clone());
+            let line = format!("{short}  pass {passed} fail {failed} error {errors}  |");
             if let Ok(mut s) = status.lock() {
-                *s = format!("{counts}  {label}");
+                s.clone_from(&line);
             }
-            bar.set_message(format!("{counts}  {label}"));
+            bar.set_message(line);
             if !tty {
                 esay!("netsplit: [{}/{}] {label}", k + 1, plans.len());
             }

@@ -443,6 +443,13 @@ fn test_takes_expect_and_writes_junit() {
     assert!(cs[0].all("failure").is_empty());
     let out = netsplit(&["test", "--target", "noop", "--expect", "sometimes"]);
     assert_eq!(out.status.code(), Some(254), "{}", show(&out));
+    // a run that cannot start still leaves a JUnit file, with the error
+    let junit = base.join("j2.xml");
+    let out = netsplit(&["test", "--target", "nosuch", "--junit", s(&junit)]);
+    assert_eq!(out.status.code(), Some(254), "{}", show(&out));
+    let cs = cases(&junit_of(&junit));
+    assert_eq!(cs.len(), 1);
+    assert!(cs[0].all("error")[0].attr("message").contains("nosuch"));
     std::fs::remove_dir_all(&base).unwrap();
 }
 
