@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod control;
 pub mod error;
 pub mod generator;
+pub mod junit;
 pub mod nemesis;
 pub mod nodes;
 pub mod opts;
@@ -19,8 +20,10 @@ pub mod plan;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod store;
 pub mod target;
+pub mod verdict;
 pub mod workload;
 
 pub use netsplit_check::{checker, history};

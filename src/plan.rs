@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 pub struct Plan {
     /// Test name: the store directory under `<store>/`. Default: `<target>-<workload>`.
     pub name: Option<String>,
+    /// The verdict the run must reach to pass (`valid`, `invalid`, `unknown`, `any`; default
+    /// `valid`): a positive control expects `invalid` (`crate::verdict`).
+    pub expect: crate::verdict::Expect,
     pub target: TargetPlan,
     pub workload: WorkloadPlan,
     pub nemesis: NemesisPlan,
@@ -331,6 +334,8 @@ pub fn value_as_text(v: &Value) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub name: Option<String>,
+    /// `--expect valid|invalid|unknown|any`.
+    pub expect: Option<crate::verdict::Expect>,
     pub target: Option<String>,
     pub workload: Option<String>,
     /// `--nemesis LIST|none`: preset names from `nemeses/` or fault names, comma-separated.
@@ -589,6 +594,9 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     if let Some(n) = file_val.get("name") {
         merged["name"] = n.clone();
     }
+    if let Some(e) = file_val.get("expect") {
+        merged["expect"] = e.clone();
+    }
 
     let mut plan: Plan = serde_json::from_value(merged)
         .map_err(|e| bad_input(format!("plan (after merging presets): {e}")))?;
@@ -596,6 +604,9 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     // scalar overrides
     if let Some(v) = &ov.name {
         plan.name = Some(v.clone());
+    }
+    if let Some(v) = ov.expect {
+        plan.expect = v;
     }
     for (k, v) in &ov.target_opts {
         plan.target.opts.insert(k.clone(), Value::String(v.clone()));
@@ -735,6 +746,28 @@ mod tests {
         assert_eq!(plan.run.seed, Some(9));
         assert_eq!(plan.target_opt("read").as_deref(), Some("serializable"));
         assert!(plan.nemesis.faults.is_empty());
+    }
+
+    #[test]
+    fn expect_defaults_to_valid_and_the_flag_overrides_the_file() {
+        use crate::verdict::Expect;
+        let (_t1, p) = write_tmp("ex", "expect: invalid\ntarget:\n  name: liar\n");
+        let plan = resolve(Some(&p), &Overrides::default()).unwrap();
+        assert_eq!(plan.expect, Expect::Invalid);
+        assert!(plan.to_yaml().unwrap().contains("expect: invalid"));
+        let ov = Overrides {
+            expect: Some(Expect::Any),
+            ..Overrides::default()
+        };
+        assert_eq!(resolve(Some(&p), &ov).unwrap().expect, Expect::Any);
+        let (_t2, p) = write_tmp("ex2", "target:\n  name: noop\n");
+        assert_eq!(
+            resolve(Some(&p), &Overrides::default()).unwrap().expect,
+            Expect::Valid
+        );
+        let e = Plan::from_yaml("expect: sometimes\n", "p.yaml").unwrap_err();
+        let msg = crate::error::one_line(&e);
+        assert!(msg.contains("line 1") && msg.contains("sometimes"), "{msg}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! holding `plan.yaml`, `history.jsonl`, `results.json`, `netsplit.log` and `nodes/<node>/…`,
 //! with `<store>/latest` and `<store>/<test-name>/latest` pointing at the newest run; the shape of
 //! `results.json`; the console summary; and the per-run log sink that `tracing` writes
-//! `netsplit.log` through.
+//! `netsplit.log` through. The store's `index.html` is [`index`]'s.
+
+pub mod index;
 
 use crate::checker::Validity;
 use crate::history::{Op, OpType};
@@ -157,6 +159,7 @@ pub fn results_json(
     if let Some(e) = error {
         v["error"] = json!(e);
     }
+    crate::verdict::annotate(&mut v, plan.expect);
     v
 }
 
@@ -225,7 +228,24 @@ pub fn summary_text(results: &Value) -> String {
         },
         results["run_dir"].as_str().unwrap_or("")
     ));
+    s.push_str(&expectation_line(results));
     s
+}
+
+/// `PASS  expected invalid, verdict invalid` (or FAIL, or ERROR for a harness error).
+fn expectation_line(results: &Value) -> String {
+    let outcome = crate::verdict::Outcome::of_results(results);
+    let expected = crate::verdict::expected_of(results);
+    let verdict = crate::verdict::verdict_word(crate::verdict::validity_of(results.get("valid")));
+    match outcome {
+        crate::verdict::Outcome::Error => {
+            format!("ERROR    harness error (expected {expected})\n")
+        }
+        o => format!(
+            "{}     expected {expected}, verdict {verdict}\n",
+            o.as_str().to_uppercase()
+        ),
+    }
 }
 
 /// The console line of the fault summary (`None` without faults): what was injected, what had

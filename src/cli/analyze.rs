@@ -4,7 +4,7 @@
 //! exits by verdict like `netsplit test`.
 
 use crate::store;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +63,7 @@ pub fn run(args: AnalyzeArgs, registry: &crate::registry::Registry) -> anyhow::R
         serde_json::json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     if let Some(e) = previous.as_ref().and_then(|p| p.get("error")) {
         results["error"] = e.clone();
+        crate::verdict::annotate(&mut results, plan.expect);
     }
     results["analyzed"] = serde_json::json!(true);
     if let Some(l) = report.truncated_last_line {
@@ -70,6 +71,13 @@ pub fn run(args: AnalyzeArgs, registry: &crate::registry::Registry) -> anyhow::R
     }
     store::write_results(dir, &results)?;
     store::write_report(dir, &results, &ops);
+    // the store holding this run, <store>/<test>/<run>, if it has an index to keep current
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+    if let Some(st) = real.parent().and_then(Path::parent) {
+        if st.join("index.html").is_file() {
+            store::index::write_logged(st);
+        }
+    }
     print!("{}", store::summary_text(&results));
     Ok(valid.exit_code())
 }

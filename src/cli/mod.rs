@@ -24,7 +24,9 @@ pub mod check;
 pub mod cluster;
 pub mod exec;
 pub mod list;
+pub mod serve;
 pub mod test;
+pub mod test_all;
 
 use clap::{Parser, Subcommand};
 
@@ -49,6 +51,11 @@ pub struct Cli {
 pub enum Command {
     /// Run a test: a workload against a database on nodes, with faults; record, check, report.
     Test(Box<test::TestArgs>),
+    /// Run a suite of plans (files, or directories of *.yaml), each against its expected
+    /// verdict; for nightly CI (shards, JUnit).
+    TestAll(Box<test_all::TestAllArgs>),
+    /// Serve a store over HTTP, read-only: the index of runs, every report and file.
+    Serve(serve::ServeArgs),
     /// Check one or more recorded histories.
     Check(check::CheckArgs),
     /// Re-run the checkers on a stored run.
@@ -119,6 +126,8 @@ where
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Test(a) => test::run(*a, &registry),
+        Command::TestAll(a) => test_all::run(*a, &registry),
+        Command::Serve(a) => serve::run(a),
         Command::Check(a) => check::run(a, &registry),
         Command::Analyze(a) => analyze::run(a, &registry),
         Command::List => list::run(&registry),

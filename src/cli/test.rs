@@ -1,12 +1,15 @@
 //! `netsplit test`: resolve the plan (file + presets + flags), run it `--test-count` times, print
-//! the summary, and exit by verdict (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
-//! error). The engine is `crate::runner`.
+//! the summary (with the expected verdict and pass or fail, `crate::verdict`), write JUnit when
+//! asked (`--junit`, `crate::junit`), and exit by verdict (0 valid, 1 invalid, 2 unknown, 254
+//! bad input, 255 harness error). The engine is `crate::runner`.
 
+use crate::junit;
 use crate::plan::{self, Overrides};
 use crate::registry::Registry;
 use crate::runner::{self, Emergency, Interrupt};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
@@ -71,6 +74,14 @@ pub struct TestArgs {
     /// Leave the database running afterwards.
     #[arg(long)]
     pub leave_db_running: bool,
+    /// The verdict the run must reach to pass (overrides the plan's `expect`; default valid).
+    /// The exit code stays the verdict's; the console, results.json and JUnit say pass or fail.
+    #[arg(long, value_name = "valid|invalid|unknown|any")]
+    pub expect: Option<crate::verdict::Expect>,
+    /// Write a JUnit XML report here: one testcase per run, a failure when the verdict differs
+    /// from the expectation.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 impl TestArgs {
@@ -78,6 +89,7 @@ impl TestArgs {
     pub fn overrides(&self) -> anyhow::Result<Overrides> {
         Ok(Overrides {
             name: self.name.clone(),
+            expect: self.expect,
             target: self.target.clone(),
             workload: self.workload.clone(),
             nemesis: self.nemesis.clone(),
@@ -106,6 +118,36 @@ impl TestArgs {
 
 /// `netsplit test` with the workloads, targets and faults of `registry`.
 pub fn run(args: TestArgs, registry: &Registry) -> anyhow::Result<u8> {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let label = args
+        .plan
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(command line)".into());
+    let junit = args.junit.clone();
+    let result = run_plan(args, registry);
+    if let Some(path) = junit {
+        let cases: Vec<junit::Case> = match &result {
+            Ok((_, outs)) => outs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| junit::case_for_run(&label, i as u32 + 1, o))
+                .collect(),
+            Err(e) => vec![junit::case_for_error(
+                &label,
+                "netsplit",
+                &crate::error::one_line(e),
+                clock.elapsed(),
+            )],
+        };
+        junit::write(&path, "netsplit test", &cases, started, clock.elapsed())?;
+    }
+    result.map(|(code, _)| code)
+}
+
+/// Resolves the plan and runs it; the exit code and every run's outcome.
+fn run_plan(args: TestArgs, registry: &Registry) -> anyhow::Result<(u8, Vec<runner::RunOutcome>)> {
     let ov = args.overrides()?;
     let plan = plan::resolve(args.plan.as_deref(), &ov)?;
     // Fail fast on what cannot run, before any directory is made.
@@ -130,6 +172,6 @@ pub fn run(args: TestArgs, registry: &Registry) -> anyhow::Result<u8> {
                 _ => 3,
             })
             .unwrap_or(crate::error::EXIT_HARNESS);
-        Ok(code)
+        Ok((code, outs))
     })
 }

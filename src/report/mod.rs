@@ -1,11 +1,13 @@
 //! `report.html`: one self-contained HTML page per run, rendered from `results.json` and the
 //! history. It owns presentation only: no checking happens here, and [`render`] does no I/O.
 //!
-//! The page answers "is it valid, and if not, where?" first (header verdict, then each checker's
-//! evidence), then shows the run over time: a per-process timeline with fault windows shaded
-//! and the ops named by invalid checkers highlighted, latency and throughput charts, and the
-//! availability-per-fault-window table. Everything is inline (CSS, SVG, no scripts, no external
-//! URLs) so the file can be mailed or attached to a bug as is. All history data is escaped.
+//! The page answers "is it valid, and if not, where?" first (header verdict and expectation,
+//! then each checker's evidence — for linearizability the counterexample drawn, [`svg`]), then
+//! shows the run over time: a per-process timeline with fault windows shaded and the ops named
+//! by invalid checkers highlighted, the charts ([`charts`], drawn with `plotters`: latency,
+//! latency quantiles, throughput, clock offsets), and the availability-per-fault-window table.
+//! Everything is inline (CSS, SVG, no scripts, no external URLs) so the file can be mailed or
+//! attached to a bug as is. All history data is escaped.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -15,14 +17,13 @@ use serde_json::Value;
 
 use crate::history::{Op, OpType, Process};
 
+mod charts;
+mod svg;
+
 /// Histories with more ops than this are downsampled in the timeline and latency charts.
 const MAX_BARS: usize = 20_000;
 /// Latency points drawn at most.
-const MAX_POINTS: usize = 8_000;
-/// Points of the throughput chart at most: a history spanning longer than this many seconds
-/// is counted in wider buckets (its times are the file's to choose: `"time": 1e18` must not
-/// ask for a point per second of 30 years).
-const MAX_BUCKETS: u64 = 2_000;
+const MAX_POINTS: usize = 5_000;
 /// Process lanes in the timeline at most (the most active ones).
 const MAX_LANES: usize = 60;
 /// Items shown from a long list of evidence before "… and N more".
@@ -42,10 +43,17 @@ text-align:left;vertical-align:top;font-size:13px}th{background:#f3f3f3}\
 tr.stuck td{background:#ffd6d6;font-weight:bold}code,pre{font:12px ui-monospace,monospace}\
 pre{background:#f6f6f6;padding:.5em;overflow:auto;max-height:24em}.kv span{margin-right:1.2em}\
 .muted{color:#777}svg{display:block;margin:.5em 0;background:#fff;border:1px solid #eee}\
-svg text{font:10px sans-serif;fill:#444}.o{fill:#3b8f3b}.f{fill:#d08a2c}.i{fill:#8a5db5}\
+.hb text{font:10px sans-serif;fill:#444}.o{fill:#3b8f3b}.f{fill:#d08a2c}.i{fill:#8a5db5}\
 .hl{fill:#e00;stroke:#000;stroke-width:1}.fw{fill:#f3c0c0;opacity:.45}.fl{fill:#a00}\
 .ax{stroke:#999;stroke-width:.5}.lo{stroke:#3b8f3b;fill:none}.lf{stroke:#d08a2c;fill:none}\
-.li{stroke:#8a5db5;fill:none}.ed{stroke:#555;fill:none;marker-end:url(#ah)}";
+.li{stroke:#8a5db5;fill:none}.ed{stroke:#555;fill:none;marker-end:url(#ah)}\
+.wide{overflow-x:auto}.why{color:#c0001a;font-weight:bold}.chart svg{border:1px solid #eee}\
+.PASS{background:#2a7d2a}.FAIL{background:#c0262d}.ERROR{background:#555}";
+
+/// The page's style sheet: the shared rules, then the counterexample drawing's.
+fn css() -> String {
+    format!("{CSS}{}", svg::CSS)
+}
 
 /// Renders the whole page. Pure: the same inputs give the same string.
 pub fn render(results: &Value, ops: &[Op]) -> String {
@@ -60,15 +68,53 @@ pub fn render(results: &Value, ops: &[Op]) -> String {
     let _ = writeln!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{} — netsplit report</title><style>{CSS}</style></head><body>",
-        esc(name)
+         <title>{} — netsplit report</title><style>{}</style></head><body>",
+        esc(name),
+        css()
     );
+    let by_index: HashMap<u64, &Op> = ops.iter().map(|o| (o.index, o)).collect();
     header(&mut h, results, name);
-    checkers(&mut h, results);
+    checkers(&mut h, results, &by_index);
     let span = time_span(ops);
     timeline(&mut h, &bars, &faults, &hl, span);
-    latency(&mut h, &bars, &faults, &hl, span);
-    throughput(&mut h, &bars, &faults, span);
+    h.push_str(
+        "<h2 id=\"latency\">Latency</h2>\n<p class=\"muted\">Each completed op at its invocation time, \
+        log scale; shaded: fault windows; red rings: ops named by an invalid checker.</p>\n",
+    );
+    charts::push(
+        &mut h,
+        charts::latency_raw(&bars, &faults, &hl, span),
+        "no completed operations",
+    );
+    h.push_str(
+        "<h2 id=\"quantiles\">Latency quantiles</h2>\n<p class=\"muted\">p50, p95 and p99 latency of the ops \
+        invoked in each time bucket; a gap: nothing completed then.</p>\n",
+    );
+    charts::push(
+        &mut h,
+        charts::latency_quantiles(&bars, &faults, span),
+        "no completed operations",
+    );
+    h.push_str("<h2 id=\"throughput\">Throughput</h2>\n<p class=\"muted\">Completions per second by outcome.</p>\n");
+    charts::push(
+        &mut h,
+        charts::throughput(&bars, &faults, span),
+        "no completed operations",
+    );
+    if let Some((chart, measured)) = charts::clock_offsets(ops, &faults, span) {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"clock\">Clock offsets</h2>\n<p class=\"muted\">Each node's clock against the control \
+             node's, {}; a heal resets them to 0.{}</p>",
+            if measured {
+                "as measured after each clock fault (real clocks)"
+            } else {
+                "as the nemesis set them (libfaketime)"
+            },
+            clock_note(results)
+        );
+        charts::push(&mut h, Some(chart), "");
+    }
     availability(&mut h, results, span.0);
     h.push_str("</body></html>\n");
     h
@@ -141,6 +187,14 @@ fn header(h: &mut String, r: &Value, name: &str) {
     if r.get("interrupted").and_then(Value::as_bool) == Some(true) {
         h.push_str("<span class=\"v UNKNOWN\">INTERRUPTED</span>");
     }
+    let outcome = crate::verdict::Outcome::of_results(r);
+    let _ = write!(
+        h,
+        "<span><b>expected</b> {} <span class=\"v {}\">{}</span></span>",
+        crate::verdict::expected_of(r),
+        outcome.as_str().to_uppercase(),
+        outcome.as_str().to_uppercase()
+    );
     h.push_str("</p>\n<p class=\"kv\">");
     if let Some(plan) = r.get("plan").and_then(Value::as_object) {
         for key in [
@@ -179,7 +233,7 @@ fn faults_table(h: &mut String, faults: Option<&Value>) {
         return;
     };
     h.push_str(
-        "<h2>Faults</h2>\n<table><tr><th>fault</th><th>injected</th><th>no effect</th>\
+        "<h2 id=\"faults\">Faults</h2>\n<table><tr><th>fault</th><th>injected</th><th>no effect</th>\
          <th>skipped</th><th>failed</th><th>why</th></tr>\n",
     );
     let n = |c: &Value, k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -268,12 +322,12 @@ fn highlighted(r: &Value) -> HashSet<u64> {
     out
 }
 
-fn checkers(h: &mut String, r: &Value) {
+fn checkers(h: &mut String, r: &Value, ops: &HashMap<u64, &Op>) {
     let Some(cs) = r.get("checkers").and_then(Value::as_object) else {
-        h.push_str("<h2>Checkers</h2><p class=\"muted\">no checker results</p>\n");
+        h.push_str("<h2 id=\"checkers\">Checkers</h2><p class=\"muted\">no checker results</p>\n");
         return;
     };
-    h.push_str("<h2>Checkers</h2>\n");
+    h.push_str("<h2 id=\"checkers\">Checkers</h2>\n");
     // Invalid ones first: they are what the reader came for.
     let mut order: Vec<(&String, &Value)> = cs.iter().collect();
     order.sort_by_key(|(_, c)| match verdict(c.get("valid")) {
@@ -300,7 +354,7 @@ fn checkers(h: &mut String, r: &Value) {
         h.push_str("</p>\n");
         for (k, v) in obj {
             match (k.as_str(), v) {
-                ("failures", Value::Array(fs)) => fs.iter().for_each(|f| linear_failure(h, f)),
+                ("failures", Value::Array(fs)) => fs.iter().for_each(|f| linear_failure(h, f, ops)),
                 ("anomalies", Value::Object(m)) => txn_anomalies(h, obj, m),
                 ("by_f", Value::Object(m)) => by_f(h, m),
                 ("windows", _) => {} // availability: its own section below
@@ -313,7 +367,7 @@ fn checkers(h: &mut String, r: &Value) {
                     rows.extend(m.iter().map(|(k, v)| (format!("during {k}"), v)));
                     stats_table(h, &rows);
                 }
-                (_, Value::Array(a)) if !a.is_empty() => evidence_list(h, k, a, obj),
+                (_, Value::Array(a)) if !a.is_empty() => evidence_list(h, k, a, obj, ops),
                 (_, Value::Object(m)) if !m.is_empty() && k != "latency_ms" => {
                     let _ = writeln!(h, "<p><b>{}</b> <code>{}</code></p>", esc(k), jv(v));
                 }
@@ -324,7 +378,14 @@ fn checkers(h: &mut String, r: &Value) {
 }
 
 /// A list of lost/unexpected elements or a table of bad reads, capped at [`LIST_CAP`].
-fn evidence_list(h: &mut String, key: &str, a: &[Value], obj: &serde_json::Map<String, Value>) {
+/// Rows that name a history event (`index`) gain the node that op went to.
+fn evidence_list(
+    h: &mut String,
+    key: &str,
+    a: &[Value],
+    obj: &serde_json::Map<String, Value>,
+    ops: &HashMap<u64, &Op>,
+) {
     let total = obj
         .get(&format!("{key}_count"))
         .and_then(Value::as_u64)
@@ -340,15 +401,22 @@ fn evidence_list(h: &mut String, key: &str, a: &[Value], obj: &serde_json::Map<S
         let items: Vec<String> = shown.iter().map(jv).collect();
         let _ = writeln!(h, "<pre>{}</pre>", items.join(", "));
     } else {
+        let with_node = cols.iter().any(|c| c == "index");
         h.push_str("<table><tr>");
         for c in &cols {
             let _ = write!(h, "<th>{}</th>", esc(c));
+        }
+        if with_node {
+            h.push_str("<th>node</th>");
         }
         h.push_str("</tr>\n");
         for row in shown {
             h.push_str("<tr>");
             for c in &cols {
                 let _ = write!(h, "<td>{}</td>", row.get(c).map(jv).unwrap_or_default());
+            }
+            if with_node {
+                let _ = write!(h, "<td>{}</td>", node_at(ops, row.get("index")));
             }
             h.push_str("</tr>\n");
         }
@@ -384,16 +452,27 @@ fn by_f(h: &mut String, m: &serde_json::Map<String, Value>) {
     h.push_str("</table>\n");
 }
 
-/// A table row for one op as the linearizability checker reports it.
-fn op_row(h: &mut String, op: &Value, extra: &str, class: &str) {
+/// The node the op at a history index went to (escaped; empty when unknown).
+fn node_at(ops: &HashMap<u64, &Op>, index: Option<&Value>) -> String {
+    index
+        .and_then(Value::as_u64)
+        .and_then(|i| ops.get(&i))
+        .and_then(|o| o.node.as_deref())
+        .map(esc)
+        .unwrap_or_default()
+}
+
+/// A table row for one op as the linearizability checker reports it, with the node it went to.
+fn op_row(h: &mut String, op: &Value, extra: &str, class: &str, ops: &HashMap<u64, &Op>) {
     let g = |k: &str| op.get(k).map(jv).unwrap_or_default();
     let _ = writeln!(
         h,
-        "<tr class=\"{class}\"><td>{}…{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+        "<tr class=\"{class}\"><td>{}…{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
          <td>{}</td><td>{extra}</td></tr>",
         g("invoke"),
         g("complete"),
         g("process"),
+        node_at(ops, op.get("invoke")),
         g("type"),
         g("f"),
         g("value"),
@@ -401,33 +480,64 @@ fn op_row(h: &mut String, op: &Value, extra: &str, class: &str) {
     );
 }
 
-fn linear_failure(h: &mut String, f: &Value) {
+fn linear_failure(h: &mut String, f: &Value, ops: &HashMap<u64, &Op>) {
     let _ = writeln!(
         h,
-        "<h4>key {} — {} ops, initial state {}</h4>",
+        "<h4 id=\"key-{}\">key {} — {} ops, initial state {}</h4>",
+        f.get("key").map(jv).unwrap_or_default(),
         f.get("key").map(jv).unwrap_or_default(),
         f.get("ops").map(jv).unwrap_or_default(),
         f.get("initial_state").map(jv).unwrap_or_default(),
     );
+    let why = f.get("stuck").map(|s| {
+        crate::verdict::stuck_reason(
+            &crate::verdict::prefix_state(f),
+            s,
+            crate::verdict::stuck_accepted(f),
+        )
+    });
+    if let Some(why) = &why {
+        let _ = writeln!(
+            h,
+            "<p>The op that cannot take effect: <span class=\"why\">{} — {}</span></p>",
+            esc(&crate::verdict::op_words(&f["stuck"])),
+            esc(why)
+        );
+    }
+    if let Some(pic) = svg::counterexample(f, ops) {
+        h.push_str(
+            "<p class=\"muted\">One lane per process; each bar runs from an op's invocation to its \
+             completion (x: history order). Blue, numbered: the end of the longest linearizable \
+             prefix in the order it took effect, with the model state after each step; red: the \
+             op that had to go next and cannot; grey: ops still open there; hatched: never \
+             returned. Hover a bar for its events.</p>\n<div class=\"wide\">",
+        );
+        h.push_str(&pic);
+        h.push_str("</div>\n");
+    }
     h.push_str(
-        "<table><tr><th>events</th><th>process</th><th>type</th><th>f</th><th>value</th>\
-                <th>output</th><th>state after</th></tr>\n",
+        "<table><tr><th>events</th><th>process</th><th>node</th><th>type</th><th>f</th>\
+                <th>value</th><th>output</th><th>state after</th></tr>\n",
     );
     let lin = f.get("linearized").and_then(Value::as_array);
     let lin = lin.map(Vec::as_slice).unwrap_or_default();
     if lin.len() > LIST_CAP {
         let _ = writeln!(
             h,
-            "<tr><td colspan=\"7\" class=\"muted\">… {} earlier linearized ops</td></tr>",
+            "<tr><td colspan=\"8\" class=\"muted\">… {} earlier linearized ops</td></tr>",
             lin.len() - LIST_CAP
         );
     }
     for step in &lin[lin.len().saturating_sub(LIST_CAP)..] {
         let state = step.get("state").map(jv).unwrap_or_default();
-        op_row(h, step.get("op").unwrap_or(&Value::Null), &state, "");
+        op_row(h, step.get("op").unwrap_or(&Value::Null), &state, "", ops);
     }
     if let Some(stuck) = f.get("stuck") {
-        op_row(h, stuck, "STUCK: no legal next state", "stuck");
+        let what = format!(
+            "STUCK: {}",
+            esc(why.as_deref().unwrap_or("no legal next state"))
+        );
+        op_row(h, stuck, &what, "stuck", ops);
     }
     h.push_str("</table>\n");
     if let Some(open) = f
@@ -437,12 +547,12 @@ fn linear_failure(h: &mut String, f: &Value) {
     {
         let _ = writeln!(h, "<p>open ops at the stuck point ({})</p>", open.len());
         h.push_str(
-            "<table><tr><th>events</th><th>process</th><th>type</th><th>f</th>\
+            "<table><tr><th>events</th><th>process</th><th>node</th><th>type</th><th>f</th>\
                     <th>value</th><th>output</th><th>model accepts</th></tr>\n",
         );
         for o in open.iter().take(LIST_CAP) {
             let acc = o.get("model_accepts").map(jv).unwrap_or_default();
-            op_row(h, o.get("op").unwrap_or(&Value::Null), &acc, "");
+            op_row(h, o.get("op").unwrap_or(&Value::Null), &acc, "", ops);
         }
         h.push_str("</table>\n");
     }
@@ -525,7 +635,7 @@ fn cycle_svg(steps: &[Value]) -> Option<String> {
         (size / 2.0 + r * a.cos(), size / 2.0 + r * a.sin())
     };
     let mut s = format!(
-        "<svg width=\"{size}\" height=\"{size}\" viewBox=\"0 0 {size} {size}\">\
+        "<svg class=\"hb\" width=\"{size}\" height=\"{size}\" viewBox=\"0 0 {size} {size}\">\
          <defs><marker id=\"ah\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" \
          markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#555\"/></marker>\
          </defs>"
@@ -652,20 +762,34 @@ fn class_of(k: OpType) -> &'static str {
 
 /// Shaded fault windows and a seconds axis, spanning `top..bottom`.
 fn shade(s: &mut String, faults: &[Fault], span: (u64, u64), top: f64, bottom: f64) {
-    for f in faults {
+    let rows = charts::label_rows(faults.iter().map(|f| {
+        (
+            x_of(f.start, span),
+            f.name.chars().count() as f64 * 6.0 + 4.0,
+        )
+    }));
+    for (f, row) in faults.iter().zip(rows) {
         let x1 = x_of(f.start, span);
         let x2 = x_of(f.end.unwrap_or(span.1), span);
         let _ = write!(
             s,
             "<rect class=\"fw\" x=\"{x1:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{:.1}\">\
-             <title>{}</title></rect><text class=\"fl\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+             <title>{}</title></rect>",
             (x2 - x1).max(1.0),
             bottom - top,
             esc(&f.name),
-            x1 + 2.0,
-            top + 10.0,
-            esc(&f.name)
         );
+        // one row of names here: a name that would overlap the one before is left to the
+        // window's hover title (the charts below stagger theirs)
+        if row == 0 {
+            let _ = write!(
+                s,
+                "<text class=\"fl\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x1 + 2.0,
+                top + 10.0,
+                esc(&f.name)
+            );
+        }
     }
     let secs = (span.1 - span.0) / 1_000_000_000;
     let step = (secs / 15).max(1);
@@ -694,7 +818,7 @@ fn sample<'a>(bars: &'a [Bar], cap: usize, hl: &HashSet<u64>) -> (Vec<&'a Bar>, 
 }
 
 fn timeline(h: &mut String, bars: &[Bar], faults: &[Fault], hl: &HashSet<u64>, span: (u64, u64)) {
-    h.push_str("<h2>Timeline</h2>\n");
+    h.push_str("<h2 id=\"timeline\">Timeline</h2>\n");
     if bars.is_empty() {
         h.push_str("<p class=\"muted\">no client operations</p>\n");
         return;
@@ -731,7 +855,7 @@ fn timeline(h: &mut String, bars: &[Bar], faults: &[Fault], hl: &HashSet<u64>, s
     }
     let _ = write!(
         h,
-        "<p class=\"muted\">{note}</p>\n<svg width=\"{W}\" height=\"{:.0}\" viewBox=\"0 0 {W} {:.0}\">",
+        "<p class=\"muted\">{note}</p>\n<svg class=\"hb\" width=\"{W}\" height=\"{:.0}\" viewBox=\"0 0 {W} {:.0}\">",
         height + 16.0,
         height + 16.0
     );
@@ -785,118 +909,6 @@ fn timeline(h: &mut String, bars: &[Bar], faults: &[Fault], hl: &HashSet<u64>, s
     h.push_str("</svg>\n");
 }
 
-fn latency(h: &mut String, bars: &[Bar], faults: &[Fault], hl: &HashSet<u64>, span: (u64, u64)) {
-    let done: Vec<&Bar> = bars.iter().filter(|b| b.end.is_some()).collect();
-    h.push_str("<h2>Latency</h2>\n");
-    if done.is_empty() {
-        h.push_str("<p class=\"muted\">no completed operations</p>\n");
-        return;
-    }
-    let ms = |b: &Bar| (b.end.unwrap_or(b.start).saturating_sub(b.start) as f64 / 1e6).max(0.01);
-    let max = done.iter().map(|b| ms(b)).fold(1.0, f64::max);
-    let (lo, hi) = (-2.0_f64, max.log10().ceil().max(0.0));
-    let (top, bottom) = (4.0, 240.0);
-    let y_of = |v: f64| bottom - (v.log10() - lo) / (hi - lo) * (bottom - top - 12.0);
-    let stride = done.len().div_ceil(MAX_POINTS).max(1);
-    let mut note =
-        String::from("Each completed op at its invocation time, latency on a log scale.");
-    if stride > 1 {
-        let _ = write!(note, " Downsampled: every {stride}th op drawn.");
-    }
-    let _ = write!(
-        h,
-        "<p class=\"muted\">{note}</p>\n<svg width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\">",
-        bottom + 16.0,
-        bottom + 16.0
-    );
-    shade(h, faults, span, top, bottom);
-    let mut decade = lo;
-    while decade <= hi {
-        let y = y_of(10f64.powf(decade));
-        let label = if decade < 0.0 {
-            format!("{}ms", 10f64.powf(decade))
-        } else {
-            format!("{}ms", 10u64.pow(decade as u32))
-        };
-        let _ = write!(
-            h,
-            "<line class=\"ax\" x1=\"{ML}\" x2=\"{W}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text x=\"2\" y=\"{:.1}\">{label}</text>",
-            y + 3.0
-        );
-        decade += 1.0;
-    }
-    for (i, b) in done.iter().enumerate() {
-        let is_hl = hl.contains(&b.invoke) || b.complete.is_some_and(|c| hl.contains(&c));
-        if i % stride != 0 && !is_hl {
-            continue;
-        }
-        let cls = if is_hl { "hl" } else { class_of(b.kind) };
-        let _ = write!(
-            h,
-            "<rect class=\"{cls}\" x=\"{:.1}\" y=\"{:.1}\" width=\"2\" height=\"2\"/>",
-            x_of(b.start, span),
-            y_of(ms(b)) - 1.0
-        );
-    }
-    h.push_str("</svg>\n");
-}
-
-fn throughput(h: &mut String, bars: &[Bar], faults: &[Fault], span: (u64, u64)) {
-    h.push_str("<h2>Throughput</h2>\n");
-    let secs = (span.1 - span.0) / 1_000_000_000 + 1;
-    // Whole seconds per bucket, so that there are at most MAX_BUCKETS of them.
-    let width = secs.div_ceil(MAX_BUCKETS).max(1);
-    let bucket_ns = width.saturating_mul(1_000_000_000);
-    let buckets = secs.div_ceil(width) as usize;
-    let mut per = vec![[0u64; 3]; buckets];
-    for b in bars {
-        let Some(end) = b.end else { continue };
-        let s = ((end.saturating_sub(span.0)) / bucket_ns) as usize;
-        let k = match b.kind {
-            OpType::Ok => 0,
-            OpType::Fail => 1,
-            _ => 2,
-        };
-        if let Some(slot) = per.get_mut(s) {
-            slot[k] += 1;
-        }
-    }
-    // Per second, whatever the bucket width.
-    let max = per.iter().flatten().copied().max().unwrap_or(0).max(1) as f64 / width as f64;
-    let (top, bottom) = (4.0, 180.0);
-    let _ = write!(
-        h,
-        "<p class=\"muted\">Completions per second: <span style=\"color:#3b8f3b\">ok</span>, \
-         <span style=\"color:#d08a2c\">fail</span>, <span style=\"color:#8a5db5\">info</span> \
-         (peak {max}/s).</p>\n<svg width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\">",
-        bottom + 16.0,
-        bottom + 16.0
-    );
-    shade(h, faults, span, top, bottom);
-    let _ = write!(h, "<text x=\"2\" y=\"{}\">{max}/s</text>", top + 10.0);
-    for (k, cls) in ["lo", "lf", "li"].iter().enumerate() {
-        let pts: Vec<String> = per
-            .iter()
-            .enumerate()
-            .map(|(s, c)| {
-                let t = span
-                    .0
-                    .saturating_add((s as u64).saturating_mul(bucket_ns))
-                    .saturating_add(bucket_ns / 2);
-                let y = bottom - c[k] as f64 / width as f64 / max * (bottom - top - 12.0);
-                format!("{:.1},{y:.1}", x_of(t.min(span.1), span))
-            })
-            .collect();
-        let _ = write!(
-            h,
-            "<polyline class=\"{cls}\" points=\"{}\"/>",
-            pts.join(" ")
-        );
-    }
-    h.push_str("</svg>\n");
-}
-
 /// The columns of an availability stats object, in table order.
 const STAT_COLS: [&str; 8] = [
     "ops",
@@ -934,6 +946,18 @@ fn stats_table(h: &mut String, rows: &[(String, &Value)]) {
     h.push_str("</table>\n");
 }
 
+/// The clock faults' "no effect" note, if the target ignored them.
+fn clock_note(r: &Value) -> String {
+    match r
+        .pointer("/faults/clock/notes/0")
+        .and_then(Value::as_str)
+        .filter(|_| r.pointer("/faults/clock/no_effect").and_then(Value::as_u64) > Some(0))
+    {
+        Some(n) => format!(" <b>No effect on the target:</b> {}", esc(n)),
+        None => String::new(),
+    }
+}
+
 fn availability(h: &mut String, r: &Value, t0: u64) {
     let Some(ws) = r
         .pointer("/checkers/availability/windows")
@@ -942,7 +966,7 @@ fn availability(h: &mut String, r: &Value, t0: u64) {
         return;
     };
     h.push_str(
-        "<h2>Availability per fault window</h2>\n<table><tr><th>fault</th><th>value</th>\
+        "<h2 id=\"availability\">Availability per fault window</h2>\n<table><tr><th>fault</th><th>value</th>\
         <th>from s</th><th>to s</th><th>ops</th><th>ok</th><th>fail</th><th>info</th>\
         <th>ok share</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n",
     );

@@ -184,6 +184,26 @@ fn invalid_run_shows_stuck_op_highlighted_and_escapes_user_data() {
 }
 
 #[test]
+fn invalid_linear_run_draws_the_counterexample_and_names_each_ops_node() {
+    let mut ops = history();
+    ops[4].node = Some("n2<i>".into());
+    ops[0].node = Some("n1".into());
+    let page = render(&results(false), &ops);
+    assert_well_formed(&page);
+    // the tables: process, then node
+    assert!(page.contains("<tr class=\"stuck\"><td>4…5</td><td>1</td><td>n2&lt;i&gt;</td>"));
+    assert!(page.contains("<td>0…1</td><td>0</td><td>n1</td>"));
+    // the drawing: the stuck read in red with why, in the model's terms
+    assert!(page.contains("<svg class=\"hb cx\""));
+    assert!(page.contains("✗ cannot take effect: state &lt;script&gt;alert(1)&lt;/script&gt;; read returned stale &amp; old"));
+    assert!(page.contains("read → stale &amp; old ok · n2&lt;i&gt;"));
+    assert!(page.contains("id=\"key-1\""));
+    assert!(!page.contains("n2<i>"), "node names are escaped");
+    // the header says what was expected and whether the run passed
+    assert!(page.contains("<b>expected</b> valid <span class=\"v FAIL\">FAIL</span>"));
+}
+
+#[test]
 fn txn_cycle_renders_explanation_dot_and_svg() {
     let r = json!({"valid": false, "checkers": {"txn": {
         "valid": false, "anomaly_types": ["G-single"], "not": ["snapshot-isolation"],
@@ -265,7 +285,7 @@ fn header_shows_what_the_faults_really_did_and_the_run_error() {
     r["error"] = json!("n2: cannot connect");
     let page = render(&r, &history());
     assert_well_formed(&page);
-    assert!(page.contains("<h2>Faults</h2>"));
+    assert!(page.contains("<h2 id=\"faults\">Faults</h2>"));
     assert!(page.contains(
         "<tr><td>partition</td><td>3</td><td>0</td><td>1</td><td>0</td><td>no leader &lt;now&gt;</td></tr>"
     ));
@@ -274,7 +294,7 @@ fn header_shows_what_the_faults_really_did_and_the_run_error() {
     ));
     assert!(page.contains("<b>run error</b> <code>n2: cannot connect</code>"));
     // Without faults, no section.
-    assert!(!render(&results(true), &history()).contains("<h2>Faults</h2>"));
+    assert!(!render(&results(true), &history()).contains("id=\"faults\""));
 }
 
 #[test]
@@ -290,14 +310,14 @@ fn times_far_apart_are_charted_in_wider_buckets_not_one_per_second() {
             op(3, last, c(1), OpType::Ok, "read", json!(1)),
         ];
         let page = render(&json!({"valid": true}), &ops);
-        let points = page
-            .split("<polyline class=\"lo\" points=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("a throughput line")
-            .split(' ')
-            .count();
-        assert!(points as u64 <= MAX_BUCKETS, "{points} points");
+        let span = (0, last);
+        let bars = super::charts::throughput_series(&[], span);
+        assert!(
+            bars.len() <= super::charts::BUCKETS as usize + 1,
+            "{}",
+            bars.len()
+        );
+        assert!(page.contains("Throughput"), "the chart is drawn");
         assert!(page.len() < 1 << 20, "{} bytes", page.len());
     }
 }

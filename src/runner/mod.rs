@@ -167,12 +167,25 @@ impl Emergency {
     }
 }
 
-/// Runs the plan `test_count` times. Returns every run's outcome (stops early when interrupted).
+/// Runs the plan `test_count` times, printing each run's summary. Returns every run's outcome
+/// (stops early when interrupted).
 pub async fn run_tests(
     plan: &Plan,
     registry: &Registry,
     interrupt: &Interrupt,
     emergency: &Emergency,
+) -> Result<Vec<RunOutcome>> {
+    run_tests_with(plan, registry, interrupt, emergency, &mut print_summary).await
+}
+
+/// [`run_tests`], handing each finished run to `on_run` instead of printing its summary
+/// (`netsplit test-all` prints it around its progress bar).
+pub async fn run_tests_with(
+    plan: &Plan,
+    registry: &Registry,
+    interrupt: &Interrupt,
+    emergency: &Emergency,
+    on_run: &mut (dyn FnMut(&RunOutcome) + Send),
 ) -> Result<Vec<RunOutcome>> {
     let mut outs = Vec::new();
     for i in 0..plan.run.test_count {
@@ -187,7 +200,7 @@ pub async fn run_tests(
         }
         p.run.test_count = 1;
         let out = run_once(&p, registry, interrupt, emergency).await?;
-        print_summary(&out);
+        on_run(&out);
         outs.push(out);
     }
     Ok(outs)
@@ -320,7 +333,7 @@ pub async fn run_once(
     };
     shared.generating.store(false, Ordering::Relaxed);
     progress.abort();
-    if std::io::stderr().is_terminal() {
+    if std::io::stderr().is_terminal() && !progress_sunk() {
         eprintln!();
     }
     if let Some(e) = &error {
@@ -365,6 +378,7 @@ pub async fn run_once(
     );
     store::write_results(&run_dir, &results)?;
     store::write_report(&run_dir, &results, &ops_arc);
+    store::index::write_logged(Path::new(&plan.run.store));
     tracing::info!(valid = valid.as_str(), "run done");
     Ok(RunOutcome {
         run_dir,
@@ -893,9 +907,13 @@ async fn progress_loop(sh: Arc<Shared>) {
             "{rate:>8.0} ops/s  ok {ok}  fail {fail}  info {info}  faults [{}]  {left}s left",
             if faults.is_empty() { "-" } else { &faults }
         );
-        if tty {
+        let sunk = match PROGRESS_SINK.lock() {
+            Ok(g) => g.as_ref().map(|sink| sink(&line)).is_some(),
+            Err(_) => false,
+        };
+        if !sunk && tty {
             eprint!("\r\x1b[2K{line}");
-        } else {
+        } else if !sunk {
             eprintln!("netsplit: {line}");
         }
         tracing::debug!(progress = %line);
@@ -907,4 +925,20 @@ pub fn print_summary(out: &RunOutcome) {
     use std::io::Write as _;
     print!("{}", store::summary_text(&out.results));
     let _ = std::io::stdout().flush();
+}
+
+/// Where a run's progress line goes instead of stderr, when set: `netsplit test-all` shows it
+/// in its own progress bar, which a second line on the terminal would break.
+type ProgressSink = Box<dyn Fn(&str) + Send>;
+static PROGRESS_SINK: Mutex<Option<ProgressSink>> = Mutex::new(None);
+
+/// Sends the runs' progress lines to `sink` (`None`: back to stderr).
+pub fn set_progress_sink(sink: Option<ProgressSink>) {
+    if let Ok(mut g) = PROGRESS_SINK.lock() {
+        *g = sink;
+    }
+}
+
+fn progress_sunk() -> bool {
+    PROGRESS_SINK.lock().map(|g| g.is_some()).unwrap_or(false)
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: areas as modules.
 
 mod check;
+mod ci;
 mod etcd;
 mod extension;
 mod faults_e2e;
@@ -9,5 +10,6 @@ mod nemesis;
 mod nodes;
 mod redis;
 mod runner;
+mod serve;
 mod support;
 mod txn;
