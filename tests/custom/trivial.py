@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The trivial custom client of examples/custom_bench.rs: answers ok at once, echoing the
-request (a read of the counter answers 0). Measures what the protocol costs, nothing else."""
+"""The trivial custom client of the throughput measurement in docs/custom-clients.md ("How
+fast"): answers ok at once, echoing the request (a read answers 0, so the verdict means
+nothing). Measures what the protocol costs, nothing else."""
 import sys
 
 out = sys.stdout
