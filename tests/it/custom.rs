@@ -400,3 +400,94 @@ fn bad_input_is_one_line_and_254_before_any_run() {
     }
     remove_tmp_dirs("custom", "bad-input");
 }
+
+/// Brings local cluster `cus1` down when dropped (only this test uses it).
+struct ClusterDown;
+
+impl Drop for ClusterDown {
+    fn drop(&mut self) {
+        let _ = netsplit(&["cluster", "down", "--name", "cus1", "-q"]);
+    }
+}
+
+#[test]
+fn python_register_client_against_real_etcd_on_a_local_cluster_with_partitions_is_valid() {
+    const TEST: &str = "custom::python_register_client_against_real_etcd_on_a_local_cluster";
+    if !crate::support::root_or_skip(TEST, "needs root to make a local namespace cluster") {
+        return;
+    }
+    if !Path::new("/usr/bin/etcd").exists() {
+        crate::support::skip(TEST, "no /usr/bin/etcd (apt-get install etcd-server)");
+        return;
+    }
+    let up = netsplit(&["cluster", "up", "--name", "cus1", "--nodes", "3", "-q"]);
+    assert_eq!(up.status.code(), Some(0), "{}", show(&up));
+    let _down = ClusterDown;
+    let dir = tmp_dir("custom", "etcd-cluster");
+    let store = dir.join("store");
+    let s = store.to_str().unwrap();
+    // etcd started on the cluster by the built-in target and left running: the user's database
+    let start = netsplit(&[
+        "test",
+        "--target",
+        "etcd",
+        "--cluster",
+        "cus1",
+        "--workload",
+        "register",
+        "--time-limit",
+        "1",
+        "--nemesis",
+        "none",
+        "--leave-db-running",
+        "--store",
+        s,
+        "-q",
+    ]);
+    assert_eq!(start.status.code(), Some(0), "{}", show(&start));
+    let client = format!("client={}", python_register());
+    let out = netsplit(&[
+        "test",
+        "--target",
+        "custom",
+        "--target-opt",
+        &client,
+        "--cluster",
+        "cus1",
+        "--workload",
+        "register",
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "3",
+        "--time-limit",
+        "10",
+        "--concurrency",
+        "3",
+        "--store",
+        s,
+        "--seed",
+        "1",
+        "-q",
+    ]);
+    let run = latest(&store).unwrap();
+    let r = results(&run);
+    assert_eq!(
+        (out.status.code(), &r["valid"]),
+        (Some(0), &Value::Bool(true)),
+        "{}",
+        show(&out)
+    );
+    let h = history(&run);
+    assert!(
+        h.iter()
+            .any(|e| e["f"] == "start-partition" && e["value"]["grudge"].is_object()),
+        "a partition ran"
+    );
+    assert!(
+        r["by_f"]["read"]["ok"].as_u64().unwrap() > 20,
+        "{}",
+        r["by_f"]
+    );
+    remove_tmp_dirs("custom", "etcd-cluster");
+}
