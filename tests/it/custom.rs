@@ -358,6 +358,11 @@ fn bad_input_is_one_line_and_254_before_any_run() {
     let s = store.to_str().unwrap();
     let plan_file = dir.join("p.yaml");
     let cases: Vec<(Vec<String>, Option<&str>, &str)> = vec![
+        (
+            ["--target-opt", "client=cat", "--nemesis", "partition"].map(String::from).to_vec(),
+            None,
+            "gets them from --cluster or --nodes",
+        ),
         (vec!["--target-opt".into(), "x=1".into()], None, "needs target.opts.client"),
         (
             vec!["--target-opt".into(), "client=pythonnnn3 c.py".into()],
