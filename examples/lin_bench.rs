@@ -5,6 +5,8 @@
 //! cargo run --release --example lin_bench -- gen FILE [SEED] [MODE]  # write JSONL
 //! cargo run --release --example lin_bench -- seq N FILE   # a purely sequential register history
 //! ```
+//! Flags before the arguments change the shape: `--keys N`, `--ops-per-key N`,
+//! `--procs-per-key N`, `--affected N`, `--fault-ticks N`, `--time-limit S` (per check).
 //! Histories come from `checker::linear::gen::simulate` with its defaults, shaped like the
 //! faulted etcd run that ended `unknown` before: 20 keys of 170 operations, 5 clients per key, a
 //! fault window in which 2 of them get immediate errors of unknown outcome (≈100 `info`
@@ -22,6 +24,37 @@ use netsplit::history::{JsonlWriter, Op, OpType};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+/// The shape flags (see the module docs), removed from `args`.
+fn shape(args: &mut Vec<String>) -> (GenOptions, Option<Duration>) {
+    let mut o = GenOptions::default();
+    let mut limit = None;
+    while args.first().is_some_and(|a| a.starts_with("--")) {
+        let flag = args.remove(0);
+        let v = if args.is_empty() {
+            String::new()
+        } else {
+            args.remove(0)
+        };
+        let n: usize = v.parse().unwrap_or_else(|_| {
+            eprintln!("{flag} needs a number, got {v:?}");
+            std::process::exit(254)
+        });
+        match flag.as_str() {
+            "--keys" => o.keys = n,
+            "--ops-per-key" => o.ops_per_key = n,
+            "--procs-per-key" => o.procs_per_key = n,
+            "--affected" => o.affected = n,
+            "--fault-ticks" => o.fault_ticks = n as u64,
+            "--time-limit" => limit = Some(Duration::from_secs(n as u64)),
+            _ => {
+                eprintln!("unknown flag {flag}");
+                std::process::exit(254)
+            }
+        }
+    }
+    (o, limit)
+}
+
 /// A MODE: (value range, stale-read percent).
 fn mode(a: &str) -> (Option<u64>, u64) {
     let (values, stale) = match a.strip_suffix("/stale") {
@@ -31,12 +64,12 @@ fn mode(a: &str) -> (Option<u64>, u64) {
     (values.parse().ok(), stale)
 }
 
-fn gen(seed: u64, (range, stale): (Option<u64>, u64)) -> Vec<Op> {
+fn gen(base: &GenOptions, seed: u64, (range, stale): (Option<u64>, u64)) -> Vec<Op> {
     simulate(&GenOptions {
         value_range: range,
         stale_pct: stale,
         seed,
-        ..GenOptions::default()
+        ..base.clone()
     })
 }
 
@@ -78,11 +111,16 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let (base, limit) = shape(&mut args);
     match args.first().map(String::as_str) {
         Some("gen") if args.len() >= 2 => {
             let seed = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
-            let ops = gen(seed, mode(args.get(3).map_or("unique", String::as_str)));
+            let ops = gen(
+                &base,
+                seed,
+                mode(args.get(3).map_or("unique", String::as_str)),
+            );
             write(&args[1], &ops);
             let (k, n, i) = busiest_key(&ops);
             println!(
@@ -116,10 +154,11 @@ fn main() {
                 println!("{label}:");
                 let mut times = Vec::new();
                 for seed in 1..=runs {
-                    let ops = gen(seed, m);
+                    let ops = gen(&base, seed, m);
                     let (k, n, i) = busiest_key(&ops);
                     let mut o = LinOptions::new(ModelKind::CasRegister);
                     o.independent = true;
+                    o.budget = netsplit::checker::Budget::with_time_limit(limit);
                     let t = Instant::now();
                     let r = check(&ops, &o).expect("generated histories are well-formed");
                     let el = t.elapsed();

@@ -35,13 +35,22 @@
 //!   X can be removed there. (Candidates after X are exactly the current ones minus X: X has no
 //!   return, so lifting it does not move the walk's boundary.)
 //!
-//! Memo entries store the linearized set and the state, keyed by a 64-bit hash (an incremental
-//! Zobrist hash of the set mixed with the state's hash); collisions are resolved by comparing
-//! sets and states, so the memo is exact. Small partitions store the set as a bitset per entry.
-//! Large ones (more than [`FLAT_MAX_WORDS`] × 64 operations) store it as the root of a
-//! hash-consed tree of bitset words, so that each new configuration costs a few tree nodes
-//! rather than a whole bitset: a purely sequential history of n operations takes memory linear
-//! in n, not quadratic.
+//! A fourth pruning compares configurations: *dominated*. A configuration is (R, O, s): the
+//! required operations linearized, the open ones linearized, the state. If (R, O, s) was
+//! explored to the end and failed, then so does (R, O′, s) for any O′ ⊇ O: every continuation
+//! of the latter is one of the former (the open operations of O′ \ O may simply never take
+//! effect; real-time constraints come from required operations only). Configurations are
+//! marked done when the search backtracks out of them, and only done ones prune others (one
+//! still being explored proves nothing yet). Open operations of one class are linearized in call
+//! order, so O ⊆ O′ is exactly "no more of any class".
+//!
+//! Memo entries store R, O and the state, keyed by a 64-bit hash of R (an incremental Zobrist
+//! hash) mixed with the state's hash, so that entries differing only in O share a chain;
+//! comparisons of sets and states make the memo exact. Small sets are stored as a bitset per
+//! entry; large ones (more than [`FLAT_MAX_WORDS`] × 64 operations) as the root of a hash-consed
+//! tree of bitset words, so that each new configuration costs a few tree nodes rather than a
+//! whole bitset: a purely sequential history of n operations takes memory linear in n, not
+//! quadratic.
 
 use super::model::{KOp, Model};
 use crate::checker::Budget;
@@ -274,6 +283,26 @@ impl SetTree {
         }
     }
 
+    /// Whether the set of root `a` is a subset of that of root `b`.
+    fn subset(&self, a: u32, b: u32) -> bool {
+        self.sub(self.levels.len(), a, b)
+    }
+
+    /// `a ⊆ b` for nodes at `level` (0: leaves). Node 0 is the empty set at every level.
+    fn sub(&self, level: usize, a: u32, b: u32) -> bool {
+        if a == b || a == 0 {
+            return true;
+        }
+        if level == 0 {
+            return self.leaves[a as usize] & !self.leaves[b as usize] == 0;
+        }
+        let (na, nb) = (
+            self.levels[level - 1].node(a),
+            self.levels[level - 1].node(b),
+        );
+        na.iter().zip(nb).all(|(&x, &y)| self.sub(level - 1, x, y))
+    }
+
     /// The root of `root`'s set plus operation `i`: found (or, with `create`, built); `None`
     /// when that set was never built (so no memo entry can hold it).
     fn with(&mut self, root: u32, i: usize, create: bool) -> Option<u32> {
@@ -298,25 +327,133 @@ impl SetTree {
     }
 }
 
-/// The memo: (set key, state) pairs, chained per 64-bit hash in flat arenas. A set key is the
-/// bitset itself (`kw` words) or a one-word tree root.
+/// One of a search's two sets — required operations linearized, open ones linearized — as the
+/// memo stores it: the bitset itself, or (large sets) its root in a hash-consed tree.
+struct Keys {
+    bits: Vec<u64>,
+    tree: Option<SetTree>,
+    root: u32,
+}
+
+impl Keys {
+    /// A set over `n` elements, empty.
+    fn new(n: usize) -> Keys {
+        let words = n.div_ceil(64).max(1);
+        Keys {
+            bits: vec![0; words],
+            tree: (words > FLAT_MAX_WORDS).then(|| SetTree::new(words)),
+            root: 0,
+        }
+    }
+
+    /// Words per stored key.
+    fn width(&self) -> usize {
+        if self.tree.is_some() {
+            1
+        } else {
+            self.bits.len()
+        }
+    }
+
+    /// The key of the current set, plus element `j` if given, into `out`.
+    fn key(&mut self, j: Option<usize>, out: &mut Vec<u64>) {
+        out.clear();
+        match &mut self.tree {
+            None => {
+                out.extend_from_slice(&self.bits);
+                if let Some(j) = j {
+                    out[j / 64] |= 1 << (j % 64);
+                }
+            }
+            Some(t) => {
+                let r = match j {
+                    Some(j) => t.with(self.root, j, true).expect("create always builds"),
+                    None => self.root,
+                };
+                out.push(r as u64);
+            }
+        }
+    }
+
+    /// Adds element `j`, whose new key `key` gave; returns the prior root (for [`Keys::remove`]).
+    fn add(&mut self, j: usize, k: &[u64]) -> u32 {
+        self.bits[j / 64] |= 1 << (j % 64);
+        let prior = self.root;
+        if self.tree.is_some() {
+            self.root = k[0] as u32;
+        }
+        prior
+    }
+
+    fn remove(&mut self, j: usize, prior_root: u32) {
+        self.bits[j / 64] &= !(1 << (j % 64));
+        self.root = prior_root;
+    }
+
+    /// Whether the set of key `a` is a subset of that of key `b`.
+    fn subset(&self, a: &[u64], b: &[u64]) -> bool {
+        match &self.tree {
+            None => a.iter().zip(b).all(|(x, y)| x & !y == 0),
+            Some(t) => t.subset(a[0] as u32, b[0] as u32),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.tree.as_ref().map_or(0, SetTree::bytes)
+    }
+}
+
+/// What the memo knows of a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    New,
+    /// Visited before (and so explored to the end: see [`Search::try_lift`]).
+    Seen,
+    /// A done configuration with the same required set and state and fewer open operations.
+    Dominated,
+}
+
+/// The memo: (required-set key, open-set key, state) entries in flat arenas, with two
+/// indexes. Every entry is chained under a hash of all three (to find the very configuration);
+/// done entries are also chained under a hash of the required set and the state alone, keeping
+/// only those whose open set is minimal among them (to find one that dominates). Each entry
+/// carries a fingerprint of its open set (an OR of one bit per operation), so most non-subsets
+/// are rejected without comparing sets.
 struct Memo<S> {
-    heads: IdMap,
-    kw: usize,
-    keys: Vec<u64>,
+    exact: IdMap,
+    dominant: IdMap,
+    rw: usize,
+    ow: usize,
+    req: Vec<u64>,
+    open: Vec<u64>,
     states: Vec<S>,
+    /// Hash of (required set, state) of each entry, and its open set's fingerprint.
+    hash: Vec<u64>,
+    print: Vec<u64>,
     next: Vec<u32>,
+    /// Next in the dominance chain (`NIL` also for entries not in one).
+    dnext: Vec<u32>,
+    /// Whether open sets can differ at all (the partition has open operations); if not, the
+    /// dominance index stays empty.
+    dominance: bool,
     bytes: usize,
 }
 
 impl<S: Eq + Clone> Memo<S> {
-    fn new(kw: usize) -> Memo<S> {
+    fn new(rw: usize, ow: usize, dominance: bool) -> Memo<S> {
         Memo {
-            heads: IdMap::default(),
-            kw,
-            keys: Vec::new(),
+            dominance,
+            exact: IdMap::default(),
+            dominant: IdMap::default(),
+            rw,
+            ow,
+            req: Vec::new(),
+            open: Vec::new(),
             states: Vec::new(),
+            hash: Vec::new(),
+            print: Vec::new(),
             next: Vec::new(),
+            dnext: Vec::new(),
             bytes: 0,
         }
     }
@@ -325,26 +462,121 @@ impl<S: Eq + Clone> Memo<S> {
         self.states.len()
     }
 
-    fn contains(&self, h: u64, key: &[u64], s: &S) -> bool {
-        let mut at = self.heads.get(&h).copied().unwrap_or(NIL);
+    fn req_of(&self, a: usize) -> &[u64] {
+        &self.req[a * self.rw..(a + 1) * self.rw]
+    }
+
+    fn open_of(&self, a: usize) -> &[u64] {
+        &self.open[a * self.ow..(a + 1) * self.ow]
+    }
+
+    /// `h`: hash of (required set, state); `hx`: of all three; `fp`: the open set's
+    /// fingerprint.
+    #[allow(clippy::too_many_arguments)]
+    fn find(
+        &self,
+        h: u64,
+        hx: u64,
+        rk: &[u64],
+        ok: &[u64],
+        fp: u64,
+        s: &S,
+        subset: impl Fn(&[u64], &[u64]) -> bool,
+    ) -> Found {
+        let mut at = self.exact.get(&hx).copied().unwrap_or(NIL);
         while at != NIL {
             let a = at as usize;
-            if self.states[a] == *s && self.keys[a * self.kw..(a + 1) * self.kw] == *key {
-                return true;
+            if self.states[a] == *s && self.req_of(a) == rk && self.open_of(a) == ok {
+                return Found::Seen;
             }
             at = self.next[a];
         }
-        false
+        if !self.dominance {
+            return Found::New;
+        }
+        let mut at = self.dominant.get(&h).copied().unwrap_or(NIL);
+        while at != NIL {
+            let a = at as usize;
+            if self.print[a] & !fp == 0
+                && self.states[a] == *s
+                && self.req_of(a) == rk
+                && subset(self.open_of(a), ok)
+            {
+                return Found::Dominated;
+            }
+            at = self.dnext[a];
+        }
+        Found::New
     }
 
-    /// Adds (key, s), which must not be present.
-    fn insert(&mut self, h: u64, key: &[u64], s: S, extra: usize) {
+    /// Adds an entry (not done); returns its index.
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &mut self,
+        h: u64,
+        hx: u64,
+        rk: &[u64],
+        ok: &[u64],
+        fp: u64,
+        s: S,
+        extra: usize,
+    ) -> u32 {
         let idx = self.states.len() as u32;
-        let prev = self.heads.insert(h, idx).unwrap_or(NIL);
+        let prev = self.exact.insert(hx, idx).unwrap_or(NIL);
         self.next.push(prev);
-        self.keys.extend_from_slice(key);
+        self.req.extend_from_slice(rk);
+        self.open.extend_from_slice(ok);
         self.states.push(s);
-        self.bytes += self.kw * 8 + std::mem::size_of::<S>() + extra + 4 + MAP_ENTRY_BYTES;
+        self.bytes += (self.rw + self.ow) * 8 + std::mem::size_of::<S>() + extra + 4;
+        self.bytes += MAP_ENTRY_BYTES;
+        if self.dominance {
+            self.dnext.push(NIL);
+            self.hash.push(h);
+            self.print.push(fp);
+            self.bytes += 20 + MAP_ENTRY_BYTES;
+        }
+        idx
+    }
+
+    /// Entry `e` has been explored to the end: it joins its dominance chain, unless a done
+    /// entry there already has a subset of its open set; those with a superset leave it.
+    fn set_done(&mut self, e: u32, subset: impl Fn(&[u64], &[u64]) -> bool) {
+        if !self.dominance {
+            return;
+        }
+        let ea = e as usize;
+        let h = self.hash[ea];
+        let same =
+            |m: &Memo<S>, a: usize| m.states[a] == m.states[ea] && m.req_of(a) == m.req_of(ea);
+        let head = self.dominant.get(&h).copied().unwrap_or(NIL);
+        let (mut prev, mut at) = (NIL, head);
+        let mut first = head;
+        while at != NIL {
+            let a = at as usize;
+            let nx = self.dnext[a];
+            if same(self, a) {
+                if self.print[a] & !self.print[ea] == 0 && subset(self.open_of(a), self.open_of(ea))
+                {
+                    return;
+                }
+                if self.print[ea] & !self.print[a] == 0 && subset(self.open_of(ea), self.open_of(a))
+                {
+                    // Dominated by `e` from now on: unlink.
+                    if prev == NIL {
+                        first = nx;
+                    } else {
+                        self.dnext[prev as usize] = nx;
+                    }
+                    self.dnext[a] = NIL;
+                    at = nx;
+                    continue;
+                }
+            }
+            prev = at;
+            at = nx;
+        }
+        self.dnext[ea] = first;
+        self.dominant.insert(h, e);
     }
 }
 
@@ -376,11 +608,16 @@ enum Cursor {
     Open { slot: u32, boundary: usize },
 }
 
-/// A choice made: the operation linearized, what it replaced, and where the walk resumes.
+/// A choice made: the operation linearized, what it replaced, the memo entry of the
+/// configuration it led to, and where the walk resumes.
 struct Frame<S> {
     op: u32,
     prior: S,
+    /// The prior root of the set the operation joined (required or open), and the prior
+    /// fingerprint of the open set.
     prior_root: u32,
+    prior_fp: u64,
+    entry: u32,
     /// For open operations: the boundary the open list was walked with.
     boundary: usize,
 }
@@ -401,11 +638,21 @@ pub struct Search<'a, M: Model> {
     slot_of: Vec<u32>,
     /// For open ops: the previous open op with the same model operation (or `NIL`).
     class_prev: Vec<u32>,
+    /// Each op's position among the required ops, or among the open ops.
+    rank: Vec<u32>,
+    /// Zobrist keys of required ops, and the hash of the required set.
     zobrist: Vec<u64>,
-    lin: Vec<u64>,
     zob: u64,
-    tree: Option<SetTree>,
-    root: u32,
+    /// Every op linearized (membership), and the two sets as the memo keys them.
+    lin: Vec<u64>,
+    req: Keys,
+    opened: Keys,
+    /// The open set's Zobrist hash and fingerprint.
+    ozob: u64,
+    ofp: u64,
+    /// Scratch keys.
+    rk: Vec<u64>,
+    ok: Vec<u64>,
     memo: Memo<M::State>,
     state: M::State,
     frames: Vec<Frame<M::State>>,
@@ -459,9 +706,18 @@ impl<'a, M: Model> Search<'a, M> {
                 class_prev[i as usize] = p;
             }
         }
-        let words = n.div_ceil(64).max(1);
-        let tree = (words > FLAT_MAX_WORDS).then(|| SetTree::new(words));
-        let kw = if tree.is_some() { 1 } else { words };
+        let mut rank = vec![0u32; n];
+        let mut counts = [0u32; 2];
+        for (i, o) in ops.iter().enumerate() {
+            let c = &mut counts[o.ret.is_none() as usize];
+            rank[i] = *c;
+            *c += 1;
+        }
+        let req = Keys::new(counts[0] as usize);
+        let opened = Keys::new(counts[1] as usize);
+        // Without open operations every open set is empty: no key words, no dominance.
+        let ow = if counts[1] > 0 { opened.width() } else { 0 };
+        let memo = Memo::new(req.width(), ow, counts[1] > 0);
         let entry = next[0];
         Search {
             model,
@@ -473,12 +729,17 @@ impl<'a, M: Model> Search<'a, M> {
             oprev,
             slot_of,
             class_prev,
+            rank,
             zobrist: (0..n as u64).map(|i| splitmix64(i ^ 0x5eed)).collect(),
-            lin: vec![0u64; words],
             zob: 0,
-            tree,
-            root: 0,
-            memo: Memo::new(kw),
+            lin: vec![0u64; n.div_ceil(64).max(1)],
+            req,
+            opened,
+            ozob: 0,
+            ofp: 0,
+            rk: Vec::new(),
+            ok: Vec::new(),
+            memo,
             state: model.init(),
             frames: Vec::new(),
             best: Vec::new(),
@@ -496,7 +757,7 @@ impl<'a, M: Model> Search<'a, M> {
     }
 
     fn bytes(&self) -> usize {
-        self.memo.bytes + self.tree.as_ref().map_or(0, SetTree::bytes)
+        self.memo.bytes + self.req.bytes() + self.opened.bytes()
     }
 
     /// Ends the search: returns its share of the shared memory count and drops the memo.
@@ -504,8 +765,9 @@ impl<'a, M: Model> Search<'a, M> {
         self.stats.configurations = self.memo.len() as u64;
         memory.fetch_sub(self.reported, Ordering::Relaxed);
         self.reported = 0;
-        self.memo = Memo::new(1);
-        self.tree = None;
+        self.memo = Memo::new(1, 1, false);
+        self.req = Keys::new(0);
+        self.opened = Keys::new(0);
         Some(outcome)
     }
 
@@ -630,42 +892,57 @@ impl<'a, M: Model> Search<'a, M> {
         if open && ns == self.state {
             return false;
         }
-        let z = self.zob ^ self.zobrist[i];
-        let h = z ^ hash_state(&ns);
-        let word = i / 64;
-        let bit = 1u64 << (i % 64);
-        // Is (set + i, ns) in the memo?
-        let seen = match &mut self.tree {
-            None => {
-                self.lin[word] |= bit;
-                let seen = self.memo.contains(h, &self.lin, &ns);
-                self.lin[word] &= !bit;
-                seen
-            }
-            Some(t) => match t.with(self.root, i, false) {
-                Some(r) => self.memo.contains(h, &[r as u64], &ns),
-                None => false,
-            },
+        let j = self.rank[i] as usize;
+        let z = if open {
+            self.zob
+        } else {
+            self.zob ^ self.zobrist[i]
         };
-        if seen || (open && !self.observable(i, &ns, boundary)) {
+        let h = z ^ hash_state(&ns);
+        let (oz, fp) = if open {
+            (
+                self.ozob ^ self.zobrist[i],
+                self.ofp | 1 << (self.zobrist[i] >> 58),
+            )
+        } else {
+            (self.ozob, self.ofp)
+        };
+        let hx = h ^ splitmix64(oz);
+        // The configuration's keys, and what the memo knows of it. A configuration found is
+        // one explored to the end: it cannot be on the current path, where every configuration
+        // has fewer operations linearized than this one.
+        let (mut rk, mut ok) = (std::mem::take(&mut self.rk), std::mem::take(&mut self.ok));
+        self.req.key((!open).then_some(j), &mut rk);
+        if self.memo.ow > 0 {
+            self.opened.key(open.then_some(j), &mut ok);
+        }
+        let opened = &self.opened;
+        let found = self
+            .memo
+            .find(h, hx, &rk, &ok, fp, &ns, |a, b| opened.subset(a, b));
+        if found != Found::New || (open && !self.observable(i, &ns, boundary)) {
+            (self.rk, self.ok) = (rk, ok);
             return false;
         }
-        self.lin[word] |= bit;
-        let prior_root = self.root;
+        self.lin[i / 64] |= 1 << (i % 64);
+        let prior_root = if open {
+            self.opened.add(j, &ok)
+        } else {
+            self.req.add(j, &rk)
+        };
         let extra = self.model.heap_bytes(&ns);
-        match &mut self.tree {
-            None => self.memo.insert(h, &self.lin, ns.clone(), extra),
-            Some(t) => {
-                self.root = t.with(self.root, i, true).expect("create always builds");
-                self.memo.insert(h, &[self.root as u64], ns.clone(), extra);
-            }
-        }
+        let entry = self.memo.insert(h, hx, &rk, &ok, fp, ns.clone(), extra);
+        (self.rk, self.ok) = (rk, ok);
         self.zob = z;
+        self.ozob = oz;
+        let prior_fp = std::mem::replace(&mut self.ofp, fp);
         let prior = std::mem::replace(&mut self.state, ns);
         self.frames.push(Frame {
             op: i as u32,
             prior,
             prior_root,
+            prior_fp,
+            entry,
             boundary,
         });
         if open {
@@ -726,11 +1003,21 @@ impl<'a, M: Model> Search<'a, M> {
             return false;
         };
         self.best_common = self.best_common.min(self.frames.len());
+        // Every continuation of that configuration has been tried.
+        let opened = &self.opened;
+        self.memo.set_done(f.entry, |a, b| opened.subset(a, b));
+        self.ofp = f.prior_fp;
         let i = f.op as usize;
+        let j = self.rank[i] as usize;
         self.state = f.prior;
-        self.root = f.prior_root;
         self.lin[i / 64] &= !(1 << (i % 64));
-        self.zob ^= self.zobrist[i];
+        if self.ops[i].ret.is_some() {
+            self.zob ^= self.zobrist[i];
+            self.req.remove(j, f.prior_root);
+        } else {
+            self.ozob ^= self.zobrist[i];
+            self.opened.remove(j, f.prior_root);
+        }
         if self.ops[i].ret.is_some() {
             let call = 1 + 2 * i as u32;
             // Unlift in reverse order: return first, then call.
@@ -773,6 +1060,66 @@ impl<'a, M: Model> Search<'a, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys of open sets (flat for 100 elements, a tree for 5000) and memo entries over them.
+    fn memo_case(n: usize) {
+        let mut keys = Keys::new(n);
+        let key = |keys: &mut Keys, elems: &[usize]| {
+            // Build the set element by element (as the search does), then read its key.
+            let mut k = Vec::new();
+            let saved = (keys.bits.clone(), keys.root);
+            for &e in elems {
+                keys.key(Some(e), &mut k);
+                keys.add(e, &k);
+            }
+            keys.key(None, &mut k);
+            (keys.bits, keys.root) = saved;
+            k
+        };
+        let fp = |elems: &[usize]| elems.iter().fold(0u64, |f, &e| f | 1 << (e % 64));
+        let (a, ab, abc, c) = (&[3][..], &[3, n - 1][..], &[3, n - 1, 40][..], &[40][..]);
+        let (ka, kab, kabc, kc) = (
+            key(&mut keys, a),
+            key(&mut keys, ab),
+            key(&mut keys, abc),
+            key(&mut keys, c),
+        );
+        let rk = [0u64];
+        let mut m: Memo<u32> = Memo::new(1, keys.width(), true);
+        let sub = |x: &[u64], y: &[u64]| keys.subset(x, y);
+        let e = m.insert(7, 70, &rk, &kab, fp(ab), 1, 0);
+        // Not done yet: only the very same configuration is found.
+        assert_eq!(m.find(7, 70, &rk, &kab, fp(ab), &1, sub), Found::Seen);
+        assert_eq!(m.find(7, 71, &rk, &kabc, fp(abc), &1, sub), Found::New);
+        m.set_done(e, sub);
+        // Done: supersets of its open set are dominated; subsets, other sets, other states and
+        // other required sets are not.
+        assert_eq!(
+            m.find(7, 71, &rk, &kabc, fp(abc), &1, sub),
+            Found::Dominated
+        );
+        assert_eq!(m.find(7, 72, &rk, &ka, fp(a), &1, sub), Found::New);
+        assert_eq!(m.find(7, 73, &rk, &kc, fp(c), &1, sub), Found::New);
+        assert_eq!(m.find(7, 71, &rk, &kabc, fp(abc), &2, sub), Found::New);
+        assert_eq!(m.find(7, 71, &[1], &kabc, fp(abc), &1, sub), Found::New);
+        // A done subset replaces it in the chain; a done superset does not join.
+        let e2 = m.insert(7, 72, &rk, &ka, fp(a), 1, 0);
+        m.set_done(e2, sub);
+        assert_eq!(m.dominant[&7], e2);
+        assert_eq!(m.dnext[e2 as usize], NIL);
+        let e3 = m.insert(7, 71, &rk, &kabc, fp(abc), 1, 0);
+        m.set_done(e3, sub);
+        assert_eq!(m.dominant[&7], e2);
+        assert_eq!(m.find(7, 70, &rk, &kab, fp(ab), &1, sub), Found::Seen);
+        assert_eq!(m.find(7, 74, &rk, &kab, fp(ab), &1, sub), Found::Dominated);
+        assert_eq!(m.find(7, 73, &rk, &kc, fp(c), &1, sub), Found::New);
+    }
+
+    #[test]
+    fn memo_prunes_by_done_subsets_only() {
+        memo_case(100);
+        memo_case(5000);
+    }
 
     #[test]
     fn set_tree_roots_are_canonical() {
