@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release --example checker_mem -- CHECKER FILE [FILE…]
 //! ```
-//! CHECKER is `linear` (keyed cas-register, as the register workload), `list-append`,
+//! CHECKER is `linear` (keyed cas-register, as the register workload), `register` (one
+//! register, not keyed), `list-append`,
 //! `rw-register`, `set`, `counter`, `bank` (5 accounts, total 100 — the plan's defaults),
 //! `stats` or `none` (read the history only). For each FILE, in a fresh process each (run it
 //! once per file for clean numbers), it reads the JSON Lines history, runs the checker, and
@@ -60,6 +61,10 @@ fn run(which: &str, ops: &[Op]) -> Validity {
             o.budget = Budget::unlimited();
             valid(checker::linear::check(ops, &o))
         }
+        "register" => valid(checker::linear::check(
+            ops,
+            &checker::linear::LinOptions::new(checker::linear::ModelKind::Register),
+        )),
         "list-append" => txn(TxnWorkload::ListAppend),
         "rw-register" => txn(TxnWorkload::RwRegister),
         "set" => valid(checker::set::check(ops, &Default::default())),

@@ -172,7 +172,7 @@ pub fn hash_state<S: Hash>(s: &S) -> u64 {
 const NIL: u32 = u32::MAX;
 
 /// Partitions of at most this many 64-operation words store memo sets as plain bitsets.
-pub const FLAT_MAX_WORDS: usize = 8;
+pub const FLAT_MAX_WORDS: usize = 32;
 
 /// Children per node of the hash-consed set tree.
 const FAN: usize = 16;
