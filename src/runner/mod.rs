@@ -416,26 +416,23 @@ pub fn check_time_limit(plan: &Plan) -> Option<Duration> {
 async fn phases(sh: Arc<Shared>) -> Result<()> {
     let plan = &sh.plan;
     // Before anything else: whatever an earlier run left on these nodes (it may have been
-    // killed before it could heal) is found and healed.
+    // killed before it could heal) is found and healed, and the history says so.
     let s = sh.clone();
-    let found = blocking(move || {
-        let found = s.nemesis.verify_clean();
-        let healed = s.nemesis.heal_all();
-        Ok((found, healed))
-    })
-    .await?;
-    if !found.0.is_clean() {
+    let lo = blocking(move || Ok(s.nemesis.heal_leftovers())).await?;
+    if !lo.found.is_empty() || !lo.is_clean() {
         tracing::warn!(
-            found = %found.0.problems.join("; "),
+            found = %lo.found.join("; "),
+            left = %lo.left.join("; "),
             "healed what an earlier run left on the nodes"
         );
         sh.recorder.nemesis(
             "note",
             json!({
                 "note": "healed what an earlier run left on the nodes",
-                "found": found.0.problems,
-                "healed": found.1.healed,
-                "errors": found.1.errors,
+                "found": lo.found,
+                "healed": lo.heal.healed,
+                "errors": lo.heal.errors,
+                "left": lo.left,
             }),
             None,
         );
