@@ -246,6 +246,7 @@ impl Plan {
             return bad("run.concurrency", "must be at most 100000");
         }
         for (k, v) in [
+            ("run.op_timeout", r.op_timeout),
             ("run.rate", r.rate),
             ("run.time_limit", r.time_limit),
             ("run.quiesce", r.quiesce),
@@ -255,6 +256,11 @@ impl Plan {
         ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(k, "must be a non-negative number");
+            }
+            // Durations become `Duration`s and deadlines (`Instant + d` panics on overflow);
+            // a year is far beyond any test and far below every overflow.
+            if k != "run.rate" && v > MAX_SECONDS {
+                return bad(k, &format!("must be at most {MAX_SECONDS} seconds (a year), got {v:e}"));
             }
         }
         if !(r.op_timeout.is_finite() && r.op_timeout > 0.0) {
@@ -287,6 +293,9 @@ impl Plan {
     }
 }
 
+/// The longest duration a plan may ask for, in seconds (a year).
+pub const MAX_SECONDS: f64 = 31_536_000.0;
+
 /// A YAML error as one line naming the file, line and column, plus the offending source line
 /// (so a type error such as "invalid u64" also shows which key it is about).
 fn yaml_error(text: &str, origin: &str, msg: &str) -> anyhow::Error {
@@ -312,6 +321,11 @@ fn one_line_yaml_error(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid YAML");
     let first = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // The parser's advice for duplicate keys is about its own API, not the user's plan.
+    let first = match first.split_once(", set DuplicateKeyPolicy") {
+        Some((head, _)) => format!("{head} (each key may appear once in a mapping)"),
+        None => first,
+    };
     if first.contains("line") {
         return first;
     }
@@ -696,6 +710,37 @@ mod tests {
             !msg.contains("error"),
             "the CLI adds the one `error:`: {msg}"
         );
+        assert_eq!(crate::error::exit_code_for(&err), 254);
+    }
+
+    #[test]
+    fn durations_beyond_a_year_are_bad_input_not_a_panic() {
+        for key in [
+            "run:\n  time_limit",
+            "run:\n  op_timeout",
+            "run:\n  final_time_limit",
+            "workload:\n  name: register\n  check_time_limit",
+        ] {
+            let text = format!("{key}: 1e300\n");
+            let err = Plan::from_yaml(&text, "p.yaml").and_then(|p| p.validate().map(|_| p));
+            let err = err.expect_err(&text);
+            let msg = crate::error::one_line(&err);
+            assert!(msg.contains("at most 31536000 seconds"), "{msg}");
+            assert!(msg.len() < 200, "one short line: {msg}");
+            assert_eq!(crate::error::exit_code_for(&err), 254);
+        }
+        let ok = Plan::from_yaml("run:\n  time_limit: 86400\n", "p.yaml").unwrap();
+        ok.validate().unwrap();
+    }
+
+    #[test]
+    fn duplicate_keys_are_named_without_the_parser_s_advice() {
+        let text = "run:\n  time_limit: 3\nrun:\n  time_limit: 4\n";
+        let err = Plan::from_yaml(text, "p.yaml").unwrap_err();
+        let msg = crate::error::one_line(&err);
+        assert!(msg.starts_with("p.yaml: line 3"), "{msg}");
+        assert!(msg.contains("duplicate") && msg.contains("run"), "{msg}");
+        assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
         assert_eq!(crate::error::exit_code_for(&err), 254);
     }
 
