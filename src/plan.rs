@@ -260,7 +260,10 @@ impl Plan {
             // Durations become `Duration`s and deadlines (`Instant + d` panics on overflow);
             // a year is far beyond any test and far below every overflow.
             if k != "run.rate" && v > MAX_SECONDS {
-                return bad(k, &format!("must be at most {MAX_SECONDS} seconds (a year), got {v:e}"));
+                return bad(
+                    k,
+                    &format!("must be at most {MAX_SECONDS} seconds (a year), got {v:e}"),
+                );
             }
         }
         if !(r.op_timeout.is_finite() && r.op_timeout > 0.0) {

@@ -416,7 +416,9 @@ mod tests {
             assert!(msg.contains(&file.display().to_string()), "{msg}");
             assert_eq!(crate::error::exit_code_for(&err), 254);
         }
-        assert!(create_run_dir(&tmp.path().join("fresh"), "t").unwrap().is_dir());
+        assert!(create_run_dir(&tmp.path().join("fresh"), "t")
+            .unwrap()
+            .is_dir());
     }
 
     #[test]
