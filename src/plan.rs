@@ -74,6 +74,11 @@ pub struct NemesisPlan {
     pub schedule: NemesisSchedule,
     /// Fault-specific options.
     pub opts: BTreeMap<String, Value>,
+    /// Leave out the faults the target cannot take (no nodes, no kill, …) instead of refusing
+    /// the plan. Set by the `default` preset, which `netsplit test` uses when neither the plan
+    /// nor `--nemesis` names faults.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub if_able: bool,
 }
 
 /// How the nemesis schedule combines fault families.
@@ -169,6 +174,7 @@ impl Default for NemesisPlan {
             interval: 10.0,
             schedule: NemesisSchedule::default(),
             opts: BTreeMap::new(),
+            if_able: false,
         }
     }
 }
@@ -386,6 +392,7 @@ pub fn parse_kv(s: &str) -> Result<(String, String)> {
 /// Nemesis presets compiled into the binary.
 const EMBEDDED_NEMESES: &[(&str, &str)] = &[
     ("none", include_str!("../nemeses/none.yaml")),
+    ("default", include_str!("../nemeses/default.yaml")),
     ("all", include_str!("../nemeses/all.yaml")),
     ("clock", include_str!("../nemeses/clock.yaml")),
     ("kill", include_str!("../nemeses/kill.yaml")),
@@ -591,15 +598,18 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
         origins.add_yaml(text, origin);
     }
 
-    // nemesis: --nemesis replaces the file's section
+    // nemesis: --nemesis replaces the file's section; a plan that names no faults gets the
+    // `default` preset (partitions, kills and pauses, where the target can take them)
+    let file_nem = section(&file_val, "nemesis");
     match &ov.nemesis {
         Some(list) => merged["nemesis"] = nemesis_from_list(list)?,
-        None => {
-            let file_nem = section(&file_val, "nemesis");
+        None if file_nem.get("faults").is_none() => {
+            merged["nemesis"] = nemesis_from_list("default")?;
             if file_nem.is_object() {
                 deep_merge(&mut merged["nemesis"], file_nem);
             }
         }
+        None => deep_merge(&mut merged["nemesis"], file_nem),
     }
 
     for k in ["nodes", "run"] {

@@ -203,6 +203,21 @@ impl Nemesis {
                 )));
             }
         }
+        if plan.nemesis.if_able {
+            scheduled.retain(|name| {
+                let d = env.defs.iter().find(|d| &d.name == name).expect("checked");
+                let unmet = d.unmet(env.target.as_ref(), env.nodes.len());
+                if let Some(a) = &unmet {
+                    tracing::info!(
+                        fault = %name,
+                        "left out: target {} cannot {} here",
+                        env.target.name(),
+                        a.name()
+                    );
+                }
+                unmet.is_none()
+            });
+        }
         for name in &scheduled {
             let d = env.defs.iter().find(|d| &d.name == name).expect("checked");
             match d.unmet(env.target.as_ref(), env.nodes.len()) {
