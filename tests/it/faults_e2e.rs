@@ -343,7 +343,7 @@ fn run_until_partition_and_pause(store: &Path) -> (std::process::Child, PathBuf,
     let mut active: Option<(BTreeSet<String>, Vec<String>, Vec<String>)> = None;
     while t0.elapsed() < Duration::from_secs(80) {
         std::thread::sleep(Duration::from_millis(100));
-        if let Some(r) = run.clone().or_else(|| latest(&store)) {
+        if let Some(r) = run.clone().or_else(|| latest(store)) {
             run = Some(r.clone());
             let now = faults_in_force(&history_so_far(&r));
             if now.contains("partition") && now.contains("pause") {
