@@ -272,7 +272,7 @@ fn a_client_that_crashes_answers_garbage_or_hangs_is_info_with_the_reason_and_re
     for (mode, op_timeout, reason) in [
         ("crash=20", 5, "client crashed: exited with status 3 (stderr: misbehave: crashing on purpose) before answering"),
         ("garbage=15", 5, "client answered garbage: not JSON"),
-        ("hang=25", 2, "timed out after 2s"),
+        ("hang=10", 2, "timed out after 2s"),
     ] {
         let name = format!("misbehave-{mode}");
         let (code, run, out) = run_plan(
@@ -281,7 +281,7 @@ fn a_client_that_crashes_answers_garbage_or_hangs_is_info_with_the_reason_and_re
                 &misbehave(mode),
                 good.port,
                 "{name: register}",
-                &format!("time_limit: 4, op_timeout: {op_timeout}"),
+                &format!("time_limit: 5, op_timeout: {op_timeout}"),
             ),
         );
         let (infos, processes) = infos_and_processes(&run);
@@ -289,7 +289,9 @@ fn a_client_that_crashes_answers_garbage_or_hangs_is_info_with_the_reason_and_re
             infos.iter().any(|e| e.starts_with(reason)),
             "{mode}: no info {reason:?} in {infos:?}\n{out}"
         );
-        assert!(processes > 3, "{mode}: restarted as new processes: {processes}");
+        // the register workload keeps two of the three workers busy (threads_per_key 2): a
+        // process beyond those two is a restarted program that went on working
+        assert!(processes > 2, "{mode}: restarted as new processes: {processes}");
         assert_eq!(code, 0, "{mode}: still VALID\n{out}");
         assert_eq!(results(&run)["checkers"]["linear"]["valid"], true, "{mode}");
         remove_tmp_dirs("custom", &name);
