@@ -498,3 +498,25 @@ fn python_register_client_against_real_etcd_on_a_local_cluster_with_partitions_i
     );
     remove_tmp_dirs("custom", "etcd-cluster");
 }
+
+#[test]
+fn the_python_client_shown_in_the_docs_is_the_one_tested() {
+    let doc = std::fs::read_to_string(repo("docs/custom-clients.md")).unwrap();
+    let file =
+        std::fs::read_to_string(repo("docs/examples/custom-clients/etcd_register.py")).unwrap();
+    let block = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a python block in docs/custom-clients.md");
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            file.lines().any(|f| f == line),
+            "docs line not in the example: {line:?}"
+        );
+    }
+    assert!(
+        block.lines().count() >= 30,
+        "the complete client, not an excerpt"
+    );
+}
