@@ -169,7 +169,7 @@ impl Fault for KillFault {
             let back = m == cx.target.name() && k.map(|k| k.running(i)).transpose()? == Some(true);
             if !back {
                 return Ok(vec![format!(
-                    "{node}: {m} was killed by netsplit and not restarted"
+                    "{node}: {m} was killed by netsplit and is not running (not restarted)"
                 )]);
             }
         }
