@@ -129,22 +129,37 @@ impl Fault for KillFault {
             other => bail!("kill: unknown operation {other:?}"),
         }
     }
+    /// Starts again what this run killed, and what the node records an earlier run killed and
+    /// never started again ([`crate::target::Kill::left_killed`]: a deployed database).
     fn heal(&self, cx: &Cx, node: &str, _r: &dyn Remote) -> Result<Vec<String>> {
         let Some(k) = cx.target.as_kill() else {
             return Ok(Vec::new());
         };
-        if !self.lock().contains(node) {
+        let i = cx.index(node)?;
+        let ours = self.lock().contains(node);
+        if !ours && !k.left_killed(i)? {
             return Ok(Vec::new());
         }
-        k.start(cx.index(node)?)?;
+        k.start(i)?;
         self.lock().remove(node);
-        Ok(vec!["start".into()])
+        Ok(vec![if ours {
+            "start".into()
+        } else {
+            "start (killed by an earlier run)".into()
+        }])
     }
     fn leftovers(&self, cx: &Cx, node: &str, _r: &dyn Remote) -> Result<Vec<String>> {
         let Some(k) = cx.target.as_kill() else {
             return Ok(Vec::new());
         };
-        if cx.expect_running() && !k.running(cx.index(node)?)? {
+        let i = cx.index(node)?;
+        if k.left_killed(i)? {
+            return Ok(vec![format!(
+                "{node}: {} was killed by netsplit and not started again",
+                cx.target.name()
+            )]);
+        }
+        if cx.expect_running() && !k.running(i)? {
             return Ok(vec![format!("{node}: {} is not running", cx.target.name())]);
         }
         Ok(Vec::new())
