@@ -285,7 +285,7 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
         .collect();
     if client_only && !faults.is_empty() {
         return Err(bad_input(format!(
-            "nemesis.faults {faults:?}: faults need SSH to the nodes, and this run has none              ({}): it records and checks the workload without faults (--nemesis none)",
+            "nemesis.faults {faults:?}: faults need SSH to the nodes, and this run has none ({}): it records and checks the workload without faults (--nemesis none)",
             if plan.nodes.no_ssh {
                 "--no-ssh"
             } else {
@@ -297,7 +297,7 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
         let need = faults_needing(plan, registry, &[Ability::Kill, Ability::Pause]);
         if let Some(f) = need.first() {
             return Err(bad_input(format!(
-                "nemesis.faults: {f} needs the database's process, and netsplit did not start                  it: name it with --target-opt process=NAME, pidfile=PATH or service=UNIT"
+                "nemesis.faults: {f} needs the database's process, and netsplit did not start it: name it with --target-opt process=NAME, pidfile=PATH or service=UNIT"
             )));
         }
     }

@@ -295,13 +295,13 @@ impl Deployment {
         if mode == Deploy::Install {
             if let Some(k) = common.given().first() {
                 return Err(bad_input(format!(
-                    "{}target.opts.{k}: only for a database that is already deployed                      (--deploy existing); with deploy: install netsplit runs its own",
+                    "{}target.opts.{k}: only for a database that is already deployed (--deploy existing); with deploy: install netsplit runs its own",
                     origin(k)
                 )));
             }
             if client_only {
                 return Err(bad_input(
-                    "--no-ssh: netsplit cannot install a database without SSH to the nodes;                      test one that is already deployed with --deploy existing",
+                    "--no-ssh: netsplit cannot install a database without SSH to the nodes; test one that is already deployed with --deploy existing",
                 ));
             }
         }
@@ -309,7 +309,7 @@ impl Deployment {
             .map_err(|(k, why)| bad_input(format!("{}target.opts.{k}: {why}", origin(k))))?;
         if common.start.is_some() && process.is_none() {
             return Err(bad_input(format!(
-                "{}target.opts.start: needs the process it starts again: give process=NAME,                  pidfile=PATH or service=UNIT too",
+                "{}target.opts.start: needs the process it starts again: give process=NAME, pidfile=PATH or service=UNIT too",
                 origin("start")
             )));
         }
@@ -322,7 +322,7 @@ impl Deployment {
         if client_only && process.is_some() {
             let k = common.given()[0];
             return Err(bad_input(format!(
-                "{}target.opts.{k}: process control needs SSH to the nodes, and this run has                  none (client-only mode)",
+                "{}target.opts.{k}: process control needs SSH to the nodes, and this run has none (client-only mode)",
                 origin(k)
             )));
         }
@@ -377,7 +377,7 @@ impl Deployment {
     pub fn check_endpoints(&self, nodes: usize) -> Result<()> {
         if !self.endpoints.is_empty() && self.endpoints.len() != nodes {
             return Err(bad_input(format!(
-                "target.opts.endpoints: {} endpoints for {nodes} nodes (give one per node, in                  node order)",
+                "target.opts.endpoints: {} endpoints for {nodes} nodes (give one per node, in node order)",
                 self.endpoints.len()
             )));
         }
@@ -637,7 +637,7 @@ impl TargetDef {
         let deploy = env.deploy.clone();
         if deploy.existing() && !self.needs_nodes {
             return Err(bad_input(format!(
-                "target {} runs on no nodes: there is no deployed database to test                  (deploy: existing)",
+                "target {} runs on no nodes: there is no deployed database to test (deploy: existing)",
                 self.name
             )));
         }
@@ -652,7 +652,7 @@ impl TargetDef {
         }
         if target.as_attach().is_none() {
             return Err(bad_input(format!(
-                "target {} cannot test a database that is already deployed (deploy: existing):                  it does not keep its data under a per-run namespace",
+                "target {} cannot test a database that is already deployed (deploy: existing): it does not keep its data under a per-run namespace",
                 self.name
             )));
         }

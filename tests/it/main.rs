@@ -2,6 +2,7 @@
 
 mod check;
 mod ci;
+mod deploy;
 mod etcd;
 mod extension;
 mod faults_e2e;
