@@ -459,6 +459,12 @@ impl Attached {
             .ok_or_else(|| anyhow!("{}: no SSH to this node (client-only mode)", n.name))
     }
 
+    /// `text` (a `pidfile=` or `start=` value) for node `i`: `{node}` becomes the node's name
+    /// (nodes of a local cluster share one filesystem, so their pid files differ by name).
+    pub fn on_node(&self, i: usize, text: &str) -> Result<String> {
+        Ok(text.replace("{node}", &self.node(i)?.name))
+    }
+
     /// netsplit's own directory for deployed databases on node `i`.
     pub fn dir(&self, i: usize) -> Result<String> {
         Ok(format!(
@@ -495,7 +501,7 @@ impl Attached {
         let (mode, arg) = match self.spec()? {
             ProcessSpec::Service(u) => ("service", u.clone()),
             ProcessSpec::Name(n) => ("name", pgrep_pattern(n)),
-            ProcessSpec::PidFile(p) => ("pidfile", p.clone()),
+            ProcessSpec::PidFile(p) => ("pidfile", self.on_node(i, p)?),
         };
         let shared = if self.deploy.shared_process_table {
             "1"
@@ -704,7 +710,7 @@ impl Attached {
         let log = self.restart_log(i)?;
         let (argv, cwd) = match &self.deploy.start {
             Some(cmd) => (
-                vec!["sh".to_string(), "-c".to_string(), cmd.clone()],
+                vec!["sh".to_string(), "-c".to_string(), self.on_node(i, cmd)?],
                 self.dir(i)?,
             ),
             None => {
@@ -759,7 +765,7 @@ impl Attached {
         let node = self.node(i)?.name.clone();
         let t0 = Instant::now();
         let pidfile = match self.spec()? {
-            ProcessSpec::PidFile(p) => Some(p.clone()),
+            ProcessSpec::PidFile(p) => Some(self.on_node(i, p)?),
             _ => None,
         };
         loop {
@@ -806,7 +812,7 @@ impl Attached {
             match self.one(i)? {
                 Some(pid) if matches!(self.spec()?, ProcessSpec::Service(_)) => {
                     let how = match &self.deploy.start {
-                        Some(cmd) => format!("start={cmd}"),
+                        Some(cmd) => format!("start={}", self.on_node(i, cmd)?),
                         None => "systemctl start".into(),
                     };
                     parts.push(format!(
@@ -824,7 +830,7 @@ impl Attached {
                         Err(e) => Err(e),
                     };
                     let restart_text = match (&self.deploy.start, &rec) {
-                        (Some(cmd), _) => Ok(format!("start={cmd}")),
+                        (Some(cmd), _) => Ok(format!("start={}", self.on_node(i, cmd)?)),
                         (None, Ok(r)) => match r.unusable() {
                             None => Ok(r.command_text()),
                             Some(why) => Err(anyhow!("{why}")),
@@ -860,7 +866,7 @@ impl Attached {
                     let how = match self.spec()? {
                         ProcessSpec::Name(n) => format!("no process named {n} (pgrep -x)"),
                         ProcessSpec::PidFile(p) => {
-                            format!("pid file {p} names no running process")
+                            format!("pid file {} names no running process", self.on_node(i, p)?)
                         }
                         ProcessSpec::Service(u) => format!("systemd unit {u} has no main process"),
                     };
@@ -1366,5 +1372,10 @@ mod tests {
         a.stop(0).unwrap();
         assert!(log().contains(&"systemctl stop -- etcd".to_string()));
         assert!(a.left_killed(0).unwrap());
+        assert_eq!(
+            a.on_node(0, "/run/db-{node}.pid").unwrap(),
+            "/run/db-db1.pid",
+            "pidfile= and start= name each node's own"
+        );
     }
 }

@@ -157,7 +157,8 @@ impl UserDb {
                     format!(
                         "rm -rf {d} && mkdir -p {d} && printf 'bind {a}\\nport 6379\\n\
                          protected-mode no\\ndaemonize no\\ndir {d}\\nappendonly yes\\n\
-                         appendfsync always\\nsave \"\"\\nlogfile {d}/redis.log\\n{replica}' \
+                         appendfsync always\\nsave \"\"\\nlogfile {d}/redis.log\\n\
+                         pidfile {d}/redis.pid\\n{replica}' \
                          > {d}/redis.conf && cd {d} && setsid redis-server {d}/redis.conf \
                          </dev/null >/dev/null 2>&1 &"
                     )
@@ -603,4 +604,63 @@ fn etcd_started_by_hand_with_serializable_reads_under_partitions_is_found_invali
     }
     assert_eq!(db.get("users/precious").as_deref(), Some("before"));
     assert_eq!(db.netsplit_keys(), Vec::<String>::new());
+}
+
+#[test]
+fn redis_found_by_pid_file_and_started_by_command_keeps_its_data_with_leave_data() {
+    let test = "redis_pidfile";
+    let Some((_g, nodes)) = cluster(test, "/usr/bin/redis-server") else {
+        return;
+    };
+    let db = UserDb::start(Kind::Redis, test, &nodes);
+    let store = tmp_dir("deploy", test);
+    let pidfile = format!("pidfile={}/{{node}}/redis.pid", db.dir);
+    let start = format!("start=redis-server {}/{{node}}/redis.conf", db.dir);
+    let (out, run) = test_existing(
+        &store,
+        "redis",
+        &[
+            "--target-opt",
+            &pidfile,
+            "--target-opt",
+            &start,
+            "--target-opt",
+            "read=primary",
+            "--workload",
+            "set",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "10",
+            "--leave-data",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
+    let run = run.expect("a run directory");
+    let r = results(&run);
+    assert!(injected(&run, "kill") > 0, "a kill was injected");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "started again by: start=redis-server {}/n1/redis.conf",
+            db.dir
+        )),
+        "{stderr}"
+    );
+    db.wait_serving();
+    for (i, (n, _)) in nodes.iter().enumerate() {
+        assert_eq!(db.processes(i).len(), 1, "redis runs on {n}");
+    }
+    // --leave-data: the run's keys stay, all under its namespace.
+    let ns = r["data_namespace"]
+        .as_str()
+        .expect("the namespace")
+        .to_string();
+    let keys = db.netsplit_keys();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k.starts_with(&ns)),
+        "{keys:?}"
+    );
 }
