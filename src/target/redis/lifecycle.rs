@@ -326,9 +326,9 @@ impl RedisCluster {
                     format!("{why} (seen on {})", self.nodes[i].name)
                 };
                 return Err(anyhow!(
-                    "{headline}: {why}; last lines of {}:\n{}",
+                    "{headline}: {why}; the end of {} says: {}",
                     self.opts.log_on(&self.nodes[n]),
-                    self.log_tail(n, 15)
+                    self.log_tail(n, 3)
                 ));
             }
             std::thread::sleep(Duration::from_millis(200));
