@@ -304,13 +304,18 @@ pub fn nodes_from_endpoints(endpoints: &[(String, u16)]) -> anyhow::Result<Vec<N
     name_nodes(endpoints)
 }
 
+/// Whether the plan names nodes (`--cluster`, `--nodes`, `--nodes-file`), rather than leaving
+/// them to the default local cluster.
+pub fn given(plan: &crate::plan::Plan) -> bool {
+    let n = &plan.nodes;
+    !n.nodes.is_empty() || n.nodes_file.is_some() || n.cluster.is_some()
+}
+
 /// Resolves and connects a test plan's nodes. `needs_nodes`: whether the target runs on nodes
 /// (one that does not gets none, whatever was given).
 pub fn resolve_plan(plan: &crate::plan::Plan, needs_nodes: bool) -> anyhow::Result<PlanNodes> {
-    let n = &plan.nodes;
-    let given = !n.nodes.is_empty() || n.nodes_file.is_some() || n.cluster.is_some();
     if !needs_nodes {
-        if given {
+        if given(plan) {
             tracing::warn!(
                 target = %plan.target.name,
                 "target needs no nodes; ignoring the nodes given"

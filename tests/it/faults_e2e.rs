@@ -526,7 +526,16 @@ fn sigkill_mid_partition_and_pause_is_healed_by_heal_and_by_the_next_run() {
         "cluster status reports what the killed run left\n{}",
         show(&status)
     );
-    let (out, run, _) = run_test(&store, &["--nemesis", "none", "--time-limit", "5"]);
+    let (out, run, _) = run_test(
+        &store,
+        &[
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5",
+            "--leave-db-running",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
     let ops = history(&run);
     let note = ops

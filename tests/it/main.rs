@@ -2,6 +2,7 @@
 
 mod check;
 mod ci;
+mod custom;
 mod deploy;
 mod etcd;
 mod extension;
