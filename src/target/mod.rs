@@ -682,9 +682,15 @@ impl TargetDef {
     /// wrapped in [`existing::Attached`].
     pub fn build(&self, mut env: TargetEnv) -> Result<Arc<dyn Target>> {
         let deploy = env.deploy.clone();
-        if deploy.existing() && !self.needs_nodes {
+        if deploy.existing() && !self.needs_nodes && !self.nodes_optional {
             return Err(bad_input(format!(
                 "target {} runs on no nodes: there is no deployed database to test (deploy: existing)",
+                self.name
+            )));
+        }
+        if deploy.existing() && env.nodes.is_empty() {
+            return Err(bad_input(format!(
+                "target {}: deploy: existing needs the database's nodes (--nodes, --nodes-file or --cluster)",
                 self.name
             )));
         }

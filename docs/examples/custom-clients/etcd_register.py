@@ -4,7 +4,7 @@ v3 JSON gateway. Python 3 standard library only."""
 import base64, json, os, sys, urllib.error, urllib.request
 
 URL = f"http://{os.environ.get('NETSPLIT_NODE') or '127.0.0.1'}:{os.environ.get('NETSPLIT_OPT_PORT', '2379')}/v3/kv/"
-PREFIX = f"netsplit/{os.path.basename(os.environ.get('NETSPLIT_RUN_DIR', ''))}/"  # one run's keys
+PREFIX = os.environ.get("NETSPLIT_NAMESPACE", "netsplit/")  # this run's keys only
 b64 = lambda s: base64.b64encode(s.encode()).decode()
 
 def etcd(path, body):

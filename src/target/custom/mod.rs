@@ -19,6 +19,12 @@
 //! the client and opens a fresh one). Either way the program's whole process group is killed,
 //! and the next operation runs in a fresh program as the new process.
 //!
+//! With `deploy: existing` and nodes, the run's faults reach the user's database through the
+//! common process options (`process=`, `service=`, `pidfile=`; docs/deployed-databases.md):
+//! the target implements [`super::Attach`] by trusting the program with the data — it gets
+//! `NETSPLIT_NAMESPACE` (`netsplit/<run id>/`), the prefix every key it writes should carry,
+//! and deleting what it wrote is its own business (netsplit cannot know its data model).
+//!
 //! The target installs and starts nothing (setup and teardown do nothing) and speaks every
 //! vocabulary (`*`): the workload's operations go to the program as they are. Nodes are optional
 //! ([`TargetType::NODES_OPTIONAL`]): with `--cluster`/`--nodes` the clients are bound to nodes
@@ -107,6 +113,7 @@ impl TargetType for Custom {
                     .join(","),
             ),
         ];
+        vars.push(("NETSPLIT_NAMESPACE".to_string(), env.deploy.namespace()));
         for (k, v) in &env.plan.target.opts {
             if k != "client" {
                 vars.push((opt_var(k), crate::plan::value_as_text(v)));
@@ -190,6 +197,31 @@ impl Target for Custom {
     fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
         let c = self.open(node);
         Box::pin(async move { Ok(Box::new(c) as Box<dyn Client>) })
+    }
+    fn as_attach(&self) -> Option<&dyn super::Attach> {
+        Some(self)
+    }
+}
+
+/// A database the user deployed, reached by the user's own program: netsplit has nothing of its
+/// own to probe, create or delete there (see the module docs).
+impl super::Attach for Custom {
+    fn probe(&self, i: usize) -> Result<String> {
+        let (name, host) = self
+            .shared
+            .nodes
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("no node {i}"))?;
+        Ok(format!(
+            "{name} ({host}): reached by the client program `{}`",
+            self.shared.command
+        ))
+    }
+    fn attach(&self) -> Result<()> {
+        Ok(())
+    }
+    fn delete_data(&self) -> Result<()> {
+        Ok(())
     }
 }
 
