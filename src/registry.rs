@@ -49,6 +49,7 @@ impl Registry {
             .target(TargetDef::of::<target::noop::Noop>())
             .target(TargetDef::of::<target::etcd::Etcd>())
             .target(TargetDef::of::<target::redis::Redis>())
+            .target(TargetDef::of::<target::postgres::Postgres>())
             .target(target::noop::liar());
         for f in families::builtin() {
             r = r.fault(f);

@@ -70,15 +70,8 @@ impl Fsync {
     }
 }
 
-/// Whether redis-server runs under libfaketime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Faketime {
-    /// On local nodes (which share the kernel clock), not on machines.
-    Auto,
-    On,
-    Off,
-}
+/// Whether redis-server runs under libfaketime (shared with the other targets).
+pub use crate::target::Faketime;
 
 /// Everything the redis target needs to know for a run.
 #[derive(Debug, Clone, PartialEq, Eq)]

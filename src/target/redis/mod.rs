@@ -52,11 +52,7 @@ pub fn opts_from_plan(plan: &Plan, t: RedisTargetOpts) -> Result<RedisOpts> {
     Ok(opts)
 }
 
-/// Whether the plan's nodes are local namespace nodes (which share one kernel clock, so clock
-/// faults reach processes through libfaketime): the same rule the nemesis uses.
-pub fn local_nodes(plan: &Plan) -> bool {
-    plan.nodes.cluster.is_some() || (plan.nodes.nodes.is_empty() && plan.nodes.nodes_file.is_none())
-}
+pub use crate::target::local_nodes;
 
 /// The redis target of one run.
 pub struct Redis {
@@ -81,11 +77,7 @@ impl TargetType for Redis {
                 Workload::NAMES.join(", ")
             ))
         })?;
-        let faketime = match opts.faketime {
-            Faketime::On => true,
-            Faketime::Off => false,
-            Faketime::Auto => local_nodes(&env.plan),
-        };
+        let faketime = opts.faketime.resolve(&env.plan);
         Ok(Redis {
             cluster: RedisCluster::new(env.nodes, env.remotes, opts, faketime)?,
             workload,
