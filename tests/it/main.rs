@@ -8,6 +8,7 @@ mod faults_e2e;
 mod layering;
 mod nemesis;
 mod nodes;
+mod postgres;
 mod redis;
 mod runner;
 mod serve;

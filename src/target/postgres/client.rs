@@ -863,7 +863,7 @@ impl PgClient {
 
     /// A list-append (`write_f` = `append`) or rw-register (`w`) transaction: every micro-op a
     /// statement, in order, inside one `BEGIN … COMMIT`, so reads see the transaction's own
-    /// earlier writes. A never-written key reads `null`.
+    /// earlier writes. A never-written key reads `[]` (list-append) or `null` (rw-register).
     async fn txn(&mut self, route: Route, value: &Value, write_f: &'static str) -> OpResult {
         let Some(mops) = value.as_array() else {
             return Err(OpError::Refused(format!(
@@ -903,6 +903,8 @@ impl PgClient {
                         };
                         let rows = s.rows(sql, &[(&key, Type::TEXT)]).await?;
                         let seen = match rows.first() {
+                            // Never written: an empty list, or a register's null.
+                            None if list => json!([]),
                             None => Value::Null,
                             Some(r) => json_of(&get::<String>(r, 0)?, "txn value")?,
                         };

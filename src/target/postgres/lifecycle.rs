@@ -341,9 +341,12 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
     }
 
     /// Starts node `i` unless its pid file names a live process: `postgres -D <data> -c
-    /// config_file=<conf>` as the OS user (under libfaketime where clock faults need it). A
-    /// `postmaster.pid` left by a killed server is removed first — nothing of ours runs, and a
-    /// recycled pid in it (local nodes share one process table) would stop the start.
+    /// config_file=<conf>` as the OS user (under libfaketime where clock faults need it). The
+    /// lock files a killed server leaves — `postmaster.pid` in the data directory and the
+    /// socket's `.s.PGSQL.<port>.lock` — are removed first: nothing of ours runs, and the pid in
+    /// them may still name the killed postmaster as a zombie its new parent has not reaped yet,
+    /// or a recycled pid (local nodes share one process table); PostgreSQL takes either for a
+    /// live postmaster and refuses to start ("lock file … already exists").
     pub fn start_node(&self, i: usize) -> Result<()> {
         if !self.opts.runs_on(i) {
             return Ok(());
@@ -354,12 +357,17 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
             return Ok(());
         }
         let data = self.opts.data_dir_on(node);
+        let socket_lock = format!(
+            "{}/.s.PGSQL.{}.lock",
+            self.opts.sockets_on(node),
+            self.opts.port
+        );
         r.exec_ok(
             &Cmd::new("rm")
-                .args(["-f", "--", &format!("{data}/postmaster.pid")])
+                .args(["-f", "--", &format!("{data}/postmaster.pid"), &socket_lock])
                 .sudo(),
         )
-        .with_context(|| format!("removing a stale postmaster.pid on {}", node.name))?;
+        .with_context(|| format!("removing stale lock files on {}", node.name))?;
         let env = if self.faketime {
             crate::control::faketime::faketime_env(&node.workdir)
         } else {
