@@ -1,5 +1,7 @@
 //! The redis target: Debian's redis-server on every node, n1 the primary and every other node
-//! `replicaof n1` (asynchronous replication, a static primary, no Sentinel and no failover).
+//! `replicaof n1` (asynchronous replication). By default the primary is static; with
+//! `failover=sentinel` a Sentinel on every node fails over to a replica when a majority of them
+//! lose the primary, and clients ask their node's Sentinel where the primary is.
 //! It is the database to point netsplit at to watch it *find* something: under partitions a
 //! replica keeps serving reads from its own, stale, copy.
 //!
@@ -19,7 +21,9 @@ pub mod lifecycle;
 pub mod resp;
 
 pub use client::{RedisClient, Workload};
-pub use config::{redis_conf, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts};
+pub use config::{
+    redis_conf, sentinel_conf, Failover, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts,
+};
 pub use lifecycle::RedisCluster;
 
 use super::{
@@ -63,7 +67,8 @@ pub struct Redis {
 impl TargetType for Redis {
     const NAME: &'static str = "redis";
     const ABOUT: &'static str =
-        "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it";
+        "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it; \
+         failover=sentinel for Sentinel failover";
     const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = Workload::NAMES;
     type Options = RedisTargetOpts;
@@ -181,6 +186,12 @@ impl Primaries for Redis {
 impl LogFiles for Redis {
     fn log_files(&self, i: usize) -> Vec<String> {
         match self.cluster.nodes.get(i) {
+            Some(n) if self.cluster.opts.sentinel() => vec![
+                self.cluster.opts.log_on(n),
+                self.cluster.opts.conf_on(n),
+                self.cluster.opts.sentinel_log_on(n),
+                self.cluster.opts.sentinel_conf_on(n),
+            ],
             Some(n) => vec![self.cluster.opts.log_on(n), self.cluster.opts.conf_on(n)],
             None => Vec::new(),
         }
