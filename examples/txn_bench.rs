@@ -4,15 +4,19 @@
 //! cargo run --release --example txn_bench -- gen N FILE [SEED] [WORKLOAD] [strict|serial|buggy]
 //! cargo run --release --example txn_bench -- check FILE [MODELS] [WORKLOAD] # time the check
 //! cargo run --release --example txn_bench -- check FILE --read-only          # history alone
+//! cargo run --release --example txn_bench -- stream FILE [MODELS] [WORKLOAD] # as `netsplit check`
 //! cargo run --release --example txn_bench -- N [MODELS]                     # both, in memory
 //! ```
 //! Histories come from `checker::txn::gen::simulate` with Elle-like parameters: 10 concurrent
 //! processes, 10 active keys each retired after 32 appends, 1–4 micro-ops per transaction, half
 //! reads, 5% failed and 2% indeterminate transactions, strict-serial execution. Run `check`
-//! under `/usr/bin/time -v` for peak memory (it includes the parsed history itself).
+//! under `/usr/bin/time -v` for peak memory (it includes the loaded history itself, as
+//! `serde_json` values); `stream` reads the file line by line into the checker's compact form,
+//! as `netsplit check` does, and never holds the history's values.
 
 use netsplit::checker::txn::gen::{simulate, GenOptions, Mode};
-use netsplit::checker::txn::{check, TxnOptions, TxnWorkload};
+use netsplit::checker::txn::parse::TxnParser;
+use netsplit::checker::txn::{check, check_parsed, TxnOptions, TxnResult, TxnWorkload};
 use netsplit::checker::Budget;
 use netsplit::history::{read_jsonl, JsonlWriter, Op};
 use std::time::Instant;
@@ -34,20 +38,27 @@ fn gen(n: usize, seed: u64, workload: TxnWorkload, mode: Mode) -> Vec<Op> {
     })
 }
 
-fn run_check(ops: &[Op], models: &str, workload: TxnWorkload) {
-    let opts = TxnOptions {
+fn opts(models: &str, workload: TxnWorkload) -> TxnOptions {
+    TxnOptions {
         workload,
         consistency_models: vec![models.to_string()],
         budget: Budget::unlimited(),
-    };
+    }
+}
+
+fn run_check(ops: &[Op], models: &str, workload: TxnWorkload) {
     let t = Instant::now();
-    match check(ops, &opts) {
+    report(check(ops, &opts(models, workload)), ops.len(), t);
+}
+
+fn report(r: Result<TxnResult, netsplit::checker::CheckError>, events: usize, t: Instant) {
+    match r {
         Ok(r) => {
             let secs = t.elapsed().as_secs_f64();
             println!(
                 "check: {} txns ({} events) in {:.3} s = {:.0} txns/s; valid={} anomalies={:?} edges={:?} components={}",
                 r.stats.txns,
-                ops.len(),
+                events,
                 secs,
                 r.stats.txns as f64 / secs,
                 r.valid.as_str(),
@@ -99,6 +110,48 @@ fn main() {
                 t.elapsed().as_secs_f64()
             );
         }
+        Some("stream") if args.len() >= 2 => {
+            use std::io::BufRead;
+            let t = Instant::now();
+            let file = std::fs::File::open(&args[1]).unwrap_or_else(|e| {
+                eprintln!("{}: {e}", args[1]);
+                std::process::exit(1)
+            });
+            let workload = workload_arg(args.get(3));
+            let mut p = TxnParser::new(workload);
+            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let line = line.unwrap_or_else(|e| {
+                    eprintln!("{}: {e}", args[1]);
+                    std::process::exit(1)
+                });
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let op: Op = serde_json::from_str(&line).unwrap_or_else(|e| {
+                    eprintln!("{}: line {}: {e}", args[1], i + 1);
+                    std::process::exit(1)
+                });
+                p.push(op).unwrap_or_else(|e| {
+                    eprintln!("{}: {e}", args[1]);
+                    std::process::exit(1)
+                });
+            }
+            let events = p.events();
+            let parsed = p.finish().unwrap_or_else(|e| {
+                eprintln!("{}: {e}", args[1]);
+                std::process::exit(1)
+            });
+            println!(
+                "stream: {events} events parsed in {:.2} s",
+                t.elapsed().as_secs_f64()
+            );
+            let models = args
+                .get(2)
+                .map(String::as_str)
+                .unwrap_or("strict-serializable");
+            let t = Instant::now();
+            report(check_parsed(&parsed, &opts(models, workload)), events, t);
+        }
         Some("check") if args.len() >= 2 => {
             let t = Instant::now();
             let file = std::fs::File::open(&args[1]).unwrap_or_else(|e| {
@@ -114,6 +167,9 @@ fn main() {
                 ops.len(),
                 t.elapsed().as_secs_f64()
             );
+            if args.get(2).map(String::as_str) == Some("--read-only") {
+                return;
+            }
             let models = args
                 .get(2)
                 .map(String::as_str)

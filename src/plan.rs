@@ -74,6 +74,11 @@ pub struct NemesisPlan {
     pub schedule: NemesisSchedule,
     /// Fault-specific options.
     pub opts: BTreeMap<String, Value>,
+    /// Leave out the faults the target cannot take (no nodes, no kill, …) instead of refusing
+    /// the plan. Set by the `default` preset, which `netsplit test` uses when neither the plan
+    /// nor `--nemesis` names faults.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub if_able: bool,
 }
 
 /// How the nemesis schedule combines fault families.
@@ -169,6 +174,7 @@ impl Default for NemesisPlan {
             interval: 10.0,
             schedule: NemesisSchedule::default(),
             opts: BTreeMap::new(),
+            if_able: false,
         }
     }
 }
@@ -246,6 +252,7 @@ impl Plan {
             return bad("run.concurrency", "must be at most 100000");
         }
         for (k, v) in [
+            ("run.op_timeout", r.op_timeout),
             ("run.rate", r.rate),
             ("run.time_limit", r.time_limit),
             ("run.quiesce", r.quiesce),
@@ -255,6 +262,14 @@ impl Plan {
         ] {
             if !v.is_finite() || v < 0.0 {
                 return bad(k, "must be a non-negative number");
+            }
+            // Durations become `Duration`s and deadlines (`Instant + d` panics on overflow);
+            // a year is far beyond any test and far below every overflow.
+            if k != "run.rate" && v > MAX_SECONDS {
+                return bad(
+                    k,
+                    &format!("must be at most {MAX_SECONDS} seconds (a year), got {v:e}"),
+                );
             }
         }
         if !(r.op_timeout.is_finite() && r.op_timeout > 0.0) {
@@ -287,6 +302,9 @@ impl Plan {
     }
 }
 
+/// The longest duration a plan may ask for, in seconds (a year).
+pub const MAX_SECONDS: f64 = 31_536_000.0;
+
 /// A YAML error as one line naming the file, line and column, plus the offending source line
 /// (so a type error such as "invalid u64" also shows which key it is about).
 fn yaml_error(text: &str, origin: &str, msg: &str) -> anyhow::Error {
@@ -312,6 +330,11 @@ fn one_line_yaml_error(msg: &str) -> String {
     let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or("invalid YAML");
     let first = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // The parser's advice for duplicate keys is about its own API, not the user's plan.
+    let first = match first.split_once(", set DuplicateKeyPolicy") {
+        Some((head, _)) => format!("{head} (each key may appear once in a mapping)"),
+        None => first,
+    };
     if first.contains("line") {
         return first;
     }
@@ -369,6 +392,7 @@ pub fn parse_kv(s: &str) -> Result<(String, String)> {
 /// Nemesis presets compiled into the binary.
 const EMBEDDED_NEMESES: &[(&str, &str)] = &[
     ("none", include_str!("../nemeses/none.yaml")),
+    ("default", include_str!("../nemeses/default.yaml")),
     ("all", include_str!("../nemeses/all.yaml")),
     ("clock", include_str!("../nemeses/clock.yaml")),
     ("kill", include_str!("../nemeses/kill.yaml")),
@@ -574,15 +598,18 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
         origins.add_yaml(text, origin);
     }
 
-    // nemesis: --nemesis replaces the file's section
+    // nemesis: --nemesis replaces the file's section; a plan that names no faults gets the
+    // `default` preset (partitions, kills and pauses, where the target can take them)
+    let file_nem = section(&file_val, "nemesis");
     match &ov.nemesis {
         Some(list) => merged["nemesis"] = nemesis_from_list(list)?,
-        None => {
-            let file_nem = section(&file_val, "nemesis");
+        None if file_nem.get("faults").is_none() => {
+            merged["nemesis"] = nemesis_from_list("default")?;
             if file_nem.is_object() {
                 deep_merge(&mut merged["nemesis"], file_nem);
             }
         }
+        None => deep_merge(&mut merged["nemesis"], file_nem),
     }
 
     for k in ["nodes", "run"] {
@@ -696,6 +723,37 @@ mod tests {
             !msg.contains("error"),
             "the CLI adds the one `error:`: {msg}"
         );
+        assert_eq!(crate::error::exit_code_for(&err), 254);
+    }
+
+    #[test]
+    fn durations_beyond_a_year_are_bad_input_not_a_panic() {
+        for key in [
+            "run:\n  time_limit",
+            "run:\n  op_timeout",
+            "run:\n  final_time_limit",
+            "workload:\n  name: register\n  check_time_limit",
+        ] {
+            let text = format!("{key}: 1e300\n");
+            let err = Plan::from_yaml(&text, "p.yaml").and_then(|p| p.validate().map(|_| p));
+            let err = err.expect_err(&text);
+            let msg = crate::error::one_line(&err);
+            assert!(msg.contains("at most 31536000 seconds"), "{msg}");
+            assert!(msg.len() < 200, "one short line: {msg}");
+            assert_eq!(crate::error::exit_code_for(&err), 254);
+        }
+        let ok = Plan::from_yaml("run:\n  time_limit: 86400\n", "p.yaml").unwrap();
+        ok.validate().unwrap();
+    }
+
+    #[test]
+    fn duplicate_keys_are_named_without_the_parser_s_advice() {
+        let text = "run:\n  time_limit: 3\nrun:\n  time_limit: 4\n";
+        let err = Plan::from_yaml(text, "p.yaml").unwrap_err();
+        let msg = crate::error::one_line(&err);
+        assert!(msg.starts_with("p.yaml: line 3"), "{msg}");
+        assert!(msg.contains("duplicate") && msg.contains("run"), "{msg}");
+        assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
         assert_eq!(crate::error::exit_code_for(&err), 254);
     }
 

@@ -51,6 +51,19 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Creates a fresh run directory `<store>/<test>/<timestamp>` (a later millisecond if taken).
 pub fn create_run_dir(store: &Path, test: &str) -> Result<PathBuf> {
     let parent = store.join(test);
+    // A store path (or a part of it) that is a file is the user's mistake, not the harness's:
+    // say which path is in the way, as bad input, instead of the OS's "Not a directory".
+    if let Some(file) = parent
+        .ancestors()
+        .find(|p| p.exists())
+        .filter(|p| !p.is_dir())
+    {
+        return Err(crate::error::bad_input(format!(
+            "store {}: {} is a file, not a directory",
+            store.display(),
+            file.display()
+        )));
+    }
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("creating store directory {}", parent.display()))?;
     let mut t = SystemTime::now();
@@ -390,6 +403,23 @@ pub fn load_run(run_dir: &Path) -> Result<(Plan, Vec<Op>, crate::history::ReadRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_path_that_is_a_file_is_bad_input_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("store");
+        std::fs::write(&file, "x").unwrap();
+        for store in [file.clone(), file.join("deeper")] {
+            let err = create_run_dir(&store, "t").unwrap_err();
+            let msg = crate::error::one_line(&err);
+            assert!(msg.contains("is a file, not a directory"), "{msg}");
+            assert!(msg.contains(&file.display().to_string()), "{msg}");
+            assert_eq!(crate::error::exit_code_for(&err), 254);
+        }
+        assert!(create_run_dir(&tmp.path().join("fresh"), "t")
+            .unwrap()
+            .is_dir());
+    }
 
     #[test]
     fn fault_line_says_injected_skipped_no_effect_and_failed_apart() {

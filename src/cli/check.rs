@@ -6,6 +6,11 @@
 //! per file, or with `--json` one JSON object per file. Files are checked in parallel, each with
 //! its own budget. Exit: 0 all valid, 1 any invalid, 2 any unknown and none invalid, 254 bad
 //! usage or a malformed file (named with its line).
+//!
+//! A JSON Lines file checked by the transactional checker is streamed: each line becomes an
+//! event that goes straight into the checker's compact form ([`txn::parse::TxnParser`]), so the
+//! file's text and its JSON values are never held whole (a million transactions take a few
+//! hundred MB instead of gigabytes).
 
 use crate::checker::linear::{self, LinOptions, LinResult, ModelKind};
 use crate::checker::txn::{self, TxnOptions, TxnResult, TxnWorkload};
@@ -13,9 +18,10 @@ use crate::checker::{Budget, Validity};
 use crate::error::bad_input;
 use crate::history::import::{self, Format};
 use crate::history::limits::{self, quote, quote_value as qv};
-use crate::history::{HistoryError, OpType, Process};
+use crate::history::{read_jsonl, HistoryError, OpType, Process};
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -245,6 +251,13 @@ pub fn parse_max_memory(s: &str) -> Result<usize, String> {
 fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
     let start = Instant::now();
     let name = path.display().to_string();
+    if let Plan::Txn(w) = &spec.plan {
+        if matches!(spec.format, Format::Jsonl | Format::Auto) {
+            if let Some(outcome) = stream_txn_jsonl(path, &name, spec, *w, start)? {
+                return Ok(outcome);
+            }
+        }
+    }
     let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
@@ -334,18 +347,48 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
             (valid, detail, Ok(json!({ "checkers": checkers })))
         }
     };
+    let counts = Counts {
+        client_ops,
+        events: ops.len(),
+        truncated_last_line: imported.report.truncated_last_line,
+    };
+    outcome(&name, start, json, valid, &detail, fields?, counts)
+}
+
+/// What a file held, for the outcome line.
+struct Counts {
+    client_ops: usize,
+    events: usize,
+    truncated_last_line: Option<usize>,
+}
+
+/// The outcome of one file: its JSON object and human line.
+fn outcome(
+    name: &str,
+    start: Instant,
+    mut json: Map<String, Value>,
+    valid: Validity,
+    detail: &str,
+    fields: Value,
+    counts: Counts,
+) -> anyhow::Result<FileOutcome> {
+    let Counts {
+        client_ops,
+        events,
+        truncated_last_line,
+    } = counts;
     let elapsed = start.elapsed();
     json.insert("valid".into(), serde_json::to_value(valid)?);
     json.insert("ops".into(), json!(client_ops));
-    json.insert("events".into(), json!(ops.len()));
+    json.insert("events".into(), json!(events));
     json.insert(
         "elapsed_ms".into(),
         json!((elapsed.as_secs_f64() * 1e6).round() / 1e3),
     );
-    if let Some(line) = imported.report.truncated_last_line {
+    if let Some(line) = truncated_last_line {
         json.insert("truncated_last_line".into(), json!(line));
     }
-    if let Value::Object(extra) = fields? {
+    if let Value::Object(extra) = fields {
         for (k, v) in extra {
             json.entry(k).or_insert(v);
         }
@@ -359,14 +402,103 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
         "{name}: {verdict} ({client_ops} ops, {:.1} ms)",
         elapsed.as_secs_f64() * 1e3
     );
-    if let Some(line) = imported.report.truncated_last_line {
+    if let Some(line) = truncated_last_line {
         human.push_str(&format!(" [truncated last line {line} ignored]"));
     }
     if !detail.is_empty() {
         human.push_str(" — ");
-        human.push_str(&detail);
+        human.push_str(detail);
     }
     Ok(FileOutcome { valid, json, human })
+}
+
+/// Checks a JSON Lines file with the transactional checker by streaming it (see the module
+/// docs). `None` when `--format auto` finds the file is not JSON Lines (the caller reads it
+/// whole). Each line is read by [`read_jsonl`], so lines mean exactly what they mean there.
+fn stream_txn_jsonl(
+    path: &Path,
+    name: &str,
+    spec: &Spec,
+    workload: TxnWorkload,
+    start: Instant,
+) -> anyhow::Result<Option<FileOutcome>> {
+    let file = std::fs::File::open(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut parser = txn::parse::TxnParser::new(workload);
+    // The 1-based line of each event, for errors that name an event.
+    let mut lines: Vec<u32> = Vec::new();
+    let (mut client_ops, mut truncated, mut line_no) = (0usize, None, 0usize);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut detected = spec.format == Format::Jsonl;
+    loop {
+        buf.clear();
+        let n = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| bad_input(format!("{name}: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = std::str::from_utf8(&buf)
+            .map_err(|_| bad_input(format!("{name}: line {line_no}: not valid UTF-8")))?;
+        if !detected {
+            let t = text.trim();
+            if t.is_empty() || t.starts_with(';') {
+                continue;
+            }
+            if import::detect(t) != Format::Jsonl {
+                return Ok(None);
+            }
+            detected = true;
+        }
+        let (ops, report) = read_jsonl(text.as_bytes()).map_err(|e| match e {
+            HistoryError::Parse { msg, .. } => bad_input(format!("{name}: line {line_no}: {msg}")),
+            HistoryError::Io(e) => bad_input(format!("{name}: {e}")),
+        })?;
+        if report.truncated_last_line.is_some() {
+            truncated = Some(line_no);
+        }
+        for op in ops {
+            if op.kind == OpType::Invoke && op.process != Process::Nemesis {
+                client_ops += 1;
+            }
+            lines.push(line_no as u32);
+            parser.push(op).map_err(|e| {
+                let line = lines.get(e.event).copied().unwrap_or(0);
+                bad_input(format!("{name}: line {line}: {}", e.msg))
+            })?;
+        }
+    }
+    let events = parser.events();
+    let parsed = parser.finish().map_err(|e| {
+        let line = lines.get(e.event).copied().unwrap_or(0);
+        bad_input(format!("{name}: line {line}: {}", e.msg))
+    })?;
+    let mut budget = Budget::with_time_limit(spec.time_limit);
+    if let Some(m) = spec.max_memory {
+        budget = budget.with_max_memory(m);
+    }
+    let opts = TxnOptions {
+        workload,
+        consistency_models: spec.consistency_models.clone(),
+        budget,
+    };
+    let r = txn::check_parsed(&parsed, &opts).map_err(|e| {
+        let line = lines.get(e.event).copied().unwrap_or(0);
+        bad_input(format!("{name}: line {line}: {}", e.msg))
+    })?;
+    drop(lines);
+    let mut json = Map::new();
+    json.insert("file".into(), json!(name));
+    json.insert("format".into(), json!(Format::Jsonl.name()));
+    json.insert("workload".into(), json!(workload.as_str()));
+    let counts = Counts {
+        client_ops,
+        events,
+        truncated_last_line: truncated,
+    };
+    let fields = serde_json::to_value(&r)?;
+    outcome(name, start, json, r.valid, &txn_detail(&r), fields, counts).map(Some)
 }
 
 /// One line on why a linearizability check failed or stopped.

@@ -25,8 +25,9 @@ pub enum ClusterAction {
         #[arg(long, default_value = "default")]
         name: String,
     },
-    /// Show nodes, addresses and whether each namespace and sshd is alive and reachable.
-    /// Exits 0 when healthy, 1 otherwise.
+    /// Show nodes, addresses, whether each namespace and sshd is alive and reachable, and any
+    /// fault left on a node (by a run that was killed before it healed: `netsplit heal` undoes
+    /// it). Exits 0 when healthy, 1 otherwise.
     Status {
         #[arg(long, default_value = "default")]
         name: String,
@@ -97,14 +98,29 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
                 }
                 return Ok(1);
             };
+            let leftovers = leftovers(&st.info);
+            let healthy = st.healthy() && leftovers.as_ref().is_ok_and(|l| l.is_empty());
             if json {
-                say!("{}", serde_json::to_string_pretty(&st)?);
+                let mut v = serde_json::to_value(&st)?;
+                v["leftovers"] = match &leftovers {
+                    Ok(l) => serde_json::json!(l),
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
+                v["healthy"] = serde_json::json!(healthy);
+                say!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 let i = &st.info;
+                let state = if !st.healthy() {
+                    "DEGRADED"
+                } else if healthy {
+                    "healthy"
+                } else {
+                    "FAULTS LEFT"
+                };
                 say!(
                     "cluster {}: {} ({} nodes, subnet {}, bridge {} {}, dir {})",
                     i.name,
-                    if st.healthy() { "healthy" } else { "DEGRADED" },
+                    state,
                     i.nodes.len(),
                     i.subnet,
                     i.bridge,
@@ -133,8 +149,54 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
                         if n.reachable { "yes" } else { "NO" }
                     );
                 }
+                match &leftovers {
+                    Ok(l) if l.is_empty() => say!("  faults left: none"),
+                    Ok(l) => {
+                        for p in l {
+                            say!("  fault left: {p}");
+                        }
+                        say!(
+                            "  (`netsplit heal --cluster {}` undoes them; add --target if a \
+                             database was killed)",
+                            i.name
+                        );
+                    }
+                    Err(e) => say!("  faults left: cannot tell ({e})"),
+                }
             }
-            Ok(if st.healthy() { 0 } else { 1 })
+            Ok(if healthy { 0 } else { 1 })
         }
     }
+}
+
+/// Faults left on a local cluster's nodes, read inside each namespace (no SSH needed, so a
+/// node whose sshd is down is still inspected). Needs root.
+fn leftovers(info: &cluster::ClusterInfo) -> Result<Vec<String>, String> {
+    use crate::control::netns::NetnsRemote;
+    use crate::control::Remote;
+    use std::sync::Arc;
+    if !cluster::host::is_root() {
+        return Err("needs root".into());
+    }
+    let nodes = info.nodes();
+    let remotes: Vec<Arc<dyn Remote>> = info
+        .nodes
+        .iter()
+        .zip(&nodes)
+        .map(|(l, n)| Arc::new(NetnsRemote::new(n.clone(), Some(l.netns.clone()))) as _)
+        .collect();
+    let mut plan = crate::plan::Plan::default();
+    plan.nodes.cluster = Some(info.name.clone());
+    let registry = crate::registry::Registry::builtin();
+    let nem = crate::nemesis::Nemesis::build(crate::nemesis::NemesisEnv {
+        plan: &plan,
+        nodes,
+        remotes,
+        target: Arc::new(crate::target::NoTarget),
+        defs: registry.faults(),
+        local_nodes: true,
+        control_ip: info.control_address.parse().ok(),
+    })
+    .map_err(|e| crate::error::one_line(&e))?;
+    Ok(nem.verify_clean().problems)
 }

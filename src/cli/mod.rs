@@ -23,6 +23,7 @@ pub mod analyze;
 pub mod check;
 pub mod cluster;
 pub mod exec;
+pub mod heal;
 pub mod list;
 pub mod serve;
 pub mod test;
@@ -64,6 +65,8 @@ pub enum Command {
     Cluster(cluster::ClusterArgs),
     /// Run a command on every node (or one) over SSH.
     Exec(exec::ExecArgs),
+    /// Find and undo faults an earlier (killed) run left on the nodes; report per node.
+    Heal(heal::HealArgs),
     /// List the workloads, targets and faults this build knows.
     List,
     /// (Internal) the userspace packet-fault emulation the nemesis starts on a node whose
@@ -131,6 +134,7 @@ where
         Command::Check(a) => check::run(a, &registry),
         Command::Analyze(a) => analyze::run(a, &registry),
         Command::List => list::run(&registry),
+        Command::Heal(a) => heal::run(a, &registry),
         Command::Cluster(a) => cluster::run(a),
         Command::Exec(a) => exec::run(a),
         Command::NetemHelper(a) => netem_helper(a),

@@ -44,7 +44,7 @@ pub const TIMESYNC_UNITS: [&str; 6] = [
 
 /// What was synchronising a machine's clock before netsplit stopped it, so that it can be
 /// restarted at the end: `timedatectl`'s NTP switch and the daemons that were active.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TimeSync {
     pub ntp: bool,
     pub units: Vec<String>,

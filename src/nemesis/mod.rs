@@ -23,6 +23,7 @@ pub mod clock;
 pub mod families;
 pub mod fault;
 pub mod grudge;
+pub mod marks;
 pub mod nfq;
 pub mod packet;
 pub mod partition;
@@ -80,6 +81,23 @@ pub struct CleanReport {
 impl CleanReport {
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
+    }
+}
+
+/// What [`Nemesis::heal_leftovers`] found, did, and could not undo.
+#[derive(Debug, Clone, Default)]
+pub struct Leftovers {
+    /// Problems found before healing, one line each, naming the node.
+    pub found: Vec<String>,
+    pub heal: HealReport,
+    /// Problems still there after healing.
+    pub left: Vec<String>,
+}
+
+impl Leftovers {
+    /// Nothing was left, or everything left was healed.
+    pub fn is_clean(&self) -> bool {
+        self.heal.is_ok() && self.left.is_empty()
     }
 }
 
@@ -185,6 +203,21 @@ impl Nemesis {
                 )));
             }
         }
+        if plan.nemesis.if_able {
+            scheduled.retain(|name| {
+                let d = env.defs.iter().find(|d| &d.name == name).expect("checked");
+                let unmet = d.unmet(env.target.as_ref(), env.nodes.len());
+                if let Some(a) = &unmet {
+                    tracing::info!(
+                        fault = %name,
+                        "left out: target {} cannot {} here",
+                        env.target.name(),
+                        a.name()
+                    );
+                }
+                unmet.is_none()
+            });
+        }
         for name in &scheduled {
             let d = env.defs.iter().find(|d| &d.name == name).expect("checked");
             match d.unmet(env.target.as_ref(), env.nodes.len()) {
@@ -206,9 +239,12 @@ impl Nemesis {
                 None => {}
             }
         }
+        // Every family heals and verifies, scheduled or not, so that whatever any earlier run
+        // left is found (a family whose ability the target lacks still clears what its marks
+        // name). Without nodes, only families that need none.
         let mut families = Vec::new();
         for d in env.defs {
-            if d.unmet(env.target.as_ref(), env.nodes.len()).is_some() {
+            if env.nodes.is_empty() && !d.needs.is_empty() {
                 continue;
             }
             let opts = plan
@@ -445,6 +481,19 @@ impl Nemesis {
         rep
     }
 
+    /// What an earlier run may have left: found (verify), healed, and what is still there after
+    /// the heal. The start of every run, `netsplit heal` and nothing else.
+    pub fn heal_leftovers(&self) -> Leftovers {
+        let found = self.verify_clean().problems;
+        let heal = self.heal_all();
+        let left = if found.is_empty() && heal.is_ok() {
+            Vec::new()
+        } else {
+            self.verify_clean().problems
+        };
+        Leftovers { found, heal, left }
+    }
+
     /// Heals, then verifies; any failure or leftover is an error naming the node.
     pub fn heal_and_verify(&self) -> Result<()> {
         let rep = self.heal_all();
@@ -592,6 +641,8 @@ mod tests {
     struct Machine {
         node: Node,
         log: Mutex<Vec<String>>,
+        /// Files written through marks (`<workdir>/netsplit/…`), by path.
+        files: Mutex<std::collections::BTreeMap<String, String>>,
     }
 
     impl Remote for Machine {
@@ -601,6 +652,32 @@ mod tests {
         fn exec(&self, cmd: &Cmd) -> Result<Output, RemoteError> {
             let line = cmd.shell_line(true);
             self.log.lock().unwrap().push(line.clone());
+            // Marks: a small file system of their own.
+            let mark = cmd.argv.iter().find(|a| a.contains("/netsplit/")).cloned();
+            let is_mark = matches!(cmd.argv[0].as_str(), "cat" | "rm") || cmd.stdin.is_some();
+            if let Some(path) = mark.filter(|_| is_mark) {
+                let mut files = self.files.lock().unwrap();
+                let (status, stdout) = match cmd.argv[0].as_str() {
+                    "cat" => match files.get(&path) {
+                        Some(t) => (0, t.clone()),
+                        None => (1, String::new()),
+                    },
+                    "rm" => {
+                        files.remove(&path);
+                        (0, String::new())
+                    }
+                    _ => {
+                        let text = String::from_utf8_lossy(cmd.stdin.as_deref().unwrap_or(b""));
+                        files.insert(path, text.into_owned());
+                        (0, String::new())
+                    }
+                };
+                return Ok(Output {
+                    status,
+                    stdout,
+                    stderr: String::new(),
+                });
+            }
             let stdout = if line.contains("timedatectl show") {
                 "chrony\nntp\n".to_string()
             } else if line == "date +%s%N" {
@@ -636,6 +713,7 @@ mod tests {
                 workdir: "/w/n1".into(),
             },
             log: Mutex::new(Vec::new()),
+            files: Mutex::new(Default::default()),
         });
         let mut plan = Plan::default();
         plan.nemesis
@@ -706,6 +784,57 @@ mod tests {
         // Healing again restarts nothing.
         assert!(f.heal_all().errors.is_empty());
         assert_eq!(sync_cmds(&log()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_fresh_nemesis_heals_what_a_killed_one_left_on_a_real_clock() {
+        let m = Arc::new(Machine {
+            node: Node {
+                name: "n1".into(),
+                host: "10.9.9.1".into(),
+                ssh_port: 22,
+                workdir: "/w/n1".into(),
+            },
+            log: Mutex::new(Vec::new()),
+            files: Mutex::new(Default::default()),
+        });
+        let mut plan = Plan::default();
+        plan.nemesis
+            .opts
+            .insert("clock".into(), json!({"mode": "real-clock"}));
+        let first = nemesis(vec![m.clone() as Arc<dyn Remote>], plan.clone());
+        let out = first.invoke(
+            "bump-clock",
+            &json!({"targets": "n1", "delta_ms": 60_000.0}),
+        );
+        assert_eq!(out.error, None, "{}", out.value);
+        // The harness dies here: `first` never heals. A new one finds and undoes it.
+        drop(first);
+        let second = nemesis(vec![m.clone() as Arc<dyn Remote>], plan);
+        let found = second.verify_clean();
+        assert!(
+            found
+                .problems
+                .iter()
+                .any(|p| p.contains("time sync was stopped")),
+            "{found:?}"
+        );
+        m.log.lock().unwrap().clear();
+        let rep = second.heal_all();
+        assert!(rep.errors.is_empty(), "{:?}", rep.errors);
+        let l = std::mem::take(&mut *m.log.lock().unwrap());
+        assert!(l.iter().any(|c| c.starts_with("date -u -s @")), "{l:?}");
+        assert!(l.contains(&"systemctl start chrony".to_string()), "{l:?}");
+        assert!(
+            second.verify_clean().is_clean(),
+            "{:?}",
+            second.verify_clean()
+        );
+        assert!(
+            m.files.lock().unwrap().is_empty(),
+            "marks removed: {:?}",
+            m.files.lock().unwrap()
+        );
     }
 
     fn faults() -> (Nemesis, Vec<Arc<Refuses>>) {

@@ -416,26 +416,23 @@ pub fn check_time_limit(plan: &Plan) -> Option<Duration> {
 async fn phases(sh: Arc<Shared>) -> Result<()> {
     let plan = &sh.plan;
     // Before anything else: whatever an earlier run left on these nodes (it may have been
-    // killed before it could heal) is found and healed.
+    // killed before it could heal) is found and healed, and the history says so.
     let s = sh.clone();
-    let found = blocking(move || {
-        let found = s.nemesis.verify_clean();
-        let healed = s.nemesis.heal_all();
-        Ok((found, healed))
-    })
-    .await?;
-    if !found.0.is_clean() {
+    let lo = blocking(move || Ok(s.nemesis.heal_leftovers())).await?;
+    if !lo.found.is_empty() || !lo.is_clean() {
         tracing::warn!(
-            found = %found.0.problems.join("; "),
+            found = %lo.found.join("; "),
+            left = %lo.left.join("; "),
             "healed what an earlier run left on the nodes"
         );
         sh.recorder.nemesis(
             "note",
             json!({
                 "note": "healed what an earlier run left on the nodes",
-                "found": found.0.problems,
-                "healed": found.1.healed,
-                "errors": found.1.errors,
+                "found": lo.found,
+                "healed": lo.heal.healed,
+                "errors": lo.heal.errors,
+                "left": lo.left,
             }),
             None,
         );
@@ -654,6 +651,31 @@ async fn coordinate(
     Ok(())
 }
 
+/// How long a worker waits before its next op after ops that failed fast: nothing after an
+/// `ok` or a slow failure; after consecutive fast `fail`/`info` answers, 10 ms doubling to 1 s.
+#[derive(Debug, Default)]
+struct Backoff {
+    fast_failures: u32,
+}
+
+impl Backoff {
+    /// A failure answered faster than this counts as "fast".
+    const FAST: Duration = Duration::from_millis(100);
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// The pause after an op of `kind` that took `took`, if any.
+    fn after(&mut self, kind: OpType, took: Duration) -> Option<Duration> {
+        if kind == OpType::Ok || took >= Self::FAST {
+            self.fast_failures = 0;
+            return None;
+        }
+        let pause = Self::FIRST.saturating_mul(1 << self.fast_failures.min(10));
+        self.fast_failures += 1;
+        Some(pause.min(Self::MAX))
+    }
+}
+
 /// One worker: runs the ops sent to it on its client and records them.
 async fn worker(
     sh: Arc<Shared>,
@@ -667,6 +689,7 @@ async fn worker(
     let timeout = Duration::from_secs_f64(sh.plan.run.op_timeout);
     let node_name = node.map(|i| sh.nodes[i].name.clone());
     let rec = sh.recorder.clone();
+    let mut backoff = Backoff::default();
     while let Some(inv) = rx.recv().await {
         let mut op = Op::new(
             Process::Client(process),
@@ -677,6 +700,7 @@ async fn worker(
         op.time = rec.now();
         op.node = node_name.clone();
         rec.record(op.clone());
+        let started = std::time::Instant::now();
         let (c, timed_out) =
             match tokio::time::timeout(timeout, client.invoke(&op.f, &op.value)).await {
                 Ok(c) => (c, false),
@@ -714,6 +738,12 @@ async fn worker(
                     ),
                 }
             }
+        }
+        // A node that refuses at once (down, paused gateway, no leader) would otherwise be asked
+        // again at once, thousands of times: pause before saying this worker is free. The op's
+        // times above are already recorded; the pause lies between ops, not inside one.
+        if let Some(pause) = backoff.after(kind, started.elapsed()) {
+            tokio::time::sleep(pause).await;
         }
         if done.send(ev).is_err() {
             break;
@@ -941,4 +971,27 @@ pub fn set_progress_sink(sink: Option<ProgressSink>) {
 
 fn progress_sunk() -> bool {
     PROGRESS_SINK.lock().map(|g| g.is_some()).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_after_fast_failures_and_resets_after_an_ok_or_a_slow_one() {
+        let mut b = Backoff::default();
+        let fast = Duration::from_millis(1);
+        assert_eq!(b.after(OpType::Ok, fast), None);
+        assert_eq!(b.after(OpType::Fail, fast), Some(Duration::from_millis(10)));
+        assert_eq!(b.after(OpType::Info, fast), Some(Duration::from_millis(20)));
+        assert_eq!(b.after(OpType::Fail, fast), Some(Duration::from_millis(40)));
+        for _ in 0..20 {
+            assert!(b.after(OpType::Fail, fast).unwrap() <= Backoff::MAX);
+        }
+        assert_eq!(b.after(OpType::Fail, fast), Some(Backoff::MAX));
+        assert_eq!(b.after(OpType::Ok, fast), None);
+        assert_eq!(b.after(OpType::Fail, fast), Some(Duration::from_millis(10)));
+        assert_eq!(b.after(OpType::Fail, Duration::from_secs(2)), None);
+        assert_eq!(b.after(OpType::Fail, fast), Some(Duration::from_millis(10)));
+    }
 }

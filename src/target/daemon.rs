@@ -133,7 +133,8 @@ pub fn running(r: &dyn Remote, pid_file: &str) -> Result<bool> {
     Ok(util::daemon_running(r, pid_file)?)
 }
 
-/// The last `lines` lines of a log file on the node, for error messages.
+/// The last `lines` lines of a log file on the node, quoted for a one-line error message
+/// ([`quote_lines`]).
 pub fn log_tail(r: &dyn Remote, log: &str, lines: usize) -> String {
     match r.exec(
         &Cmd::new("tail")
@@ -141,8 +142,48 @@ pub fn log_tail(r: &dyn Remote, log: &str, lines: usize) -> String {
             .sudo()
             .timeout(Duration::from_secs(20)),
     ) {
-        Ok(o) if o.status == 0 => o.stdout.trim().to_string(),
+        Ok(o) if o.status == 0 => quote_lines(&o.stdout, lines),
         Ok(o) => format!("(cannot read {log}: {})", o.stderr.trim()),
         Err(e) => format!("(cannot read {log}: {e})"),
+    }
+}
+
+/// The last `lines` non-empty lines of `text` for an error message that stays one readable
+/// line: each cut to [`QUOTE_LINE`] characters, joined with ` | `. The file they come from has
+/// the rest, and the error names it.
+pub fn quote_lines(text: &str, lines: usize) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let from = kept.len().saturating_sub(lines);
+    kept[from..]
+        .iter()
+        .map(|l| match l.char_indices().nth(QUOTE_LINE) {
+            Some((cut, _)) => format!("{}…", &l[..cut]),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// How much of one log line an error quotes.
+pub const QUOTE_LINE: usize = 160;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_log_lines_stay_one_short_line() {
+        let long = "x".repeat(5000);
+        let text = format!("first\n\n{long}\nsecond to last\nlast\n\n");
+        let q = quote_lines(&text, 3);
+        assert!(!q.contains('\n'), "{q}");
+        assert!(q.ends_with("second to last | last"), "{q}");
+        assert!(q.len() < 3 * (QUOTE_LINE + 8), "{} chars", q.len());
+        assert!(!q.contains("first"));
+        assert_eq!(quote_lines("", 3), "");
     }
 }

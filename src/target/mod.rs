@@ -230,6 +230,25 @@ where
     })
 }
 
+/// No database: what `netsplit heal` and `netsplit cluster status` act with when no target is
+/// named. It has no clients and no abilities; faults' marks on the nodes still say what to heal.
+pub struct NoTarget;
+
+impl Target for NoTarget {
+    fn name(&self) -> &str {
+        "none"
+    }
+    fn setup(&self) -> Result<()> {
+        Ok(())
+    }
+    fn teardown(&self) -> Result<()> {
+        Ok(())
+    }
+    fn client(&self, _node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
+        Box::pin(async { Err(anyhow::anyhow!("no target: no clients")) })
+    }
+}
+
 type Build = dyn Fn(TargetEnv) -> Result<Arc<dyn Target>> + Send + Sync;
 
 /// A registered target: name, description, whether it runs on nodes, the workload

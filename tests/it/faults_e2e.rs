@@ -304,13 +304,10 @@ fn second_ctrl_c_heals_and_exits_at_once_leaving_the_history() {
     );
 }
 
-fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
-    if !can_run(test) {
-        return;
-    }
-    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    cluster_up();
-    let store = tmp_store(if twice { "ctrlc2" } else { "ctrlc" });
+/// Starts a 90 s register run on the cluster with partitions (majority) and pauses (one node)
+/// on overlapping 4 s cycles and returns it once the history says both are in force and the
+/// nodes show both: the child, its run directory, when that was, and what was seen.
+fn run_until_partition_and_pause(store: &Path) -> (std::process::Child, PathBuf, Duration, String) {
     // The overlapping schedule: partitions (majority shape) and pauses (one node) each on their
     // own 4 s cycle, shifted by 2 s, so both are in force together for 2 s of every 8. SIGINT
     // lands when the history says both are in force and the nodes show it.
@@ -346,7 +343,7 @@ fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
     let mut active: Option<(BTreeSet<String>, Vec<String>, Vec<String>)> = None;
     while t0.elapsed() < Duration::from_secs(80) {
         std::thread::sleep(Duration::from_millis(100));
-        if let Some(r) = run.clone().or_else(|| latest(&store)) {
+        if let Some(r) = run.clone().or_else(|| latest(store)) {
             run = Some(r.clone());
             let now = faults_in_force(&history_so_far(&r));
             if now.contains("partition") && now.contains("pause") {
@@ -380,9 +377,22 @@ fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
     }
     let run = run.unwrap();
     let seen_at = t0.elapsed();
-    let active = active.map(|(f, rules, stopped)| {
-        format!("{f:?} (NETSPLIT rules on {rules:?}, etcd stopped on {stopped:?})")
-    });
+    let active = active
+        .map(|(f, rules, stopped)| {
+            format!("{f:?} (NETSPLIT rules on {rules:?}, etcd stopped on {stopped:?})")
+        })
+        .unwrap();
+    (child, run, seen_at, active)
+}
+
+fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
+    if !can_run(test) {
+        return;
+    }
+    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    cluster_up();
+    let store = tmp_store(if twice { "ctrlc2" } else { "ctrlc" });
+    let (mut child, run, seen_at, active) = run_until_partition_and_pause(&store);
     let first = if twice { libc::SIGTERM } else { libc::SIGINT };
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, first) };
@@ -465,6 +475,81 @@ fn ctrl_c_during_partition_and_pause(test: &str, twice: bool) {
         .unwrap();
     assert!(after > before, "analyze rewrote results.json");
     assert!(results(&run)["checkers"]["linear"].is_object());
+}
+
+/// SIGKILL cannot be handled: a harness killed in the middle of a partition and a pause leaves
+/// DROP rules and a stopped etcd behind. `netsplit heal` alone removes them (and says so per
+/// node); and when a harness is killed again, the next `netsplit test` heals before anything
+/// else, records what it found, and is VALID.
+#[test]
+fn sigkill_mid_partition_and_pause_is_healed_by_heal_and_by_the_next_run() {
+    let test = "sigkill_mid_partition_and_pause_is_healed_by_heal_and_by_the_next_run";
+    if !can_run(test) {
+        return;
+    }
+    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    cluster_up();
+    let kill_9_mid_faults = |store: &Path| {
+        let (mut child, _run, seen_at, active) = run_until_partition_and_pause(store);
+        child.kill().expect("SIGKILL"); // std's kill() is SIGKILL
+        let _ = child.wait();
+        let (rules, stopped) = faults_on_nodes(CLUSTER);
+        eprintln!(
+            "faults_e2e: SIGKILL after {:.1}s during {active}; left: rules on {rules:?}, \
+             etcd stopped on {stopped:?}",
+            seen_at.as_secs_f64()
+        );
+        assert!(
+            !rules.is_empty() && !stopped.is_empty(),
+            "a killed harness leaves its faults (rules on {rules:?}, stopped on {stopped:?})"
+        );
+    };
+
+    // 1. `netsplit heal` alone.
+    let store = tmp_store("sigkill-heal");
+    kill_9_mid_faults(&store);
+    let out = netsplit(&["heal", "--cluster", CLUSTER]);
+    eprintln!("faults_e2e: netsplit heal\n{}", show(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let problems = node_problems(CLUSTER);
+    assert!(problems.is_empty(), "after netsplit heal:\n{problems}");
+    let status = netsplit(&["cluster", "status", "--name", CLUSTER]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(!text.contains("FAULTS LEFT"), "{}", show(&status));
+
+    // 2. The next run heals first.
+    let store = tmp_store("sigkill-next");
+    kill_9_mid_faults(&store);
+    let status = netsplit(&["cluster", "status", "--name", CLUSTER]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("FAULTS LEFT"),
+        "cluster status reports what the killed run left\n{}",
+        show(&status)
+    );
+    let (out, run, _) = run_test(
+        &store,
+        &[
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5",
+            "--leave-db-running",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
+    let ops = history(&run);
+    let note = ops
+        .iter()
+        .find(|o| o["process"] == "nemesis" && o["f"] == "note")
+        .unwrap_or_else(|| panic!("no note of the healed leftovers in the history"));
+    let found = note["value"]["found"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!found.is_empty(), "the note names what was found: {note}");
+    assert_eq!(note["value"]["left"], serde_json::json!([]), "{note}");
+    let problems = node_problems(CLUSTER);
+    assert!(problems.is_empty(), "after the next run:\n{problems}");
 }
 
 /// The set workload's final reads come from every node even with fewer workers than nodes.

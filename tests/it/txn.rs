@@ -257,3 +257,120 @@ fn checker_agrees_with_brute_force_serializability_oracle() {
     assert_eq!(rw.unsound, 0, "rw-register: unsound verdicts");
     assert!(rw.oracle_bad > 500, "generator too tame: {}", rw.oracle_bad);
 }
+
+// ---- `netsplit check` streams JSON Lines into the transactional checker ----
+
+mod cli {
+    use crate::support::{netsplit, tmp_dir};
+    use netsplit::checker::txn::gen::{simulate, GenOptions, Mode};
+    use netsplit::checker::txn::{check, TxnOptions};
+    use netsplit::history::JsonlWriter;
+    use serde_json::Value;
+    use std::path::PathBuf;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let p = tmp_dir("txn-cli", name).join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn json_of(out: &std::process::Output) -> Value {
+        let s = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("{e}: {s}"))
+    }
+
+    /// The streamed check reports what the library reports on the whole slice.
+    #[test]
+    fn streamed_file_checks_like_the_library() {
+        let ops = simulate(&GenOptions {
+            txns: 3000,
+            mode: Mode::Buggy,
+            seed: 11,
+            ..GenOptions::default()
+        });
+        let mut w = JsonlWriter::new(Vec::new());
+        for op in &ops {
+            w.write(op).unwrap();
+        }
+        let p = write("buggy.jsonl", &String::from_utf8(w.into_inner()).unwrap());
+        let out = netsplit(&[
+            "check",
+            "--workload",
+            "list-append",
+            "--json",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let got = json_of(&out);
+        let want = serde_json::to_value(check(&ops, &TxnOptions::default()).unwrap()).unwrap();
+        for field in ["valid", "anomaly_types", "anomaly_counts", "not", "stats"] {
+            assert_eq!(got[field], want[field], "{field}");
+        }
+        assert_eq!(got["events"], Value::from(ops.len()));
+        assert_eq!(got["format"], "jsonl");
+    }
+
+    /// One read of 10,000 values nobody appended (a 59 KB file) is decided at once, within
+    /// `--time-limit 3 --max-memory 200` (it took 35 s and 7.6 GB).
+    #[test]
+    fn huge_garbage_read_is_decided_within_the_budget() {
+        let read: Vec<u64> = (0..10_000).collect();
+        let text = format!(
+            "{{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",null]]}}\n\
+             {{\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",{read:?}]]}}\n"
+        );
+        let p = write("garbage.jsonl", &text);
+        let out = netsplit(&[
+            "check",
+            "--workload",
+            "list-append",
+            "--time-limit",
+            "3",
+            "--max-memory",
+            "200",
+            "--json",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", crate::support::show(&out));
+        let got = json_of(&out);
+        assert_eq!(got["anomaly_counts"]["garbage-read"], 10_000);
+        assert!(
+            got.to_string().len() < 2_000_000,
+            "{} bytes",
+            got.to_string().len()
+        );
+    }
+
+    /// A malformed line is named by its line; a truncated last line is reported, not fatal.
+    #[test]
+    fn streamed_file_errors_name_the_line() {
+        let ok =
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\n\
+                  {\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\n";
+        let p = write("bad.jsonl", &format!("{ok}\nnot json\n"));
+        let out = netsplit(&["check", "--workload", "list-append", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(254));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.jsonl: line 4:"), "{err}");
+        // The same value appended twice: the second invocation's line.
+        let twice = format!("{ok}{}", ok.replace("\"process\":0", "\"process\":1"));
+        let p = write("twice.jsonl", &twice);
+        let out = netsplit(&["check", "--workload", "list-append", p.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(254));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("twice.jsonl: line 3:") && err.contains("twice"),
+            "{err}"
+        );
+        let p = write("cut.jsonl", &format!("{ok}{{\"process\":1,\"ty"));
+        let out = netsplit(&[
+            "check",
+            "--workload",
+            "list-append",
+            "--json",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", crate::support::show(&out));
+        assert_eq!(json_of(&out)["truncated_last_line"], 3);
+    }
+}

@@ -8,6 +8,11 @@
 //! a node stops what keeps its time in sync, and the heal sets the clock back from the control
 //! node's and restarts exactly what was stopped. Command builders: `nemesis::clock`.
 //!
+//! On real clocks each node gets marks (`nemesis::marks`): `clock-moved` before its clock is
+//! first moved, `time-sync` (what was keeping time) before that is stopped — so a harness killed
+//! mid-fault leaves enough on the node for the next heal to set the clock back and restart time
+//! sync.
+//!
 //! Options (`nemesis.opts.clock`): `targets`, `bump_ms` (offsets to draw), `strobe`
 //! (`delta_ms`, `period_ms`, `duration_ms`), `drift` (rates; faketime only — dropped with a note
 //! on real clocks), `mode` (`faketime` | `real-clock`; default by node kind). Operations:
@@ -17,6 +22,7 @@ use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::clock::{self, ClockMode, ClockState};
 use crate::nemesis::fault::{about, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::marks;
 use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
@@ -150,6 +156,10 @@ struct State {
     timesync: BTreeMap<String, clock::TimeSync>,
 }
 
+/// The marks a real-clock fault leaves (see the module docs).
+const MOVED_MARK: &str = "clock-moved";
+const TIME_SYNC_MARK: &str = "time-sync";
+
 pub struct ClockFault {
     opts: ClockOpts,
     mode: ClockMode,
@@ -195,6 +205,9 @@ impl ClockFault {
         };
         let found = cx.on_nodes(&todo, |_, r| {
             let was = clock::parse_timesync(&r.exec(&clock::timesync_state_cmd())?.stdout);
+            // The mark before anything stops: a harness killed now still left what to restart.
+            marks::write(r, TIME_SYNC_MARK, &serde_json::to_string(&was)?)?;
+            marks::write(r, MOVED_MARK, "")?;
             for c in clock::stop_timesync_cmds() {
                 // Absent daemons fail here; that is fine.
                 let _ = r.exec(&c);
@@ -455,20 +468,28 @@ impl Fault for ClockFault {
     }
     fn heal(&self, _cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
         let mut steps = Vec::new();
+        // What a killed earlier run left on a real clock, beside this run's own bookkeeping.
+        let moved_mark = marks::read(r, MOVED_MARK)?.is_some();
+        let sync_mark: Option<clock::TimeSync> =
+            marks::read(r, TIME_SYNC_MARK)?.and_then(|t| serde_json::from_str(&t).ok());
         let touched = self.st().touched.contains(node);
         match self.mode {
             ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
             ClockMode::RealClock if touched => clock::set_real_from_control(r, 0.0)?,
             ClockMode::RealClock => {}
         }
+        if moved_mark && !(self.mode == ClockMode::RealClock && touched) {
+            clock::set_real_from_control(r, 0.0)?;
+        }
         {
             let mut st = self.st();
             st.touched.remove(node);
             st.clocks.remove(node);
         }
+        marks::remove(r, MOVED_MARK)?;
         steps.push("clock".to_string());
         // Time sync back as it was found, once the clock is back.
-        let was = self.st().timesync.get(node).cloned();
+        let was = self.st().timesync.get(node).cloned().or(sync_mark);
         if let Some(was) = was {
             for c in clock::restore_timesync_cmds(&was) {
                 r.exec_ok(&c)?;
@@ -476,29 +497,31 @@ impl Fault for ClockFault {
             self.st().timesync.remove(node);
             steps.push("time sync".into());
         }
+        marks::remove(r, TIME_SYNC_MARK)?;
         Ok(steps)
     }
     fn leftovers(&self, _cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        match self.mode {
-            ClockMode::Faketime => {
-                let o = r.exec(&Cmd::new("cat").arg(clock::rc_path(&r.node().workdir)))?;
-                let line = o.stdout.trim();
-                if o.status == 0 && !line.is_empty() && line != "+0.000s" {
-                    out.push(format!(
-                        "{node}: clock offset {line:?} left in faketime file"
-                    ));
-                }
+        if self.mode == ClockMode::Faketime {
+            let o = r.exec(&Cmd::new("cat").arg(clock::rc_path(&r.node().workdir)))?;
+            let line = o.stdout.trim();
+            if o.status == 0 && !line.is_empty() && line != "+0.000s" {
+                out.push(format!(
+                    "{node}: clock offset {line:?} left in faketime file"
+                ));
             }
-            ClockMode::RealClock => {
-                let st = self.st();
-                if st.touched.contains(node) {
-                    out.push(format!("{node}: real clock was moved and not restored"));
-                }
-                if st.timesync.contains_key(node) {
-                    out.push(format!("{node}: time sync was stopped and not restarted"));
-                }
-            }
+        }
+        // A real clock: this run's bookkeeping, or the marks a killed run left.
+        let (touched, held) = {
+            let st = self.st();
+            (st.touched.contains(node), st.timesync.contains_key(node))
+        };
+        let real = self.mode == ClockMode::RealClock;
+        if (real && touched) || marks::read(r, MOVED_MARK)?.is_some() {
+            out.push(format!("{node}: real clock was moved and not restored"));
+        }
+        if held || marks::read(r, TIME_SYNC_MARK)?.is_some() {
+            out.push(format!("{node}: time sync was stopped and not restarted"));
         }
         Ok(out)
     }

@@ -5,10 +5,16 @@
 //! Options (`nemesis.opts.kill`): `targets` to draw from, `graceful: true` to make half of the
 //! kills graceful stops. Operations: `kill`, `stop` (graceful), `start` (the nodes given, else
 //! every node this run killed).
+//!
+//! Each kill leaves a mark on its node (`nemesis::marks`, `killed`: the target's name), so a
+//! database killed by a harness that was itself killed before it restarted it is started again
+//! by the next run's heal or `netsplit heal` (given that target), and reported by
+//! `netsplit cluster status`.
 
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::marks;
 use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
@@ -67,6 +73,9 @@ pub struct KillFault {
     killed: Mutex<BTreeSet<String>>,
 }
 
+/// The mark a kill leaves: the name of the target it killed.
+const MARK: &str = "killed";
+
 impl KillFault {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
         self.killed.lock().unwrap_or_else(|e| e.into_inner())
@@ -102,8 +111,9 @@ impl Fault for KillFault {
                 let nodes = cx.targets(request)?;
                 let graceful = op == STOP;
                 self.lock().extend(nodes.iter().cloned());
-                cx.on_nodes_ok(&nodes, |n, _| {
+                cx.on_nodes_ok(&nodes, |n, r| {
                     let i = cx.index(n)?;
+                    marks::write(r, MARK, cx.target.name())?;
                     if graceful {
                         k.stop(i)
                     } else {
@@ -120,7 +130,10 @@ impl Fault for KillFault {
                         .collect(),
                     None => self.lock().iter().cloned().collect(),
                 };
-                cx.on_nodes_ok(&nodes, |n, _| k.start(cx.index(n)?))?;
+                cx.on_nodes_ok(&nodes, |n, r| {
+                    k.start(cx.index(n)?)?;
+                    Ok(marks::remove(r, MARK)?)
+                })?;
                 for n in &nodes {
                     self.lock().remove(n);
                 }
@@ -129,23 +142,41 @@ impl Fault for KillFault {
             other => bail!("kill: unknown operation {other:?}"),
         }
     }
-    fn heal(&self, cx: &Cx, node: &str, _r: &dyn Remote) -> Result<Vec<String>> {
-        let Some(k) = cx.target.as_kill() else {
-            return Ok(Vec::new());
-        };
-        if !self.lock().contains(node) {
+    fn heal(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
+        let mark = marks::read(r, MARK)?.map(|m| m.trim().to_string());
+        if !self.lock().contains(node) && mark.is_none() {
             return Ok(Vec::new());
         }
+        let ours = mark.as_deref().is_none_or(|m| m == cx.target.name());
+        let Some(k) = cx.target.as_kill().filter(|_| ours) else {
+            bail!(
+                "{} was killed by netsplit and not restarted; it is not this run's target \
+                 ({}): run `netsplit heal` with that target",
+                mark.as_deref().unwrap_or("a database"),
+                cx.target.name()
+            );
+        };
         k.start(cx.index(node)?)?;
+        marks::remove(r, MARK)?;
         self.lock().remove(node);
         Ok(vec!["start".into()])
     }
-    fn leftovers(&self, cx: &Cx, node: &str, _r: &dyn Remote) -> Result<Vec<String>> {
-        let Some(k) = cx.target.as_kill() else {
-            return Ok(Vec::new());
-        };
-        if cx.expect_running() && !k.running(cx.index(node)?)? {
-            return Ok(vec![format!("{node}: {} is not running", cx.target.name())]);
+    fn leftovers(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
+        let mark = marks::read(r, MARK)?.map(|m| m.trim().to_string());
+        let k = cx.target.as_kill();
+        let i = cx.index(node)?;
+        if let Some(m) = &mark {
+            let back = m == cx.target.name() && k.map(|k| k.running(i)).transpose()? == Some(true);
+            if !back {
+                return Ok(vec![format!(
+                    "{node}: {m} was killed by netsplit and not restarted"
+                )]);
+            }
+        }
+        if let Some(k) = k {
+            if cx.expect_running() && !k.running(i)? {
+                return Ok(vec![format!("{node}: {} is not running", cx.target.name())]);
+            }
         }
         Ok(Vec::new())
     }

@@ -5,12 +5,16 @@
 //! primaries, or node names). Operations: `pause {"targets"|"nodes"}`, `resume` (every node:
 //! SIGCONT is harmless on a running process, so nothing stays stopped even if the bookkeeping
 //! missed one).
+//!
+//! Each pause leaves a mark on its node (`nemesis::marks`, `paused`: the pids it stopped), so
+//! the processes of a harness killed mid-pause are resumed by the next run's heal, by
+//! `netsplit heal`, and reported by `netsplit cluster status`, whatever target they ran.
 
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
-use crate::nemesis::process;
 use crate::nemesis::select::NodeSpec;
+use crate::nemesis::{marks, process};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -87,31 +91,55 @@ impl Fault for PauseFault {
             PAUSE => {
                 let nodes = cx.targets(request)?;
                 self.lock().extend(nodes.iter().cloned());
-                cx.on_nodes_ok(&nodes, |n, _| p.pause(cx.index(n)?))?;
+                cx.on_nodes_ok(&nodes, |n, r| {
+                    let i = cx.index(n)?;
+                    // The mark first: a harness killed right after the SIGSTOP still left it.
+                    let pids = p.pids(i)?;
+                    let text: String = pids.iter().map(|p| format!("{p}\n")).collect();
+                    marks::write(r, MARK, &text)?;
+                    p.pause(i)
+                })?;
                 Ok(json!({ "nodes": nodes }))
             }
             RESUME => {
                 let was: Vec<String> = self.lock().iter().cloned().collect();
-                cx.on_nodes_ok(&cx.names, |n, _| p.resume(cx.index(n)?))?;
+                cx.on_nodes_ok(&cx.names, |n, r| {
+                    p.resume(cx.index(n)?)?;
+                    resume_marked(r)
+                })?;
                 self.lock().clear();
                 Ok(json!({ "nodes": was }))
             }
             other => bail!("pause: unknown operation {other:?}"),
         }
     }
-    fn heal(&self, cx: &Cx, node: &str, _r: &dyn Remote) -> Result<Vec<String>> {
-        let Some(p) = cx.target.as_pause() else {
-            return Ok(Vec::new());
-        };
-        p.resume(cx.index(node)?)?;
+    fn heal(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
+        let mut steps = Vec::new();
+        if let Some(p) = cx.target.as_pause() {
+            p.resume(cx.index(node)?)?;
+            steps.push("resume".to_string());
+        }
+        let marked = resume_marked(r)?;
+        if !marked.is_empty() {
+            steps.push(format!(
+                "resumed what an earlier run stopped: pids {marked:?}"
+            ));
+        }
         self.lock().remove(node);
-        Ok(vec!["resume".into()])
+        Ok(steps)
     }
     fn leftovers(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
-        let Some(p) = cx.target.as_pause() else {
-            return Ok(Vec::new());
-        };
         let mut out = Vec::new();
+        for pid in marked_pids(r)? {
+            if process::state_of(r, pid)?.is_some_and(process::is_stopped) {
+                out.push(format!(
+                    "{node}: process {pid}, paused by netsplit, is still stopped"
+                ));
+            }
+        }
+        let Some(p) = cx.target.as_pause() else {
+            return Ok(out);
+        };
         for pid in p.pids(cx.index(node)?)? {
             if let Some(s) = process::state_of(r, pid)? {
                 if process::is_stopped(s) {
@@ -124,6 +152,36 @@ impl Fault for PauseFault {
         }
         Ok(out)
     }
+}
+
+/// The mark a pause leaves: the pids it stopped, one per line.
+const MARK: &str = "paused";
+
+fn marked_pids(r: &dyn Remote) -> Result<Vec<u32>> {
+    Ok(marks::read(r, MARK)?
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect())
+}
+
+/// SIGCONTs every pid the mark names (a gone or running one is fine), then removes the mark.
+/// Returns the pids that were stopped.
+fn resume_marked(r: &dyn Remote) -> Result<Vec<u32>> {
+    let mut was = Vec::new();
+    for pid in marked_pids(r)? {
+        if process::state_of(r, pid)?.is_some_and(process::is_stopped) {
+            was.push(pid);
+        }
+        let _ = r.exec(
+            &crate::control::Cmd::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .sudo()
+                .timeout(std::time::Duration::from_secs(20)),
+        )?;
+    }
+    marks::remove(r, MARK)?;
+    Ok(was)
 }
 
 impl PauseFault {

@@ -47,6 +47,15 @@ pub enum EtcdError {
 /// compacted or future revision, unimplemented, unauthenticated).
 const DEFINITE_GRPC_CODES: &[i64] = &[3, 5, 6, 7, 8, 9, 11, 12, 16];
 
+/// Messages that say the request was never sent to etcd — when they come with gRPC code 1
+/// (Canceled, HTTP 408 from the gateway). The gRPC gateway inside etcd answers `grpc: the
+/// client connection is closing` when its own connection to the server is being torn down (a
+/// paused or restarting member); gRPC returns that error as Canceled from the checks it makes
+/// before it opens a stream for a unary call, so nothing reached Raft. A call already in flight
+/// when the connection closes gets the same text with code 14 (Unavailable, HTTP 503), which
+/// stays ambiguous, as does `transport is closing`.
+const NEVER_SENT_MESSAGES: &[&str] = &["grpc: the client connection is closing"];
+
 /// Messages that say "outcome unknown" whatever code carries them.
 const AMBIGUOUS_MESSAGES: &[&str] = &[
     "request timed out",
@@ -65,8 +74,16 @@ impl EtcdError {
         match self {
             EtcdError::Connect(_) => true,
             EtcdError::Timeout(_) | EtcdError::Transport(_) | EtcdError::Decode(_) => false,
-            EtcdError::Server { code, message, .. } => {
+            EtcdError::Server {
+                http,
+                code,
+                message,
+            } => {
                 let m = message.to_ascii_lowercase();
+                let canceled = *code == Some(1) || (code.is_none() && *http == 408);
+                if canceled && NEVER_SENT_MESSAGES.iter().any(|a| m.contains(a)) {
+                    return true;
+                }
                 if AMBIGUOUS_MESSAGES.iter().any(|a| m.contains(a)) {
                     return false;
                 }
@@ -1044,6 +1061,11 @@ mod tests {
         assert!(!server(503, 14, "etcdserver: no leader").is_definite());
         assert!(!server(504, 4, "context deadline exceeded").is_definite());
         assert!(!server(500, 2, "unknown").is_definite());
+        // Refused by the gateway's closing gRPC connection before any stream was opened.
+        assert!(server(408, 1, "grpc: the client connection is closing").is_definite());
+        // The same text on a call that was in flight when the connection closed: ambiguous.
+        assert!(!server(503, 14, "grpc: the client connection is closing").is_definite());
+        assert!(!server(503, 14, "error reading from server: transport is closing").is_definite());
         assert!(server(400, 3, "etcdserver: key is not provided").is_definite());
         assert!(server(429, 8, "etcdserver: too many requests").is_definite());
         assert!(server(

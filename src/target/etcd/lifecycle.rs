@@ -237,9 +237,9 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
                     )
                 };
                 return Err(anyhow!(
-                    "{headline}: {why}; last lines of {}:\n{}",
+                    "{headline}: {why}; the end of {} says: {}",
                     self.opts.log_on(&self.nodes[i]),
-                    self.log_tail(i, 15)
+                    self.log_tail(i, 3)
                 ));
             }
             std::thread::sleep(Duration::from_millis(200));

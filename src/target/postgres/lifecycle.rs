@@ -692,9 +692,9 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
             )
         };
         Err(anyhow!(
-            "{headline}: {why}; last lines of {}:\n{}",
+            "{headline}: {why}; the end of {} says: {}",
             self.opts.log_on(&self.nodes[i]),
-            self.log_tail(i, 15)
+            self.log_tail(i, 3)
         ))
     }
 

@@ -365,9 +365,9 @@ impl RedisCluster {
                     format!("{why} (seen on {})", self.nodes[i].name)
                 };
                 return Err(anyhow!(
-                    "{headline}: {why}; last lines of {}:\n{}",
+                    "{headline}: {why}; the end of {} says: {}",
                     self.opts.log_on(&self.nodes[n]),
-                    self.log_tail(n, 15)
+                    self.log_tail(n, 3)
                 ));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -468,7 +468,7 @@ impl RedisCluster {
             );
             if dead || Instant::now() >= deadline {
                 return Err(anyhow!(
-                    "redis-sentinel on {} {}: {why}; last lines of {}:\n{}",
+                    "redis-sentinel on {} {}: {why}; the end of {} says: {}",
                     self.nodes[i].name,
                     if dead {
                         "is not running".to_string()
@@ -479,7 +479,7 @@ impl RedisCluster {
                     daemon::log_tail(
                         self.remotes[i].as_ref(),
                         &self.opts.sentinel_log_on(&self.nodes[i]),
-                        15
+                        3
                     )
                 ));
             }

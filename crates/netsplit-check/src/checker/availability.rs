@@ -8,7 +8,7 @@
 //! (`start-pause` … `stop-pause`; its final `heal` closes everything). A client operation belongs to every window its
 //! invocation falls in. Pure: no I/O, no clocks.
 
-use crate::history::{pair, Op, OpType, Process};
+use crate::history::{pair_positions, Op, OpType, Process};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -319,7 +319,8 @@ pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryE
     let mut windows = fault_windows(ops);
     // Client operations, by invocation. Window membership uses the invocation's event index,
     // which orders events exactly even when times tie.
-    let samples: Vec<(u64, Sample)> = pair(ops)?
+    let samples: Vec<(u64, Sample)> = pair_positions(ops)
+        .map_err(|e| crate::history::HistoryError::parse(e.event + 1, e.msg))?
         .into_iter()
         .map(|c| {
             let inv = &ops[c.invoke];

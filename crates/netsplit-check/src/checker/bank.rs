@@ -5,7 +5,7 @@
 //! no negative balance. Transfers themselves are not judged: their effects show in reads.
 
 use crate::checker::{CheckError, Validity};
-use crate::history::{pair, Op, OpType};
+use crate::history::{pair_positions, Op, OpType};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,22 +42,20 @@ pub struct BankResult {
 
 /// Checks `read` operations of a bank history.
 pub fn check(ops: &[Op], opts: &BankOptions) -> Result<BankResult, CheckError> {
-    let pairs = pair(ops).map_err(|e| CheckError::new(0, e.to_string()))?;
+    let pairs = pair_positions(ops).map_err(|e| CheckError::new(e.event, e.msg))?;
     let mut reads = 0;
     let mut error_counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut errors = Vec::new();
     for c in pairs
         .iter()
-        .filter(|c| c.f == "read" && c.outcome == OpType::Ok)
+        .filter(|c| ops[c.invoke].f == "read" && c.outcome == OpType::Ok)
     {
         let at = c.complete.unwrap_or(c.invoke);
-        let Some(m) = c.output.as_object() else {
+        let output = &ops[at].value;
+        let Some(m) = output.as_object() else {
             return Err(CheckError::new(
                 at,
-                format!(
-                    "bank: a read must return an object of balances, got {}",
-                    c.output
-                ),
+                format!("bank: a read must return an object of balances, got {output}"),
             ));
         };
         reads += 1;
@@ -91,7 +89,7 @@ pub fn check(ops: &[Op], opts: &BankOptions) -> Result<BankResult, CheckError> {
                 errors.push(BadRead {
                     index: ops[at].index,
                     kind: k.to_string(),
-                    balances: c.output.clone(),
+                    balances: output.clone(),
                     total,
                 });
             }

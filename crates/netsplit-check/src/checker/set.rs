@@ -17,10 +17,10 @@
 
 use crate::checker::stats::Quantiles;
 use crate::checker::{CheckError, Validity};
-use crate::history::{pair, Op, OpType};
+use crate::history::{pair_positions, Op, OpType};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Checker options.
 #[derive(Debug, Clone, Default)]
@@ -52,8 +52,8 @@ pub struct SetResult {
     pub stable_latency_ms: Quantiles,
 }
 
-struct Add {
-    value: Value,
+struct Add<'a> {
+    value: &'a Value,
     invoke_idx: usize,
     invoke_time: u64,
     outcome: OpType,
@@ -64,42 +64,60 @@ struct Read {
     invoke_idx: usize,
     invoke_time: u64,
     complete_idx: usize,
-    elems: HashSet<u32>,
 }
 
 const EXAMPLES: usize = 32;
 
 /// Checks `add` (value: the element) and `read` (ok value: array of elements) operations.
+///
+/// Time and memory are linear in the history's size (the sum of the reads' lengths, plus a
+/// logarithmic factor): each element keeps the sorted list of reads that contained it, and
+/// everything asked about "the reads after some point" is a search in that list.
 pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
-    let pairs = pair(ops).map_err(|e| CheckError::new(0, e.to_string()))?;
-    let mut ids: HashMap<String, u32> = HashMap::new();
+    let pairs = pair_positions(ops).map_err(|e| CheckError::new(e.event, e.msg))?;
+    let mut ids = Ids::default();
     let mut adds: Vec<Option<Add>> = Vec::new(); // by element id
-    let mut values: Vec<Value> = Vec::new(); // by element id
-    let intern = |v: &Value, ids: &mut HashMap<String, u32>, values: &mut Vec<Value>| {
-        let k = v.to_string();
-        *ids.entry(k).or_insert_with(|| {
-            values.push(v.clone());
+    let mut values: Vec<&Value> = Vec::new(); // by element id
+    /// Element ids: integers by value, anything else by its JSON text.
+    #[derive(Default)]
+    struct Ids {
+        ints: HashMap<i64, u32>,
+        other: HashMap<String, u32>,
+    }
+    fn intern<'v>(v: &'v Value, ids: &mut Ids, values: &mut Vec<&'v Value>) -> u32 {
+        let new = || {
+            values.push(v);
             (values.len() - 1) as u32
-        })
-    };
+        };
+        match v.as_i64() {
+            Some(i) => *ids.ints.entry(i).or_insert_with(new),
+            None => *ids.other.entry(v.to_string()).or_insert_with(new),
+        }
+    }
+    // (read, its elements), reads in history order of their invocation.
     let mut reads: Vec<Read> = Vec::new();
+    let mut read_elems: Vec<Vec<u32>> = Vec::new();
     for c in &pairs {
-        match c.f.as_str() {
+        let inv = &ops[c.invoke];
+        match inv.f.as_str() {
             "add" => {
-                let id = intern(&c.input, &mut ids, &mut values) as usize;
+                let id = intern(&inv.value, &mut ids, &mut values) as usize;
                 if adds.len() <= id {
                     adds.resize_with(id + 1, || None);
                 }
                 if adds[id].is_some() {
                     return Err(CheckError::new(
                         c.invoke,
-                        format!("set: element {} added twice (adds must be unique)", c.input),
+                        format!(
+                            "set: element {} added twice (adds must be unique)",
+                            inv.value
+                        ),
                     ));
                 }
                 adds[id] = Some(Add {
-                    value: c.input.clone(),
+                    value: &inv.value,
                     invoke_idx: c.invoke,
-                    invoke_time: ops[c.invoke].time,
+                    invoke_time: inv.time,
                     outcome: c.outcome,
                     complete_idx: c.complete,
                 });
@@ -108,10 +126,11 @@ pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
                 if c.outcome != OpType::Ok {
                     continue;
                 }
-                let Some(arr) = c.output.as_array() else {
+                let out = c.complete.map_or(&Value::Null, |i| &ops[i].value);
+                let Some(arr) = out.as_array() else {
                     return Err(CheckError::new(
                         c.complete.unwrap_or(c.invoke),
-                        format!("set: a read must return an array, got {}", c.output),
+                        format!("set: a read must return an array, got {out}"),
                     ));
                 };
                 let elems = arr
@@ -120,10 +139,10 @@ pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
                     .collect();
                 reads.push(Read {
                     invoke_idx: c.invoke,
-                    invoke_time: ops[c.invoke].time,
+                    invoke_time: inv.time,
                     complete_idx: c.complete.unwrap_or(c.invoke),
-                    elems,
                 });
+                read_elems.push(elems);
             }
             other => {
                 return Err(CheckError::new(
@@ -134,7 +153,23 @@ pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
         }
     }
     adds.resize_with(values.len(), || None);
-    reads.sort_by_key(|r| r.invoke_idx);
+    // Pairings come in invocation order, so `reads` already is.
+    // For each element: the reads (positions in `reads`, increasing) that contained it, and
+    // the earliest completion among them.
+    let mut containing: Vec<Vec<u32>> = vec![Vec::new(); values.len()];
+    let mut first_seen: Vec<Option<usize>> = vec![None; values.len()];
+    for (j, (r, elems)) in reads.iter().zip(read_elems).enumerate() {
+        for e in elems {
+            let list = &mut containing[e as usize];
+            if list.last() != Some(&(j as u32)) {
+                list.push(j as u32);
+            }
+            let f = &mut first_seen[e as usize];
+            *f = Some(f.map_or(r.complete_idx, |x| x.min(r.complete_idx)));
+        }
+    }
+    // Position of the first read invoked after event `idx`.
+    let first_read_after = |idx: usize| reads.partition_point(|r| r.invoke_idx <= idx);
 
     let mut res = SetResult {
         valid: Validity::True,
@@ -167,23 +202,16 @@ pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
     let mut latencies: Vec<u64> = Vec::new();
 
     for (id, add) in adds.iter().enumerate() {
-        let id = id as u32;
-        let first_seen = reads
-            .iter()
-            .filter(|r| r.elems.contains(&id))
-            .min_by_key(|r| r.complete_idx);
+        let has = &containing[id];
+        let seen = first_seen[id];
         let Some(add) = add else {
             // read but never added
-            push(
-                &mut res.unexpected,
-                &mut res.unexpected_count,
-                &values[id as usize],
-            );
+            push(&mut res.unexpected, &mut res.unexpected_count, values[id]);
             continue;
         };
         if add.outcome == OpType::Fail {
-            if first_seen.is_some() {
-                push(&mut res.unexpected, &mut res.unexpected_count, &add.value);
+            if seen.is_some() {
+                push(&mut res.unexpected, &mut res.unexpected_count, add.value);
             }
             continue;
         }
@@ -192,7 +220,7 @@ pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
         } else {
             None
         };
-        let known = match (ack, first_seen.map(|r| r.complete_idx)) {
+        let known = match (ack, seen) {
             (Some(a), Some(s)) => a.min(s),
             (Some(a), None) => a,
             (None, Some(s)) => s,
@@ -201,33 +229,39 @@ pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
                 continue;
             }
         };
-        if add.outcome != OpType::Ok && first_seen.is_some() {
-            push(&mut res.recovered, &mut res.recovered_count, &add.value);
+        if add.outcome != OpType::Ok && seen.is_some() {
+            push(&mut res.recovered, &mut res.recovered_count, add.value);
         }
-        // reads that began after the element was known, in invocation order
-        let later: Vec<&Read> = reads.iter().filter(|r| r.invoke_idx > known).collect();
-        if later.is_empty() {
+        // Reads that began after the element was known: positions `later..`.
+        let later = first_read_after(known);
+        if later == reads.len() {
             res.never_read_count += 1;
             continue;
         }
-        let last_absent = later.iter().rposition(|r| !r.elems.contains(&id));
+        // The last read not containing the element: below the run of consecutive positions
+        // at the end of `has`.
+        let mut last_absent = reads.len();
+        let mut k = has.len();
+        while last_absent > 0 && k > 0 && has[k - 1] as usize == last_absent - 1 {
+            last_absent -= 1;
+            k -= 1;
+        }
+        let last_absent = last_absent.checked_sub(1).filter(|&j| j >= later);
         match last_absent {
-            Some(i) if i == later.len() - 1 => {
-                push(&mut res.lost, &mut res.lost_count, &add.value);
+            Some(j) if j == reads.len() - 1 => {
+                push(&mut res.lost, &mut res.lost_count, add.value);
             }
-            Some(i) => {
-                push(&mut res.stale, &mut res.stale_count, &add.value);
-                latencies.push(later[i + 1].invoke_time.saturating_sub(add.invoke_time));
+            Some(j) => {
+                push(&mut res.stale, &mut res.stale_count, add.value);
+                latencies.push(reads[j + 1].invoke_time.saturating_sub(add.invoke_time));
             }
             None => {
                 res.stable_count += 1;
                 // visible from the first read after the add began that had it
-                let since = reads
-                    .iter()
-                    .filter(|r| r.invoke_idx > add.invoke_idx && r.elems.contains(&id))
-                    .map(|r| r.invoke_time)
-                    .next()
-                    .unwrap_or(later[0].invoke_time);
+                let from = first_read_after(add.invoke_idx) as u32;
+                let since = has
+                    .get(has.partition_point(|&j| j < from))
+                    .map_or(reads[later].invoke_time, |&j| reads[j as usize].invoke_time);
                 latencies.push(since.saturating_sub(add.invoke_time));
             }
         }
@@ -354,6 +388,125 @@ mod tests {
         let r = check_ops(ops, true);
         assert_eq!(r.valid, Validity::True, "{r:?}");
         assert_eq!(r.stale_count, 0);
+    }
+
+    /// The definitions in the module docs, computed the slow way: for every element, scan
+    /// every read.
+    fn quadratic(ops: &[Op], lin: bool) -> SetResult {
+        use std::collections::HashSet;
+        let pairs = crate::history::pair(ops).unwrap();
+        let adds: Vec<_> = pairs.iter().filter(|c| c.f == "add").collect();
+        let reads: Vec<(usize, u64, usize, HashSet<String>)> = pairs
+            .iter()
+            .filter(|c| c.f == "read" && c.outcome == OpType::Ok)
+            .map(|c| {
+                let elems = c.output.as_array().unwrap().iter().map(|v| v.to_string());
+                (
+                    c.invoke,
+                    ops[c.invoke].time,
+                    c.complete.unwrap(),
+                    elems.collect(),
+                )
+            })
+            .collect();
+        let mut res = check(ops, &SetOptions { linearizable: lin }).unwrap();
+        let (mut lost, mut stale, mut stable, mut never, mut indet) = (0, 0, 0, 0, 0);
+        let mut lat = Vec::new();
+        for a in &adds {
+            let k = a.input.to_string();
+            let first_seen = reads.iter().filter(|r| r.3.contains(&k)).map(|r| r.2).min();
+            if a.outcome == OpType::Fail {
+                continue;
+            }
+            let ack = (a.outcome == OpType::Ok).then_some(a.complete).flatten();
+            let known = match (ack, first_seen) {
+                (Some(x), Some(y)) => x.min(y),
+                (Some(x), None) | (None, Some(x)) => x,
+                (None, None) => {
+                    indet += 1;
+                    continue;
+                }
+            };
+            let later: Vec<_> = reads.iter().filter(|r| r.0 > known).collect();
+            if later.is_empty() {
+                never += 1;
+                continue;
+            }
+            let t0 = ops[a.invoke].time;
+            match later.iter().rposition(|r| !r.3.contains(&k)) {
+                Some(i) if i == later.len() - 1 => lost += 1,
+                Some(i) => {
+                    stale += 1;
+                    lat.push(later[i + 1].1.saturating_sub(t0));
+                }
+                None => {
+                    stable += 1;
+                    let since = reads
+                        .iter()
+                        .find(|r| r.0 > a.invoke && r.3.contains(&k))
+                        .map_or(later[0].1, |r| r.1);
+                    lat.push(since.saturating_sub(t0));
+                }
+            }
+        }
+        assert_eq!(
+            (res.lost_count, res.stale_count, res.never_read_count),
+            (lost, stale, never)
+        );
+        assert_eq!(
+            (res.stable_count, res.indeterminate_count),
+            (stable + stale, indet)
+        );
+        let q = Quantiles::of_ns(&mut lat);
+        assert_eq!(res.stable_latency_ms, q);
+        res.stable_latency_ms = q;
+        res
+    }
+
+    #[test]
+    fn agrees_with_the_quadratic_definition() {
+        let mut rng = crate::rng::Rng::new(9);
+        for case in 0..400 {
+            // Adds of unique elements and reads of random subsets by 4 processes, completing
+            // out of order; some adds fail or end info; a few unexpected elements.
+            let mut ops = Vec::new();
+            let mut open: Vec<Option<Op>> = vec![None; 4];
+            let mut next = 0i64;
+            for t in 0..60u64 {
+                let p = rng.below(4) as usize;
+                let mut op = match open[p].take() {
+                    None => {
+                        let op = if rng.percent(50) {
+                            next += 1;
+                            inv(p as u64, "add", json!(next))
+                        } else {
+                            inv(p as u64, "read", json!(null))
+                        };
+                        open[p] = Some(op.clone());
+                        op
+                    }
+                    Some(i) if i.f == "add" => {
+                        let kind = [OpType::Ok, OpType::Ok, OpType::Fail, OpType::Info]
+                            [rng.below(4) as usize];
+                        done(p as u64, kind, "add", i.value)
+                    }
+                    Some(_) => {
+                        let mut elems: Vec<i64> =
+                            (1..=next + 1).filter(|_| rng.percent(70)).collect();
+                        rng.shuffle(&mut elems);
+                        done(p as u64, OpType::Ok, "read", json!(elems))
+                    }
+                };
+                op.index = ops.len() as u64;
+                op.time = t * 1_000_000 + rng.below(1000);
+                ops.push(op);
+            }
+            for lin in [false, true] {
+                let r = quadratic(&ops, lin);
+                assert_eq!(r, check(&ops, &SetOptions { linearizable: lin }).unwrap());
+                let _ = case;
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! nothing to judge either), and `true` otherwise.
 
 use crate::checker::{CheckError, Validity};
-use crate::history::{pair, Op, OpType};
+use crate::history::{pair_positions, Op, OpType};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -63,18 +63,19 @@ pub struct StatsResult {
 
 /// Counts client operations by name and outcome (an invocation without completion is `info`).
 pub fn check(ops: &[Op]) -> Result<StatsResult, CheckError> {
-    let pairs = pair(ops).map_err(|e| CheckError::new(0, e.to_string()))?;
+    let pairs = pair_positions(ops).map_err(|e| CheckError::new(e.event, e.msg))?;
     let mut by_f: BTreeMap<String, FStats> = BTreeMap::new();
     let mut lat: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for c in &pairs {
-        let s = by_f.entry(c.f.clone()).or_default();
+        let f = &ops[c.invoke].f;
+        let s = by_f.entry(f.clone()).or_default();
         s.count += 1;
         match c.outcome {
             OpType::Ok => {
                 s.ok += 1;
                 if let Some(done) = c.complete {
                     let d = ops[done].time.saturating_sub(ops[c.invoke].time);
-                    lat.entry(c.f.clone()).or_default().push(d);
+                    lat.entry(f.clone()).or_default().push(d);
                 }
             }
             OpType::Fail => s.fail += 1,

@@ -353,48 +353,86 @@ pub struct PairError {
     pub msg: String,
 }
 
+/// What one event did to the pairing (see [`Pairer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paired {
+    /// A client invocation: it opened pairing number `slot` (pairings are numbered in
+    /// invocation order, from 0).
+    Invoked { slot: usize },
+    /// A client completion: it closed pairing `slot`, whose invocation was event `invoke`.
+    Completed { slot: usize, invoke: usize },
+    /// A nemesis event: not paired.
+    Nemesis,
+}
+
+/// Joins invocations with completions one event at a time, so a reader can pair a history
+/// while streaming it: what [`pair_positions`] does over a slice, with the same rules and
+/// errors. Holds one entry per process with an operation open.
+#[derive(Debug, Default)]
+pub struct Pairer {
+    /// Process → (its open pairing, the event that invoked it).
+    open: std::collections::HashMap<u64, (usize, usize)>,
+    slots: usize,
+}
+
+impl Pairer {
+    /// Event `i` (its position in the history) is `op`.
+    pub fn push(&mut self, i: usize, op: &Op) -> Result<Paired, PairError> {
+        let Process::Client(p) = op.process else {
+            return Ok(Paired::Nemesis);
+        };
+        match op.kind {
+            OpType::Invoke => {
+                if let Some(&(_, prev)) = self.open.get(&p) {
+                    return Err(PairError {
+                        event: i,
+                        msg: format!(
+                            "process {p} invokes again while its invocation at event {prev} is \
+                             still open (a process is single-threaded)"
+                        ),
+                    });
+                }
+                let slot = self.slots;
+                self.slots += 1;
+                self.open.insert(p, (slot, i));
+                Ok(Paired::Invoked { slot })
+            }
+            kind => match self.open.remove(&p) {
+                Some((slot, invoke)) => Ok(Paired::Completed { slot, invoke }),
+                None => Err(PairError {
+                    event: i,
+                    msg: format!("process {p} completes ({kind}) an operation it never invoked"),
+                }),
+            },
+        }
+    }
+
+    /// The pairings still open (never completed), as (slot, invoking event), in slot order.
+    pub fn into_open(self) -> Vec<(usize, usize)> {
+        let mut v: Vec<(usize, usize)> = self.open.into_values().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
 /// Joins each invocation with the next completion of the same process, in invocation order,
 /// by position. A completion without an invocation, or a second invocation by a process that
 /// has one outstanding, is malformed. Nemesis events are skipped.
 pub fn pair_positions(ops: &[Op]) -> Result<Vec<Pairing>, PairError> {
-    use std::collections::HashMap;
-    let mut open: HashMap<u64, usize> = HashMap::new();
+    let mut pairer = Pairer::default();
     let mut out: Vec<Pairing> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        let Process::Client(p) = op.process else {
-            continue;
-        };
-        match op.kind {
-            OpType::Invoke => {
-                if let Some(&prev) = open.get(&p) {
-                    return Err(PairError {
-                        event: i,
-                        msg: format!(
-                            "process {p} invokes again while its invocation at event {} is still \
-                             open (a process is single-threaded)",
-                            out[prev].invoke
-                        ),
-                    });
-                }
-                open.insert(p, out.len());
-                out.push(Pairing {
-                    invoke: i,
-                    complete: None,
-                    outcome: OpType::Info,
-                });
-            }
-            kind => {
-                let Some(slot) = open.remove(&p) else {
-                    return Err(PairError {
-                        event: i,
-                        msg: format!(
-                            "process {p} completes ({kind}) an operation it never invoked"
-                        ),
-                    });
-                };
+        match pairer.push(i, op)? {
+            Paired::Invoked { .. } => out.push(Pairing {
+                invoke: i,
+                complete: None,
+                outcome: OpType::Info,
+            }),
+            Paired::Completed { slot, .. } => {
                 out[slot].complete = Some(i);
-                out[slot].outcome = kind;
+                out[slot].outcome = op.kind;
             }
+            Paired::Nemesis => {}
         }
     }
     Ok(out)

@@ -10,9 +10,13 @@
 //! Semantics: `fail` operations did not happen and are dropped. `info` operations (and
 //! invocations that never completed) stay open to the end of the history: they may take effect
 //! at any point after their invocation, or never. A read whose result is unknown constrains
-//! nothing and changes nothing, so it is dropped.
+//! nothing and changes nothing, so it is dropped. Before the search, [`reduce`] drops the
+//! `info` operations nothing can observe and gives a deadline to those a completed operation
+//! provably saw — rewrites that keep the verdict exact (the proofs are in that module).
 
+pub mod gen;
 pub mod model;
+pub mod reduce;
 pub mod search;
 
 use crate::checker::{Budget, CheckError, Validity};
@@ -23,6 +27,7 @@ use model::{
     Register, Set, Vid,
 };
 use rayon::prelude::*;
+use reduce::Initial;
 use search::{Outcome, SOp, Search};
 use serde::Serialize;
 use serde_json::Value;
@@ -178,12 +183,18 @@ pub struct Evidence {
 pub struct LinResult {
     pub valid: Validity,
     pub model: String,
-    /// Client operations searched (after dropping `fail`ed ops and unknown reads).
+    /// Client operations searched (after dropping `fail`ed ops, unknown reads and `info`
+    /// operations nothing could observe).
     pub checked_ops: usize,
     /// Operations dropped because they failed.
     pub failed_ops: usize,
     /// Operations that never returned (`info` / unmatched), optional in the search.
     pub info_ops: usize,
+    /// `info` operations dropped before the search: no operation could observe their effect.
+    pub info_dropped: usize,
+    /// `info` operations some completed operation provably saw, searched with its return as
+    /// their deadline.
+    pub info_bounded: usize,
     /// Reads with unknown results, dropped (they constrain nothing).
     pub unknown_reads: usize,
     /// Number of independent keys (1 when not keyed).
@@ -267,8 +278,36 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
             ret: if ok { c.complete } else { None },
             op: KOp { key, op: lop },
             hist: ci,
+            bounded: false,
         });
     }
+    // The model's initial state, first as tokens for the reductions.
+    let init_value = prep.values.id(&opts.initial);
+    let init_elements = match opts.model {
+        ModelKind::Set => prep.initial_elements(&opts.initial, true)?,
+        ModelKind::FifoQueue => prep.initial_elements(&opts.initial, false)?,
+        _ => Box::default(),
+    };
+    // Multi-register: each register's own initial value, from a map naming registers by their
+    // text (`1` and `"1"` alike: JSON object keys are strings); unnamed ones start null.
+    let registers_init: Box<[Vid]> = (0..prep.mkeys.len() as Vid)
+        .map(|k| {
+            let v = match &opts.initial {
+                Value::Object(m) => m
+                    .get(&model::key_text(&prep.mkeys.value(k)))
+                    .unwrap_or(&Value::Null),
+                _ => &Value::Null,
+            };
+            prep.values.id(v)
+        })
+        .collect();
+    let initial = match opts.model {
+        ModelKind::Register | ModelKind::CasRegister => Initial::Value(init_value),
+        ModelKind::MultiRegister => Initial::Registers(&registers_init),
+        ModelKind::Set | ModelKind::FifoQueue => Initial::Elements(&init_elements),
+        ModelKind::Mutex | ModelKind::Kv => Initial::None,
+    };
+    let reduced = reduce::reduce(opts.model, initial, &mut sops);
 
     let nkeys = if keyed { prep.keys.len().max(1) } else { 1 };
     let key_values: Vec<Value> = (0..prep.keys.len() as Vid)
@@ -283,65 +322,41 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
         budget: &opts.budget,
     };
     let run = match opts.model {
-        ModelKind::Register | ModelKind::CasRegister => {
-            let init = prep.values.id(&opts.initial);
-            ctx.run(
-                &Register {
-                    init,
-                    values: &prep.values,
-                },
-                &sops,
-            )
-        }
-        ModelKind::MultiRegister => {
-            // Registers are named in the map by their text (`1` and `"1"` alike: JSON object
-            // keys are strings).
-            let init: Box<[Vid]> = (0..prep.mkeys.len() as Vid)
-                .map(|k| {
-                    let v = match &opts.initial {
-                        Value::Object(m) => m
-                            .get(&model::key_text(&prep.mkeys.value(k)))
-                            .unwrap_or(&Value::Null),
-                        _ => &Value::Null,
-                    };
-                    prep.values.id(v)
-                })
-                .collect();
-            ctx.run(
-                &MultiRegister {
-                    init,
-                    values: &prep.values,
-                    keys: &prep.mkeys,
-                },
-                &sops,
-            )
-        }
+        ModelKind::Register | ModelKind::CasRegister => ctx.run(
+            &Register {
+                init: init_value,
+                values: &prep.values,
+            },
+            &sops,
+        ),
+        ModelKind::MultiRegister => ctx.run(
+            &MultiRegister {
+                init: registers_init.clone(),
+                values: &prep.values,
+                keys: &prep.mkeys,
+            },
+            &sops,
+        ),
         ModelKind::Mutex => ctx.run(
             &Mutex {
                 init: opts.initial == Value::Bool(true),
             },
             &sops,
         ),
-        ModelKind::Set => {
-            let init = prep.initial_elements(&opts.initial, true)?;
-            ctx.run(
-                &Set {
-                    init,
-                    values: &prep.values,
-                },
-                &sops,
-            )
-        }
-        ModelKind::FifoQueue => {
-            let init = prep.initial_elements(&opts.initial, false)?;
-            ctx.run(
-                &FifoQueue {
-                    init,
-                    values: &prep.values,
-                },
-                &sops,
-            )
-        }
+        ModelKind::Set => ctx.run(
+            &Set {
+                init: init_elements,
+                values: &prep.values,
+            },
+            &sops,
+        ),
+        ModelKind::FifoQueue => ctx.run(
+            &FifoQueue {
+                init: init_elements,
+                values: &prep.values,
+            },
+            &sops,
+        ),
         ModelKind::Kv => {
             let init = match &opts.initial {
                 Value::Null => KvStr::new(""),
@@ -367,6 +382,8 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
         checked_ops: sops.len(),
         failed_ops: failed,
         info_ops: info,
+        info_dropped: reduced.dropped,
+        info_bounded: reduced.bounded,
         unknown_reads,
         keys: nkeys,
         partitioned: keyed && opts.partition,
@@ -753,17 +770,19 @@ impl Ctx<'_> {
                 state: model.state_json(&state),
             });
         }
+        // The first deadline missed; among operations with the same one, a completion before
+        // a deadline inferred from it (so the operation named is one that returned).
         let deadline = ops
             .iter()
             .enumerate()
             .filter(|(i, _)| !done[*i])
-            .filter_map(|(i, s)| s.ret.map(|r| (r, i)))
+            .filter_map(|(i, s)| s.ret.map(|r| (r, s.bounded, i)))
             .min();
-        let stuck = deadline.map(|(_, i)| self.view(&ops[i]));
+        let stuck = deadline.map(|(_, _, i)| self.view(&ops[i]));
         let mut open: Vec<(usize, Candidate)> = ops
             .iter()
             .enumerate()
-            .filter(|(i, s)| !done[*i] && deadline.is_none_or(|(r, _)| s.call < r))
+            .filter(|(i, s)| !done[*i] && deadline.is_none_or(|(r, _, _)| s.call < r))
             .map(|(_, s)| {
                 (
                     s.call,

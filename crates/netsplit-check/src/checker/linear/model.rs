@@ -50,7 +50,7 @@ impl Interner {
 }
 
 /// A micro-operation of a multi-register transaction.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Micro {
     pub write: bool,
     pub key: Vid,
@@ -60,7 +60,7 @@ pub struct Micro {
 /// An operation as the models see it. Unknown outcomes are encoded per variant (an `info`
 /// dequeue has no known result); reads with unknown results never reach a model (they impose
 /// no constraint and change nothing, so they are dropped before the search).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LOp {
     Read(Vid),
     Write(Vid),
@@ -80,7 +80,7 @@ pub enum LOp {
 }
 
 /// An operation with its partition key (dense id; 0 when the history is not keyed).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct KOp {
     pub key: u32,
     pub op: LOp,

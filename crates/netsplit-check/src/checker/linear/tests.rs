@@ -493,20 +493,34 @@ fn oracle_step(model: ModelKind, keyed: bool, state: &Value, c: &Completed) -> O
     }
 }
 
-/// Tries every order consistent with real time; `info` ops optional; `fail` ops absent.
+/// Tries every order consistent with real time; `info` ops optional; `fail` ops absent. Failed
+/// (set of ops done, state) pairs are remembered, so histories of a few dozen ops stay cheap;
+/// nothing else is shared with the checker under test.
 fn oracle(model: ModelKind, keyed: bool, ops: &[Op]) -> bool {
     let cs: Vec<Completed> = pair(ops)
         .unwrap()
         .into_iter()
         .filter(|c| c.outcome != OpType::Fail)
         .collect();
-    fn go(model: ModelKind, keyed: bool, cs: &[Completed], done: u32, state: &Value) -> bool {
+    assert!(cs.len() <= 64, "the oracle handles at most 64 operations");
+    fn go(
+        model: ModelKind,
+        keyed: bool,
+        cs: &[Completed],
+        done: u64,
+        state: &Value,
+        failed: &mut std::collections::HashSet<(u64, String)>,
+    ) -> bool {
         let required_left = cs
             .iter()
             .enumerate()
             .any(|(i, c)| c.outcome == OpType::Ok && done & (1 << i) == 0);
         if !required_left {
             return true;
+        }
+        let key = (done, state.to_string());
+        if failed.contains(&key) {
+            return false;
         }
         for (j, cj) in cs.iter().enumerate() {
             if done & (1 << j) != 0 {
@@ -521,11 +535,12 @@ fn oracle(model: ModelKind, keyed: bool, ops: &[Op]) -> bool {
                 continue;
             }
             if let Some(n) = oracle_step(model, keyed, state, cj) {
-                if go(model, keyed, cs, done | (1 << j), &n) {
+                if go(model, keyed, cs, done | (1 << j), &n, failed) {
                     return true;
                 }
             }
         }
+        failed.insert(key);
         false
     }
     let init = match model {
@@ -536,27 +551,113 @@ fn oracle(model: ModelKind, keyed: bool, ops: &[Op]) -> bool {
         _ if keyed => json!({}),
         _ => Value::Null,
     };
-    go(model, keyed, &cs, 0, &init)
+    go(model, keyed, &cs, 0, &init, &mut Default::default())
+}
+
+/// How a random history draws the values it writes.
+#[derive(Debug, Clone, Copy)]
+enum Values {
+    /// From `0..n`: values repeat, so reads do not identify writes.
+    Small(u64),
+    /// Never twice the same (as the register workload writes them): reads identify writes.
+    Unique,
+}
+
+/// The shape of random histories.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// Processes running at once.
+    procs: u64,
+    /// Operations invoked: `min_ops ..= max_ops`.
+    min_ops: u64,
+    max_ops: u64,
+    /// Percent of completions that are `fail` and `info`.
+    fail_pct: u64,
+    info_pct: u64,
+    values: Values,
+}
+
+impl Shape {
+    /// Few ops, some failures and unknowns, values from 0..3: the original mix.
+    const MIXED: Shape = Shape {
+        procs: 4,
+        min_ops: 1,
+        max_ops: 7,
+        fail_pct: 12,
+        info_pct: 18,
+        values: Values::Small(3),
+    };
+
+    /// Most completions `info`, as when one node times out for seconds, with more ops and
+    /// processes (each `info` ends its process, so a fresh one takes over).
+    fn info_heavy(values: Values) -> Shape {
+        Shape {
+            procs: 5,
+            min_ops: 6,
+            max_ops: 16,
+            fail_pct: 5,
+            info_pct: 55,
+            values,
+        }
+    }
+}
+
+/// Draws written values for one history.
+struct Draw {
+    values: Values,
+    next: u64,
+    written: Vec<u64>,
+}
+
+impl Draw {
+    fn new(values: Values) -> Draw {
+        Draw {
+            values,
+            next: 0,
+            written: Vec::new(),
+        }
+    }
+
+    /// A value to write.
+    fn fresh(&mut self, rng: &mut Rng) -> Value {
+        let v = match self.values {
+            Values::Small(n) => rng.below(n),
+            Values::Unique => {
+                self.next += 1;
+                self.next
+            }
+        };
+        self.written.push(v);
+        json!(v)
+    }
+
+    /// A value some write may have written (or, rarely, none did).
+    fn some(&mut self, rng: &mut Rng) -> Value {
+        match self.values {
+            Values::Small(n) => json!(rng.below(n)),
+            Values::Unique if self.written.is_empty() || rng.percent(10) => json!(99),
+            Values::Unique => json!(self.written[rng.below(self.written.len() as u64) as usize]),
+        }
+    }
 }
 
 /// A random operation (f, invocation value) for a model.
-fn random_op(rng: &mut Rng, model: ModelKind, keyed: bool) -> (String, Value) {
-    let small = |rng: &mut Rng| json!(rng.below(3));
+fn random_op(rng: &mut Rng, model: ModelKind, keyed: bool, d: &mut Draw) -> (String, Value) {
     let (f, v) = match model {
         ModelKind::Register => match rng.below(2) {
             0 => ("read", Value::Null),
-            _ => ("write", small(rng)),
+            _ => ("write", d.fresh(rng)),
         },
         ModelKind::CasRegister => match rng.below(3) {
             0 => ("read", Value::Null),
-            1 => ("write", small(rng)),
+            1 => ("write", d.fresh(rng)),
             _ => {
                 let from = if rng.percent(25) {
                     Value::Null
                 } else {
-                    small(rng)
+                    d.some(rng)
                 };
-                ("cas", json!([from, small(rng)]))
+                ("cas", json!([from, d.fresh(rng)]))
             }
         },
         ModelKind::Kv => match rng.below(3) {
@@ -566,11 +667,11 @@ fn random_op(rng: &mut Rng, model: ModelKind, keyed: bool) -> (String, Value) {
         },
         ModelKind::Set => match rng.below(2) {
             0 => ("read", Value::Null),
-            _ => ("add", small(rng)),
+            _ => ("add", d.fresh(rng)),
         },
         ModelKind::FifoQueue => match rng.below(2) {
             0 => ("dequeue", Value::Null),
-            _ => ("enqueue", small(rng)),
+            _ => ("enqueue", d.fresh(rng)),
         },
         ModelKind::Mutex => match rng.below(2) {
             0 => ("acquire", Value::Null),
@@ -584,7 +685,7 @@ fn random_op(rng: &mut Rng, model: ModelKind, keyed: bool) -> (String, Value) {
                     if rng.percent(50) {
                         json!(["r", k, null])
                     } else {
-                        json!(["w", k, rng.below(3)])
+                        json!(["w", k, d.fresh(rng)])
                     }
                 })
                 .collect();
@@ -608,6 +709,7 @@ fn random_output(
     truth: &mut Value,
     f: &str,
     input: &Value,
+    d: &mut Draw,
 ) -> Value {
     let fake = Completed {
         invoke: 0,
@@ -670,11 +772,15 @@ fn random_output(
         // Corrupt the result.
         out = match model {
             ModelKind::Kv => Value::from(["", "x", "y", "xy"][rng.below(4) as usize]),
-            ModelKind::Set => [json!([0]), json!([1, 2]), json!([])][rng.below(3) as usize].clone(),
-            ModelKind::MultiRegister => {
-                json!([["r", "x", rng.below(3)], ["r", "y", null]])
+            ModelKind::Set => {
+                let a = d.some(rng);
+                let b = d.some(rng);
+                [json!([a]), json!([a, b]), json!([])][rng.below(3) as usize].clone()
             }
-            _ => json!(rng.below(3)),
+            ModelKind::MultiRegister => {
+                json!([["r", "x", d.some(rng)], ["r", "y", null]])
+            }
+            _ => d.some(rng),
         };
     }
     match key {
@@ -683,9 +789,10 @@ fn random_output(
     }
 }
 
-fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
-    let procs = 2 + rng.below(3);
-    let target = 1 + rng.below(7);
+fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool, shape: Shape) -> Vec<Op> {
+    let procs = 2 + rng.below(shape.procs - 1);
+    let target = shape.min_ops + rng.below(shape.max_ops - shape.min_ops + 1);
+    let mut d = Draw::new(shape.values);
     let mut truth = match model {
         ModelKind::Mutex => json!(false),
         ModelKind::Set | ModelKind::FifoQueue => json!([]),
@@ -706,7 +813,7 @@ fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
         let p = rng.below(procs) as usize;
         match pending[p].take() {
             None if started < target => {
-                let (f, v) = random_op(rng, model, keyed);
+                let (f, v) = random_op(rng, model, keyed, &mut d);
                 rows.push(Op::new(
                     Process::Client(next_proc[p]),
                     OpType::Invoke,
@@ -720,17 +827,17 @@ fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
             Some((f, v)) => {
                 let roll = rng.below(100);
                 let proc = Process::Client(next_proc[p]);
-                if roll < 12 {
+                if roll < shape.fail_pct {
                     rows.push(Op::new(proc, OpType::Fail, &f, v));
-                } else if roll < 30 {
+                } else if roll < shape.fail_pct + shape.info_pct {
                     // Maybe it took effect.
                     if rng.percent(50) {
-                        random_output(rng, model, keyed, &mut truth, &f, &v);
+                        random_output(rng, model, keyed, &mut truth, &f, &v, &mut d);
                     }
                     rows.push(Op::new(proc, OpType::Info, &f, v));
                     next_proc[p] += procs;
                 } else {
-                    let out = random_output(rng, model, keyed, &mut truth, &f, &v);
+                    let out = random_output(rng, model, keyed, &mut truth, &f, &v, &mut d);
                     rows.push(Op::new(proc, OpType::Ok, &f, out));
                 }
             }
@@ -743,27 +850,38 @@ fn random_history(rng: &mut Rng, model: ModelKind, keyed: bool) -> Vec<Op> {
     rows
 }
 
-fn agrees_with_oracle(model: ModelKind, keyed: bool, cases: u64, seed: u64) {
+/// Checks `cases` random histories of `shape` against the oracle, partitioned and (for keyed
+/// histories) whole. Returns how many `info` operations the reductions dropped and bounded.
+fn agrees_with_oracle_in(
+    model: ModelKind,
+    keyed: bool,
+    cases: u64,
+    seed: u64,
+    shape: Shape,
+) -> (usize, usize) {
     let mut rng = Rng::new(seed);
     let (mut valid, mut invalid) = (0, 0);
+    let (mut dropped, mut bounded) = (0, 0);
     for case in 0..cases {
-        let h = random_history(&mut rng, model, keyed);
+        let h = random_history(&mut rng, model, keyed, shape);
         let expected = oracle(model, keyed, &h);
         let partitions: &[bool] = if keyed { &[true, false] } else { &[true] };
         for &partition in partitions {
             let mut o = LinOptions::new(model);
             o.independent = keyed;
             o.partition = partition;
-            let got = check(&h, &o).unwrap().valid;
+            let r = check(&h, &o).unwrap();
             assert_eq!(
-                got,
+                r.valid,
                 Validity::from_bool(expected),
-                "{model} keyed={keyed} partition={partition} case {case}: history\n{}",
+                "{model} keyed={keyed} partition={partition} {shape:?} case {case}: history\n{}",
                 h.iter()
                     .map(|op| serde_json::to_string(op).unwrap())
                     .collect::<Vec<_>>()
                     .join("\n")
             );
+            dropped += r.info_dropped;
+            bounded += r.info_bounded;
         }
         if expected {
             valid += 1;
@@ -774,8 +892,13 @@ fn agrees_with_oracle(model: ModelKind, keyed: bool, cases: u64, seed: u64) {
     // The generator must exercise both verdicts, or the comparison proves little.
     assert!(
         valid > cases / 20 && invalid > cases / 20,
-        "{model}: {valid} valid, {invalid} invalid"
+        "{model} {shape:?}: {valid} valid, {invalid} invalid"
     );
+    (dropped, bounded)
+}
+
+fn agrees_with_oracle(model: ModelKind, keyed: bool, cases: u64, seed: u64) {
+    agrees_with_oracle_in(model, keyed, cases, seed, Shape::MIXED);
 }
 
 #[test]
@@ -796,4 +919,139 @@ fn search_agrees_with_brute_force_on_sets_queues_mutexes_txns() {
     agrees_with_oracle(ModelKind::FifoQueue, false, 1500, 6);
     agrees_with_oracle(ModelKind::Mutex, false, 1500, 7);
     agrees_with_oracle(ModelKind::MultiRegister, false, 1500, 8);
+}
+
+/// Info-heavy registers with unique values (reads identify writes, so most `info` writes are
+/// dropped or bounded) and with small value ranges (where they are not).
+#[test]
+fn search_agrees_with_brute_force_on_info_heavy_registers() {
+    let mut reductions = (0, 0);
+    for (i, values) in [Values::Unique, Values::Small(2), Values::Small(5)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = 100 + 10 * i as u64;
+        let shape = Shape::info_heavy(values);
+        for (model, keyed, cases, s) in [
+            (ModelKind::Register, false, 1500, 0),
+            (ModelKind::CasRegister, false, 1500, 1),
+            (ModelKind::CasRegister, true, 800, 2),
+        ] {
+            let (d, b) = agrees_with_oracle_in(model, keyed, cases, seed + s, shape);
+            reductions.0 += d;
+            reductions.1 += b;
+        }
+    }
+    // The reductions were exercised, not just the search.
+    assert!(reductions.0 > 1000 && reductions.1 > 1000, "{reductions:?}");
+}
+
+#[test]
+fn search_agrees_with_brute_force_on_info_heavy_other_models() {
+    for (i, values) in [Values::Unique, Values::Small(2)].into_iter().enumerate() {
+        let seed = 200 + 10 * i as u64;
+        let shape = Shape::info_heavy(values);
+        agrees_with_oracle_in(ModelKind::Set, false, 600, seed, shape);
+        agrees_with_oracle_in(ModelKind::FifoQueue, false, 600, seed + 1, shape);
+        agrees_with_oracle_in(ModelKind::Mutex, false, 600, seed + 2, shape);
+        agrees_with_oracle_in(ModelKind::MultiRegister, false, 600, seed + 3, shape);
+        agrees_with_oracle_in(ModelKind::Kv, true, 400, seed + 4, shape);
+    }
+}
+
+// ---- reductions and large histories ----
+
+#[test]
+fn unobserved_info_write_is_dropped_and_observed_one_bounded() {
+    let h = hist(&[
+        (0, "invoke", "write", json!(1)),
+        (0, "info", "write", json!(1)),
+        (1, "invoke", "write", json!(2)),
+        (1, "info", "write", json!(2)),
+        (2, "invoke", "read", json!(null)),
+        (2, "ok", "read", json!(2)),
+    ]);
+    let r = check(&h, &LinOptions::new(ModelKind::Register)).unwrap();
+    assert_eq!(r.valid, Validity::True);
+    assert_eq!((r.info_dropped, r.info_bounded), (1, 1));
+    assert_eq!(r.checked_ops, 2);
+    // The read saw 2 before the only write of 2 was invoked: not linearizable, and the
+    // evidence names the read, not the write.
+    let h = hist(&[
+        (2, "invoke", "read", json!(null)),
+        (2, "ok", "read", json!(2)),
+        (1, "invoke", "write", json!(2)),
+        (1, "info", "write", json!(2)),
+    ]);
+    let r = check(&h, &LinOptions::new(ModelKind::Register)).unwrap();
+    assert_eq!(r.valid, Validity::False);
+    assert_eq!(r.info_bounded, 0);
+    assert_eq!(r.failures[0].stuck.as_ref().unwrap().f, "read");
+}
+
+#[test]
+fn info_cas_keeps_the_write_it_compares_with() {
+    // The info cas 1→2 may have seen the info write of 1; nobody saw 2, so the cas is dropped,
+    // and then nothing can see the write of 1 either.
+    let h = hist(&[
+        (0, "invoke", "write", json!(1)),
+        (0, "info", "write", json!(1)),
+        (1, "invoke", "cas", json!([1, 2])),
+        (1, "info", "cas", json!([1, 2])),
+        (2, "invoke", "read", json!(null)),
+        (2, "ok", "read", json!(null)),
+    ]);
+    let r = check(&h, &LinOptions::new(ModelKind::CasRegister)).unwrap();
+    assert_eq!(r.valid, Validity::True);
+    assert_eq!(r.info_dropped, 2);
+    // A read of 2 keeps both: the cas is bounded by the read, the write by the cas.
+    let mut h2 = h.clone();
+    h2[5].value = json!(2);
+    let r = check(&h2, &LinOptions::new(ModelKind::CasRegister)).unwrap();
+    assert_eq!(r.valid, Validity::True);
+    assert_eq!((r.info_dropped, r.info_bounded), (0, 2));
+}
+
+/// Interchangeable info ops: many identical info writes and a read that needs one of them late.
+#[test]
+fn identical_info_ops_are_not_told_apart() {
+    let mut rows = Vec::new();
+    for p in 0..40 {
+        rows.push((p, "invoke", "write", json!(p % 2)));
+        rows.push((p, "info", "write", json!(p % 2)));
+    }
+    for (i, v) in [0, 1, 0, 1, 0, 1, 0, 1].into_iter().enumerate() {
+        rows.push((100 + i as i64, "invoke", "read", json!(null)));
+        rows.push((100 + i as i64, "ok", "read", json!(v)));
+    }
+    rows.push((200, "invoke", "read", json!(null)));
+    rows.push((200, "ok", "read", json!(7)));
+    let h = hist(&rows);
+    let r = check(&h, &LinOptions::new(ModelKind::Register)).unwrap();
+    assert_eq!(r.valid, Validity::False);
+    // Without the classes this takes about 2^40 configurations.
+    assert!(r.configurations < 10_000, "{}", r.configurations);
+}
+
+#[test]
+fn long_sequential_history_uses_the_set_tree() {
+    // 20,000 ops by one process: every configuration is a prefix; the memo holds one per op.
+    let mut rows = Vec::new();
+    for i in 0..10_000 {
+        rows.push((0, "invoke", "write", json!(i)));
+        rows.push((0, "ok", "write", json!(i)));
+        rows.push((0, "invoke", "read", json!(null)));
+        rows.push((0, "ok", "read", json!(i)));
+    }
+    let h = hist(&rows);
+    let r = check(&h, &LinOptions::new(ModelKind::Register)).unwrap();
+    assert_eq!(r.valid, Validity::True);
+    assert_eq!(r.configurations, 20_000);
+    // A stale read at the very end is found, and the evidence replays the whole prefix.
+    let mut bad = h.clone();
+    let n = bad.len();
+    bad[n - 1].value = json!(9_998);
+    let r = check(&bad, &LinOptions::new(ModelKind::Register)).unwrap();
+    assert_eq!(r.valid, Validity::False);
+    assert_eq!(r.failures[0].linearized.len(), 19_999);
 }

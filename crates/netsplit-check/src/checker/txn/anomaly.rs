@@ -6,7 +6,7 @@
 //! both into serialisable [`Anomaly`] values with stable names `T1`, `T2`, ….
 
 use super::graph::{rel_name, PROC, RT};
-use super::parse::Txn;
+use super::parse::{Parsed, Txn};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -93,26 +93,26 @@ pub trait Explain: Sync + Send {
     fn why(&self, txns: &[Txn], a: u32, b: u32, rel: u8, na: &str, nb: &str) -> String;
 }
 
-pub fn txn_ref(txns: &[Txn], t: u32, name: String) -> TxnRef {
-    let x = &txns[t as usize];
+pub fn txn_ref(p: &Parsed, t: u32, name: String) -> TxnRef {
+    let x = &p.txns[t as usize];
     TxnRef {
         name,
         invoke_event: x.invoke,
         complete_event: x.complete,
         process: x.process,
         status: x.status.as_str(),
-        value: x.value.clone(),
+        value: p.value(x),
     }
 }
 
-pub fn from_raw(txns: &[Txn], r: RawAnomaly) -> Anomaly {
+pub fn from_raw(p: &Parsed, r: RawAnomaly) -> Anomaly {
     Anomaly {
         kind: r.kind.to_string(),
         txns: r
             .txns
             .iter()
             .enumerate()
-            .map(|(i, &t)| txn_ref(txns, t, format!("T{}", i + 1)))
+            .map(|(i, &t)| txn_ref(p, t, format!("T{}", i + 1)))
             .collect(),
         explanation: r.explanation,
         cycle: Vec::new(),
@@ -146,7 +146,7 @@ fn order_why(txns: &[Txn], a: u32, b: u32, rel: u8, na: &str, nb: &str) -> Strin
 /// the next step's `from` and the last `to` is the first `from`.
 pub fn cycle_anomaly(
     kind: String,
-    txns: &[Txn],
+    p: &Parsed,
     steps: &[(u32, u32, u8)],
     ex: &dyn Explain,
     component_size: usize,
@@ -161,6 +161,7 @@ pub fn cycle_anomaly(
         let i = order.iter().position(|&x| x == t).unwrap_or(0);
         format!("T{}", i + 1)
     };
+    let txns = &p.txns;
     let mut cyc = Vec::new();
     for &(a, b, rel) in steps {
         let (na, nb) = (name(a), name(b));
@@ -182,7 +183,7 @@ pub fn cycle_anomaly(
         text.push_str(&format!(
             "  T{} = {} (process {}, event {})\n",
             i + 1,
-            x.value,
+            p.value(x),
             x.process,
             x.invoke
         ));
@@ -198,7 +199,7 @@ pub fn cycle_anomaly(
     let mut dot = String::from("digraph cycle {\n  rankdir=LR;\n  node [shape=box];\n");
     for (i, &t) in order.iter().enumerate() {
         let x = &txns[t as usize];
-        let label = format!("T{}: {}", i + 1, x.value).replace('"', "\\\"");
+        let label = format!("T{}: {}", i + 1, p.value(x)).replace('"', "\\\"");
         dot.push_str(&format!("  T{} [label=\"{}\"];\n", i + 1, label));
     }
     for s in &cyc {
@@ -220,7 +221,7 @@ pub fn cycle_anomaly(
         txns: order
             .iter()
             .enumerate()
-            .map(|(i, &t)| txn_ref(txns, t, format!("T{}", i + 1)))
+            .map(|(i, &t)| txn_ref(p, t, format!("T{}", i + 1)))
             .collect(),
         explanation: text,
         cycle: cyc,

@@ -7,10 +7,38 @@ use super::anomaly::{Explain, RawAnomaly};
 use super::fx::{map_with_capacity, HashMap};
 use super::parse::{Mop, Parsed, Scalar};
 use super::Analysis;
-use crate::checker::CheckError;
+use crate::checker::{Budget, CheckError};
 use rayon::prelude::*;
 use std::borrow::Borrow;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The budget of one check and the bytes its structures hold so far (shared by the per-key
+/// inferences running in parallel).
+pub struct Spent<'b> {
+    pub budget: &'b Budget,
+    bytes: AtomicUsize,
+}
+
+impl<'b> Spent<'b> {
+    /// Starts the count at `bytes` (the parsed history).
+    pub fn new(budget: &'b Budget, bytes: usize) -> Spent<'b> {
+        Spent {
+            budget,
+            bytes: AtomicUsize::new(bytes),
+        }
+    }
+
+    /// Counts `n` more bytes; false if that passes the memory limit.
+    fn add(&self, n: usize) -> bool {
+        self.bytes.fetch_add(n, Ordering::Relaxed) + n <= self.budget.max_memory
+    }
+
+    /// Bytes counted so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
 
 /// What the inference over one key yields.
 pub struct KeyOut<I> {
@@ -26,16 +54,48 @@ pub struct KeyOut<I> {
 /// `anomalies` (those found per transaction), so the outcome — and which error is reported
 /// when several keys have one — does not depend on scheduling. `explainer` gets the per-key
 /// facts in key order.
-pub fn per_key<X: Sync, I: Send>(
+///
+/// A key is skipped (and named in `unknown`) once the time limit has passed, and its edges and
+/// anomalies are dropped (likewise) when keeping them would pass the memory limit: a skipped
+/// inference could hide an anomaly, never invent one. (Each key's own structures are bounded
+/// by its data and by [`super::MAX_FANOUT_EDGES`].)
+pub fn per_key<X: Sync, I: Send + Default>(
     idx: &[X],
     mut anomalies: Vec<RawAnomaly>,
+    spent: &Spent,
+    keys: &[Scalar],
     analyze_key: impl Fn(u32, &X) -> Result<KeyOut<I>, CheckError> + Sync,
     explainer: impl FnOnce(Vec<I>) -> Box<dyn Explain>,
 ) -> Result<Analysis, CheckError> {
+    let skip = |why: &str| KeyOut {
+        edges: Vec::new(),
+        anomalies: Vec::new(),
+        skipped: Some(why.to_string()),
+        info: I::default(),
+    };
     let outs: Vec<Result<KeyOut<I>, CheckError>> = idx
         .par_iter()
         .enumerate()
-        .map(|(k, ix)| analyze_key(k as u32, ix))
+        .map(|(k, ix)| {
+            if spent.budget.exhausted() {
+                return Ok(skip(&format!("inferences on key {} (time limit)", keys[k])));
+            }
+            let out = analyze_key(k as u32, ix)?;
+            let bytes = out.edges.capacity() * std::mem::size_of::<(u32, u32, u8)>()
+                + out
+                    .anomalies
+                    .iter()
+                    .map(|a| a.explanation.len() + 64)
+                    .sum::<usize>();
+            if !spent.add(bytes) {
+                return Ok(skip(&format!(
+                    "inferences on key {} (memory limit: {} edges)",
+                    keys[k],
+                    out.edges.len()
+                )));
+            }
+            Ok(out)
+        })
         .collect();
     let mut edges = Vec::new();
     let mut info = Vec::with_capacity(outs.len());

@@ -23,12 +23,13 @@
 use super::anomaly::{Explain, RawAnomaly};
 use super::fx::{map_with_capacity, HashMap, HashSet};
 use super::graph::{RW, WR, WW};
-use super::infer::{lost_updates, per_key, writers, KeyOut, Writers};
+use super::infer::{lost_updates, per_key, writers, KeyOut, Spent, Writers};
 use super::parse::{fmt_list, Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
 
 /// Per-key facts kept for explanations.
+#[derive(Default)]
 struct KeyInfo {
     pos: HashMap<Scalar, u32>,
     writer: HashMap<Scalar, (u32, u16)>,
@@ -42,7 +43,7 @@ struct Explainer {
 /// What `t` observed of `k` before its own effects: its first read of `k`, minus the suffix of
 /// its own earlier appends (which that read must end with). `None` if `t` never read `k`, or
 /// its first read contradicts its own appends (an `internal` anomaly).
-fn observed_prefix<'t>(t: &'t Txn<'_>, k: u32) -> Option<&'t [Scalar]> {
+fn observed_prefix(t: &Txn, k: u32) -> Option<&[Scalar]> {
     let mut own: Vec<&Scalar> = Vec::new();
     for m in &t.mops {
         match m {
@@ -169,7 +170,7 @@ struct KeyIndex {
 }
 
 /// Runs the list-append inference.
-pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
+pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
     let txns = &p.txns;
     let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
     let mut anomalies = Vec::new();
@@ -258,6 +259,8 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
     per_key(
         &idx,
         anomalies,
+        spent,
+        &p.keys,
         |k, ix| analyze_key(p, k, ix),
         |info| {
             Box::new(Explainer {

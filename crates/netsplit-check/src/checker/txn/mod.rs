@@ -160,11 +160,24 @@ pub struct Analysis {
 /// Errors: unknown model names (event 0), malformed micro-ops or unpairable events (naming the
 /// event index), and values appended/written twice to one key.
 pub fn check(ops: &[Op], opts: &TxnOptions) -> Result<TxnResult, CheckError> {
+    models::validate_models(&opts.consistency_models).map_err(|m| CheckError::new(0, m))?;
+    let parsed = parse::parse(ops, opts.workload)?;
+    check_parsed(&parsed, opts)
+}
+
+/// Checks transactions already parsed — by [`parse::TxnParser`], for instance streamed from a
+/// file so that the history's JSON values are never all held at once. Same errors as [`check`]
+/// (events named by their position in what was pushed).
+///
+/// Memory: `opts.budget.max_memory` bounds what the checker holds — the parsed history, the
+/// dependency edges and the graph. Past it (or past the time limit) the inferences that would
+/// need more are skipped and named in `unknown`, so the verdict is an anomaly that was found
+/// anyway, or `unknown` — never `true`.
+pub fn check_parsed(parsed: &parse::Parsed, opts: &TxnOptions) -> Result<TxnResult, CheckError> {
     let models =
         models::validate_models(&opts.consistency_models).map_err(|m| CheckError::new(0, m))?;
     let forbidden = models::forbidden_anomalies(&models);
     let budget = &opts.budget;
-    let parsed = parse::parse(ops, opts.workload)?;
     let txns = &parsed.txns;
     let mut stats = TxnStats {
         txns: txns.len(),
@@ -192,15 +205,22 @@ pub fn check(ops: &[Op], opts: &TxnOptions) -> Result<TxnResult, CheckError> {
         workload: opts.workload.as_str(),
         stats,
     };
-    if budget.exhausted() {
-        result
-            .unknown
-            .push("everything (budget exhausted before the analysis)".into());
+    let parsed_bytes = parsed.bytes();
+    if budget.exhausted() || parsed_bytes > budget.max_memory {
+        result.unknown.push(if budget.exhausted() {
+            "everything (budget exhausted before the analysis)".into()
+        } else {
+            format!(
+                "everything (memory limit: the parsed history alone takes {} MiB)",
+                parsed_bytes >> 20
+            )
+        });
         return Ok(result);
     }
+    let spent = infer::Spent::new(budget, parsed_bytes);
     let analysis = match opts.workload {
-        TxnWorkload::ListAppend => list_append::analyze(&parsed)?,
-        TxnWorkload::RwRegister => rw_register::analyze(&parsed)?,
+        TxnWorkload::ListAppend => list_append::analyze(parsed, &spent)?,
+        TxnWorkload::RwRegister => rw_register::analyze(parsed, &spent)?,
     };
     let plan = search::Plan::new(&forbidden);
     let mut edges = analysis.edges;
@@ -220,33 +240,49 @@ pub fn check(ops: &[Op], opts: &TxnOptions) -> Result<TxnResult, CheckError> {
         result.stats.edges.insert("realtime", re.len());
         edges.extend(re.into_iter().map(|(a, b)| (a, b, graph::RT)));
     }
-    let g = graph::Graph::from_edges(txns.len(), &edges);
-    drop(edges);
-    let found = search::search(&g, txns, &*analysis.explainer, &forbidden, budget);
+    // Edges as triples, then the graph: (4 + 4 + 1, padded to 12) and (4 + 1) bytes each.
+    let graph_bytes = edges.len() * (12 + 5) + txns.len() * 4;
+    let mut unknown = analysis.unknown;
+    let found = if spent.bytes() + graph_bytes > budget.max_memory {
+        unknown.push(format!(
+            "dependency cycles (memory limit: the graph of {} edges would take {} MiB)",
+            edges.len(),
+            graph_bytes >> 20
+        ));
+        search::SearchOut::default()
+    } else {
+        let g = graph::Graph::from_edges(txns.len(), &edges);
+        drop(edges);
+        search::search(&g, parsed, &*analysis.explainer, &forbidden, budget)
+    };
     result.stats.components = found.components;
     result.stats.largest_component = found.largest_component;
     result.unknown = found.unknown;
-    result.unknown.extend(analysis.unknown);
+    result.unknown.extend(unknown);
 
-    let mut all: Vec<Anomaly> = analysis
-        .anomalies
-        .into_iter()
-        .map(|r| anomaly::from_raw(txns, r))
-        .collect();
-    all.extend(found.anomalies);
+    // Anomalies found by the inferences are materialised (with their transactions' values)
+    // only as far as they are kept; the rest are counted.
     let mut types: BTreeSet<String> = BTreeSet::new();
     let mut other: BTreeSet<String> = BTreeSet::new();
-    for a in all {
-        let forbidden_here = a.kind == "cycle-exists" || forbidden.contains(a.kind.as_str());
+    let mut tally = |kind: &str, result: &mut TxnResult| -> bool {
+        let forbidden_here = kind == "cycle-exists" || forbidden.contains(kind);
         if forbidden_here {
-            types.insert(a.kind.clone());
+            types.insert(kind.to_string());
         } else {
-            other.insert(a.kind.clone());
+            other.insert(kind.to_string());
         }
-        *result.anomaly_counts.entry(a.kind.clone()).or_default() += 1;
-        let v = result.anomalies.entry(a.kind.clone()).or_default();
-        if v.len() < MAX_ANOMALIES_PER_TYPE {
-            v.push(a);
+        *result.anomaly_counts.entry(kind.to_string()).or_default() += 1;
+        result.anomalies.get(kind).map_or(0, Vec::len) < MAX_ANOMALIES_PER_TYPE
+    };
+    for r in analysis.anomalies {
+        if tally(r.kind, &mut result) {
+            let a = anomaly::from_raw(parsed, r);
+            result.anomalies.entry(a.kind.clone()).or_default().push(a);
+        }
+    }
+    for a in found.anomalies {
+        if tally(&a.kind, &mut result) {
+            result.anomalies.entry(a.kind.clone()).or_default().push(a);
         }
     }
     let mut not = models::ruled_out(types.iter().map(|s| s.as_str()));

@@ -2,17 +2,24 @@
 //!
 //! This module owns the input conventions of the transactional checker: which events are
 //! transactions, how an invocation is joined with its completion (via
-//! [`crate::history::pair_positions`]),
-//! which value (request or response) is authoritative for each outcome, and the shape of a
-//! micro-op for each workload. Keys are interned to dense ids so the per-key analyses can run
-//! over plain vectors. Every malformed micro-op is a [`CheckError`] naming the event.
+//! [`crate::history::Pairer`]), which value (request or response) is authoritative for each
+//! outcome, and the shape of a micro-op for each workload. Keys are interned to dense ids so the
+//! per-key analyses can run over plain vectors. Every malformed micro-op is a [`CheckError`]
+//! naming the event.
+//!
+//! [`TxnParser`] takes events one at a time and keeps, besides the transactions it built, only
+//! the values of invocations still open: a caller that streams a history file into it never
+//! holds the history's JSON values at once (a million transactions as `serde_json` values take
+//! gigabytes; as micro-ops, a few hundred bytes each). A transaction keeps its recorded value
+//! only when rebuilding it from the micro-ops would not give it back exactly ([`Parsed::value`]).
 
 use super::fx::HashMap;
 use super::TxnWorkload;
 use crate::checker::CheckError;
 use crate::history::limits::quote_value as q;
-use crate::history::{pair_positions, Op, OpType, Pairing, Process};
-use serde_json::Value;
+use crate::history::{Op, OpType, Paired, Pairer, Process};
+use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A key or a value: JSON integers and strings, the only scalars Elle's workloads use.
@@ -39,18 +46,55 @@ impl Scalar {
             _ => None,
         }
     }
+
+    /// As JSON: an integer or a string.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Scalar::Int(i) => Value::from(*i),
+            Scalar::Str(s) => Value::from(&**s),
+        }
+    }
+
+    /// Whether `v` is exactly what [`Scalar::to_json`] gives back for the scalar read from it.
+    fn round_trips(v: &Value, s: &Scalar) -> bool {
+        match (v, s) {
+            (Value::Number(n), Scalar::Int(i)) => *n == serde_json::Number::from(*i),
+            (Value::String(_), Scalar::Str(_)) => true,
+            _ => false,
+        }
+    }
 }
 
-/// Writes a list the way Elle prints it: `[1 2 3]`.
+/// Lists longer than this are printed elided (see [`fmt_list`]).
+pub const LIST_PRINT_MAX: usize = 64;
+
+/// Writes a list the way Elle prints it: `[1 2 3]`. A list longer than [`LIST_PRINT_MAX`] is
+/// cut to its first 32 and last 8 elements and its length: `[1 2 … 9999 10000] (10000
+/// elements)`, so that explanations stay readable (and small) whatever a read returned.
 pub fn fmt_list(xs: &[Scalar]) -> String {
     let mut s = String::from("[");
-    for (i, x) in xs.iter().enumerate() {
+    let (head, tail) = if xs.len() > LIST_PRINT_MAX {
+        (&xs[..32], &xs[xs.len() - 8..])
+    } else {
+        (xs, &xs[..0])
+    };
+    for (i, x) in head.iter().enumerate() {
         if i > 0 {
             s.push(' ');
         }
         s.push_str(&x.to_string());
     }
+    if !tail.is_empty() {
+        s.push_str(" …");
+        for x in tail {
+            s.push(' ');
+            s.push_str(&x.to_string());
+        }
+    }
     s.push(']');
+    if !tail.is_empty() {
+        s.push_str(&format!(" ({} elements)", xs.len()));
+    }
     s
 }
 
@@ -101,8 +145,8 @@ impl Status {
 
 /// A transaction: an invocation joined with its completion.
 #[derive(Debug, Clone)]
-pub struct Txn<'a> {
-    /// Event index (position in the slice handed to `check`) of the invocation.
+pub struct Txn {
+    /// Event index (position in the history) of the invocation.
     pub invoke: usize,
     /// Event index of the completion; `None` for a transaction still open at the end.
     pub complete: Option<usize>,
@@ -110,17 +154,68 @@ pub struct Txn<'a> {
     pub process: u64,
     pub status: Status,
     pub mops: Vec<Mop>,
-    /// The micro-ops as recorded (completion value for `ok`, invocation otherwise), for reports.
-    pub value: &'a Value,
+    /// The micro-ops as recorded (completion value for `ok`, invocation otherwise), kept only
+    /// when [`Parsed::value`] could not rebuild them exactly from `mops`.
+    recorded: Option<Box<Value>>,
 }
 
 /// The transactions of a history plus the interned keys.
 #[derive(Debug, Default)]
-pub struct Parsed<'a> {
-    pub txns: Vec<Txn<'a>>,
+pub struct Parsed {
+    /// In invocation order.
+    pub txns: Vec<Txn>,
     pub keys: Vec<Scalar>,
     /// Client operations whose `f` is not `"txn"` (ignored, counted in the stats).
     pub ignored: usize,
+}
+
+impl Parsed {
+    /// A transaction's micro-ops as recorded (with read results when it completed `ok`), for
+    /// reports.
+    pub fn value(&self, t: &Txn) -> Value {
+        if let Some(v) = &t.recorded {
+            return (**v).clone();
+        }
+        let key = |k: &u32| self.keys[*k as usize].to_json();
+        let list = |l: &[Scalar]| Value::Array(l.iter().map(Scalar::to_json).collect());
+        Value::Array(
+            t.mops
+                .iter()
+                .map(|m| match m {
+                    Mop::Append(k, v) => json!(["append", key(k), v.to_json()]),
+                    Mop::ReadList(k, l) => {
+                        json!(["r", key(k), l.as_deref().map_or(Value::Null, list)])
+                    }
+                    Mop::Write(k, v) => json!(["w", key(k), v.to_json()]),
+                    Mop::ReadReg(k, v) => json!([
+                        "r",
+                        key(k),
+                        v.as_ref().map_or(Value::Null, |x| x
+                            .as_ref()
+                            .map_or(Value::Null, Scalar::to_json))
+                    ]),
+                })
+                .collect(),
+        )
+    }
+
+    /// Bytes held (approximately): what the memory budget counts for the parsed history.
+    pub fn bytes(&self) -> usize {
+        let scalar = std::mem::size_of::<Scalar>();
+        let mut b = self.txns.capacity() * std::mem::size_of::<Txn>();
+        for t in &self.txns {
+            b += t.mops.capacity() * std::mem::size_of::<Mop>();
+            for m in &t.mops {
+                if let Mop::ReadList(_, Some(l)) = m {
+                    b += l.capacity() * scalar;
+                }
+            }
+            if t.recorded.is_some() {
+                b += 256;
+            }
+        }
+        b + self.keys.len() * (scalar + 16)
+    }
 }
 
 struct Interner {
@@ -140,60 +235,146 @@ impl Interner {
     }
 }
 
+/// Builds [`Parsed`] from events pushed one at a time, in history order (see the module docs).
+pub struct TxnParser<'a> {
+    workload: TxnWorkload,
+    pairer: Pairer,
+    interner: Interner,
+    out: Parsed,
+    /// Pairing slot → (transaction, invocation value) while the transaction is open.
+    pending: HashMap<usize, (u32, Cow<'a, Value>)>,
+    events: usize,
+}
+
+impl<'a> TxnParser<'a> {
+    pub fn new(workload: TxnWorkload) -> TxnParser<'a> {
+        TxnParser {
+            workload,
+            pairer: Pairer::default(),
+            interner: Interner {
+                ids: HashMap::default(),
+                keys: Vec::new(),
+            },
+            out: Parsed::default(),
+            pending: HashMap::default(),
+            events: 0,
+        }
+    }
+
+    /// The next event of a history the caller keeps (nothing is copied but the values of
+    /// invocations while they are open — and not even those).
+    pub fn push_ref(&mut self, op: &'a Op) -> Result<(), CheckError> {
+        self.event(op, Cow::Borrowed(&op.value))
+    }
+
+    /// The next event, given away (a streaming reader's case).
+    pub fn push(&mut self, mut op: Op) -> Result<(), CheckError> {
+        let value = std::mem::take(&mut op.value);
+        self.event(&op, Cow::Owned(value))
+    }
+
+    /// Events pushed so far.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+
+    fn event(&mut self, op: &Op, value: Cow<'a, Value>) -> Result<(), CheckError> {
+        let i = self.events;
+        self.events += 1;
+        let paired = self
+            .pairer
+            .push(i, op)
+            .map_err(|e| CheckError::new(e.event, e.msg))?;
+        match paired {
+            Paired::Nemesis => {}
+            Paired::Invoked { slot } => {
+                let Process::Client(process) = op.process else {
+                    return Ok(());
+                };
+                if op.f != "txn" {
+                    self.out.ignored += 1;
+                    return Ok(());
+                }
+                // Keys are numbered in invocation order (an ok completion names the same keys).
+                if let Value::Array(items) = &*value {
+                    for m in items {
+                        if let Some(k) = m.get(1).and_then(Scalar::from_json) {
+                            self.interner.id(k);
+                        }
+                    }
+                }
+                let t = self.out.txns.len() as u32;
+                self.out.txns.push(Txn {
+                    invoke: i,
+                    complete: None,
+                    process,
+                    status: Status::Info,
+                    mops: Vec::new(),
+                    recorded: None,
+                });
+                self.pending.insert(slot, (t, value));
+            }
+            Paired::Completed { slot, invoke } => {
+                let Some((t, inv)) = self.pending.remove(&slot) else {
+                    return Ok(());
+                };
+                let status = match op.kind {
+                    OpType::Ok => Status::Ok,
+                    OpType::Fail => Status::Fail,
+                    _ => Status::Info,
+                };
+                let (mops, recorded) = if status == Status::Ok {
+                    // The completion must describe the same transaction as the invocation.
+                    check_same_shape(&inv, &value, invoke, i)?;
+                    self.mops(&value, i, true)?
+                } else {
+                    self.mops(&inv, invoke, false)?
+                };
+                let txn = &mut self.out.txns[t as usize];
+                txn.complete = Some(i);
+                txn.status = status;
+                txn.mops = mops;
+                txn.recorded = recorded;
+            }
+        }
+        Ok(())
+    }
+
+    fn mops(
+        &mut self,
+        v: &Value,
+        event: usize,
+        completed_ok: bool,
+    ) -> Result<(Vec<Mop>, Option<Box<Value>>), CheckError> {
+        let (mops, exact) = parse_mops(v, event, self.workload, completed_ok, &mut self.interner)?;
+        Ok((mops, (!exact).then(|| Box::new(v.clone()))))
+    }
+
+    /// The transactions; those never completed end `info`, with their invocation's micro-ops.
+    pub fn finish(mut self) -> Result<Parsed, CheckError> {
+        let open = std::mem::take(&mut self.pairer).into_open();
+        for (slot, invoke) in open {
+            let Some((t, inv)) = self.pending.remove(&slot) else {
+                continue;
+            };
+            let (mops, recorded) = self.mops(&inv, invoke, false)?;
+            let txn = &mut self.out.txns[t as usize];
+            txn.mops = mops;
+            txn.recorded = recorded;
+        }
+        self.out.keys = self.interner.keys;
+        Ok(self.out)
+    }
+}
+
 /// Parses every `txn` operation of `ops`. Nemesis events are skipped; other client `f`s are
 /// counted and ignored.
-///
-/// Invocations are joined with completions by [`pair_positions`] (what [`crate::history::pair`]
-/// does, with the same errors, but by index: `pair` clones every value, which would double the
-/// memory held for a million-transaction history).
-pub fn parse(ops: &[Op], workload: TxnWorkload) -> Result<Parsed<'_>, CheckError> {
-    let joined = pair_positions(ops).map_err(|e| CheckError::new(e.event, e.msg))?;
-    let mut interner = Interner {
-        ids: HashMap::default(),
-        keys: Vec::new(),
-    };
-    let mut out = Parsed::default();
-    out.txns.reserve(joined.len());
-    for Pairing {
-        invoke,
-        complete,
-        outcome,
-    } in joined
-    {
-        let inv = &ops[invoke];
-        if inv.f != "txn" {
-            out.ignored += 1;
-            continue;
-        }
-        let Process::Client(process) = inv.process else {
-            continue;
-        };
-        let status = match outcome {
-            OpType::Ok => Status::Ok,
-            OpType::Fail => Status::Fail,
-            _ => Status::Info,
-        };
-        let (src, event) = match (status, complete) {
-            (Status::Ok, Some(e)) => (&ops[e].value, e),
-            _ => (&inv.value, invoke),
-        };
-        let use_output = event != invoke;
-        if use_output {
-            // The completion must describe the same transaction as the invocation.
-            check_same_shape(&inv.value, src, invoke, event)?;
-        }
-        let mops = parse_mops(src, event, workload, use_output, &mut interner)?;
-        out.txns.push(Txn {
-            invoke,
-            complete,
-            process,
-            status,
-            mops,
-            value: src,
-        });
+pub fn parse(ops: &[Op], workload: TxnWorkload) -> Result<Parsed, CheckError> {
+    let mut p = TxnParser::new(workload);
+    for op in ops {
+        p.push_ref(op)?;
     }
-    out.keys = interner.keys;
-    Ok(out)
+    p.finish()
 }
 
 /// The `ok` completion must list the invocation's micro-ops: same functions and keys, same
@@ -268,13 +449,14 @@ fn check_same_shape(
     Ok(())
 }
 
+/// The micro-ops of `v`, and whether [`Parsed::value`] rebuilds `v` exactly from them.
 fn parse_mops(
     v: &Value,
     event: usize,
     workload: TxnWorkload,
     completed_ok: bool,
     interner: &mut Interner,
-) -> Result<Vec<Mop>, CheckError> {
+) -> Result<(Vec<Mop>, bool), CheckError> {
     let err = |m: String| CheckError::new(event, m);
     let Value::Array(items) = v else {
         return Err(err(format!(
@@ -283,6 +465,7 @@ fn parse_mops(
         )));
     };
     let mut mops = Vec::with_capacity(items.len());
+    let mut exact = true;
     for (i, m) in items.iter().enumerate() {
         let parts = match m {
             Value::Array(p) if p.len() == 3 => p,
@@ -300,6 +483,7 @@ fn parse_mops(
                 q(&parts[1])
             ))
         })?;
+        exact &= parts[0].as_str() == Some(f) && Scalar::round_trips(&parts[1], &key);
         let k = interner.id(key);
         let scalar = |x: &Value| {
             Scalar::from_json(x).ok_or_else(|| {
@@ -309,18 +493,27 @@ fn parse_mops(
                 ))
             })
         };
+        let mut written = |x: &Value| {
+            let s = scalar(x)?;
+            exact &= Scalar::round_trips(x, &s);
+            Ok::<_, CheckError>(s)
+        };
         let mop = match (workload, f) {
-            (TxnWorkload::ListAppend, "append") => Mop::Append(k, scalar(&parts[2])?),
-            (TxnWorkload::RwRegister, "w") => Mop::Write(k, scalar(&parts[2])?),
+            (TxnWorkload::ListAppend, "append") => Mop::Append(k, written(&parts[2])?),
+            (TxnWorkload::RwRegister, "w") => Mop::Write(k, written(&parts[2])?),
             (TxnWorkload::ListAppend, "r") => {
                 if !completed_ok {
+                    exact &= parts[2].is_null();
                     Mop::ReadList(k, None)
                 } else {
                     match &parts[2] {
-                        Value::Null => Mop::ReadList(k, Some(Vec::new())),
+                        Value::Null => {
+                            exact = false;
+                            Mop::ReadList(k, Some(Vec::new()))
+                        }
                         Value::Array(xs) => Mop::ReadList(
                             k,
-                            Some(xs.iter().map(scalar).collect::<Result<Vec<_>, _>>()?),
+                            Some(xs.iter().map(&mut written).collect::<Result<Vec<_>, _>>()?),
                         ),
                         x => {
                             return Err(err(format!(
@@ -333,11 +526,12 @@ fn parse_mops(
             }
             (TxnWorkload::RwRegister, "r") => {
                 if !completed_ok {
+                    exact &= parts[2].is_null();
                     Mop::ReadReg(k, None)
                 } else {
                     match &parts[2] {
                         Value::Null => Mop::ReadReg(k, Some(None)),
-                        x => Mop::ReadReg(k, Some(Some(scalar(x)?))),
+                        x => Mop::ReadReg(k, Some(Some(written(x)?))),
                     }
                 }
             }
@@ -354,5 +548,5 @@ fn parse_mops(
         };
         mops.push(mop);
     }
-    Ok(mops)
+    Ok((mops, exact))
 }

@@ -19,7 +19,7 @@
 use super::anomaly::{Explain, RawAnomaly};
 use super::fx::HashMap;
 use super::graph::{RW, WR};
-use super::infer::{lost_updates, per_key, writers, KeyOut, Writers};
+use super::infer::{lost_updates, per_key, writers, KeyOut, Spent, Writers};
 use super::parse::{Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
@@ -32,7 +32,7 @@ fn show(v: &Option<Scalar>) -> String {
 }
 
 /// The first read of `k` in `t` if it precedes every write to `k` (an external read).
-fn external_read<'t>(t: &'t Txn<'_>, k: u32) -> Option<&'t Option<Scalar>> {
+fn external_read(t: &Txn, k: u32) -> Option<&Option<Scalar>> {
     for m in &t.mops {
         match m {
             Mop::ReadReg(k2, v) if *k2 == k => return v.as_ref(),
@@ -106,7 +106,7 @@ struct KeyIndex {
 }
 
 /// Runs the rw-register inference.
-pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
+pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
     let txns = &p.txns;
     let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
     let mut anomalies = Vec::new();
@@ -145,6 +145,8 @@ pub fn analyze(p: &Parsed) -> Result<Analysis, CheckError> {
     per_key(
         &idx,
         anomalies,
+        spent,
+        &p.keys,
         |k, ix| analyze_key(p, k, ix),
         |_| {
             Box::new(Explainer {

@@ -31,7 +31,7 @@ use super::graph::{
     bfs_path, nontrivial_components, pick_rel, tarjan, Graph, DATA, DEP, PROC, RT, RW, WR, WW,
 };
 use super::models::{cycle_class, implied_anomalies};
-use super::parse::Txn;
+use super::parse::Parsed;
 use crate::checker::Budget;
 use rayon::prelude::*;
 use std::collections::HashSet;
@@ -189,7 +189,7 @@ fn g_single(g: &Graph, dep: u8, budget: &Budget) -> (Option<Cycle>, bool) {
 /// classes.
 pub fn search(
     g: &Graph,
-    txns: &[Txn],
+    p: &Parsed,
     ex: &dyn Explain,
     forbidden: &HashSet<&'static str>,
     budget: &Budget,
@@ -225,7 +225,7 @@ pub fn search(
             search_component(
                 &lg,
                 nodes,
-                txns,
+                p,
                 ex,
                 forbidden,
                 max_level,
@@ -251,7 +251,7 @@ pub fn search(
 fn search_component(
     lg: &Graph,
     nodes: &[u32],
-    txns: &[Txn],
+    p: &Parsed,
     ex: &dyn Explain,
     forbidden: &HashSet<&'static str>,
     max_level: usize,
@@ -277,7 +277,7 @@ fn search_component(
             .iter()
             .map(|&(a, b, r)| (nodes[a as usize], nodes[b as usize], r))
             .collect();
-        anomalies.push(cycle_anomaly(label.clone(), txns, &global, ex, size));
+        anomalies.push(cycle_anomaly(label.clone(), p, &global, ex, size));
         covered.extend(
             implied_anomalies([label.as_str()])
                 .into_iter()

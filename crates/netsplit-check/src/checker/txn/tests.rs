@@ -635,19 +635,20 @@ fn read_skew_explanation_names_each_edge() {
 fn exhausted_search_reports_cycle_exists_or_unknown() {
     let h = read_skew();
     let parsed = parse::parse(&h.ops, TxnWorkload::ListAppend).unwrap();
-    let a = list_append::analyze(&parsed).unwrap();
+    let unlimited = Budget::unlimited();
+    let a = list_append::analyze(&parsed, &infer::Spent::new(&unlimited, 0)).unwrap();
     let g = graph::Graph::from_edges(parsed.txns.len(), &a.edges);
     let spent = Budget::with_time_limit(Some(std::time::Duration::ZERO));
     let strict = models::forbidden_anomalies(&["strict-serializable"]);
-    let out = search::search(&g, &parsed.txns, &*a.explainer, &strict, &spent);
+    let out = search::search(&g, &parsed, &*a.explainer, &strict, &spent);
     assert!(out.cut && !out.unknown.is_empty());
     assert_eq!(out.anomalies.len(), 1);
     assert_eq!(out.anomalies[0].kind, "cycle-exists");
     let si = models::forbidden_anomalies(&["snapshot-isolation"]);
-    let out = search::search(&g, &parsed.txns, &*a.explainer, &si, &spent);
+    let out = search::search(&g, &parsed, &*a.explainer, &si, &spent);
     assert!(out.anomalies.is_empty() && !out.unknown.is_empty());
     // With budget, the same component is named exactly.
-    let out = search::search(&g, &parsed.txns, &*a.explainer, &si, &Budget::unlimited());
+    let out = search::search(&g, &parsed, &*a.explainer, &si, &Budget::unlimited());
     assert_eq!(out.anomalies[0].kind, "G-single");
     assert!(out.unknown.is_empty());
 }
@@ -665,5 +666,136 @@ fn too_many_fanout_edges_make_a_clean_result_unknown() {
         r.unknown.iter().any(|u| u.contains("key x")),
         "{:?}",
         r.unknown
+    );
+}
+
+// ---- compact parsing and bounded memory ----
+
+/// The values reports show are the recorded ones, whether rebuilt from the micro-ops (the
+/// usual case) or kept because rebuilding would not give them back (keyword spellings, `null`
+/// read results).
+#[test]
+fn reported_values_are_the_recorded_ones() {
+    for workload in [TxnWorkload::ListAppend, TxnWorkload::RwRegister] {
+        for mode in [gen::Mode::StrictSerial, gen::Mode::Buggy] {
+            let ops = gen::simulate(&gen::GenOptions {
+                workload,
+                txns: 400,
+                info_ratio: 0.1,
+                mode,
+                seed: 7,
+                ..gen::GenOptions::default()
+            });
+            let p = parse::parse(&ops, workload).unwrap();
+            let pairs = crate::history::pair_positions(&ops).unwrap();
+            assert_eq!(p.txns.len(), pairs.len());
+            for (t, pr) in p.txns.iter().zip(&pairs) {
+                let recorded = match (pr.outcome, pr.complete) {
+                    (OpType::Ok, Some(c)) => &ops[c].value,
+                    _ => &ops[pr.invoke].value,
+                };
+                assert_eq!(&p.value(t), recorded, "{workload:?} txn at {}", t.invoke);
+            }
+        }
+    }
+    let mut h = H::default();
+    h.push(
+        0,
+        OpType::Invoke,
+        json!([[":append", "x", 1], ["r", "y", null]]),
+    );
+    h.push(
+        0,
+        OpType::Ok,
+        json!([[":append", "x", 1], ["r", "y", null]]),
+    );
+    h.push(1, OpType::Invoke, json!([["r", "x", "?"]]));
+    h.push(1, OpType::Info, json!([["r", "x", "?"]]));
+    let p = parse::parse(&h.ops, TxnWorkload::ListAppend).unwrap();
+    assert_eq!(p.value(&p.txns[0]), h.ops[1].value);
+    assert_eq!(p.value(&p.txns[1]), h.ops[2].value);
+}
+
+/// Pushing owned events one at a time (as `netsplit check` streams a file) gives what checking
+/// the slice gives.
+#[test]
+fn streamed_events_check_like_a_slice() {
+    let ops = gen::simulate(&gen::GenOptions {
+        txns: 2000,
+        mode: gen::Mode::Buggy,
+        seed: 3,
+        ..gen::GenOptions::default()
+    });
+    let opts = TxnOptions::default();
+    let whole = check(&ops, &opts).unwrap();
+    let mut p = parse::TxnParser::new(TxnWorkload::ListAppend);
+    for op in ops.iter().cloned() {
+        p.push(op).unwrap();
+    }
+    let streamed = check_parsed(&p.finish().unwrap(), &opts).unwrap();
+    assert_eq!(
+        serde_json::to_value(&whole).unwrap(),
+        serde_json::to_value(&streamed).unwrap()
+    );
+    assert_eq!(whole.valid, Validity::False);
+}
+
+/// One read of 10,000 values nobody appended: each is a garbage read, explained in a few
+/// hundred bytes (the read is elided), and only the kept ones carry the transaction's value.
+#[test]
+fn huge_garbage_read_is_reported_compactly() {
+    let mut h = H::default();
+    let read: Vec<u64> = (0..10_000).collect();
+    h.txn(0, json!([["r", "x", read]]));
+    let r = la(&h, "serializable");
+    assert_eq!(r.valid, Validity::False);
+    assert_eq!(r.anomaly_counts["garbage-read"], 10_000);
+    let kept = &r.anomalies["garbage-read"];
+    assert_eq!(kept.len(), MAX_ANOMALIES_PER_TYPE);
+    assert!(
+        kept.iter().all(|a| a.explanation.len() < 600),
+        "{}",
+        kept[0].explanation
+    );
+    assert!(kept[0].explanation.contains("(10000 elements)"));
+}
+
+/// Past the memory limit the inferences are skipped: unknown (or an anomaly found anyway),
+/// never valid.
+#[test]
+fn memory_limit_makes_a_clean_history_unknown() {
+    let ops = gen::simulate(&gen::GenOptions {
+        txns: 3000,
+        seed: 5,
+        ..gen::GenOptions::default()
+    });
+    let mut opts = TxnOptions::default();
+    assert_eq!(check(&ops, &opts).unwrap().valid, Validity::True);
+    let parsed = parse::parse(&ops, TxnWorkload::ListAppend).unwrap();
+    for limit in [1, parsed.bytes() + 1000] {
+        opts.budget = Budget::unlimited().with_max_memory(limit);
+        let r = check(&ops, &opts).unwrap();
+        assert_eq!(r.valid, Validity::Unknown, "limit {limit}");
+        assert!(
+            r.unknown.iter().any(|u| u.contains("memory limit")),
+            "limit {limit}: {:?}",
+            r.unknown
+        );
+    }
+    // The edges and the graph of this history take less than the history itself.
+    opts.budget = Budget::unlimited().with_max_memory(parsed.bytes() * 2);
+    assert_eq!(check(&ops, &opts).unwrap().valid, Validity::True);
+}
+
+#[test]
+fn long_lists_are_printed_elided() {
+    let short: Vec<parse::Scalar> = (1..=3).map(parse::Scalar::Int).collect();
+    assert_eq!(parse::fmt_list(&short), "[1 2 3]");
+    let long: Vec<parse::Scalar> = (1..=100).map(parse::Scalar::Int).collect();
+    let s = parse::fmt_list(&long);
+    assert!(s.starts_with("[1 2 3 "), "{s}");
+    assert!(
+        s.ends_with(" … 93 94 95 96 97 98 99 100] (100 elements)"),
+        "{s}"
     );
 }

@@ -1,0 +1,118 @@
+//! `netsplit heal`: find and undo whatever faults are left on the nodes — by an earlier run that
+//! was killed before it could heal (SIGKILL, a CI timeout, a lost control machine) — and report
+//! per node what was found, what was done and what is left. The same heal every run does before
+//! anything else; it touches nothing but what netsplit's fault families inject (rules in its own
+//! chains, its qdiscs, processes it stopped, databases it killed, clocks it moved).
+
+use crate::nemesis::{Nemesis, NemesisEnv};
+use crate::plan::{self, Overrides};
+use crate::registry::Registry;
+use crate::target::TargetEnv;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct HealArgs {
+    /// A test plan (its target and nodes).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// The database the faults were aimed at (restarts what was killed, resumes what was
+    /// paused). Default: the plan's, else etcd.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Target option KEY=VALUE (repeatable).
+    #[arg(long = "target-opt", value_name = "K=V")]
+    pub target_opt: Vec<String>,
+    /// Nodes, comma-separated.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["nodes_file", "cluster"])]
+    pub nodes: Option<Vec<String>>,
+    /// A file with one node per line.
+    #[arg(long, conflicts_with = "cluster")]
+    pub nodes_file: Option<String>,
+    /// A local cluster made by `netsplit cluster up`.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// SSH user.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// SSH private key.
+    #[arg(long)]
+    pub ssh_private_key: Option<String>,
+}
+
+pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
+    let ov = Overrides {
+        target: args.target.clone(),
+        nodes: args.nodes.clone(),
+        nodes_file: args.nodes_file.clone(),
+        cluster: args.cluster.clone(),
+        username: args.username.clone(),
+        ssh_private_key: args.ssh_private_key.clone(),
+        nemesis: Some("none".into()),
+        target_opts: args
+            .target_opt
+            .iter()
+            .map(|s| plan::parse_kv(s))
+            .collect::<anyhow::Result<_>>()?,
+        ..Overrides::default()
+    };
+    let plan = plan::resolve(args.plan.as_deref(), &ov)?;
+    let prepared = registry.prepare(&plan)?;
+    if !prepared.target.needs_nodes {
+        say!(
+            "target {} runs on no nodes: nothing to heal",
+            prepared.target.name
+        );
+        return Ok(0);
+    }
+    let plan = &prepared.plan;
+    let (nodes, remotes) = crate::nodes::resolve_plan(plan, true)?;
+    let target = prepared.target.build(TargetEnv {
+        plan: plan.clone(),
+        workload: prepared.workload.clone(),
+        nodes: nodes.clone(),
+        remotes: remotes.clone(),
+    })?;
+    let local = crate::runner::local_nodes(plan);
+    let nem = Nemesis::build(NemesisEnv {
+        plan,
+        nodes: nodes.clone(),
+        remotes,
+        target,
+        defs: registry.faults(),
+        local_nodes: local,
+        control_ip: None,
+    })?;
+    let lo = nem.heal_leftovers();
+    for n in &nodes {
+        let mine = |lines: &[String]| -> Vec<String> {
+            let p = format!("{}: ", n.name);
+            lines
+                .iter()
+                .filter(|l| l.starts_with(&p))
+                .map(|l| l[p.len()..].to_string())
+                .collect()
+        };
+        let (found, errors, left) = (mine(&lo.found), mine(&lo.heal.errors), mine(&lo.left));
+        if found.is_empty() && errors.is_empty() && left.is_empty() {
+            say!("{}: clean", n.name);
+            continue;
+        }
+        for f in &found {
+            say!("{}: found: {f}", n.name);
+        }
+        for e in &errors {
+            say!("{}: heal FAILED: {e}", n.name);
+        }
+        for l in &left {
+            say!("{}: still left: {l}", n.name);
+        }
+        if errors.is_empty() && left.is_empty() {
+            say!("{}: healed", n.name);
+        }
+    }
+    Ok(if lo.is_clean() {
+        0
+    } else {
+        crate::error::EXIT_HARNESS
+    })
+}
