@@ -268,13 +268,19 @@ pub const DEFAULT_CLUSTER_NODES: usize = 5;
 /// A plan's nodes and the remotes that reach them (`remotes[i]` reaches `nodes[i]`).
 pub type PlanNodes = (Vec<Node>, Vec<Arc<dyn Remote>>);
 
+/// Whether the plan names nodes (`--cluster`, `--nodes`, `--nodes-file`), rather than leaving
+/// them to the default local cluster.
+pub fn given(plan: &crate::plan::Plan) -> bool {
+    let n = &plan.nodes;
+    !n.nodes.is_empty() || n.nodes_file.is_some() || n.cluster.is_some()
+}
+
 /// Resolves and connects a test plan's nodes. `needs_nodes`: whether the target runs on nodes
 /// (one that does not gets none, whatever was given).
 pub fn resolve_plan(plan: &crate::plan::Plan, needs_nodes: bool) -> anyhow::Result<PlanNodes> {
     let n = &plan.nodes;
-    let given = !n.nodes.is_empty() || n.nodes_file.is_some() || n.cluster.is_some();
     if !needs_nodes {
-        if given {
+        if given(plan) {
             tracing::warn!(
                 target = %plan.target.name,
                 "target needs no nodes; ignoring the nodes given"

@@ -50,6 +50,7 @@ impl Registry {
             .target(TargetDef::of::<target::etcd::Etcd>())
             .target(TargetDef::of::<target::redis::Redis>())
             .target(TargetDef::of::<target::postgres::Postgres>())
+            .target(TargetDef::of::<target::custom::Custom>())
             .target(target::noop::liar());
         for f in families::builtin() {
             r = r.fault(f);
@@ -115,18 +116,23 @@ impl Registry {
     }
 
     /// Builds the plan's workload from its options (bad input naming the key and line).
+    /// A section with `ops` is a workload written in YAML (`workload::yaml`), whatever its name.
     pub fn build_workload(&self, plan: &Plan) -> Result<Instance> {
+        let args = WorkloadArgs {
+            opts: &plan.workload.opts,
+            run: &plan.run,
+            origins: &plan.origins,
+        };
+        if workload::yaml::is_yaml(&plan.workload.opts) {
+            return workload::yaml::def(&plan.workload.name).build(&args);
+        }
         let def = self.find_workload(&plan.workload.name).map_err(|e| {
             match plan.origins.get("workload.name") {
                 Some(o) => bad_input(format!("{o}: workload.name: {e}")),
                 None => e,
             }
         })?;
-        def.build(&WorkloadArgs {
-            opts: &plan.workload.opts,
-            run: &plan.run,
-            origins: &plan.origins,
-        })
+        def.build(&args)
     }
 
     /// Builds a target of type `T` directly for a plan (its workload and options as a run

@@ -11,7 +11,11 @@ pub fn run(registry: &Registry) -> anyhow::Result<u8> {
     }
     say!("targets (--target):");
     for t in registry.targets() {
-        let nodes = if t.needs_nodes { "" } else { " [no nodes]" };
+        let nodes = match (t.needs_nodes, t.nodes_optional) {
+            (true, _) => "",
+            (false, true) => " [nodes optional]",
+            (false, false) => " [no nodes]",
+        };
         say!("  {:<14} {}{nodes}", t.name, t.about);
         say!("  {:<14}   speaks: {}", "", t.vocabularies.join(", "));
     }

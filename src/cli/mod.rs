@@ -21,6 +21,7 @@ macro_rules! esay {
 
 pub mod analyze;
 pub mod check;
+pub mod client_check;
 pub mod cluster;
 pub mod exec;
 pub mod heal;
@@ -59,6 +60,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Check one or more recorded histories.
     Check(check::CheckArgs),
+    /// Try a custom client program (`--target-opt client=CMD`) on a few requests of a
+    /// workload, and say whether each answer is well formed (docs/custom-clients.md).
+    ClientCheck(Box<client_check::ClientCheckArgs>),
     /// Re-run the checkers on a stored run.
     Analyze(analyze::AnalyzeArgs),
     /// Make, inspect or remove a local cluster of network-namespace nodes.
@@ -133,6 +137,7 @@ where
         Command::Serve(a) => serve::run(a),
         Command::Check(a) => check::run(a, &registry),
         Command::Analyze(a) => analyze::run(a, &registry),
+        Command::ClientCheck(a) => client_check::run(*a, &registry),
         Command::List => list::run(&registry),
         Command::Heal(a) => heal::run(a, &registry),
         Command::Cluster(a) => cluster::run(a),

@@ -223,10 +223,11 @@ impl Nemesis {
             match d.unmet(env.target.as_ref(), env.nodes.len()) {
                 Some(_) if env.nodes.is_empty() => {
                     return Err(bad_input(format!(
-                        "nemesis faults {:?} need nodes, and target {} runs on none",
-                        scheduled,
-                        env.target.name()
-                    )))
+                    "nemesis faults {:?} need nodes, and this run of target {} has none (a target \
+                         that takes nodes, like custom, gets them from --cluster or --nodes)",
+                    scheduled,
+                    env.target.name()
+                )))
                 }
                 Some(a) => {
                     return Err(bad_input(format!(

@@ -15,7 +15,9 @@
 //! generator with the current time and free threads, sends each op to its worker, and feeds
 //! completions back. A worker whose op times out records `info` and continues as a new process
 //! (the next unused number) with a fresh client; an `info` completion also moves it to a new
-//! process. With fewer workers than nodes, the final phase adds a worker per unbound node, so
+//! process. Clients are told their process (`Client::set_process`) before their first op and
+//! after every change, and the target gets the run directory once it exists
+//! (`Target::on_run_dir`). With fewer workers than nodes, the final phase adds a worker per unbound node, so
 //! final reads come from every node.
 
 pub mod recorder;
@@ -245,7 +247,11 @@ pub struct Ready {
 pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
     let prepared = registry.prepare(plan)?;
     let plan = &prepared.plan;
-    let (nodes, remotes) = crate::nodes::resolve_plan(plan, prepared.target.needs_nodes)?;
+    let def = &prepared.target;
+    let (nodes, remotes) = crate::nodes::resolve_plan(
+        plan,
+        def.needs_nodes || (def.nodes_optional && crate::nodes::given(plan)),
+    )?;
     let target = prepared.target.build(TargetEnv {
         plan: plan.clone(),
         workload: prepared.workload.clone(),
@@ -301,6 +307,7 @@ pub async fn run_once(
         .with_context(|| format!("writing {}/plan.yaml", run_dir.display()))?;
     store::update_latest(Path::new(&plan.run.store), &run_dir)?;
     let _log = store::RunLog::open(&run_dir.join("netsplit.log"))?;
+    target.on_run_dir(&run_dir);
     let started = Instant::now();
     tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
 
@@ -686,6 +693,7 @@ async fn worker(
     done: mpsc::UnboundedSender<Event>,
 ) {
     let mut process = w as u64;
+    client.set_process(process);
     let timeout = Duration::from_secs_f64(sh.plan.run.op_timeout);
     let node_name = node.map(|i| sh.nodes[i].name.clone());
     let rec = sh.recorder.clone();
@@ -738,6 +746,7 @@ async fn worker(
                     ),
                 }
             }
+            client.set_process(process);
         }
         // A node that refuses at once (down, paused gateway, no leader) would otherwise be asked
         // again at once, thousands of times: pause before saying this worker is free. The op's

@@ -19,7 +19,12 @@
 //! and which workload vocabularies its clients speak: asking it for another is a plan error.
 //! [`TargetDef::of`] registers a [`TargetType`], whose options (`--target-opt K=V`, the plan's
 //! `target.opts`) are a `serde` struct.
+//!
+//! Two hooks connect a target to its run, both defaulting to nothing: [`Target::on_run_dir`]
+//! hands it the run directory once it exists, and [`Client::set_process`] tells a client which
+//! history process its operations are recorded under (again after every `info`).
 
+pub mod custom;
 pub mod daemon;
 pub mod etcd;
 pub mod noop;
@@ -89,6 +94,11 @@ pub trait Client: Send {
     fn close(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+    /// The history process this client's operations are recorded under: the runner says so
+    /// before the first operation and again whenever the worker continues as a new process
+    /// (after an `info`). Default: nothing to do. A client that is one process per history
+    /// process (the `custom` target's programs) starts afresh here.
+    fn set_process(&mut self, _process: u64) {}
 }
 
 /// What a target is built from: the resolved plan, the built workload (its vocabulary and
@@ -111,6 +121,10 @@ pub trait Target: Send + Sync {
     fn setup(&self) -> Result<()>;
     /// Stops the database and removes its data (skipped with `--leave-db-running`).
     fn teardown(&self) -> Result<()>;
+    /// The run's directory, once it exists (after `build`, before `setup`): where a target may
+    /// keep files of its own beside the history (the `custom` target's client logs). Default:
+    /// nothing to do. Not called by tools that drive a target without a run.
+    fn on_run_dir(&self, _dir: &std::path::Path) {}
     /// A new client bound to node `i` (`None` when the target has no nodes).
     fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>>;
     /// Killing and restarting the database, if the target can.
@@ -258,6 +272,9 @@ pub struct TargetDef {
     pub name: String,
     pub about: String,
     pub needs_nodes: bool,
+    /// Without `needs_nodes`: it uses the plan's nodes when some are given (`--cluster`,
+    /// `--nodes`), and runs without nodes otherwise (no local cluster is made for it).
+    pub nodes_optional: bool,
     /// Vocabularies its clients speak; `*` for any.
     pub vocabularies: Vec<String>,
     build: Arc<Build>,
@@ -271,6 +288,8 @@ pub trait TargetType: Target + Sized + 'static {
     const ABOUT: &'static str;
     /// Whether it runs on nodes (false: in the harness's process, like `noop`).
     const NEEDS_NODES: bool;
+    /// Without `NEEDS_NODES`: whether it uses nodes when the plan gives some (`custom`).
+    const NODES_OPTIONAL: bool = false;
     /// The workload vocabularies its clients speak.
     const VOCABULARIES: &'static [&'static str];
     /// Its options: `--target-opt K=V` and the plan's `target.opts` (text is accepted for
@@ -287,6 +306,7 @@ impl TargetDef {
             name: T::NAME.to_string(),
             about: T::ABOUT.to_string(),
             needs_nodes: T::NEEDS_NODES,
+            nodes_optional: T::NODES_OPTIONAL,
             vocabularies: T::VOCABULARIES.iter().map(|s| s.to_string()).collect(),
             build: Arc::new(|env: TargetEnv| {
                 let opts: T::Options =
@@ -308,9 +328,17 @@ impl TargetDef {
             name: name.to_string(),
             about: about.to_string(),
             needs_nodes,
+            nodes_optional: false,
             vocabularies: vocabularies.iter().map(|s| s.to_string()).collect(),
             build: Arc::new(build),
         }
+    }
+
+    /// Uses the plan's nodes when some are given, and none otherwise (see
+    /// [`TargetDef::nodes_optional`]).
+    pub fn with_optional_nodes(mut self) -> TargetDef {
+        self.nodes_optional = true;
+        self
     }
 
     /// Whether its clients speak `vocabulary`.

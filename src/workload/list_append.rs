@@ -88,31 +88,57 @@ impl Workload for ListAppend {
 /// (`[write_f, k, v]`, values unique per key: 1, 2, 3, …); a key that received
 /// `max_writes_per_key` writes retires and a fresh key takes its place.
 pub fn txn_generator(o: &TxnWorkloadOptions, write_f: &'static str) -> BoxGen {
-    let mut active: Vec<u64> = (0..o.keys).collect();
-    let mut next_key = o.keys;
-    let mut written: std::collections::HashMap<u64, u64> = Default::default();
-    let (max_len, max_writes) = (o.max_txn_len as u64, o.max_writes_per_key);
+    let mut values = TxnValues::new(o, write_f);
     Box::new(g::from_fn(move |ctx: &mut Ctx| {
-        let len = 1 + ctx.rng.below(max_len);
+        Some(("txn".into(), values.next(ctx.rng)))
+    }))
+}
+
+/// The transactions of [`txn_generator`], one value at a time (also the `txn` value kind of
+/// workloads written in YAML, `crate::workload::yaml`).
+pub struct TxnValues {
+    active: Vec<u64>,
+    next_key: u64,
+    written: std::collections::HashMap<u64, u64>,
+    max_len: u64,
+    max_writes: u64,
+    write_f: &'static str,
+}
+
+impl TxnValues {
+    pub fn new(o: &TxnWorkloadOptions, write_f: &'static str) -> TxnValues {
+        TxnValues {
+            active: (0..o.keys).collect(),
+            next_key: o.keys,
+            written: Default::default(),
+            max_len: o.max_txn_len as u64,
+            max_writes: o.max_writes_per_key,
+            write_f,
+        }
+    }
+
+    /// The next transaction.
+    pub fn next(&mut self, rng: &mut crate::generator::Rng) -> Value {
+        let len = 1 + rng.below(self.max_len);
         let mut txn = Vec::with_capacity(len as usize);
         for _ in 0..len {
-            let slot = ctx.rng.index(active.len());
-            let k = active[slot];
-            if ctx.rng.chance(0.5) {
+            let slot = rng.index(self.active.len());
+            let k = self.active[slot];
+            if rng.chance(0.5) {
                 txn.push(json!(["r", k, null]));
             } else {
-                let n = written.entry(k).or_insert(0);
+                let n = self.written.entry(k).or_insert(0);
                 *n += 1;
-                txn.push(json!([write_f, k, *n]));
-                if *n >= max_writes {
-                    written.remove(&k);
-                    active[slot] = next_key;
-                    next_key += 1;
+                txn.push(json!([self.write_f, k, *n]));
+                if *n >= self.max_writes {
+                    self.written.remove(&k);
+                    self.active[slot] = self.next_key;
+                    self.next_key += 1;
                 }
             }
         }
-        Some(("txn".into(), Value::Array(txn)))
-    }))
+        Value::Array(txn)
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! - one line: `registry.workload(WorkloadDef::of::<MyWorkload>())`.
 //!
 //! Built-ins: [`register`], [`set`], [`counter`], [`bank`], [`list_append`], [`rw_register`].
+//! A plan can also define a workload without Rust: a `workload:` section with `ops` is built by
+//! [`yaml`] whatever its name.
 //! Every workload also gets the `stats` checker, and `availability` when faults ran
 //! ([`check`]). Checking is a pure function of the workload's options and the history, which is
 //! what lets `netsplit analyze` re-check a stored run.
@@ -25,6 +27,7 @@ pub mod list_append;
 pub mod register;
 pub mod rw_register;
 pub mod set;
+pub mod yaml;
 
 use crate::checker::{self, Budget, CheckError, Validity};
 use crate::error::bad_input;

@@ -2,6 +2,7 @@
 
 mod check;
 mod ci;
+mod custom;
 mod etcd;
 mod extension;
 mod faults_e2e;

@@ -4,16 +4,20 @@
 //! compose, the [`Budget`] that turns "ran out of time or memory" into `unknown` (never `true`),
 //! and [`CheckError`] for histories a checker cannot interpret. Families live in submodules:
 //! `linear` (WGL linearizability search over sequential models), `txn` (Elle-style
-//! transactional anomalies), and the invariant checkers `set`, `counter`, `bank`, plus `stats`.
+//! transactional anomalies), the invariant checkers `set`, `counter`, `bank`, `queue` (Jepsen's
+//! total-queue) and `unique_ids`, plus `stats`; [`independent`] runs any of them per key.
 //! No I/O here: callers read files and print results.
 
 pub mod availability;
 pub mod bank;
 pub mod counter;
+pub mod independent;
 pub mod linear;
+pub mod queue;
 pub mod set;
 pub mod stats;
 pub mod txn;
+pub mod unique_ids;
 
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
