@@ -268,6 +268,42 @@ pub const DEFAULT_CLUSTER_NODES: usize = 5;
 /// A plan's nodes and the remotes that reach them (`remotes[i]` reaches `nodes[i]`).
 pub type PlanNodes = (Vec<Node>, Vec<Arc<dyn Remote>>);
 
+/// The node flags of a plan.
+fn plan_args(plan: &crate::plan::Plan) -> NodeArgs {
+    let n = &plan.nodes;
+    NodeArgs {
+        cluster: n.cluster.clone(),
+        nodes: n.nodes.clone(),
+        nodes_file: n.nodes_file.as_ref().map(PathBuf::from),
+        username: (n.username != "root").then(|| n.username.clone()),
+        ssh_private_key: n.ssh_private_key.as_ref().map(PathBuf::from),
+        ssh_port: (n.ssh_port != 22).then_some(n.ssh_port),
+        strict_host_key_checking: false,
+    }
+}
+
+/// A plan's nodes, without connecting to them (`--no-ssh`: clients only). The nodes must be
+/// given: there is no default cluster to bring up without SSH.
+pub fn resolve_plan_no_ssh(plan: &crate::plan::Plan) -> anyhow::Result<Vec<Node>> {
+    let args = plan_args(plan);
+    if args.no_source() {
+        return Err(bad_input(
+            "--no-ssh: name the nodes (--nodes, --nodes-file or --cluster), or give the clients' \
+             endpoints alone (--target-opt endpoints=HOST:PORT,…)",
+        ));
+    }
+    Ok(resolve(&args)?.nodes)
+}
+
+/// Nodes that are only client endpoints (`host`, port): named after their host (the port added
+/// when a host appears twice), reached without SSH.
+pub fn nodes_from_endpoints(endpoints: &[(String, u16)]) -> anyhow::Result<Vec<Node>> {
+    if endpoints.is_empty() {
+        return Err(bad_input("target.opts.endpoints: the list is empty"));
+    }
+    name_nodes(endpoints)
+}
+
 /// Whether the plan names nodes (`--cluster`, `--nodes`, `--nodes-file`), rather than leaving
 /// them to the default local cluster.
 pub fn given(plan: &crate::plan::Plan) -> bool {
@@ -278,7 +314,6 @@ pub fn given(plan: &crate::plan::Plan) -> bool {
 /// Resolves and connects a test plan's nodes. `needs_nodes`: whether the target runs on nodes
 /// (one that does not gets none, whatever was given).
 pub fn resolve_plan(plan: &crate::plan::Plan, needs_nodes: bool) -> anyhow::Result<PlanNodes> {
-    let n = &plan.nodes;
     if !needs_nodes {
         if given(plan) {
             tracing::warn!(
@@ -288,15 +323,7 @@ pub fn resolve_plan(plan: &crate::plan::Plan, needs_nodes: bool) -> anyhow::Resu
         }
         return Ok((Vec::new(), Vec::new()));
     }
-    let mut args = NodeArgs {
-        cluster: n.cluster.clone(),
-        nodes: n.nodes.clone(),
-        nodes_file: n.nodes_file.as_ref().map(PathBuf::from),
-        username: (n.username != "root").then(|| n.username.clone()),
-        ssh_private_key: n.ssh_private_key.as_ref().map(PathBuf::from),
-        ssh_port: (n.ssh_port != 22).then_some(n.ssh_port),
-        strict_host_key_checking: false,
-    };
+    let mut args = plan_args(plan);
     if args.no_source() {
         if !crate::cluster::host::is_root() {
             return Err(bad_input(format!(

@@ -41,8 +41,48 @@ pub struct TargetPlan {
     pub version: Option<String>,
     /// Where to fetch an install tarball from instead of the distribution's packages.
     pub install_url: Option<String>,
-    /// Target-specific options (`--target-opt K=V`), e.g. `read: serializable`.
+    /// `install` (default): netsplit installs, configures, starts and tears down its own copy;
+    /// `existing`: the database is already deployed, netsplit only drives it
+    /// (docs/deployed-databases.md).
+    pub deploy: Deploy,
+    /// Target-specific options (`--target-opt K=V`), e.g. `read: serializable`; and the
+    /// options every target has (`service`, `process`, `pidfile`, `start`, `endpoints`;
+    /// `crate::target::CommonOpts`).
     pub opts: BTreeMap<String, Value>,
+}
+
+/// How the database under test gets onto the nodes (`target.deploy`, `--deploy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deploy {
+    /// netsplit installs, configures, wipes, starts and tears down its own copy.
+    #[default]
+    Install,
+    /// The database already runs (deployed by the user): no install, config, wipe or
+    /// teardown; netsplit only stops what it pauses or kills, and resumes or starts it again.
+    Existing,
+}
+
+impl Deploy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deploy::Install => "install",
+            Deploy::Existing => "existing",
+        }
+    }
+}
+
+impl std::str::FromStr for Deploy {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "install" => Ok(Deploy::Install),
+            "existing" => Ok(Deploy::Existing),
+            _ => Err(format!(
+                "unknown deploy mode {s:?} (expected install or existing)"
+            )),
+        }
+    }
 }
 
 /// The client workload: its name, and its own options (typed by the workload itself —
@@ -118,6 +158,8 @@ pub struct NodesPlan {
     pub username: String,
     pub ssh_private_key: Option<String>,
     pub ssh_port: u16,
+    /// No SSH to the nodes (`--no-ssh`): clients only, no faults (only with `deploy: existing`).
+    pub no_ssh: bool,
 }
 
 /// How the run proceeds.
@@ -138,6 +180,9 @@ pub struct RunPlan {
     pub test_count: u32,
     /// Leave the database running after the test.
     pub leave_db_running: bool,
+    /// Keep what the workload wrote under the run's namespace (`netsplit/<run id>/`) instead
+    /// of deleting it at the end (`--leave-data`; `deploy: existing`).
+    pub leave_data: bool,
     /// Seconds before an op is abandoned as `info`.
     pub op_timeout: f64,
     /// Seconds to wait after healing before the final reads (only when faults were injected).
@@ -152,6 +197,7 @@ impl Default for TargetPlan {
             name: "etcd".into(),
             version: None,
             install_url: None,
+            deploy: Deploy::Install,
             opts: BTreeMap::new(),
         }
     }
@@ -188,6 +234,7 @@ impl Default for NodesPlan {
             username: "root".into(),
             ssh_private_key: None,
             ssh_port: 22,
+            no_ssh: false,
         }
     }
 }
@@ -202,6 +249,7 @@ impl Default for RunPlan {
             store: "reports".into(),
             test_count: 1,
             leave_db_running: false,
+            leave_data: false,
             op_timeout: 5.0,
             quiesce: 5.0,
             final_time_limit: 30.0,
@@ -379,6 +427,12 @@ pub struct Overrides {
     pub store: Option<String>,
     pub test_count: Option<u32>,
     pub leave_db_running: bool,
+    /// `--deploy install|existing`.
+    pub deploy: Option<Deploy>,
+    /// `--leave-data`.
+    pub leave_data: bool,
+    /// `--no-ssh`.
+    pub no_ssh: bool,
 }
 
 /// Parses `K=V` (for `--target-opt`).
@@ -681,6 +735,17 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     if ov.leave_db_running {
         plan.run.leave_db_running = true;
     }
+    if let Some(d) = ov.deploy {
+        plan.target.deploy = d;
+        origins.set("target.deploy", format!("--deploy {}", d.as_str()));
+    }
+    if ov.leave_data {
+        plan.run.leave_data = true;
+    }
+    if ov.no_ssh {
+        plan.nodes.no_ssh = true;
+        origins.set("nodes.no_ssh", "--no-ssh");
+    }
     if plan.run.seed.is_none() {
         plan.run.seed = Some(random_seed());
     }
@@ -860,5 +925,31 @@ mod tests {
         let msg = crate::error::one_line(&e);
         assert!(msg.contains("p.yaml") && msg.contains("sometimes"), "{msg}");
         assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn deploy_mode_comes_from_the_plan_or_the_flag_and_defaults_to_install() {
+        let plan =
+            Plan::from_yaml("target:\n  name: etcd\n  deploy: existing\n", "p.yaml").unwrap();
+        assert_eq!(plan.target.deploy, Deploy::Existing);
+        assert_eq!(Plan::default().target.deploy, Deploy::Install);
+        let e = Plan::from_yaml("target:\n  deploy: borrowed\n", "p.yaml").unwrap_err();
+        let msg = crate::error::one_line(&e);
+        assert!(msg.contains("line 2") && msg.contains("borrowed"), "{msg}");
+        let ov = Overrides {
+            deploy: Some(Deploy::Existing),
+            leave_data: true,
+            no_ssh: true,
+            target: Some("noop".into()),
+            ..Overrides::default()
+        };
+        let plan = resolve(None, &ov).unwrap();
+        assert_eq!(plan.target.deploy, Deploy::Existing);
+        assert!(plan.run.leave_data && plan.nodes.no_ssh);
+        assert_eq!(plan.origins.get("target.deploy"), Some("--deploy existing"));
+        let again = Plan::from_yaml(&plan.to_yaml().unwrap(), "plan.yaml").unwrap();
+        assert_eq!(again, plan);
+        assert_eq!("existing".parse::<Deploy>(), Ok(Deploy::Existing));
+        assert!("borrowed".parse::<Deploy>().is_err());
     }
 }

@@ -144,14 +144,18 @@ impl Registry {
         remotes: Vec<std::sync::Arc<dyn crate::control::Remote>>,
     ) -> Result<T> {
         let workload = self.build_workload(plan)?;
-        let opts: T::Options =
-            crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)?;
+        let own = target::CommonOpts::strip(&plan.target.opts);
+        let opts: T::Options = crate::opts::from_map(&own, "target.opts", &plan.origins)?;
+        let deploy = target::Deployment::from_plan(plan, false, false)?;
+        let mut plan = plan.clone();
+        plan.target.opts = own;
         T::build(
             target::TargetEnv {
-                plan: plan.clone(),
+                plan,
                 workload,
                 nodes,
                 remotes,
+                deploy,
             },
             opts,
         )

@@ -19,6 +19,11 @@ pub struct HealArgs {
     /// paused). Default: the plan's, else etcd.
     #[arg(long)]
     pub target: Option<String>,
+    /// `existing`: the database was deployed by the user (docs/deployed-databases.md); give
+    /// the same process option as the run (`--target-opt process=NAME`, `pidfile=`,
+    /// `service=`) to start again what that run killed.
+    #[arg(long, value_name = "install|existing")]
+    pub deploy: Option<crate::plan::Deploy>,
     /// Target option KEY=VALUE (repeatable).
     #[arg(long = "target-opt", value_name = "K=V")]
     pub target_opt: Vec<String>,
@@ -48,6 +53,7 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
         username: args.username.clone(),
         ssh_private_key: args.ssh_private_key.clone(),
         nemesis: Some("none".into()),
+        deploy: args.deploy,
         target_opts: args
             .target_opt
             .iter()
@@ -66,13 +72,14 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
     }
     let plan = &prepared.plan;
     let (nodes, remotes) = crate::nodes::resolve_plan(plan, true)?;
+    let local = crate::runner::local_nodes(plan);
     let target = prepared.target.build(TargetEnv {
         plan: plan.clone(),
         workload: prepared.workload.clone(),
         nodes: nodes.clone(),
         remotes: remotes.clone(),
+        deploy: crate::target::Deployment::from_plan(plan, local, false)?,
     })?;
-    let local = crate::runner::local_nodes(plan);
     let nem = Nemesis::build(NemesisEnv {
         plan,
         nodes: nodes.clone(),

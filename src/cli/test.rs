@@ -74,6 +74,17 @@ pub struct TestArgs {
     /// Leave the database running afterwards.
     #[arg(long)]
     pub leave_db_running: bool,
+    /// `install` (default): netsplit installs and tears down its own copy of the database;
+    /// `existing`: test a database that is already deployed (docs/deployed-databases.md).
+    #[arg(long, value_name = "install|existing")]
+    pub deploy: Option<crate::plan::Deploy>,
+    /// Keep what the workload wrote under the run's namespace (`netsplit/<run id>/`) instead
+    /// of deleting it at the end.
+    #[arg(long)]
+    pub leave_data: bool,
+    /// No SSH to the nodes: clients only, no faults (with `--deploy existing`).
+    #[arg(long)]
+    pub no_ssh: bool,
     /// The verdict the run must reach to pass (overrides the plan's `expect`; default valid).
     /// The exit code stays the verdict's; the console, results.json and JUnit say pass or fail.
     #[arg(long, value_name = "valid|invalid|unknown|any")]
@@ -112,6 +123,9 @@ impl TestArgs {
             store: self.store.clone(),
             test_count: self.test_count,
             leave_db_running: self.leave_db_running,
+            deploy: self.deploy,
+            leave_data: self.leave_data,
+            no_ssh: self.no_ssh,
         })
     }
 }

@@ -26,13 +26,14 @@ pub use recorder::{Recorder, RecorderHandle};
 
 use crate::checker::Validity;
 use crate::control::{Node, Remote};
+use crate::error::bad_input;
 use crate::generator::{self as gen, BoxGen, Ctx, Event, GenOp, Invocation, Rng, Thread};
 use crate::history::{Op, OpType, Process};
-use crate::nemesis::{Nemesis, NemesisEnv};
-use crate::plan::{NemesisSchedule, Plan};
+use crate::nemesis::{Ability, Nemesis, NemesisEnv};
+use crate::plan::{Deploy, NemesisSchedule, Plan};
 use crate::registry::{Prepared, Registry};
 use crate::store;
-use crate::target::{Client, Completion, Target, TargetEnv};
+use crate::target::{Client, CommonOpts, Completion, Deployment, Target, TargetEnv};
 use crate::workload::Instance;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -234,30 +235,120 @@ pub fn local_nodes(plan: &Plan) -> bool {
 
 /// Everything a run needs that can be refused as bad input, settled before a run directory
 /// exists: the plan checked against the registry, the nodes connected, the target and the
-/// nemesis built.
+/// nemesis built, and — for a database that is already deployed — the preflight passed.
 pub struct Ready {
     pub prepared: Prepared,
     pub nodes: Vec<Node>,
     pub remotes: Vec<Arc<dyn Remote>>,
     pub target: Arc<dyn Target>,
     pub nemesis: Arc<Nemesis>,
+    /// The run's data namespace (`netsplit/<run id>/`).
+    pub namespace: String,
+    /// What the preflight found, a line per node (empty unless `deploy: existing`).
+    pub preflight: Vec<String>,
 }
 
-/// Checks the plan, connects the nodes, builds the target and the nemesis (see [`Ready`]).
+/// The names of the scheduled fault families that need one of `abilities` of the target.
+fn faults_needing(plan: &Plan, registry: &Registry, abilities: &[Ability]) -> Vec<String> {
+    plan.nemesis
+        .faults
+        .iter()
+        .filter(|f| {
+            registry
+                .faults()
+                .iter()
+                .any(|d| &d.name == *f && d.needs.iter().any(|a| abilities.contains(a)))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Checks the plan, connects the nodes, builds the target and the nemesis, and runs the
+/// preflight of a deployed database (see [`Ready`]).
 pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
     let prepared = registry.prepare(plan)?;
     let plan = &prepared.plan;
-    let def = &prepared.target;
-    let (nodes, remotes) = crate::nodes::resolve_plan(
-        plan,
-        def.needs_nodes || (def.nodes_optional && crate::nodes::given(plan)),
-    )?;
+    let existing = plan.target.deploy == Deploy::Existing;
+    let common = CommonOpts::from_plan(plan)?;
+    // Nodes given as client endpoints alone: clients only, no SSH.
+    let endpoint_nodes = existing
+        && common.endpoints.is_some()
+        && plan.nodes.cluster.is_none()
+        && plan.nodes.nodes.is_empty()
+        && plan.nodes.nodes_file.is_none();
+    let client_only = plan.nodes.no_ssh || endpoint_nodes;
+    let shared = local_nodes(plan) && !endpoint_nodes;
+    let mut deploy = Deployment::from_plan(plan, shared, client_only)?;
+    let faults: Vec<&String> = plan
+        .nemesis
+        .faults
+        .iter()
+        .filter(|f| !matches!(f.trim(), "" | "none"))
+        .collect();
+    // The `default` preset (no faults named) leaves out what cannot run instead.
+    let named = !plan.nemesis.if_able;
+    if client_only && named && !faults.is_empty() {
+        return Err(bad_input(format!(
+            "nemesis.faults {faults:?}: faults need SSH to the nodes, and this run has none ({}): it records and checks the workload without faults (--nemesis none)",
+            if plan.nodes.no_ssh {
+                "--no-ssh"
+            } else {
+                "nodes given as endpoints only"
+            }
+        )));
+    }
+    if existing && named && deploy.process.is_none() {
+        let need = faults_needing(plan, registry, &[Ability::Kill, Ability::Pause]);
+        if let Some(f) = need.first() {
+            return Err(bad_input(format!(
+                "nemesis.faults: {f} needs the database's process, and netsplit did not start it: name it with --target-opt process=NAME, pidfile=PATH or service=UNIT"
+            )));
+        }
+    }
+    let (nodes, remotes) = if endpoint_nodes {
+        let eps: Vec<(String, u16)> = deploy
+            .endpoints
+            .iter()
+            .map(|e| (e.host.clone(), e.port.unwrap_or(0)))
+            .collect();
+        (crate::nodes::nodes_from_endpoints(&eps)?, Vec::new())
+    } else if client_only {
+        (crate::nodes::resolve_plan_no_ssh(plan)?, Vec::new())
+    } else {
+        let def = &prepared.target;
+        crate::nodes::resolve_plan(
+            plan,
+            def.needs_nodes || (def.nodes_optional && crate::nodes::given(plan)),
+        )
+        .map_err(|e| if existing { e.context("preflight") } else { e })?
+    };
+    deploy.shared_process_table = shared && !nodes.is_empty();
+    let namespace = deploy.namespace();
     let target = prepared.target.build(TargetEnv {
         plan: plan.clone(),
         workload: prepared.workload.clone(),
         nodes: nodes.clone(),
         remotes: remotes.clone(),
+        deploy,
     })?;
+    if client_only {
+        let preflight = target.preflight(false)?;
+        for l in &preflight {
+            eprintln!("netsplit: preflight: {l}");
+        }
+        // The plan records that no fault runs (the `default` preset's are left out).
+        let mut prepared = prepared;
+        prepared.plan.nemesis.faults = Vec::new();
+        return Ok(Ready {
+            prepared,
+            nodes,
+            remotes,
+            target,
+            nemesis: Arc::new(Nemesis::none()),
+            namespace,
+            preflight,
+        });
+    }
     let local = !nodes.is_empty() && local_nodes(plan);
     let control_ip = match (&plan.nodes.cluster, local) {
         (Some(name), true) => {
@@ -279,6 +370,13 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
     // `all` and presets resolved: the plan records the families that will run.
     let mut prepared = prepared;
     prepared.plan.nemesis.faults = nemesis.scheduled().to_vec();
+    // Before anything changes: a deployed database is where the plan says, and can be started
+    // again if the run kills it.
+    let restart = !faults_needing(&prepared.plan, registry, &[Ability::Kill]).is_empty();
+    let preflight = target.preflight(restart)?;
+    for l in &preflight {
+        eprintln!("netsplit: preflight: {l}");
+    }
     let nemesis = Arc::new(nemesis);
     Ok(Ready {
         prepared,
@@ -286,6 +384,8 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
         remotes,
         target,
         nemesis,
+        namespace,
+        preflight,
     })
 }
 
@@ -299,6 +399,7 @@ pub async fn run_once(
     // Everything that can be refused as bad input is settled before a run directory exists.
     let r = ready(plan, registry)?;
     let plan = &r.prepared.plan;
+    let (namespace, preflight) = (r.namespace.clone(), r.preflight.clone());
     let nem = r.nemesis.clone();
     let (nodes, remotes, target) = (r.nodes, r.remotes, r.target);
 
@@ -310,6 +411,14 @@ pub async fn run_once(
     target.on_run_dir(&run_dir);
     let started = Instant::now();
     tracing::info!(run_dir = %run_dir.display(), seed = plan.seed(), "run starting");
+    tracing::info!(
+        deploy = plan.target.deploy.as_str(),
+        namespace = %namespace,
+        "the workload's data lives under the run's namespace"
+    );
+    for l in &preflight {
+        tracing::info!("preflight: {l}");
+    }
 
     let handle = Recorder::start(&run_dir.join("history.jsonl"), Instant::now())?;
     let first_free_process = plan.run.concurrency.max(nodes.len()) as u64;
@@ -383,6 +492,8 @@ pub async fn run_once(
         error.as_deref(),
         started.elapsed(),
     );
+    let mut results = results;
+    results["data_namespace"] = json!(namespace);
     store::write_results(&run_dir, &results)?;
     store::write_report(&run_dir, &results, &ops_arc);
     store::index::write_logged(Path::new(&plan.run.store));
@@ -866,7 +977,7 @@ async fn cleanup(sh: Arc<Shared>, run_dir: &Path) -> Result<()> {
             rep.errors.join("; ")
         ));
     }
-    if sh.plan.run.leave_db_running {
+    if sh.plan.run.leave_db_running && sh.plan.target.deploy == Deploy::Install {
         tracing::info!("leaving the database running");
     } else {
         let s = sh.clone();

@@ -3,6 +3,7 @@
 mod check;
 mod ci;
 mod custom;
+mod deploy;
 mod etcd;
 mod extension;
 mod faults_e2e;

@@ -142,9 +142,18 @@ impl Fault for KillFault {
             other => bail!("kill: unknown operation {other:?}"),
         }
     }
+    /// Starts again what this run killed, what a mark says an earlier (killed) run killed,
+    /// and what the target itself records was killed and never started again
+    /// ([`crate::target::Kill::left_killed`]: a deployed database, with how to start it).
     fn heal(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
         let mark = marks::read(r, MARK)?.map(|m| m.trim().to_string());
-        if !self.lock().contains(node) && mark.is_none() {
+        let i = cx.index(node)?;
+        let this_run = self.lock().contains(node);
+        let left = match cx.target.as_kill() {
+            Some(k) if !this_run && mark.is_none() => k.left_killed(i)?,
+            _ => false,
+        };
+        if !this_run && mark.is_none() && !left {
             return Ok(Vec::new());
         }
         let ours = mark.as_deref().is_none_or(|m| m == cx.target.name());
@@ -156,20 +165,32 @@ impl Fault for KillFault {
                 cx.target.name()
             );
         };
-        k.start(cx.index(node)?)?;
+        k.start(i)?;
         marks::remove(r, MARK)?;
         self.lock().remove(node);
-        Ok(vec!["start".into()])
+        Ok(vec![if this_run {
+            "start".into()
+        } else {
+            "start (killed by an earlier run)".into()
+        }])
     }
     fn leftovers(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
         let mark = marks::read(r, MARK)?.map(|m| m.trim().to_string());
         let k = cx.target.as_kill();
         let i = cx.index(node)?;
+        if let Some(k) = k {
+            if k.left_killed(i)? {
+                return Ok(vec![format!(
+                    "{node}: {} was killed by netsplit and not started again",
+                    cx.target.name()
+                )]);
+            }
+        }
         if let Some(m) = &mark {
             let back = m == cx.target.name() && k.map(|k| k.running(i)).transpose()? == Some(true);
             if !back {
                 return Ok(vec![format!(
-                    "{node}: {m} was killed by netsplit and not restarted"
+                    "{node}: {m} was killed by netsplit and is not running (not restarted)"
                 )]);
             }
         }

@@ -508,6 +508,9 @@ pub struct EtcdClient {
     node: String,
     read: ReadMode,
     allow_negative: bool,
+    /// What every key this client reads or writes begins with (the run's namespace,
+    /// `netsplit/<run id>/`; empty by default).
+    ns: String,
 }
 
 impl EtcdClient {
@@ -526,7 +529,34 @@ impl EtcdClient {
             node: node.to_string(),
             read: opts.read,
             allow_negative: false,
+            ns: String::new(),
         })
+    }
+
+    /// Keeps every key of the workloads under `ns` (`netsplit/<run id>/`): nothing outside it
+    /// is read or written.
+    pub fn namespace(mut self, ns: &str) -> EtcdClient {
+        self.ns = ns.to_string();
+        self
+    }
+
+    /// The key `rel` inside this client's namespace.
+    pub fn key(&self, rel: &str) -> Vec<u8> {
+        format!("{}{rel}", self.ns).into_bytes()
+    }
+
+    /// Deletes every key under this client's namespace; returns how many there were. Refuses
+    /// an empty namespace (that would be the whole key space).
+    pub async fn delete_namespace(&self) -> Result<i64, EtcdError> {
+        if self.ns.is_empty() {
+            return Err(EtcdError::Decode(
+                "refusing to delete the whole key space (no namespace)".into(),
+            ));
+        }
+        let p = self.ns.as_bytes();
+        let body = json!({ "key": B64.encode(p), "range_end": B64.encode(prefix_end(p)) });
+        let v = self.call("/v3/kv/deleterange", &body).await?;
+        num_i64(v.get("deleted")).or(Ok(0))
     }
 
     /// Whether a bank transfer may overdraw its source account (the plan's
@@ -673,15 +703,15 @@ impl EtcdClient {
         }
     }
 
-    fn register_key(k: &Value) -> Vec<u8> {
-        format!("{}{}", keys::REGISTER, key_text(k)).into_bytes()
+    fn register_key(&self, k: &Value) -> Vec<u8> {
+        self.key(&format!("{}{}", keys::REGISTER, key_text(k)))
     }
 
     async fn register_read(&self, value: &Value) -> Outcome {
         let Some(k) = value.get(0) else {
             return bad_value("register read", value);
         };
-        match self.range(&Self::register_key(k), None).await {
+        match self.range(&self.register_key(k), None).await {
             Ok(r) => match r.kvs.first() {
                 None => Outcome::Ok(json!([k, null])),
                 Some(kv) => match decode_json(&kv.value, "register") {
@@ -697,7 +727,7 @@ impl EtcdClient {
         let (Some(k), Some(v)) = (value.get(0), value.get(1)) else {
             return bad_value("register write", value);
         };
-        match self.put(&Self::register_key(k), &json_bytes(v)).await {
+        match self.put(&self.register_key(k), &json_bytes(v)).await {
             Ok(_) => Outcome::Ok(value.clone()),
             Err(e) => Outcome::write_error(&e),
         }
@@ -711,7 +741,7 @@ impl EtcdClient {
         ) else {
             return bad_value("register cas", value);
         };
-        let key = Self::register_key(k);
+        let key = self.register_key(k);
         let cmp = [Compare::Value(key.clone(), json_bytes(from))];
         let put = [TxnOp::Put {
             key,
@@ -728,7 +758,7 @@ impl EtcdClient {
         if value.is_null() {
             return bad_value("set add", value);
         }
-        let key = format!("{}{}", keys::SET, key_text(value)).into_bytes();
+        let key = self.key(&format!("{}{}", keys::SET, key_text(value)));
         match self.put(&key, &json_bytes(value)).await {
             Ok(_) => Outcome::Ok(value.clone()),
             Err(e) => Outcome::write_error(&e),
@@ -736,8 +766,8 @@ impl EtcdClient {
     }
 
     async fn set_read(&self) -> Outcome {
-        let p = keys::SET.as_bytes();
-        match self.range(p, Some(&prefix_end(p))).await {
+        let p = self.key(keys::SET);
+        match self.range(&p, Some(&prefix_end(&p))).await {
             Ok(r) => {
                 let mut out = Vec::with_capacity(r.kvs.len());
                 for kv in &r.kvs {
@@ -765,7 +795,7 @@ impl EtcdClient {
         let Some(delta) = value.as_i64() else {
             return bad_value("counter add", value);
         };
-        let key = keys::COUNTER.as_bytes().to_vec();
+        let key = self.key(keys::COUNTER);
         let (cur, rev) = match self.read_int(&key).await {
             Ok(x) => x,
             Err(e) => return Outcome::read_error(&e),
@@ -786,14 +816,14 @@ impl EtcdClient {
     }
 
     async fn counter_read(&self) -> Outcome {
-        match self.read_int(keys::COUNTER.as_bytes()).await {
+        match self.read_int(&self.key(keys::COUNTER)).await {
             Ok((v, _)) => Outcome::Ok(json!(v)),
             Err(e) => Outcome::read_error(&e),
         }
     }
 
-    fn bank_key(account: &Value) -> Vec<u8> {
-        format!("{}{}", keys::BANK, key_text(account)).into_bytes()
+    fn bank_key(&self, account: &Value) -> Vec<u8> {
+        self.key(&format!("{}{}", keys::BANK, key_text(account)))
     }
 
     /// Creates the bank's accounts with their initial balances, unless any of them already
@@ -802,12 +832,12 @@ impl EtcdClient {
     pub async fn bank_init(&self, balances: &[(i64, i64)]) -> Result<(), EtcdError> {
         let cmps: Vec<Compare> = balances
             .iter()
-            .map(|(a, _)| Compare::CreateRevision(Self::bank_key(&json!(a)), 0))
+            .map(|(a, _)| Compare::CreateRevision(self.bank_key(&json!(a)), 0))
             .collect();
         let puts: Vec<TxnOp> = balances
             .iter()
             .map(|(a, b)| TxnOp::Put {
-                key: Self::bank_key(&json!(a)),
+                key: self.bank_key(&json!(a)),
                 value: b.to_string().into_bytes(),
             })
             .collect();
@@ -815,8 +845,8 @@ impl EtcdClient {
     }
 
     async fn bank_read(&self) -> Outcome {
-        let p = keys::BANK.as_bytes();
-        match self.range(p, Some(&prefix_end(p))).await {
+        let p = self.key(keys::BANK);
+        match self.range(&p, Some(&prefix_end(&p))).await {
             Ok(r) => {
                 let mut out = Map::new();
                 for kv in &r.kvs {
@@ -840,7 +870,7 @@ impl EtcdClient {
         ) else {
             return bad_value("bank transfer", value);
         };
-        let (kf, kt) = (Self::bank_key(from), Self::bank_key(to));
+        let (kf, kt) = (self.bank_key(from), self.bank_key(to));
         let snap = match self.snapshot(&[kf.clone(), kt.clone()]).await {
             Ok(s) => s,
             Err(e) => return Outcome::read_error(&e),
@@ -888,7 +918,7 @@ impl EtcdClient {
             TxnKind::ListAppend => keys::LIST,
             TxnKind::RwRegister => keys::RW,
         };
-        let etcd_key = |k: &Value| format!("{prefix}{}", key_text(k)).into_bytes();
+        let etcd_key = |k: &Value| self.key(&format!("{prefix}{}", key_text(k)));
         // Every involved key, each once, in a fixed order.
         let mut involved: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
         for m in &mops {

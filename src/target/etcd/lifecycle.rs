@@ -48,9 +48,14 @@ fn sh(script: &str, args: &[&str]) -> Cmd {
 /// One etcd cluster on a set of nodes.
 pub struct EtcdCluster {
     pub nodes: Vec<Node>,
+    /// Empty when there is no SSH to the nodes (a deployed cluster, clients only).
     pub remotes: Vec<Arc<dyn Remote>>,
     /// The run's settings; `cluster_token` is unique to this cluster.
     pub opts: EtcdOpts,
+    /// Each member's client URL (default: the node's address and `client_port`).
+    pub urls: Vec<String>,
+    /// The run's namespace: the health probe's key lives under it.
+    pub ns: String,
 }
 
 impl EtcdCluster {
@@ -62,18 +67,64 @@ impl EtcdCluster {
                  local cluster)",
             ));
         }
-        if nodes.len() != remotes.len() {
+        if nodes.len() != remotes.len() && !remotes.is_empty() {
             return Err(anyhow!(
                 "etcd: {} nodes but {} remotes",
                 nodes.len(),
                 remotes.len()
             ));
         }
+        let urls = nodes.iter().map(|n| opts.client_url(n)).collect();
         Ok(EtcdCluster {
             nodes,
             remotes,
             opts,
+            urls,
+            ns: String::new(),
         })
+    }
+
+    /// The same cluster with its members' client URLs given (one per node).
+    pub fn with_urls(mut self, urls: Vec<String>) -> Self {
+        if urls.len() == self.nodes.len() {
+            self.urls = urls;
+        }
+        self
+    }
+
+    /// The same cluster with the run's namespace (`netsplit/<run id>/`).
+    pub fn with_namespace(mut self, ns: &str) -> Self {
+        self.ns = ns.to_string();
+        self
+    }
+
+    /// A client of member `i` (its URL, the run's namespace).
+    pub fn client(&self, i: usize, opts: &EtcdOpts) -> Result<EtcdClient, EtcdError> {
+        let n = &self.nodes[i];
+        Ok(EtcdClient::new(&n.name, &self.urls[i], opts)?.namespace(&self.ns))
+    }
+
+    /// Waits until a cluster netsplit did not start serves: every member answers, all agree
+    /// on one leader, and a put through every member (of a key in the run's namespace)
+    /// succeeds. Looks at no process; the error names the member that kept it from serving.
+    pub fn wait_serving(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut probe_opts = self.opts.clone();
+        probe_opts.request_timeout = Duration::from_secs(2);
+        loop {
+            let Some((i, why)) = block_on(self.health_problem(&probe_opts))? else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "etcd on {} ({}) did not serve within {:.0}s: {why}",
+                    self.nodes[i].name,
+                    self.urls[i],
+                    timeout.as_secs_f64()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// The settings of member `i`: for tarball installs the binary lives under its own dir.
@@ -247,8 +298,7 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
     }
 
     fn client_for(&self, i: usize, opts: &EtcdOpts) -> Result<EtcdClient, EtcdError> {
-        let n = &self.nodes[i];
-        EtcdClient::new(&n.name, &opts.client_url(n), opts)
+        self.client(i, opts)
     }
 
     /// The first problem keeping the cluster from being healthy: (node index, why), or None.
@@ -270,10 +320,12 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
                 Ok(c) => c,
                 Err(e) => return Some((i, e.to_string())),
             };
-            if let Err(e) = c
-                .put(b"netsplit/health", self.nodes[i].name.as_bytes())
-                .await
-            {
+            let key = if self.ns.is_empty() {
+                b"netsplit/health".to_vec()
+            } else {
+                c.key("health")
+            };
+            if let Err(e) = c.put(&key, self.nodes[i].name.as_bytes()).await {
                 return Some((i, format!("put: {e}")));
             }
         }

@@ -21,7 +21,7 @@ pub use config::{etcd_args, EtcdOpts, EtcdTargetOpts, ReadMode};
 pub use lifecycle::EtcdCluster;
 
 use super::{
-    daemon::PidFileProcesses, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause,
+    daemon::PidFileProcesses, Attach, BoxFuture, Client, Clock, Completion, Kill, LogFiles, Pause,
     Primaries, Target, TargetEnv, TargetType,
 };
 use crate::error::bad_input;
@@ -82,8 +82,25 @@ impl TargetType for Etcd {
             Workload::Bank => Some(env.workload.params::<BankParams>()?),
             _ => None,
         };
+        let urls = env
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let (host, port) = env.deploy.endpoint(i, n, opts.client_port);
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                format!("http://{host}:{port}")
+            })
+            .collect();
+        let ns = env.deploy.namespace();
         Ok(Etcd {
-            cluster: EtcdCluster::new(env.nodes, env.remotes, opts)?,
+            cluster: EtcdCluster::new(env.nodes, env.remotes, opts)?
+                .with_urls(urls)
+                .with_namespace(&ns),
             workload,
             bank,
         })
@@ -105,6 +122,91 @@ impl Etcd {
         }
         Ok(())
     }
+
+    /// The bank's accounts, under the run's namespace, created through the first member that
+    /// takes them (once: the transaction only runs while none exists).
+    fn create_accounts(&self) -> Result<()> {
+        let Some(b) = &self.bank else {
+            return Ok(());
+        };
+        let balances = initial_balances(b.accounts, b.total);
+        let mut last = None;
+        for (i, n) in self.cluster.nodes.iter().enumerate() {
+            let c = self
+                .cluster
+                .client(i, &self.cluster.opts)
+                .map_err(|e| anyhow!("{}: {e}", n.name))?;
+            let bal = balances.clone();
+            match super::block_on(async move { c.bank_init(&bal).await })? {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    last = Some(anyhow!(
+                        "creating the bank's accounts through {}: {e}",
+                        n.name
+                    ))
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("etcd: no nodes")))
+    }
+}
+
+impl Attach for Etcd {
+    fn probe(&self, i: usize) -> Result<String> {
+        self.check_index(i)?;
+        let mut o = self.cluster.opts.clone();
+        o.request_timeout = std::time::Duration::from_secs(3);
+        o.connect_timeout = std::time::Duration::from_secs(2);
+        let url = self.cluster.urls[i].clone();
+        let c = self
+            .cluster
+            .client(i, &o)
+            .map_err(|e| anyhow!("endpoint {url}: {e}"))?;
+        let st = super::block_on(async move { c.status().await })?
+            .map_err(|e| anyhow!("endpoint {url} does not answer: {e}"))?;
+        let version = if st.version.is_empty() {
+            "version unknown".to_string()
+        } else {
+            st.version
+        };
+        Ok(format!("endpoint {url}: etcd {version}"))
+    }
+
+    /// Waits until every member answers and agrees on a leader, then creates the bank's
+    /// accounts: no install, config, wipe or start.
+    fn attach(&self) -> Result<()> {
+        self.cluster.wait_serving(self.cluster.opts.start_timeout)?;
+        self.create_accounts()
+    }
+
+    /// Deletes the run's namespace through the first member that answers.
+    fn delete_data(&self) -> Result<()> {
+        let mut last = None;
+        for (i, n) in self.cluster.nodes.iter().enumerate() {
+            let c = self
+                .cluster
+                .client(i, &self.cluster.opts)
+                .map_err(|e| anyhow!("{}: {e}", n.name))?;
+            match super::block_on(async move { c.delete_namespace().await })? {
+                Ok(deleted) => {
+                    tracing::info!(
+                        namespace = %self.cluster.ns,
+                        deleted,
+                        "deleted the run's keys"
+                    );
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(anyhow!(
+                        "deleting the run's keys ({}) through {}: {e}",
+                        self.cluster.ns,
+                        n.name
+                    ))
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("etcd: no nodes")))
+    }
 }
 
 impl Target for Etcd {
@@ -114,19 +216,7 @@ impl Target for Etcd {
 
     fn setup(&self) -> Result<()> {
         self.cluster.setup()?;
-        if let Some(b) = &self.bank {
-            let n = &self.cluster.nodes[0];
-            let c = EtcdClient::new(
-                &n.name,
-                &self.cluster.opts.client_url(n),
-                &self.cluster.opts,
-            )
-            .map_err(|e| anyhow!("{}: {e}", n.name))?;
-            let balances = initial_balances(b.accounts, b.total);
-            super::block_on(async move { c.bank_init(&balances).await })?
-                .map_err(|e| anyhow!("creating the bank's accounts through {}: {e}", n.name))?;
-        }
-        Ok(())
+        self.create_accounts()
     }
 
     fn teardown(&self) -> Result<()> {
@@ -138,13 +228,11 @@ impl Target for Etcd {
             let i = node.ok_or_else(|| anyhow!("etcd clients must be bound to a node"))?;
             self.check_index(i)?;
             let n = &self.cluster.nodes[i];
-            let inner = EtcdClient::new(
-                &n.name,
-                &self.cluster.opts.client_url(n),
-                &self.cluster.opts,
-            )
-            .map_err(|e| anyhow!("{}: {e}", n.name))
-            .with_context(|| format!("opening an etcd client to {}", n.name))?;
+            let inner = self
+                .cluster
+                .client(i, &self.cluster.opts)
+                .map_err(|e| anyhow!("{}: {e}", n.name))
+                .with_context(|| format!("opening an etcd client to {}", n.name))?;
             let allow_negative = self.bank.as_ref().is_some_and(|b| b.allow_negative);
             Ok(Box::new(EtcdWorkerClient {
                 inner: inner.allow_negative(allow_negative),
@@ -163,6 +251,9 @@ impl Target for Etcd {
         Some(self)
     }
     fn as_log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+    fn as_attach(&self) -> Option<&dyn Attach> {
         Some(self)
     }
     /// etcd is written in Go: it reads the clock without libc, so libfaketime cannot move it.

@@ -122,6 +122,10 @@ pub struct RedisClient {
     host: String,
     primary_host: String,
     port: u16,
+    primary_port: u16,
+    /// What every key begins with (the run's namespace, `netsplit/<run id>/`; empty by
+    /// default).
+    ns: String,
     read: ReadMode,
     workload: Workload,
     connect_timeout: Duration,
@@ -155,6 +159,8 @@ impl RedisClient {
             host: host.to_string(),
             primary_host: primary_host.to_string(),
             port: opts.port,
+            primary_port: opts.port,
+            ns: String::new(),
             read: opts.read,
             workload,
             connect_timeout: opts.connect_timeout,
@@ -180,12 +186,16 @@ impl RedisClient {
             .await
             .map_err(|e| RespError::Connect(format!("asking Sentinel: {e}")))?;
         match r {
-            Reply::Array(a) => match a.first() {
-                Some(Reply::Bulk(ip)) => {
+            Reply::Array(a) => match (a.first(), a.get(1)) {
+                (Some(Reply::Bulk(ip)), Some(Reply::Bulk(port))) => {
                     let ip = String::from_utf8_lossy(ip).into_owned();
-                    if ip != self.primary_host {
+                    let port: u16 = String::from_utf8_lossy(port).parse().map_err(|_| {
+                        RespError::Connect(format!("Sentinel answered port {port:?}"))
+                    })?;
+                    if ip != self.primary_host || port != self.primary_port {
                         self.primary = None;
                         self.primary_host = ip;
+                        self.primary_port = port;
                     }
                     Ok(())
                 }
@@ -203,6 +213,26 @@ impl RedisClient {
     /// The node this client is bound to.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Keeps every key under `ns` (`netsplit/<run id>/`): nothing outside it is read or
+    /// written.
+    pub fn namespace(mut self, ns: &str) -> RedisClient {
+        self.ns = ns.to_string();
+        self
+    }
+
+    /// The ports of its own node and of the primary, when they are not both the target's
+    /// `port` (endpoints given explicitly).
+    pub fn ports(mut self, own: u16, primary: u16) -> RedisClient {
+        self.port = own;
+        self.primary_port = primary;
+        self
+    }
+
+    /// The key `rel` inside this client's namespace.
+    pub fn key(&self, rel: &str) -> String {
+        format!("{}{rel}", self.ns)
     }
 
     fn read_route(&self) -> Route {
@@ -224,17 +254,17 @@ impl RedisClient {
             self.discover_primary().await?;
         }
         // The bound node may itself be the primary: one connection then.
-        let route = if self.host == self.primary_host {
+        let route = if self.host == self.primary_host && self.port == self.primary_port {
             Route::Primary
         } else {
             route
         };
-        let (slot, host) = match route {
-            Route::Own => (&mut self.own, &self.host),
-            Route::Primary => (&mut self.primary, &self.primary_host),
+        let (slot, host, port) = match route {
+            Route::Own => (&mut self.own, &self.host, self.port),
+            Route::Primary => (&mut self.primary, &self.primary_host, self.primary_port),
         };
         if slot.is_none() {
-            *slot = Some(Conn::connect(host, self.port, self.connect_timeout, self.timeout).await?);
+            *slot = Some(Conn::connect(host, port, self.connect_timeout, self.timeout).await?);
         }
         let conn = slot.as_mut().expect("connected above");
         match conn.pipeline(commands, replies).await {
@@ -329,7 +359,7 @@ impl RedisClient {
         let Some(k) = value.get(0) else {
             return malformed("register read", value);
         };
-        let key = format!("{}{}", keys::REGISTER, key_text(k));
+        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
         let route = self.read_route();
         match self.read_call(route, &["GET", key.as_str()]).await {
             Ok(Reply::Nil) => Completion::ok(json!([k, null])),
@@ -347,7 +377,7 @@ impl RedisClient {
         let (Some(k), Some(v)) = (value.get(0), value.get(1)) else {
             return malformed("register write", value);
         };
-        let key = format!("{}{}", keys::REGISTER, key_text(k));
+        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
         let args = vec![
             b"SET".to_vec(),
             key.into_bytes(),
@@ -364,7 +394,7 @@ impl RedisClient {
         ) else {
             return malformed("register cas", value);
         };
-        let key = format!("{}{}", keys::REGISTER, key_text(k));
+        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
         let args = [
             "EVAL",
             CAS_SCRIPT,
@@ -392,7 +422,7 @@ impl RedisClient {
         }
         let args = vec![
             b"SADD".to_vec(),
-            keys::SET.as_bytes().to_vec(),
+            self.key(keys::SET).into_bytes(),
             value.to_string().into_bytes(),
         ];
         self.write(&args, value).await
@@ -400,7 +430,8 @@ impl RedisClient {
 
     async fn set_read(&mut self, value: &Value) -> Completion {
         let route = self.read_route();
-        match self.read_call(route, &["SMEMBERS", keys::SET]).await {
+        let key = self.key(keys::SET);
+        match self.read_call(route, &["SMEMBERS", key.as_str()]).await {
             Ok(Reply::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for it in items {
@@ -428,7 +459,7 @@ impl RedisClient {
         };
         let args = vec![
             b"INCRBY".to_vec(),
-            keys::COUNTER.as_bytes().to_vec(),
+            self.key(keys::COUNTER).into_bytes(),
             d.to_string().into_bytes(),
         ];
         self.write(&args, value).await
@@ -436,7 +467,8 @@ impl RedisClient {
 
     async fn counter_read(&mut self, value: &Value) -> Completion {
         let route = self.read_route();
-        match self.read_call(route, &["GET", keys::COUNTER]).await {
+        let key = self.key(keys::COUNTER);
+        match self.read_call(route, &["GET", key.as_str()]).await {
             Ok(Reply::Nil) => Completion::ok(json!(0)),
             Ok(Reply::Bulk(b)) => match int_of(&b) {
                 Ok(n) => Completion::ok(json!(n)),
@@ -468,7 +500,7 @@ impl RedisClient {
             ) else {
                 return malformed("txn", value);
             };
-            let key = format!("{}{}", keys::LIST, key_text(k));
+            let key = self.key(&format!("{}{}", keys::LIST, key_text(k)));
             match f {
                 "append" => {
                     writes = true;

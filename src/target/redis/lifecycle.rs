@@ -78,10 +78,13 @@ pub fn parse_replication(text: &str) -> Replication {
 /// Redis on a set of nodes: node 0 the primary, the others its replicas.
 pub struct RedisCluster {
     pub nodes: Vec<Node>,
+    /// Empty when there is no SSH to the nodes (a deployed Redis, clients only).
     pub remotes: Vec<Arc<dyn Remote>>,
     pub opts: RedisOpts,
     /// Whether redis-server runs under libfaketime (resolved from `faketime=auto|on|off`).
     pub faketime: bool,
+    /// Where each node's server listens for clients (default: its address and `port`).
+    pub endpoints: Vec<(String, u16)>,
 }
 
 impl RedisCluster {
@@ -98,19 +101,29 @@ impl RedisCluster {
                  local cluster)",
             ));
         }
-        if nodes.len() != remotes.len() {
+        if nodes.len() != remotes.len() && !remotes.is_empty() {
             return Err(anyhow!(
                 "redis: {} nodes but {} remotes",
                 nodes.len(),
                 remotes.len()
             ));
         }
+        let endpoints = nodes.iter().map(|n| (n.host.clone(), opts.port)).collect();
         Ok(RedisCluster {
             nodes,
             remotes,
             opts,
             faketime,
+            endpoints,
         })
+    }
+
+    /// The same deployment with each node's client endpoint given (one per node).
+    pub fn with_endpoints(mut self, endpoints: Vec<(String, u16)>) -> Self {
+        if endpoints.len() == self.nodes.len() {
+            self.endpoints = endpoints;
+        }
+        self
     }
 
     /// Installs redis-server (and libfaketime when used) on node `i`; idempotent, apt runs
@@ -284,8 +297,9 @@ impl RedisCluster {
     }
 
     /// A probe connection to node `i`.
-    fn probe(&self, i: usize, timeout: Duration) -> Result<SyncConn, String> {
-        SyncConn::connect(&self.nodes[i].host, self.opts.port, timeout).map_err(|e| e.to_string())
+    pub fn probe(&self, i: usize, timeout: Duration) -> Result<SyncConn, String> {
+        let (host, port) = &self.endpoints[i];
+        SyncConn::connect(host, *port, timeout).map_err(|e| e.to_string())
     }
 
     /// `INFO replication` of node `i`.

@@ -12,9 +12,13 @@
 //!   reads to the worker's node or the primary) and the `fail`/`info` classification.
 //! - [`lifecycle`]: the deployment on the nodes (install, config, start, readiness, kill,
 //!   pause, teardown), by pid file.
+//! - [`attach`]: a Redis the user already runs (`deploy: existing`): its primary found by
+//!   asking, the run's keys deleted at the end, how to start a server again.
 //!
+//! Every key a workload writes begins with the run's namespace, `netsplit/<run id>/`.
 //! docs/targets/redis.md is the user-facing description.
 
+pub mod attach;
 pub mod client;
 pub mod config;
 pub mod lifecycle;
@@ -34,6 +38,7 @@ use crate::error::bad_input;
 use crate::plan::Plan;
 use anyhow::{anyhow, Result};
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The settings of a run: the preset, then the target's options. Redis comes from Debian's
 /// package only: `target.version` must be what it provides and `target.install_url` is refused.
@@ -62,6 +67,10 @@ pub use crate::target::local_nodes;
 pub struct Redis {
     cluster: RedisCluster,
     workload: Workload,
+    /// The run's namespace (`netsplit/<run id>/`).
+    ns: String,
+    /// The primary's node index: n1 when netsplit deploys; asked of a deployed Redis.
+    primary: AtomicUsize,
 }
 
 impl TargetType for Redis {
@@ -83,9 +92,18 @@ impl TargetType for Redis {
             ))
         })?;
         let faketime = opts.faketime.resolve(&env.plan);
+        let endpoints = env
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| env.deploy.endpoint(i, n, opts.port))
+            .collect();
         Ok(Redis {
-            cluster: RedisCluster::new(env.nodes, env.remotes, opts, faketime)?,
+            cluster: RedisCluster::new(env.nodes, env.remotes, opts, faketime)?
+                .with_endpoints(endpoints),
             workload,
+            ns: env.deploy.namespace(),
+            primary: AtomicUsize::new(0),
         })
     }
 }
@@ -94,6 +112,18 @@ impl Redis {
     /// The deployment underneath (nodes, settings, per-node control).
     pub fn cluster(&self) -> &RedisCluster {
         &self.cluster
+    }
+
+    /// The index of the node writes go to.
+    pub fn primary_index(&self) -> usize {
+        self.primary
+            .load(Ordering::Relaxed)
+            .min(self.cluster.nodes.len().saturating_sub(1))
+    }
+
+    /// The run's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.ns
     }
 
     fn check_index(&self, i: usize) -> Result<()> {
@@ -125,13 +155,11 @@ impl Target for Redis {
             let i = node.ok_or_else(|| anyhow!("redis clients must be bound to a node"))?;
             self.check_index(i)?;
             let n = &self.cluster.nodes[i];
-            let inner = RedisClient::new(
-                &n.name,
-                &n.host,
-                &self.cluster.nodes[0].host,
-                self.workload,
-                &self.cluster.opts,
-            );
+            let (host, port) = &self.cluster.endpoints[i];
+            let (phost, pport) = &self.cluster.endpoints[self.primary_index()];
+            let inner = RedisClient::new(&n.name, host, phost, self.workload, &self.cluster.opts)
+                .ports(*port, *pport)
+                .namespace(&self.ns);
             Ok(Box::new(RedisWorkerClient { inner }) as Box<dyn Client>)
         })
     }
@@ -146,6 +174,9 @@ impl Target for Redis {
         Some(self)
     }
     fn as_log_files(&self) -> Option<&dyn LogFiles> {
+        Some(self)
+    }
+    fn as_attach(&self) -> Option<&dyn super::Attach> {
         Some(self)
     }
     /// redis-server is a C program linked against glibc: libfaketime reaches it when it runs
