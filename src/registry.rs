@@ -49,6 +49,7 @@ impl Registry {
             .target(TargetDef::of::<target::noop::Noop>())
             .target(TargetDef::of::<target::etcd::Etcd>())
             .target(TargetDef::of::<target::redis::Redis>())
+            .target(TargetDef::of::<target::postgres::Postgres>())
             .target(TargetDef::of::<target::custom::Custom>())
             .target(target::noop::liar());
         for f in families::builtin() {

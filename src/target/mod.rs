@@ -38,6 +38,7 @@ pub mod daemon;
 pub mod etcd;
 pub mod existing;
 pub mod noop;
+pub mod postgres;
 pub mod redis;
 
 use crate::control::{Node, Remote};
@@ -550,6 +551,34 @@ pub enum Clock {
     /// They ignore libfaketime (Go and static binaries): clock faults there have no effect,
     /// and results say so.
     IgnoresFaketime,
+}
+
+/// Whether a target starts its database under libfaketime (the `faketime` option of the
+/// targets whose databases are C programs that honour it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Faketime {
+    /// On local nodes (which share the kernel clock), not on machines.
+    Auto,
+    On,
+    Off,
+}
+
+impl Faketime {
+    /// Whether the database runs under libfaketime in a run of `plan`.
+    pub fn resolve(self, plan: &Plan) -> bool {
+        match self {
+            Faketime::On => true,
+            Faketime::Off => false,
+            Faketime::Auto => local_nodes(plan),
+        }
+    }
+}
+
+/// Whether the plan's nodes are local namespace nodes (which share one kernel clock, so clock
+/// faults reach processes through libfaketime): the same rule the nemesis uses.
+pub fn local_nodes(plan: &Plan) -> bool {
+    plan.nodes.cluster.is_some() || (plan.nodes.nodes.is_empty() && plan.nodes.nodes_file.is_none())
 }
 
 /// Runs `fut` to completion on a fresh current-thread runtime on a scratch thread (safe to call

@@ -10,6 +10,7 @@ mod faults_e2e;
 mod layering;
 mod nemesis;
 mod nodes;
+mod postgres;
 mod redis;
 mod runner;
 mod serve;

@@ -719,3 +719,70 @@ fn e2e_set_with_an_unpersisted_primary_under_kills_loses_acknowledged_adds() {
         crate::support::remove_tmp_dirs("redis-e2e", &format!("kill{a}"));
     }
 }
+
+/// A reference plan of the repository.
+fn plan_file(name: &str) -> String {
+    format!("{}/plans/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn e2e_sentinel_failover_under_long_partitions_loses_acknowledged_adds_and_short_ones_lose_nothing()
+{
+    let test = "e2e_sentinel_failover_under_long_partitions_loses_acknowledged_adds_and_short_ones_lose_nothing";
+    if local_cluster(test).is_none() {
+        return;
+    }
+    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // The primary is cut off for 8 s, longer than down-after-ms (2 s): the other Sentinels
+    // promote a replica while clients keep writing to the old primary, which drops those writes
+    // when it rejoins as a replica. One partition cycle in 20 s; the failover itself is timing,
+    // so netsplit must find the loss within three runs.
+    let plan = plan_file("redis-sentinel-failover-loses-writes.yaml");
+    let mut attempt = 0;
+    let (out, run) = loop {
+        attempt += 1;
+        let (out, run) = run_test(
+            &format!("sentinel-long{attempt}"),
+            &["--plan", &plan, "--time-limit", "20"],
+        );
+        if out.status.code() == Some(1) || attempt == 3 {
+            break (out, run);
+        }
+        eprintln!("redis: sentinel attempt {attempt} lost nothing; running again");
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected INVALID\n{}",
+        show(&out)
+    );
+    let set = &results(&run)["checkers"]["set"];
+    assert_eq!(set["valid"], Value::Bool(false), "{set}");
+    assert!(
+        set["lost_count"].as_u64().unwrap_or(0) > 0,
+        "lost elements: {set}"
+    );
+    assert!(!set["lost"].as_array().unwrap().is_empty(), "named: {set}");
+    // A failover happened: some Sentinel log says it promoted a replica.
+    let promoted = ["n1", "n2", "n3"].iter().any(|n| {
+        std::fs::read_to_string(run.join("nodes").join(n).join("sentinel.log"))
+            .is_ok_and(|l| l.contains("+switch-master"))
+    });
+    assert!(promoted, "a Sentinel logged +switch-master");
+    eprintln!(
+        "redis: Sentinel failover found INVALID on attempt {attempt}: lost_count {} of {} \
+         acknowledged, e.g. {}",
+        set["lost_count"], set["acknowledged_count"], set["lost"]
+    );
+    for a in 1..=attempt {
+        crate::support::remove_tmp_dirs("redis-e2e", &format!("sentinel-long{a}"));
+    }
+
+    // Partitions of 2 s against down-after-ms 8 s: no failover, nothing lost.
+    let plan = plan_file("redis-sentinel-short-partitions.yaml");
+    let (out, run) = run_test("sentinel-short", &["--plan", &plan, "--time-limit", "15"]);
+    assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
+    let set = &results(&run)["checkers"]["set"];
+    assert_eq!(set["lost_count"].as_u64(), Some(0), "{set}");
+    crate::support::remove_tmp_dirs("redis-e2e", "sentinel-short");
+}

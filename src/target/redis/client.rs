@@ -132,6 +132,9 @@ pub struct RedisClient {
     timeout: Duration,
     own: Option<Conn>,
     primary: Option<Conn>,
+    /// With `failover=sentinel`: the Sentinel port and master name to ask (on the bound node)
+    /// where the primary is, whenever a connection to it must be made.
+    sentinel: Option<(u16, String)>,
 }
 
 /// Which server a command goes to.
@@ -164,7 +167,47 @@ impl RedisClient {
             timeout: opts.request_timeout,
             own: None,
             primary: None,
+            sentinel: opts
+                .sentinel()
+                .then(|| (opts.sentinel.port, opts.sentinel.master_name.clone())),
         }
+    }
+
+    /// Asks the bound node's Sentinel where the primary is (`SENTINEL
+    /// get-master-addr-by-name`), as applications do before connecting to it. Nothing reached
+    /// the database: an error here is a connect error.
+    async fn discover_primary(&mut self) -> Result<(), RespError> {
+        let Some((port, name)) = self.sentinel.clone() else {
+            return Ok(());
+        };
+        let mut c = Conn::connect(&self.host, port, self.connect_timeout, self.timeout).await?;
+        let r = c
+            .call(&["SENTINEL", "get-master-addr-by-name", name.as_str()])
+            .await
+            .map_err(|e| RespError::Connect(format!("asking Sentinel: {e}")))?;
+        match r {
+            Reply::Array(a) => match (a.first(), a.get(1)) {
+                (Some(Reply::Bulk(ip)), Some(Reply::Bulk(port))) => {
+                    let ip = String::from_utf8_lossy(ip).into_owned();
+                    let port: u16 = String::from_utf8_lossy(port).parse().map_err(|_| {
+                        RespError::Connect(format!("Sentinel answered port {port:?}"))
+                    })?;
+                    if ip != self.primary_host || port != self.primary_port {
+                        self.primary = None;
+                        self.primary_host = ip;
+                        self.primary_port = port;
+                    }
+                    Ok(())
+                }
+                _ => Err(RespError::Connect(format!("Sentinel answered {a:?}"))),
+            },
+            other => Err(RespError::Connect(format!("Sentinel answered {other:?}"))),
+        }
+    }
+
+    /// Where writes go now.
+    pub fn primary_host(&self) -> &str {
+        &self.primary_host
     }
 
     /// The node this client is bound to.
@@ -207,6 +250,9 @@ impl RedisClient {
         commands: &[Vec<u8>],
         replies: usize,
     ) -> Result<Vec<Reply>, RespError> {
+        if self.sentinel.is_some() && self.primary.is_none() && route == Route::Primary {
+            self.discover_primary().await?;
+        }
         // The bound node may itself be the primary: one connection then.
         let route = if self.host == self.primary_host && self.port == self.primary_port {
             Route::Primary
@@ -228,6 +274,33 @@ impl RedisClient {
                 Err(e)
             }
         }
+    }
+
+    /// An exchange that only reads. With Sentinel, one that fails is tried once more on a
+    /// fresh connection to wherever Sentinel then says: a connection kept from before a
+    /// failover is closed by the demoted primary (Sentinel's `CLIENT KILL`), and an application
+    /// reconnects and reads again. Reads change nothing, so the retry is invisible to the
+    /// history: the operation covers both attempts.
+    async fn read_exchange(
+        &mut self,
+        route: Route,
+        commands: &[Vec<u8>],
+        replies: usize,
+    ) -> Result<Vec<Reply>, RespError> {
+        match self.exchange(route, commands, replies).await {
+            Err(_) if self.sentinel.is_some() => self.exchange(route, commands, replies).await,
+            r => r,
+        }
+    }
+
+    /// One command to `route` that only reads (see [`RedisClient::read_exchange`]).
+    async fn read_call<A: AsRef<[u8]>>(
+        &mut self,
+        route: Route,
+        args: &[A],
+    ) -> Result<Reply, RespError> {
+        let mut r = self.read_exchange(route, &[encode(args)], 1).await?;
+        Ok(r.pop().unwrap_or(Reply::Nil))
     }
 
     /// One command to `route`.
@@ -262,9 +335,23 @@ impl RedisClient {
     /// A write whose success reply is anything but an error.
     async fn write(&mut self, args: &[Vec<u8>], value: &Value) -> Completion {
         match self.call(Route::Primary, args).await {
-            Ok(Reply::Error(m)) => refused(&m, value),
+            Ok(Reply::Error(m)) => {
+                self.forget_primary_if_readonly(&m);
+                refused(&m, value)
+            }
             Ok(_) => Completion::ok(value.clone()),
             Err(e) => classify(Effect::Write, &e, value),
+        }
+    }
+
+    /// A `READONLY` answer means the node we took for the primary is a replica now (a
+    /// failover demoted it): with Sentinel, ask again before the next write.
+    fn forget_primary_if_readonly(&mut self, message: &str) {
+        if self.sentinel.is_some() && message.starts_with("READONLY") {
+            self.primary = None;
+            if self.host == self.primary_host {
+                self.own = None;
+            }
         }
     }
 
@@ -274,7 +361,7 @@ impl RedisClient {
         };
         let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
         let route = self.read_route();
-        match self.call(route, &["GET", key.as_str()]).await {
+        match self.read_call(route, &["GET", key.as_str()]).await {
             Ok(Reply::Nil) => Completion::ok(json!([k, null])),
             Ok(Reply::Bulk(b)) => match json_of(&b, "register") {
                 Ok(v) => Completion::ok(json!([k, v])),
@@ -319,7 +406,10 @@ impl RedisClient {
         match self.call(Route::Primary, &args).await {
             Ok(Reply::Int(1)) => Completion::ok(value.clone()),
             Ok(Reply::Int(0)) => Completion::fail(value.clone(), "cas: value did not match"),
-            Ok(Reply::Error(m)) => refused(&m, value),
+            Ok(Reply::Error(m)) => {
+                self.forget_primary_if_readonly(&m);
+                refused(&m, value)
+            }
             // The script ran somehow: we cannot tell whether it set the key.
             Ok(other) => Completion::info(value.clone(), format!("EVAL answered {other:?}")),
             Err(e) => classify(Effect::Write, &e, value),
@@ -341,7 +431,7 @@ impl RedisClient {
     async fn set_read(&mut self, value: &Value) -> Completion {
         let route = self.read_route();
         let key = self.key(keys::SET);
-        match self.call(route, &["SMEMBERS", key.as_str()]).await {
+        match self.read_call(route, &["SMEMBERS", key.as_str()]).await {
             Ok(Reply::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for it in items {
@@ -378,7 +468,7 @@ impl RedisClient {
     async fn counter_read(&mut self, value: &Value) -> Completion {
         let route = self.read_route();
         let key = self.key(keys::COUNTER);
-        match self.call(route, &["GET", key.as_str()]).await {
+        match self.read_call(route, &["GET", key.as_str()]).await {
             Ok(Reply::Nil) => Completion::ok(json!(0)),
             Ok(Reply::Bulk(b)) => match int_of(&b) {
                 Ok(n) => Completion::ok(json!(n)),
@@ -427,7 +517,12 @@ impl RedisClient {
             (self.read_route(), Effect::Read)
         };
         let n = cmds.len();
-        let replies = match self.exchange(route, &cmds, n).await {
+        let sent = if effect == Effect::Read {
+            self.read_exchange(route, &cmds, n).await
+        } else {
+            self.exchange(route, &cmds, n).await
+        };
+        let replies = match sent {
             Ok(r) => r,
             Err(e) => return classify(effect, &e, value),
         };
@@ -436,7 +531,9 @@ impl RedisClient {
             .iter()
             .find(|r| matches!(r, Reply::Error(_)))
         {
-            return refused(m, value);
+            let c = refused(m, value);
+            self.forget_primary_if_readonly(m);
+            return c;
         }
         let results = match &replies[n - 1] {
             Reply::Array(rs) if rs.len() == mops.len() => rs,

@@ -18,6 +18,8 @@ use std::time::Duration;
 pub const PRESET_YAML: &str = include_str!("../../../targets/redis/redis.yaml");
 /// The config template, embedded.
 pub const CONF_TEMPLATE: &str = include_str!("../../../targets/redis/redis.conf");
+/// The Sentinel config template (`failover=sentinel`), embedded.
+pub const SENTINEL_TEMPLATE: &str = include_str!("../../../targets/redis/sentinel.conf");
 
 /// The redis target's options (`--target-opt KEY=VALUE`, the plan's `target.opts`; `-` and `_`
 /// are the same in keys), laid over the preset by [`RedisOpts::apply`].
@@ -38,6 +40,27 @@ pub struct RedisTargetOpts {
     pub start_timeout_s: Option<u64>,
     /// Run redis-server under libfaketime: `auto` (local nodes), `on`, `off`.
     pub faketime: Option<Faketime>,
+    /// `none` (a static primary) or `sentinel` (a Sentinel on every node, failover).
+    pub failover: Option<Failover>,
+    pub sentinel_port: Option<u16>,
+    /// The name Sentinel monitors the primary under.
+    pub master_name: Option<String>,
+    /// Sentinel's `down-after-milliseconds`: how long the primary must be unreachable before a
+    /// Sentinel thinks it down.
+    pub down_after_ms: Option<u64>,
+    /// Sentinel's `failover-timeout`.
+    pub failover_timeout_ms: Option<u64>,
+}
+
+/// Whether anything promotes a replica when the primary is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Failover {
+    /// n1 is the primary for the whole run.
+    None,
+    /// A Sentinel on every node watches the primary; a majority of them fails over to a
+    /// replica, and clients ask their node's Sentinel where the primary is.
+    Sentinel,
 }
 
 /// Where clients send reads.
@@ -70,15 +93,8 @@ impl Fsync {
     }
 }
 
-/// Whether redis-server runs under libfaketime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Faketime {
-    /// On local nodes (which share the kernel clock), not on machines.
-    Auto,
-    On,
-    Off,
-}
+/// Whether redis-server runs under libfaketime (shared with the other targets).
+pub use crate::target::Faketime;
 
 /// Everything the redis target needs to know for a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +120,24 @@ pub struct RedisOpts {
     pub connect_timeout: Duration,
     pub start_timeout: Duration,
     pub faketime: Faketime,
+    pub failover: Failover,
+    /// Sentinel's settings (used with `failover=sentinel`).
+    pub sentinel: SentinelOpts,
+}
+
+/// Sentinel's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelOpts {
+    pub port: u16,
+    pub master_name: String,
+    pub down_after_ms: u64,
+    pub failover_timeout_ms: u64,
+    /// Relative to each node's workdir.
+    pub dir: String,
+    pub conf: String,
+    pub log: String,
+    pub pid: String,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +154,8 @@ struct Preset {
     client: PresetClient,
     faketime: Faketime,
     start_timeout_s: u64,
+    failover: Failover,
+    sentinel: SentinelOpts,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +216,8 @@ impl RedisOpts {
             connect_timeout: Duration::from_millis(p.client.connect_timeout_ms),
             start_timeout: Duration::from_secs(p.start_timeout_s),
             faketime: p.faketime,
+            failover: p.failover,
+            sentinel: p.sentinel,
         };
         o.validate()
             .map_err(|e| bad_input(format!("{file}: {e}")))?;
@@ -209,6 +247,25 @@ impl RedisOpts {
         }
         if self.binary.is_empty() {
             return Err("binary must not be empty".into());
+        }
+        let st = &self.sentinel;
+        if st.port == 0 || st.port == self.port {
+            return Err("sentinel-port must be 1..65535 and differ from port".into());
+        }
+        if st.down_after_ms == 0 || st.failover_timeout_ms == 0 {
+            return Err("down-after-ms and failover-timeout-ms must be positive".into());
+        }
+        let name_ok = !st.master_name.is_empty()
+            && st.master_name.len() <= 64
+            && st
+                .master_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "master-name {:?} must be 1-64 characters of a-z, A-Z, 0-9, '_', '-', '.'",
+                st.master_name
+            ));
         }
         Ok(())
     }
@@ -243,6 +300,42 @@ impl RedisOpts {
         if let Some(v) = t.faketime {
             self.faketime = v;
         }
+        if let Some(v) = t.failover {
+            self.failover = v;
+        }
+        if let Some(v) = t.sentinel_port {
+            self.sentinel.port = v;
+        }
+        if let Some(v) = t.master_name {
+            self.sentinel.master_name = v;
+        }
+        if let Some(v) = t.down_after_ms {
+            self.sentinel.down_after_ms = v.min(24 * 3600 * 1000);
+        }
+        if let Some(v) = t.failover_timeout_ms {
+            self.sentinel.failover_timeout_ms = v.min(24 * 3600 * 1000);
+        }
+    }
+
+    /// Whether a Sentinel runs on every node.
+    pub fn sentinel(&self) -> bool {
+        self.failover == Failover::Sentinel
+    }
+    /// Sentinel's directory on `node`.
+    pub fn sentinel_dir_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.sentinel.dir)
+    }
+    /// The rendered sentinel.conf on `node` (Sentinel rewrites it).
+    pub fn sentinel_conf_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.sentinel.conf)
+    }
+    /// Sentinel's log on `node`.
+    pub fn sentinel_log_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.sentinel.log)
+    }
+    /// Sentinel's pid file on `node`.
+    pub fn sentinel_pid_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.sentinel.pid)
     }
 
     /// A path of this target on `node`: `<workdir>/<rel>`.
@@ -308,6 +401,33 @@ pub fn redis_conf(i: usize, nodes: &[Node], opts: &RedisOpts) -> Result<String, 
             ("appendonly", if opts.appendonly { "yes" } else { "no" }),
             ("appendfsync", opts.fsync.as_str()),
             ("replicaof", &replicaof),
+        ],
+    )
+}
+
+/// The `sentinel.conf` of node `i` of `nodes`: watch n1 under the master name, a majority of
+/// the Sentinels being the quorum.
+///
+/// Panics only on a caller bug: `i` out of range.
+pub fn sentinel_conf(i: usize, nodes: &[Node], opts: &RedisOpts) -> Result<String, String> {
+    let me = &nodes[i];
+    let st = &opts.sentinel;
+    let quorum = nodes.len() / 2 + 1;
+    render_template(
+        SENTINEL_TEMPLATE,
+        &[
+            ("node", &me.name),
+            ("bind", &bind_host(&me.host)),
+            ("sentinel_port", &st.port.to_string()),
+            ("pidfile", &quoted(&opts.sentinel_pid_on(me))),
+            ("logfile", &quoted(&opts.sentinel_log_on(me))),
+            ("dir", &quoted(&opts.sentinel_dir_on(me))),
+            ("master_name", &st.master_name),
+            ("primary_host", &nodes[0].host),
+            ("port", &opts.port.to_string()),
+            ("quorum", &quorum.to_string()),
+            ("down_after_ms", &st.down_after_ms.to_string()),
+            ("failover_timeout_ms", &st.failover_timeout_ms.to_string()),
         ],
     )
 }
@@ -441,6 +561,38 @@ mod tests {
         assert_eq!(crate::error::exit_code_for(&e), 254);
         let e = from_flags(&[("timeout-ms", "0")]).unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn sentinels_watch_n1_with_a_majority_quorum_and_bad_sentinel_options_are_bad_input() {
+        let ns = nodes(3);
+        let o = from_flags(&[("failover", "sentinel"), ("down-after-ms", "1500")]).unwrap();
+        assert!(o.sentinel());
+        let c = sentinel_conf(2, &ns, &o).unwrap();
+        assert_eq!(setting(&c, "bind"), Some("10.77.0.13"));
+        assert_eq!(setting(&c, "port"), Some("26379"));
+        let s = |name: &str| {
+            c.lines()
+                .find_map(|l| l.strip_prefix(&format!("sentinel {name} ")))
+                .map(str::to_string)
+        };
+        assert_eq!(s("monitor").as_deref(), Some("netsplit 10.77.0.11 6379 2"));
+        assert_eq!(
+            s("down-after-milliseconds").as_deref(),
+            Some("netsplit 1500")
+        );
+        assert_eq!(s("failover-timeout").as_deref(), Some("netsplit 10000"));
+        assert!(!RedisOpts::preset().unwrap().sentinel(), "off by default");
+        for (pairs, needle) in [
+            (&[("failover", "raft")][..], "sentinel"),
+            (&[("sentinel-port", "6379")][..], "differ"),
+            (&[("down-after-ms", "0")][..], "positive"),
+            (&[("master-name", "a b")][..], "master-name"),
+        ] {
+            let e = from_flags(pairs).unwrap_err();
+            assert!(e.to_string().contains(needle), "{pairs:?}: {e}");
+            assert_eq!(crate::error::exit_code_for(&e), 254);
+        }
     }
 
     #[test]

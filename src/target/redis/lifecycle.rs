@@ -8,7 +8,7 @@
 //! blocking RESP exchanges from the control node ([`super::resp::SyncConn`]), since the
 //! [`crate::target::Target`] calls that use them are blocking.
 
-use super::config::{redis_conf, RedisOpts};
+use super::config::{redis_conf, sentinel_conf, RedisOpts};
 use super::resp::{info_fields, Reply, SyncConn};
 use crate::control::util::{self, Daemon, Signal};
 use crate::control::{Cmd, Node, Remote};
@@ -149,6 +149,16 @@ impl RedisCluster {
             text.as_bytes(),
         )
         .with_context(|| format!("writing redis.conf on {}", node.name))?;
+        if self.opts.sentinel() {
+            let text = sentinel_conf(i, &self.nodes, &self.opts)
+                .map_err(|e| anyhow!("rendering sentinel.conf for {}: {e}", node.name))?;
+            util::write_file(
+                self.remotes[i].as_ref(),
+                &self.opts.sentinel_conf_on(node),
+                text.as_bytes(),
+            )
+            .with_context(|| format!("writing sentinel.conf on {}", node.name))?;
+        }
         Ok(())
     }
 
@@ -157,14 +167,22 @@ impl RedisCluster {
     pub fn wipe(&self, i: usize, keep_log: bool) -> Result<()> {
         let r = self.remotes[i].as_ref();
         let node = &self.nodes[i];
+        // Sentinel first (whether or not this run uses one: an earlier run may have), so it
+        // does not see the primary go and fail over.
+        util::stop_daemon(r, &self.opts.sentinel_pid_on(node), Duration::from_secs(5))
+            .with_context(|| format!("stopping redis-sentinel on {}", node.name))?;
         util::stop_daemon(r, &self.opts.pid_on(node), Duration::from_secs(5))
             .with_context(|| format!("stopping redis on {}", node.name))?;
         let mut rm = Cmd::new("rm")
             .args(["-rf", "--", &self.opts.data_dir_on(node)])
             .arg(self.opts.pid_on(node))
+            .arg(self.opts.sentinel_pid_on(node))
+            .arg(self.opts.sentinel_conf_on(node))
             .sudo();
         if !keep_log {
-            rm = rm.arg(self.opts.log_on(node));
+            rm = rm
+                .arg(self.opts.log_on(node))
+                .arg(self.opts.sentinel_log_on(node));
         }
         r.exec_ok(&rm)
             .with_context(|| format!("wiping redis's data on {}", node.name))?;
@@ -192,6 +210,36 @@ impl RedisCluster {
             logfile: self.opts.log_on(node),
         };
         util::start_daemon(r, &d).with_context(|| format!("starting redis on {}", node.name))?;
+        Ok(())
+    }
+
+    /// Starts node `i`'s Sentinel (`redis-server <sentinel.conf> --sentinel`) unless its pid
+    /// file names a live process. Faults aim at the database, not at Sentinel: kills and pauses
+    /// leave it running, partitions cut it off with its node.
+    pub fn start_sentinel(&self, i: usize) -> Result<()> {
+        let r = self.remotes[i].as_ref();
+        let node = &self.nodes[i];
+        let dir = self.opts.sentinel_dir_on(node);
+        r.exec_ok(&Cmd::new("mkdir").args(["-p", "--", &dir]).sudo())
+            .with_context(|| format!("creating {dir} on {}", node.name))?;
+        let d = Daemon {
+            name: "redis-sentinel".into(),
+            argv: vec![
+                self.opts.binary.clone(),
+                self.opts.sentinel_conf_on(node),
+                "--sentinel".into(),
+            ],
+            env: if self.faketime {
+                faketime_env(&node.workdir)
+            } else {
+                Vec::new()
+            },
+            cwd: dir,
+            pidfile: self.opts.sentinel_pid_on(node),
+            logfile: self.opts.sentinel_log_on(node),
+        };
+        util::start_daemon(r, &d)
+            .with_context(|| format!("starting redis-sentinel on {}", node.name))?;
         Ok(())
     }
 
@@ -235,7 +283,12 @@ impl RedisCluster {
         all_ok(on_each(&self.remotes, |i, _| self.wipe(i, false)))?;
         all_ok(on_each(&self.remotes, |i, _| self.configure(i)))?;
         all_ok(on_each(&self.remotes, |i, _| self.start_node(i)))?;
-        self.wait_ready(self.opts.start_timeout)
+        self.wait_ready(self.opts.start_timeout)?;
+        if self.opts.sentinel() {
+            all_ok(on_each(&self.remotes, |i, _| self.start_sentinel(i)))?;
+            self.wait_sentinels(self.opts.start_timeout)?;
+        }
+        Ok(())
     }
 
     /// Stops every node and removes its data (the log stays, for snarfing).
@@ -335,9 +388,140 @@ impl RedisCluster {
         }
     }
 
+    /// What node `i`'s Sentinel says about the primary: `SENTINEL MASTER <name>` as
+    /// field/value pairs.
+    pub fn sentinel_master(
+        &self,
+        i: usize,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut c = SyncConn::connect(&self.nodes[i].host, self.opts.sentinel.port, timeout)
+            .map_err(|e| e.to_string())?;
+        match c.call(&[
+            "SENTINEL",
+            "MASTER",
+            self.opts.sentinel.master_name.as_str(),
+        ]) {
+            Ok(Reply::Array(items)) => {
+                let text: Vec<String> = items
+                    .into_iter()
+                    .map(|r| match r {
+                        Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                        Reply::Simple(s) => s,
+                        Reply::Int(n) => n.to_string(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect();
+                Ok(text
+                    .chunks(2)
+                    .filter(|p| p.len() == 2)
+                    .map(|p| (p[0].clone(), p[1].clone()))
+                    .collect())
+            }
+            Ok(Reply::Error(e)) => Err(e),
+            Ok(other) => Err(format!("SENTINEL MASTER answered {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The node whose address node `i`'s Sentinel gives for the primary.
+    pub fn sentinel_primary(&self, i: usize, timeout: Duration) -> Result<String, String> {
+        let m = self.sentinel_master(i, timeout)?;
+        let ip = m
+            .iter()
+            .find(|(k, _)| k == "ip")
+            .map(|(_, v)| v.clone())
+            .ok_or("no ip in SENTINEL MASTER")?;
+        self.nodes
+            .iter()
+            .find(|n| n.host == ip)
+            .map(|n| n.name.clone())
+            .ok_or_else(|| format!("Sentinel names {ip}, which is none of the nodes"))
+    }
+
+    /// Waits until every Sentinel watches n1 and knows every replica and every other
+    /// Sentinel (so that a majority can agree on a failover).
+    pub fn wait_sentinels(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let n = self.nodes.len();
+        loop {
+            let problems = on_each(&self.remotes, |i, _| {
+                let m = match self.sentinel_master(i, Duration::from_secs(2)) {
+                    Ok(m) => m,
+                    Err(e) => return Some(e),
+                };
+                let get = |k: &str| m.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
+                let want = (n - 1).to_string();
+                if get("ip") != Some(self.nodes[0].host.as_str()) {
+                    return Some(format!("watches {:?}, not n1", get("ip")));
+                }
+                if get("num-slaves") != Some(want.as_str())
+                    || get("num-other-sentinels") != Some(want.as_str())
+                {
+                    return Some(format!(
+                        "knows {:?} replicas and {:?} other Sentinels, not {want} of each",
+                        get("num-slaves"),
+                        get("num-other-sentinels")
+                    ));
+                }
+                None
+            });
+            let Some((i, why)) = problems
+                .into_iter()
+                .enumerate()
+                .find_map(|(i, p)| p.map(|p| (i, p)))
+            else {
+                return Ok(());
+            };
+            let dead = matches!(
+                util::daemon_pid(
+                    self.remotes[i].as_ref(),
+                    &self.opts.sentinel_pid_on(&self.nodes[i])
+                ),
+                Ok(None)
+            );
+            if dead || Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "redis-sentinel on {} {}: {why}; the end of {} says: {}",
+                    self.nodes[i].name,
+                    if dead {
+                        "is not running".to_string()
+                    } else {
+                        format!("was not ready within {:.0}s", timeout.as_secs_f64())
+                    },
+                    self.opts.sentinel_log_on(&self.nodes[i]),
+                    daemon::log_tail(
+                        self.remotes[i].as_ref(),
+                        &self.opts.sentinel_log_on(&self.nodes[i]),
+                        3
+                    )
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// With Sentinel: the nodes the Sentinels that answer name as the primary (two, while a
+    /// partition splits them); None when none answered.
+    pub fn sentinel_primaries(&self) -> Option<Vec<String>> {
+        let said = on_each(&self.remotes, |i, _| {
+            self.sentinel_primary(i, Duration::from_secs(1))
+        });
+        if said.iter().all(Result::is_err) {
+            return None;
+        }
+        let mut out: Vec<String> = said.into_iter().filter_map(Result::ok).collect();
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
     /// The nodes whose `INFO replication` says `role:master` (with a static primary, n1 while
     /// it answers); None when no node answered.
     pub fn primaries(&self) -> Option<Vec<String>> {
+        if self.opts.sentinel() {
+            return self.sentinel_primaries();
+        }
         let reps = on_each(&self.remotes, |i, _| {
             self.replication(i, Duration::from_secs(1))
         });

@@ -1,5 +1,7 @@
 //! The redis target: Debian's redis-server on every node, n1 the primary and every other node
-//! `replicaof n1` (asynchronous replication, a static primary, no Sentinel and no failover).
+//! `replicaof n1` (asynchronous replication). By default the primary is static; with
+//! `failover=sentinel` a Sentinel on every node fails over to a replica when a majority of them
+//! lose the primary, and clients ask their node's Sentinel where the primary is.
 //! It is the database to point netsplit at to watch it *find* something: under partitions a
 //! replica keeps serving reads from its own, stale, copy.
 //!
@@ -23,7 +25,9 @@ pub mod lifecycle;
 pub mod resp;
 
 pub use client::{RedisClient, Workload};
-pub use config::{redis_conf, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts};
+pub use config::{
+    redis_conf, sentinel_conf, Failover, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts,
+};
 pub use lifecycle::RedisCluster;
 
 use super::{
@@ -57,11 +61,7 @@ pub fn opts_from_plan(plan: &Plan, t: RedisTargetOpts) -> Result<RedisOpts> {
     Ok(opts)
 }
 
-/// Whether the plan's nodes are local namespace nodes (which share one kernel clock, so clock
-/// faults reach processes through libfaketime): the same rule the nemesis uses.
-pub fn local_nodes(plan: &Plan) -> bool {
-    plan.nodes.cluster.is_some() || (plan.nodes.nodes.is_empty() && plan.nodes.nodes_file.is_none())
-}
+pub use crate::target::local_nodes;
 
 /// The redis target of one run.
 pub struct Redis {
@@ -76,7 +76,8 @@ pub struct Redis {
 impl TargetType for Redis {
     const NAME: &'static str = "redis";
     const ABOUT: &'static str =
-        "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it";
+        "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it; \
+         failover=sentinel for Sentinel failover";
     const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = Workload::NAMES;
     type Options = RedisTargetOpts;
@@ -90,11 +91,7 @@ impl TargetType for Redis {
                 Workload::NAMES.join(", ")
             ))
         })?;
-        let faketime = match opts.faketime {
-            Faketime::On => true,
-            Faketime::Off => false,
-            Faketime::Auto => local_nodes(&env.plan),
-        };
+        let faketime = opts.faketime.resolve(&env.plan);
         let endpoints = env
             .nodes
             .iter()
@@ -220,6 +217,12 @@ impl Primaries for Redis {
 impl LogFiles for Redis {
     fn log_files(&self, i: usize) -> Vec<String> {
         match self.cluster.nodes.get(i) {
+            Some(n) if self.cluster.opts.sentinel() => vec![
+                self.cluster.opts.log_on(n),
+                self.cluster.opts.conf_on(n),
+                self.cluster.opts.sentinel_log_on(n),
+                self.cluster.opts.sentinel_conf_on(n),
+            ],
             Some(n) => vec![self.cluster.opts.log_on(n), self.cluster.opts.conf_on(n)],
             None => Vec::new(),
         }
