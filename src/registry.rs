@@ -5,9 +5,10 @@
 //!
 //! ```no_run
 //! use netsplit::registry::Registry;
-//! # use netsplit::workload::WorkloadDef;
-//! # fn my_workload() -> WorkloadDef { unimplemented!() }
-//! let registry = Registry::builtin().workload(my_workload());
+//! use netsplit::workload::WorkloadDef;
+//! // Your own workload type goes here; a built-in one stands in for it.
+//! # use netsplit::workload::register::Register as MyWorkload;
+//! let registry = Registry::builtin().workload(WorkloadDef::of::<MyWorkload>());
 //! std::process::exit(netsplit::cli::main_with(registry).into());
 //! ```
 //!

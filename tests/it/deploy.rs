@@ -1,5 +1,5 @@
-//! Issue 12's "must show": `--deploy existing` against databases the TEST starts by hand on the
-//! local cluster `dep1` (with `netsplit exec`, as a user would: etcd from its command line,
+//! Testing a database that is already deployed (docs/deployed-databases.md): `--deploy
+//! existing` against databases the TEST starts by hand on the local cluster `dep1` (with `netsplit exec`, as a user would: etcd from its command line,
 //! Redis from a config file per node), never through the target's installer.
 //!
 //! - register with partitions, kills (`process=`, started again from the recorded command line)

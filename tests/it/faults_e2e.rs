@@ -1,4 +1,4 @@
-//! Issue 6's "must show", end to end through the real `netsplit` binary on the local 5-node
+//! Faults end to end (docs/faults.md), through the real `netsplit` binary on the local 5-node
 //! cluster `t-e2e` with real etcd: serializable reads under partitions are caught as stale
 //! (invalid, naming a read), linearizable reads survive every fault family (valid, with a fault
 //! summary that says what was really injected), and Ctrl-C in the middle of a partition and a
