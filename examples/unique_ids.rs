@@ -19,10 +19,10 @@
 //! ```
 
 use netsplit::checker::{Budget, Validity};
+use netsplit::db::{BoxFuture, Client, Completion, Db, DbDef, DbEnv, DbType};
 use netsplit::generator::{self as g, BoxGen};
 use netsplit::history::{pair, Op, OpType};
 use netsplit::registry::Registry;
-use netsplit::target::{BoxFuture, Client, Completion, Target, TargetDef, TargetEnv, TargetType};
 use netsplit::workload::{Checked, Workload, WorkloadDef, WorkloadOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -146,14 +146,14 @@ pub struct ToyIds {
     duplicate_every: u64,
 }
 
-impl TargetType for ToyIds {
+impl DbType for ToyIds {
     const NAME: &'static str = "toy-ids";
     const ABOUT: &'static str = "an in-memory id service (duplicate_every=N makes it buggy)";
     const NEEDS_NODES: bool = false;
     const VOCABULARIES: &'static [&'static str] = &["unique-ids"];
     type Options = ToyOpts;
 
-    fn build(_env: TargetEnv, opts: ToyOpts) -> anyhow::Result<ToyIds> {
+    fn build(_env: DbEnv, opts: ToyOpts) -> anyhow::Result<ToyIds> {
         Ok(ToyIds {
             state: Arc::new(Mutex::new((0, Vec::new()))),
             duplicate_every: opts.duplicate_every,
@@ -161,7 +161,7 @@ impl TargetType for ToyIds {
     }
 }
 
-impl Target for ToyIds {
+impl Db for ToyIds {
     fn name(&self) -> &str {
         "toy-ids"
     }
@@ -215,7 +215,7 @@ impl Client for ToyClient {
 pub fn registry() -> Registry {
     Registry::builtin()
         .workload(WorkloadDef::of::<UniqueIds>())
-        .target(TargetDef::of::<ToyIds>())
+        .db(DbDef::of::<ToyIds>())
 }
 
 #[allow(dead_code)] // a test includes this file for `registry()`

@@ -19,8 +19,8 @@ pub struct Plan {
     /// Test name: the store directory under `<store>/`. Default: `<target>-<workload>`.
     pub name: Option<String>,
     /// The verdict the run must reach to pass (`valid`, `invalid`, `unknown`, `any`; default
-    /// `valid`): a positive control expects `invalid` (`crate::verdict`).
-    pub expect: crate::verdict::Expect,
+    /// `valid`): a positive control expects `invalid` (`crate::report::verdict`).
+    pub expect: crate::report::verdict::Expect,
     pub target: TargetPlan,
     pub workload: WorkloadPlan,
     pub nemesis: NemesisPlan,
@@ -45,9 +45,9 @@ pub struct TargetPlan {
     /// `existing`: the database is already deployed, netsplit only drives it
     /// (docs/deployed-databases.md).
     pub deploy: Deploy,
-    /// Target-specific options (`--target-opt K=V`), e.g. `read: serializable`; and the
+    /// Db-specific options (`--target-opt K=V`), e.g. `read: serializable`; and the
     /// options every target has (`service`, `process`, `pidfile`, `start`, `endpoints`;
-    /// `crate::target::CommonOpts`).
+    /// `crate::db::CommonOpts`).
     pub opts: BTreeMap<String, Value>,
 }
 
@@ -406,7 +406,7 @@ pub fn value_as_text(v: &Value) -> String {
 pub struct Overrides {
     pub name: Option<String>,
     /// `--expect valid|invalid|unknown|any`.
-    pub expect: Option<crate::verdict::Expect>,
+    pub expect: Option<crate::report::verdict::Expect>,
     pub target: Option<String>,
     pub workload: Option<String>,
     /// `--nemesis LIST|none`: preset names from `nemeses/` or fault names, comma-separated.
@@ -873,7 +873,7 @@ mod tests {
 
     #[test]
     fn expect_defaults_to_valid_and_the_flag_overrides_the_file() {
-        use crate::verdict::Expect;
+        use crate::report::verdict::Expect;
         let (_t1, p) = write_tmp("ex", "expect: invalid\ntarget:\n  name: liar\n");
         let plan = resolve(Some(&p), &Overrides::default()).unwrap();
         assert_eq!(plan.expect, Expect::Invalid);

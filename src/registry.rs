@@ -17,10 +17,10 @@
 //! workload built from its options, the target's definition, the fault names checked — so a
 //! plan that cannot run is refused with one line and exit 254 before anything is touched.
 
+use crate::db::{self, DbDef};
 use crate::error::bad_input;
 use crate::nemesis::{families, FaultDef};
 use crate::plan::Plan;
-use crate::target::{self, TargetDef};
 use crate::workload::{self, Instance, WorkloadArgs, WorkloadDef};
 use anyhow::Result;
 
@@ -28,7 +28,7 @@ use anyhow::Result;
 #[derive(Clone, Default)]
 pub struct Registry {
     workloads: Vec<WorkloadDef>,
-    targets: Vec<TargetDef>,
+    targets: Vec<DbDef>,
     faults: Vec<FaultDef>,
 }
 
@@ -47,12 +47,12 @@ impl Registry {
             .workload(WorkloadDef::of::<workload::bank::Bank>())
             .workload(WorkloadDef::of::<workload::list_append::ListAppend>())
             .workload(WorkloadDef::of::<workload::rw_register::RwRegister>())
-            .target(TargetDef::of::<target::noop::Noop>())
-            .target(TargetDef::of::<target::etcd::Etcd>())
-            .target(TargetDef::of::<target::redis::Redis>())
-            .target(TargetDef::of::<target::postgres::Postgres>())
-            .target(TargetDef::of::<target::custom::Custom>())
-            .target(target::noop::liar());
+            .db(DbDef::of::<db::noop::Noop>())
+            .db(DbDef::of::<db::etcd::Etcd>())
+            .db(DbDef::of::<db::redis::Redis>())
+            .db(DbDef::of::<db::postgres::Postgres>())
+            .db(DbDef::of::<db::custom::Custom>())
+            .db(db::noop::liar());
         for f in families::builtin() {
             r = r.fault(f);
         }
@@ -67,7 +67,7 @@ impl Registry {
     }
 
     /// Registers a target (replacing one of the same name).
-    pub fn target(mut self, def: TargetDef) -> Registry {
+    pub fn db(mut self, def: DbDef) -> Registry {
         self.targets.retain(|d| d.name != def.name);
         self.targets.push(def);
         self
@@ -86,7 +86,7 @@ impl Registry {
     pub fn workloads(&self) -> &[WorkloadDef] {
         &self.workloads
     }
-    pub fn targets(&self) -> &[TargetDef] {
+    pub fn dbs(&self) -> &[DbDef] {
         &self.targets
     }
     pub fn faults(&self) -> &[FaultDef] {
@@ -107,7 +107,7 @@ impl Registry {
     }
 
     /// The target of that name, or bad input listing the known ones.
-    pub fn find_target(&self, name: &str) -> Result<&TargetDef> {
+    pub fn find_db(&self, name: &str) -> Result<&DbDef> {
         self.targets.iter().find(|d| d.name == name).ok_or_else(|| {
             bad_input(format!(
                 "unknown target {name:?} (known: {})",
@@ -138,20 +138,20 @@ impl Registry {
 
     /// Builds a target of type `T` directly for a plan (its workload and options as a run
     /// builds them) — for tests and tools that drive one target without the runner.
-    pub fn build_target_as<T: target::TargetType>(
+    pub fn build_db_as<T: db::DbType>(
         &self,
         plan: &Plan,
         nodes: Vec<crate::control::Node>,
         remotes: Vec<std::sync::Arc<dyn crate::control::Remote>>,
     ) -> Result<T> {
         let workload = self.build_workload(plan)?;
-        let own = target::CommonOpts::strip(&plan.target.opts);
+        let own = db::CommonOpts::strip(&plan.target.opts);
         let opts: T::Options = crate::opts::from_map(&own, "target.opts", &plan.origins)?;
-        let deploy = target::Deployment::from_plan(plan, false, false)?;
+        let deploy = db::Deployment::from_plan(plan, false, false)?;
         let mut plan = plan.clone();
         plan.target.opts = own;
         T::build(
-            target::TargetEnv {
+            db::DbEnv {
                 plan,
                 workload,
                 nodes,
@@ -169,7 +169,7 @@ impl Registry {
     pub fn prepare(&self, plan: &Plan) -> Result<Prepared> {
         let workload = self.build_workload(plan)?;
         let target = self
-            .find_target(&plan.target.name)
+            .find_db(&plan.target.name)
             .map_err(|e| match plan.origins.get("target.name") {
                 Some(o) => bad_input(format!("{o}: target.name: {e}")),
                 None => e,
@@ -216,7 +216,7 @@ pub struct Prepared {
     /// The plan, with the workload's options complete.
     pub plan: Plan,
     pub workload: Instance,
-    pub target: TargetDef,
+    pub target: DbDef,
 }
 
 #[cfg(test)]

@@ -2,9 +2,7 @@
 //! holding `plan.yaml`, `history.jsonl`, `results.json`, `netsplit.log` and `nodes/<node>/…`,
 //! with `<store>/latest` and `<store>/<test-name>/latest` pointing at the newest run; the shape of
 //! `results.json`; the console summary; and the per-run log sink that `tracing` writes
-//! `netsplit.log` through. The store's `index.html` is [`index`]'s.
-
-pub mod index;
+//! `netsplit.log` through. The store's `index.html` is `netsplit_report::index`'s.
 
 use crate::checker::Validity;
 use crate::history::{Op, OpType};
@@ -15,37 +13,13 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-/// `YYYYmmddTHHMMSS.mmm` (UTC) for a time, computed without a date library (days-from-civil
-/// inverted, after Howard Hinnant's algorithm).
+/// `YYYYmmddTHHMMSS.mmm` (UTC) for a time: the name of a run directory.
 pub fn timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = d.as_secs() as i64;
-    let ms = d.subsec_millis();
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, dd) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{dd:02}T{:02}{:02}{:02}.{ms:03}",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
-
-/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y%m%dT%H%M%S%.3f")
+        .to_string()
 }
 
 /// Creates a fresh run directory `<store>/<test>/<timestamp>` (a later millisecond if taken).
@@ -172,7 +146,7 @@ pub fn results_json(
     if let Some(e) = error {
         v["error"] = json!(e);
     }
-    crate::verdict::annotate(&mut v, plan.expect);
+    crate::report::verdict::annotate(&mut v, plan.expect);
     v
 }
 
@@ -190,128 +164,6 @@ pub fn write_results(run_dir: &Path, results: &Value) -> Result<()> {
 pub fn write_report(run_dir: &Path, results: &Value, ops: &[crate::history::Op]) {
     if let Err(e) = crate::report::write(run_dir, results, ops) {
         tracing::warn!(error = %e, "could not write {}/report.html", run_dir.display());
-    }
-}
-
-/// The console summary of a run (stdout): ops, outcomes per f, verdict per checker, run dir.
-pub fn summary_text(results: &Value) -> String {
-    let mut s = String::new();
-    let interrupted = results["interrupted"].as_bool().unwrap_or(false);
-    s.push_str(&format!(
-        "\n{} ops ({} events){}\n",
-        results["ops"],
-        results["events"],
-        if interrupted { ", interrupted" } else { "" }
-    ));
-    if let Some(m) = results["by_f"].as_object() {
-        for (f, c) in m {
-            s.push_str(&format!(
-                "  {f:<12} ok {:<8} fail {:<8} info {}\n",
-                c["ok"], c["fail"], c["info"]
-            ));
-        }
-    }
-    if let Some(m) = results["checkers"].as_object() {
-        for (name, r) in m {
-            let v = verdict_text(&r["valid"]);
-            match r.get("error").and_then(Value::as_str) {
-                Some(e) => s.push_str(&format!("  checker {name:<10} {v}  ({e})\n")),
-                None => s.push_str(&format!("  checker {name:<10} {v}\n")),
-            }
-            // A checker may say in one line what it found (`summary`).
-            if let Some(sum) = r.get("summary").and_then(Value::as_str) {
-                if v != "true" {
-                    s.push_str(&format!("    {sum}\n"));
-                }
-            }
-        }
-    }
-    if let Some(line) = faults_line(&results["faults"]) {
-        s.push_str(&line);
-    }
-    if let Some(e) = results.get("error").and_then(Value::as_str) {
-        s.push_str(&format!("  harness error: {e}\n"));
-    }
-    s.push_str(&format!(
-        "{}  {}\n",
-        match verdict_text(&results["valid"]) {
-            "true" => "VALID    ",
-            "false" => "INVALID  ",
-            _ => "UNKNOWN  ",
-        },
-        results["run_dir"].as_str().unwrap_or("")
-    ));
-    s.push_str(&expectation_line(results));
-    s
-}
-
-/// `PASS  expected invalid, verdict invalid` (or FAIL, or ERROR for a harness error).
-fn expectation_line(results: &Value) -> String {
-    let outcome = crate::verdict::Outcome::of_results(results);
-    let expected = crate::verdict::expected_of(results);
-    let verdict = crate::verdict::verdict_word(crate::verdict::validity_of(results.get("valid")));
-    match outcome {
-        crate::verdict::Outcome::Error => {
-            format!("ERROR    harness error (expected {expected})\n")
-        }
-        o => format!(
-            "{}     expected {expected}, verdict {verdict}\n",
-            o.as_str().to_uppercase()
-        ),
-    }
-}
-
-/// The console line of the fault summary (`None` without faults): what was injected, what had
-/// no effect, what was skipped (no leader to aim at) and what FAILED, so a valid run is not
-/// read as "survived" a fault that never happened. `faults: partition 3 (1 skipped: …), pause
-/// 2, clock 2 (no effect: …), packet 0 injected / 2 FAILED: …`.
-fn faults_line(faults: &Value) -> Option<String> {
-    let m = faults.as_object().filter(|m| !m.is_empty())?;
-    let mut parts = Vec::new();
-    for (kind, c) in m {
-        if kind == "heal" {
-            let errs = c["errors"].as_array().map(Vec::len).unwrap_or(0);
-            parts.push(format!("heal {errs} FAILED: {}", first_str(&c["errors"])));
-            continue;
-        }
-        let injected = c["injected"].as_u64().unwrap_or(0);
-        let failed = c["failed"].as_u64().unwrap_or(0);
-        let mut p = format!("{kind} {injected}");
-        if c["no_effect"].as_u64().unwrap_or(0) > 0 {
-            p.push_str(&format!(" (no effect: {})", first_str(&c["notes"])));
-        }
-        let skipped = c["skipped"].as_u64().unwrap_or(0);
-        if skipped > 0 {
-            p.push_str(&format!(
-                " ({skipped} skipped: {})",
-                first_str(&c["skip_reasons"])
-            ));
-        }
-        if failed > 0 {
-            p.push_str(&format!(
-                " injected / {failed} FAILED: {}",
-                first_str(&c["errors"])
-            ));
-        }
-        parts.push(p);
-    }
-    Some(format!("  faults: {}\n", parts.join(", ")))
-}
-
-/// The first string of a list, cut to one readable line (results.json keeps it whole).
-fn first_str(v: &Value) -> String {
-    let s = v.get(0).and_then(Value::as_str).unwrap_or("");
-    match s.char_indices().nth(160) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
-}
-
-fn verdict_text(v: &Value) -> &'static str {
-    match v {
-        Value::Bool(true) => "true",
-        Value::Bool(false) => "false",
-        _ => "unknown",
     }
 }
 
@@ -403,6 +255,7 @@ pub fn load_run(run_dir: &Path) -> Result<(Plan, Vec<Op>, crate::history::ReadRe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn a_store_path_that_is_a_file_is_bad_input_naming_it() {
@@ -419,24 +272,6 @@ mod tests {
         assert!(create_run_dir(&tmp.path().join("fresh"), "t")
             .unwrap()
             .is_dir());
-    }
-
-    #[test]
-    fn fault_line_says_injected_skipped_no_effect_and_failed_apart() {
-        let faults = serde_json::json!({
-            "partition": {"injected": 3, "failed": 0, "no_effect": 0, "skipped": 1,
-                          "errors": [], "notes": [], "skip_reasons": ["no leader"]},
-            "packet": {"injected": 0, "failed": 2, "no_effect": 0, "skipped": 0,
-                       "errors": ["n1: tc exited 2"], "notes": [], "skip_reasons": []},
-            "clock": {"injected": 2, "failed": 0, "no_effect": 2, "skipped": 0,
-                      "errors": [], "notes": ["etcd ignores libfaketime"], "skip_reasons": []},
-        });
-        assert_eq!(
-            faults_line(&faults).unwrap(),
-            "  faults: partition 3 (1 skipped: no leader), packet 0 injected / 2 FAILED: n1: \
-             tc exited 2, clock 2 (no effect: etcd ignores libfaketime)\n"
-        );
-        assert_eq!(faults_line(&serde_json::json!({})), None);
     }
 
     #[test]

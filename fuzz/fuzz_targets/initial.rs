@@ -9,7 +9,7 @@ mod props;
 use netsplit::history::import::Format;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    for target in [props::Target::Initial] {
+    for target in [props::Db::Initial] {
         if let Err(e) = props::run(target, data) {
             panic!("{}: {e}", target.name());
         }

@@ -10,8 +10,8 @@ use netsplit::history::import::Format;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     for target in [
-        props::Target::JsonlBytes,
-        props::Target::Import(Format::Jsonl),
+        props::Db::JsonlBytes,
+        props::Db::Import(Format::Jsonl),
     ] {
         if let Err(e) = props::run(target, data) {
             panic!("{}: {e}", target.name());

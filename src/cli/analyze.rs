@@ -63,7 +63,7 @@ pub fn run(args: AnalyzeArgs, registry: &crate::registry::Registry) -> anyhow::R
         serde_json::json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
     if let Some(e) = previous.as_ref().and_then(|p| p.get("error")) {
         results["error"] = e.clone();
-        crate::verdict::annotate(&mut results, plan.expect);
+        crate::report::verdict::annotate(&mut results, plan.expect);
     }
     results["analyzed"] = serde_json::json!(true);
     if let Some(l) = report.truncated_last_line {
@@ -75,9 +75,9 @@ pub fn run(args: AnalyzeArgs, registry: &crate::registry::Registry) -> anyhow::R
     let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
     if let Some(st) = real.parent().and_then(Path::parent) {
         if st.join("index.html").is_file() {
-            store::index::write_logged(st);
+            crate::report::index::write_logged(st);
         }
     }
-    print!("{}", store::summary_text(&results));
+    print!("{}", crate::report::summary_text(&results));
     Ok(valid.exit_code())
 }

@@ -4,10 +4,10 @@
 //! then the program's stderr. Exit 0 when every answer was well formed, 1 when one was not (or
 //! none came in time), 254 on bad input.
 
+use crate::db::custom::Custom;
+use crate::db::Db;
 use crate::plan::{self, Overrides};
 use crate::registry::Registry;
-use crate::target::custom::Custom;
-use crate::target::Target;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ pub struct ClientCheckArgs {
     /// Workload whose vocabulary to send (`netsplit list`; or a YAML workload in the plan).
     #[arg(long)]
     pub workload: Option<String>,
-    /// Target option KEY=VALUE (repeatable): `client=CMD` is the program's command line.
+    /// Db option KEY=VALUE (repeatable): `client=CMD` is the program's command line.
     #[arg(long = "target-opt", value_name = "K=V")]
     pub target_opt: Vec<String>,
     /// Requests of the main phase to send.
@@ -67,7 +67,7 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
         Vec::new()
     };
     let node = (!nodes.is_empty()).then_some(0);
-    let target: Custom = registry.build_target_as(plan, nodes.clone(), Vec::new())?;
+    let target: Custom = registry.build_db_as(plan, nodes.clone(), Vec::new())?;
     let timeout = args.timeout.unwrap_or(plan.run.op_timeout);
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(crate::error::bad_input(
@@ -118,10 +118,10 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
     rt.block_on(async {
         let mut client = target.open(node);
         let mut process = 0u64;
-        crate::target::Client::set_process(&mut client, process);
+        crate::db::Client::set_process(&mut client, process);
         for (i, (f, value, phase)) in reqs.iter().enumerate() {
             processes.push(process);
-            let request = String::from_utf8_lossy(&crate::target::custom::protocol::request_line(f, value))
+            let request = String::from_utf8_lossy(&crate::db::custom::protocol::request_line(f, value))
                 .trim_end()
                 .to_string();
             say!("\n#{} ({phase}, process {process})\n  sent     {request}", i + 1);
@@ -170,10 +170,10 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
             };
             if restart {
                 process += 1;
-                crate::target::Client::set_process(&mut client, process);
+                crate::db::Client::set_process(&mut client, process);
             }
         }
-        crate::target::Client::close(&mut client).await;
+        crate::db::Client::close(&mut client).await;
     });
     processes.dedup();
     for p in processes {

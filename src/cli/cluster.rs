@@ -192,7 +192,7 @@ fn leftovers(info: &cluster::ClusterInfo) -> Result<Vec<String>, String> {
         plan: &plan,
         nodes,
         remotes,
-        target: Arc::new(crate::target::NoTarget),
+        target: Arc::new(crate::db::NoDb),
         defs: registry.faults(),
         local_nodes: true,
         control_ip: info.control_address.parse().ok(),

@@ -4,10 +4,10 @@
 //! anything else; it touches nothing but what netsplit's fault families inject (rules in its own
 //! chains, its qdiscs, processes it stopped, databases it killed, clocks it moved).
 
+use crate::db::DbEnv;
 use crate::nemesis::{Nemesis, NemesisEnv};
 use crate::plan::{self, Overrides};
 use crate::registry::Registry;
-use crate::target::TargetEnv;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -24,7 +24,7 @@ pub struct HealArgs {
     /// `service=`) to start again what that run killed.
     #[arg(long, value_name = "install|existing")]
     pub deploy: Option<crate::plan::Deploy>,
-    /// Target option KEY=VALUE (repeatable).
+    /// Db option KEY=VALUE (repeatable).
     #[arg(long = "target-opt", value_name = "K=V")]
     pub target_opt: Vec<String>,
     /// Nodes, comma-separated.
@@ -73,12 +73,12 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
     let plan = &prepared.plan;
     let (nodes, remotes) = crate::nodes::resolve_plan(plan, true)?;
     let local = crate::runner::local_nodes(plan);
-    let target = prepared.target.build(TargetEnv {
+    let target = prepared.target.build(DbEnv {
         plan: plan.clone(),
         workload: prepared.workload.clone(),
         nodes: nodes.clone(),
         remotes: remotes.clone(),
-        deploy: crate::target::Deployment::from_plan(plan, local, false)?,
+        deploy: crate::db::Deployment::from_plan(plan, local, false)?,
     })?;
     let nem = Nemesis::build(NemesisEnv {
         plan,

@@ -10,7 +10,7 @@ pub fn run(registry: &Registry) -> anyhow::Result<u8> {
         say!("  {:<14} {}", w.name, w.about);
     }
     say!("targets (--target):");
-    for t in registry.targets() {
+    for t in registry.dbs() {
         let nodes = match (t.needs_nodes, t.nodes_optional) {
             (true, _) => "",
             (false, true) => " [nodes optional]",

@@ -31,7 +31,7 @@ fn bind_addr(s: &str) -> anyhow::Result<SocketAddr> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
-    let served = crate::serve::Served::new(&args.store)
+    let served = crate::report::serve::Served::new(&args.store)
         .map_err(|e| crate::error::bad_input(format!("--store {}: {e}", args.store.display())))?;
     let addr = bind_addr(&args.bind)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -54,7 +54,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
             "netsplit: serving {} at http://{local}/ (read-only; Ctrl-C stops)",
             served.root().display()
         );
-        let app = crate::serve::app(served);
+        let app = crate::report::serve::app(served);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 use tokio::signal::unix::{signal, SignalKind};

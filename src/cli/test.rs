@@ -1,11 +1,11 @@
 //! `netsplit test`: resolve the plan (file + presets + flags), run it `--test-count` times, print
-//! the summary (with the expected verdict and pass or fail, `crate::verdict`), write JUnit when
-//! asked (`--junit`, `crate::junit`), and exit by verdict (0 valid, 1 invalid, 2 unknown, 254
+//! the summary (with the expected verdict and pass or fail, `crate::report::verdict`), write JUnit when
+//! asked (`--junit`, `crate::report::junit`), and exit by verdict (0 valid, 1 invalid, 2 unknown, 254
 //! bad input, 255 harness error). The engine is `crate::runner`.
 
-use crate::junit;
 use crate::plan::{self, Overrides};
 use crate::registry::Registry;
+use crate::report::junit;
 use crate::runner::{self, Emergency, Interrupt};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub struct TestArgs {
     /// at once; default) or `sequential` (one fault at a time).
     #[arg(long, value_name = "overlap|sequential")]
     pub nemesis_schedule: Option<crate::plan::NemesisSchedule>,
-    /// Target option KEY=VALUE (repeatable).
+    /// Db option KEY=VALUE (repeatable).
     #[arg(long = "target-opt", value_name = "K=V")]
     pub target_opt: Vec<String>,
     /// Generator seed (random when not given; recorded in plan.yaml).
@@ -88,7 +88,7 @@ pub struct TestArgs {
     /// The verdict the run must reach to pass (overrides the plan's `expect`; default valid).
     /// The exit code stays the verdict's; the console, results.json and JUnit say pass or fail.
     #[arg(long, value_name = "valid|invalid|unknown|any")]
-    pub expect: Option<crate::verdict::Expect>,
+    pub expect: Option<crate::report::verdict::Expect>,
     /// Write a JUnit XML report here: one testcase per run, a failure when the verdict differs
     /// from the expectation.
     #[arg(long, value_name = "FILE")]

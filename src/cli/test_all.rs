@@ -11,11 +11,11 @@
 //! expectation, 255 when the harness failed (or the suite was interrupted), 254 for bad
 //! arguments.
 
-use crate::junit::{self, Case};
 use crate::plan::{self, Overrides};
 use crate::registry::Registry;
+use crate::report::junit::{self, Case};
+use crate::report::verdict::{self, Outcome};
 use crate::runner::{self, Emergency, Interrupt};
-use crate::verdict::{self, Outcome};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;

@@ -11,24 +11,24 @@
 //! completion, so the checkers and the report label fault windows by family name alone.
 
 use crate::control::{Node, Remote};
+use crate::db::Db;
 use crate::generator::rng::Rng;
 use crate::nemesis::select::{self, NodeSpec};
 use crate::opts::Origins;
-use crate::target::Target;
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// An ability a fault family needs from the target ([`crate::target`]'s optional traits).
+/// An ability a fault family needs from the target ([`crate::db`]'s optional traits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ability {
     /// Nodes to act on (partitions, packets, clocks).
     Nodes,
-    /// [`crate::target::Kill`].
+    /// [`crate::db::Kill`].
     Kill,
-    /// [`crate::target::Pause`].
+    /// [`crate::db::Pause`].
     Pause,
 }
 
@@ -97,7 +97,7 @@ pub struct FaultArgs<'a> {
     pub origins: &'a Origins,
     /// The nodes are local namespace nodes (one shared kernel clock and filesystem).
     pub local_nodes: bool,
-    pub target: &'a Arc<dyn Target>,
+    pub target: &'a Arc<dyn Db>,
 }
 
 impl FaultArgs<'_> {
@@ -144,7 +144,7 @@ impl FaultDef {
     }
 
     /// The first need `target` (with `nodes` nodes) does not meet.
-    pub fn unmet(&self, target: &dyn Target, nodes: usize) -> Option<Ability> {
+    pub fn unmet(&self, target: &dyn Db, nodes: usize) -> Option<Ability> {
         self.needs.iter().copied().find(|a| match a {
             Ability::Nodes => nodes == 0,
             Ability::Kill => target.as_kill().is_none() || nodes == 0,
@@ -163,7 +163,7 @@ pub struct Cx {
     pub ips: BTreeMap<String, IpAddr>,
     /// The control node's address as the nodes see it: never blocked by a partition.
     pub control_ip: Option<IpAddr>,
-    pub target: Arc<dyn Target>,
+    pub target: Arc<dyn Db>,
     /// The nodes are local namespace nodes.
     pub local_nodes: bool,
     rng: Mutex<Rng>,
@@ -177,7 +177,7 @@ impl Cx {
         nodes: Vec<Node>,
         remotes: Vec<Arc<dyn Remote>>,
         control_ip: Option<IpAddr>,
-        target: Arc<dyn Target>,
+        target: Arc<dyn Db>,
         local_nodes: bool,
         seed: u64,
     ) -> Result<Cx> {

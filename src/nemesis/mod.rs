@@ -37,10 +37,10 @@ pub use packet::Behaviour;
 pub use select::NodeSpec;
 
 use crate::control::{Cmd, Node, Remote};
+use crate::db::Db;
 use crate::error::bad_input;
 use crate::history::{Op, OpType, Process};
 use crate::plan::Plan;
-use crate::target::Target;
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -106,7 +106,7 @@ pub struct NemesisEnv<'a> {
     pub plan: &'a Plan,
     pub nodes: Vec<Node>,
     pub remotes: Vec<Arc<dyn Remote>>,
-    pub target: Arc<dyn Target>,
+    pub target: Arc<dyn Db>,
     /// The registered fault families, in heal order.
     pub defs: &'a [FaultDef],
     /// The nodes are local namespace nodes (one kernel clock and filesystem with this machine).
@@ -566,7 +566,7 @@ mod tests {
     /// A target with no leader right now, whose processes must never be touched.
     struct Leaderless;
 
-    impl Target for Leaderless {
+    impl Db for Leaderless {
         fn name(&self) -> &str {
             "leaderless"
         }
@@ -579,21 +579,21 @@ mod tests {
         fn client(
             &self,
             _: Option<usize>,
-        ) -> crate::target::BoxFuture<'_, anyhow::Result<Box<dyn crate::target::Client>>> {
+        ) -> crate::db::BoxFuture<'_, anyhow::Result<Box<dyn crate::db::Client>>> {
             Box::pin(async { anyhow::bail!("no clients") })
         }
-        fn as_kill(&self) -> Option<&dyn crate::target::Kill> {
+        fn as_kill(&self) -> Option<&dyn crate::db::Kill> {
             Some(self)
         }
-        fn as_pause(&self) -> Option<&dyn crate::target::Pause> {
+        fn as_pause(&self) -> Option<&dyn crate::db::Pause> {
             Some(self)
         }
-        fn as_primaries(&self) -> Option<&dyn crate::target::Primaries> {
+        fn as_primaries(&self) -> Option<&dyn crate::db::Primaries> {
             Some(self)
         }
     }
 
-    impl crate::target::Kill for Leaderless {
+    impl crate::db::Kill for Leaderless {
         fn kill(&self, _: usize) -> anyhow::Result<()> {
             anyhow::bail!("kill reached a node")
         }
@@ -605,7 +605,7 @@ mod tests {
         }
     }
 
-    impl crate::target::Pause for Leaderless {
+    impl crate::db::Pause for Leaderless {
         fn pause(&self, _: usize) -> anyhow::Result<()> {
             anyhow::bail!("pause reached a node")
         }
@@ -617,7 +617,7 @@ mod tests {
         }
     }
 
-    impl crate::target::Primaries for Leaderless {
+    impl crate::db::Primaries for Leaderless {
         fn primaries(&self) -> anyhow::Result<Vec<String>> {
             Ok(Vec::new())
         }

@@ -17,7 +17,7 @@
 //! (the next unused number) with a fresh client; an `info` completion also moves it to a new
 //! process. Clients are told their process (`Client::set_process`) before their first op and
 //! after every change, and the target gets the run directory once it exists
-//! (`Target::on_run_dir`). With fewer workers than nodes, the final phase adds a worker per unbound node, so
+//! (`Db::on_run_dir`). With fewer workers than nodes, the final phase adds a worker per unbound node, so
 //! final reads come from every node.
 
 pub mod recorder;
@@ -26,6 +26,7 @@ pub use recorder::{Recorder, RecorderHandle};
 
 use crate::checker::Validity;
 use crate::control::{Node, Remote};
+use crate::db::{Client, CommonOpts, Completion, Db, DbEnv, Deployment};
 use crate::error::bad_input;
 use crate::generator::{self as gen, BoxGen, Ctx, Event, GenOp, Invocation, Rng, Thread};
 use crate::history::{Op, OpType, Process};
@@ -33,7 +34,6 @@ use crate::nemesis::{Ability, Nemesis, NemesisEnv};
 use crate::plan::{Deploy, NemesisSchedule, Plan};
 use crate::registry::{Prepared, Registry};
 use crate::store;
-use crate::target::{Client, CommonOpts, Completion, Deployment, Target, TargetEnv};
 use crate::workload::Instance;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -44,29 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-/// The outcome of one run.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    pub run_dir: PathBuf,
-    pub valid: Validity,
-    /// The run was cut short by a signal.
-    pub interrupted: bool,
-    /// A harness error (setup failed, a phase panicked): the run's verdict is then unknown and
-    /// the exit code 255.
-    pub error: Option<String>,
-    pub results: Value,
-}
-
-impl RunOutcome {
-    /// The exit code: 255 on a harness error, else by verdict.
-    pub fn exit_code(&self) -> u8 {
-        if self.error.is_some() {
-            crate::error::EXIT_HARNESS
-        } else {
-            self.valid.exit_code()
-        }
-    }
-}
+pub use crate::report::RunOutcome;
 
 /// Signal state shared by a whole `netsplit test` invocation.
 #[derive(Clone)]
@@ -213,7 +191,7 @@ pub async fn run_tests_with(
 struct Shared {
     plan: Plan,
     workload: Instance,
-    target: Arc<dyn Target>,
+    target: Arc<dyn Db>,
     nemesis: Arc<Nemesis>,
     nodes: Vec<Node>,
     remotes: Vec<Arc<dyn Remote>>,
@@ -240,7 +218,7 @@ pub struct Ready {
     pub prepared: Prepared,
     pub nodes: Vec<Node>,
     pub remotes: Vec<Arc<dyn Remote>>,
-    pub target: Arc<dyn Target>,
+    pub target: Arc<dyn Db>,
     pub nemesis: Arc<Nemesis>,
     /// The run's data namespace (`netsplit/<run id>/`).
     pub namespace: String,
@@ -324,7 +302,7 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
     };
     deploy.shared_process_table = shared && !nodes.is_empty();
     let namespace = deploy.namespace();
-    let target = prepared.target.build(TargetEnv {
+    let target = prepared.target.build(DbEnv {
         plan: plan.clone(),
         workload: prepared.workload.clone(),
         nodes: nodes.clone(),
@@ -496,7 +474,7 @@ pub async fn run_once(
     results["data_namespace"] = json!(namespace);
     store::write_results(&run_dir, &results)?;
     store::write_report(&run_dir, &results, &ops_arc);
-    store::index::write_logged(Path::new(&plan.run.store));
+    crate::report::index::write_logged(Path::new(&plan.run.store));
     tracing::info!(valid = valid.as_str(), "run done");
     Ok(RunOutcome {
         run_dir,
@@ -1073,7 +1051,7 @@ async fn progress_loop(sh: Arc<Shared>) {
 /// Prints a run's summary on stdout.
 pub fn print_summary(out: &RunOutcome) {
     use std::io::Write as _;
-    print!("{}", store::summary_text(&out.results));
+    print!("{}", crate::report::summary_text(&out.results));
     let _ = std::io::stdout().flush();
 }
 

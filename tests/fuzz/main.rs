@@ -20,7 +20,7 @@ mod props;
 use netsplit::history::import::{self, Format};
 use netsplit::history::{JsonlWriter, Op, Process};
 use netsplit_check::rng::Rng;
-use props::Target;
+use props::Db;
 use serde_json::Value;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ fn reset_peak() -> usize {
 struct Seed {
     name: String,
     bytes: Vec<u8>,
-    targets: Vec<Target>,
+    targets: Vec<Db>,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -278,9 +278,9 @@ fn generated(rng: &mut Rng, n: usize) -> Vec<Op> {
 }
 
 fn seeds(rng: &mut Rng) -> Vec<Seed> {
-    let auto = Target::Import(Format::Auto);
-    let jsonl = vec![Target::JsonlBytes, Target::Import(Format::Jsonl), auto];
-    let edn = vec![Target::Import(Format::JepsenEdn), Target::Edn, auto];
+    let auto = Db::Import(Format::Auto);
+    let jsonl = vec![Db::JsonlBytes, Db::Import(Format::Jsonl), auto];
+    let edn = vec![Db::Import(Format::JepsenEdn), Db::Edn, auto];
     let mut out = Vec::new();
     match corpus() {
         Some(c) => {
@@ -305,9 +305,9 @@ fn seeds(rng: &mut Rng) -> Vec<Seed> {
                         });
                     }
                     let targets = if format == Format::PorcupineKv {
-                        vec![Target::Import(format), Target::Edn, auto]
+                        vec![Db::Import(format), Db::Edn, auto]
                     } else {
-                        vec![Target::Import(format), auto]
+                        vec![Db::Import(format), auto]
                     };
                     out.push(Seed {
                         name,
@@ -355,7 +355,7 @@ fn seeds(rng: &mut Rng) -> Vec<Seed> {
         out.push(Seed {
             name: format!("initial-{i}.json"),
             bytes: text.as_bytes().to_vec(),
-            targets: vec![Target::Initial],
+            targets: vec![Db::Initial],
         });
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -370,7 +370,7 @@ fn seeds(rng: &mut Rng) -> Vec<Seed> {
             out.push(Seed {
                 name: format!("{dir}/{}", f.file_name().unwrap().to_string_lossy()),
                 bytes: std::fs::read(&f).unwrap(),
-                targets: vec![Target::Plan],
+                targets: vec![Db::Plan],
             });
         }
     }
@@ -516,7 +516,7 @@ struct Failure {
     file: PathBuf,
 }
 
-fn save(seed: &str, round: u64, target: Target, input: &[u8]) -> PathBuf {
+fn save(seed: &str, round: u64, target: Db, input: &[u8]) -> PathBuf {
     let safe: String = seed
         .chars()
         .map(|c| {

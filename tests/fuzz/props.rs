@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// The parsers, by what they read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum Db {
     /// `history::read_jsonl` over raw bytes (what `netsplit analyze` reads).
     JsonlBytes,
     /// `import::parse_with_lines` in a given format (what `netsplit check` reads).
@@ -29,14 +29,14 @@ pub enum Target {
     Plan,
 }
 
-impl Target {
+impl Db {
     pub fn name(self) -> String {
         match self {
-            Target::JsonlBytes => "read_jsonl".into(),
-            Target::Import(f) => format!("import:{f}"),
-            Target::Edn => "edn".into(),
-            Target::Initial => "initial".into(),
-            Target::Plan => "plan".into(),
+            Db::JsonlBytes => "read_jsonl".into(),
+            Db::Import(f) => format!("import:{f}"),
+            Db::Edn => "edn".into(),
+            Db::Initial => "initial".into(),
+            Db::Plan => "plan".into(),
         }
     }
 }
@@ -45,14 +45,14 @@ impl Target {
 pub const MAX_ERROR: usize = 600;
 
 /// Runs `target` on `input`; `Err` says which property broke.
-pub fn run(target: Target, input: &[u8]) -> Result<(), String> {
+pub fn run(target: Db, input: &[u8]) -> Result<(), String> {
     let lines = input.split(|&b| b == b'\n').count();
     match target {
-        Target::JsonlBytes => match read_jsonl(input) {
+        Db::JsonlBytes => match read_jsonl(input) {
             Ok((ops, _)) => downstream(&ops, None),
             Err(e) => history_error(&e, lines),
         },
-        Target::Import(format) => {
+        Db::Import(format) => {
             let Ok(text) = std::str::from_utf8(input) else {
                 // `netsplit check` refuses invalid UTF-8 (naming the line) before parsing.
                 return Ok(());
@@ -74,7 +74,7 @@ pub fn run(target: Target, input: &[u8]) -> Result<(), String> {
                 Err(e) => history_error(&e, lines),
             }
         }
-        Target::Edn => {
+        Db::Edn => {
             let Ok(text) = std::str::from_utf8(input) else {
                 return Ok(());
             };
@@ -86,7 +86,7 @@ pub fn run(target: Target, input: &[u8]) -> Result<(), String> {
                 Err(e) => history_error(&e, lines),
             }
         }
-        Target::Initial => {
+        Db::Initial => {
             let Ok(text) = std::str::from_utf8(input) else {
                 return Ok(());
             };
@@ -102,7 +102,7 @@ pub fn run(target: Target, input: &[u8]) -> Result<(), String> {
                 Err(e) => one_line("--initial", &e),
             }
         }
-        Target::Plan => {
+        Db::Plan => {
             let Ok(text) = std::str::from_utf8(input) else {
                 return Ok(());
             };

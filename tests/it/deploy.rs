@@ -17,9 +17,9 @@
 //! the end.
 
 use crate::support::{latest, netsplit, results, root_or_skip, show, skip, tmp_dir};
-use netsplit::target::etcd::client::EtcdClient;
-use netsplit::target::etcd::config::EtcdOpts;
-use netsplit::target::redis::resp::{Reply, SyncConn};
+use netsplit::db::etcd::client::EtcdClient;
+use netsplit::db::etcd::config::EtcdOpts;
+use netsplit::db::redis::resp::{Reply, SyncConn};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;

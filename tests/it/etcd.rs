@@ -6,13 +6,13 @@
 //! `etcd` binary: as root they install Debian's `etcd-server` when it is missing, otherwise they
 //! print a loud SKIP.
 //!
-//! Cluster tests (the `Target` on a local namespace cluster over SSH) need root; without it they
+//! Cluster tests (the `Db` on a local namespace cluster over SSH) need root; without it they
 //! print a loud SKIP.
 
 use crate::support::{is_root, proc_state, root_or_skip, skip, tmp_dir};
 use netsplit::control::Node;
-use netsplit::target::etcd::client::{EtcdClient, Outcome, Workload};
-use netsplit::target::etcd::config::{etcd_args, fresh_cluster_token, EtcdOpts, ReadMode};
+use netsplit::db::etcd::client::{EtcdClient, Outcome, Workload};
+use netsplit::db::etcd::config::{etcd_args, fresh_cluster_token, EtcdOpts, ReadMode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -551,11 +551,11 @@ fn a_paused_member_makes_writes_info_and_reads_fail_and_a_stopped_one_fails_both
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Target on a local namespace cluster (root only).
+// The Db on a local namespace cluster (root only).
 
+use netsplit::db::etcd::Etcd;
+use netsplit::db::{Db, Kill, LogFiles, Pause, Primaries};
 use netsplit::plan::Plan;
-use netsplit::target::etcd::Etcd;
-use netsplit::target::{Kill, LogFiles, Pause, Primaries, Target};
 
 const CLUSTER: &str = "t-etcd";
 
@@ -593,7 +593,7 @@ fn target_on(info: &netsplit::cluster::ClusterInfo, opts: &[(&str, &str)]) -> Et
         plan.target.opts.insert(k.to_string(), json!(v));
     }
     netsplit::registry::Registry::builtin()
-        .build_target_as::<Etcd>(&plan, resolved.nodes, remotes)
+        .build_db_as::<Etcd>(&plan, resolved.nodes, remotes)
         .expect("etcd target")
 }
 

@@ -10,12 +10,12 @@
 use netsplit::control::netns::NetnsRemote;
 use netsplit::control::util::{self, Daemon};
 use netsplit::control::{Cmd, Node, Remote};
+use netsplit::db::daemon::{self, PidFileProcesses};
+use netsplit::db::{BoxFuture, Client, Clock, Db, Kill, Pause, Primaries};
 use netsplit::nemesis::process;
 use netsplit::nemesis::{clock, packet, partition, Nemesis, NemesisEnv};
 use netsplit::plan::Plan;
 use netsplit::registry::Registry;
-use netsplit::target::daemon::{self, PidFileProcesses};
-use netsplit::target::{BoxFuture, Client, Clock, Kill, Pause, Primaries, Target};
 use serde_json::{json, Value};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -207,7 +207,7 @@ impl SleepTarget {
     }
 }
 
-impl Target for SleepTarget {
+impl Db for SleepTarget {
     fn name(&self) -> &str {
         "sleeper"
     }

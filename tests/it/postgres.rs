@@ -9,10 +9,10 @@
 //! with shorter time limits, so the plans themselves are what is tested.
 
 use crate::support::{history, latest, netsplit, proc_state, results, root_or_skip, show, tmp_dir};
+use netsplit::db::postgres::Postgres;
+use netsplit::db::{Db, Kill, LogFiles, Pause, Primaries};
 use netsplit::history::OpType;
 use netsplit::plan::Plan;
-use netsplit::target::postgres::Postgres;
-use netsplit::target::{Kill, LogFiles, Pause, Primaries, Target};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -69,7 +69,7 @@ impl Drop for Teardown<'_> {
     }
 }
 
-fn ok(c: netsplit::target::Completion) -> Value {
+fn ok(c: netsplit::db::Completion) -> Value {
     assert_eq!(c.kind, OpType::Ok, "expected ok: {c:?}");
     c.value
 }
@@ -87,7 +87,7 @@ fn cluster_replicates_survives_kill_and_pause_of_whole_process_trees_and_teardow
     plan.workload.name = "register".into();
     plan.nodes.cluster = Some(CLUSTER.into());
     let pg = netsplit::registry::Registry::builtin()
-        .build_target_as::<Postgres>(&plan, resolved.nodes, remotes)
+        .build_db_as::<Postgres>(&plan, resolved.nodes, remotes)
         .expect("postgres target");
     let _td = Teardown(&pg);
     let c = pg.cluster();

@@ -7,7 +7,7 @@
 //! `/usr/bin/redis-server`: as root they install Debian's `redis-server` when it is missing,
 //! otherwise they print a loud SKIP.
 //!
-//! Cluster tests (the `Target` and `netsplit test` on the local namespace cluster `t-redis`,
+//! Cluster tests (the `Db` and `netsplit test` on the local namespace cluster `t-redis`,
 //! 3 nodes, made or reused by the first test and left up for reuse) need root; without it they
 //! print a loud SKIP. They take a lock and run one at a time, and every run tears Redis down
 //! again, so no redis-server outlives a test.
@@ -16,11 +16,11 @@ use crate::support::{
     is_root, latest, netsplit, proc_state, results, root_or_skip, show, skip, tmp_dir,
 };
 use netsplit::control::Node;
+use netsplit::db::redis::client::{RedisClient, Workload};
+use netsplit::db::redis::{redis_conf, Redis, RedisOpts};
+use netsplit::db::{Completion, Db, Kill, LogFiles, Pause, Primaries};
 use netsplit::history::OpType;
 use netsplit::plan::Plan;
-use netsplit::target::redis::client::{RedisClient, Workload};
-use netsplit::target::redis::{redis_conf, Redis, RedisOpts};
-use netsplit::target::{Completion, Kill, LogFiles, Pause, Primaries, Target};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -141,7 +141,7 @@ impl LocalRedis {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let up = netsplit::target::redis::resp::SyncConn::connect(
+            let up = netsplit::db::redis::resp::SyncConn::connect(
                 &self.nodes[1].host,
                 self.opts.port,
                 Duration::from_secs(1),
@@ -149,7 +149,7 @@ impl LocalRedis {
             .ok()
             .and_then(|mut c| c.call(&["INFO", "replication"]).ok())
             .is_some_and(|r| match r {
-                netsplit::target::redis::resp::Reply::Bulk(b) => {
+                netsplit::db::redis::resp::Reply::Bulk(b) => {
                     String::from_utf8_lossy(&b).contains("master_link_status:up")
                 }
                 _ => false,
@@ -336,7 +336,7 @@ fn writes_to_a_replica_fail_readonly_refused_connections_fail_and_a_paused_prima
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Target and `netsplit test` on the local namespace cluster (root only).
+// The Db and `netsplit test` on the local namespace cluster (root only).
 
 const CLUSTER: &str = "t-redis";
 /// One test at a time on the shared cluster (they would fight over its ports).
@@ -395,7 +395,7 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
     plan.workload.name = "register".into();
     plan.nodes.cluster = Some(CLUSTER.into());
     let redis = netsplit::registry::Registry::builtin()
-        .build_target_as::<Redis>(&plan, resolved.nodes, remotes)
+        .build_db_as::<Redis>(&plan, resolved.nodes, remotes)
         .expect("redis target");
     let _td = Teardown(&redis);
     let c = redis.cluster();
@@ -421,7 +421,7 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
     // A clock fault reaches it: an hour ahead in n2's offset file, and Redis's TIME follows.
     let rc = netsplit::nemesis::clock::rc_path(&c.nodes[1].workdir);
     std::fs::write(&rc, "+3600.000s\n").unwrap();
-    let time = netsplit::target::redis::resp::SyncConn::connect(
+    let time = netsplit::db::redis::resp::SyncConn::connect(
         &c.nodes[1].host,
         c.opts.port,
         Duration::from_secs(2),
@@ -433,8 +433,8 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
         .unwrap()
         .as_secs() as i64;
     let redis_now = match time {
-        Ok(netsplit::target::redis::resp::Reply::Array(a)) => match &a[0] {
-            netsplit::target::redis::resp::Reply::Bulk(b) => {
+        Ok(netsplit::db::redis::resp::Reply::Array(a)) => match &a[0] {
+            netsplit::db::redis::resp::Reply::Bulk(b) => {
                 String::from_utf8_lossy(b).parse::<i64>().unwrap()
             }
             other => panic!("TIME answered {other:?}"),

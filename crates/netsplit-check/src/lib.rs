@@ -8,7 +8,10 @@
 //!   over sequential models (`checker::linear`), Elle-style transactional anomalies
 //!   (`checker::txn`), and the invariant checkers (`set`, `counter`, `bank`, `queue`,
 //!   `unique_ids`, plus `stats` and `availability`);
-//! - [`rng`]: the one seeded PRNG netsplit uses, so a seed replays everywhere.
+//! - [`rng`]: the one seeded PRNG netsplit uses, so a seed replays everywhere;
+//! - what every netsplit crate shares: [`error`], the error classes behind the exit codes
+//!   (254 bad input, 255 harness error), and [`opts`], typed options read from a plan's
+//!   free-form maps with errors naming file, line and key.
 //!
 //! It does no I/O beyond the readers and writers it is handed, uses no async runtime and no
 //! networking, and knows nothing of the harness (`netsplit` depends on it, never the reverse).
@@ -66,5 +69,7 @@
 //! ```
 
 pub mod checker;
+pub mod error;
 pub mod history;
+pub mod opts;
 pub mod rng;

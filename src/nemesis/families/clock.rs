@@ -3,7 +3,7 @@
 //! Local namespace nodes share one kernel clock, so there it rewrites each node's libfaketime
 //! offset file (`faketime` mode; targets start their processes under libfaketime, see
 //! `crate::control::faketime`); a target whose binaries ignore libfaketime (Go: etcd) says so
-//! ([`crate::target::Clock`]) and every clock operation is recorded as without effect, with a
+//! ([`crate::db::Clock`]) and every clock operation is recorded as without effect, with a
 //! note. On VMs and machines it sets the real clock (`real-clock` mode): the first clock fault on
 //! a node stops what keeps its time in sync, and the heal sets the clock back from the control
 //! node's and restarts exactly what was stopped. Command builders: `nemesis::clock`.
@@ -135,7 +135,7 @@ pub fn def() -> FaultDef {
                 opts.drift.clear();
             }
             let effective =
-                mode == ClockMode::RealClock || a.target.clock() == crate::target::Clock::Faketime;
+                mode == ClockMode::RealClock || a.target.clock() == crate::db::Clock::Faketime;
             Ok(Arc::new(ClockFault {
                 opts,
                 mode,

@@ -1,5 +1,5 @@
 //! The `kill` family: SIGKILL the database on some nodes (or stop it the database's own
-//! graceful way), and start it again later — through the target's [`crate::target::Kill`]
+//! graceful way), and start it again later — through the target's [`crate::db::Kill`]
 //! ability.
 //!
 //! Options (`nemesis.opts.kill`): `targets` to draw from, `graceful: true` to make half of the
@@ -82,7 +82,7 @@ impl KillFault {
     }
 }
 
-fn ability(cx: &Cx) -> Result<&dyn crate::target::Kill> {
+fn ability(cx: &Cx) -> Result<&dyn crate::db::Kill> {
     cx.target
         .as_kill()
         .ok_or_else(|| anyhow!("target {} cannot kill its processes", cx.target.name()))
@@ -144,7 +144,7 @@ impl Fault for KillFault {
     }
     /// Starts again what this run killed, what a mark says an earlier (killed) run killed,
     /// and what the target itself records was killed and never started again
-    /// ([`crate::target::Kill::left_killed`]: a deployed database, with how to start it).
+    /// ([`crate::db::Kill::left_killed`]: a deployed database, with how to start it).
     fn heal(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
         let mark = marks::read(r, MARK)?.map(|m| m.trim().to_string());
         let i = cx.index(node)?;

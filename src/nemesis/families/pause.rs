@@ -1,5 +1,5 @@
 //! The `pause` family: SIGSTOP the database's processes on some nodes, SIGCONT them later —
-//! through the target's [`crate::target::Pause`] ability (by pid file for the built-ins).
+//! through the target's [`crate::db::Pause`] ability (by pid file for the built-ins).
 //!
 //! Options (`nemesis.opts.pause`): `targets` to draw from (one, minority, majority, all,
 //! primaries, or node names). Operations: `pause {"targets"|"nodes"}`, `resume` (every node:
@@ -65,7 +65,7 @@ pub struct PauseFault {
     paused: Mutex<BTreeSet<String>>,
 }
 
-fn ability(cx: &Cx) -> Result<&dyn crate::target::Pause> {
+fn ability(cx: &Cx) -> Result<&dyn crate::db::Pause> {
     cx.target
         .as_pause()
         .ok_or_else(|| anyhow!("target {} cannot pause its processes", cx.target.name()))

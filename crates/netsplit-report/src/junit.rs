@@ -1,0 +1,259 @@
+//! JUnit XML for CI systems (`netsplit test --junit FILE`, `netsplit test-all --junit FILE`).
+//!
+//! One `<testcase>` per run: `classname` is the test name, `name` the plan file and run number
+//! (`plans/etcd.yaml #1`), `time` the run's seconds. A run whose verdict differs from its plan's
+//! expectation carries a `<failure>` whose message is the expectation, the verdict and the
+//! anomaly summary (`crate::verdict::anomaly_summary`); a harness error (setup failed, a phase
+//! broke, a plan that does not resolve) an `<error>`; a plan the suite did not reach (it stopped
+//! at a harness error) a `<skipped>`. Each testcase's `<system-out>` names its run directory and
+//! report. The document is `<testsuites>` around one `<testsuite>` with the attributes the
+//! common JUnit schemas require (name, tests, failures, errors, skipped, time, timestamp,
+//! hostname, id, package). Written with `quick-junit`.
+
+use crate::verdict::{self, Outcome};
+use crate::RunOutcome;
+use anyhow::{Context, Result};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// What became of one run (or of a plan that never ran).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaseStatus {
+    Pass,
+    /// The verdict differs from the expectation.
+    Fail {
+        message: String,
+    },
+    /// The harness failed.
+    Error {
+        message: String,
+    },
+    /// Not run.
+    Skipped {
+        message: String,
+    },
+}
+
+/// One testcase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// The test name (`classname`).
+    pub test: String,
+    /// The plan file and run number (`name`).
+    pub name: String,
+    pub time: Duration,
+    pub status: CaseStatus,
+    /// Detail for a failure or error (the console summary of the run).
+    pub detail: String,
+    /// The run directory and report (`system-out`); empty when there is no run.
+    pub system_out: String,
+}
+
+/// The testcase name of run `n` (1-based) of a plan: `plans/x.yaml #2`.
+pub fn case_name(plan_label: &str, n: u32) -> String {
+    format!("{plan_label} #{n}")
+}
+
+/// The testcase of one finished run.
+pub fn case_for_run(plan_label: &str, n: u32, out: &RunOutcome) -> Case {
+    let r = &out.results;
+    let test = r
+        .pointer("/plan/name")
+        .and_then(Value::as_str)
+        .unwrap_or("netsplit")
+        .to_string();
+    let expected = verdict::expected_of(r);
+    let verdict = verdict::verdict_word(out.valid);
+    let anomaly = r
+        .get("anomaly")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| verdict::anomaly_summary(r));
+    let status = match Outcome::of_results(r) {
+        Outcome::Pass => CaseStatus::Pass,
+        Outcome::Fail => CaseStatus::Fail {
+            message: format!(
+                "expected {expected}, verdict {verdict}: {}",
+                if anomaly.is_empty() {
+                    "no anomaly found"
+                } else {
+                    &anomaly
+                }
+            ),
+        },
+        Outcome::Error => CaseStatus::Error {
+            message: out.error.clone().unwrap_or_else(|| anomaly.clone()),
+        },
+    };
+    let dir = out.run_dir.display().to_string();
+    Case {
+        test,
+        name: case_name(plan_label, n),
+        time: Duration::from_secs_f64(r.get("elapsed_s").and_then(Value::as_f64).unwrap_or(0.0)),
+        status,
+        detail: crate::summary::summary_text(r).trim().to_string(),
+        system_out: format!("run directory: {dir}\nreport: {dir}/report.html\n"),
+    }
+}
+
+/// The testcase of a plan that failed before any run stored results (it did not resolve, or
+/// setup was refused).
+pub fn case_for_error(plan_label: &str, test: &str, error: &str, time: Duration) -> Case {
+    Case {
+        test: test.to_string(),
+        name: case_name(plan_label, 1),
+        time,
+        status: CaseStatus::Error {
+            message: error.to_string(),
+        },
+        detail: error.to_string(),
+        system_out: String::new(),
+    }
+}
+
+/// The testcase of a plan the suite did not run.
+pub fn case_skipped(plan_label: &str, test: &str, why: &str) -> Case {
+    Case {
+        test: test.to_string(),
+        name: case_name(plan_label, 1),
+        time: Duration::ZERO,
+        status: CaseStatus::Skipped {
+            message: why.to_string(),
+        },
+        detail: String::new(),
+        system_out: String::new(),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC, no zone: the form the strictest JUnit schema accepts).
+pub fn iso_time(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// This machine's host name (`localhost` if it has none), as JUnit's `hostname`.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The JUnit document for one suite of cases.
+pub fn render(suite: &str, cases: &[Case], started: SystemTime, time: Duration) -> Result<String> {
+    let mut ts = TestSuite::new(suite);
+    ts.set_time(time);
+    // Set as plain attributes: quick-junit's own timestamp carries a zone, which the
+    // strictest schema (Ant's) refuses.
+    ts.extra.insert(
+        XmlString::new("timestamp"),
+        XmlString::new(iso_time(started)),
+    );
+    ts.extra
+        .insert(XmlString::new("hostname"), XmlString::new(hostname()));
+    ts.extra.insert(XmlString::new("id"), XmlString::new("0"));
+    ts.extra
+        .insert(XmlString::new("package"), XmlString::new("netsplit"));
+    for c in cases {
+        let status = match &c.status {
+            CaseStatus::Pass => TestCaseStatus::success(),
+            CaseStatus::Fail { message } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("verdict")
+                    .set_message(one_line(message))
+                    .set_description(c.detail.clone());
+                s
+            }
+            CaseStatus::Error { message } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_type("harness")
+                    .set_message(one_line(message))
+                    .set_description(c.detail.clone());
+                s
+            }
+            CaseStatus::Skipped { message } => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_type("not-run").set_message(one_line(message));
+                s
+            }
+        };
+        let mut tc = TestCase::new(c.name.clone(), status);
+        tc.set_classname(c.test.clone());
+        tc.set_time(c.time);
+        if !c.system_out.is_empty() {
+            tc.set_system_out(c.system_out.clone());
+        }
+        ts.add_test_case(tc);
+    }
+    let mut report = Report::new("netsplit");
+    report.set_time(time);
+    report.add_test_suite(ts);
+    report.to_string().context("serialising JUnit XML")
+}
+
+fn one_line(s: &str) -> String {
+    verdict::cut(&s.replace('\n', " "), 1000)
+}
+
+/// Writes the JUnit document to `path` (through a temporary file beside it).
+pub fn write(
+    path: &Path,
+    suite: &str,
+    cases: &[Case],
+    started: SystemTime,
+    time: Duration,
+) -> Result<()> {
+    let xml = render(suite, cases, started, time)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, xml).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_become_testcases_with_failure_error_and_skipped() {
+        let cases = vec![
+            Case {
+                test: "noop-smoke".into(),
+                name: "plans/a.yaml #1".into(),
+                time: Duration::from_millis(1500),
+                status: CaseStatus::Pass,
+                detail: String::new(),
+                system_out: "run directory: r/a/1\n".into(),
+            },
+            Case {
+                test: "liar".into(),
+                name: "plans/b.yaml #1".into(),
+                time: Duration::from_secs(2),
+                status: CaseStatus::Fail {
+                    message: "expected valid, verdict invalid: bank: <5> & \"x\"".into(),
+                },
+                detail: "INVALID r/b/1".into(),
+                system_out: "run directory: r/b/1\n".into(),
+            },
+            case_for_error("plans/c.yaml", "c", "cannot read plan", Duration::ZERO),
+            case_skipped("plans/d.yaml", "d", "suite stopped"),
+        ];
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let xml = render("suite", &cases, t0, Duration::from_secs(4)).unwrap();
+        assert!(xml.contains("tests=\"4\""), "{xml}");
+        assert!(
+            xml.contains("failures=\"1\"") && xml.contains("errors=\"1\""),
+            "{xml}"
+        );
+        assert!(xml.contains("timestamp=\"2023-11-14T22:13:20\""), "{xml}");
+        assert!(xml.contains("bank: &lt;5&gt; &amp; &quot;x&quot;"), "{xml}");
+        assert!(xml.contains("<skipped"), "{xml}");
+        assert_eq!(case_name("p.yaml", 3), "p.yaml #3");
+    }
+}

@@ -1,0 +1,53 @@
+//! netsplit-report: what a run leaves for people and CI to read.
+//!
+//! - [`verdict`]: the verdict of a run against its expectation (`expect:`), the anomaly
+//!   summary, the fields [`verdict::annotate`] adds to `results.json`;
+//! - [`summary`]: the console summary `netsplit test` and `netsplit analyze` print;
+//! - [`page`]: `report.html` — the verdict, every checker's evidence, the drawn counterexample,
+//!   latency and throughput charts, the fault timeline;
+//! - [`index`]: the store's `index.html` (every test, its runs and verdict history);
+//! - [`junit`]: JUnit XML for CI systems;
+//! - [`serve`]: a store served read-only over HTTP (`netsplit serve`).
+//!
+//! Everything here reads `results.json` and histories; it knows nothing of nodes, SSH or
+//! databases (`netsplit-control` and `netsplit-db` are not dependencies).
+
+pub mod index;
+pub mod junit;
+pub mod page;
+pub mod serve;
+pub mod summary;
+pub mod verdict;
+
+pub use netsplit_check::{checker, history};
+pub use page::{render, write};
+pub use summary::summary_text;
+
+use netsplit_check::checker::Validity;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// What became of one run: where it is stored, its verdict, a harness error if there was one,
+/// and its `results.json`.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub valid: Validity,
+    /// The run was cut short by a signal.
+    pub interrupted: bool,
+    /// A harness error (setup failed, a phase panicked): the run's verdict is then unknown and
+    /// the exit code 255.
+    pub error: Option<String>,
+    pub results: Value,
+}
+
+impl RunOutcome {
+    /// The exit code: 255 on a harness error, else by verdict.
+    pub fn exit_code(&self) -> u8 {
+        if self.error.is_some() {
+            netsplit_check::error::EXIT_HARNESS
+        } else {
+            self.valid.exit_code()
+        }
+    }
+}

@@ -1,0 +1,762 @@
+//! PostgreSQL's settings for one run ([`PgOpts`]) and the pure rendering of what each node
+//! gets: `postgresql.conf` ([`postgresql_conf`]), `pg_hba.conf` ([`pg_hba_conf`]), the
+//! password file ([`pgpass`]) and the replicas' `primary_conninfo` ([`primary_conninfo`]).
+//!
+//! The defaults are the preset `targets/postgres/postgres.yaml` and the templates
+//! `targets/postgres/postgresql.conf` and `targets/postgres/pg_hba.conf`, all embedded at build
+//! time so the binary and the documented files never disagree; `--target-opt KEY=VALUE`
+//! overrides the keys of [`PgTargetOpts`]. Nothing here does I/O: what every node gets is
+//! unit-tested rather than discovered on a node.
+
+use crate::control::util::render_template;
+use crate::control::Node;
+use crate::db::Faketime;
+use crate::error::bad_input;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The preset file, embedded.
+pub const PRESET_YAML: &str = include_str!("../../../targets/postgres/postgres.yaml");
+/// The `postgresql.conf` template, embedded.
+pub const CONF_TEMPLATE: &str = include_str!("../../../targets/postgres/postgresql.conf");
+/// The `pg_hba.conf` template, embedded.
+pub const HBA_TEMPLATE: &str = include_str!("../../../targets/postgres/pg_hba.conf");
+
+/// The postgres target's options (`--target-opt KEY=VALUE`, the plan's `target.opts`; `-` and
+/// `_` are the same in keys), laid over the preset by [`PgOpts::apply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgTargetOpts {
+    /// How the other nodes follow n1: `async`, `sync` or `none`.
+    pub replicas: Option<Replicas>,
+    /// The isolation level of every transaction.
+    pub isolation: Option<Isolation>,
+    /// Where read-only operations go: `primary` or `replica` (the worker's own node).
+    pub read: Option<ReadMode>,
+    /// How a bank transfer is written: `read-write` or `atomic`.
+    pub transfer: Option<Transfer>,
+    /// `fsync = on|off`.
+    pub fsync: Option<bool>,
+    pub port: Option<u16>,
+    pub bin_dir: Option<String>,
+    pub os_user: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database: Option<String>,
+    pub schema: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub start_timeout_s: Option<u64>,
+    /// Run the servers under libfaketime: `auto` (local nodes), `on`, `off`.
+    pub faketime: Option<Faketime>,
+}
+
+/// How the nodes after n1 follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Replicas {
+    /// Streaming replicas; a commit waits for n1 alone.
+    Async,
+    /// Streaming replicas; a commit also waits until one of them has flushed it.
+    Sync,
+    /// No replicas: n1 alone runs PostgreSQL.
+    None,
+}
+
+impl Replicas {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Replicas::Async => "async",
+            Replicas::Sync => "sync",
+            Replicas::None => "none",
+        }
+    }
+}
+
+/// A transaction isolation level, as PostgreSQL implements it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// Each statement sees what was committed before it began.
+    #[serde(alias = "read_committed")]
+    ReadCommitted,
+    /// Snapshot isolation: the whole transaction reads one snapshot; concurrent updates of one
+    /// row abort the later writer.
+    #[serde(alias = "repeatable_read")]
+    RepeatableRead,
+    /// Serializable snapshot isolation.
+    Serializable,
+}
+
+impl Isolation {
+    /// The option's own spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read-committed",
+            Isolation::RepeatableRead => "repeatable-read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+    /// The value of `default_transaction_isolation`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read committed",
+            Isolation::RepeatableRead => "repeatable read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+    /// The level a transaction on a hot standby runs at: PostgreSQL refuses serializable there
+    /// ("cannot use serializable mode in a hot standby"), so it becomes repeatable read — the
+    /// snapshot a replica can give.
+    pub fn on_standby(self) -> Isolation {
+        match self {
+            Isolation::Serializable => Isolation::RepeatableRead,
+            other => other,
+        }
+    }
+}
+
+/// Where clients send operations that only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadMode {
+    /// n1, like every write.
+    Primary,
+    /// The worker's own node: a replica answers from its own, possibly stale, copy.
+    Replica,
+}
+
+/// How a bank transfer changes the balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transfer {
+    /// Read both balances, then write the new values.
+    #[serde(alias = "read_write")]
+    ReadWrite,
+    /// `UPDATE … SET balance = balance ± amount`, the database doing the arithmetic.
+    Atomic,
+}
+
+/// Everything the postgres target needs to know for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOpts {
+    /// Informational version from the preset.
+    pub version: String,
+    /// Debian packages to install.
+    pub packages: Vec<String>,
+    /// Where `postgres`, `initdb` and `pg_basebackup` are.
+    pub bin_dir: String,
+    /// The OS user that runs the servers.
+    pub os_user: String,
+    pub port: u16,
+    /// Directories and files relative to each node's workdir.
+    pub dir: String,
+    pub data_dir: String,
+    pub conf_file: String,
+    pub hba_file: String,
+    pub passfile: String,
+    pub sockets: String,
+    pub log_file: String,
+    pub pid_file: String,
+    /// The database role (the cluster's superuser) and its password.
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    pub schema: String,
+    pub replicas: Replicas,
+    pub fsync: bool,
+    pub isolation: Isolation,
+    pub read: ReadMode,
+    pub transfer: Transfer,
+    /// How long one operation may take before it ends as a timeout.
+    pub request_timeout: Duration,
+    /// TCP connect and authentication timeout (a connection never made sent nothing: `fail`).
+    pub connect_timeout: Duration,
+    pub start_timeout: Duration,
+    pub faketime: Faketime,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Preset {
+    #[allow(dead_code)]
+    name: String,
+    version: String,
+    install: PresetInstall,
+    bin_dir: String,
+    os_user: String,
+    port: u16,
+    paths: PresetPaths,
+    user: String,
+    database: String,
+    schema: String,
+    replicas: Replicas,
+    fsync: bool,
+    client: PresetClient,
+    faketime: Faketime,
+    start_timeout_s: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetInstall {
+    packages: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetPaths {
+    dir: String,
+    data: String,
+    conf: String,
+    hba: String,
+    passfile: String,
+    sockets: String,
+    log: String,
+    pid: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetClient {
+    isolation: Isolation,
+    read: ReadMode,
+    transfer: Transfer,
+    timeout_ms: u64,
+    connect_timeout_ms: u64,
+}
+
+/// A fresh password for one run: 128 bits from the standard library's randomly keyed hasher
+/// (seeded from the operating system), as hex.
+pub fn fresh_password() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::from("ns");
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// A name PostgreSQL takes unquoted: `[a-z_][a-z0-9_]*`, at most 63 bytes.
+fn identifier(what: &str, s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {s:?} must be a lower-case SQL name ([a-z_][a-z0-9_]*, at most 63 bytes)"
+        ))
+    }
+}
+
+impl PgOpts {
+    /// The defaults: the embedded preset (with an empty password: see [`fresh_password`]).
+    pub fn preset() -> anyhow::Result<PgOpts> {
+        Self::from_preset_yaml(PRESET_YAML, "targets/postgres/postgres.yaml")
+    }
+
+    /// Parses a preset file; errors name the file.
+    pub fn from_preset_yaml(yaml: &str, file: &str) -> anyhow::Result<PgOpts> {
+        let p: Preset =
+            serde_saphyr::from_str(yaml).map_err(|e| bad_input(format!("{file}: {e}")))?;
+        let o = PgOpts {
+            version: p.version,
+            packages: p.install.packages,
+            bin_dir: p.bin_dir,
+            os_user: p.os_user,
+            port: p.port,
+            dir: p.paths.dir,
+            data_dir: p.paths.data,
+            conf_file: p.paths.conf,
+            hba_file: p.paths.hba,
+            passfile: p.paths.passfile,
+            sockets: p.paths.sockets,
+            log_file: p.paths.log,
+            pid_file: p.paths.pid,
+            user: p.user,
+            password: String::new(),
+            database: p.database,
+            schema: p.schema,
+            replicas: p.replicas,
+            fsync: p.fsync,
+            isolation: p.client.isolation,
+            read: p.client.read,
+            transfer: p.client.transfer,
+            request_timeout: Duration::from_millis(p.client.timeout_ms),
+            connect_timeout: Duration::from_millis(p.client.connect_timeout_ms),
+            start_timeout: Duration::from_secs(p.start_timeout_s),
+            faketime: p.faketime,
+        };
+        o.validate(false)
+            .map_err(|e| bad_input(format!("{file}: {e}")))?;
+        Ok(o)
+    }
+
+    /// The preset with these options laid over it and `password` when the options give none,
+    /// checked.
+    pub fn from_target_opts(t: PgTargetOpts, password: &str) -> anyhow::Result<PgOpts> {
+        let mut o = Self::preset()?;
+        o.password = password.to_string();
+        o.apply(t);
+        o.check()?;
+        Ok(o)
+    }
+
+    /// Checks the settings after overrides; bad input naming the problem.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.validate(true)
+            .map_err(|e| bad_input(format!("postgres target options: {e}")))
+    }
+
+    fn validate(&self, with_password: bool) -> Result<(), String> {
+        if self.port == 0 {
+            return Err("port must be 1..65535".into());
+        }
+        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("timeout-ms and connect-timeout-ms must be positive".into());
+        }
+        if !self.bin_dir.starts_with('/') {
+            return Err(format!(
+                "bin-dir {:?} must be an absolute path",
+                self.bin_dir
+            ));
+        }
+        let os_user_ok = !self.os_user.is_empty()
+            && !self.os_user.starts_with('-')
+            && self
+                .os_user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !os_user_ok || self.os_user == "root" {
+            return Err(format!(
+                "os-user {:?} must be a user name other than root (PostgreSQL refuses to run as \
+                 root)",
+                self.os_user
+            ));
+        }
+        identifier("user", &self.user)?;
+        identifier("database", &self.database)?;
+        identifier("schema", &self.schema)?;
+        if with_password
+            && (self.password.is_empty() || self.password.chars().any(|c| c.is_control()))
+        {
+            return Err("password must be non-empty, without control characters".into());
+        }
+        if self.read == ReadMode::Replica && self.replicas == Replicas::None {
+            return Err("read=replica needs replicas (replicas=async or sync)".into());
+        }
+        Ok(())
+    }
+
+    /// Lays the target's options over these settings ([`PgOpts::check`] then judges the
+    /// combination).
+    pub fn apply(&mut self, t: PgTargetOpts) {
+        if let Some(v) = t.replicas {
+            self.replicas = v;
+        }
+        if let Some(v) = t.isolation {
+            self.isolation = v;
+        }
+        if let Some(v) = t.read {
+            self.read = v;
+        }
+        if let Some(v) = t.transfer {
+            self.transfer = v;
+        }
+        if let Some(v) = t.fsync {
+            self.fsync = v;
+        }
+        if let Some(v) = t.port {
+            self.port = v;
+        }
+        if let Some(v) = t.bin_dir {
+            self.bin_dir = v;
+        }
+        if let Some(v) = t.os_user {
+            self.os_user = v;
+        }
+        if let Some(v) = t.user {
+            self.user = v;
+        }
+        if let Some(v) = t.password {
+            self.password = v;
+        }
+        if let Some(v) = t.database {
+            self.database = v;
+        }
+        if let Some(v) = t.schema {
+            self.schema = v;
+        }
+        if let Some(v) = t.timeout_ms {
+            self.request_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = t.connect_timeout_ms {
+            self.connect_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = t.start_timeout_s {
+            self.start_timeout = Duration::from_secs(v.min(24 * 3600));
+        }
+        if let Some(v) = t.faketime {
+            self.faketime = v;
+        }
+    }
+
+    /// A program of the PostgreSQL installation (`postgres`, `initdb`, `pg_basebackup`).
+    pub fn bin(&self, program: &str) -> String {
+        format!("{}/{program}", self.bin_dir.trim_end_matches('/'))
+    }
+    /// A path of this target on `node`: `<workdir>/<rel>`.
+    pub fn path_on(&self, node: &Node, rel: &str) -> String {
+        format!("{}/{}", node.workdir.trim_end_matches('/'), rel)
+    }
+    /// The target's directory on `node` (owned by the OS user).
+    pub fn dir_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.dir)
+    }
+    /// The data directory on `node`.
+    pub fn data_dir_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.data_dir)
+    }
+    /// The rendered postgresql.conf on `node`.
+    pub fn conf_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.conf_file)
+    }
+    /// The rendered pg_hba.conf on `node`.
+    pub fn hba_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.hba_file)
+    }
+    /// The password file on `node`.
+    pub fn passfile_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.passfile)
+    }
+    /// The directory of the server's Unix socket on `node`.
+    pub fn sockets_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.sockets)
+    }
+    /// The log file on `node`.
+    pub fn log_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.log_file)
+    }
+    /// The pid file on `node` (the postmaster's pid, written when netsplit starts it).
+    pub fn pid_on(&self, node: &Node) -> String {
+        self.path_on(node, &self.pid_file)
+    }
+    /// Whether node `i` runs PostgreSQL (n1 always; the others unless `replicas=none`).
+    pub fn runs_on(&self, i: usize) -> bool {
+        i == 0 || self.replicas != Replicas::None
+    }
+}
+
+/// A string literal of postgresql.conf: single quotes, `'` doubled, `\` doubled.
+pub fn conf_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A value of a libpq connection string: single quotes, `\` and `'` escaped by `\`.
+pub fn conninfo_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// One field of a password file line: `\` and `:` escaped by `\`.
+fn pgpass_field(s: &str) -> String {
+    s.replace('\\', "\\\\").replace(':', "\\:")
+}
+
+/// Where a node listens: its own address when that is an IP literal (namespace nodes each own
+/// one), else every interface.
+fn listen_host(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(_) => host.to_string(),
+        Err(_) => "*".to_string(),
+    }
+}
+
+/// The password file every node gets: the run's role and password for any host and database
+/// on the target's port (the replicas' walreceivers and `pg_basebackup` read it).
+pub fn pgpass(opts: &PgOpts) -> String {
+    format!(
+        "*:{}:*:{}:{}\n",
+        opts.port,
+        pgpass_field(&opts.user),
+        pgpass_field(&opts.password)
+    )
+}
+
+/// The connection string replica `node` streams from n1 with (its password in the password
+/// file, its application name its node name, which `synchronous_standby_names` lists).
+pub fn primary_conninfo(primary: &Node, node: &Node, opts: &PgOpts) -> String {
+    format!(
+        "host={} port={} user={} passfile={} application_name={} connect_timeout=2",
+        conninfo_quote(&primary.host),
+        opts.port,
+        conninfo_quote(&opts.user),
+        conninfo_quote(&opts.passfile_on(node)),
+        conninfo_quote(&node.name),
+    )
+}
+
+/// `synchronous_standby_names`: with `replicas=sync` any one of the replicas must flush a
+/// commit before it is acknowledged; otherwise empty (asynchronous).
+pub fn synchronous_standby_names(nodes: &[Node], opts: &PgOpts) -> String {
+    if opts.replicas != Replicas::Sync || nodes.len() < 2 {
+        return String::new();
+    }
+    let names: Vec<String> = nodes[1..]
+        .iter()
+        .map(|n| format!("\"{}\"", n.name.replace('"', "\"\"")))
+        .collect();
+    format!("ANY 1 ({})", names.join(", "))
+}
+
+/// The `postgresql.conf` of node `i` of `nodes`: node 0 is the primary, every other node a
+/// standby streaming from it.
+///
+/// Panics only on a caller bug: `i` out of range.
+pub fn postgresql_conf(i: usize, nodes: &[Node], opts: &PgOpts) -> Result<String, String> {
+    let me = &nodes[i];
+    let conninfo = if i == 0 {
+        "# the primary: no primary_conninfo".to_string()
+    } else {
+        format!(
+            "primary_conninfo = {}",
+            conf_quote(&primary_conninfo(&nodes[0], me, opts))
+        )
+    };
+    render_template(
+        CONF_TEMPLATE,
+        &[
+            ("node", &me.name),
+            ("data_dir", &opts.data_dir_on(me)),
+            ("hba_file", &conf_quote(&opts.hba_on(me))),
+            ("listen", &conf_quote(&listen_host(&me.host))),
+            ("port", &opts.port.to_string()),
+            ("sockets", &conf_quote(&opts.sockets_on(me))),
+            ("fsync", if opts.fsync { "on" } else { "off" }),
+            (
+                "synchronous_standby_names",
+                &conf_quote(&synchronous_standby_names(nodes, opts)),
+            ),
+            ("primary_conninfo", &conninfo),
+        ],
+    )
+}
+
+/// The `pg_hba.conf` of `node`: the run's role, with its password, from anywhere.
+pub fn pg_hba_conf(node: &Node, opts: &PgOpts) -> Result<String, String> {
+    render_template(HBA_TEMPLATE, &[("node", &node.name), ("user", &opts.user)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(n: usize) -> Vec<Node> {
+        (1..=n)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                host: format!("10.77.0.{}", 10 + i),
+                ssh_port: 22,
+                workdir: format!("/var/lib/netsplit/c/n{i}/"),
+            })
+            .collect()
+    }
+
+    fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
+        conf.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+    }
+
+    fn opts() -> PgOpts {
+        PgOpts::from_target_opts(PgTargetOpts::default(), "pw").unwrap()
+    }
+
+    #[test]
+    fn embedded_preset_parses_to_the_documented_defaults() {
+        let o = PgOpts::preset().unwrap();
+        assert_eq!(o.port, 5432);
+        assert_eq!(o.bin_dir, "/usr/lib/postgresql/15/bin");
+        assert_eq!(o.packages, vec!["postgresql".to_string()]);
+        assert_eq!(o.os_user, "postgres");
+        assert_eq!(o.replicas, Replicas::Async);
+        assert_eq!(o.isolation, Isolation::ReadCommitted);
+        assert_eq!(o.read, ReadMode::Primary);
+        assert_eq!(o.transfer, Transfer::ReadWrite);
+        assert_eq!(o.faketime, Faketime::Auto);
+        assert!(o.fsync);
+        assert_eq!(o.log_file, "postgres/postgres.log");
+        assert_eq!(o.bin("initdb"), "/usr/lib/postgresql/15/bin/initdb");
+    }
+
+    #[test]
+    fn primary_conf_listens_on_its_address_and_follows_nobody() {
+        let ns = nodes(3);
+        let c = postgresql_conf(0, &ns, &opts()).unwrap();
+        assert_eq!(setting(&c, "listen_addresses"), Some("'10.77.0.11'"));
+        assert_eq!(setting(&c, "port"), Some("5432"));
+        assert_eq!(
+            setting(&c, "hba_file"),
+            Some("'/var/lib/netsplit/c/n1/postgres/pg_hba.conf'")
+        );
+        assert_eq!(
+            setting(&c, "unix_socket_directories"),
+            Some("'/var/lib/netsplit/c/n1/postgres/run'")
+        );
+        assert_eq!(setting(&c, "wal_level"), Some("replica"));
+        assert_eq!(setting(&c, "fsync"), Some("on"));
+        assert_eq!(setting(&c, "synchronous_standby_names"), Some("''"));
+        assert_eq!(setting(&c, "primary_conninfo"), None);
+        assert_eq!(setting(&c, "cluster_name"), Some("'n1'"));
+    }
+
+    #[test]
+    fn replicas_stream_from_the_first_node_and_sync_waits_for_any_one() {
+        let ns = nodes(3);
+        let c = postgresql_conf(2, &ns, &opts()).unwrap();
+        assert_eq!(
+            setting(&c, "primary_conninfo"),
+            Some(
+                "'host=''10.77.0.11'' port=5432 user=''netsplit'' \
+                 passfile=''/var/lib/netsplit/c/n3/postgres/pgpass'' application_name=''n3'' \
+                 connect_timeout=2'"
+            )
+        );
+        let mut o = opts();
+        o.replicas = Replicas::Sync;
+        let c = postgresql_conf(0, &ns, &o).unwrap();
+        assert_eq!(
+            setting(&c, "synchronous_standby_names"),
+            Some(r#"'ANY 1 ("n2", "n3")'"#)
+        );
+        // One node: nobody to wait for.
+        assert_eq!(synchronous_standby_names(&ns[..1], &o), "");
+    }
+
+    #[test]
+    fn quoting_survives_quotes_backslashes_and_colons() {
+        assert_eq!(conf_quote(r"a'b\c"), r"'a''b\\c'");
+        assert_eq!(conninfo_quote(r"a'b\c"), r"'a\'b\\c'");
+        let mut o = opts();
+        o.password = r"p:a\ss".into();
+        assert_eq!(pgpass(&o), "*:5432:*:netsplit:p\\:a\\\\ss\n");
+        let mut ns = nodes(2);
+        ns[0].host = "db1.example".into();
+        let c = postgresql_conf(0, &ns, &o).unwrap();
+        assert_eq!(setting(&c, "listen_addresses"), Some("'*'"));
+    }
+
+    #[test]
+    fn hba_asks_the_run_role_for_its_password_everywhere() {
+        let h = pg_hba_conf(&nodes(1)[0], &opts()).unwrap();
+        let rules: Vec<&str> = h
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        assert_eq!(rules.len(), 5, "{h}");
+        assert!(rules
+            .iter()
+            .all(|r| r.contains("netsplit") && r.trim_end().ends_with("scram-sha-256")));
+        assert!(!h.contains("trust"));
+    }
+
+    /// Options as `--target-opt` gives them (text), through the same path as a run.
+    fn from_flags(pairs: &[(&str, &str)]) -> anyhow::Result<PgOpts> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+            .collect();
+        let t: PgTargetOpts =
+            crate::opts::from_map(&map, "target.opts", &crate::opts::Origins::default())?;
+        PgOpts::from_target_opts(t, "fresh")
+    }
+
+    #[test]
+    fn target_opts_override_the_preset_and_bad_ones_are_bad_input() {
+        let o = from_flags(&[
+            ("isolation", "serializable"),
+            ("replicas", "sync"),
+            ("read", "replica"),
+            ("transfer", "atomic"),
+            ("fsync", "off"),
+            ("port", "15432"),
+            ("timeout-ms", "500"),
+            ("password", "s3cret"),
+        ])
+        .unwrap();
+        assert_eq!(o.isolation, Isolation::Serializable);
+        assert_eq!(o.replicas, Replicas::Sync);
+        assert_eq!(o.read, ReadMode::Replica);
+        assert_eq!(o.transfer, Transfer::Atomic);
+        assert!(!o.fsync);
+        assert_eq!(o.port, 15432);
+        assert_eq!(o.password, "s3cret");
+        assert_eq!(o.request_timeout, Duration::from_millis(500));
+        assert_eq!(
+            from_flags(&[("isolation", "repeatable_read")])
+                .unwrap()
+                .isolation,
+            Isolation::RepeatableRead
+        );
+        assert_eq!(from_flags(&[]).unwrap().password, "fresh");
+
+        for (pairs, needle) in [
+            (&[("isolation", "snapshot")][..], "read-committed"),
+            (&[("replicas", "semi")][..], "async"),
+            (&[("read", "replica"), ("replicas", "none")][..], "replicas"),
+            (&[("schema", "Robert'); DROP")][..], "schema"),
+            (&[("os-user", "root")][..], "root"),
+            (&[("bin-dir", "usr/lib")][..], "absolute"),
+            (&[("port", "0")][..], "port"),
+            (&[("timeout_ms", "0")][..], "positive"),
+            (
+                &[("isolatoin", "serializable")][..],
+                "target.opts.isolatoin",
+            ),
+        ] {
+            let e = from_flags(pairs).unwrap_err();
+            assert!(e.to_string().contains(needle), "{pairs:?}: {e}");
+            assert_eq!(crate::error::exit_code_for(&e), 254, "{e}");
+        }
+    }
+
+    #[test]
+    fn fresh_passwords_differ() {
+        let (a, b) = (fresh_password(), fresh_password());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 34);
+    }
+
+    #[test]
+    fn standbys_read_at_repeatable_read_at_most() {
+        assert_eq!(
+            Isolation::Serializable.on_standby(),
+            Isolation::RepeatableRead
+        );
+        assert_eq!(
+            Isolation::ReadCommitted.on_standby(),
+            Isolation::ReadCommitted
+        );
+    }
+
+    #[test]
+    fn preset_with_unknown_key_is_bad_input_naming_the_file() {
+        let bad = PRESET_YAML.replace("bin_dir:", "bin_dirr:");
+        let e = PgOpts::from_preset_yaml(&bad, "my.yaml").unwrap_err();
+        assert!(e.to_string().starts_with("my.yaml:"), "{e}");
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+    }
+}

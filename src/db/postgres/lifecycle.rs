@@ -1,0 +1,822 @@
+//! The PostgreSQL deployment's life on the nodes: install Debian's package, write each node's
+//! `postgresql.conf`, `pg_hba.conf` and password file, `initdb` on n1 and start it, make the
+//! run's database and tables, clone every replica from n1 with `pg_basebackup` and start it,
+//! wait until n1 serves and every replica streams; and kill, stop, restart, pause and resume
+//! nodes, always by the node's own pid file, never by process name (local nodes share one
+//! process table).
+//!
+//! PostgreSQL is a tree of processes: the postmaster (whose pid the pid file holds) and its
+//! children (one backend per connection, the checkpointer, the WAL writer, a replica's startup
+//! process and walreceiver, …), each in its own session. So every signal goes to the whole
+//! tree: a pause stops the postmaster first (it can then start no new child) and then every
+//! child, found by parent pid; a kill does the same with SIGKILL — a real crash takes the
+//! children with it, and a postmaster killed alone leaves backends that keep serving their
+//! connections and keep the shared memory a restart needs. A graceful stop is PostgreSQL's
+//! fast shutdown (SIGINT: roll back open transactions, disconnect, checkpoint), not SIGTERM's
+//! smart shutdown, which waits for every client to leave.
+//!
+//! The servers run as the OS user `os_user` (PostgreSQL refuses root), started through
+//! `setpriv` so that the pid the pid file records is the postmaster's own. Probes (readiness,
+//! primaries) are tokio-postgres sessions from the control node, run with
+//! [`crate::db::block_on`] since the [`crate::db::Db`] calls are blocking.
+
+use super::client::{schema_sql, ConnSettings, PgError, Session};
+use super::config::{pg_hba_conf, pgpass, postgresql_conf, Isolation, PgOpts, Replicas};
+use crate::control::util::{self, Daemon};
+use crate::control::{Cmd, Node, Remote};
+use crate::db::daemon;
+use crate::workload::bank::initial_balances;
+use anyhow::{anyhow, Context, Result};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The libfaketime package (its library is what [`crate::control::faketime::faketime_env`]
+/// preloads).
+pub const FAKETIME_PACKAGE: &str = "libfaketime";
+
+/// Runs `f` for every node in parallel, returning results in node order.
+fn on_each<T: Send>(
+    remotes: &[Arc<dyn Remote>],
+    f: impl Fn(usize, &dyn Remote) -> T + Sync,
+) -> Vec<T> {
+    crate::control::fan_out(remotes, |i, r| f(i, r.as_ref()))
+}
+
+fn all_ok(results: Vec<Result<()>>) -> Result<()> {
+    results.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
+}
+
+/// A `sh -c SCRIPT sh ARGS…` command run as root (values are positional, never spliced).
+fn script(text: &str, args: &[&str]) -> Cmd {
+    Cmd::new("sh")
+        .arg("-c")
+        .arg(text)
+        .arg("sh")
+        .args(args.iter().copied())
+        .sudo()
+}
+
+/// Shell functions shared by the process-tree scripts: `$p` is the postmaster's pid from the
+/// pid file `$1`; `kids` lists its children; `gone P` is true when P no longer runs (or is a
+/// zombie).
+const TREE_PRELUDE: &str = r#"p=$(cat "$1" 2>/dev/null)
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+kids() { ps -o pid= --ppid "$p" 2>/dev/null; }
+"#;
+
+/// SIGKILL the postmaster and every child (stopping the postmaster first, so it starts no new
+/// one), wait until all are gone, remove the pid file. Nothing running: nothing to do.
+const KILL_TREE: &str = r#"[ -n "$p" ] || { rm -f "$1"; exit 0; }
+if gone "$p"; then rm -f "$1"; exit 0; fi
+kill -STOP "$p" 2>/dev/null
+all="$p $(kids)"
+kill -KILL $all 2>/dev/null
+i=0
+for q in $all; do
+  while ! gone "$q" && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+  gone "$q" || { echo "pid $q survived SIGKILL for 10s" >&2; exit 1; }
+done
+rm -f "$1""#;
+
+/// Fast shutdown: SIGCONT the tree (a paused server must hear it), SIGINT the postmaster, wait
+/// `$2` tenths of a second; then the kill above.
+const STOP_TREE: &str = r#"[ -n "$p" ] || { rm -f "$1"; exit 3; }
+if gone "$p"; then rm -f "$1"; exit 3; fi
+for q in $(kids) "$p"; do kill -CONT "$q" 2>/dev/null; done
+kill -INT "$p" 2>/dev/null
+i=0; while ! gone "$p" && [ "$i" -lt "$2" ]; do sleep 0.1; i=$((i+1)); done
+"#;
+
+/// SIGSTOP the postmaster, then every child. Exit 3: nothing running.
+const PAUSE_TREE: &str = r#"[ -n "$p" ] && ! gone "$p" || exit 3
+kill -STOP "$p"
+for q in $(kids); do kill -STOP "$q" 2>/dev/null; done
+exit 0"#;
+
+/// SIGCONT every child, then the postmaster. Exit 3: nothing running.
+const RESUME_TREE: &str = r#"[ -n "$p" ] && ! gone "$p" || exit 3
+for q in $(kids); do kill -CONT "$q" 2>/dev/null; done
+kill -CONT "$p"
+exit 0"#;
+
+/// The postmaster's pid and its children's, one per line (nothing when it does not run).
+const TREE_PIDS: &str = r#"[ -n "$p" ] && ! gone "$p" || exit 0
+echo "$p"
+kids"#;
+
+/// PostgreSQL on a set of nodes: node 0 the primary, the others its streaming replicas.
+pub struct PgCluster {
+    pub nodes: Vec<Node>,
+    pub remotes: Vec<Arc<dyn Remote>>,
+    pub opts: PgOpts,
+    /// Whether the servers run under libfaketime (resolved from `faketime=auto|on|off`).
+    pub faketime: bool,
+    /// The bank's accounts to create at setup (`accounts`, `total`), if the workload is bank.
+    pub bank: Option<(u64, i64)>,
+}
+
+impl PgCluster {
+    /// PostgreSQL on `nodes` (reached through `remotes`, same order).
+    pub fn new(
+        nodes: Vec<Node>,
+        remotes: Vec<Arc<dyn Remote>>,
+        opts: PgOpts,
+        faketime: bool,
+    ) -> Result<Self> {
+        if nodes.is_empty() {
+            return Err(crate::error::bad_input(
+                "the postgres target needs nodes (give --nodes, --cluster, or run as root for a \
+                 local cluster)",
+            ));
+        }
+        if nodes.len() != remotes.len() {
+            return Err(anyhow!(
+                "postgres: {} nodes but {} remotes",
+                nodes.len(),
+                remotes.len()
+            ));
+        }
+        Ok(PgCluster {
+            nodes,
+            remotes,
+            opts,
+            faketime,
+            bank: None,
+        })
+    }
+
+    /// The indexes of the nodes that run PostgreSQL.
+    pub fn db_nodes(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.opts.runs_on(i))
+            .collect()
+    }
+
+    fn settings(&self) -> ConnSettings {
+        ConnSettings::of(&self.opts)
+    }
+
+    /// A command run as the OS user (through `setpriv`, which execs: the pid stays), with
+    /// `env` set for it alone.
+    pub fn as_os_user(&self, env: &[(String, String)], argv: &[String]) -> Vec<String> {
+        let mut v = vec![
+            "setpriv".to_string(),
+            format!("--reuid={}", self.opts.os_user),
+            format!("--regid={}", self.opts.os_user),
+            "--init-groups".to_string(),
+        ];
+        if !env.is_empty() {
+            v.push("env".into());
+            v.extend(env.iter().map(|(k, val)| format!("{k}={val}")));
+        }
+        v.extend(argv.iter().cloned());
+        v
+    }
+
+    fn run_as_os_user(
+        &self,
+        i: usize,
+        env: &[(String, String)],
+        argv: &[String],
+        t: Duration,
+    ) -> Result<()> {
+        let v = self.as_os_user(env, argv);
+        let cmd = Cmd::new(v[0].clone())
+            .args(v[1..].iter().cloned())
+            .sudo()
+            .timeout(t);
+        self.remotes[i]
+            .exec_ok(&cmd)
+            .with_context(|| format!("{} on {}", argv[0], self.nodes[i].name))?;
+        Ok(())
+    }
+
+    /// Installs PostgreSQL (and libfaketime when used) on node `i`; idempotent, apt runs once
+    /// per host under the node utilities' lock.
+    pub fn install(&self, i: usize) -> Result<()> {
+        let mut pkgs: Vec<&str> = self.opts.packages.iter().map(String::as_str).collect();
+        if self.faketime {
+            pkgs.push(FAKETIME_PACKAGE);
+        }
+        util::install_packages(self.remotes[i].as_ref(), &pkgs)
+            .with_context(|| format!("installing postgres on {}", self.nodes[i].name))?;
+        Ok(())
+    }
+
+    /// Kills node `i`'s server (if running) and removes its data, sockets and pid file (and its
+    /// log unless `keep_log`).
+    pub fn wipe(&self, i: usize, keep_log: bool) -> Result<()> {
+        let r = self.remotes[i].as_ref();
+        let node = &self.nodes[i];
+        self.stop_node(i, Duration::from_secs(5))?;
+        let mut rm = Cmd::new("rm")
+            .args(["-rf", "--"])
+            .arg(self.opts.data_dir_on(node))
+            .arg(self.opts.sockets_on(node))
+            .arg(self.opts.pid_on(node))
+            .arg(self.opts.passfile_on(node))
+            .sudo();
+        if !keep_log {
+            rm = rm.arg(self.opts.log_on(node));
+        }
+        r.exec_ok(&rm)
+            .with_context(|| format!("wiping postgres's data on {}", node.name))?;
+        Ok(())
+    }
+
+    /// Writes node `i`'s postgresql.conf, pg_hba.conf and password file, and makes its
+    /// directory (owned by the OS user, as PostgreSQL wants its data directory).
+    pub fn configure(&self, i: usize) -> Result<()> {
+        let r = self.remotes[i].as_ref();
+        let node = &self.nodes[i];
+        let conf = postgresql_conf(i, &self.nodes, &self.opts)
+            .map_err(|e| anyhow!("rendering postgresql.conf for {}: {e}", node.name))?;
+        let hba = pg_hba_conf(node, &self.opts)
+            .map_err(|e| anyhow!("rendering pg_hba.conf for {}: {e}", node.name))?;
+        util::write_file(r, &self.opts.conf_on(node), conf.as_bytes())
+            .with_context(|| format!("writing postgresql.conf on {}", node.name))?;
+        util::write_file(r, &self.opts.hba_on(node), hba.as_bytes())
+            .with_context(|| format!("writing pg_hba.conf on {}", node.name))?;
+        let pass = self.opts.passfile_on(node);
+        // The password file: made empty and private first, then filled, so it is never
+        // readable by others.
+        const PRIVATE: &str = r#"dir=$1 sockets=$2 pass=$3 user=$4
+mkdir -p -- "$dir" "$sockets" || exit 1
+chown -- "$user:" "$dir" "$sockets" || exit 1
+chmod 0700 -- "$dir" "$sockets" || exit 1
+(umask 077 && : > "$pass") && chown -- "$user:" "$pass" && chmod 0600 -- "$pass""#;
+        r.exec_ok(&script(
+            PRIVATE,
+            &[
+                &self.opts.dir_on(node),
+                &self.opts.sockets_on(node),
+                &pass,
+                &self.opts.os_user,
+            ],
+        ))
+        .with_context(|| format!("making postgres's directory on {}", node.name))?;
+        r.exec_ok(
+            &Cmd::new("sh")
+                .args(["-c", r#"cat > "$1""#, "sh", &pass])
+                .stdin(pgpass(&self.opts).into_bytes())
+                .sudo(),
+        )
+        .with_context(|| format!("writing the password file on {}", node.name))?;
+        Ok(())
+    }
+
+    /// `initdb` on n1: the run's role as the cluster's superuser, its password from the
+    /// password file's twin (written, used and removed).
+    pub fn initdb(&self) -> Result<()> {
+        let node = &self.nodes[0];
+        let r = self.remotes[0].as_ref();
+        let pwfile = format!("{}/initdb.pw", self.opts.dir_on(node));
+        r.exec_ok(
+            &Cmd::new("sh")
+                .args([
+                    "-c",
+                    r#"(umask 077 && cat > "$1") && chown -- "$2:" "$1""#,
+                    "sh",
+                    &pwfile,
+                    &self.opts.os_user,
+                ])
+                .stdin(self.opts.password.clone().into_bytes())
+                .sudo(),
+        )
+        .with_context(|| format!("writing initdb's password file on {}", node.name))?;
+        let res = self.run_as_os_user(
+            0,
+            &[],
+            &[
+                self.opts.bin("initdb"),
+                "-D".into(),
+                self.opts.data_dir_on(node),
+                "-U".into(),
+                self.opts.user.clone(),
+                format!("--pwfile={pwfile}"),
+                "--auth=scram-sha-256".into(),
+                "--encoding=UTF8".into(),
+                "--locale=C".into(),
+                "--no-sync".into(),
+            ],
+            Duration::from_secs(120),
+        );
+        let _ = r.exec(&Cmd::new("rm").args(["-f", "--", &pwfile]).sudo());
+        res
+    }
+
+    /// Clones replica `i` from n1 (`pg_basebackup`, WAL streamed alongside) and marks it a
+    /// standby.
+    pub fn basebackup(&self, i: usize) -> Result<()> {
+        let node = &self.nodes[i];
+        let data = self.opts.data_dir_on(node);
+        self.run_as_os_user(
+            i,
+            &[("PGPASSFILE".into(), self.opts.passfile_on(node))],
+            &[
+                self.opts.bin("pg_basebackup"),
+                "-h".into(),
+                self.nodes[0].host.clone(),
+                "-p".into(),
+                self.opts.port.to_string(),
+                "-U".into(),
+                self.opts.user.clone(),
+                "-D".into(),
+                data.clone(),
+                "-X".into(),
+                "stream".into(),
+                "-c".into(),
+                "fast".into(),
+                "--no-password".into(),
+                "--no-sync".into(),
+            ],
+            Duration::from_secs(300),
+        )?;
+        self.run_as_os_user(
+            i,
+            &[],
+            &["touch".into(), format!("{data}/standby.signal")],
+            Duration::from_secs(30),
+        )
+    }
+
+    /// Starts node `i` unless its pid file names a live process: `postgres -D <data> -c
+    /// config_file=<conf>` as the OS user (under libfaketime where clock faults need it). The
+    /// lock files a killed server leaves — `postmaster.pid` in the data directory and the
+    /// socket's `.s.PGSQL.<port>.lock` — are removed first: nothing of ours runs, and the pid in
+    /// them may still name the killed postmaster as a zombie its new parent has not reaped yet,
+    /// or a recycled pid (local nodes share one process table); PostgreSQL takes either for a
+    /// live postmaster and refuses to start ("lock file … already exists").
+    pub fn start_node(&self, i: usize) -> Result<()> {
+        if !self.opts.runs_on(i) {
+            return Ok(());
+        }
+        let r = self.remotes[i].as_ref();
+        let node = &self.nodes[i];
+        if util::daemon_running(r, &self.opts.pid_on(node))? {
+            return Ok(());
+        }
+        let data = self.opts.data_dir_on(node);
+        let socket_lock = format!(
+            "{}/.s.PGSQL.{}.lock",
+            self.opts.sockets_on(node),
+            self.opts.port
+        );
+        r.exec_ok(
+            &Cmd::new("rm")
+                .args(["-f", "--", &format!("{data}/postmaster.pid"), &socket_lock])
+                .sudo(),
+        )
+        .with_context(|| format!("removing stale lock files on {}", node.name))?;
+        let env = if self.faketime {
+            crate::control::faketime::faketime_env(&node.workdir)
+        } else {
+            Vec::new()
+        };
+        let argv = self.as_os_user(
+            &env,
+            &[
+                self.opts.bin("postgres"),
+                "-D".into(),
+                data,
+                "-c".into(),
+                format!("config_file={}", self.opts.conf_on(node)),
+            ],
+        );
+        let d = Daemon {
+            name: "postgres".into(),
+            argv,
+            env: Vec::new(),
+            cwd: self.opts.dir_on(node),
+            pidfile: self.opts.pid_on(node),
+            logfile: self.opts.log_on(node),
+        };
+        util::start_daemon(r, &d).with_context(|| format!("starting postgres on {}", node.name))?;
+        Ok(())
+    }
+
+    /// The postmaster's pid on node `i`, if its pid file names a live process.
+    pub fn pid(&self, i: usize) -> Result<Option<u32>> {
+        Ok(util::daemon_pid(
+            self.remotes[i].as_ref(),
+            &self.opts.pid_on(&self.nodes[i]),
+        )?)
+    }
+
+    fn tree(
+        &self,
+        i: usize,
+        body: &str,
+        extra: &[&str],
+        t: Duration,
+    ) -> Result<crate::control::Output> {
+        let pidfile = self.opts.pid_on(&self.nodes[i]);
+        let text = format!("{TREE_PRELUDE}{body}");
+        let mut args = vec![pidfile.as_str()];
+        args.extend_from_slice(extra);
+        Ok(self.remotes[i].exec(&script(&text, &args).timeout(t))?)
+    }
+
+    /// SIGKILLs node `i`'s postmaster and every child, and waits until all are gone.
+    pub fn kill_node(&self, i: usize) -> Result<()> {
+        if !self.opts.runs_on(i) {
+            return Ok(());
+        }
+        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(30))?;
+        if o.status != 0 {
+            return Err(anyhow!(
+                "killing postgres on {}: {}",
+                self.nodes[i].name,
+                o.stderr.trim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fast shutdown of node `i`, SIGKILL of the tree after `grace`. Nothing running: nothing
+    /// to do.
+    pub fn stop_node(&self, i: usize, grace: Duration) -> Result<()> {
+        let tenths = (grace.as_millis() / 100).max(1).to_string();
+        let o = self.tree(i, STOP_TREE, &[&tenths], grace + Duration::from_secs(30))?;
+        if o.status == 3 {
+            return Ok(());
+        }
+        if o.status != 0 {
+            return Err(anyhow!(
+                "stopping postgres on {}: {}",
+                self.nodes[i].name,
+                o.stderr.trim()
+            ));
+        }
+        // Whatever did not exit within the grace period (the postmaster, or children it left).
+        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(30))?;
+        if o.status != 0 {
+            return Err(anyhow!(
+                "killing postgres on {} after a stop: {}",
+                self.nodes[i].name,
+                o.stderr.trim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// SIGSTOPs node `i`'s whole tree; an error when nothing runs there.
+    pub fn pause_node(&self, i: usize) -> Result<()> {
+        if !self.opts.runs_on(i) {
+            return Ok(());
+        }
+        let o = self.tree(i, PAUSE_TREE, &[], Duration::from_secs(30))?;
+        match o.status {
+            0 => Ok(()),
+            3 => Err(anyhow!(
+                "{}: postgres is not running, nothing to pause",
+                self.nodes[i].name
+            )),
+            _ => Err(anyhow!(
+                "pausing postgres on {}: {}",
+                self.nodes[i].name,
+                o.stderr.trim()
+            )),
+        }
+    }
+
+    /// SIGCONTs node `i`'s whole tree; nothing running means nothing is paused.
+    pub fn resume_node(&self, i: usize) -> Result<()> {
+        if !self.opts.runs_on(i) {
+            return Ok(());
+        }
+        let o = self.tree(i, RESUME_TREE, &[], Duration::from_secs(30))?;
+        match o.status {
+            0 | 3 => Ok(()),
+            _ => Err(anyhow!(
+                "resuming postgres on {}: {}",
+                self.nodes[i].name,
+                o.stderr.trim()
+            )),
+        }
+    }
+
+    /// The pids of node `i`'s postmaster and children.
+    pub fn tree_pids(&self, i: usize) -> Result<Vec<u32>> {
+        if !self.opts.runs_on(i) {
+            return Ok(Vec::new());
+        }
+        let o = self.tree(i, TREE_PIDS, &[], Duration::from_secs(30))?;
+        Ok(o.stdout
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect())
+    }
+
+    /// The last lines of node `i`'s log, for error messages.
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        daemon::log_tail(
+            self.remotes[i].as_ref(),
+            &self.opts.log_on(&self.nodes[i]),
+            lines,
+        )
+    }
+
+    fn probe<T: Send>(&self, f: impl std::future::Future<Output = T> + Send) -> Result<T> {
+        crate::db::block_on(f)
+    }
+
+    /// A session with node `i` in the run's database (or `postgres`), at read committed.
+    async fn admin(&self, i: usize, dbname: &str) -> Result<Session, PgError> {
+        let mut s = self.settings();
+        s.connect_timeout = Duration::from_secs(2);
+        Session::connect(&s, &self.nodes[i].host, dbname, Isolation::ReadCommitted).await
+    }
+
+    /// Makes the run's database (if missing), its schema and tables, and the rows the workload
+    /// starts from (the counter's, the bank's accounts), through n1.
+    pub fn create_schema(&self) -> Result<()> {
+        let db = self.opts.database.clone();
+        let schema = self.opts.schema.clone();
+        let bank = self.bank;
+        self.probe(async move {
+            let s = self.admin(0, "postgres").await?;
+            let exists = s
+                .client
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+                .await
+                .map_err(|e| PgError::Closed(e.to_string()))?
+                .is_some();
+            if !exists {
+                s.client
+                    .batch_execute(&format!("CREATE DATABASE {db}"))
+                    .await
+                    .map_err(|e| PgError::Closed(format!("CREATE DATABASE {db}: {e}")))?;
+            }
+            drop(s);
+            let s = self.admin(0, &db).await?;
+            let mut sql = schema_sql(&schema);
+            if let Some((accounts, total)) = bank {
+                for (a, b) in initial_balances(accounts, total) {
+                    sql.push_str(&format!(
+                        "\nINSERT INTO {schema}.accounts (id, balance) VALUES ({a}, {b});"
+                    ));
+                }
+            }
+            s.client
+                .batch_execute(&format!("BEGIN;\n{sql}\nCOMMIT;"))
+                .await
+                .map_err(|e| PgError::Closed(format!("creating the tables: {e}")))?;
+            Ok::<(), PgError>(())
+        })?
+        .map_err(|e| {
+            anyhow!(
+                "creating the run's tables through {}: {e}",
+                self.nodes[0].name
+            )
+        })
+    }
+
+    /// Installs on every node, wipes what an earlier run left, writes every config, makes n1,
+    /// its database and tables, clones and starts every replica, and waits until they serve.
+    pub fn setup(&self) -> Result<()> {
+        let db = self.db_nodes();
+        let on_db = |f: &(dyn Fn(usize) -> Result<()> + Sync)| {
+            all_ok(on_each(&self.remotes, |i, _| {
+                if db.contains(&i) {
+                    f(i)
+                } else {
+                    Ok(())
+                }
+            }))
+        };
+        on_db(&|i| self.install(i))?;
+        on_db(&|i| self.wipe(i, false))?;
+        on_db(&|i| self.configure(i))?;
+        self.initdb()?;
+        self.start_node(0)?;
+        self.wait_primary(self.opts.start_timeout)?;
+        self.create_schema()?;
+        on_db(&|i| {
+            if i == 0 {
+                return Ok(());
+            }
+            self.basebackup(i)?;
+            self.start_node(i)
+        })?;
+        self.wait_ready(self.opts.start_timeout)
+    }
+
+    /// Stops every node and removes its data (the log stays, for fetching).
+    pub fn teardown(&self) -> Result<()> {
+        all_ok(on_each(&self.remotes, |i, _| {
+            if self.opts.runs_on(i) {
+                self.wipe(i, true)
+            } else {
+                Ok(())
+            }
+        }))
+    }
+
+    /// Node `i`'s role: `Some(true)` primary (not in recovery), `Some(false)` standby, or why
+    /// it did not answer.
+    pub fn in_recovery(&self, i: usize) -> Result<bool, String> {
+        let r = self.probe(async move {
+            let s = self.admin(i, &self.opts.database).await?;
+            let row = s
+                .client
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await
+                .map_err(|e| PgError::Closed(e.to_string()))?;
+            Ok::<bool, PgError>(row.get(0))
+        });
+        match r {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The application names of the replicas n1 streams to (`pg_stat_replication`, state
+    /// `streaming`).
+    pub fn streaming(&self) -> Result<Vec<String>, String> {
+        let r = self.probe(async move {
+            let s = self.admin(0, &self.opts.database).await?;
+            let rows = s
+                .client
+                .query(
+                    "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+                    &[],
+                )
+                .await
+                .map_err(|e| PgError::Closed(e.to_string()))?;
+            Ok::<Vec<String>, PgError>(rows.iter().map(|r| r.get(0)).collect())
+        });
+        match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Waits until n1 accepts sessions in the `postgres` database as a primary.
+    fn wait_primary(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.probe(async move {
+                let s = self.admin(0, "postgres").await?;
+                s.client
+                    .query_one("SELECT pg_is_in_recovery()", &[])
+                    .await
+                    .map_err(|e| PgError::Closed(e.to_string()))
+                    .map(|r| r.get::<_, bool>(0))
+            })?;
+            let why = match r {
+                Ok(false) => return Ok(()),
+                Ok(true) => "n1 is in recovery".to_string(),
+                Err(e) => e.to_string(),
+            };
+            self.give_up_if(0, &why, deadline, timeout)?;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// An error when node `i` is not running (at once) or the deadline passed; else Ok.
+    fn give_up_if(&self, i: usize, why: &str, deadline: Instant, timeout: Duration) -> Result<()> {
+        let dead = matches!(self.pid(i), Ok(None));
+        if !dead && Instant::now() < deadline {
+            return Ok(());
+        }
+        let headline = if dead {
+            format!("postgres on {} is not running", self.nodes[i].name)
+        } else {
+            format!(
+                "postgres on {} did not become ready within {:.0}s",
+                self.nodes[i].name,
+                timeout.as_secs_f64()
+            )
+        };
+        Err(anyhow!(
+            "{headline}: {why}; the end of {} says: {}",
+            self.opts.log_on(&self.nodes[i]),
+            self.log_tail(i, 3)
+        ))
+    }
+
+    /// Why the deployment is not ready yet, and on which node (None: n1 serves as the primary
+    /// and every replica is a standby that n1 streams to).
+    fn not_ready(&self) -> Option<(usize, String)> {
+        let db = self.db_nodes();
+        for &i in &db {
+            match self.in_recovery(i) {
+                Ok(r) if r == (i > 0) => {}
+                Ok(r) => {
+                    return Some((i, format!("pg_is_in_recovery() is {r}, expected {}", i > 0)))
+                }
+                Err(e) => return Some((i, e)),
+            }
+        }
+        if db.len() > 1 {
+            match self.streaming() {
+                Ok(names) => {
+                    if let Some(&i) = db[1..]
+                        .iter()
+                        .find(|&&i| !names.contains(&self.nodes[i].name))
+                    {
+                        return Some((i, format!("n1 does not stream to it yet ({names:?})")));
+                    }
+                }
+                Err(e) => return Some((0, e)),
+            }
+        }
+        None
+    }
+
+    /// Waits until n1 serves as the primary and streams to every replica. On timeout, or at
+    /// once when a node's server is not running, the error names the node and quotes the end of
+    /// its log.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some((i, why)) = self.not_ready() else {
+                return Ok(());
+            };
+            // A dead server is reported at once, whichever node the probe stopped at.
+            if let Some(d) = self
+                .db_nodes()
+                .into_iter()
+                .find(|&d| matches!(self.pid(d), Ok(None)))
+            {
+                return self.give_up_if(d, &why, deadline, timeout);
+            }
+            self.give_up_if(i, &why, deadline, timeout)?;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The nodes that answer as a primary (not in recovery): n1 while it answers — the
+    /// topology is static. None when no node answered.
+    pub fn primaries(&self) -> Option<Vec<String>> {
+        let db = self.db_nodes();
+        let roles: Vec<Result<bool, String>> = on_each(&self.remotes, |i, _| {
+            if db.contains(&i) {
+                self.in_recovery(i)
+            } else {
+                Err("no postgres".into())
+            }
+        });
+        if roles.iter().all(Result::is_err) {
+            return None;
+        }
+        Some(
+            roles
+                .iter()
+                .zip(&self.nodes)
+                .filter_map(|(r, n)| match r {
+                    Ok(false) => Some(n.name.clone()),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether the topology streams to replicas at all.
+    pub fn has_replicas(&self) -> bool {
+        self.opts.replicas != Replicas::None && self.nodes.len() > 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_as_the_os_user_keep_the_pid_and_scope_their_environment() {
+        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let c = PgCluster {
+            nodes: Vec::new(),
+            remotes: Vec::new(),
+            opts: o,
+            faketime: false,
+            bank: None,
+        };
+        assert_eq!(
+            c.as_os_user(&[("A".into(), "1".into())], &["/bin/x".into(), "-y".into()]),
+            vec![
+                "setpriv",
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "env",
+                "A=1",
+                "/bin/x",
+                "-y"
+            ]
+        );
+        assert_eq!(
+            c.as_os_user(&[], &["/bin/x".into()]),
+            vec![
+                "setpriv",
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "/bin/x"
+            ]
+        );
+    }
+}

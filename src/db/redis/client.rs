@@ -1,0 +1,622 @@
+//! The redis client: the workloads' operations as Redis commands over [`super::resp`], the
+//! routing of each command (writes to the primary, reads to the worker's own node or to the
+//! primary), and the error classification that decides `fail` versus `info`.
+//!
+//! | workload | op | commands |
+//! |---|---|---|
+//! | register | read / write / cas | `GET` / `SET` / `EVAL` of a compare-and-set script |
+//! | set | add / read | `SADD` / `SMEMBERS` |
+//! | counter | add / read | `INCRBY` / `GET` |
+//! | list-append | txn | `MULTI`, `RPUSH` / `LRANGE` per micro-op, `EXEC` |
+//!
+//! Classification ([`classify`]): a reply (even an error reply) means Redis decided, so an
+//! error reply is `fail` — Redis rejects a command (`READONLY`, `LOADING`, `ERR …`) before it
+//! runs it; a connection that could not be made sent nothing (`fail`); a timeout, a connection
+//! lost after sending, or a reply we cannot parse leave a write `info`. Reads have no effect,
+//! so a read that errors is always `fail`. Nothing is retried. docs/targets/redis.md has the
+//! table.
+
+use super::config::{ReadMode, RedisOpts};
+use super::resp::{encode, Conn, Reply, RespError};
+use crate::db::Completion;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The workloads this client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Register,
+    Set,
+    Counter,
+    ListAppend,
+}
+
+impl Workload {
+    /// Every supported workload's name.
+    pub const NAMES: &'static [&'static str] = &["register", "set", "counter", "list-append"];
+
+    /// The workload by its plan name.
+    pub fn from_name(name: &str) -> Option<Workload> {
+        Some(match name {
+            "register" => Workload::Register,
+            "set" => Workload::Set,
+            "counter" => Workload::Counter,
+            "list-append" => Workload::ListAppend,
+            _ => return None,
+        })
+    }
+}
+
+/// Where each workload keeps its data in Redis's key space.
+pub mod keys {
+    pub const REGISTER: &str = "register:";
+    pub const SET: &str = "set";
+    pub const COUNTER: &str = "counter";
+    pub const LIST: &str = "list:";
+}
+
+/// The compare-and-set of the register: set `KEYS[1]` to `ARGV[2]` if it holds `ARGV[1]`;
+/// 1 if it did, 0 if not (an absent key never matches).
+pub const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+     redis.call('SET', KEYS[1], ARGV[2]) return 1 else return 0 end";
+
+/// Whether an operation may change the database (its errors can then be `info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Read,
+    Write,
+}
+
+/// The completion of an exchange that ended in `err`: `fail` when nothing can have happened
+/// (a read, or nothing was sent), else `info`.
+pub fn classify(effect: Effect, err: &RespError, request: &Value) -> Completion {
+    if effect == Effect::Read || err.never_sent() {
+        Completion::fail(request.clone(), err.to_string())
+    } else {
+        Completion::info(request.clone(), err.to_string())
+    }
+}
+
+/// The completion of an error reply: Redis refused the command before running it.
+pub fn refused(message: &str, request: &Value) -> Completion {
+    Completion::fail(request.clone(), message.to_string())
+}
+
+/// A history key as text inside a Redis key: integers and strings as themselves, anything else
+/// as its JSON text.
+pub fn key_text(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn json_of(bytes: &[u8], what: &str) -> Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        format!(
+            "{what}: {:?} is not JSON: {e}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
+}
+
+fn int_of(bytes: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("{:?} is not an integer", String::from_utf8_lossy(bytes)))
+}
+
+fn malformed(what: &str, value: &Value) -> Completion {
+    Completion::fail(
+        value.clone(),
+        format!("{what}: malformed value {value} (not sent)"),
+    )
+}
+
+/// One worker's client: a connection to its own node for reads (in `read=replica` mode) and
+/// one to the primary for writes, each opened lazily and dropped after any error that leaves
+/// its stream in an unknown state.
+pub struct RedisClient {
+    node: String,
+    host: String,
+    primary_host: String,
+    port: u16,
+    primary_port: u16,
+    /// What every key begins with (the run's namespace, `netsplit/<run id>/`; empty by
+    /// default).
+    ns: String,
+    read: ReadMode,
+    workload: Workload,
+    connect_timeout: Duration,
+    timeout: Duration,
+    own: Option<Conn>,
+    primary: Option<Conn>,
+    /// With `failover=sentinel`: the Sentinel port and master name to ask (on the bound node)
+    /// where the primary is, whenever a connection to it must be made.
+    sentinel: Option<(u16, String)>,
+}
+
+/// Which server a command goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Own,
+    Primary,
+}
+
+impl RedisClient {
+    /// A client bound to node `node` at `host`, whose primary is at `primary_host`. Connects
+    /// nothing yet.
+    pub fn new(
+        node: &str,
+        host: &str,
+        primary_host: &str,
+        workload: Workload,
+        opts: &RedisOpts,
+    ) -> RedisClient {
+        RedisClient {
+            node: node.to_string(),
+            host: host.to_string(),
+            primary_host: primary_host.to_string(),
+            port: opts.port,
+            primary_port: opts.port,
+            ns: String::new(),
+            read: opts.read,
+            workload,
+            connect_timeout: opts.connect_timeout,
+            timeout: opts.request_timeout,
+            own: None,
+            primary: None,
+            sentinel: opts
+                .sentinel()
+                .then(|| (opts.sentinel.port, opts.sentinel.master_name.clone())),
+        }
+    }
+
+    /// Asks the bound node's Sentinel where the primary is (`SENTINEL
+    /// get-master-addr-by-name`), as applications do before connecting to it. Nothing reached
+    /// the database: an error here is a connect error.
+    async fn discover_primary(&mut self) -> Result<(), RespError> {
+        let Some((port, name)) = self.sentinel.clone() else {
+            return Ok(());
+        };
+        let mut c = Conn::connect(&self.host, port, self.connect_timeout, self.timeout).await?;
+        let r = c
+            .call(&["SENTINEL", "get-master-addr-by-name", name.as_str()])
+            .await
+            .map_err(|e| RespError::Connect(format!("asking Sentinel: {e}")))?;
+        match r {
+            Reply::Array(a) => match (a.first(), a.get(1)) {
+                (Some(Reply::Bulk(ip)), Some(Reply::Bulk(port))) => {
+                    let ip = String::from_utf8_lossy(ip).into_owned();
+                    let port: u16 = String::from_utf8_lossy(port).parse().map_err(|_| {
+                        RespError::Connect(format!("Sentinel answered port {port:?}"))
+                    })?;
+                    if ip != self.primary_host || port != self.primary_port {
+                        self.primary = None;
+                        self.primary_host = ip;
+                        self.primary_port = port;
+                    }
+                    Ok(())
+                }
+                _ => Err(RespError::Connect(format!("Sentinel answered {a:?}"))),
+            },
+            other => Err(RespError::Connect(format!("Sentinel answered {other:?}"))),
+        }
+    }
+
+    /// Where writes go now.
+    pub fn primary_host(&self) -> &str {
+        &self.primary_host
+    }
+
+    /// The node this client is bound to.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Keeps every key under `ns` (`netsplit/<run id>/`): nothing outside it is read or
+    /// written.
+    pub fn namespace(mut self, ns: &str) -> RedisClient {
+        self.ns = ns.to_string();
+        self
+    }
+
+    /// The ports of its own node and of the primary, when they are not both the target's
+    /// `port` (endpoints given explicitly).
+    pub fn ports(mut self, own: u16, primary: u16) -> RedisClient {
+        self.port = own;
+        self.primary_port = primary;
+        self
+    }
+
+    /// The key `rel` inside this client's namespace.
+    pub fn key(&self, rel: &str) -> String {
+        format!("{}{rel}", self.ns)
+    }
+
+    fn read_route(&self) -> Route {
+        match self.read {
+            ReadMode::Replica => Route::Own,
+            ReadMode::Primary => Route::Primary,
+        }
+    }
+
+    /// Sends pre-encoded commands to `route` and reads `replies` replies. Connects first if
+    /// needed; drops the connection after any failure.
+    pub async fn exchange(
+        &mut self,
+        route: Route,
+        commands: &[Vec<u8>],
+        replies: usize,
+    ) -> Result<Vec<Reply>, RespError> {
+        if self.sentinel.is_some() && self.primary.is_none() && route == Route::Primary {
+            self.discover_primary().await?;
+        }
+        // The bound node may itself be the primary: one connection then.
+        let route = if self.host == self.primary_host && self.port == self.primary_port {
+            Route::Primary
+        } else {
+            route
+        };
+        let (slot, host, port) = match route {
+            Route::Own => (&mut self.own, &self.host, self.port),
+            Route::Primary => (&mut self.primary, &self.primary_host, self.primary_port),
+        };
+        if slot.is_none() {
+            *slot = Some(Conn::connect(host, port, self.connect_timeout, self.timeout).await?);
+        }
+        let conn = slot.as_mut().expect("connected above");
+        match conn.pipeline(commands, replies).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                *slot = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// An exchange that only reads. With Sentinel, one that fails is tried once more on a
+    /// fresh connection to wherever Sentinel then says: a connection kept from before a
+    /// failover is closed by the demoted primary (Sentinel's `CLIENT KILL`), and an application
+    /// reconnects and reads again. Reads change nothing, so the retry is invisible to the
+    /// history: the operation covers both attempts.
+    async fn read_exchange(
+        &mut self,
+        route: Route,
+        commands: &[Vec<u8>],
+        replies: usize,
+    ) -> Result<Vec<Reply>, RespError> {
+        match self.exchange(route, commands, replies).await {
+            Err(_) if self.sentinel.is_some() => self.exchange(route, commands, replies).await,
+            r => r,
+        }
+    }
+
+    /// One command to `route` that only reads (see [`RedisClient::read_exchange`]).
+    async fn read_call<A: AsRef<[u8]>>(
+        &mut self,
+        route: Route,
+        args: &[A],
+    ) -> Result<Reply, RespError> {
+        let mut r = self.read_exchange(route, &[encode(args)], 1).await?;
+        Ok(r.pop().unwrap_or(Reply::Nil))
+    }
+
+    /// One command to `route`.
+    pub async fn call<A: AsRef<[u8]>>(
+        &mut self,
+        route: Route,
+        args: &[A],
+    ) -> Result<Reply, RespError> {
+        let mut r = self.exchange(route, &[encode(args)], 1).await?;
+        Ok(r.pop().unwrap_or(Reply::Nil))
+    }
+
+    /// Performs one operation (`f` and `value` in the workload's vocabulary). Never retries; an
+    /// op the workload does not have is `fail` (nothing was sent).
+    pub async fn invoke(&mut self, f: &str, value: &Value) -> Completion {
+        match (self.workload, f) {
+            (Workload::Register, "read") => self.register_read(value).await,
+            (Workload::Register, "write") => self.register_write(value).await,
+            (Workload::Register, "cas") => self.register_cas(value).await,
+            (Workload::Set, "add") => self.set_add(value).await,
+            (Workload::Set, "read") => self.set_read(value).await,
+            (Workload::Counter, "add") => self.counter_add(value).await,
+            (Workload::Counter, "read") => self.counter_read(value).await,
+            (Workload::ListAppend, "txn") => self.list_txn(value).await,
+            (w, _) => Completion::fail(
+                value.clone(),
+                format!("redis client: {w:?} has no operation {f:?} (not sent)"),
+            ),
+        }
+    }
+
+    /// A write whose success reply is anything but an error.
+    async fn write(&mut self, args: &[Vec<u8>], value: &Value) -> Completion {
+        match self.call(Route::Primary, args).await {
+            Ok(Reply::Error(m)) => {
+                self.forget_primary_if_readonly(&m);
+                refused(&m, value)
+            }
+            Ok(_) => Completion::ok(value.clone()),
+            Err(e) => classify(Effect::Write, &e, value),
+        }
+    }
+
+    /// A `READONLY` answer means the node we took for the primary is a replica now (a
+    /// failover demoted it): with Sentinel, ask again before the next write.
+    fn forget_primary_if_readonly(&mut self, message: &str) {
+        if self.sentinel.is_some() && message.starts_with("READONLY") {
+            self.primary = None;
+            if self.host == self.primary_host {
+                self.own = None;
+            }
+        }
+    }
+
+    async fn register_read(&mut self, value: &Value) -> Completion {
+        let Some(k) = value.get(0) else {
+            return malformed("register read", value);
+        };
+        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
+        let route = self.read_route();
+        match self.read_call(route, &["GET", key.as_str()]).await {
+            Ok(Reply::Nil) => Completion::ok(json!([k, null])),
+            Ok(Reply::Bulk(b)) => match json_of(&b, "register") {
+                Ok(v) => Completion::ok(json!([k, v])),
+                Err(e) => Completion::fail(value.clone(), e),
+            },
+            Ok(Reply::Error(m)) => refused(&m, value),
+            Ok(other) => Completion::fail(value.clone(), format!("GET answered {other:?}")),
+            Err(e) => classify(Effect::Read, &e, value),
+        }
+    }
+
+    async fn register_write(&mut self, value: &Value) -> Completion {
+        let (Some(k), Some(v)) = (value.get(0), value.get(1)) else {
+            return malformed("register write", value);
+        };
+        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
+        let args = vec![
+            b"SET".to_vec(),
+            key.into_bytes(),
+            v.to_string().into_bytes(),
+        ];
+        self.write(&args, value).await
+    }
+
+    async fn register_cas(&mut self, value: &Value) -> Completion {
+        let (Some(k), Some(from), Some(to)) = (
+            value.get(0),
+            value.get(1).and_then(|p| p.get(0)),
+            value.get(1).and_then(|p| p.get(1)),
+        ) else {
+            return malformed("register cas", value);
+        };
+        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
+        let args = [
+            "EVAL",
+            CAS_SCRIPT,
+            "1",
+            key.as_str(),
+            &from.to_string(),
+            &to.to_string(),
+        ];
+        match self.call(Route::Primary, &args).await {
+            Ok(Reply::Int(1)) => Completion::ok(value.clone()),
+            Ok(Reply::Int(0)) => Completion::fail(value.clone(), "cas: value did not match"),
+            Ok(Reply::Error(m)) => {
+                self.forget_primary_if_readonly(&m);
+                refused(&m, value)
+            }
+            // The script ran somehow: we cannot tell whether it set the key.
+            Ok(other) => Completion::info(value.clone(), format!("EVAL answered {other:?}")),
+            Err(e) => classify(Effect::Write, &e, value),
+        }
+    }
+
+    async fn set_add(&mut self, value: &Value) -> Completion {
+        if value.is_null() {
+            return malformed("set add", value);
+        }
+        let args = vec![
+            b"SADD".to_vec(),
+            self.key(keys::SET).into_bytes(),
+            value.to_string().into_bytes(),
+        ];
+        self.write(&args, value).await
+    }
+
+    async fn set_read(&mut self, value: &Value) -> Completion {
+        let route = self.read_route();
+        let key = self.key(keys::SET);
+        match self.read_call(route, &["SMEMBERS", key.as_str()]).await {
+            Ok(Reply::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for it in items {
+                    let Reply::Bulk(b) = it else {
+                        return Completion::fail(value.clone(), format!("SMEMBERS item {it:?}"));
+                    };
+                    match json_of(&b, "set element") {
+                        Ok(v) => out.push(v),
+                        Err(e) => return Completion::fail(value.clone(), e),
+                    }
+                }
+                // Redis returns a set in no particular order; sorted reads are easier to read.
+                out.sort_by_key(|v| (v.as_i64().is_none(), v.as_i64(), v.to_string()));
+                Completion::ok(Value::Array(out))
+            }
+            Ok(Reply::Error(m)) => refused(&m, value),
+            Ok(other) => Completion::fail(value.clone(), format!("SMEMBERS answered {other:?}")),
+            Err(e) => classify(Effect::Read, &e, value),
+        }
+    }
+
+    async fn counter_add(&mut self, value: &Value) -> Completion {
+        let Some(d) = value.as_i64() else {
+            return malformed("counter add", value);
+        };
+        let args = vec![
+            b"INCRBY".to_vec(),
+            self.key(keys::COUNTER).into_bytes(),
+            d.to_string().into_bytes(),
+        ];
+        self.write(&args, value).await
+    }
+
+    async fn counter_read(&mut self, value: &Value) -> Completion {
+        let route = self.read_route();
+        let key = self.key(keys::COUNTER);
+        match self.read_call(route, &["GET", key.as_str()]).await {
+            Ok(Reply::Nil) => Completion::ok(json!(0)),
+            Ok(Reply::Bulk(b)) => match int_of(&b) {
+                Ok(n) => Completion::ok(json!(n)),
+                Err(e) => Completion::fail(value.clone(), format!("counter: {e}")),
+            },
+            Ok(Reply::Error(m)) => refused(&m, value),
+            Ok(other) => Completion::fail(value.clone(), format!("GET answered {other:?}")),
+            Err(e) => classify(Effect::Read, &e, value),
+        }
+    }
+
+    /// A list-append transaction: `MULTI`, `RPUSH list:<k> v` per append and
+    /// `LRANGE list:<k> 0 -1` per read, `EXEC`, pipelined in one write. Redis runs the queued
+    /// commands one after another with nothing in between, so reads see the transaction's own
+    /// earlier appends. Transactions that append go to the primary; read-only ones follow the
+    /// read mode.
+    async fn list_txn(&mut self, value: &Value) -> Completion {
+        let Some(mops) = value.as_array() else {
+            return malformed("txn", value);
+        };
+        let mut cmds = vec![encode(&["MULTI"])];
+        let mut writes = false;
+        for m in mops {
+            let (Some(f), Some(k), Some(v), Some(3)) = (
+                m.get(0).and_then(Value::as_str),
+                m.get(1),
+                m.get(2),
+                m.as_array().map(Vec::len),
+            ) else {
+                return malformed("txn", value);
+            };
+            let key = self.key(&format!("{}{}", keys::LIST, key_text(k)));
+            match f {
+                "append" => {
+                    writes = true;
+                    cmds.push(encode(&["RPUSH", key.as_str(), &v.to_string()]));
+                }
+                "r" => cmds.push(encode(&["LRANGE", key.as_str(), "0", "-1"])),
+                _ => return malformed("txn", value),
+            }
+        }
+        cmds.push(encode(&["EXEC"]));
+        let (route, effect) = if writes {
+            (Route::Primary, Effect::Write)
+        } else {
+            (self.read_route(), Effect::Read)
+        };
+        let n = cmds.len();
+        let sent = if effect == Effect::Read {
+            self.read_exchange(route, &cmds, n).await
+        } else {
+            self.exchange(route, &cmds, n).await
+        };
+        let replies = match sent {
+            Ok(r) => r,
+            Err(e) => return classify(effect, &e, value),
+        };
+        // MULTI's +OK and the +QUEUED of each command: an error there makes EXEC abort.
+        if let Some(Reply::Error(m)) = replies[..n - 1]
+            .iter()
+            .find(|r| matches!(r, Reply::Error(_)))
+        {
+            let c = refused(m, value);
+            self.forget_primary_if_readonly(m);
+            return c;
+        }
+        let results = match &replies[n - 1] {
+            Reply::Array(rs) if rs.len() == mops.len() => rs,
+            Reply::Error(m) => return refused(m, value),
+            other => {
+                let why = format!("EXEC answered {other:?}");
+                return match effect {
+                    Effect::Read => Completion::fail(value.clone(), why),
+                    Effect::Write => Completion::info(value.clone(), why),
+                };
+            }
+        };
+        let mut done = Vec::with_capacity(mops.len());
+        for (m, r) in mops.iter().zip(results) {
+            match (m[0].as_str(), r) {
+                // A command failing inside EXEC does not undo the others: unknown for writes.
+                (_, Reply::Error(e)) => {
+                    let why = format!("inside EXEC: {e}");
+                    return match effect {
+                        Effect::Read => Completion::fail(value.clone(), why),
+                        Effect::Write => Completion::info(value.clone(), why),
+                    };
+                }
+                (Some("r"), Reply::Array(items)) => {
+                    let mut list = Vec::with_capacity(items.len());
+                    for it in items {
+                        let parsed = match it {
+                            Reply::Bulk(b) => json_of(b, "list element"),
+                            other => Err(format!("LRANGE item {other:?}")),
+                        };
+                        match parsed {
+                            Ok(v) => list.push(v),
+                            // The transaction ran; its appends happened, its reads are garbled.
+                            Err(e) if effect == Effect::Write => {
+                                return Completion::info(value.clone(), e)
+                            }
+                            Err(e) => return Completion::fail(value.clone(), e),
+                        }
+                    }
+                    done.push(json!(["r", m[1], list]));
+                }
+                _ => done.push(m.clone()),
+            }
+        }
+        Completion::ok(Value::Array(done))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::OpType;
+
+    #[test]
+    fn errors_of_writes_are_info_unless_nothing_was_sent_reads_always_fail() {
+        let req = json!([1, 5]);
+        let c = classify(Effect::Write, &RespError::Connect("refused".into()), &req);
+        assert_eq!((c.kind, &c.value), (OpType::Fail, &req));
+        for e in [
+            RespError::Timeout("t".into()),
+            RespError::Io("reset".into()),
+            RespError::Protocol("?".into()),
+        ] {
+            assert_eq!(classify(Effect::Write, &e, &req).kind, OpType::Info, "{e}");
+            assert_eq!(classify(Effect::Read, &e, &req).kind, OpType::Fail, "{e}");
+        }
+        let r = refused(
+            "READONLY You can't write against a read only replica.",
+            &req,
+        );
+        assert_eq!(r.kind, OpType::Fail);
+        assert!(r.error.unwrap().starts_with("READONLY"));
+    }
+
+    #[test]
+    fn workloads_by_name() {
+        assert_eq!(Workload::from_name("set"), Some(Workload::Set));
+        assert_eq!(
+            Workload::from_name("list-append"),
+            Some(Workload::ListAppend)
+        );
+        assert_eq!(Workload::from_name("bank"), None);
+        assert_eq!(key_text(&json!(3)), "3");
+        assert_eq!(key_text(&json!("a")), "a");
+    }
+}
