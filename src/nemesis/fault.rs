@@ -169,6 +169,9 @@ pub struct Cx {
     rng: Mutex<Rng>,
     /// Whether the target should be running on every node (true once it was set up).
     expect_running: Mutex<bool>,
+    /// Nodes whose database a process fault holds down now — `killed` (not restarted yet) or
+    /// `paused` — so that a kill never aims at a paused node nor a pause at a killed one.
+    held: Mutex<BTreeMap<String, &'static str>>,
 }
 
 impl Cx {
@@ -208,6 +211,7 @@ impl Cx {
             local_nodes,
             rng: Mutex::new(Rng::new(seed ^ 0x6e65_6d65_7369_7300)),
             expect_running: Mutex::new(false),
+            held: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -228,6 +232,79 @@ impl Cx {
             .expect_running
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = yes;
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, &'static str>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The nodes a process fault aims at (`how`: `killed` or `paused`): [`Cx::targets`], where a
+    /// node that the *other* process fault holds down is replaced by a free node (a pause is
+    /// not aimed at a killed node: there is nothing to stop; a kill is not aimed at a paused
+    /// one: the two would be read as one fault). Returns the nodes, now held as `how` until
+    /// [`Cx::release`], and a note when some were moved or dropped. [`Skipped`] when no node
+    /// is left.
+    pub fn hold(
+        &self,
+        request: &Value,
+        how: &'static str,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let wanted = self.targets(request)?;
+        let mut held = self.held();
+        let busy = |n: &String| held.get(n).is_some_and(|h| *h != how);
+        let (mut nodes, clash): (Vec<String>, Vec<String>) =
+            wanted.into_iter().partition(|n| !busy(n));
+        if clash.is_empty() {
+            for n in &nodes {
+                held.insert(n.clone(), how);
+            }
+            return Ok((nodes, None));
+        }
+        let mut free: Vec<String> = self
+            .names
+            .iter()
+            .filter(|n| !held.contains_key(*n) && !nodes.contains(n))
+            .cloned()
+            .collect();
+        let mut moved = Vec::new();
+        {
+            let mut rng = self.rng();
+            for _ in &clash {
+                if free.is_empty() {
+                    break;
+                }
+                let m = free.remove(rng.index(free.len()));
+                moved.push(m.clone());
+                nodes.push(m);
+            }
+        }
+        let what = clash
+            .iter()
+            .map(|n| format!("{n} is {}", held[n]))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if nodes.is_empty() {
+            return Err(Skipped(format!("{what}, and no other node is free")).into());
+        }
+        for n in &nodes {
+            held.insert(n.clone(), how);
+        }
+        let note = if moved.is_empty() {
+            format!("{what}: left out")
+        } else {
+            format!("{what}: aimed at {} instead", moved.join(", "))
+        };
+        Ok((nodes, Some(note)))
+    }
+
+    /// Ends the hold of a process fault (`how`) on these nodes (see [`Cx::hold`]).
+    pub fn release(&self, nodes: &[String], how: &'static str) {
+        let mut held = self.held();
+        for n in nodes {
+            if held.get(n) == Some(&how) {
+                held.remove(n);
+            }
+        }
     }
 
     /// Whether any node has an IPv6 address.

@@ -6,8 +6,9 @@
 //! then retired; `keys: 0` is an endless supply of fresh keys.
 //!
 //! Values written are unique per key (1, 2, 3, …), so every read names the write it observed
-//! and the checker's search stays small even when many writes end `info`; a compare-and-set
-//! expects one of the values written to that key so far. `value_range: N` instead draws every
+//! and the checker's search stays small even when many writes end `info`. A compare-and-set
+//! expects, 3 times in 4, the value its worker last read or wrote for that key (so that, with no
+//! fault, many succeed and a lost update shows), otherwise any value written to the key so far. `value_range: N` instead draws every
 //! value from `0..N` (a small range makes ambiguous histories on purpose).
 
 use super::{check_range, Checked, Workload, WorkloadOptions};
@@ -18,6 +19,7 @@ use crate::history::Op;
 use crate::plan::RunPlan;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The register workload's options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,32 +95,13 @@ impl Workload for Register {
         };
         let (r, w, c, range) = (self.read, self.write, self.cas, self.value_range);
         g::independent_concurrent(self.threads_per_key, keys, self.ops_per_key, move |_k| {
-            // Per key: the last unique value written (values are 1, 2, 3, …).
-            let mut last = 0u64;
-            Box::new(g::from_fn(move |ctx: &mut Ctx| {
-                let x = ctx.rng.unit() * (r + w + c);
-                if x < r {
-                    return Some(("read".into(), Value::Null));
-                }
-                let is_write = x < r + w;
-                Some(match range {
-                    Some(n) if is_write => ("write".into(), json!(ctx.rng.below(n))),
-                    Some(n) => {
-                        let (old, new) = (ctx.rng.below(n), ctx.rng.below(n));
-                        ("cas".into(), json!([old, new]))
-                    }
-                    // Nothing written yet: a cas could only expect the initial nil.
-                    None if is_write || last == 0 => {
-                        last += 1;
-                        ("write".into(), json!(last))
-                    }
-                    None => {
-                        let old = 1 + ctx.rng.below(last);
-                        last += 1;
-                        ("cas".into(), json!([old, last]))
-                    }
-                })
-            }))
+            Box::new(KeyOps {
+                weights: (r, w, c),
+                range,
+                last: 0,
+                known: BTreeMap::new(),
+                pending: BTreeMap::new(),
+            })
         })
     }
 
@@ -131,6 +114,85 @@ impl Workload for Register {
             budget: budget.clone(),
         };
         vec![Checked::of("linear", linear::check(ops, &opts))]
+    }
+}
+
+/// One key's operations: reads, unique writes and compare-and-sets that mostly expect what
+/// their worker last saw (fed back through [`Generator::update`](g::Generator::update)).
+struct KeyOps {
+    weights: (f64, f64, f64),
+    range: Option<u64>,
+    /// The last unique value handed out (values are 1, 2, 3, …).
+    last: u64,
+    /// Per worker: the value it last read or wrote on this key, when it knows one.
+    known: BTreeMap<g::Thread, u64>,
+    /// Per worker: the value its write or cas in flight would leave.
+    pending: BTreeMap<g::Thread, u64>,
+}
+
+impl g::Generator for KeyOps {
+    fn op(&mut self, ctx: &mut Ctx) -> g::GenOp {
+        let Some(&thread) = ctx.free.first() else {
+            return g::GenOp::Pending;
+        };
+        let (r, w, c) = self.weights;
+        let x = ctx.rng.unit() * (r + w + c);
+        let (f, value) = if x < r {
+            ("read", Value::Null)
+        } else {
+            let is_write = x < r + w;
+            match self.range {
+                Some(n) if is_write => ("write", json!(ctx.rng.below(n))),
+                Some(n) => ("cas", json!([ctx.rng.below(n), ctx.rng.below(n)])),
+                // Nothing written yet: a cas could only expect the initial nil.
+                None if is_write || self.last == 0 => {
+                    self.last += 1;
+                    self.pending.insert(thread, self.last);
+                    ("write", json!(self.last))
+                }
+                None => {
+                    let old = match self.known.get(&thread) {
+                        Some(&v) if ctx.rng.below(4) != 0 => v,
+                        _ => 1 + ctx.rng.below(self.last),
+                    };
+                    self.last += 1;
+                    self.pending.insert(thread, self.last);
+                    ("cas", json!([old, self.last]))
+                }
+            }
+        };
+        g::GenOp::Op(g::Invocation {
+            thread,
+            time: ctx.time,
+            f: f.into(),
+            value,
+        })
+    }
+
+    fn update(&mut self, _ctx: &Ctx, event: &g::Event) {
+        let t = event.thread;
+        let written = self.pending.remove(&t);
+        if event.kind != crate::history::OpType::Ok {
+            // Failed or unknown: what the worker knows is unchanged (a cas that failed saw a
+            // different value, but not which).
+            return;
+        }
+        match event.f.as_str() {
+            "read" => match event.value.as_u64() {
+                Some(v) => {
+                    self.known.insert(t, v);
+                }
+                None => {
+                    self.known.remove(&t);
+                }
+            },
+            "write" | "cas" => {
+                if let Some(v) = written {
+                    self.known.insert(t, v);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -169,6 +231,75 @@ mod tests {
             }
         }
         assert!(written.len() > 1);
+    }
+
+    /// Two workers take turns on one register that applies each op at once: most of the
+    /// compare-and-sets expect what their worker last saw, so many succeed (the point of a
+    /// cas), and every value written stays unique.
+    #[test]
+    fn most_compare_and_sets_expect_what_their_worker_last_saw() {
+        use crate::generator::{Ctx, Event, GenOp, Rng};
+        use crate::history::OpType;
+        let mut gen = Register::default().generator();
+        let all = [0usize, 1];
+        let mut rng = Rng::new(7);
+        let mut reg: Option<u64> = None;
+        let (mut cas, mut cas_ok) = (0, 0);
+        let mut written = std::collections::BTreeSet::new();
+        for i in 0..4000 {
+            let free = [all[i % 2]];
+            let mut ctx = Ctx {
+                time: i as u64,
+                free: &free,
+                all: &all,
+                rng: &mut rng,
+            };
+            let GenOp::Op(op) = gen.op(&mut ctx) else {
+                panic!("the register workload never waits");
+            };
+            let v = op.value[1].clone();
+            let (kind, out) = match op.f.as_str() {
+                "read" => (OpType::Ok, json!(reg)),
+                "write" => {
+                    assert!(written.insert(v.as_u64().unwrap()), "unique values");
+                    reg = v.as_u64();
+                    (OpType::Ok, v)
+                }
+                "cas" => {
+                    cas += 1;
+                    assert!(written.insert(v[1].as_u64().unwrap()), "unique values");
+                    if reg == v[0].as_u64() {
+                        cas_ok += 1;
+                        reg = v[1].as_u64();
+                        (OpType::Ok, v)
+                    } else {
+                        (OpType::Fail, v)
+                    }
+                }
+                f => panic!("unexpected {f}"),
+            };
+            let ev = Event {
+                thread: op.thread,
+                time: i as u64,
+                kind,
+                f: op.f.clone(),
+                value: json!([op.value[0], out]),
+            };
+            let ctx = Ctx {
+                time: i as u64,
+                free: &free,
+                all: &all,
+                rng: &mut rng,
+            };
+            gen.update(&ctx, &ev);
+            // After ops_per_key ops the generator moves to a fresh, empty key.
+            if ((i + 1) as u64).is_multiple_of(Register::default().ops_per_key) {
+                reg = None;
+                written.clear();
+            }
+        }
+        assert!(cas > 500, "{cas}");
+        assert!(cas_ok * 100 / cas >= 30, "cas ok {cas_ok} of {cas}");
     }
 
     #[test]

@@ -92,6 +92,13 @@ fn faults_line(faults: &Value) -> Option<String> {
         if c["no_effect"].as_u64().unwrap_or(0) > 0 {
             p.push_str(&format!(" (no effect: {})", first_str(&c["notes"])));
         }
+        let moved = c["moved"].as_u64().unwrap_or(0);
+        if moved > 0 {
+            p.push_str(&format!(
+                " ({moved} moved: {})",
+                first_str(&c["moved_reasons"])
+            ));
+        }
         let skipped = c["skipped"].as_u64().unwrap_or(0);
         if skipped > 0 {
             p.push_str(&format!(

@@ -73,6 +73,9 @@ pub struct KillFault {
     killed: Mutex<BTreeSet<String>>,
 }
 
+/// How a kill holds its nodes ([`Cx::hold`]): no pause aims at them until they are started.
+const HELD: &str = "killed";
+
 /// The mark a kill leaves: the name of the target it killed.
 const MARK: &str = "killed";
 
@@ -108,7 +111,7 @@ impl Fault for KillFault {
         let k = ability(cx)?;
         match op {
             KILL | STOP => {
-                let nodes = cx.targets(request)?;
+                let (nodes, moved) = cx.hold(request, HELD)?;
                 let graceful = op == STOP;
                 self.lock().extend(nodes.iter().cloned());
                 cx.on_nodes_ok(&nodes, |n, r| {
@@ -120,7 +123,11 @@ impl Fault for KillFault {
                         k.kill(i)
                     }
                 })?;
-                Ok(json!({ "nodes": nodes, "graceful": graceful }))
+                let mut v = json!({ "nodes": nodes, "graceful": graceful });
+                if let Some(m) = moved {
+                    v["moved"] = json!(m);
+                }
+                Ok(v)
             }
             START => {
                 let nodes: Vec<String> = match request.get("nodes").and_then(Value::as_array) {
@@ -137,6 +144,7 @@ impl Fault for KillFault {
                 for n in &nodes {
                     self.lock().remove(n);
                 }
+                cx.release(&nodes, HELD);
                 Ok(json!({ "nodes": nodes }))
             }
             other => bail!("kill: unknown operation {other:?}"),
@@ -168,6 +176,7 @@ impl Fault for KillFault {
         k.start(i)?;
         marks::remove(r, MARK)?;
         self.lock().remove(node);
+        cx.release(&[node.to_string()], HELD);
         Ok(vec![if this_run {
             "start".into()
         } else {

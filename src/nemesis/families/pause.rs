@@ -89,7 +89,7 @@ impl Fault for PauseFault {
         let p = ability(cx)?;
         match op {
             PAUSE => {
-                let nodes = cx.targets(request)?;
+                let (nodes, moved) = cx.hold(request, HELD)?;
                 self.lock().extend(nodes.iter().cloned());
                 cx.on_nodes_ok(&nodes, |n, r| {
                     let i = cx.index(n)?;
@@ -99,7 +99,11 @@ impl Fault for PauseFault {
                     marks::write(r, MARK, &text)?;
                     p.pause(i)
                 })?;
-                Ok(json!({ "nodes": nodes }))
+                let mut v = json!({ "nodes": nodes });
+                if let Some(m) = moved {
+                    v["moved"] = json!(m);
+                }
+                Ok(v)
             }
             RESUME => {
                 let was: Vec<String> = self.lock().iter().cloned().collect();
@@ -108,6 +112,7 @@ impl Fault for PauseFault {
                     resume_marked(r)
                 })?;
                 self.lock().clear();
+                cx.release(&cx.names, HELD);
                 Ok(json!({ "nodes": was }))
             }
             other => bail!("pause: unknown operation {other:?}"),
@@ -126,6 +131,7 @@ impl Fault for PauseFault {
             ));
         }
         self.lock().remove(node);
+        cx.release(&[node.to_string()], HELD);
         Ok(steps)
     }
     fn leftovers(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
@@ -153,6 +159,9 @@ impl Fault for PauseFault {
         Ok(out)
     }
 }
+
+/// How a pause holds its nodes ([`Cx::hold`]): no kill aims at them until they are resumed.
+const HELD: &str = "paused";
 
 /// The mark a pause leaves: the pids it stopped, one per line.
 const MARK: &str = "paused";

@@ -175,6 +175,8 @@ struct Tally {
     errors: Vec<String>,
     notes: Vec<String>,
     skip_reasons: Vec<String>,
+    moved: u64,
+    moved_reasons: Vec<String>,
 }
 
 fn push_once(v: &mut Vec<String>, s: &str) {
@@ -187,7 +189,9 @@ fn push_once(v: &mut Vec<String>, s: &str) {
 /// starts took effect (`injected`), how many failed (`failed`, with their distinct `errors`),
 /// how many had no effect on the target (`no_effect`, with the `notes` saying why — etcd ignores
 /// libfaketime) and how many were skipped as not applicable at that moment (`skipped`, with
-/// `skip_reasons` — no leader to isolate). `kinds` (the plan's faults) are listed even when never
+/// `skip_reasons` — no leader to isolate), and how many were moved to other nodes than drawn
+/// (`moved`, with `moved_reasons` — a pause drawn for a node that a kill holds down).
+/// `kinds` (the plan's faults) are listed even when never
 /// drawn, so a fault that never happened reads 0, not "survived". Also heal errors, under
 /// `"heal"`.
 pub fn fault_summary(ops: &[Op], kinds: &[String]) -> serde_json::Value {
@@ -221,6 +225,10 @@ pub fn fault_summary(ops: &[Op], kinds: &[String]) -> serde_json::Value {
             push_once(&mut t.skip_reasons, why);
         } else {
             t.injected += 1;
+            if let Some(why) = op.value.get("moved").and_then(Value::as_str) {
+                t.moved += 1;
+                push_once(&mut t.moved_reasons, why);
+            }
             if op.value.get("effective") == Some(&Value::Bool(false)) {
                 t.no_effect += 1;
                 if let Some(n) = op.value.get("note").and_then(Value::as_str) {
@@ -235,7 +243,8 @@ pub fn fault_summary(ops: &[Op], kinds: &[String]) -> serde_json::Value {
             k,
             json!({"injected": t.injected, "failed": t.failed, "no_effect": t.no_effect,
                    "skipped": t.skipped, "errors": t.errors, "notes": t.notes,
-                   "skip_reasons": t.skip_reasons}),
+                   "skip_reasons": t.skip_reasons, "moved": t.moved,
+                   "moved_reasons": t.moved_reasons}),
         );
     }
     if !heal_errors.is_empty() {
