@@ -16,3 +16,4 @@ mod runner;
 mod serve;
 mod support;
 mod txn;
+mod workloads;
