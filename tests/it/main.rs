@@ -1,5 +1,6 @@
 //! The one integration-test binary: areas as modules.
 
+mod browser;
 mod check;
 mod ci;
 mod custom;
