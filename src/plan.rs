@@ -443,6 +443,18 @@ pub fn parse_kv(s: &str) -> Result<(String, String)> {
     }
 }
 
+/// The YAML workloads of the tree's `workloads/`, compiled in so an installed binary runs them
+/// by name too (a file of the same name in a preset folder wins).
+const EMBEDDED_WORKLOADS: &[(&str, &str)] = &[
+    ("queue", include_str!("../workloads/queue.yaml")),
+    ("unique-ids", include_str!("../workloads/unique-ids.yaml")),
+    ("mutex", include_str!("../workloads/mutex.yaml")),
+    (
+        "keyed-register",
+        include_str!("../workloads/keyed-register.yaml"),
+    ),
+];
+
 /// Nemesis presets compiled into the binary.
 const EMBEDDED_NEMESES: &[(&str, &str)] = &[
     ("none", include_str!("../nemeses/none.yaml")),
@@ -495,6 +507,7 @@ pub fn preset(kind: &str, name: &str) -> Result<Option<(String, String)>> {
     }
     let embedded = match kind {
         "nemeses" => EMBEDDED_NEMESES,
+        "workloads" => EMBEDDED_WORKLOADS,
         _ => &[],
     };
     Ok(embedded
@@ -507,6 +520,10 @@ pub fn preset(kind: &str, name: &str) -> Result<Option<(String, String)>> {
 pub fn preset_names(kind: &str) -> Vec<String> {
     let mut names: Vec<String> = match kind {
         "nemeses" => EMBEDDED_NEMESES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect(),
+        "workloads" => EMBEDDED_WORKLOADS
             .iter()
             .map(|(n, _)| n.to_string())
             .collect(),

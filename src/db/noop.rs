@@ -10,8 +10,14 @@
 //! Options (`--target-opt K=V`):
 //! - `lie=N` (TEST ONLY; the `liar` target sets `lie=2`): every N-th write is acknowledged but
 //!   never applied (a register write or set add is dropped, a counter increment is skipped, a
-//!   bank transfer debits without crediting, a list append vanishes), so checkers must report
-//!   the run invalid.
+//!   bank transfer debits without crediting, a list append vanishes, an enqueued element is
+//!   lost, an id is handed out again, a lock is granted while it is held), so checkers must
+//!   report the run invalid.
+//!
+//! Besides the built-in workloads' vocabularies it speaks three that the YAML workloads in
+//! `workloads/` use: `queue` (`enqueue v`, `dequeue` → the oldest element or null, `drain` →
+//! every element), `unique-ids` (`generate` → a fresh integer) and `mutex` (`acquire` / `release`
+//! of one lock, `fail` when it is held / free).
 //! - `hang_every=N` (TEST ONLY): every N-th operation never completes, to exercise the op
 //!   timeout (`info`, then a new process).
 
@@ -42,6 +48,9 @@ pub const VOCABULARIES: &[&str] = &[
     "bank",
     "list-append",
     "rw-register",
+    "queue",
+    "unique-ids",
+    "mutex",
 ];
 
 /// The test-only lying target: `noop` with `lie=2` (every second write acknowledged but
@@ -70,6 +79,9 @@ enum Wl {
     Bank,
     ListAppend,
     RwRegister,
+    Queue,
+    UniqueIds,
+    Mutex,
 }
 
 #[derive(Default)]
@@ -80,6 +92,9 @@ struct State {
     counter: i64,
     balances: Vec<i64>,
     lists: HashMap<String, Vec<Value>>,
+    queue: std::collections::VecDeque<Value>,
+    next_id: u64,
+    held: bool,
     writes: u64,
     ops: u64,
 }
@@ -116,6 +131,9 @@ impl Noop {
             "bank" => Wl::Bank,
             "list-append" => Wl::ListAppend,
             "rw-register" => Wl::RwRegister,
+            "queue" => Wl::Queue,
+            "unique-ids" => Wl::UniqueIds,
+            "mutex" => Wl::Mutex,
             other => {
                 return Err(bad_input(format!(
                     "target {name} does not speak workload {other:?}"
@@ -345,6 +363,40 @@ fn apply(
                 }
             }
             Completion::ok(Value::Array(out))
+        }
+        (Wl::Queue, "enqueue") => {
+            if !lie(st, lie_every) {
+                st.queue.push_back(value.clone());
+            }
+            Completion::ok(value.clone())
+        }
+        (Wl::Queue, "dequeue") => Completion::ok(st.queue.pop_front().unwrap_or(Value::Null)),
+        (Wl::Queue, "drain") => Completion::ok(Value::Array(st.queue.drain(..).collect())),
+        (Wl::UniqueIds, "generate") => {
+            // a lie hands out the previous id again
+            if lie(st, lie_every) && st.next_id > 0 {
+                return Completion::ok(json!(st.next_id));
+            }
+            st.next_id += 1;
+            Completion::ok(json!(st.next_id))
+        }
+        (Wl::Mutex, "acquire") => {
+            // a lie grants the lock without looking at (or taking) it
+            if lie(st, lie_every) {
+                return Completion::ok(value.clone());
+            }
+            if st.held {
+                return Completion::fail(value.clone(), "acquire: the lock is held");
+            }
+            st.held = true;
+            Completion::ok(value.clone())
+        }
+        (Wl::Mutex, "release") => {
+            if !st.held {
+                return Completion::fail(value.clone(), "release: the lock is free");
+            }
+            st.held = false;
+            Completion::ok(value.clone())
         }
         (_, f) => bad(&format!("operation {f:?} is not part of this workload")),
     }

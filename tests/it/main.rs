@@ -1,5 +1,6 @@
 //! The one integration-test binary: areas as modules.
 
+mod browser;
 mod check;
 mod ci;
 mod custom;
@@ -16,3 +17,4 @@ mod runner;
 mod serve;
 mod support;
 mod txn;
+mod workloads;

@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::history::{Op, OpType, Process};
 
 mod charts;
+mod lede;
 mod svg;
 
 /// Histories with more ops than this are downsampled in the timeline and latency charts.
@@ -48,7 +49,9 @@ pre{background:#f6f6f6;padding:.5em;overflow:auto;max-height:24em}.kv span{margi
 .ax{stroke:#999;stroke-width:.5}.lo{stroke:#3b8f3b;fill:none}.lf{stroke:#d08a2c;fill:none}\
 .li{stroke:#8a5db5;fill:none}.ed{stroke:#555;fill:none;marker-end:url(#ah)}\
 .wide{overflow-x:auto}.why{color:#c0001a;font-weight:bold}.chart svg{border:1px solid #eee}\
-.PASS{background:#2a7d2a}.FAIL{background:#c0262d}.ERROR{background:#555}";
+.PASS{background:#2a7d2a}.FAIL{background:#c0262d}.ERROR{background:#555}\
+.lede{font-size:16px;background:#fff4f4;border-left:4px solid #c0262d;padding:.5em .8em;\
+max-width:60em}";
 
 /// The page's style sheet: the shared rules, then the counterexample drawing's.
 fn css() -> String {
@@ -73,9 +76,9 @@ pub fn render(results: &Value, ops: &[Op]) -> String {
         css()
     );
     let by_index: HashMap<u64, &Op> = ops.iter().map(|o| (o.index, o)).collect();
-    header(&mut h, results, name);
-    checkers(&mut h, results, &by_index);
     let span = time_span(ops);
+    header(&mut h, results, name, lede::lede(results, ops, span.0));
+    checkers(&mut h, results, &by_index);
     timeline(&mut h, &bars, &faults, &hl, span);
     h.push_str(
         "<h2 id=\"latency\">Latency</h2>\n<p class=\"muted\">Each completed op at its invocation time, \
@@ -155,6 +158,15 @@ fn jv(v: &Value) -> String {
     }
 }
 
+/// A figure: a JSON value as [`jv`] writes it, `null` (nothing measured) as [`NONE`].
+fn fig(v: &Value) -> String {
+    if v.is_null() {
+        NONE.to_string()
+    } else {
+        jv(v)
+    }
+}
+
 fn verdict(v: Option<&Value>) -> &'static str {
     match v {
         Some(Value::Bool(true)) => "VALID",
@@ -168,13 +180,11 @@ fn badge(v: Option<&Value>) -> String {
     format!("<span class=\"v {s}\">{s}</span>")
 }
 
-fn header(h: &mut String, r: &Value, name: &str) {
-    let _ = write!(
-        h,
-        "<h1>{} {}</h1>\n<p class=\"kv\">",
-        esc(name),
-        badge(r.get("valid"))
-    );
+fn header(h: &mut String, r: &Value, name: &str, lede: Option<String>) {
+    let _ = writeln!(h, "<h1>{} {}</h1>", esc(name), badge(r.get("valid")));
+    // an INVALID run opens with what went wrong, in one sentence
+    h.push_str(&lede.unwrap_or_default());
+    h.push_str("<p class=\"kv\">");
     for (label, key) in [
         ("ops", "ops"),
         ("events", "events"),
@@ -338,7 +348,8 @@ fn checkers(h: &mut String, r: &Value, ops: &HashMap<u64, &Op>) {
     for (name, c) in order {
         let _ = write!(
             h,
-            "<h3>{} {}</h3>\n<p class=\"kv\">",
+            "<h3 id=\"{}\">{} {}</h3>\n<p class=\"kv\">",
+            lede::checker_anchor(name),
             esc(name),
             badge(c.get("valid"))
         );
@@ -348,7 +359,7 @@ fn checkers(h: &mut String, r: &Value, ops: &HashMap<u64, &Op>) {
         };
         for (k, v) in obj {
             if k != "valid" && !v.is_array() && !v.is_object() {
-                let _ = write!(h, "<span><b>{}</b> {}</span>", esc(k), jv(v));
+                let _ = write!(h, "<span><b>{}</b> {}</span>", esc(k), fig(v));
             }
         }
         h.push_str("</p>\n");
@@ -435,7 +446,7 @@ fn by_f(h: &mut String, m: &serde_json::Map<String, Value>) {
     for (f, s) in m {
         let _ = write!(h, "<tr><td>{}</td>", esc(f));
         for k in ["count", "ok", "fail", "info"] {
-            let _ = write!(h, "<td>{}</td>", s.get(k).map(jv).unwrap_or_default());
+            let _ = write!(h, "<td>{}</td>", s.get(k).map(fig).unwrap_or_default());
         }
         for k in ["p50", "p90", "p99", "max"] {
             let v = s
@@ -444,7 +455,8 @@ fn by_f(h: &mut String, m: &serde_json::Map<String, Value>) {
             let _ = write!(
                 h,
                 "<td>{}</td>",
-                v.map(|x| format!("{x:.1}")).unwrap_or_default()
+                v.map(|x| format!("{x:.1}"))
+                    .unwrap_or_else(|| NONE.to_string())
             );
         }
         h.push_str("</tr>\n");
@@ -921,12 +933,15 @@ const STAT_COLS: [&str; 8] = [
     "latency_ms_max",
 ];
 
-/// One stats cell: floats to two places.
+/// What an empty figure shows (no ops in the window: no latency to speak of).
+const NONE: &str = "—";
+
+/// One stats cell: floats to two places; a missing or null figure as [`NONE`].
 fn stat_cell(s: &Value, k: &str) -> String {
     match s.get(k) {
         Some(Value::Number(n)) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap_or(0.0)),
+        None | Some(Value::Null) => NONE.to_string(),
         Some(v) => jv(v),
-        None => String::new(),
     }
 }
 
@@ -966,7 +981,7 @@ fn availability(h: &mut String, r: &Value, t0: u64) {
         return;
     };
     h.push_str(
-        "<h2 id=\"availability\">Availability per fault window</h2>\n<table><tr><th>fault</th><th>value</th>\
+        "<h2 id=\"availability\">Availability per fault window</h2>\n<table><tr><th>fault</th>\
         <th>from s</th><th>to s</th><th>ops</th><th>ok</th><th>fail</th><th>info</th>\
         <th>ok share</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n",
     );
@@ -978,9 +993,11 @@ fn availability(h: &mut String, r: &Value, t0: u64) {
         let s = w.get("stats").unwrap_or(&Value::Null);
         let _ = write!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>",
-            w.get("fault").map(jv).unwrap_or_default(),
-            w.get("value").map(jv).unwrap_or_default(),
+            "<tr><td>{}</td><td>{}</td><td>{}</td>",
+            esc(&lede::fault_words(
+                w.get("fault").and_then(Value::as_str).unwrap_or("fault"),
+                w.get("value").unwrap_or(&Value::Null)
+            )),
             secs(w.get("start_ns")),
             secs(w.get("end_ns")),
         );

@@ -265,12 +265,20 @@ fn failed_or_skipped_faults_are_not_shaded() {
     let mut ops = history();
     // The partition failed on a node: nothing was in force.
     ops[3].error = Some("n1: iptables exited 1".into());
+    // (the drawings come before the availability table, which reads the checker's results)
+    let drawn = |page: &str| page[..page.find("id=\"availability\"").unwrap()].to_string();
     let page = render(&results(true), &ops);
-    assert!(!page.contains(">partition<"), "a failed fault is shaded");
+    assert!(
+        !drawn(&page).contains(">partition<"),
+        "a failed fault is shaded"
+    );
     let mut ops = history();
     ops[3].value = json!({"skipped": "no leader"});
     let page = render(&results(true), &ops);
-    assert!(!page.contains(">partition<"), "a skipped fault is shaded");
+    assert!(
+        !drawn(&page).contains(">partition<"),
+        "a skipped fault is shaded"
+    );
 }
 
 #[test]
@@ -320,4 +328,89 @@ fn times_far_apart_are_charted_in_wider_buckets_not_one_per_second() {
         assert!(page.contains("Throughput"), "the chart is drawn");
         assert!(page.len() < 1 << 20, "{} bytes", page.len());
     }
+}
+
+/// The history with the partition's outcome as the nemesis records it (components, label), the
+/// stuck read sent to the cut-off node.
+fn partitioned_history() -> Vec<Op> {
+    let mut ops = history();
+    ops[3].value = json!({"nodes": ["n1", "n2", "n3"], "components": [["n1"], ["n2", "n3"]],
+        "label": "partition primaries: n1 | n2 n3"});
+    ops[4].node = Some("n1".into());
+    ops
+}
+
+#[test]
+fn invalid_report_opens_with_what_went_wrong_where_and_when() {
+    let page = render(&results(false), &partitioned_history());
+    assert_well_formed(&page);
+    let lede = page.find("class=\"lede\"").expect("an opening sentence");
+    assert!(
+        lede < page.find("id=\"checkers\"").unwrap(),
+        "it comes before the evidence"
+    );
+    let end = lede + page[lede..].find("</p>").unwrap();
+    let text = &page[lede..end];
+    assert!(text.contains("1 impossible read on key 1"), "{text}");
+    assert!(text.contains("on n1 at 0.9 s"), "{text}");
+    assert!(
+        text.contains("while n1 was cut off from the majority (partition primaries: n1 | n2 n3)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("it returned stale &amp; old where the value was &lt;script&gt;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("href=\"#key-1\""),
+        "links the drawing: {text}"
+    );
+    assert!(page.contains("id=\"key-1\""));
+    // a valid run has none
+    assert!(!render(&results(true), &partitioned_history()).contains("class=\"lede\""));
+}
+
+#[test]
+fn lede_of_another_checker_uses_its_summary_and_first_evidence() {
+    let mut r = results(true);
+    r["valid"] = json!(false);
+    r["checkers"]["total-queue"] = json!({"valid": false,
+        "summary": "10 acknowledged, 9 dequeued, 1 lost (7)",
+        "errors": [{"index": 4, "why": "x"}]});
+    let page = render(&r, &partitioned_history());
+    assert_well_formed(&page);
+    assert!(page.contains(
+        "<b>What went wrong:</b> total-queue — 10 acknowledged, 9 dequeued, 1 lost (7); first on \
+         n1 at 0.9 s, while n1 was cut off from the majority"
+    ));
+    assert!(page.contains("href=\"#checker-total-queue\""));
+    assert!(page.contains("<h3 id=\"checker-total-queue\">"));
+}
+
+#[test]
+fn availability_names_fault_windows_in_words_and_empty_figures_as_a_dash() {
+    let mut r = results(true);
+    r["checkers"]["availability"]["windows"] = json!([
+        {"fault": "start-partition", "value": {"label": "partition primaries: n1 | n2 n3 n4 n5",
+            "components": [["n1"], ["n2", "n3", "n4", "n5"]]},
+         "start_ns": 500_000_000, "end_ns": 1_200_000_000,
+         "stats": {"ops": 0, "ok": 0, "fail": 0, "info": 0, "ok_share": null,
+                   "latency_ms_p50": null}},
+        {"fault": "start-kill", "value": {"nodes": ["n2", "n5"], "graceful": false},
+         "start_ns": 600_000_000, "end_ns": null, "stats": {"ops": 1, "ok": 1}},
+        {"fault": "start-pause", "value": {"nodes": ["n4"], "label": "pause n4",
+            "moved": "n1 is killed: aimed at n4 instead"},
+         "start_ns": 700_000_000, "end_ns": null, "stats": {}}
+    ]);
+    let page = render(&r, &history());
+    assert_well_formed(&page);
+    let table = &page[page.find("id=\"availability\"").unwrap()..];
+    assert!(table.contains("<td>partition primaries: n1 | n2 n3 n4 n5</td>"));
+    assert!(table.contains("<td>kill n2, n5</td>"));
+    assert!(table.contains("<td>pause n4 (n1 is killed: aimed at n4 instead)</td>"));
+    assert!(
+        !table.contains("null") && !table.contains("<code>"),
+        "{table}"
+    );
+    assert!(table.contains("<td>—</td>"));
 }
