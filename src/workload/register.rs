@@ -27,8 +27,10 @@ pub struct Register {
     pub keys: u64,
     /// Operations per key before moving to a fresh key.
     pub ops_per_key: u64,
-    /// Workers sharing one key (at most `run.concurrency`).
-    pub threads_per_key: usize,
+    /// Workers sharing one key (at most `run.concurrency`). Not given: 2, or one when
+    /// `run.concurrency` is 1 (a default must fit every setting the user may choose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads_per_key: Option<usize>,
     /// Relative weights of reads, writes and compare-and-sets.
     pub read: f64,
     pub write: f64,
@@ -42,7 +44,7 @@ impl Default for Register {
         Register {
             keys: 0,
             ops_per_key: 200,
-            threads_per_key: 2,
+            threads_per_key: None,
             read: 1.0,
             write: 1.0,
             cas: 1.0,
@@ -57,12 +59,9 @@ impl WorkloadOptions for Register {
         "read/write/compare-and-set registers on independent keys, checked for linearizability";
 
     fn validate(&self, run: &RunPlan) -> Result<(), String> {
-        check_range(
-            "threads_per_key",
-            self.threads_per_key,
-            1,
-            run.concurrency.max(1),
-        )?;
+        if let Some(t) = self.threads_per_key {
+            check_range("threads_per_key", t, 1, run.concurrency.max(1))?;
+        }
         check_range("ops_per_key", self.ops_per_key, 1, 1 << 40)?;
         check_range("keys", self.keys, 0, 1 << 40)?;
         if let Some(r) = self.value_range {
@@ -74,7 +73,9 @@ impl WorkloadOptions for Register {
             ("cas", self.cas),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!("{k}: must be a non-negative number"));
+                return Err(format!(
+                    "{k}: must be a finite, non-negative number, got {v}"
+                ));
             }
         }
         if self.read + self.write + self.cas <= 0.0 {
@@ -92,34 +93,39 @@ impl Workload for Register {
             Box::new((0..self.keys).map(|k| json!(k)))
         };
         let (r, w, c, range) = (self.read, self.write, self.cas, self.value_range);
-        g::independent_concurrent(self.threads_per_key, keys, self.ops_per_key, move |_k| {
-            // Per key: the last unique value written (values are 1, 2, 3, …).
-            let mut last = 0u64;
-            Box::new(g::from_fn(move |ctx: &mut Ctx| {
-                let x = ctx.rng.unit() * (r + w + c);
-                if x < r {
-                    return Some(("read".into(), Value::Null));
-                }
-                let is_write = x < r + w;
-                Some(match range {
-                    Some(n) if is_write => ("write".into(), json!(ctx.rng.below(n))),
-                    Some(n) => {
-                        let (old, new) = (ctx.rng.below(n), ctx.rng.below(n));
-                        ("cas".into(), json!([old, new]))
+        g::independent_concurrent(
+            self.threads_per_key.unwrap_or(2),
+            keys,
+            self.ops_per_key,
+            move |_k| {
+                // Per key: the last unique value written (values are 1, 2, 3, …).
+                let mut last = 0u64;
+                Box::new(g::from_fn(move |ctx: &mut Ctx| {
+                    let x = ctx.rng.unit() * (r + w + c);
+                    if x < r {
+                        return Some(("read".into(), Value::Null));
                     }
-                    // Nothing written yet: a cas could only expect the initial nil.
-                    None if is_write || last == 0 => {
-                        last += 1;
-                        ("write".into(), json!(last))
-                    }
-                    None => {
-                        let old = 1 + ctx.rng.below(last);
-                        last += 1;
-                        ("cas".into(), json!([old, last]))
-                    }
-                })
-            }))
-        })
+                    let is_write = x < r + w;
+                    Some(match range {
+                        Some(n) if is_write => ("write".into(), json!(ctx.rng.below(n))),
+                        Some(n) => {
+                            let (old, new) = (ctx.rng.below(n), ctx.rng.below(n));
+                            ("cas".into(), json!([old, new]))
+                        }
+                        // Nothing written yet: a cas could only expect the initial nil.
+                        None if is_write || last == 0 => {
+                            last += 1;
+                            ("write".into(), json!(last))
+                        }
+                        None => {
+                            let old = 1 + ctx.rng.below(last);
+                            last += 1;
+                            ("cas".into(), json!([old, last]))
+                        }
+                    })
+                }))
+            },
+        )
     }
 
     fn check(&self, ops: &[Op], budget: &Budget) -> Vec<Checked> {
@@ -192,7 +198,13 @@ mod tests {
             concurrency: 1,
             ..RunPlan::default()
         };
-        let e = Register::default().validate(&run).unwrap_err();
+        let two = Register {
+            threads_per_key: Some(2),
+            ..Register::default()
+        };
+        let e = two.validate(&run).unwrap_err();
         assert!(e.starts_with("threads_per_key"), "{e}");
+        // the default fits one worker
+        Register::default().validate(&run).unwrap();
     }
 }
