@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod db;
 pub mod generator;
+pub mod input;
 pub mod nemesis;
 pub mod nodes;
 pub mod plan;

@@ -168,8 +168,7 @@ pub fn resolve(args: &NodeArgs) -> anyhow::Result<ResolvedNodes> {
 
 /// Reads a nodes file: one `host[:port]` per line; blank lines and `#` comments are ignored.
 pub fn read_nodes_file(path: &Path, default_port: u16) -> anyhow::Result<Vec<(String, u16)>> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let text = crate::input::read_text(path, "nodes file", crate::input::MAX_TEXT_BYTES)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let l = line.split('#').next().unwrap_or("").trim();

@@ -308,8 +308,16 @@ impl Plan {
             ("nemesis.interval", self.nemesis.interval),
             ("workload.check_time_limit", self.workload.check_time_limit),
         ] {
+            if v.is_infinite() && v > 0.0 {
+                let hint = if k == "run.rate" {
+                    "; 0 means unlimited".to_string()
+                } else {
+                    format!("; at most {MAX_SECONDS} seconds (a year)")
+                };
+                return bad(k, &format!("must be a finite number, got {v}{hint}"));
+            }
             if !v.is_finite() || v < 0.0 {
-                return bad(k, "must be a non-negative number");
+                return bad(k, &format!("must be a non-negative number, got {v}"));
             }
             // Durations become `Duration`s and deadlines (`Instant + d` panics on overflow);
             // a year is far beyond any test and far below every overflow.
@@ -343,12 +351,37 @@ impl Plan {
                 ),
             );
         }
+        if name.len() > MAX_NAME_CHARS {
+            return bad(
+                "name",
+                &format!(
+                    "is {} characters long; at most {MAX_NAME_CHARS} (it names a directory)",
+                    name.len()
+                ),
+            );
+        }
+        if RESERVED_NAMES.contains(&name.as_str()) {
+            return bad(
+                "name",
+                &format!(
+                    "{name:?} is a name the store keeps for itself ({}); choose another",
+                    RESERVED_NAMES.join(", ")
+                ),
+            );
+        }
         if self.workload.name.trim().is_empty() {
             return bad("workload.name", "must name a workload");
         }
         Ok(())
     }
 }
+
+/// The longest test name: it is a directory of the store, and a file name may have 255 bytes.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Names the store uses at its top level (src/store.rs: `latest`; the index of
+/// crates/netsplit-report/src/index.rs: `index.html`): a test of that name would overwrite them.
+pub const RESERVED_NAMES: &[&str] = &["latest", "index.html"];
 
 /// The longest duration a plan may ask for, in seconds (a year).
 pub const MAX_SECONDS: f64 = 31_536_000.0;
@@ -367,8 +400,12 @@ fn yaml_error(text: &str, origin: &str, msg: &str) -> anyhow::Error {
         .map(str::trim)
         .filter(|l| !l.is_empty());
     match src {
-        Some(l) if !first.contains(l) => bad_input(format!("{origin}: {first} (in `{l}`)")),
-        _ => bad_input(format!("{origin}: {first}")),
+        Some(l) if !first.contains(l) => bad_input(format!(
+            "{origin}: {} (in `{}`)",
+            crate::error::cut_line(&first, 300),
+            crate::error::cut_line(l, 120)
+        )),
+        _ => bad_input(format!("{origin}: {}", crate::error::cut_line(&first, 300))),
     }
 }
 
@@ -500,8 +537,7 @@ pub fn preset(kind: &str, name: &str) -> Result<Option<(String, String)>> {
     for dir in preset_dirs(kind) {
         let p = dir.join(format!("{name}.yaml"));
         if p.is_file() {
-            let text = std::fs::read_to_string(&p)
-                .with_context(|| format!("reading preset {}", p.display()))?;
+            let text = crate::input::read_text(&p, "preset", crate::input::MAX_TEXT_BYTES)?;
             return Ok(Some((p.display().to_string(), text)));
         }
     }
@@ -625,8 +661,7 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     let mut file_text = None;
     if let Some(path) = plan_file {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| bad_input(format!("cannot read plan {origin}: {e}")))?;
+        let text = crate::input::read_text(path, "plan", crate::input::MAX_TEXT_BYTES)?;
         // typed parse first: unknown keys and bad values are reported with their line
         Plan::from_yaml(&text, &origin)?;
         file_val = yaml_value(&text, &origin)?;

@@ -24,6 +24,11 @@ pub fn timestamp(t: SystemTime) -> String {
 
 /// Creates a fresh run directory `<store>/<test>/<timestamp>` (a later millisecond if taken).
 pub fn create_run_dir(store: &Path, test: &str) -> Result<PathBuf> {
+    if crate::plan::RESERVED_NAMES.contains(&test) || test.len() > crate::plan::MAX_NAME_CHARS {
+        return Err(crate::error::bad_input(format!(
+            "test name {test:?} cannot name a directory of the store (reserved or too long)"
+        )));
+    }
     let parent = store.join(test);
     // A store path (or a part of it) that is a file is the user's mistake, not the harness's:
     // say which path is in the way, as bad input, instead of the OS's "Not a directory".
@@ -238,14 +243,10 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RunLogWriter {
 /// invocations, which an interrupted run leaves).
 pub fn load_run(run_dir: &Path) -> Result<(Plan, Vec<Op>, crate::history::ReadReport)> {
     let plan_path = run_dir.join("plan.yaml");
-    let text = std::fs::read_to_string(&plan_path).map_err(|e| {
-        crate::error::bad_input(format!("cannot read {}: {e}", plan_path.display()))
-    })?;
+    let text = crate::input::read_text(&plan_path, "plan", crate::input::MAX_TEXT_BYTES)?;
     let plan = Plan::from_yaml(&text, &plan_path.display().to_string())?;
     let hist_path = run_dir.join("history.jsonl");
-    let f = File::open(&hist_path).map_err(|e| {
-        crate::error::bad_input(format!("cannot read {}: {e}", hist_path.display()))
-    })?;
+    let f = crate::input::open_regular(&hist_path, "history")?;
     let (mut ops, report) = crate::history::read_jsonl(std::io::BufReader::new(f))
         .map_err(|e| crate::error::bad_input(format!("{}: {e}", hist_path.display())))?;
     crate::history::reindex(&mut ops);

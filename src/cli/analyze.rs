@@ -78,6 +78,13 @@ pub fn run(args: AnalyzeArgs, registry: &crate::registry::Registry) -> anyhow::R
             crate::report::index::write_logged(st);
         }
     }
-    print!("{}", crate::report::summary_text(&results));
+    {
+        use std::io::Write as _;
+        let _ = write!(
+            std::io::stdout(),
+            "{}",
+            crate::report::summary_text(&results)
+        );
+    }
     Ok(valid.exit_code())
 }

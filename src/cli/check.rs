@@ -118,15 +118,15 @@ pub fn run(args: CheckArgs, registry: &crate::registry::Registry) -> anyhow::Res
         match o {
             Ok(o) => {
                 if args.json {
-                    println!("{}", Value::Object(o.json));
+                    say!("{}", Value::Object(o.json));
                 } else {
-                    println!("{}", o.human);
+                    say!("{}", o.human);
                 }
                 verdicts.push(o.valid);
             }
             Err(e) => {
                 if first_err.is_some() {
-                    eprintln!("netsplit: error: {}", crate::error::one_line(&e));
+                    esay!("netsplit: error: {}", crate::error::one_line(&e));
                 } else {
                     first_err = Some(e);
                 }
@@ -135,7 +135,7 @@ pub fn run(args: CheckArgs, registry: &crate::registry::Registry) -> anyhow::Res
     }
     if !args.json && verdicts.len() > 1 {
         let count = |v: Validity| verdicts.iter().filter(|&&x| x == v).count();
-        println!(
+        say!(
             "{} histories: {} valid, {} invalid, {} unknown",
             verdicts.len(),
             count(Validity::True),
@@ -258,7 +258,7 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
             }
         }
     }
-    let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let bytes = crate::input::read_bytes(path, "history", crate::input::MAX_HISTORY_BYTES)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -422,7 +422,7 @@ fn stream_txn_jsonl(
     workload: TxnWorkload,
     start: Instant,
 ) -> anyhow::Result<Option<FileOutcome>> {
-    let file = std::fs::File::open(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let file = crate::input::open_regular(path, "history")?;
     let mut r = std::io::BufReader::with_capacity(1 << 16, file);
     let mut parser = txn::parse::TxnParser::new(workload);
     // The 1-based line of each event, for errors that name an event.

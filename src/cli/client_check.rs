@@ -69,10 +69,11 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
     let node = (!nodes.is_empty()).then_some(0);
     let target: Custom = registry.build_db_as(plan, nodes.clone(), Vec::new())?;
     let timeout = args.timeout.unwrap_or(plan.run.op_timeout);
-    if !(timeout.is_finite() && timeout > 0.0) {
-        return Err(crate::error::bad_input(
-            "--timeout: must be a positive number of seconds",
-        ));
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= plan::MAX_SECONDS) {
+        return Err(crate::error::bad_input(format!(
+            "--timeout: must be a positive number of seconds, at most {} (a year), got {timeout}",
+            plan::MAX_SECONDS
+        )));
     }
     let timeout = Duration::from_secs_f64(timeout);
 

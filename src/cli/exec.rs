@@ -37,9 +37,10 @@ pub fn run(args: ExecArgs) -> anyhow::Result<u8> {
     let mut cmd = Cmd::new(args.command[0].clone()).args(args.command[1..].iter().cloned());
     cmd.sudo = args.sudo;
     if let Some(t) = args.timeout {
-        if !(t > 0.0 && t.is_finite()) {
+        if !(t > 0.0 && t <= crate::plan::MAX_SECONDS) {
             return Err(crate::error::bad_input(format!(
-                "--timeout {t}: must be positive"
+                "--timeout {t}: must be a positive number of seconds, at most {} (a year)",
+                crate::plan::MAX_SECONDS
             )));
         }
         cmd.timeout = Some(Duration::from_secs_f64(t));
@@ -47,29 +48,11 @@ pub fn run(args: ExecArgs) -> anyhow::Result<u8> {
     let opts = &resolved.ssh;
     let cmd = &cmd;
     // Connect and run per node in parallel: one unreachable node does not hold up the others.
-    let results: Vec<(String, Result<control::Output, RemoteError>)> = std::thread::scope(|s| {
-        let hs: Vec<_> = resolved
-            .nodes
-            .iter()
-            .map(|n| {
-                s.spawn(move || control::ssh::SshRemote::connect(n, opts).and_then(|r| r.exec(cmd)))
-            })
-            .collect();
-        resolved
-            .nodes
-            .iter()
-            .zip(hs)
-            .map(|(n, h)| {
-                let r = h.join().unwrap_or_else(|_| {
-                    Err(RemoteError::Other {
-                        node: n.name.clone(),
-                        msg: "panicked".into(),
-                    })
-                });
-                (n.name.clone(), r)
-            })
-            .collect()
-    });
+    let results: Vec<(String, Result<control::Output, RemoteError>)> =
+        control::fan_out(&resolved.nodes, |_, n| {
+            let r = control::ssh::SshRemote::connect(n, opts).and_then(|r| r.exec(cmd));
+            (n.name.clone(), r)
+        });
     let mut unreachable = false;
     let mut failed = false;
     for (name, r) in results {

@@ -147,7 +147,7 @@ where
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("netsplit: error: {}", crate::error::one_line(&e));
+            esay!("netsplit: error: {}", crate::error::one_line(&e));
             crate::error::exit_code_for(&e)
         }
     }

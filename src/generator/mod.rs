@@ -598,6 +598,9 @@ impl Generator for Independent {
         if !self.started {
             self.started = true;
             self.base_seed = ctx.rng.next_u64();
+            // Fewer workers than a group (the default group size with `concurrency: 1`): one
+            // group of all of them, rather than none and an idle run.
+            self.n = self.n.min(ctx.all.len().max(1));
             let n_groups = ctx.all.len() / self.n;
             for g in 0..n_groups {
                 self.groups.push(Group {

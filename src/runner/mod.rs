@@ -1051,7 +1051,11 @@ async fn progress_loop(sh: Arc<Shared>) {
 /// Prints a run's summary on stdout.
 pub fn print_summary(out: &RunOutcome) {
     use std::io::Write as _;
-    print!("{}", crate::report::summary_text(&out.results));
+    let _ = write!(
+        std::io::stdout(),
+        "{}",
+        crate::report::summary_text(&out.results)
+    );
     let _ = std::io::stdout().flush();
 }
 

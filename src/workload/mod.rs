@@ -258,7 +258,9 @@ pub fn check(
 pub(crate) fn check_weights(read: f64, write: f64) -> std::result::Result<(), String> {
     for (k, v) in [("read", read), ("write", write)] {
         if !v.is_finite() || v < 0.0 {
-            return Err(format!("{k}: must be a non-negative number"));
+            return Err(format!(
+                "{k}: must be a finite, non-negative number, got {v}"
+            ));
         }
     }
     if read + write <= 0.0 {

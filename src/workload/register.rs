@@ -29,8 +29,10 @@ pub struct Register {
     pub keys: u64,
     /// Operations per key before moving to a fresh key.
     pub ops_per_key: u64,
-    /// Workers sharing one key (at most `run.concurrency`).
-    pub threads_per_key: usize,
+    /// Workers sharing one key (at most `run.concurrency`). Not given: 2, or one when
+    /// `run.concurrency` is 1 (a default must fit every setting the user may choose).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads_per_key: Option<usize>,
     /// Relative weights of reads, writes and compare-and-sets.
     pub read: f64,
     pub write: f64,
@@ -44,7 +46,7 @@ impl Default for Register {
         Register {
             keys: 0,
             ops_per_key: 200,
-            threads_per_key: 2,
+            threads_per_key: None,
             read: 1.0,
             write: 1.0,
             cas: 1.0,
@@ -59,12 +61,9 @@ impl WorkloadOptions for Register {
         "read/write/compare-and-set registers on independent keys, checked for linearizability";
 
     fn validate(&self, run: &RunPlan) -> Result<(), String> {
-        check_range(
-            "threads_per_key",
-            self.threads_per_key,
-            1,
-            run.concurrency.max(1),
-        )?;
+        if let Some(t) = self.threads_per_key {
+            check_range("threads_per_key", t, 1, run.concurrency.max(1))?;
+        }
         check_range("ops_per_key", self.ops_per_key, 1, 1 << 40)?;
         check_range("keys", self.keys, 0, 1 << 40)?;
         if let Some(r) = self.value_range {
@@ -76,7 +75,9 @@ impl WorkloadOptions for Register {
             ("cas", self.cas),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!("{k}: must be a non-negative number"));
+                return Err(format!(
+                    "{k}: must be a finite, non-negative number, got {v}"
+                ));
             }
         }
         if self.read + self.write + self.cas <= 0.0 {
@@ -94,7 +95,7 @@ impl Workload for Register {
             Box::new((0..self.keys).map(|k| json!(k)))
         };
         let (r, w, c, range) = (self.read, self.write, self.cas, self.value_range);
-        g::independent_concurrent(self.threads_per_key, keys, self.ops_per_key, move |_k| {
+        g::independent_concurrent(self.threads_per_key.unwrap_or(2), keys, self.ops_per_key, move |_k| {
             Box::new(KeyOps {
                 weights: (r, w, c),
                 range,
@@ -323,7 +324,13 @@ mod tests {
             concurrency: 1,
             ..RunPlan::default()
         };
-        let e = Register::default().validate(&run).unwrap_err();
+        let two = Register {
+            threads_per_key: Some(2),
+            ..Register::default()
+        };
+        let e = two.validate(&run).unwrap_err();
         assert!(e.starts_with("threads_per_key"), "{e}");
+        // the default fits one worker
+        Register::default().validate(&run).unwrap();
     }
 }

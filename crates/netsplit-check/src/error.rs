@@ -50,7 +50,26 @@ pub fn one_line(err: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    parts.join(": ")
+    cut_line(&parts.join(": "), MAX_LINE_CHARS)
+}
+
+/// The longest error line [`one_line`] gives, in characters: whatever an error quotes (a 200 KB
+/// plan line, a client's output) is cut to keep the line readable.
+pub const MAX_LINE_CHARS: usize = 500;
+
+/// `s` cut to at most `max` characters (plus " …" when cut), on a character boundary, with
+/// control characters (escape sequences, NUL) shown as `?` so that a line quoted from a file
+/// or a program cannot move the terminal's cursor or change its colours.
+pub fn cut_line(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push_str(" …");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -76,6 +95,18 @@ mod tests {
         // Found by fuzzing plans: a YAML error quoting a line of carriage returns.
         let e = bad_input("p.yaml: line 2: unclosed '[' (in `[[\r\r\rfaults: []`)");
         assert!(!one_line(&e).contains(['\n', '\r']), "{:?}", one_line(&e));
+    }
+
+    #[test]
+    fn one_line_is_cut_and_shows_no_control_characters() {
+        let e = bad_input(format!(
+            "p.yaml: line 1: bad (in `{}\x1b[31m`)",
+            "x".repeat(200_000)
+        ));
+        let l = one_line(&e);
+        assert!(l.chars().count() <= MAX_LINE_CHARS + 2, "{}", l.len());
+        assert!(l.ends_with(" …") && !l.contains('\x1b'), "{l}");
+        assert_eq!(cut_line("a\x1bb", 10), "a?b");
     }
 
     #[test]

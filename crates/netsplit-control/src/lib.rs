@@ -205,24 +205,46 @@ where
     T: Send,
     F: Fn(usize, &I) -> T + Sync,
 {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let f = &f;
-                s.spawn(move || f(i, item))
+    // At most FAN_OUT_THREADS threads, each taking the next item: a node list of thousands
+    // must not ask the OS for thousands of threads (it refuses, and spawning panics).
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = items.len().min(FAN_OUT_THREADS);
+    let mut slots: Vec<Option<T>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (f, next) = (&f, &next);
+                s.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(i, item)));
+                    }
+                    done
+                })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(v) => v,
+        let mut slots: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
+        for h in handles {
+            match h.join() {
+                Ok(done) => {
+                    for (i, v) in done {
+                        slots[i] = Some(v);
+                    }
+                }
                 Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    })
+            }
+        }
+        slots
+    });
+    slots
+        .iter_mut()
+        .map(|s| s.take().expect("every item was done by a worker"))
+        .collect()
 }
+
+/// The most threads [`fan_out`] runs at once.
+pub const FAN_OUT_THREADS: usize = 64;
 
 /// [`fan_out`] over remotes, each result paired with its node's name.
 pub fn on_all<R, T, F>(remotes: &[R], f: F) -> Vec<(String, T)>

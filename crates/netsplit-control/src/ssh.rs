@@ -288,18 +288,8 @@ impl Remote for SshRemote {
 /// Connects to every node in parallel with the same options. The first failure (in node order)
 /// is returned; connection, authentication and host-key failures are bad input (exit 254).
 pub fn connect_nodes(nodes: &[Node], opts: &SshOptions) -> anyhow::Result<Vec<Arc<dyn Remote>>> {
-    let results: Vec<Result<SshRemote, RemoteError>> = std::thread::scope(|s| {
-        let hs: Vec<_> = nodes
-            .iter()
-            .map(|n| s.spawn(move || SshRemote::connect(n, opts)))
-            .collect();
-        hs.into_iter()
-            .map(|h| match h.join() {
-                Ok(r) => r,
-                Err(p) => std::panic::resume_unwind(p),
-            })
-            .collect()
-    });
+    let results: Vec<Result<SshRemote, RemoteError>> =
+        super::fan_out(nodes, |_, n| SshRemote::connect(n, opts));
     let mut out: Vec<Arc<dyn Remote>> = Vec::with_capacity(results.len());
     for r in results {
         out.push(Arc::new(r.map_err(super::remote_error)?));
