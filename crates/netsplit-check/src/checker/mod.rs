@@ -13,6 +13,7 @@ pub mod bank;
 pub mod counter;
 pub mod independent;
 pub mod linear;
+pub mod models;
 pub mod queue;
 pub mod set;
 pub mod stats;

@@ -1,0 +1,190 @@
+//! Sequential consistency (Lamport 1979): one total order of all operations that keeps each
+//! session's program order, in which every read returns the latest write to its key.
+//!
+//! NP-complete even with reads-from known (Gibbons and Korach 1997), so this is a
+//! depth-first search over the sessions' progress with three reductions:
+//! - a write cannot be overwritten while reads of it are pending (values are unique, so those
+//!   reads could never happen): only enabled operations are tried, and a state is then fully
+//!   determined by how far each session has got — visited states are remembered, not
+//!   re-explored;
+//! - an enabled read, or an enabled write nobody reads, is taken at once without branching
+//!   (moving it earlier never breaks an order that works);
+//! - the search only branches on enabled writes that are read.
+//!
+//! The caller runs causal consistency first (a causal violation is a sequential one). The
+//! search stops when the budget's deadline passes or its memo outgrows the budget's memory:
+//! then the verdict is unknown. When no order exists, the witness is the next operation of
+//! every session at the furthest point the search reached: none of them can go next.
+
+use super::{Hist, ModelResult};
+use crate::checker::Budget;
+use std::collections::HashSet;
+
+struct State<'a> {
+    h: &'a Hist,
+    front: Vec<u32>,
+    /// Pending readers per write, and per key of the initial value.
+    pend: Vec<u32>,
+    pend_init: Vec<u32>,
+    cur: Vec<Option<usize>>,
+    /// Executed ops with the key's previous current write, for undo.
+    trail: Vec<(usize, Option<usize>)>,
+}
+
+impl State<'_> {
+    fn next(&self, s: usize) -> Option<usize> {
+        self.h.sessions[s].get(self.front[s] as usize).copied()
+    }
+
+    fn enabled(&self, i: usize) -> bool {
+        let o = &self.h.ops[i];
+        if let Some(src) = o.read {
+            if self.cur[o.key] != src {
+                return false;
+            }
+        }
+        if o.write {
+            let c = self.cur[o.key];
+            let mut p = match c {
+                Some(w) => self.pend[w],
+                None => self.pend_init[o.key],
+            };
+            if o.read.is_some() {
+                p -= 1; // this op is one of the readers
+            }
+            if p > 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn exec(&mut self, i: usize) {
+        let o = &self.h.ops[i];
+        match o.read {
+            Some(Some(w)) => self.pend[w] -= 1,
+            Some(None) => self.pend_init[o.key] -= 1,
+            None => {}
+        }
+        let prev = self.cur[o.key];
+        if o.write {
+            self.cur[o.key] = Some(i);
+        }
+        self.front[o.session] += 1;
+        self.trail.push((i, prev));
+    }
+
+    fn undo_to(&mut self, len: usize) {
+        while self.trail.len() > len {
+            let (i, prev) = self.trail.pop().unwrap();
+            let o = &self.h.ops[i];
+            self.front[o.session] -= 1;
+            self.cur[o.key] = prev;
+            match o.read {
+                Some(Some(w)) => self.pend[w] += 1,
+                Some(None) => self.pend_init[o.key] += 1,
+                None => {}
+            }
+        }
+    }
+
+    /// Takes every enabled read and unread write, until none is left.
+    fn closure(&mut self, unread: &[bool]) {
+        loop {
+            let mut progress = false;
+            for s in 0..self.front.len() {
+                while let Some(i) = self.next(s) {
+                    let o = &self.h.ops[i];
+                    if (!o.write || unread[i]) && self.enabled(i) {
+                        self.exec(i);
+                        progress = true;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+}
+
+pub fn check(h: &Hist, budget: &Budget) -> ModelResult {
+    let (pend, pend_init) = h.readers();
+    let unread: Vec<bool> = (0..h.ops.len()).map(|i| pend[i] == 0).collect();
+    let mut st = State {
+        h,
+        front: vec![0; h.sessions.len()],
+        pend,
+        pend_init,
+        cur: vec![None; h.keys],
+        trail: Vec::with_capacity(h.ops.len()),
+    };
+    let n = h.ops.len();
+    let mut memo: HashSet<Box<[u32]>> = HashSet::new();
+    let per_state = h.sessions.len() * 4 + 48;
+    // Frames: (trail length at entry, candidates to try, next candidate).
+    let mut stack: Vec<(usize, Vec<usize>, usize)> = Vec::new();
+    let mut best = (0usize, st.front.clone());
+    let mut steps = 0u64;
+    st.closure(&unread);
+    loop {
+        // A fresh state: done, seen, or expand.
+        if st.trail.len() == n {
+            return ModelResult::holds();
+        }
+        let fresh = memo.insert(st.front.clone().into_boxed_slice());
+        if memo.len().saturating_mul(per_state) > budget.max_memory {
+            return ModelResult::unknown(format!(
+                "search stopped after {} states: memory budget reached",
+                memo.len()
+            ));
+        }
+        if st.trail.len() > best.0 {
+            best = (st.trail.len(), st.front.clone());
+        }
+        let cands: Vec<usize> = if fresh {
+            (0..st.front.len())
+                .filter_map(|s| st.next(s))
+                .filter(|&i| st.enabled(i))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        stack.push((st.trail.len(), cands, 0));
+        // Advance to the next untried candidate, backtracking as needed.
+        loop {
+            steps += 1;
+            if steps.is_multiple_of(1024) && budget.exhausted() {
+                return ModelResult::unknown(format!(
+                    "search stopped after {} states: time budget reached",
+                    memo.len()
+                ));
+            }
+            let Some(top) = stack.last_mut() else {
+                let wit: Vec<usize> = (0..best.1.len())
+                    .filter_map(|s| h.sessions[s].get(best.1[s] as usize).copied())
+                    .collect();
+                return ModelResult::violated(
+                    format!(
+                        "no total order of all operations keeps each session's order and has every read return the latest write: at best {} of {} operations can be ordered, and then none of these can go next",
+                        best.0, n
+                    ),
+                    h.events(&wit),
+                );
+            };
+            let (len, ref cands, ref mut k) = *top;
+            if *k < cands.len() {
+                let c = cands[*k];
+                *k += 1;
+                st.undo_to(len);
+                st.exec(c);
+                st.closure(&unread);
+                break;
+            }
+            stack.pop();
+            st.undo_to(len);
+        }
+    }
+}
