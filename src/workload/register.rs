@@ -95,15 +95,20 @@ impl Workload for Register {
             Box::new((0..self.keys).map(|k| json!(k)))
         };
         let (r, w, c, range) = (self.read, self.write, self.cas, self.value_range);
-        g::independent_concurrent(self.threads_per_key.unwrap_or(2), keys, self.ops_per_key, move |_k| {
-            Box::new(KeyOps {
-                weights: (r, w, c),
-                range,
-                last: 0,
-                known: BTreeMap::new(),
-                pending: BTreeMap::new(),
-            })
-        })
+        g::independent_concurrent(
+            self.threads_per_key.unwrap_or(2),
+            keys,
+            self.ops_per_key,
+            move |_k| {
+                Box::new(KeyOps {
+                    weights: (r, w, c),
+                    range,
+                    last: 0,
+                    known: BTreeMap::new(),
+                    pending: BTreeMap::new(),
+                })
+            },
+        )
     }
 
     fn check(&self, ops: &[Op], budget: &Budget) -> Vec<Checked> {
