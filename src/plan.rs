@@ -484,7 +484,7 @@ pub fn parse_kv(s: &str) -> Result<(String, String)> {
 /// by name too (a file of the same name in a preset folder wins).
 const EMBEDDED_WORKLOADS: &[(&str, &str)] = &[
     ("queue", include_str!("../workloads/queue.yaml")),
-    ("unique-ids", include_str!("../workloads/unique-ids.yaml")),
+    ("ids", include_str!("../workloads/ids.yaml")),
     ("mutex", include_str!("../workloads/mutex.yaml")),
     (
         "keyed-register",
