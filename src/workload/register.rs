@@ -157,9 +157,12 @@ impl g::Generator for KeyOps {
                     ("write", json!(self.last))
                 }
                 None => {
+                    // Both draws always, so the PRNG's sequence (and every later draw) does not
+                    // depend on what the database answered: only the expected value does.
+                    let (seen, any) = (ctx.rng.below(4) != 0, 1 + ctx.rng.below(self.last));
                     let old = match self.known.get(&thread) {
-                        Some(&v) if ctx.rng.below(4) != 0 => v,
-                        _ => 1 + ctx.rng.below(self.last),
+                        Some(&v) if seen => v,
+                        _ => any,
                     };
                     self.last += 1;
                     self.pending.insert(thread, self.last);
