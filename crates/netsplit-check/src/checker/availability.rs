@@ -26,7 +26,28 @@ pub struct Window {
     pub start_ns: u64,
     pub end_ns: Option<u64>,
     pub stats: Stats,
+    /// Which keys this fault stood between: set for a keyed workload (values `[key, …]`) and a
+    /// fault that names its nodes (a partition's components, a kill's or pause's nodes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crossed: Option<Crossed>,
 }
+
+/// The keys a fault window stood between. A key *crossed* a fault when the operations on it
+/// invoked during the window came from nodes on different sides of it: different components of
+/// a partition, or both the killed (paused, …) nodes and the others. Those are the keys on
+/// which the fault could show an anomaly; a fault no key crossed tested nothing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Crossed {
+    /// Keys with an operation invoked during the window.
+    pub keys: usize,
+    /// Of those, keys worked from both sides.
+    pub crossed: usize,
+    /// The first crossing keys (at most [`CROSSED_SAMPLE`]), in the order first seen.
+    pub sample: Vec<serde_json::Value>,
+}
+
+/// How many crossing keys a window names.
+pub const CROSSED_SAMPLE: usize = 8;
 
 /// Outcome counts and latency of the client operations invoked in a span of time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -311,6 +332,7 @@ pub fn fault_windows(ops: &[Op]) -> Vec<Window> {
                     start_ns,
                     end_ns: end.map(|e| e.1),
                     stats: Stats::default(),
+                    crossed: None,
                 });
                 if end.is_none() {
                     open.push(windows.len() - 1);
@@ -354,6 +376,9 @@ pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryE
             .collect();
         w.stats = stats(&mine);
     }
+    for w in windows.iter_mut() {
+        w.crossed = crossed(ops, w, &inside);
+    }
     for (idx, s) in &samples {
         // Each operation counts once per fault kind, even inside two windows of that kind.
         let kinds: std::collections::BTreeSet<&str> = windows
@@ -375,6 +400,68 @@ pub fn availability(ops: &[Op]) -> Result<Availability, crate::history::HistoryE
     })
 }
 
+/// Which side of window `w`'s fault a node is on, when the fault names its nodes: the index of
+/// its partition component, or 0 for a node the fault hit and 1 for the rest.
+fn side_of(w: &Window, node: &str) -> Option<usize> {
+    let has = |a: &serde_json::Value| {
+        a.as_array()
+            .is_some_and(|a| a.iter().any(|n| n.as_str() == Some(node)))
+    };
+    if let Some(comps) = w.value.get("components").and_then(|c| c.as_array()) {
+        return comps.iter().position(has);
+    }
+    let hit = w.value.get("nodes").filter(|n| n.is_array())?;
+    Some(if has(hit) { 0 } else { 1 })
+}
+
+/// The key of a keyed operation's value: `[key, value]` with a string or number key.
+fn key_of(op: &Op) -> Option<&serde_json::Value> {
+    match op.value.as_array().map(Vec::as_slice) {
+        Some([k, _]) if k.is_string() || k.is_number() => Some(k),
+        _ => None,
+    }
+}
+
+/// The keys window `w` stood between ([`Crossed`]); `None` for an unkeyed history or a fault
+/// that names no nodes.
+fn crossed(ops: &[Op], w: &Window, inside: &dyn Fn(&Window, u64) -> bool) -> Option<Crossed> {
+    let names_nodes = w.value.get("components").is_some_and(|c| c.is_array())
+        || w.value.get("nodes").is_some_and(|n| n.is_array());
+    if !names_nodes {
+        return None;
+    }
+    // Keys in the order first seen, each with the sides its operations came from.
+    let mut order: Vec<&serde_json::Value> = Vec::new();
+    let mut sides: std::collections::HashMap<String, std::collections::BTreeSet<usize>> =
+        Default::default();
+    for op in ops.iter().filter(|o| {
+        o.kind == OpType::Invoke && matches!(o.process, Process::Client(_)) && inside(w, o.index)
+    }) {
+        let Some(k) = key_of(op) else { continue };
+        let entry = sides.entry(k.to_string()).or_insert_with(|| {
+            order.push(k);
+            Default::default()
+        });
+        entry.extend(op.node.as_deref().and_then(|n| side_of(w, n)));
+    }
+    if order.is_empty() {
+        return None;
+    }
+    let crossing: Vec<&serde_json::Value> = order
+        .into_iter()
+        .filter(|k| sides[&k.to_string()].len() > 1)
+        .collect();
+    Some(Crossed {
+        keys: sides.len(),
+        crossed: crossing.len(),
+        sample: crossing
+            .iter()
+            .take(CROSSED_SAMPLE)
+            .map(|k| (*k).clone())
+            .collect(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +472,68 @@ mod tests {
         o.index = index;
         o.time = time_ms * 1_000_000;
         o
+    }
+
+    fn keyed(index: u64, p: u64, kind: OpType, key: u64, node: &str) -> Op {
+        let mut o = Op::new(Process::Client(p), kind, "read", json!([key, null]));
+        o.index = index;
+        o.time = index * 1_000_000;
+        o.node = Some(node.to_string());
+        o
+    }
+
+    #[test]
+    fn a_key_crossed_a_partition_when_worked_from_two_components() {
+        use OpType::*;
+        let mut start = ev(1, 1, Process::Nemesis, Info, "start-partition");
+        start.value = json!({"components": [["n1"], ["n2", "n3"]]});
+        let ops = vec![
+            ev(0, 0, Process::Nemesis, Invoke, "start-partition"),
+            start,
+            keyed(2, 0, Invoke, 7, "n1"), // key 7 from both sides: crossed
+            keyed(3, 1, Invoke, 7, "n2"),
+            keyed(4, 2, Invoke, 8, "n2"), // key 8 from one side only
+            keyed(5, 3, Invoke, 8, "n3"),
+            keyed(6, 0, Ok, 7, "n1"),
+            keyed(7, 1, Ok, 7, "n2"),
+            keyed(8, 2, Ok, 8, "n2"),
+            keyed(9, 3, Ok, 8, "n3"),
+            ev(10, 10, Process::Nemesis, Invoke, "stop-partition"),
+            ev(11, 11, Process::Nemesis, Info, "stop-partition"),
+            keyed(12, 2, Invoke, 8, "n1"), // after the window: does not count
+            keyed(13, 2, Ok, 8, "n1"),
+        ];
+        let a = availability(&ops).unwrap();
+        let c = a.windows[0]
+            .crossed
+            .as_ref()
+            .expect("keyed history, named nodes");
+        assert_eq!((c.keys, c.crossed), (2, 1));
+        assert_eq!(c.sample, vec![json!(7)]);
+    }
+
+    #[test]
+    fn a_key_crossed_a_kill_when_worked_on_the_killed_node_and_another() {
+        use OpType::*;
+        let mut kill = ev(1, 1, Process::Nemesis, Info, "start-kill");
+        kill.value = json!({"nodes": ["n3"]});
+        let ops = vec![
+            ev(0, 0, Process::Nemesis, Invoke, "start-kill"),
+            kill,
+            keyed(2, 0, Invoke, 1, "n3"),
+            keyed(3, 1, Invoke, 1, "n1"),
+            keyed(4, 0, Info, 1, "n3"),
+            keyed(5, 1, Ok, 1, "n1"),
+        ];
+        let a = availability(&ops).unwrap();
+        let c = a.windows[0].crossed.as_ref().unwrap();
+        assert_eq!((c.keys, c.crossed), (1, 1));
+        // An unkeyed history names no keys.
+        let mut plain = ops.clone();
+        for o in plain.iter_mut().skip(2) {
+            o.value = json!(null);
+        }
+        assert_eq!(availability(&plain).unwrap().windows[0].crossed, None);
     }
 
     #[test]

@@ -961,6 +961,37 @@ fn stats_table(h: &mut String, rows: &[(String, &Value)]) {
     h.push_str("</table>\n");
 }
 
+/// A window's crossing keys in words: "3 of 4: 7, 9, 12", "none of 4", or "—" when the
+/// history is not keyed or the fault names no nodes.
+fn crossed_cell(c: Option<&Value>) -> String {
+    let Some(c) = c.filter(|c| c.is_object()) else {
+        return "—".to_string();
+    };
+    let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (keys, crossed) = (n("keys"), n("crossed"));
+    if crossed == 0 {
+        return format!("none of {keys}");
+    }
+    let sample: Vec<String> = c
+        .get("sample")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|k| match k {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let more = if (sample.len() as u64) < crossed {
+        ", …"
+    } else {
+        ""
+    };
+    format!("{crossed} of {keys}: {}{more}", sample.join(", "))
+}
+
 /// The clock faults' "no effect" note, if the target ignored them.
 fn clock_note(r: &Value) -> String {
     match r
@@ -983,7 +1014,8 @@ fn availability(h: &mut String, r: &Value, t0: u64) {
     h.push_str(
         "<h2 id=\"availability\">Availability per fault window</h2>\n<table><tr><th>fault</th>\
         <th>from s</th><th>to s</th><th>ops</th><th>ok</th><th>fail</th><th>info</th>\
-        <th>ok share</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n",
+        <th>ok share</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th>\
+        <th title=\"keys worked from both sides of the fault during it\">keys crossing</th></tr>\n",
     );
     let secs = |v: Option<&Value>| match v.and_then(Value::as_u64) {
         Some(ns) => format!("{:.1}", ns.saturating_sub(t0) as f64 / 1e9),
@@ -1004,7 +1036,7 @@ fn availability(h: &mut String, r: &Value, t0: u64) {
         for k in STAT_COLS {
             let _ = write!(h, "<td>{}</td>", stat_cell(s, k));
         }
-        h.push_str("</tr>\n");
+        let _ = writeln!(h, "<td>{}</td></tr>", esc(&crossed_cell(w.get("crossed"))));
     }
     h.push_str("</table>\n");
 }

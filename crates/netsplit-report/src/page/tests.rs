@@ -414,3 +414,23 @@ fn availability_names_fault_windows_in_words_and_empty_figures_as_a_dash() {
     );
     assert!(table.contains("<td>—</td>"));
 }
+
+#[test]
+fn availability_names_the_keys_a_fault_stood_between() {
+    use serde_json::json;
+    assert_eq!(
+        super::crossed_cell(Some(
+            &json!({"keys": 4, "crossed": 3, "sample": [7, "k9", 12]})
+        )),
+        "3 of 4: 7, k9, 12"
+    );
+    assert_eq!(
+        super::crossed_cell(Some(&json!({"keys": 20, "crossed": 9, "sample": [1, 2]}))),
+        "9 of 20: 1, 2, …"
+    );
+    assert_eq!(
+        super::crossed_cell(Some(&json!({"keys": 4, "crossed": 0, "sample": []}))),
+        "none of 4"
+    );
+    assert_eq!(super::crossed_cell(None), "—");
+}
