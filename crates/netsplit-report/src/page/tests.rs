@@ -417,7 +417,6 @@ fn availability_names_fault_windows_in_words_and_empty_figures_as_a_dash() {
 
 #[test]
 fn availability_names_the_keys_a_fault_stood_between() {
-    use serde_json::json;
     assert_eq!(
         super::crossed_cell(Some(
             &json!({"keys": 4, "crossed": 3, "sample": [7, "k9", 12]})
