@@ -163,20 +163,7 @@ tr.r-error td{background:#f2f2f2}.muted{color:#777}.an{max-width:38em}\
 text-decoration:none}.h .pass{background:#3b9b3b}.h .fail{background:#d0303a}\
 .h .error{background:#555}.h .none{background:#bbb}";
 
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
+use crate::esc;
 
 fn verdict_of(s: &Summary) -> &'static str {
     verdict::verdict_word(verdict::validity_of(Some(&s.valid)))

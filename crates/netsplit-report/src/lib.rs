@@ -19,6 +19,23 @@ pub mod serve;
 pub mod summary;
 pub mod verdict;
 
+/// Text made safe inside HTML element content and quoted attribute values: the one escaper
+/// of every page this crate writes (report, store index, served listings).
+pub(crate) fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
 pub use netsplit_check::{checker, history};
 pub use page::{render, write};
 pub use summary::summary_text;

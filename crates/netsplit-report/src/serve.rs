@@ -208,20 +208,7 @@ const LINK: &AsciiSet = &CONTROLS
     .add(b'\'')
     .add(b'&');
 
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
+use crate::esc;
 
 /// An HTML listing of a directory of the store (dot-entries hidden; directories first).
 pub fn listing(dir: &Path, shown_as: &str) -> std::io::Result<String> {

@@ -128,21 +128,7 @@ pub fn write(run_dir: &Path, results: &Value, ops: &[Op]) -> std::io::Result<()>
     std::fs::write(run_dir.join("report.html"), render(results, ops))
 }
 
-/// HTML-escapes text (safe in element content and in quoted attributes).
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
+use crate::esc;
 
 /// A JSON value as short escaped text (strings unquoted); long values are truncated.
 fn jv(v: &Value) -> String {
