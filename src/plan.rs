@@ -420,6 +420,7 @@ fn one_line_yaml_error(msg: &str) -> String {
         Some((head, _)) => format!("{head} (each key may appear once in a mapping)"),
         None => first,
     };
+    let first = plain_yaml_limit(&first);
     if first.contains("line") {
         return first;
     }
@@ -427,6 +428,58 @@ fn one_line_yaml_error(msg: &str) -> String {
     match msg.lines().find(|l| l.contains("line")) {
         Some(pos) => format!("{first} ({})", pos.trim()),
         None => first,
+    }
+}
+
+/// The parser's words for a limit it enforces — its own debug output (`budget breached:
+/// Nodes { nodes: 250001 }`) or advice about its API (`use from_str_multiple`) — as what the
+/// user did; the position before them is kept.
+fn plain_yaml_limit(msg: &str) -> String {
+    let (head, what) = if let Some((head, breach)) = msg.split_once("budget breached: ") {
+        let kind = breach
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
+        let what = match kind {
+            "Aliases" | "AliasAnchorRatio" | "MergeKeys" => {
+                "too many aliases (`*name`): a YAML alias bomb expands to more than netsplit reads"
+            }
+            "Anchors" => "too many anchors (`&name`)",
+            "Depth" => "nested too deeply (more levels of lists and mappings than netsplit reads)",
+            "Events" | "Nodes" => {
+                "too many values (aliases that expand to a huge tree, or a file far larger than \
+                 any plan)"
+            }
+            "Documents" => "more than one YAML document (a `---` line): give one document",
+            "ScalarBytes" | "CommentBytes" | "InputBytes" => "too much text for a plan",
+            _ => "past a limit of the YAML reader (aliases, nesting or size)",
+        };
+        (head, what)
+    } else if let Some((head, _)) = msg.split_once("recursion limit exceeded") {
+        (
+            head,
+            "nested too deeply (more levels of lists and mappings than netsplit reads)",
+        )
+    } else if let Some((head, rest)) = msg.split_once("non-finite float ") {
+        let value = rest.split(" rejected").next().unwrap_or(rest);
+        return format!(
+            "{}: {value} is not a finite number (a duration is at most {MAX_SECONDS} seconds; \
+             a rate of 0 is unlimited)",
+            head.trim_end().trim_end_matches(':')
+        );
+    } else if let Some((head, _)) = msg.split_once("multiple YAML documents detected") {
+        (
+            head,
+            "more than one YAML document (a `---` or `...` line): a plan is one document",
+        )
+    } else {
+        return msg.to_string();
+    };
+    let head = head.trim_end().trim_end_matches(':');
+    if head.is_empty() {
+        what.to_string()
+    } else {
+        format!("{head}: {what}")
     }
 }
 
@@ -731,8 +784,17 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
         merged["expect"] = e.clone();
     }
 
-    let mut plan: Plan = serde_json::from_value(merged)
-        .map_err(|e| bad_input(format!("plan (after merging presets): {e}")))?;
+    // A value the YAML reader took (`concurrency: "3"`) may still be the wrong type here:
+    // the error names the key and where it came from (docs/plan-format.md promises both).
+    let mut plan: Plan = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let path = e.path().to_string();
+        let why = crate::error::cut_line(&e.inner().to_string(), 200);
+        match origins.get(&path) {
+            Some(o) if path != "." => bad_input(format!("{o}: {path}: {why}")),
+            _ if path != "." => bad_input(format!("plan: {path}: {why}")),
+            _ => bad_input(format!("plan: {why}")),
+        }
+    })?;
 
     // scalar overrides
     if let Some(v) = &ov.name {
@@ -741,10 +803,19 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     if let Some(v) = ov.expect {
         plan.expect = v;
     }
+    let mut flag_keys: Vec<&str> = Vec::new();
     for (k, v) in &ov.target_opts {
+        if flag_keys.contains(&k.as_str()) {
+            return Err(bad_input(format!(
+                "--target-opt {}: given twice; give each option once",
+                crate::error::cut_line(k, 80)
+            )));
+        }
+        flag_keys.push(k);
         plan.target.opts.insert(k.clone(), Value::String(v.clone()));
         origins.set(&format!("target.opts.{k}"), format!("--target-opt {k}={v}"));
     }
+    same_option_twice(&plan.target.opts, &origins, &ov.target_opts)?;
     if let Some(v) = &ov.nodes {
         plan.nodes.nodes = v.clone();
     }
@@ -804,6 +875,54 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     plan.origins = origins;
     plan.validate()?;
     Ok(plan)
+}
+
+/// The form of a target option's key that targets see: `read-mode`, `read_mode` and
+/// `READ_MODE` are one option (a custom client gets each as `NETSPLIT_OPT_READ_MODE`,
+/// src/db/custom/mod.rs), so a plan must not give two of them — one would silently win.
+pub fn option_key_form(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Refuses two spellings of one target option, naming both and where each came from.
+fn same_option_twice(
+    opts: &BTreeMap<String, Value>,
+    origins: &crate::opts::Origins,
+    flags: &[(String, String)],
+) -> Result<()> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for k in opts.keys() {
+        if let Some(first) = seen.insert(option_key_form(k), k) {
+            // (origins record `read-mode` and `read_mode` as one path: the flags say which)
+            let at = |key: &str| {
+                let from = match flags.iter().find(|(f, _)| f == key) {
+                    Some((f, v)) => Some(format!("--target-opt {f}={v}")),
+                    None => origins
+                        .get(&format!("target.opts.{key}"))
+                        .filter(|o| !o.starts_with("--target-opt"))
+                        .map(str::to_string),
+                };
+                match from {
+                    Some(o) => format!("{} ({})", key, crate::error::cut_line(&o, 80)),
+                    None => key.to_string(),
+                }
+            };
+            return Err(bad_input(format!(
+                "target options {} and {} are the same option spelled two ways; give it once",
+                crate::error::cut_line(&at(first), 120),
+                crate::error::cut_line(&at(k), 120)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A seed from the clock and the process id (the one place a seed is not given).
