@@ -709,12 +709,24 @@ fn nemesis_from_list(list: &str) -> Result<Value> {
 /// Reads a plan file (if any), applies presets and command-line overrides, fills in a random
 /// seed when none was given, and validates. Every error is bad input naming file, key or line.
 pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
+    let file = match plan_file {
+        Some(path) => Some((
+            crate::input::read_text(path, "plan", crate::input::MAX_TEXT_BYTES)?,
+            path.display().to_string(),
+        )),
+        None => None,
+    };
+    resolve_text(file, ov)
+}
+
+/// [`resolve`] for a plan file's text already read (`(text, origin)`, `origin` naming it in
+/// errors), or none: everything `resolve` does after reading the file, so the fuzzers
+/// (tests/fuzz/props.rs) run the same code on plan texts.
+pub fn resolve_text(file: Option<(String, String)>, ov: &Overrides) -> Result<Plan> {
     let mut file_val = Value::Object(Default::default());
     let mut origins = crate::opts::Origins::default();
     let mut file_text = None;
-    if let Some(path) = plan_file {
-        let origin = path.display().to_string();
-        let text = crate::input::read_text(path, "plan", crate::input::MAX_TEXT_BYTES)?;
+    if let Some((text, origin)) = file {
         // typed parse first: unknown keys and bad values are reported with their line
         Plan::from_yaml(&text, &origin)?;
         file_val = yaml_value(&text, &origin)?;

@@ -370,9 +370,30 @@ fn seeds(rng: &mut Rng) -> Vec<Seed> {
             out.push(Seed {
                 name: format!("{dir}/{}", f.file_name().unwrap().to_string_lossy()),
                 bytes: std::fs::read(&f).unwrap(),
-                targets: vec![Db::Plan],
+                targets: vec![Db::Plan, Db::PlanFile],
             });
         }
+    }
+    // Answers of custom client programs (docs/custom-clients.md), well formed and not.
+    for (i, a) in [
+        r#"{"type": "ok"}"#,
+        r#"{"type":"ok","value":[1,{"k":"v"}]}"#,
+        r#"{"type":"fail","error":"cas mismatch"}"#,
+        r#"{"type":"info","error":{"code":14,"why":["a","b"]}}"#,
+        r#"{"type":"ok","value":null}"#,
+        r#"{"type":"invoke"}"#,
+        r#"{"value": 1}"#,
+        "[1, 2, 3]",
+        "\u{1b}[2J{\"type\":\"ok\"}\r",
+    ]
+    .iter()
+    .enumerate()
+    {
+        out.push(Seed {
+            name: format!("answer-{i}"),
+            bytes: a.as_bytes().to_vec(),
+            targets: vec![Db::Answer],
+        });
     }
     out
 }
