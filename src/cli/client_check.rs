@@ -1,8 +1,10 @@
 //! `netsplit client-check`: tries a custom client program (`target: custom`,
 //! docs/custom-clients.md) on a few requests of a workload's vocabulary, without a run, and
-//! reports per request what it sent, what came back and whether that is a well-formed answer —
-//! then the program's stderr. Exit 0 when every answer was well formed, 1 when one was not (or
-//! none came in time), 254 on bad input.
+//! reports per request what it sent, what came back and whether that is a well-formed answer
+//! (a line written after the answer, before the next request, is not: the program answers
+//! before reading, or twice) — then the last lines of the program's stderr. What the program
+//! wrote is shown cut, its control characters masked. Exit 0 when every answer was well
+//! formed, 1 when one was not (or none came in time), 254 on bad input.
 
 use crate::db::custom::Custom;
 use crate::db::Db;

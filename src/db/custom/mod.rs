@@ -14,7 +14,9 @@
 //! [`Db::on_run_dir`]).
 //!
 //! Every request is one line, every answer one line ([`protocol`]). A malformed answer, a wrong
-//! `type`, the program exiting or closing its stdout is recorded as `info` with the reason
+//! `type`, a line written before its request was sent (the program answers before reading, or
+//! twice), the program exiting or closing its stdout (or exiting while a process it started
+//! holds its stdout) is recorded as `info` with the reason
 //! ([`protocol::Failure`]); no answer within `run.op_timeout` is the runner's `info` (it drops
 //! the client and opens a fresh one). Either way the program's whole process group is killed,
 //! and the next operation runs in a fresh program as the new process.
