@@ -995,6 +995,72 @@ mod tests {
     }
 
     #[test]
+    fn the_yaml_reader_s_limits_are_said_in_the_user_s_words() {
+        let ov = Overrides::default();
+        let res = |text: &str| {
+            resolve_text(Some((text.to_string(), "p.yaml".to_string())), &ov)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = res("run:\n  concurrency: 2\n---\nrun: {}\n");
+        assert!(
+            e.starts_with("p.yaml: line 4") && e.contains("more than one YAML document"),
+            "{e}"
+        );
+        let deep = format!(
+            "target:\n  opts:\n    x: {}{}\n",
+            "[".repeat(3000),
+            "]".repeat(3000)
+        );
+        let e = res(&deep);
+        assert!(
+            e.contains("line 3") && e.contains("nested too deeply"),
+            "{e}"
+        );
+        let e = res("run:\n  rate: .inf\n");
+        assert!(
+            e.contains("line 2") && e.contains("not a finite number"),
+            "{e}"
+        );
+        assert!(!e.contains("policy"), "{e}");
+        let e = res("run:\n  concurrency: \"3\"\n");
+        assert!(
+            e.starts_with("p.yaml: line 2") && e.contains("run.concurrency"),
+            "{e}"
+        );
+        assert_eq!(
+            plain_yaml_limit("line 9 column 18: budget breached: Nodes { nodes: 250001 }"),
+            "line 9 column 18: too many values (aliases that expand to a huge tree, or a file \
+             far larger than any plan)"
+        );
+    }
+
+    #[test]
+    fn one_target_option_spelled_two_ways_is_refused_naming_both() {
+        let ov = |opts: &[(&str, &str)]| Overrides {
+            target: Some("noop".into()),
+            target_opts: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Overrides::default()
+        };
+        let e = resolve(None, &ov(&[("read-mode", "1"), ("read_mode", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("read-mode=1") && e.contains("read_mode=2"),
+            "{e}"
+        );
+        let e = resolve(None, &ov(&[("a", "1"), ("a", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("given twice"), "{e}");
+        let p = resolve(None, &ov(&[("read-mode", "1"), ("write_mode", "2")])).unwrap();
+        assert_eq!(p.target.opts.len(), 2);
+    }
+
+    #[test]
     fn duplicate_keys_are_named_without_the_parser_s_advice() {
         let text = "run:\n  time_limit: 3\nrun:\n  time_limit: 4\n";
         let err = Plan::from_yaml(text, "p.yaml").unwrap_err();
