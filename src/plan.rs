@@ -420,6 +420,7 @@ fn one_line_yaml_error(msg: &str) -> String {
         Some((head, _)) => format!("{head} (each key may appear once in a mapping)"),
         None => first,
     };
+    let first = plain_yaml_limit(&first);
     if first.contains("line") {
         return first;
     }
@@ -427,6 +428,58 @@ fn one_line_yaml_error(msg: &str) -> String {
     match msg.lines().find(|l| l.contains("line")) {
         Some(pos) => format!("{first} ({})", pos.trim()),
         None => first,
+    }
+}
+
+/// The parser's words for a limit it enforces — its own debug output (`budget breached:
+/// Nodes { nodes: 250001 }`) or advice about its API (`use from_str_multiple`) — as what the
+/// user did; the position before them is kept.
+fn plain_yaml_limit(msg: &str) -> String {
+    let (head, what) = if let Some((head, breach)) = msg.split_once("budget breached: ") {
+        let kind = breach
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
+        let what = match kind {
+            "Aliases" | "AliasAnchorRatio" | "MergeKeys" => {
+                "too many aliases (`*name`): a YAML alias bomb expands to more than netsplit reads"
+            }
+            "Anchors" => "too many anchors (`&name`)",
+            "Depth" => "nested too deeply (more levels of lists and mappings than netsplit reads)",
+            "Events" | "Nodes" => {
+                "too many values (aliases that expand to a huge tree, or a file far larger than \
+                 any plan)"
+            }
+            "Documents" => "more than one YAML document (a `---` line): give one document",
+            "ScalarBytes" | "CommentBytes" | "InputBytes" => "too much text for a plan",
+            _ => "past a limit of the YAML reader (aliases, nesting or size)",
+        };
+        (head, what)
+    } else if let Some((head, _)) = msg.split_once("recursion limit exceeded") {
+        (
+            head,
+            "nested too deeply (more levels of lists and mappings than netsplit reads)",
+        )
+    } else if let Some((head, rest)) = msg.split_once("non-finite float ") {
+        let value = rest.split(" rejected").next().unwrap_or(rest);
+        return format!(
+            "{}: {value} is not a finite number (a duration is at most {MAX_SECONDS} seconds; \
+             a rate of 0 is unlimited)",
+            head.trim_end().trim_end_matches(':')
+        );
+    } else if let Some((head, _)) = msg.split_once("multiple YAML documents detected") {
+        (
+            head,
+            "more than one YAML document (a `---` or `...` line): a plan is one document",
+        )
+    } else {
+        return msg.to_string();
+    };
+    let head = head.trim_end().trim_end_matches(':');
+    if head.is_empty() {
+        what.to_string()
+    } else {
+        format!("{head}: {what}")
     }
 }
 
@@ -656,12 +709,24 @@ fn nemesis_from_list(list: &str) -> Result<Value> {
 /// Reads a plan file (if any), applies presets and command-line overrides, fills in a random
 /// seed when none was given, and validates. Every error is bad input naming file, key or line.
 pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
+    let file = match plan_file {
+        Some(path) => Some((
+            crate::input::read_text(path, "plan", crate::input::MAX_TEXT_BYTES)?,
+            path.display().to_string(),
+        )),
+        None => None,
+    };
+    resolve_text(file, ov)
+}
+
+/// [`resolve`] for a plan file's text already read (`(text, origin)`, `origin` naming it in
+/// errors), or none: everything `resolve` does after reading the file, so the fuzzers
+/// (tests/fuzz/props.rs) run the same code on plan texts.
+pub fn resolve_text(file: Option<(String, String)>, ov: &Overrides) -> Result<Plan> {
     let mut file_val = Value::Object(Default::default());
     let mut origins = crate::opts::Origins::default();
     let mut file_text = None;
-    if let Some(path) = plan_file {
-        let origin = path.display().to_string();
-        let text = crate::input::read_text(path, "plan", crate::input::MAX_TEXT_BYTES)?;
+    if let Some((text, origin)) = file {
         // typed parse first: unknown keys and bad values are reported with their line
         Plan::from_yaml(&text, &origin)?;
         file_val = yaml_value(&text, &origin)?;
@@ -731,8 +796,17 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
         merged["expect"] = e.clone();
     }
 
-    let mut plan: Plan = serde_json::from_value(merged)
-        .map_err(|e| bad_input(format!("plan (after merging presets): {e}")))?;
+    // A value the YAML reader took (`concurrency: "3"`) may still be the wrong type here:
+    // the error names the key and where it came from (docs/plan-format.md promises both).
+    let mut plan: Plan = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let path = e.path().to_string();
+        let why = crate::error::cut_line(&e.inner().to_string(), 200);
+        match origins.get(&path) {
+            Some(o) if path != "." => bad_input(format!("{o}: {path}: {why}")),
+            _ if path != "." => bad_input(format!("plan: {path}: {why}")),
+            _ => bad_input(format!("plan: {why}")),
+        }
+    })?;
 
     // scalar overrides
     if let Some(v) = &ov.name {
@@ -741,10 +815,19 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     if let Some(v) = ov.expect {
         plan.expect = v;
     }
+    let mut flag_keys: Vec<&str> = Vec::new();
     for (k, v) in &ov.target_opts {
+        if flag_keys.contains(&k.as_str()) {
+            return Err(bad_input(format!(
+                "--target-opt {}: given twice; give each option once",
+                crate::error::cut_line(k, 80)
+            )));
+        }
+        flag_keys.push(k);
         plan.target.opts.insert(k.clone(), Value::String(v.clone()));
         origins.set(&format!("target.opts.{k}"), format!("--target-opt {k}={v}"));
     }
+    same_option_twice(&plan.target.opts, &origins, &ov.target_opts)?;
     if let Some(v) = &ov.nodes {
         plan.nodes.nodes = v.clone();
     }
@@ -806,6 +889,54 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     Ok(plan)
 }
 
+/// The form of a target option's key that targets see: `read-mode`, `read_mode` and
+/// `READ_MODE` are one option (a custom client gets each as `NETSPLIT_OPT_READ_MODE`,
+/// src/db/custom/mod.rs), so a plan must not give two of them — one would silently win.
+pub fn option_key_form(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Refuses two spellings of one target option, naming both and where each came from.
+fn same_option_twice(
+    opts: &BTreeMap<String, Value>,
+    origins: &crate::opts::Origins,
+    flags: &[(String, String)],
+) -> Result<()> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for k in opts.keys() {
+        if let Some(first) = seen.insert(option_key_form(k), k) {
+            // (origins record `read-mode` and `read_mode` as one path: the flags say which)
+            let at = |key: &str| {
+                let from = match flags.iter().find(|(f, _)| f == key) {
+                    Some((f, v)) => Some(format!("--target-opt {f}={v}")),
+                    None => origins
+                        .get(&format!("target.opts.{key}"))
+                        .filter(|o| !o.starts_with("--target-opt"))
+                        .map(str::to_string),
+                };
+                match from {
+                    Some(o) => format!("{} ({})", key, crate::error::cut_line(&o, 80)),
+                    None => key.to_string(),
+                }
+            };
+            return Err(bad_input(format!(
+                "target options {} and {} are the same option spelled two ways; give it once",
+                crate::error::cut_line(&at(first), 120),
+                crate::error::cut_line(&at(k), 120)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A seed from the clock and the process id (the one place a seed is not given).
 pub fn random_seed() -> u64 {
     let t = std::time::SystemTime::now()
@@ -861,6 +992,72 @@ mod tests {
         }
         let ok = Plan::from_yaml("run:\n  time_limit: 86400\n", "p.yaml").unwrap();
         ok.validate().unwrap();
+    }
+
+    #[test]
+    fn the_yaml_reader_s_limits_are_said_in_the_user_s_words() {
+        let ov = Overrides::default();
+        let res = |text: &str| {
+            resolve_text(Some((text.to_string(), "p.yaml".to_string())), &ov)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = res("run:\n  concurrency: 2\n---\nrun: {}\n");
+        assert!(
+            e.starts_with("p.yaml: line 4") && e.contains("more than one YAML document"),
+            "{e}"
+        );
+        let deep = format!(
+            "target:\n  opts:\n    x: {}{}\n",
+            "[".repeat(3000),
+            "]".repeat(3000)
+        );
+        let e = res(&deep);
+        assert!(
+            e.contains("line 3") && e.contains("nested too deeply"),
+            "{e}"
+        );
+        let e = res("run:\n  rate: .inf\n");
+        assert!(
+            e.contains("line 2") && e.contains("not a finite number"),
+            "{e}"
+        );
+        assert!(!e.contains("policy"), "{e}");
+        let e = res("run:\n  concurrency: \"3\"\n");
+        assert!(
+            e.starts_with("p.yaml: line 2") && e.contains("run.concurrency"),
+            "{e}"
+        );
+        assert_eq!(
+            plain_yaml_limit("line 9 column 18: budget breached: Nodes { nodes: 250001 }"),
+            "line 9 column 18: too many values (aliases that expand to a huge tree, or a file \
+             far larger than any plan)"
+        );
+    }
+
+    #[test]
+    fn one_target_option_spelled_two_ways_is_refused_naming_both() {
+        let ov = |opts: &[(&str, &str)]| Overrides {
+            target: Some("noop".into()),
+            target_opts: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Overrides::default()
+        };
+        let e = resolve(None, &ov(&[("read-mode", "1"), ("read_mode", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("read-mode=1") && e.contains("read_mode=2"),
+            "{e}"
+        );
+        let e = resolve(None, &ov(&[("a", "1"), ("a", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("given twice"), "{e}");
+        let p = resolve(None, &ov(&[("read-mode", "1"), ("write_mode", "2")])).unwrap();
+        assert_eq!(p.target.opts.len(), 2);
     }
 
     #[test]

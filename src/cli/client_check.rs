@@ -1,8 +1,10 @@
 //! `netsplit client-check`: tries a custom client program (`target: custom`,
 //! docs/custom-clients.md) on a few requests of a workload's vocabulary, without a run, and
-//! reports per request what it sent, what came back and whether that is a well-formed answer —
-//! then the program's stderr. Exit 0 when every answer was well formed, 1 when one was not (or
-//! none came in time), 254 on bad input.
+//! reports per request what it sent, what came back and whether that is a well-formed answer
+//! (a line written after the answer, before the next request, is not: the program answers
+//! before reading, or twice) — then the last lines of the program's stderr. What the program
+//! wrote is shown cut, its control characters masked. Exit 0 when every answer was well
+//! formed, 1 when one was not (or none came in time), 254 on bad input.
 
 use crate::db::custom::Custom;
 use crate::db::Db;
@@ -127,9 +129,7 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
                 .to_string();
             say!("\n#{} ({phase}, process {process})\n  sent     {request}", i + 1);
             let got = tokio::time::timeout(timeout, client.call(f, value)).await;
-            let answer = client
-                .last_answer()
-                .map(|b| crate::history::limits::quote(String::from_utf8_lossy(b).trim_end()));
+            let answer = client.last_answer().map(|b| shown(String::from_utf8_lossy(b).trim_end()));
             match &answer {
                 Some(a) => say!("  answered {a}"),
                 None => say!("  answered (nothing)"),
@@ -148,7 +148,7 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
                         .any(|w| err.starts_with(w));
                     if protocol {
                         bad += 1;
-                        say!("  NOT WELL FORMED: {err} (a run records info and restarts it)");
+                        say!("  NOT WELL FORMED: {} (a run records info and restarts it)", shown(&err));
                     } else {
                         let kind = c.kind.to_string();
                         counts[match c.kind {
@@ -156,18 +156,34 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
                             crate::history::OpType::Fail => 1,
                             _ => 2,
                         }] += 1;
-                        let shown = if c.value == *value && answer.as_deref().is_some_and(|a| !a.contains("\"value\"")) {
+                        let value_shown = if c.value == *value && answer.as_deref().is_some_and(|a| !a.contains("\"value\"")) {
                             "the request's value".to_string()
                         } else {
                             crate::history::limits::quote_value(&c.value)
                         };
                         match &c.error {
-                            Some(e) => say!("  well formed: {kind} {shown}, error {e:?}"),
-                            None => say!("  well formed: {kind} {shown}"),
+                            Some(e) => say!("  well formed: {kind} {}, error \"{}\"", shown(&value_shown), shown(e)),
+                            None => say!("  well formed: {kind} {}", shown(&value_shown)),
                         }
                     }
                     protocol || c.kind == crate::history::OpType::Info
                 }
+            };
+            // A program a line ahead answers before reading its request, or twice per
+            // request: in a run, that line would be taken as the next request's answer.
+            let restart = if restart {
+                restart
+            } else if let Some(extra) = client.extra_output(SETTLE).await {
+                bad += 1;
+                say!(
+                    "  NOT WELL FORMED: it wrote `{}` after its answer, before the next request \
+                     (it answers before reading its request, or twice per request; a run \
+                     records info and restarts it)",
+                    shown(String::from_utf8_lossy(&extra).trim_end())
+                );
+                true
+            } else {
+                false
             };
             if restart {
                 process += 1;
@@ -179,18 +195,21 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
     processes.dedup();
     for p in processes {
         let log = dir.join("clients").join(format!("{p}.log"));
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let (text, cut) = tail_of(&log, STDERR_TAIL_BYTES);
         if text.trim().is_empty() {
             continue;
         }
         say!("\nstderr of process {p}:");
         let lines: Vec<&str> = text.lines().collect();
-        let skip = lines.len().saturating_sub(40);
+        let skip = lines.len().saturating_sub(STDERR_LINES);
+        if cut > 0 {
+            say!("  … ({cut} bytes before)");
+        }
         if skip > 0 {
             say!("  … ({skip} lines)");
         }
         for l in &lines[skip..] {
-            say!("  {l}");
+            say!("  {}", crate::error::cut_line(l, STDERR_LINE_CHARS));
         }
     }
     say!(
@@ -201,6 +220,36 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
         counts[2]
     );
     Ok(if bad > 0 { 1 } else { 0 })
+}
+
+/// How long client-check waits after each answer for output nobody asked for.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// The client's stderr shown: its last lines, each cut, from its last bytes.
+const STDERR_LINES: usize = 40;
+const STDERR_LINE_CHARS: usize = 200;
+const STDERR_TAIL_BYTES: u64 = 64 << 10;
+
+/// What a client wrote, for the terminal: one line, cut, its control characters (escape
+/// sequences that would move the cursor or recolour the screen) shown as `?`.
+fn shown(s: &str) -> String {
+    crate::error::cut_line(s, 300)
+}
+
+/// The last `max` bytes of a file as text, and how many bytes came before them.
+fn tail_of(path: &std::path::Path, max: u64) -> (String, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return (String::new(), 0);
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(max);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return (String::new(), 0);
+    }
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    (String::from_utf8_lossy(&buf).into_owned(), start)
 }
 
 /// Removes a scratch directory when dropped.

@@ -140,6 +140,11 @@ pub fn run(args: TestArgs, registry: &Registry) -> anyhow::Result<u8> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "(command line)".into());
     let junit = args.junit.clone();
+    if let Some(path) = &junit {
+        // Before anything runs: a report that cannot be written is bad input, not an error
+        // after an hour of testing (and never a device or a symlink replaced).
+        junit::check_path(path).map_err(|e| crate::error::bad_input(format!("--junit {e}")))?;
+    }
     let result = run_plan(args, registry);
     if let Some(path) = junit {
         let cases: Vec<junit::Case> = match &result {

@@ -146,6 +146,10 @@ fn stem(p: &Path) -> String {
 pub fn run(args: TestAllArgs, registry: &Registry) -> Result<u8> {
     let started = SystemTime::now();
     let clock = Instant::now();
+    if let Some(path) = &args.junit {
+        // Before the suite runs (see `netsplit test`, src/cli/test.rs).
+        junit::check_path(path).map_err(|e| crate::error::bad_input(format!("--junit {e}")))?;
+    }
     let all = expand(&args.paths)?;
     let plans = match args.shard {
         Some(s) => s.select(&all),

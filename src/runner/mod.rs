@@ -798,14 +798,28 @@ async fn worker(
         op.node = node_name.clone();
         rec.record(op.clone());
         let started = std::time::Instant::now();
-        let (c, timed_out) =
-            match tokio::time::timeout(timeout, client.invoke(&op.f, &op.value)).await {
+        // A signal ends the op at once (as `info`: it may still take effect): a client that
+        // never answers must not hold a stopped run for its whole op_timeout.
+        let mut stopped = false;
+        let (c, timed_out) = tokio::select! {
+            r = tokio::time::timeout(timeout, client.invoke(&op.f, &op.value)) => match r {
                 Ok(c) => (c, false),
                 Err(_) => (
                     Completion::info(op.value.clone(), format!("timed out after {timeout:?}")),
                     true,
                 ),
-            };
+            },
+            _ = sh.interrupt.wait() => {
+                stopped = true;
+                (
+                    Completion::info(
+                        op.value.clone(),
+                        "interrupted: the run was stopped while this op was pending",
+                    ),
+                    false,
+                )
+            }
+        };
         let kind = match c.kind {
             OpType::Invoke => OpType::Info, // a client must not answer "invoke"; treat as unknown
             k => k,
@@ -822,6 +836,11 @@ async fn worker(
             value: done_op.value.clone(),
         };
         rec.record(done_op);
+        if stopped {
+            // no op follows a signal: the pending answer is abandoned with this client
+            let _ = done.send(ev);
+            break;
+        }
         if kind == OpType::Info {
             // the op may still take effect: this process is done; continue as a new one
             process = sh.next_process.fetch_add(1, Ordering::Relaxed);

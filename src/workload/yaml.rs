@@ -291,6 +291,10 @@ fn at(origins: &Origins, path: &str, why: impl std::fmt::Display) -> anyhow::Err
     }
 }
 
+/// The most final operations one worker of a keyed workload may run (its final ops times the
+/// keys): the final phase is not rate-limited, and every operation stays in the history.
+pub const MAX_FINAL_OPS_PER_WORKER: u64 = 10_000;
+
 /// Parses a value kind written at `path`.
 pub fn parse_kind(v: &Value) -> std::result::Result<Kind, String> {
     const KINDS: &str = "null, unique, {int: [lo, hi]}, {choice: [a, b, …]}, \
@@ -604,6 +608,23 @@ fn build(name: &str, a: &WorkloadArgs) -> Result<Instance> {
             _ => {}
         }
         finals.push((o.f.clone(), kind.unkeyed().clone()));
+    }
+    // Each worker runs every final op once per key, unthrottled and held in the history: a
+    // million keys would be millions of operations in memory after the faults are healed.
+    if let Some(k) = keys {
+        let per_worker = k.saturating_mul(finals.len() as u64);
+        if per_worker > MAX_FINAL_OPS_PER_WORKER {
+            return Err(at(
+                origins,
+                "workload.final",
+                format!(
+                    "{} final op(s) once per key over {k} keys is {per_worker} final operations \
+                     per worker; at most {MAX_FINAL_OPS_PER_WORKER} (use fewer keys, or no \
+                     final ops)",
+                    finals.len()
+                ),
+            ));
+        }
     }
     let checkers = parse_checkers(&raw.checker, origins)?;
     for (_, c) in &checkers {

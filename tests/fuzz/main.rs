@@ -370,9 +370,30 @@ fn seeds(rng: &mut Rng) -> Vec<Seed> {
             out.push(Seed {
                 name: format!("{dir}/{}", f.file_name().unwrap().to_string_lossy()),
                 bytes: std::fs::read(&f).unwrap(),
-                targets: vec![Db::Plan],
+                targets: vec![Db::Plan, Db::PlanFile],
             });
         }
+    }
+    // Answers of custom client programs (docs/custom-clients.md), well formed and not.
+    for (i, a) in [
+        r#"{"type": "ok"}"#,
+        r#"{"type":"ok","value":[1,{"k":"v"}]}"#,
+        r#"{"type":"fail","error":"cas mismatch"}"#,
+        r#"{"type":"info","error":{"code":14,"why":["a","b"]}}"#,
+        r#"{"type":"ok","value":null}"#,
+        r#"{"type":"invoke"}"#,
+        r#"{"value": 1}"#,
+        "[1, 2, 3]",
+        "\u{1b}[2J{\"type\":\"ok\"}\r",
+    ]
+    .iter()
+    .enumerate()
+    {
+        out.push(Seed {
+            name: format!("answer-{i}"),
+            bytes: a.as_bytes().to_vec(),
+            targets: vec![Db::Answer],
+        });
     }
     out
 }
@@ -536,12 +557,67 @@ fn save(seed: &str, round: u64, target: Db, input: &[u8]) -> PathBuf {
     p
 }
 
+/// The tests measure memory with one global counter: they run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_parser_keeps_its_properties_on_mutated_inputs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let seed = env_u64("NETSPLIT_FUZZ_SEED", 1);
     let rounds = env_u64("NETSPLIT_FUZZ_ROUNDS", 3);
     let mut rng = Rng::new(seed);
     let seeds = seeds(&mut rng);
+    fuzz_seeds("fuzz", &seeds, rounds, seed, &mut rng);
+}
+
+/// Plan files (`netsplit test --plan`) and custom clients' answers, a few thousand inputs:
+/// the seeds of both, and generated answers, each mutated many times.
+#[test]
+fn plan_files_and_client_answers_keep_their_properties_on_thousands_of_inputs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let seed = env_u64("NETSPLIT_FUZZ_SEED", 1);
+    let mut rng = Rng::new(seed);
+    let mut chosen: Vec<Seed> = seeds(&mut rng)
+        .into_iter()
+        .filter_map(|mut s| {
+            s.targets.retain(|t| matches!(t, Db::PlanFile | Db::Answer));
+            (!s.targets.is_empty()).then_some(s)
+        })
+        .collect();
+    for i in 0..40 {
+        let kind = ["ok", "fail", "info", "invoke", ""][rng.index(5)];
+        let mut m = serde_json::Map::new();
+        if !kind.is_empty() {
+            m.insert("type".into(), Value::String(kind.into()));
+        }
+        if rng.below(2) == 0 {
+            m.insert("value".into(), value(&mut rng, 0));
+        }
+        if rng.below(2) == 0 {
+            m.insert("error".into(), value(&mut rng, 1));
+        }
+        chosen.push(Seed {
+            name: format!("generated-answer-{i}"),
+            bytes: Value::Object(m).to_string().into_bytes(),
+            targets: vec![Db::Answer],
+        });
+    }
+    let plans = chosen
+        .iter()
+        .filter(|s| s.targets.contains(&Db::PlanFile))
+        .count();
+    let answers = chosen.len() - plans;
+    assert!(
+        plans >= 10 && answers >= 40,
+        "{plans} plan seeds, {answers} answer seeds"
+    );
+    let rounds = env_u64("NETSPLIT_FUZZ_ROUNDS", 3).max(3000 / chosen.len() as u64);
+    fuzz_seeds("fuzz plans and answers", &chosen, rounds, seed, &mut rng);
+}
+
+/// Runs every seed as it is and `rounds` times mutated through each of its parsers, and fails
+/// naming (and saving) the inputs that broke a property.
+fn fuzz_seeds(label: &str, seeds: &[Seed], rounds: u64, seed: u64, rng: &mut Rng) {
     let started = Instant::now();
     let mut failures: Vec<Failure> = Vec::new();
     let mut inputs = 0u64;
@@ -549,12 +625,12 @@ fn every_parser_keeps_its_properties_on_mutated_inputs() {
     // Panics are collected, not printed as they happen (there may be many of one kind).
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    for s in &seeds {
+    for s in seeds {
         for round in 0..=rounds {
             let input = if round == 0 {
                 s.bytes.clone()
             } else {
-                mutate(&mut rng, &s.bytes, &seeds)
+                mutate(rng, &s.bytes, seeds)
             };
             for &target in &s.targets {
                 inputs += 1;
@@ -597,7 +673,7 @@ fn every_parser_keeps_its_properties_on_mutated_inputs() {
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "fuzz: {inputs} inputs from {} seeds, {rounds} rounds, seed {seed}, {:.1} s; \
+            "{label}: {inputs} inputs from {} seeds, {rounds} rounds, seed {seed}, {:.1} s; \
              most memory: {:.0}% of its bound ({})",
             seeds.len(),
             started.elapsed().as_secs_f64(),

@@ -27,6 +27,12 @@ pub enum Db {
     Initial,
     /// `Plan::from_yaml` and `Plan::validate`.
     Plan,
+    /// A whole plan file as `netsplit test --plan` takes it: `plan::resolve_text` (presets,
+    /// merge, types, validation), then `Registry::prepare` (the workload, YAML workloads
+    /// included, built from its options).
+    PlanFile,
+    /// A custom client's answer line (`db::custom::protocol::parse_answer`).
+    Answer,
 }
 
 impl Db {
@@ -37,6 +43,8 @@ impl Db {
             Db::Edn => "edn".into(),
             Db::Initial => "initial".into(),
             Db::Plan => "plan".into(),
+            Db::PlanFile => "plan_file".into(),
+            Db::Answer => "answer".into(),
         }
     }
 }
@@ -115,7 +123,53 @@ pub fn run(target: Db, input: &[u8]) -> Result<(), String> {
                 Err(e) => single_line("plan", &netsplit::error::one_line(&e)),
             }
         }
+        Db::PlanFile => {
+            let Ok(text) = std::str::from_utf8(input) else {
+                // `read_text` refuses invalid UTF-8 (naming the line) before parsing.
+                return Ok(());
+            };
+            let file = Some((text.to_string(), "fuzz.yaml".to_string()));
+            let ov = netsplit::plan::Overrides::default();
+            let plan = match netsplit::plan::resolve_text(file, &ov) {
+                Ok(p) => p,
+                Err(e) => return user_error("plan_file", &e),
+            };
+            match netsplit::registry::Registry::builtin().prepare(&plan) {
+                Ok(_) => Ok(()),
+                Err(e) => user_error("plan_file: prepare", &e),
+            }
+        }
+        Db::Answer => {
+            let request = serde_json::json!([1, {"k": "v"}]);
+            let line = input.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            match netsplit::db::custom::protocol::parse_answer(line, &request) {
+                Ok(c) => match c.kind {
+                    netsplit::history::OpType::Ok
+                    | netsplit::history::OpType::Fail
+                    | netsplit::history::OpType::Info => Ok(()),
+                    k => Err(format!("answer taken as {k:?}")),
+                },
+                Err(why) => one_line("answer", &why),
+            }
+        }
     }
+}
+
+/// An error a user sees (`netsplit: error: …`): bad input (exit 254, never a harness error),
+/// one line of at most [`MAX_ERROR`] characters.
+fn user_error(what: &str, e: &anyhow::Error) -> Result<(), String> {
+    let msg = netsplit::error::one_line(e);
+    single_line(what, &msg)?;
+    if netsplit::error::exit_code_for(e) != netsplit::error::EXIT_BAD_INPUT {
+        return Err(format!("{what}: not bad input (exit 255): {msg}"));
+    }
+    if msg.chars().count() > MAX_ERROR {
+        return Err(format!(
+            "{what}: error of {} characters",
+            msg.chars().count()
+        ));
+    }
+    Ok(())
 }
 
 /// A history error: one line, short, naming a line of the input.

@@ -8,6 +8,7 @@ mod deploy;
 mod etcd;
 mod extension;
 mod faults_e2e;
+mod hostile;
 mod layering;
 mod nemesis;
 mod nodes;

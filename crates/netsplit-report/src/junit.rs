@@ -208,17 +208,163 @@ pub fn write(
     time: Duration,
 ) -> Result<()> {
     let xml = render(suite, cases, started, time)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let dest = destination(path).map_err(|e| anyhow::anyhow!("--junit {e}"))?;
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    // Written beside the file and renamed over it, so a reader never sees half a document;
+    // `dest` is a regular file or a new path (never a device or the symlink itself).
+    let tmp = dest.with_extension(format!("tmp.{}", std::process::id()));
     std::fs::write(&tmp, xml).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    std::fs::rename(&tmp, &dest).with_context(|| format!("writing {}", dest.display()))
+}
+
+/// Checks, before a suite runs, that [`write`] can write `path`: a regular file (which it will
+/// replace), a new path, or a symlink to either (the file it points to is written, the link
+/// stays). A directory, a device (`/dev/null`), a FIFO or socket, or a path that cannot be
+/// written is refused with a line naming the path.
+pub fn check_path(path: &Path) -> std::result::Result<(), String> {
+    let dest = destination(path)?;
+    let name = path.display();
+    if dest.exists() {
+        // Opened for writing without truncating: the permission and a read-only file system
+        // are checked, the contents kept.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&dest)
+            .map_err(|e| format!("{name}: cannot be written: {e}"))?;
+    }
+    // The report is written beside its file and renamed over it, so the nearest existing
+    // directory above it must be one we can create files in (a file in /proc can be written
+    // in place but has no room beside it).
+    let mut anc = dest.parent();
+    while let Some(a) = anc {
+        if a.as_os_str().is_empty() {
+            anc = Some(Path::new("."));
+            break;
+        }
+        if std::fs::symlink_metadata(a).is_ok() {
+            break;
+        }
+        anc = a.parent();
+    }
+    let anc = anc.unwrap_or(Path::new("."));
+    match std::fs::metadata(anc) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("{name}: {} is not a directory", anc.display())),
+        Err(e) => return Err(format!("{name}: {}: {e}", anc.display())),
+    }
+    let probe = anc.join(format!(".netsplit-junit-probe.{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{name}: cannot create files in {}: {e}",
+            anc.display()
+        )),
+    }
+}
+
+/// The file `path` names: itself, or where its symlinks lead. An error when that is not a
+/// regular file or a new path (a directory, a device, a FIFO, a socket).
+fn destination(path: &Path) -> std::result::Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::FileTypeExt;
+    let name = path.display();
+    let mut dest = path.to_path_buf();
+    for _ in 0..40 {
+        let meta = match std::fs::symlink_metadata(&dest) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dest),
+            Err(e) => return Err(format!("{name}: {e}")),
+        };
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let to = std::fs::read_link(&dest).map_err(|e| format!("{name}: {e}"))?;
+            dest = match dest.parent() {
+                Some(dir) => dir.join(to),
+                None => to,
+            };
+            continue;
+        }
+        let kind = if ft.is_file() {
+            return Ok(dest);
+        } else if ft.is_dir() {
+            "a directory"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!(
+            "{name} is {kind}; the JUnit report is written only to a regular file or a new path"
+        ));
+    }
+    Err(format!("{name}: too many levels of symbolic links"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn only_regular_files_and_new_paths_are_written_and_symlinks_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t0 = SystemTime::UNIX_EPOCH;
+        for bad in ["/dev/null", "/dev/full"] {
+            let e = check_path(Path::new(bad)).unwrap_err();
+            assert!(e.contains("a device"), "{e}");
+            assert!(write(Path::new(bad), "s", &[], t0, Duration::ZERO).is_err());
+            assert!(std::fs::metadata(bad).unwrap().file_type().is_char_device());
+        }
+        let e = check_path(tmp.path()).unwrap_err();
+        assert!(e.contains("a directory"), "{e}");
+        // writable in place, but no file can be made beside it for the rename
+        let proc_file = Path::new("/proc/sys/kernel/hostname");
+        assert!(proc_file.is_file(), "procfs is mounted");
+        let e = check_path(proc_file).unwrap_err();
+        assert!(e.contains("hostname"), "{e}");
+        let file = tmp.path().join("f.txt");
+        std::fs::write(&file, "x").unwrap();
+        let e = check_path(&file.join("junit.xml")).unwrap_err();
+        assert!(e.to_lowercase().contains("not a directory"), "{e}");
+        // a new path (with new directories) and an existing file are fine
+        let new = tmp.path().join("a/b/junit.xml");
+        check_path(&new).unwrap();
+        write(&new, "s", &[], t0, Duration::ZERO).unwrap();
+        check_path(&new).unwrap();
+        // through a symlink: the target is written, the link stays a link
+        let link = tmp.path().join("link.xml");
+        std::os::unix::fs::symlink(&new, &link).unwrap();
+        check_path(&link).unwrap();
+        write(&link, "linked", &[], t0, Duration::ZERO).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(std::fs::read_to_string(&new).unwrap().contains("linked"));
+        // a dangling symlink: its target is created
+        let dangling = tmp.path().join("dangling.xml");
+        std::os::unix::fs::symlink(tmp.path().join("made.xml"), &dangling).unwrap();
+        write(&dangling, "s", &[], t0, Duration::ZERO).unwrap();
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(tmp.path().join("made.xml").is_file());
+        // a link to a device is refused like the device
+        let to_null = tmp.path().join("null.xml");
+        std::os::unix::fs::symlink("/dev/null", &to_null).unwrap();
+        assert!(check_path(&to_null).unwrap_err().contains("a device"));
+    }
 
     #[test]
     fn cases_become_testcases_with_failure_error_and_skipped() {

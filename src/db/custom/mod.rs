@@ -14,7 +14,9 @@
 //! [`Db::on_run_dir`]).
 //!
 //! Every request is one line, every answer one line ([`protocol`]). A malformed answer, a wrong
-//! `type`, the program exiting or closing its stdout is recorded as `info` with the reason
+//! `type`, a line written before its request was sent (the program answers before reading, or
+//! twice), the program exiting or closing its stdout (or exiting while a process it started
+//! holds its stdout) is recorded as `info` with the reason
 //! ([`protocol::Failure`]); no answer within `run.op_timeout` is the runner's `info` (it drops
 //! the client and opens a fresh one). Either way the program's whole process group is killed,
 //! and the next operation runs in a fresh program as the new process.
@@ -301,6 +303,53 @@ impl Program {
     }
 }
 
+impl Program {
+    /// Reads one answer line into `buf` (at most [`MAX_ANSWER_BYTES`] and its newline). When
+    /// the program exits first, what it wrote before exiting is still read; a process it
+    /// started that keeps its stdout open (so no end of file comes) is not waited for.
+    async fn read_answer(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        let limit = MAX_ANSWER_BYTES as u64 + 1;
+        let Program { child, stdout, .. } = self;
+        {
+            let mut bounded = (&mut *stdout).take(limit);
+            tokio::select! {
+                r = bounded.read_until(b'\n', buf) => return r,
+                _ = child.wait() => {}
+            }
+        }
+        // `read_until` keeps what it had read in `buf`; go on for what is already in the pipe.
+        let rest = limit.saturating_sub(buf.len() as u64);
+        let mut bounded = (&mut *stdout).take(rest);
+        match tokio::time::timeout(EXITED_GRACE, bounded.read_until(b'\n', buf)).await {
+            Ok(r) => r.map(|_| buf.len()),
+            Err(_) => Err(std::io::Error::other(
+                "a process it started still holds its stdout open",
+            )),
+        }
+    }
+
+    /// What the program wrote that nobody asked for yet (up to one line, or 4 KiB), waiting up
+    /// to `wait` for it; `None` when nothing came (or its stdout is at its end).
+    async fn pending_output(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        let avail = match tokio::time::timeout(wait, self.stdout.fill_buf()).await {
+            Ok(Ok(b)) if !b.is_empty() => b,
+            _ => return None,
+        };
+        let end = avail
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(avail.len())
+            .min(4096);
+        let line = avail[..end].to_vec();
+        self.stdout.consume(end);
+        Some(line)
+    }
+}
+
+/// How long the rest of an answer may take to arrive once its program has exited.
+const EXITED_GRACE: Duration = Duration::from_millis(300);
+
 impl Drop for Program {
     fn drop(&mut self) {
         if !self.reaped {
@@ -391,6 +440,13 @@ impl CustomClient {
         self.last_answer.as_deref()
     }
 
+    /// Waits up to `wait` for output the program writes after its answer, before the next
+    /// request (what `netsplit client-check` looks for: a program that answers before reading
+    /// its request, or twice per request, is always a line ahead). The line, if any.
+    pub async fn extra_output(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        self.program.as_mut()?.pending_output(wait).await
+    }
+
     /// The process it runs as.
     pub fn process(&self) -> u64 {
         self.process
@@ -408,6 +464,22 @@ impl CustomClient {
         let Some(p) = self.program.as_mut() else {
             return Failure::NoStart.info(value, "no program");
         };
+        // A line already waiting was not an answer to this request: the program answers
+        // before reading its requests, or more than once per request. Taking it as this
+        // request's answer would pair every later answer with the wrong operation.
+        if let Some(early) = p.pending_output(Duration::ZERO).await {
+            let shown = crate::history::limits::quote(&String::from_utf8_lossy(&early));
+            self.last_answer = Some(early);
+            p.kill_group();
+            self.program = None;
+            return Failure::Garbage.info(
+                value,
+                &format!(
+                    "wrote `{shown}` before this request was sent (it answers before reading \
+                     its request, or twice per request)"
+                ),
+            );
+        }
         let line = protocol::request_line(f, value);
         let sent = async {
             let Some(stdin) = p.stdin.as_mut() else {
@@ -423,10 +495,7 @@ impl CustomClient {
             return Failure::Crashed.info(value, &format!("{how}; the request was not sent ({e})"));
         }
         let mut buf = Vec::new();
-        let read = (&mut p.stdout)
-            .take(MAX_ANSWER_BYTES as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .await;
+        let read = p.read_answer(&mut buf).await;
         if !buf.is_empty() {
             self.last_answer = Some(buf.clone());
         }

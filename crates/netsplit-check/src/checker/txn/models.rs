@@ -165,10 +165,69 @@ pub fn canonical_model(name: &str) -> Result<&'static str, String> {
     if let Some((_, m)) = ALIASES.iter().find(|(a, _)| *a == name) {
         return Ok(m);
     }
+    let shown = crate::history::limits::quote(name);
+    let near = closest_models(name);
+    let hint = if near.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", near.join(" or "))
+    };
     Err(format!(
-        "unknown consistency model {name:?}; accepted: {}",
-        model_names().join(", ")
+        "unknown consistency model {shown:?}{hint} (every accepted name: \
+         docs/transactional-checking.md)"
     ))
+}
+
+/// Up to three accepted names close to `name` (same letters up to case and punctuation, one
+/// containing the other, or a few edits apart), closest first: a hint that stays short where
+/// the whole list of names would fill a screen line several times.
+fn closest_models(name: &str) -> Vec<&'static str> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let n = norm(name);
+    if n.is_empty() || n.len() > 64 {
+        return Vec::new();
+    }
+    let mut scored: Vec<(usize, &'static str)> = model_names()
+        .into_iter()
+        .filter_map(|m| {
+            let c = norm(m);
+            let d = if c == n {
+                0
+            } else if c.contains(&n) || n.contains(&c) {
+                1 + c.len().abs_diff(n.len()).min(8)
+            } else {
+                let d = edit_distance(&n, &c);
+                if d > 3 {
+                    return None;
+                }
+                d + 1
+            };
+            Some((d, m))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, m)| m).collect()
+}
+
+/// Levenshtein distance between two short ASCII strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(x != y))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Validates model names, returning their canonical forms (deduplicated, in order).
@@ -183,10 +242,11 @@ pub fn validate_models(names: &[String]) -> Result<Vec<&'static str>, String> {
         }
     }
     if out.is_empty() {
-        return Err(format!(
-            "no consistency model given; accepted: {}",
-            model_names().join(", ")
-        ));
+        return Err(
+            "no consistency model given (e.g. strict-serializable; every accepted \
+                    name: docs/transactional-checking.md)"
+                .to_string(),
+        );
     }
     Ok(out)
 }
@@ -277,13 +337,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_model_name_lists_accepted_names() {
+    fn unknown_model_name_is_short_and_suggests_close_names() {
         let e = canonical_model("eventual").unwrap_err();
         assert!(
-            e.contains("eventual") && e.contains("strict-serializable"),
+            e.contains("\"eventual\"") && !e.contains("did you mean"),
             "{e}"
         );
+        assert!(
+            e.contains("docs/transactional-checking.md") && e.len() < 120,
+            "{e}"
+        );
+        let e = canonical_model("serialisable").unwrap_err();
+        assert!(e.contains("did you mean serializable"), "{e}");
+        assert!(e.len() < 200, "{} chars: {e}", e.len());
+        let e = canonical_model("Strict_Serializable").unwrap_err();
+        assert!(e.contains("did you mean strict-serializable"), "{e}");
+        let long = "x".repeat(10_000);
+        assert!(canonical_model(&long).unwrap_err().len() < 400);
         assert_eq!(canonical_model("PL-3").unwrap(), "serializable");
+        let e = validate_models(&[",".into()]).unwrap_err();
+        assert!(e.len() < 120, "{e}");
     }
 
     #[test]

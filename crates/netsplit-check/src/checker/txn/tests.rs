@@ -503,7 +503,7 @@ fn rw_register_detects_g1a_internal_and_lost_update() {
 }
 
 #[test]
-fn unknown_model_is_an_error_naming_accepted_models() {
+fn unknown_model_is_an_error_suggesting_the_close_model() {
     let h = read_skew();
     let opts = TxnOptions {
         consistency_models: vec!["serialisable".into()],
@@ -511,7 +511,7 @@ fn unknown_model_is_an_error_naming_accepted_models() {
     };
     let e = check(&h.ops, &opts).unwrap_err().to_string();
     assert!(
-        e.contains("serialisable") && e.contains("snapshot-isolation"),
+        e.contains("serialisable") && e.contains("did you mean serializable"),
         "{e}"
     );
     assert!(validate_models(&["PL-SI,serializable".into()]).is_ok());
