@@ -470,6 +470,9 @@ pub struct Overrides {
     pub leave_data: bool,
     /// `--no-ssh`.
     pub no_ssh: bool,
+    /// `--consistency-models LIST`: the workload's `checker.models` (register) or
+    /// `consistency_models` (list-append, rw-register).
+    pub consistency_models: Option<Vec<String>>,
 }
 
 /// Parses `K=V` (for `--target-opt`).
@@ -797,6 +800,30 @@ pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
     if ov.no_ssh {
         plan.nodes.no_ssh = true;
         origins.set("nodes.no_ssh", "--no-ssh");
+    }
+    if let Some(list) = &ov.consistency_models {
+        let origin = format!("--consistency-models {}", list.join(","));
+        match plan.workload.name.as_str() {
+            "register" => {
+                plan.workload
+                    .opts
+                    .insert("checker".into(), serde_json::json!({ "models": list }));
+                origins.set("workload.checker", origin.clone());
+                origins.set("workload.checker.models", origin);
+            }
+            "list-append" | "rw-register" => {
+                plan.workload
+                    .opts
+                    .insert("consistency_models".into(), serde_json::json!(list));
+                origins.set("workload.consistency_models", origin);
+            }
+            other => {
+                return Err(bad_input(format!(
+                    "--consistency-models applies to the register, list-append and rw-register \
+                     workloads, not {other}"
+                )))
+            }
+        }
     }
     if plan.run.seed.is_none() {
         plan.run.seed = Some(random_seed());
