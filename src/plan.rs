@@ -1031,4 +1031,27 @@ mod tests {
         assert_eq!("existing".parse::<Deploy>(), Ok(Deploy::Existing));
         assert!("borrowed".parse::<Deploy>().is_err());
     }
+
+    #[test]
+    fn consistency_models_flag_goes_to_the_workloads_own_key() {
+        let ov = |w: &str| Overrides {
+            workload: Some(w.into()),
+            target: Some("noop".into()),
+            consistency_models: Some(vec!["causal".into(), "sequential".into()]),
+            ..Overrides::default()
+        };
+        let plan = resolve(None, &ov("register")).unwrap();
+        assert_eq!(
+            plan.workload.opts["checker"],
+            serde_json::json!({"models": ["causal", "sequential"]})
+        );
+        let plan = resolve(None, &ov("list-append")).unwrap();
+        assert_eq!(
+            plan.workload.opts["consistency_models"],
+            serde_json::json!(["causal", "sequential"])
+        );
+        let e = resolve(None, &ov("bank")).unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        assert!(e.to_string().contains("not bank"), "{e}");
+    }
 }

@@ -387,6 +387,42 @@ mod tests {
             .all(|o| o.value[1].as_u64().unwrap() < 3));
     }
 
+    /// `checker: {models}` chooses the checkers: linearizability alone by default, the
+    /// `models` checker for the others (all keys together), a misspelt name refused naming
+    /// the key.
+    #[test]
+    fn checker_models_choose_the_checkers() {
+        use crate::history::{OpType, Process};
+        use crate::workload::tests::build;
+        let ops: Vec<Op> = [
+            (OpType::Invoke, json!(["x", 1])),
+            (OpType::Ok, json!(["x", 1])),
+        ]
+        .into_iter()
+        .map(|(t, v)| Op::new(Process::Client(0), t, "write", v))
+        .collect();
+        let names = |w: &crate::workload::Instance| -> Vec<String> {
+            w.workload
+                .check(&ops, &Budget::unlimited())
+                .into_iter()
+                .map(|c| c.name)
+                .collect()
+        };
+        assert_eq!(names(&build("register", json!({})).unwrap()), ["linear"]);
+        let w = build("register", json!({"checker": {"models": ["causal"]}})).unwrap();
+        assert_eq!(names(&w), ["models"]);
+        let w = build("register", json!({"checker": {"models": ["all"]}})).unwrap();
+        let c = w.workload.check(&ops, &Budget::unlimited());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].result["models"]["linearizable"]["valid"], json!(true));
+        assert_eq!(c[1].result["strongest"], "linearizable");
+        let e = build("register", json!({"checker": {"models": ["causl"]}}))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("workload.checker.models"), "{e}");
+        assert!(e.to_string().contains("causl"), "{e}");
+    }
+
     #[test]
     fn threads_per_key_above_concurrency_is_refused() {
         let run = RunPlan {

@@ -9,7 +9,9 @@
 //!   re-explored;
 //! - an enabled read, or an enabled write nobody reads, is taken at once without branching
 //!   (moving it earlier never breaks an order that works);
-//! - the search only branches on enabled writes that are read.
+//! - the search only branches on enabled writes that are read, earliest invoked first;
+//! - a state is abandoned as soon as a session's next operation can never go (see
+//!   `State::dead`).
 //!
 //! The caller runs causal consistency first (a causal violation is a sequential one). The
 //! search stops when the budget's deadline passes or its memo outgrows the budget's memory:
@@ -88,6 +90,44 @@ impl State<'_> {
         }
     }
 
+    /// Whether no order can complete from here, seen from the sessions' next operations
+    /// alone: one reads a write that has been overwritten (or the initial value of a key
+    /// already written), or one is a write that must wait for a read of the current write
+    /// that comes later in its own session. Pruning such states is sound (they have no
+    /// completion) and makes a wrong choice fail at once instead of after every later choice
+    /// on other keys has been tried.
+    fn dead(&self, readers: &[Vec<u32>], init_readers: &[Vec<u32>]) -> bool {
+        let ops = &self.h.ops;
+        let executed = |w: usize| self.front[ops[w].session] as usize > ops[w].pos;
+        for s in 0..self.front.len() {
+            let Some(i) = self.next(s) else { continue };
+            let o = &ops[i];
+            if let Some(src) = o.read {
+                if self.cur[o.key] != src {
+                    match src {
+                        None => return true,
+                        Some(w) if executed(w) => return true,
+                        Some(_) => continue,
+                    }
+                }
+            }
+            if o.write {
+                let rs = match self.cur[o.key] {
+                    Some(w) => &readers[w],
+                    None => &init_readers[o.key],
+                };
+                let f = self.front[s] as usize;
+                if rs.iter().any(|&r| {
+                    let r = &ops[r as usize];
+                    r.session == s && r.pos > f
+                }) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Takes every enabled read and unread write, until none is left.
     fn closure(&mut self, unread: &[bool]) {
         loop {
@@ -122,6 +162,15 @@ pub fn check(h: &Hist, budget: &Budget) -> ModelResult {
         trail: Vec::with_capacity(h.ops.len()),
     };
     let n = h.ops.len();
+    let mut readers: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut init_readers: Vec<Vec<u32>> = vec![Vec::new(); h.keys];
+    for (i, o) in h.ops.iter().enumerate() {
+        match o.read {
+            Some(Some(w)) => readers[w].push(i as u32),
+            Some(None) => init_readers[o.key].push(i as u32),
+            None => {}
+        }
+    }
     let mut memo: HashSet<Box<[u32]>> = HashSet::new();
     let per_state = h.sessions.len() * 4 + 48;
     // Frames: (trail length at entry, candidates to try, next candidate).
@@ -144,11 +193,15 @@ pub fn check(h: &Hist, budget: &Budget) -> ModelResult {
         if st.trail.len() > best.0 {
             best = (st.trail.len(), st.front.clone());
         }
-        let cands: Vec<usize> = if fresh {
-            (0..st.front.len())
+        let cands: Vec<usize> = if fresh && !st.dead(&readers, &init_readers) {
+            let mut c: Vec<usize> = (0..st.front.len())
                 .filter_map(|s| st.next(s))
                 .filter(|&i| st.enabled(i))
-                .collect()
+                .collect();
+            // Earliest invoked first: a recorded history's real-time order is usually an order
+            // that works, and a wrong early choice costs a backtrack over everything after it.
+            c.sort_unstable_by_key(|&i| h.ops[i].event);
+            c
         } else {
             Vec::new()
         };

@@ -132,7 +132,19 @@ pub fn check_models(
     opts: &ModelOptions,
     lin: Option<&LinResult>,
 ) -> Result<ModelsReport, CheckError> {
-    let results = check(ops, models, opts)?;
+    // Linearizable implies sequential: when the linearizability checker has found an order
+    // (key by key, which is an order of all keys: linearizability is local), no search is
+    // needed.
+    let lin_holds = lin.is_some_and(|r| r.valid == Validity::True);
+    let to_check: Vec<&str> = models
+        .iter()
+        .copied()
+        .filter(|m| !(lin_holds && *m == "sequential"))
+        .collect();
+    let mut results = check(ops, &to_check, opts)?;
+    if lin_holds && models.contains(&"sequential") {
+        results.insert("sequential".into(), ModelResult::holds());
+    }
     let pairs = pair_positions(ops).map_err(|e| CheckError::new(e.event, e.msg))?;
     let view_of = |event: usize| -> Option<OpView> {
         let p = pairs.binary_search_by_key(&event, |p| p.invoke).ok()?;
@@ -262,6 +274,45 @@ mod tests {
         assert_eq!(j["models"]["read-your-writes"]["valid"], json!(false));
         assert_eq!(j["valid"], json!(false));
         assert_eq!(r.summary, "not read-your-writes; monotonic-reads ✔");
+    }
+
+    /// A linearizable history is sequential without a search: the verdict of the
+    /// linearizability checker is used.
+    #[test]
+    fn linearizable_means_sequential_without_a_search() {
+        use crate::checker::linear::{self, LinOptions, ModelKind};
+        let ops = vec![
+            op(0, OpType::Invoke, "write", json!(1)),
+            op(0, OpType::Ok, "write", json!(1)),
+            op(1, OpType::Invoke, "read", json!(null)),
+            op(1, OpType::Ok, "read", json!(1)),
+        ];
+        let lin = linear::check(&ops, &LinOptions::new(ModelKind::CasRegister)).unwrap();
+        assert_eq!(lin.valid, True);
+        let opts = ModelOptions::default();
+        let r = check_models(&ops, &["linearizable", "sequential"], &opts, Some(&lin)).unwrap();
+        assert_eq!(r.get("sequential").unwrap().valid, True);
+        assert_eq!(r.summary, "linearizable ✔ sequential ✔");
+        // the verdict is taken, not recomputed: a (false) linearizable verdict on store
+        // buffering, which the search refutes, carries over to sequential
+        let sb = vec![
+            op(0, OpType::Invoke, "write", json!(["x", 1])),
+            op(0, OpType::Ok, "write", json!(["x", 1])),
+            op(1, OpType::Invoke, "write", json!(["y", 1])),
+            op(1, OpType::Ok, "write", json!(["y", 1])),
+            op(0, OpType::Invoke, "read", json!(["y", null])),
+            op(0, OpType::Ok, "read", json!(["y", null])),
+            op(1, OpType::Invoke, "read", json!(["x", null])),
+            op(1, OpType::Ok, "read", json!(["x", null])),
+        ];
+        let keyed = ModelOptions {
+            keyed: true,
+            ..Default::default()
+        };
+        let r = check_models(&sb, &["sequential"], &keyed, None).unwrap();
+        assert_eq!(r.get("sequential").unwrap().valid, False);
+        let r = check_models(&sb, &["linearizable", "sequential"], &keyed, Some(&lin)).unwrap();
+        assert_eq!(r.get("sequential").unwrap().valid, True);
     }
 
     #[test]
