@@ -10,14 +10,18 @@
 #   sessions writing concurrently, every write read (the sequential search can only branch).
 #   NETSPLIT: the binary (default target/release/netsplit, else target/debug/netsplit).
 #   TIME_LIMIT: --time-limit per check (default 60 s); past it a model is unknown.
+#   MODELS: the models to time (default every one, then all); KEEP=DIR keeps the histories.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${2:-3}"
 bin="${NETSPLIT:-$root/target/release/netsplit}"
 [ -x "$bin" ] || bin="$root/target/debug/netsplit"
 limit="${TIME_LIMIT:-60}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+if [ -n "${KEEP:-}" ]; then
+  work="$KEEP" && mkdir -p "$work" # the generated histories are kept there
+else
+  work="$(mktemp -d)" && trap 'rm -rf "$work"' EXIT
+fi
 
 # gen FILE SEED OPS KEYS PROCS_PER_KEY: a register history from a simulated store. Each key is
 # worked by PROCS_PER_KEY sessions at once (as the register workload's threads_per_key); the
@@ -93,8 +97,8 @@ report() {
   ops=$(grep -c '"invoke"' "$file" || true)
   echo "== $label: $file ($ops ops; $bin; median of $runs; time limit $limit s)"
   printf '%-22s %8s %8s %9s  %s\n' model wall_s cpu_s rss_mib verdict
-  for m in linearizable sequential causal read-your-writes monotonic-reads monotonic-writes \
-    writes-follow-reads all; do
+  for m in ${MODELS:-linearizable sequential causal read-your-writes monotonic-reads \
+    monotonic-writes writes-follow-reads all}; do
     read -r w c r v <<<"$(time_model "$file" "$m")"
     printf '%-22s %8s %8s %9s  %s\n' "$m" "$w" "$c" "$r" "$v"
   done
