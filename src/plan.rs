@@ -523,6 +523,9 @@ pub struct Overrides {
     pub leave_data: bool,
     /// `--no-ssh`.
     pub no_ssh: bool,
+    /// `--consistency-models LIST`: the workload's `checker.models` (register) or
+    /// `consistency_models` (list-append, rw-register).
+    pub consistency_models: Option<Vec<String>>,
 }
 
 /// Parses `K=V` (for `--target-opt`).
@@ -881,6 +884,30 @@ pub fn resolve_text(file: Option<(String, String)>, ov: &Overrides) -> Result<Pl
         plan.nodes.no_ssh = true;
         origins.set("nodes.no_ssh", "--no-ssh");
     }
+    if let Some(list) = &ov.consistency_models {
+        let origin = format!("--consistency-models {}", list.join(","));
+        match plan.workload.name.as_str() {
+            "register" => {
+                plan.workload
+                    .opts
+                    .insert("checker".into(), serde_json::json!({ "models": list }));
+                origins.set("workload.checker", origin.clone());
+                origins.set("workload.checker.models", origin);
+            }
+            "list-append" | "rw-register" => {
+                plan.workload
+                    .opts
+                    .insert("consistency_models".into(), serde_json::json!(list));
+                origins.set("workload.consistency_models", origin);
+            }
+            other => {
+                return Err(bad_input(format!(
+                    "--consistency-models applies to the register, list-append and rw-register \
+                     workloads, not {other}"
+                )))
+            }
+        }
+    }
     if plan.run.seed.is_none() {
         plan.run.seed = Some(random_seed());
     }
@@ -1200,5 +1227,28 @@ mod tests {
         assert_eq!(again, plan);
         assert_eq!("existing".parse::<Deploy>(), Ok(Deploy::Existing));
         assert!("borrowed".parse::<Deploy>().is_err());
+    }
+
+    #[test]
+    fn consistency_models_flag_goes_to_the_workloads_own_key() {
+        let ov = |w: &str| Overrides {
+            workload: Some(w.into()),
+            target: Some("noop".into()),
+            consistency_models: Some(vec!["causal".into(), "sequential".into()]),
+            ..Overrides::default()
+        };
+        let plan = resolve(None, &ov("register")).unwrap();
+        assert_eq!(
+            plan.workload.opts["checker"],
+            serde_json::json!({"models": ["causal", "sequential"]})
+        );
+        let plan = resolve(None, &ov("list-append")).unwrap();
+        assert_eq!(
+            plan.workload.opts["consistency_models"],
+            serde_json::json!(["causal", "sequential"])
+        );
+        let e = resolve(None, &ov("bank")).unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        assert!(e.to_string().contains("not bank"), "{e}");
     }
 }

@@ -151,6 +151,10 @@ pub fn results_json(
     if let Some(e) = error {
         v["error"] = json!(e);
     }
+    // The register consistency models, by name, at the top (also under checkers.models).
+    if let Some(m) = v.pointer("/checkers/models/models").cloned() {
+        v["models"] = m;
+    }
     crate::report::verdict::annotate(&mut v, plan.expect);
     v
 }

@@ -1,7 +1,8 @@
 //! `netsplit check`: checks recorded histories (ours or imported) and prints verdicts.
 //!
 //! Reads each FILE (the only I/O of checking happens here), imports it in `--format` (detected
-//! with `auto`), runs the linearizability checker (`--model`, or `--workload register`) or the
+//! with `auto`), runs the linearizability checker (`--model`, or `--workload register`; with
+//! `--consistency-models` the weaker register models too, `checker::models`) or the
 //! transactional checker (`--workload list-append|rw-register`), and prints a short human line
 //! per file, or with `--json` one JSON object per file. Files are checked in parallel, each with
 //! its own budget. Exit: 0 all valid, 1 any invalid, 2 any unknown and none invalid, 254 bad
@@ -13,6 +14,7 @@
 //! hundred MB instead of gigabytes).
 
 use crate::checker::linear::{self, LinOptions, LinResult, ModelKind};
+use crate::checker::models;
 use crate::checker::txn::{self, TxnOptions, TxnResult, TxnWorkload};
 use crate::checker::{Budget, Validity};
 use crate::error::bad_input;
@@ -39,14 +41,13 @@ pub struct CheckArgs {
     /// (`netsplit list`).
     #[arg(long, value_name = "W")]
     pub workload: Option<String>,
-    /// Consistency models for transactional workloads (comma-separated).
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_delimiter = ',',
-        default_value = "strict-serializable"
-    )]
-    pub consistency_models: Vec<String>,
+    /// Consistency models, comma-separated. Register histories (--workload register, --model
+    /// register|cas-register): linearizable (default), sequential, causal, read-your-writes,
+    /// monotonic-reads, monotonic-writes, writes-follow-reads, or all
+    /// (docs/consistency-models.md). list-append and rw-register: Elle's models (default
+    /// strict-serializable; docs/transactional-checking.md).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub consistency_models: Option<Vec<String>>,
     /// Initial state of the model, as JSON (default null; "" for kv): any value for the
     /// registers, true (held) or false for mutex, an array for set and fifo-queue, a string for
     /// kv, and for multi-register a map from register to value, e.g. '{"x":0,"y":0}'.
@@ -95,7 +96,10 @@ struct Spec {
     partition: bool,
     time_limit: Option<Duration>,
     max_memory: Option<usize>,
+    /// Transactional models (`Plan::Txn`).
     consistency_models: Vec<String>,
+    /// Register models (`Plan::Lin` with a register model), [`models::MODELS`] order.
+    register_models: Vec<&'static str>,
 }
 
 /// One file's outcome.
@@ -201,9 +205,34 @@ fn spec(args: &CheckArgs, registry: &crate::registry::Registry) -> anyhow::Resul
         None => None,
         Some(s) => Some(parse_max_memory(s).map_err(bad_input)?),
     };
-    if matches!(plan, Plan::Txn(_)) {
-        txn::validate_models(&args.consistency_models)
-            .map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
+    let given = args.consistency_models.as_ref();
+    let mut consistency_models = Vec::new();
+    let mut register_models = vec!["linearizable"];
+    match (&plan, given) {
+        (Plan::Txn(_), _) => {
+            consistency_models = given
+                .cloned()
+                .unwrap_or_else(|| vec!["strict-serializable".into()]);
+            txn::validate_models(&consistency_models)
+                .map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
+        }
+        (
+            Plan::Lin {
+                model: None | Some(ModelKind::Register | ModelKind::CasRegister),
+                ..
+            },
+            Some(names),
+        ) => {
+            register_models = models::parse_models(names)
+                .map_err(|e| bad_input(format!("--consistency-models: {e}")))?;
+        }
+        (_, Some(_)) => {
+            return Err(bad_input(
+                "--consistency-models applies to register histories (--workload register, \
+                 --model register|cas-register) and to --workload list-append|rw-register",
+            ))
+        }
+        (_, None) => {}
     }
     Ok(Spec {
         format,
@@ -212,7 +241,8 @@ fn spec(args: &CheckArgs, registry: &crate::registry::Registry) -> anyhow::Resul
         partition: !args.no_partition,
         time_limit,
         max_memory,
-        consistency_models: args.consistency_models.clone(),
+        consistency_models,
+        register_models,
     })
 }
 
@@ -302,16 +332,61 @@ fn check_file(path: &Path, spec: &Spec) -> anyhow::Result<FileOutcome> {
             };
             linear::check_initial(model, &spec.initial)
                 .map_err(|e| bad_input(format!("{name}: --initial: {e}")))?;
+            let only_lin = spec.register_models == ["linearizable"];
+            if !only_lin && !matches!(model, ModelKind::Register | ModelKind::CasRegister) {
+                return Err(bad_input(format!(
+                    "{name}: --consistency-models applies to register histories, not to {model}"
+                )));
+            }
+            let independent = *independent || model == ModelKind::Kv;
             let opts = LinOptions {
                 model,
                 initial: spec.initial.clone(),
-                independent: *independent || model == ModelKind::Kv,
+                independent,
                 partition: spec.partition,
-                budget,
+                budget: budget.clone(),
             };
             json.insert("model".into(), json!(model.name()));
-            let r = linear::check(ops, &opts).map_err(|e| at_event(e.event, &e.msg))?;
-            (r.valid, lin_detail(&r), serde_json::to_value(&r))
+            let lin = if spec.register_models.contains(&"linearizable") {
+                Some(linear::check(ops, &opts).map_err(|e| at_event(e.event, &e.msg))?)
+            } else {
+                None
+            };
+            match lin {
+                Some(r) if only_lin => (r.valid, lin_detail(&r), serde_json::to_value(&r)),
+                lin => {
+                    if !spec.initial.is_null() {
+                        return Err(bad_input(format!(
+                            "{name}: --initial applies to linearizability alone; the other \
+                             consistency models start every register at null"
+                        )));
+                    }
+                    let mopts = models::ModelOptions {
+                        keyed: independent,
+                        budget,
+                    };
+                    let m = models::view::check_models(
+                        ops,
+                        &spec.register_models,
+                        &mopts,
+                        lin.as_ref(),
+                    )
+                    .map_err(|e| at_event(e.event, &e.msg))?;
+                    let mut fields = match lin.as_ref().map(serde_json::to_value) {
+                        Some(Ok(Value::Object(f))) => f,
+                        _ => Map::new(),
+                    };
+                    for (k, v) in [
+                        ("models", serde_json::to_value(&m)?["models"].take()),
+                        ("strongest", json!(m.strongest)),
+                        ("summary", json!(m.summary)),
+                    ] {
+                        fields.insert(k.into(), v);
+                    }
+                    let detail = models_detail(&m, lin.as_ref());
+                    (m.valid, detail, Ok(Value::Object(fields)))
+                }
+            }
         }
         Plan::Txn(w) => {
             let opts = TxnOptions {
@@ -545,6 +620,31 @@ fn lin_detail(r: &LinResult) -> String {
         s.push_str(&format!(" (+{others} more keys)"));
     }
     s
+}
+
+/// The line of a check of several register models: which hold (the strongest first), and why
+/// the weakest violated one (the most specific finding) does not, or else why the first
+/// undecided one is undecided.
+fn models_detail(m: &models::view::ModelsReport, lin: Option<&LinResult>) -> String {
+    let first = m
+        .models
+        .iter()
+        .rfind(|(_, v)| v.valid == Validity::False)
+        .or_else(|| m.models.iter().find(|(_, v)| v.valid == Validity::Unknown));
+    match first {
+        None => m.summary.clone(),
+        Some((name, _)) if name == "linearizable" => match lin {
+            Some(r) => format!("{} — linearizable: {}", m.summary, lin_detail(r)),
+            None => m.summary.clone(),
+        },
+        Some((name, v)) => {
+            let why = v
+                .reason
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&v.reason);
+            format!("{} — {name}: {}", m.summary, limits::clip(why))
+        }
+    }
 }
 
 fn txn_detail(r: &TxnResult) -> String {

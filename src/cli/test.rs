@@ -89,6 +89,12 @@ pub struct TestArgs {
     /// The exit code stays the verdict's; the console, results.json and JUnit say pass or fail.
     #[arg(long, value_name = "valid|invalid|unknown|any")]
     pub expect: Option<crate::report::verdict::Expect>,
+    /// Consistency models to check, comma-separated (the plan's workload `checker: {models}`
+    /// for register, `consistency_models` for list-append and rw-register): register takes
+    /// linearizable (default), sequential, causal, read-your-writes, monotonic-reads,
+    /// monotonic-writes, writes-follow-reads, or all (docs/consistency-models.md).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub consistency_models: Option<Vec<String>>,
     /// Write a JUnit XML report here: one testcase per run, a failure when the verdict differs
     /// from the expectation.
     #[arg(long, value_name = "FILE")]
@@ -126,6 +132,7 @@ impl TestArgs {
             deploy: self.deploy,
             leave_data: self.leave_data,
             no_ssh: self.no_ssh,
+            consistency_models: self.consistency_models.clone(),
         })
     }
 }

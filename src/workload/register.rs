@@ -1,5 +1,7 @@
 //! `register`: reads, writes and compare-and-sets on independent keys, checked for
-//! linearizability key by key (a cas-register per key; `checker::linear`).
+//! linearizability key by key (a cas-register per key; `checker::linear`), and with
+//! `checker: {models: [...]}` for the weaker consistency models too (sequential, causal, the
+//! session guarantees; `checker::models`, all keys together; docs/consistency-models.md).
 //!
 //! Vocabulary: `read [k, null]` → `[k, v]`; `write [k, v]`; `cas [k, [old, new]]` (`fail` if the
 //! value differs). Each key is worked by `threads_per_key` workers for `ops_per_key` operations,
@@ -13,6 +15,7 @@
 
 use super::{check_range, Checked, Workload, WorkloadOptions};
 use crate::checker::linear::{self, LinOptions, ModelKind};
+use crate::checker::models;
 use crate::checker::Budget;
 use crate::generator::{self as g, BoxGen, Ctx};
 use crate::history::Op;
@@ -39,6 +42,17 @@ pub struct Register {
     pub cas: f64,
     /// Draw values from `0..value_range` instead of writing unique values.
     pub value_range: Option<u64>,
+    /// `checker: {models: [...]}`: the consistency models to check (default linearizable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checker: Option<RegisterChecker>,
+}
+
+/// The register workload's `checker` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterChecker {
+    /// Names from `checker::models::MODELS`, or `all` (docs/consistency-models.md).
+    pub models: Vec<String>,
 }
 
 impl Default for Register {
@@ -51,8 +65,54 @@ impl Default for Register {
             write: 1.0,
             cas: 1.0,
             value_range: None,
+            checker: None,
         }
     }
+}
+
+impl Register {
+    /// The models to check: `checker.models`, or linearizable alone.
+    pub fn models(&self) -> Result<Vec<&'static str>, String> {
+        match &self.checker {
+            None => Ok(vec!["linearizable"]),
+            Some(c) if c.models.is_empty() => {
+                Err("checker.models: name at least one consistency model".into())
+            }
+            Some(c) => models::parse_models(&c.models).map_err(|e| format!("checker.models: {e}")),
+        }
+    }
+}
+
+/// The register checkers for `models` over a register history: `linear` (linearizability,
+/// key by key) when `linearizable` is among them, and `models` (every requested model, all
+/// keys together; `checker::models`) when any other is. `keyed`: values are `[key, value]`.
+pub fn check_models(ops: &[Op], models: &[&str], keyed: bool, budget: &Budget) -> Vec<Checked> {
+    let mut out = Vec::new();
+    let lin = models.contains(&"linearizable").then(|| {
+        let opts = LinOptions {
+            model: ModelKind::CasRegister,
+            initial: Value::Null,
+            independent: keyed,
+            partition: true,
+            budget: budget.clone(),
+        };
+        linear::check(ops, &opts)
+    });
+    if models.iter().any(|m| *m != "linearizable") {
+        let opts = models::ModelOptions {
+            keyed,
+            budget: budget.clone(),
+        };
+        let lin_ok = lin.as_ref().and_then(|r| r.as_ref().ok());
+        out.push(Checked::of(
+            "models",
+            models::view::check_models(ops, models, &opts, lin_ok),
+        ));
+    }
+    if let Some(r) = lin {
+        out.insert(0, Checked::of("linear", r));
+    }
+    out
 }
 
 impl WorkloadOptions for Register {
@@ -83,6 +143,7 @@ impl WorkloadOptions for Register {
         if self.read + self.write + self.cas <= 0.0 {
             return Err("read: read + write + cas must be positive".into());
         }
+        self.models()?;
         Ok(())
     }
 }
@@ -112,14 +173,14 @@ impl Workload for Register {
     }
 
     fn check(&self, ops: &[Op], budget: &Budget) -> Vec<Checked> {
-        let opts = LinOptions {
-            model: ModelKind::CasRegister,
-            initial: Value::Null,
-            independent: true,
-            partition: true,
-            budget: budget.clone(),
-        };
-        vec![Checked::of("linear", linear::check(ops, &opts))]
+        match self.models() {
+            Ok(models) => check_models(ops, &models, true, budget),
+            // refused when the workload was built; a checker that cannot run proves nothing
+            Err(e) => vec![Checked::of::<Value>(
+                "models",
+                Err(crate::checker::CheckError::new(0, e)),
+            )],
+        }
     }
 }
 
@@ -324,6 +385,42 @@ mod tests {
             .iter()
             .filter(|o| o.f == "write")
             .all(|o| o.value[1].as_u64().unwrap() < 3));
+    }
+
+    /// `checker: {models}` chooses the checkers: linearizability alone by default, the
+    /// `models` checker for the others (all keys together), a misspelt name refused naming
+    /// the key.
+    #[test]
+    fn checker_models_choose_the_checkers() {
+        use crate::history::{OpType, Process};
+        use crate::workload::tests::build;
+        let ops: Vec<Op> = [
+            (OpType::Invoke, json!(["x", 1])),
+            (OpType::Ok, json!(["x", 1])),
+        ]
+        .into_iter()
+        .map(|(t, v)| Op::new(Process::Client(0), t, "write", v))
+        .collect();
+        let names = |w: &crate::workload::Instance| -> Vec<String> {
+            w.workload
+                .check(&ops, &Budget::unlimited())
+                .into_iter()
+                .map(|c| c.name)
+                .collect()
+        };
+        assert_eq!(names(&build("register", json!({})).unwrap()), ["linear"]);
+        let w = build("register", json!({"checker": {"models": ["causal"]}})).unwrap();
+        assert_eq!(names(&w), ["models"]);
+        let w = build("register", json!({"checker": {"models": ["all"]}})).unwrap();
+        let c = w.workload.check(&ops, &Budget::unlimited());
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].result["models"]["linearizable"]["valid"], json!(true));
+        assert_eq!(c[1].result["strongest"], "linearizable");
+        let e = build("register", json!({"checker": {"models": ["causl"]}}))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("workload.checker.models"), "{e}");
+        assert!(e.to_string().contains("causl"), "{e}");
     }
 
     #[test]

@@ -761,3 +761,241 @@ fn malformed_micro_op_is_named_not_called_a_difference() {
         "line 2: micro-op 0 of the ok completion must be [f, key, value], got [\"append\",1]",
     );
 }
+
+// ---- Consistency models below linearizability (`--consistency-models`). ----
+
+/// (process, f, key, value written or read).
+type HistOp<'a> = (u64, &'a str, &'a str, Value);
+
+/// A JSON Lines register history from (process, f, key, value-or-result) ops, each invoked and
+/// completed `ok` before the next.
+fn register_history(ops: &[HistOp]) -> String {
+    let mut s = String::new();
+    for (p, f, k, v) in ops {
+        let inv = if *f == "read" { Value::Null } else { v.clone() };
+        for (t, val) in [("invoke", inv), ("ok", v.clone())] {
+            s.push_str(
+                &serde_json::json!({"process": p, "type": t, "f": f, "value": [k, val]})
+                    .to_string(),
+            );
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn check_models_json(name: &str, text: &str) -> (Output, Value) {
+    let p = temp_file(name, text);
+    let out = netsplit(&[
+        "check",
+        "--workload",
+        "register",
+        "--consistency-models",
+        "all",
+        "--json",
+        p.to_str().unwrap(),
+    ]);
+    let obj = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", show(&out)));
+    (out, obj)
+}
+
+/// Process 0 writes x = 1, then reads the initial value: read-your-writes is violated (and so
+/// everything stronger), the other session guarantees hold; the witness names both ops.
+#[test]
+fn a_read_of_the_initial_value_after_ones_own_write_violates_read_your_writes_only() {
+    let (out, obj) = check_models_json(
+        "ryw.jsonl",
+        &register_history(&[
+            (0, "write", "x", 1.into()),
+            (1, "read", "x", 1.into()),
+            (0, "read", "x", Value::Null),
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(obj["valid"], false);
+    let m = &obj["models"];
+    for (model, want) in [
+        ("linearizable", false),
+        ("sequential", false),
+        ("causal", false),
+        ("read-your-writes", false),
+        ("monotonic-reads", true),
+        ("monotonic-writes", true),
+        ("writes-follow-reads", true),
+    ] {
+        assert_eq!(m[model]["valid"], want, "{model}: {}", m[model]);
+    }
+    let wit: Vec<u64> = m["read-your-writes"]["witness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["invoke"].as_u64().unwrap())
+        .collect();
+    assert_eq!(wit, [0, 4], "the write and the read that missed it");
+    assert_eq!(obj["strongest"], "monotonic-reads");
+}
+
+/// Process 0's write completes before process 1 reads the initial value: not linearizable
+/// (real time), but sequential and every weaker model hold; the line says so.
+#[test]
+fn a_stale_read_by_another_process_is_sequential_but_not_linearizable() {
+    let text = register_history(&[(0, "write", "x", 1.into()), (1, "read", "x", Value::Null)]);
+    let (out, obj) = check_models_json("seq.jsonl", &text);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(obj["models"]["linearizable"]["valid"], false);
+    for model in [
+        "sequential",
+        "causal",
+        "read-your-writes",
+        "monotonic-reads",
+        "monotonic-writes",
+        "writes-follow-reads",
+    ] {
+        assert_eq!(obj["models"][model]["valid"], true, "{model}");
+    }
+    assert_eq!(obj["strongest"], "sequential");
+    let p = temp_file("seq-human.jsonl", &text);
+    let out = netsplit(&[
+        "check",
+        "--workload",
+        "register",
+        "--consistency-models",
+        "sequential,causal",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "linearizable not requested: {}",
+        show(&out)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains("valid") && line.contains("sequential ✔ causal ✔"),
+        "{line}"
+    );
+    // the default is linearizable alone, as before
+    let out = netsplit(&[
+        "check",
+        "--workload",
+        "register",
+        "--json",
+        p.to_str().unwrap(),
+    ]);
+    let obj: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(obj.get("models").is_none(), "{obj}");
+}
+
+/// The store-buffering pattern: each process writes its key, then reads the other's initial
+/// value. Causal (each read's causal past holds no write to its key) but not sequential.
+#[test]
+fn store_buffering_is_causal_but_not_sequential() {
+    let text = register_history(&[
+        (0, "write", "x", 1.into()),
+        (1, "write", "y", 1.into()),
+        (0, "read", "y", Value::Null),
+        (1, "read", "x", Value::Null),
+    ]);
+    let (_, obj) = check_models_json("sb.jsonl", &text);
+    assert_eq!(obj["models"]["sequential"]["valid"], false);
+    assert_eq!(obj["models"]["causal"]["valid"], true);
+    assert_eq!(obj["strongest"], "causal");
+}
+
+/// A misspelt model is one line listing the valid names, exit 254; so is a list of register
+/// models given to a model they do not apply to.
+#[test]
+fn an_unknown_consistency_model_is_bad_usage() {
+    let p = temp_file("m.jsonl", &register_history(&[(0, "write", "x", 1.into())]));
+    let f = p.to_str().unwrap();
+    let out = netsplit(&[
+        "check",
+        "--workload",
+        "register",
+        "--consistency-models",
+        "causal,sequentail",
+        f,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("\"sequentail\"") && err.contains("read-your-writes") && err.contains("all"),
+        "{err}"
+    );
+    let out = netsplit(&[
+        "check",
+        "--model",
+        "set",
+        "--consistency-models",
+        "causal",
+        f,
+    ]);
+    assert_eq!(out.status.code(), Some(254), "{}", show(&out));
+    // the transactional names still go to list-append
+    let out = netsplit(&[
+        "check",
+        "--workload",
+        "list-append",
+        "--consistency-models",
+        "causal",
+        f,
+    ]);
+    assert_eq!(out.status.code(), Some(254), "{}", show(&out));
+}
+
+/// The examples of docs/consistency-models.md for the session guarantees and causal
+/// consistency: each violates what the document says it does, and nothing weaker.
+#[test]
+fn the_documented_examples_violate_the_documented_models() {
+    let one = Value::from(1);
+    let cases: [(&str, Vec<HistOp>, &[&str]); 3] = [
+        (
+            "mr",
+            vec![
+                (0, "write", "x", one.clone()),
+                (1, "read", "x", one.clone()),
+                (1, "read", "x", Value::Null),
+            ],
+            &["monotonic-reads"],
+        ),
+        (
+            "mw",
+            vec![
+                (0, "write", "x", one.clone()),
+                (0, "write", "y", one.clone()),
+                (1, "read", "y", one.clone()),
+                (1, "read", "x", Value::Null),
+            ],
+            &["monotonic-writes"],
+        ),
+        (
+            "wfr",
+            vec![
+                (0, "write", "x", one.clone()),
+                (1, "read", "x", one.clone()),
+                (1, "write", "y", one.clone()),
+                (2, "read", "y", one.clone()),
+                (2, "read", "x", Value::Null),
+            ],
+            &["writes-follow-reads"],
+        ),
+    ];
+    let session = [
+        "read-your-writes",
+        "monotonic-reads",
+        "monotonic-writes",
+        "writes-follow-reads",
+    ];
+    for (name, ops, violated) in cases {
+        let (_, obj) = check_models_json(&format!("{name}.jsonl"), &register_history(&ops));
+        for m in ["linearizable", "sequential", "causal"] {
+            assert_eq!(obj["models"][m]["valid"], false, "{name}: {m}");
+        }
+        for m in session {
+            let want = !violated.contains(&m);
+            assert_eq!(obj["models"][m]["valid"], want, "{name}: {m}");
+        }
+    }
+}

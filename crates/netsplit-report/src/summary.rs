@@ -30,9 +30,10 @@ pub fn summary_text(results: &Value) -> String {
                 Some(e) => s.push_str(&format!("  checker {name:<10} {v}  ({e})\n")),
                 None => s.push_str(&format!("  checker {name:<10} {v}\n")),
             }
-            // A checker may say in one line what it found (`summary`).
+            // A checker may say in one line what it found (`summary`); the consistency models'
+            // line says which hold even when all do.
             if let Some(sum) = r.get("summary").and_then(Value::as_str) {
-                if v != "true" {
+                if v != "true" || r.get("models").is_some() {
                     s.push_str(&format!("    {sum}\n"));
                 }
             }

@@ -288,6 +288,12 @@ pub fn anomaly_summary(results: &Value) -> String {
 /// The anomaly of one invalid checker, by the fields its result carries.
 fn checker_anomaly(c: &Value) -> String {
     let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+    // consistency models: which hold and which do not
+    if c.get("models").is_some_and(Value::is_object) {
+        if let Some(s) = c.get("summary").and_then(Value::as_str) {
+            return s.to_string();
+        }
+    }
     // linear: the first refuted key and why
     if let Some(fs) = c.get("failures").and_then(Value::as_array) {
         let refuted: Vec<&Value> = fs

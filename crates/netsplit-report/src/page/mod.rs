@@ -2,7 +2,8 @@
 //! history. It owns presentation only: no checking happens here, and [`render`] does no I/O.
 //!
 //! The page answers "is it valid, and if not, where?" first (header verdict and expectation,
-//! then each checker's evidence — for linearizability the counterexample drawn, [`svg`]), then
+//! the register consistency models requested with each violated model's witness drawn, then
+//! each checker's evidence — for linearizability the counterexample drawn, [`svg`]), then
 //! shows the run over time: a per-process timeline with fault windows shaded and the ops named
 //! by invalid checkers highlighted, the charts ([`charts`], drawn with `plotters`: latency,
 //! latency quantiles, throughput, clock offsets), and the availability-per-fault-window table.
@@ -78,6 +79,7 @@ pub fn render(results: &Value, ops: &[Op]) -> String {
     let by_index: HashMap<u64, &Op> = ops.iter().map(|o| (o.index, o)).collect();
     let span = time_span(ops);
     header(&mut h, results, name, lede::lede(results, ops, span.0));
+    consistency_models(&mut h, results, &by_index);
     checkers(&mut h, results, &by_index);
     timeline(&mut h, &bars, &faults, &hl, span);
     h.push_str(
@@ -314,8 +316,132 @@ fn highlighted(r: &Value) -> HashSet<u64> {
         {
             add(e.get("index"));
         }
+        // consistency models: the witnesses of the violated ones
+        for m in c
+            .get("models")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|m| m.get("valid") == Some(&Value::Bool(false)))
+        {
+            for o in m
+                .get("witness")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                add(o.get("invoke"));
+                add(o.get("complete"));
+            }
+        }
     }
     out
+}
+
+/// The register consistency models (the `models` checker, `checker::models`): a table of
+/// each requested model's verdict, strongest first, then each violated model's witness drawn
+/// the way the linearizability counterexample is ([`svg::witness`]) and listed.
+fn consistency_models(h: &mut String, r: &Value, ops: &HashMap<u64, &Op>) {
+    let Some(c) = r.pointer("/checkers/models") else {
+        return;
+    };
+    let Some(models) = c.get("models").and_then(Value::as_object) else {
+        return;
+    };
+    h.push_str("<h2 id=\"models\">Consistency models</h2>\n");
+    if let Some(sum) = c.get("summary").and_then(Value::as_str) {
+        let _ = writeln!(h, "<p><b>{}</b></p>", esc(sum));
+    }
+    if let Some(st) = c.get("strongest").and_then(Value::as_str) {
+        let _ = writeln!(
+            h,
+            "<p>The strongest requested model that holds: <b>{}</b>.</p>",
+            esc(st)
+        );
+    } else {
+        h.push_str("<p>None of the requested models is known to hold.</p>\n");
+    }
+    h.push_str("<table><tr><th>model</th><th>verdict</th><th>why</th></tr>\n");
+    for (name, m) in models {
+        let v = m.get("valid");
+        let why = m.get("reason").and_then(Value::as_str).unwrap_or("");
+        let cell = if v == Some(&Value::Bool(false)) {
+            format!("<a href=\"#model-{}\">{}</a>", esc(name), esc(why))
+        } else {
+            esc(why)
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{cell}</td></tr>",
+            esc(name),
+            badge(v)
+        );
+    }
+    h.push_str(
+        "</table>\n<p class=\"muted\">Each model is checked over all keys together; unknown: \
+         not decided within the check's budget (never counted as holding). \
+         docs/consistency-models.md defines each.</p>\n",
+    );
+    for (name, m) in models {
+        if m.get("valid") != Some(&Value::Bool(false)) {
+            continue;
+        }
+        let _ = writeln!(
+            h,
+            "<h3 id=\"model-{}\">not {}</h3>\n<p class=\"why\">{}</p>",
+            esc(name),
+            esc(name),
+            esc(m.get("reason").and_then(Value::as_str).unwrap_or(""))
+        );
+        let empty = Vec::new();
+        let wit = m.get("witness").and_then(Value::as_array).unwrap_or(&empty);
+        if name == "linearizable" {
+            h.push_str(
+                "<p>The counterexample is drawn under <a href=\"#checker-linear\">linear</a> \
+                 below.</p>\n",
+            );
+            continue;
+        }
+        if let Some(pic) = svg::witness(wit, ops) {
+            h.push_str(
+                "<p class=\"muted\">One lane per process; each bar runs from an op's invocation to \
+                 its completion (x: history order); red, numbered: the witness's operations in \
+                 the order the reason above reads them; hatched: never returned. Hover a bar \
+                 for its events.</p>\n<div class=\"wide\">",
+            );
+            h.push_str(&pic);
+            h.push_str("</div>\n");
+        }
+        h.push_str(
+            "<table><tr><th>#</th><th>events</th><th>process</th><th>node</th><th>type</th>\
+             <th>f</th><th>value</th><th>output</th></tr>\n",
+        );
+        for (i, op) in wit.iter().take(LIST_CAP).enumerate() {
+            let g = |k: &str| op.get(k).map(jv).unwrap_or_default();
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}…{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td></tr>",
+                i + 1,
+                g("invoke"),
+                g("complete"),
+                g("process"),
+                node_at(ops, op.get("invoke")),
+                g("type"),
+                g("f"),
+                g("value"),
+                g("output"),
+            );
+        }
+        h.push_str("</table>\n");
+        if wit.len() > LIST_CAP {
+            let _ = writeln!(
+                h,
+                "<p class=\"muted\">… and {} more</p>",
+                wit.len() - LIST_CAP
+            );
+        }
+    }
 }
 
 fn checkers(h: &mut String, r: &Value, ops: &HashMap<u64, &Op>) {
@@ -352,6 +478,10 @@ fn checkers(h: &mut String, r: &Value, ops: &HashMap<u64, &Op>) {
         for (k, v) in obj {
             match (k.as_str(), v) {
                 ("failures", Value::Array(fs)) => fs.iter().for_each(|f| linear_failure(h, f, ops)),
+                ("models", Value::Object(_)) if name == "models" => h.push_str(
+                    "<p>Per-model verdicts and witnesses: <a href=\"#models\">Consistency \
+                     models</a> above.</p>\n",
+                ),
                 ("anomalies", Value::Object(m)) => txn_anomalies(h, obj, m),
                 ("by_f", Value::Object(m)) => by_f(h, m),
                 ("windows", _) => {} // availability: its own section below

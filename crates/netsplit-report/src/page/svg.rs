@@ -9,6 +9,9 @@
 //!
 //! The x axis is history order, not time: every invocation and completion gets its own column,
 //! so short ops stay readable and real-time order (what linearizability is about) is exact.
+//! A consistency model's witness ([`witness`]) is drawn the same way: its operations red and
+//! numbered in the order the model's reason reads them, joined by the dashed path.
+//!
 //! Hand-built SVG (each bar carries a hover title with its events, process and node, which a
 //! chart library's output does not). Everything from the history is escaped.
 
@@ -37,6 +40,9 @@ const CH: f64 = 7.4;
 enum Role {
     /// Step `n` (1-based, of the whole prefix) with the state after it.
     Linearized(usize, Value),
+    /// Operation `n` (1-based) of a consistency model's witness, in the order its reason reads
+    /// them.
+    Witness(usize),
     Stuck(String),
     Open {
         accepted: bool,
@@ -169,6 +175,39 @@ fn items(f: &Value, ops: &HashMap<u64, &Op>) -> (Vec<Item>, usize) {
 pub fn counterexample(f: &Value, ops: &HashMap<u64, &Op>) -> Option<String> {
     f.get("stuck")?;
     let (items, hidden) = items(f, ops);
+    let note = if hidden > 0 {
+        format!(" (steps 1–{hidden} of the prefix are not drawn; they are in the table)")
+    } else {
+        String::new()
+    };
+    draw(&items, &note)
+}
+
+/// Witness operations of a consistency model drawn at most (the table lists them all).
+pub const WITNESS_SHOWN: usize = 12;
+
+/// The drawing of a consistency model's witness (operations as the linearizability evidence
+/// gives them: `invoke`, `complete`, `process`, `type`, `f`, `value`, `output`), numbered in
+/// the order its reason reads them, with a dashed path through them in that order; `None`
+/// without operations.
+pub fn witness(witness: &[Value], ops: &HashMap<u64, &Op>) -> Option<String> {
+    let items: Vec<Item> = witness
+        .iter()
+        .take(WITNESS_SHOWN)
+        .enumerate()
+        .filter_map(|(i, o)| item(o, Role::Witness(i + 1), ops))
+        .collect();
+    let hidden = witness.len().saturating_sub(WITNESS_SHOWN);
+    let note = if hidden > 0 {
+        format!(" ({hidden} more operations of the witness are not drawn; they are in the table)")
+    } else {
+        String::new()
+    };
+    draw(&items, &note)
+}
+
+/// Draws ops in lanes (see the module docs); `note` follows the axis label.
+fn draw(items: &[Item], note: &str) -> Option<String> {
     if items.is_empty() {
         return None;
     }
@@ -203,7 +242,7 @@ pub fn counterexample(f: &Value, ops: &HashMap<u64, &Op>) -> Option<String> {
     let mut lin: Vec<(&Item, usize)> = items
         .iter()
         .filter_map(|i| match i.role {
-            Role::Linearized(n, _) => Some((i, n)),
+            Role::Linearized(n, _) | Role::Witness(n) => Some((i, n)),
             _ => None,
         })
         .collect();
@@ -256,7 +295,7 @@ pub fn counterexample(f: &Value, ops: &HashMap<u64, &Op>) -> Option<String> {
         let _ = write!(s, "<polyline class=\"lpath\" points=\"{}\"/>", d.join(" "));
     }
     // bars, labels
-    for it in &items {
+    for it in items {
         let l = lane_of(&it.process) as f64;
         let y = TOP + LANE * l;
         let x1 = x_of(col[&it.invoke]);
@@ -266,7 +305,7 @@ pub fn counterexample(f: &Value, ops: &HashMap<u64, &Op>) -> Option<String> {
         };
         let class = match &it.role {
             Role::Linearized(..) => "blin",
-            Role::Stuck(_) => "bstuck",
+            Role::Stuck(_) | Role::Witness(_) => "bstuck",
             Role::Open { .. } => "bopen",
         };
         let fill = if never {
@@ -325,33 +364,36 @@ pub fn counterexample(f: &Value, ops: &HashMap<u64, &Op>) -> Option<String> {
                     }
                 );
             }
-            Role::Linearized(..) => {}
+            Role::Linearized(..) | Role::Witness(_) => {}
         }
     }
     // the linearization points, numbered, with the state after each
     for (x, y, it) in &points {
-        let Role::Linearized(n, state) = &it.role else {
-            continue;
+        let (n, state) = match &it.role {
+            Role::Linearized(n, state) => (*n, Some(state)),
+            Role::Witness(n) => (*n, None),
+            _ => continue,
         };
         let _ = write!(
             s,
             "<circle class=\"lpt\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"8\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" class=\"lnum\" text-anchor=\"middle\">{n}</text>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" class=\"st\" text-anchor=\"middle\">state {}</text>",
+             <text x=\"{x:.1}\" y=\"{:.1}\" class=\"lnum\" text-anchor=\"middle\">{n}</text>",
             y + 3.5,
-            y + 21.0,
-            esc(&verdict::cut(&text(state), 18))
         );
+        if let Some(state) = state {
+            let _ = write!(
+                s,
+                "<text x=\"{x:.1}\" y=\"{:.1}\" class=\"st\" text-anchor=\"middle\">state {}</text>",
+                y + 21.0,
+                esc(&verdict::cut(&text(state), 18))
+            );
+        }
     }
     let _ = write!(
         s,
         "<text x=\"{LEFT}\" y=\"{:.1}\" class=\"ax\">history order →{}</text></svg>",
         height - 8.0,
-        if hidden > 0 {
-            format!(" (steps 1–{hidden} of the prefix are not drawn; they are in the table)")
-        } else {
-            String::new()
-        }
+        esc(note)
     );
     Some(s)
 }

@@ -432,4 +432,47 @@ fn availability_names_the_keys_a_fault_stood_between() {
         "none of 4"
     );
     assert_eq!(super::crossed_cell(None), "—");
+
+/// A run checked for several register models: the section tabulates each verdict (unknown as
+/// UNKNOWN, never VALID), names the strongest that holds, and draws the violated model's
+/// witness numbered in its order, with each op's node; the ops are highlighted in the timeline.
+#[test]
+fn consistency_models_section_tables_verdicts_and_draws_each_witness() {
+    let mut ops = history();
+    ops[0].node = Some("n1".into());
+    ops[4].node = Some("n2".into());
+    let w = |inv: u64, comp: u64, p: &str, f: &str, v: Value, o: Value| {
+        json!({"invoke": inv, "complete": comp, "process": p, "type": "ok", "f": f,
+               "value": v, "output": o})
+    };
+    let r = json!({"valid": false, "checkers": {"models": {
+    "valid": false, "strongest": "causal",
+    "summary": "not sequential; causal ✔ read-your-writes ✘ monotonic-reads ?",
+    "models": {
+        "sequential": {"valid": false, "reason": "no total order <fits>",
+            "witness": [w(0, 1, "0", "write", json!(1), json!(1)),
+                        w(4, 5, "1", "read", Value::Null, json!("stale & old"))]},
+        "causal": {"valid": true},
+        "read-your-writes": {"valid": false, "reason": "a read returned the initial value",
+            "witness": [w(0, 1, "0", "write", json!(1), json!(1))]},
+        "monotonic-reads": {"valid": null, "reason": "budget"}
+    }}}});
+    let page = render(&r, &ops);
+    assert_well_formed(&page);
+    assert!(page.contains("<h2 id=\"models\">Consistency models</h2>"));
+    assert!(page.contains("strongest requested model that holds: <b>causal</b>"));
+    assert!(page.contains("<tr><td>causal</td><td><span class=\"v VALID\">VALID</span>"));
+    assert!(
+        page.contains("<tr><td>monotonic-reads</td><td><span class=\"v UNKNOWN\">UNKNOWN</span>")
+    );
+    assert!(page.contains("<a href=\"#model-sequential\">no total order &lt;fits&gt;</a>"));
+    // one drawing per violated model, in the counterexample's style, numbered 1, 2
+    assert!(page.contains("<h3 id=\"model-sequential\">not sequential</h3>"));
+    assert!(page.contains("<h3 id=\"model-read-your-writes\">"));
+    assert_eq!(page.matches("<svg class=\"hb cx\"").count(), 2);
+    assert!(page.contains("read → stale &amp; old ok · n2"));
+    assert!(page.contains("class=\"lnum\" text-anchor=\"middle\">2</text>"));
+    assert!(page.contains("<td>2</td><td>4…5</td><td>1</td><td>n2</td>"));
+    // no section without the models checker
+    assert!(!render(&results(false), &ops).contains("Consistency models"));
 }

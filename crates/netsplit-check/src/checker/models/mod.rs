@@ -26,6 +26,7 @@ pub mod causal;
 mod extract;
 pub mod sequential;
 pub mod session;
+pub mod view;
 
 #[cfg(test)]
 mod oracle;
@@ -91,7 +92,7 @@ pub struct ModelResult {
     pub witness: Vec<usize>,
 }
 
-fn ser_valid<S: Serializer>(v: &super::Validity, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_valid<S: Serializer>(v: &super::Validity, s: S) -> Result<S::Ok, S::Error> {
     match v {
         super::Validity::True => s.serialize_bool(true),
         super::Validity::False => s.serialize_bool(false),

@@ -1,0 +1,334 @@
+//! The verdicts on the requested models as `netsplit check --json`, `results.json` and the
+//! report show them: one entry per model (`valid` true, false or null), each violated model's
+//! witness as operations (invocation, completion, process, f, value, output — the form the
+//! linearizability evidence uses, [`OpView`]), the overall verdict (valid only if every
+//! requested model holds; an undecided model makes it unknown, never valid) and a one-line
+//! summary naming the strongest requested model that holds.
+
+use super::{check, ModelOptions, ModelResult, MODELS};
+use crate::checker::linear::{LinResult, OpView};
+use crate::checker::{CheckError, Validity};
+use crate::history::{pair_positions, Op};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+/// One model's verdict, with its witness as operations.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelView {
+    #[serde(serialize_with = "super::ser_valid")]
+    pub valid: Validity,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub witness: Vec<OpView>,
+}
+
+/// Every requested model's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelsReport {
+    /// Every requested model holds: true; one is violated: false; else unknown.
+    pub valid: Validity,
+    /// The strongest requested model that holds, if any.
+    pub strongest: Option<String>,
+    /// `not linearizable; sequential ✔ causal ✔ …` (see [`summary`]).
+    pub summary: String,
+    /// By model, strongest first.
+    #[serde(serialize_with = "ser_models")]
+    pub models: Vec<(String, ModelView)>,
+}
+
+fn ser_models<S: Serializer>(m: &[(String, ModelView)], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(m.len()))?;
+    for (k, v) in m {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+impl ModelsReport {
+    pub fn get(&self, model: &str) -> Option<&ModelView> {
+        self.models.iter().find(|(m, _)| m == model).map(|(_, v)| v)
+    }
+}
+
+/// `✔`, `✘` or `?`.
+pub fn mark(v: Validity) -> &'static str {
+    match v {
+        Validity::True => "✔",
+        Validity::False => "✘",
+        Validity::Unknown => "?",
+    }
+}
+
+/// One line over the verdicts (strongest first): the violated models stronger than every other
+/// as `not X`, then the rest marked ✔, ✘ or ?. `not linearizable; sequential ✔ causal ✔`;
+/// with everything holding, `linearizable ✔ sequential ✔ …`.
+pub fn summary(verdicts: &[(&str, Validity)]) -> String {
+    let lead = verdicts
+        .iter()
+        .take_while(|(_, v)| *v == Validity::False)
+        .count();
+    let not: Vec<String> = verdicts[..lead]
+        .iter()
+        .map(|(m, _)| format!("not {m}"))
+        .collect();
+    let rest: Vec<String> = verdicts[lead..]
+        .iter()
+        .map(|(m, v)| format!("{m} {}", mark(*v)))
+        .collect();
+    match (not.is_empty(), rest.is_empty()) {
+        (true, _) => rest.join(" "),
+        (false, true) => not.join(", "),
+        (false, false) => format!("{}; {}", not.join(", "), rest.join(" ")),
+    }
+}
+
+/// The linearizability verdict as a model entry: the reason and the op that could not take
+/// effect, of the first key that is not linearizable (or undecided).
+pub fn linearizable_view(r: &LinResult) -> ModelView {
+    let ev = r.failures.iter().find(|e| e.valid == r.valid);
+    let reason = match (r.valid, ev) {
+        (Validity::True, _) => String::new(),
+        (_, Some(e)) => {
+            let key = e
+                .key
+                .as_ref()
+                .map(|k| format!("key {}: ", crate::history::limits::quote_value(k)))
+                .unwrap_or_default();
+            match (&e.stuck, &e.reason) {
+                (_, Some(why)) => format!("{key}{why}"),
+                (Some(s), None) => format!(
+                    "{key}no linearization: after {} of {} ops, {} by process {} (event {}) \
+                     cannot take effect",
+                    e.linearized.len(),
+                    e.ops,
+                    s.f,
+                    s.process,
+                    s.invoke
+                ),
+                (None, None) => format!("{key}no linearization"),
+            }
+        }
+        (_, None) => r
+            .unknown_reason
+            .clone()
+            .unwrap_or_else(|| "not linearizable".into()),
+    };
+    let witness = ev.and_then(|e| e.stuck.clone()).into_iter().collect();
+    ModelView {
+        valid: r.valid,
+        reason,
+        witness,
+    }
+}
+
+/// Checks `models` (validated names, [`MODELS`] order) over a register history; the
+/// linearizability verdict, when requested, comes from `lin` (`checker::linear`'s result on
+/// the same history). `keyed`: values are `[key, value]`; witness values are shown without
+/// the key, as the linearizability evidence shows them.
+pub fn check_models(
+    ops: &[Op],
+    models: &[&str],
+    opts: &ModelOptions,
+    lin: Option<&LinResult>,
+) -> Result<ModelsReport, CheckError> {
+    // Linearizable implies sequential: when the linearizability checker has found an order
+    // (key by key, which is an order of all keys: linearizability is local), no search is
+    // needed.
+    let lin_holds = lin.is_some_and(|r| r.valid == Validity::True);
+    let to_check: Vec<&str> = models
+        .iter()
+        .copied()
+        .filter(|m| !(lin_holds && *m == "sequential"))
+        .collect();
+    let mut results = check(ops, &to_check, opts)?;
+    if lin_holds && models.contains(&"sequential") {
+        results.insert("sequential".into(), ModelResult::holds());
+    }
+    let pairs = pair_positions(ops).map_err(|e| CheckError::new(e.event, e.msg))?;
+    let view_of = |event: usize| -> Option<OpView> {
+        let p = pairs.binary_search_by_key(&event, |p| p.invoke).ok()?;
+        let p = &pairs[p];
+        let inv = &ops[p.invoke];
+        let strip = |v: &serde_json::Value| match v.as_array().map(Vec::as_slice) {
+            Some([_, x]) if opts.keyed => x.clone(),
+            _ => v.clone(),
+        };
+        let process = inv.process.to_string();
+        Some(OpView {
+            invoke: p.invoke,
+            complete: p.complete,
+            process,
+            kind: p.outcome.to_string(),
+            f: inv.f.clone(),
+            value: strip(&inv.value),
+            output: p
+                .complete
+                .map_or(serde_json::Value::Null, |c| strip(&ops[c].value)),
+        })
+    };
+    let mut out = Vec::new();
+    for m in MODELS.iter().filter(|m| models.contains(m)) {
+        let view = if *m == "linearizable" {
+            match lin {
+                Some(r) => linearizable_view(r),
+                None => continue,
+            }
+        } else {
+            let Some(ModelResult {
+                valid,
+                reason,
+                witness,
+            }) = results.get(*m).cloned()
+            else {
+                continue;
+            };
+            ModelView {
+                valid,
+                reason,
+                witness: witness.into_iter().filter_map(view_of).collect(),
+            }
+        };
+        out.push((m.to_string(), view));
+    }
+    let verdicts: Vec<(&str, Validity)> = out.iter().map(|(m, v)| (m.as_str(), v.valid)).collect();
+    Ok(ModelsReport {
+        valid: verdicts.iter().map(|(_, v)| *v).collect(),
+        strongest: verdicts
+            .iter()
+            .find(|(_, v)| *v == Validity::True)
+            .map(|(m, _)| m.to_string()),
+        summary: summary(&verdicts),
+        models: out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{OpType, Process};
+    use serde_json::json;
+    use Validity::*;
+
+    #[test]
+    fn summary_leads_with_the_models_that_fail_then_marks_the_rest() {
+        assert_eq!(
+            summary(&[
+                ("linearizable", False),
+                ("sequential", True),
+                ("causal", True)
+            ]),
+            "not linearizable; sequential ✔ causal ✔"
+        );
+        assert_eq!(
+            summary(&[
+                ("linearizable", False),
+                ("sequential", Unknown),
+                ("causal", True),
+                ("read-your-writes", False)
+            ]),
+            "not linearizable; sequential ? causal ✔ read-your-writes ✘"
+        );
+        assert_eq!(
+            summary(&[("linearizable", True), ("causal", True)]),
+            "linearizable ✔ causal ✔"
+        );
+        assert_eq!(
+            summary(&[("causal", False), ("read-your-writes", False)]),
+            "not causal, not read-your-writes"
+        );
+    }
+
+    fn op(p: u64, kind: OpType, f: &str, v: serde_json::Value) -> Op {
+        Op::new(Process::Client(p), kind, f, v)
+    }
+
+    /// Process 0 writes 1 then reads the initial value: read-your-writes is violated, the
+    /// witness names both ops with their results, and the overall verdict is false while
+    /// monotonic reads holds.
+    #[test]
+    fn a_violated_model_names_its_ops_and_fails_the_verdict() {
+        let ops = vec![
+            op(0, OpType::Invoke, "write", json!(["x", 1])),
+            op(0, OpType::Ok, "write", json!(["x", 1])),
+            op(0, OpType::Invoke, "read", json!(["x", null])),
+            op(0, OpType::Ok, "read", json!(["x", null])),
+        ];
+        let opts = ModelOptions {
+            keyed: true,
+            ..Default::default()
+        };
+        let r = check_models(&ops, &["read-your-writes", "monotonic-reads"], &opts, None).unwrap();
+        assert_eq!(r.valid, False);
+        assert_eq!(r.strongest.as_deref(), Some("monotonic-reads"));
+        let ryw = r.get("read-your-writes").unwrap();
+        assert_eq!(ryw.valid, False);
+        let events: Vec<usize> = ryw.witness.iter().map(|o| o.invoke).collect();
+        assert!(events.contains(&0) && events.contains(&2), "{events:?}");
+        let read = ryw.witness.iter().find(|o| o.invoke == 2).unwrap();
+        assert_eq!(read.complete, Some(3));
+        assert_eq!(read.output, json!(null), "the key is stripped");
+        assert_eq!(r.get("monotonic-reads").unwrap().valid, True);
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["models"]["monotonic-reads"]["valid"], json!(true));
+        assert_eq!(j["models"]["read-your-writes"]["valid"], json!(false));
+        assert_eq!(j["valid"], json!(false));
+        assert_eq!(r.summary, "not read-your-writes; monotonic-reads ✔");
+    }
+
+    /// A linearizable history is sequential without a search: the verdict of the
+    /// linearizability checker is used.
+    #[test]
+    fn linearizable_means_sequential_without_a_search() {
+        use crate::checker::linear::{self, LinOptions, ModelKind};
+        let ops = vec![
+            op(0, OpType::Invoke, "write", json!(1)),
+            op(0, OpType::Ok, "write", json!(1)),
+            op(1, OpType::Invoke, "read", json!(null)),
+            op(1, OpType::Ok, "read", json!(1)),
+        ];
+        let lin = linear::check(&ops, &LinOptions::new(ModelKind::CasRegister)).unwrap();
+        assert_eq!(lin.valid, True);
+        let opts = ModelOptions::default();
+        let r = check_models(&ops, &["linearizable", "sequential"], &opts, Some(&lin)).unwrap();
+        assert_eq!(r.get("sequential").unwrap().valid, True);
+        assert_eq!(r.summary, "linearizable ✔ sequential ✔");
+        // the verdict is taken, not recomputed: a (false) linearizable verdict on store
+        // buffering, which the search refutes, carries over to sequential
+        let sb = vec![
+            op(0, OpType::Invoke, "write", json!(["x", 1])),
+            op(0, OpType::Ok, "write", json!(["x", 1])),
+            op(1, OpType::Invoke, "write", json!(["y", 1])),
+            op(1, OpType::Ok, "write", json!(["y", 1])),
+            op(0, OpType::Invoke, "read", json!(["y", null])),
+            op(0, OpType::Ok, "read", json!(["y", null])),
+            op(1, OpType::Invoke, "read", json!(["x", null])),
+            op(1, OpType::Ok, "read", json!(["x", null])),
+        ];
+        let keyed = ModelOptions {
+            keyed: true,
+            ..Default::default()
+        };
+        let r = check_models(&sb, &["sequential"], &keyed, None).unwrap();
+        assert_eq!(r.get("sequential").unwrap().valid, False);
+        let r = check_models(&sb, &["linearizable", "sequential"], &keyed, Some(&lin)).unwrap();
+        assert_eq!(r.get("sequential").unwrap().valid, True);
+    }
+
+    #[test]
+    fn an_undecided_model_makes_the_verdict_unknown_never_valid() {
+        // one value written twice: reads-from unknown, every model undecided
+        let ops = vec![
+            op(0, OpType::Invoke, "write", json!(1)),
+            op(0, OpType::Ok, "write", json!(1)),
+            op(1, OpType::Invoke, "write", json!(1)),
+            op(1, OpType::Ok, "write", json!(1)),
+        ];
+        let r = check_models(&ops, &["causal"], &ModelOptions::default(), None).unwrap();
+        assert_eq!(r.valid, Unknown);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["models"]["causal"]["valid"],
+            json!(null)
+        );
+    }
+}
