@@ -400,13 +400,22 @@ fn e2e_register_with_replica_reads_under_partitions_is_stale_and_with_primary_re
     // Asynchronous replicas answer reads from their own copy; the plan cuts the primary off
     // from every replica, so for a whole partition the workers on replicas read keys that the
     // others go on writing: certain in one run (plans/postgres-register-replica-reads.yaml).
-    let (out, run) = run_plan("reg-replica", "postgres-register-replica-reads.yaml", &[]);
+    let (out, run) = run_plan(
+        "reg-replica",
+        "postgres-register-replica-reads.yaml",
+        &["--consistency-models", "all"],
+    );
     assert_eq!(
         out.status.code(),
         Some(1),
         "expected INVALID\n{}",
         show(&out)
     );
+    // Not even read-your-writes: a worker's write goes to the primary, its next read to a
+    // replica cut off from it (docs/consistency-models.md).
+    let ryw = &results(&run)["models"]["read-your-writes"];
+    assert_eq!(ryw["valid"], Value::Bool(false), "{ryw}");
+    assert!(!ryw["witness"].as_array().unwrap().is_empty(), "{ryw}");
     let linear = &results(&run)["checkers"]["linear"];
     assert_eq!(linear["valid"], Value::Bool(false), "{linear}");
     assert!(

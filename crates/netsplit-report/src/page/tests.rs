@@ -432,6 +432,7 @@ fn availability_names_the_keys_a_fault_stood_between() {
         "none of 4"
     );
     assert_eq!(super::crossed_cell(None), "—");
+}
 
 /// A run checked for several register models: the section tabulates each verdict (unknown as
 /// UNKNOWN, never VALID), names the strongest that holds, and draws the violated model's
