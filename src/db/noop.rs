@@ -185,7 +185,10 @@ impl NoopClient {
         }
         Applied::Done(match Op::parse(self.vocabulary, f, value) {
             Ok(op) => apply(&mut st, op, value, self.lie_every, self.allow_negative),
-            Err(e) => Completion::fail(value.clone(), format!("{} client: {e}", self.name)),
+            Err(e) => Completion::fail(
+                value.clone(),
+                format!("{} client: {e} (not sent)", self.name),
+            ),
         })
     }
 }

@@ -502,6 +502,63 @@ pub trait Speaks: Send {
     }
 }
 
+/// Implements the traits of the listed vocabularies, and [`Speaks`], for a client type with a
+/// method `perform(&mut self, op: Op, request: &Value)` returning a `Send` future of a
+/// [`Completion`] (one `match` on [`Op`]): `speaks!(MyClient: register, counter)`. The
+/// vocabularies: `register`, `set`, `counter`, `bank`, `list_append`, `rw_register`.
+#[macro_export]
+macro_rules! speaks {
+    ($client:ty: $($v:ident),+ $(,)?) => {
+        $( $crate::speaks!(@impl $client, $v); )+
+        impl $crate::db::vocab::Speaks for $client {
+            $( $crate::speaks!(@as $v); )+
+        }
+    };
+    (@impl $client:ty, register) => {
+        $crate::speaks!(@trait $client, RegisterClient, register, RegisterOp, Register);
+    };
+    (@impl $client:ty, set) => {
+        $crate::speaks!(@trait $client, SetClient, set, SetOp, Set);
+    };
+    (@impl $client:ty, counter) => {
+        $crate::speaks!(@trait $client, CounterClient, counter, CounterOp, Counter);
+    };
+    (@impl $client:ty, bank) => {
+        $crate::speaks!(@trait $client, BankClient, bank, BankOp, Bank);
+    };
+    (@impl $client:ty, list_append) => {
+        $crate::speaks!(@trait $client, ListAppendClient, list_append, Txn, ListAppend);
+    };
+    (@impl $client:ty, rw_register) => {
+        $crate::speaks!(@trait $client, RwRegisterClient, rw_register, Txn, RwRegister);
+    };
+    (@trait $client:ty, $tr:ident, $method:ident, $arg:ident, $variant:ident) => {
+        impl $crate::db::vocab::$tr for $client {
+            fn $method<'a>(
+                &'a mut self,
+                op: $crate::db::vocab::$arg,
+                request: &'a ::serde_json::Value,
+            ) -> $crate::db::BoxFuture<'a, $crate::db::Completion> {
+                Box::pin(self.perform($crate::db::vocab::Op::$variant(op), request))
+            }
+        }
+    };
+    (@as register) => { $crate::speaks!(@as_fn as_register, RegisterClient); };
+    (@as set) => { $crate::speaks!(@as_fn as_set, SetClient); };
+    (@as counter) => { $crate::speaks!(@as_fn as_counter, CounterClient); };
+    (@as bank) => { $crate::speaks!(@as_fn as_bank, BankClient); };
+    (@as list_append) => { $crate::speaks!(@as_fn as_list_append, ListAppendClient); };
+    (@as rw_register) => { $crate::speaks!(@as_fn as_rw_register, RwRegisterClient); };
+    (@as_fn $name:ident, $tr:ident) => {
+        fn $name(&mut self) -> Option<&mut dyn $crate::db::vocab::$tr> {
+            Some(self)
+        }
+    };
+}
+
+/// A transaction of micro-ops (`list-append`, `rw-register`).
+pub type Txn = Vec<MicroOp>;
+
 /// Whether `client` implements `vocabulary`'s trait.
 pub fn implements(client: &mut dyn Speaks, vocabulary: Vocabulary) -> bool {
     match vocabulary {

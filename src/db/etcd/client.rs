@@ -14,11 +14,8 @@
 //! ends it as `fail`. docs/targets/etcd.md has the table.
 
 use super::config::{EtcdOpts, ReadMode};
-use crate::db::vocab::{
-    key_text, BankClient, BankOp, CounterClient, CounterOp, ListAppendClient, MicroOp, Op,
-    RegisterClient, RegisterOp, RwRegisterClient, SetClient, SetOp, Speaks, Vocabulary,
-};
-use crate::db::{BoxFuture, Completion};
+use crate::db::vocab::{key_text, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp, Vocabulary};
+use crate::db::Completion;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -654,18 +651,18 @@ impl EtcdClient {
     }
 
     /// Performs one request of `vocabulary` (`f` and `value` as in docs/adding-a-target.md) and
-    /// says how it ended: [`Op::parse`], then [`EtcdClient::perform`]. A request that does not
+    /// says how it ended: [`Op::parse`], then [`EtcdClient::outcome`]. A request that does not
     /// parse is `fail` (nothing was sent).
     pub async fn invoke(&self, vocabulary: Vocabulary, f: &str, value: &Value) -> Outcome {
         match Op::parse(vocabulary, f, value) {
-            Ok(op) => self.perform(op, value).await,
+            Ok(op) => self.outcome(op, value).await,
             Err(e) => Outcome::Fail(format!("etcd client: {e} (not sent)")),
         }
     }
 
     /// Performs one typed op (`request`: as the history records it) and says how it ended.
     /// Never retries; an op of a vocabulary etcd does not speak is `fail` (nothing was sent).
-    pub async fn perform(&self, op: Op, request: &Value) -> Outcome {
+    pub async fn outcome(&self, op: Op, request: &Value) -> Outcome {
         let done = || Outcome::Ok(request.clone());
         let written = |r: Result<i64, EtcdError>| match r {
             Ok(_) => done(),
@@ -700,9 +697,9 @@ impl EtcdClient {
         }
     }
 
-    /// [`EtcdClient::perform`], as the runner's completion.
-    fn typed<'a>(&'a self, op: Op, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(async move { self.perform(op, request).await.completion(request) })
+    /// [`EtcdClient::outcome`], as the runner's completion.
+    pub async fn perform(&mut self, op: Op, request: &Value) -> Completion {
+        self.outcome(op, request).await.completion(request)
     }
 
     fn register_key(&self, k: &Value) -> Vec<u8> {
@@ -976,72 +973,9 @@ fn parse_int(bytes: &[u8]) -> Result<i64, EtcdError> {
         })
 }
 
-/// The vocabularies etcd speaks (every one the built-in workloads use), each through
-/// [`EtcdClient::perform`].
-impl RegisterClient for EtcdClient {
-    fn register<'a>(&'a mut self, op: RegisterOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        self.typed(Op::Register(op), request)
-    }
-}
-
-impl SetClient for EtcdClient {
-    fn set<'a>(&'a mut self, op: SetOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        self.typed(Op::Set(op), request)
-    }
-}
-
-impl CounterClient for EtcdClient {
-    fn counter<'a>(&'a mut self, op: CounterOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        self.typed(Op::Counter(op), request)
-    }
-}
-
-impl BankClient for EtcdClient {
-    fn bank<'a>(&'a mut self, op: BankOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        self.typed(Op::Bank(op), request)
-    }
-}
-
-impl ListAppendClient for EtcdClient {
-    fn list_append<'a>(
-        &'a mut self,
-        txn: Vec<MicroOp>,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Completion> {
-        self.typed(Op::ListAppend(txn), request)
-    }
-}
-
-impl RwRegisterClient for EtcdClient {
-    fn rw_register<'a>(
-        &'a mut self,
-        txn: Vec<MicroOp>,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Completion> {
-        self.typed(Op::RwRegister(txn), request)
-    }
-}
-
-impl Speaks for EtcdClient {
-    fn as_register(&mut self) -> Option<&mut dyn RegisterClient> {
-        Some(self)
-    }
-    fn as_set(&mut self) -> Option<&mut dyn SetClient> {
-        Some(self)
-    }
-    fn as_counter(&mut self) -> Option<&mut dyn CounterClient> {
-        Some(self)
-    }
-    fn as_bank(&mut self) -> Option<&mut dyn BankClient> {
-        Some(self)
-    }
-    fn as_list_append(&mut self) -> Option<&mut dyn ListAppendClient> {
-        Some(self)
-    }
-    fn as_rw_register(&mut self) -> Option<&mut dyn RwRegisterClient> {
-        Some(self)
-    }
-}
+// The vocabularies etcd speaks (every one the built-in workloads use), each through
+// `EtcdClient::perform`.
+crate::speaks!(EtcdClient: register, set, counter, bank, list_append, rw_register);
 
 #[cfg(test)]
 mod tests {

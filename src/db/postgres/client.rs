@@ -27,10 +27,9 @@
 
 use super::config::{Isolation, PgOpts, ReadMode, Transfer};
 use crate::db::vocab::{
-    key_text, sort_elements, BankClient, BankOp, CounterClient, CounterOp, ListAppendClient,
-    MicroOp, Op, RegisterClient, RegisterOp, RwRegisterClient, SetClient, SetOp, Speaks,
+    key_text, sort_elements, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp,
 };
-use crate::db::{BoxFuture, Completion};
+use crate::db::Completion;
 use serde_json::{json, Map, Value};
 use std::fmt;
 use std::time::Duration;
@@ -802,72 +801,9 @@ impl PgClient {
     }
 }
 
-/// The vocabularies PostgreSQL speaks (every one the built-in workloads use), each through
-/// [`PgClient::perform`].
-impl RegisterClient for PgClient {
-    fn register<'a>(&'a mut self, op: RegisterOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::Register(op), request))
-    }
-}
-
-impl SetClient for PgClient {
-    fn set<'a>(&'a mut self, op: SetOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::Set(op), request))
-    }
-}
-
-impl CounterClient for PgClient {
-    fn counter<'a>(&'a mut self, op: CounterOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::Counter(op), request))
-    }
-}
-
-impl BankClient for PgClient {
-    fn bank<'a>(&'a mut self, op: BankOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::Bank(op), request))
-    }
-}
-
-impl ListAppendClient for PgClient {
-    fn list_append<'a>(
-        &'a mut self,
-        txn: Vec<MicroOp>,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::ListAppend(txn), request))
-    }
-}
-
-impl RwRegisterClient for PgClient {
-    fn rw_register<'a>(
-        &'a mut self,
-        txn: Vec<MicroOp>,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::RwRegister(txn), request))
-    }
-}
-
-impl Speaks for PgClient {
-    fn as_register(&mut self) -> Option<&mut dyn RegisterClient> {
-        Some(self)
-    }
-    fn as_set(&mut self) -> Option<&mut dyn SetClient> {
-        Some(self)
-    }
-    fn as_counter(&mut self) -> Option<&mut dyn CounterClient> {
-        Some(self)
-    }
-    fn as_bank(&mut self) -> Option<&mut dyn BankClient> {
-        Some(self)
-    }
-    fn as_list_append(&mut self) -> Option<&mut dyn ListAppendClient> {
-        Some(self)
-    }
-    fn as_rw_register(&mut self) -> Option<&mut dyn RwRegisterClient> {
-        Some(self)
-    }
-}
+// The vocabularies PostgreSQL speaks (every one the built-in workloads use), each through
+// `PgClient::perform`.
+crate::speaks!(PgClient: register, set, counter, bank, list_append, rw_register);
 
 #[cfg(test)]
 mod tests {

@@ -18,11 +18,8 @@
 
 use super::config::{ReadMode, RedisOpts};
 use super::resp::{encode, Conn, Reply, RespError};
-use crate::db::vocab::{
-    key_text, sort_elements, CounterClient, CounterOp, ListAppendClient, MicroOp, Op,
-    RegisterClient, RegisterOp, SetClient, SetOp, Speaks,
-};
-use crate::db::{BoxFuture, Completion};
+use crate::db::vocab::{key_text, sort_elements, CounterOp, MicroOp, Op, RegisterOp, SetOp};
+use crate::db::Completion;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -508,49 +505,8 @@ impl RedisClient {
     }
 }
 
-/// The vocabularies Redis speaks here, each through [`RedisClient::perform`].
-impl RegisterClient for RedisClient {
-    fn register<'a>(&'a mut self, op: RegisterOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::Register(op), request))
-    }
-}
-
-impl SetClient for RedisClient {
-    fn set<'a>(&'a mut self, op: SetOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::Set(op), request))
-    }
-}
-
-impl CounterClient for RedisClient {
-    fn counter<'a>(&'a mut self, op: CounterOp, request: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::Counter(op), request))
-    }
-}
-
-impl ListAppendClient for RedisClient {
-    fn list_append<'a>(
-        &'a mut self,
-        txn: Vec<MicroOp>,
-        request: &'a Value,
-    ) -> BoxFuture<'a, Completion> {
-        Box::pin(self.perform(Op::ListAppend(txn), request))
-    }
-}
-
-impl Speaks for RedisClient {
-    fn as_register(&mut self) -> Option<&mut dyn RegisterClient> {
-        Some(self)
-    }
-    fn as_set(&mut self) -> Option<&mut dyn SetClient> {
-        Some(self)
-    }
-    fn as_counter(&mut self) -> Option<&mut dyn CounterClient> {
-        Some(self)
-    }
-    fn as_list_append(&mut self) -> Option<&mut dyn ListAppendClient> {
-        Some(self)
-    }
-}
+// The vocabularies Redis speaks here, each through `RedisClient::perform`.
+crate::speaks!(RedisClient: register, set, counter, list_append);
 
 #[cfg(test)]
 mod tests {
