@@ -262,6 +262,91 @@ mod tests {
         assert!(r.prepare(&plan("noop", "rw-register")).is_ok());
     }
 
+    /// A workload written later (here in YAML) that sends the register vocabulary runs on every
+    /// target that speaks it — no target names it — and each target's client takes it typed.
+    #[test]
+    fn a_new_workload_of_a_known_vocabulary_runs_on_every_target_that_speaks_it() {
+        use crate::db::postgres::{ClientSettings, PgClient, PgOpts};
+        use crate::db::vocab::Vocabulary;
+        use crate::db::{etcd::Etcd, noop::Noop, redis::Redis, Db};
+        use crate::history::OpType;
+        use serde_json::json;
+        let r = Registry::builtin();
+        let mut p = plan("noop", "my-register");
+        for (k, v) in [
+            ("vocabulary", json!("register")),
+            (
+                "ops",
+                json!([{"f": "read", "value": {"keyed": {"keys": 2, "value": null}}},
+                       {"f": "write", "value": {"keyed": {"keys": 2, "value": "unique"}}}]),
+            ),
+            ("checker", json!({"linearizable": {"model": "register"}})),
+        ] {
+            p.workload.opts.insert(k.into(), v);
+        }
+        let node = crate::control::Node {
+            name: "n1".into(),
+            host: "127.0.0.1".into(),
+            ssh_port: 22,
+            workdir: "/tmp".into(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for target in ["noop", "etcd", "redis", "postgres", "custom"] {
+            p.target.name = target.into();
+            assert!(r.prepare(&p).is_ok(), "{target}");
+        }
+        let dbs: Vec<Box<dyn Db>> = vec![
+            Box::new(r.build_db_as::<Noop>(&p, vec![], vec![]).unwrap()),
+            Box::new(
+                r.build_db_as::<Etcd>(&p, vec![node.clone()], vec![])
+                    .unwrap(),
+            ),
+            Box::new(
+                r.build_db_as::<Redis>(&p, vec![node.clone()], vec![])
+                    .unwrap(),
+            ),
+        ];
+        let mut clients: Vec<(String, Box<dyn crate::db::Client>)> = dbs
+            .iter()
+            .map(|db| {
+                let node = (db.name() != "noop").then_some(0);
+                (db.name().to_string(), rt.block_on(db.client(node)).unwrap())
+            })
+            .collect();
+        // postgres's deployment needs a remote per node to build; its client is what matters.
+        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let pg = PgClient::new(
+            "n1",
+            "127.0.0.1",
+            "127.0.0.1",
+            ClientSettings::of(&o, false),
+        );
+        let pg = crate::db::vocab::Typed::new("postgres", Vocabulary::Register, pg).unwrap();
+        clients.push(("postgres".into(), Box::new(pg)));
+        for (name, mut c) in clients {
+            // Read as the register vocabulary's write, before anything is sent.
+            let bad = rt.block_on(c.invoke("write", &json!([1])));
+            assert_eq!(bad.kind, OpType::Fail, "{name}");
+            let why = bad.error.unwrap();
+            assert!(
+                why.contains("register write: expects [key, value]") && why.contains("not sent"),
+                "{name}: {why}"
+            );
+        }
+        // A vocabulary a target does not speak is refused before the run.
+        p.target.name = "redis".into();
+        p.workload.opts.insert("vocabulary".into(), json!("bank"));
+        let e = r.prepare(&p).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("does not speak workload my-register"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn prepared_plans_record_every_workload_option() {
         let r = Registry::builtin();

@@ -40,6 +40,7 @@ pub mod existing;
 pub mod noop;
 pub mod postgres;
 pub mod redis;
+pub mod vocab;
 
 use crate::control::{Node, Remote};
 use crate::error::bad_input;

@@ -21,8 +21,11 @@
 //! - `hang_every=N` (TEST ONLY): every N-th operation never completes, to exercise the op
 //!   timeout (`info`, then a new process).
 
+use super::vocab::{
+    key_text, BankOp, CounterOp, MicroOp, MutexOp, Op, QueueOp, RegisterOp, SetOp, UniqueIdsOp,
+    Vocabulary,
+};
 use super::{BoxFuture, Client, Completion, Db, DbDef, DbEnv, DbType};
-use crate::error::bad_input;
 use crate::workload::bank::{initial_balances, BankParams};
 use anyhow::Result;
 use serde::Deserialize;
@@ -40,17 +43,17 @@ pub struct NoopOpts {
     pub hang_every: u64,
 }
 
-/// The vocabularies the in-memory database speaks.
+/// The vocabularies the in-memory database speaks: every one netsplit knows.
 pub const VOCABULARIES: &[&str] = &[
-    "register",
-    "set",
-    "counter",
-    "bank",
-    "list-append",
-    "rw-register",
-    "queue",
-    "unique-ids",
-    "mutex",
+    Vocabulary::Register.name(),
+    Vocabulary::Set.name(),
+    Vocabulary::Counter.name(),
+    Vocabulary::Bank.name(),
+    Vocabulary::ListAppend.name(),
+    Vocabulary::RwRegister.name(),
+    Vocabulary::Queue.name(),
+    Vocabulary::UniqueIds.name(),
+    Vocabulary::Mutex.name(),
 ];
 
 /// The test-only lying target: `noop` with `lie=2` (every second write acknowledged but
@@ -68,20 +71,6 @@ pub fn liar() -> DbDef {
             Ok(Arc::new(Noop::new(&env, "liar", o)?) as Arc<dyn Db>)
         },
     )
-}
-
-/// The workload whose vocabulary the clients speak (set and counter share `add`/`read`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wl {
-    Register,
-    Set,
-    Counter,
-    Bank,
-    ListAppend,
-    RwRegister,
-    Queue,
-    UniqueIds,
-    Mutex,
 }
 
 #[derive(Default)]
@@ -102,7 +91,7 @@ struct State {
 /// The in-memory target (see the module docs).
 pub struct Noop {
     name: &'static str,
-    workload: Wl,
+    vocabulary: Vocabulary,
     state: Arc<Mutex<State>>,
     lie_every: u64,
     hang_every: u64,
@@ -124,25 +113,10 @@ impl DbType for Noop {
 
 impl Noop {
     fn new(env: &DbEnv, name: &'static str, opts: NoopOpts) -> Result<Noop> {
-        let workload = match env.workload.vocabulary.as_str() {
-            "register" => Wl::Register,
-            "set" => Wl::Set,
-            "counter" => Wl::Counter,
-            "bank" => Wl::Bank,
-            "list-append" => Wl::ListAppend,
-            "rw-register" => Wl::RwRegister,
-            "queue" => Wl::Queue,
-            "unique-ids" => Wl::UniqueIds,
-            "mutex" => Wl::Mutex,
-            other => {
-                return Err(bad_input(format!(
-                    "target {name} does not speak workload {other:?}"
-                )))
-            }
-        };
+        let vocabulary = Vocabulary::for_run(name, VOCABULARIES, &env.workload)?;
         let mut st = State::default();
         let mut allow_negative = false;
-        if workload == Wl::Bank {
+        if vocabulary == Vocabulary::Bank {
             let b: BankParams = env.workload.params()?;
             st.balances = initial_balances(b.accounts, b.total)
                 .into_iter()
@@ -152,7 +126,7 @@ impl Noop {
         }
         Ok(Noop {
             name,
-            workload,
+            vocabulary,
             state: Arc::new(Mutex::new(st)),
             lie_every: opts.lie.unwrap_or(0),
             hang_every: opts.hang_every,
@@ -173,7 +147,8 @@ impl Db for Noop {
     }
     fn client(&self, _node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
         let c = NoopClient {
-            workload: self.workload,
+            name: self.name,
+            vocabulary: self.vocabulary,
             state: self.state.clone(),
             lie_every: self.lie_every,
             hang_every: self.hang_every,
@@ -184,7 +159,8 @@ impl Db for Noop {
 }
 
 struct NoopClient {
-    workload: Wl,
+    name: &'static str,
+    vocabulary: Vocabulary,
     state: Arc<Mutex<State>>,
     lie_every: u64,
     hang_every: u64,
@@ -207,14 +183,13 @@ impl NoopClient {
         if self.hang_every > 0 && st.ops.is_multiple_of(self.hang_every) {
             return Applied::Hang;
         }
-        Applied::Done(apply(
-            &mut st,
-            self.workload,
-            f,
-            value,
-            self.lie_every,
-            self.allow_negative,
-        ))
+        Applied::Done(match Op::parse(self.vocabulary, f, value) {
+            Ok(op) => apply(&mut st, op, value, self.lie_every, self.allow_negative),
+            Err(e) => Completion::fail(
+                value.clone(),
+                format!("{} client: {e} (not sent)", self.name),
+            ),
+        })
     }
 }
 
@@ -224,79 +199,52 @@ fn lie(st: &mut State, every: u64) -> bool {
     every > 0 && st.writes.is_multiple_of(every)
 }
 
-fn key_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn pair(v: &Value) -> Option<(&Value, &Value)> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([a, b]) => Some((a, b)),
-        _ => None,
-    }
-}
-
-/// Applies one op of `workload`'s vocabulary atomically.
+/// Applies one op atomically; `value` is its request.
 fn apply(
     st: &mut State,
-    workload: Wl,
-    f: &str,
+    op: Op,
     value: &Value,
     lie_every: u64,
     allow_negative: bool,
 ) -> Completion {
-    let bad = |why: &str| Completion::fail(value.clone(), format!("noop: {why}"));
-    match (workload, f) {
-        (Wl::Register, "read") => {
-            let Some((k, _)) = pair(value) else {
-                return bad("read expects [key, null]");
-            };
-            let cur = st.registers.get(&key_of(k)).cloned().unwrap_or(Value::Null);
-            Completion::ok(json!([k, cur]))
+    let echo = || Completion::ok(value.clone());
+    match op {
+        Op::Register(RegisterOp::Read { key }) => {
+            let cur = st.registers.get(&key_text(&key)).cloned();
+            Completion::ok(json!([key, cur.unwrap_or(Value::Null)]))
         }
-        (Wl::Register, "write") => {
-            let Some((k, v)) = pair(value) else {
-                return bad("write expects [key, value]");
-            };
+        Op::Register(RegisterOp::Write { key, value: v }) => {
             if !lie(st, lie_every) {
-                st.registers.insert(key_of(k), v.clone());
+                st.registers.insert(key_text(&key), v);
             }
-            Completion::ok(value.clone())
+            echo()
         }
-        (Wl::Register, "cas") => {
-            let Some((k, (old, new))) = pair(value).and_then(|(k, ov)| Some((k, pair(ov)?))) else {
-                return bad("cas expects [key, [old, new]]");
-            };
-            let key = key_of(k);
+        Op::Register(RegisterOp::Cas { key, old, new }) => {
+            let key = key_text(&key);
             let cur = st.registers.get(&key).cloned().unwrap_or(Value::Null);
-            if &cur != old {
+            if cur != old {
                 return Completion::fail(value.clone(), "cas: current value differs");
             }
             if !lie(st, lie_every) {
-                st.registers.insert(key, new.clone());
+                st.registers.insert(key, new);
             }
-            Completion::ok(value.clone())
+            echo()
         }
-        (Wl::Set, "add") => {
-            if !lie(st, lie_every) && st.set_seen.insert(value.to_string()) {
-                st.set.push(value.clone());
+        Op::Set(SetOp::Add(e)) => {
+            if !lie(st, lie_every) && st.set_seen.insert(e.to_string()) {
+                st.set.push(e);
             }
-            Completion::ok(value.clone())
+            echo()
         }
-        (Wl::Set, "read") => Completion::ok(Value::Array(st.set.clone())),
-        (Wl::Counter, "add") => {
-            let Some(d) = value.as_i64() else {
-                return bad("add expects an integer");
-            };
+        Op::Set(SetOp::Read) => Completion::ok(Value::Array(st.set.clone())),
+        Op::Counter(CounterOp::Add(d)) => {
             if !lie(st, lie_every) {
                 st.counter += d;
             }
-            Completion::ok(value.clone())
+            echo()
         }
-        (Wl::Counter, "read") => Completion::ok(json!(st.counter)),
-        (Wl::Bank, "read") => {
+        Op::Counter(CounterOp::Read) => Completion::ok(json!(st.counter)),
+        Op::Bank(BankOp::Read) => {
             let m: Map<String, Value> = st
                 .balances
                 .iter()
@@ -305,17 +253,10 @@ fn apply(
                 .collect();
             Completion::ok(Value::Object(m))
         }
-        (Wl::Bank, "transfer") => {
-            let (Some(from), Some(to), Some(amount)) = (
-                value["from"].as_u64(),
-                value["to"].as_u64(),
-                value["amount"].as_i64(),
-            ) else {
-                return bad("transfer expects {from, to, amount}");
-            };
+        Op::Bank(BankOp::Transfer { from, to, amount }) => {
             let n = st.balances.len() as u64;
             if from >= n || to >= n {
-                return bad("no such account");
+                return Completion::fail(value.clone(), "noop: no such account");
             }
             if !allow_negative && st.balances[from as usize] - amount < 0 {
                 return Completion::fail(value.clone(), "insufficient funds");
@@ -324,55 +265,19 @@ fn apply(
             if !lie(st, lie_every) {
                 st.balances[to as usize] += amount;
             }
-            Completion::ok(value.clone())
+            echo()
         }
-        (Wl::ListAppend | Wl::RwRegister, "txn") => {
-            let Some(mops) = value.as_array() else {
-                return bad("txn expects a list of micro-ops");
-            };
-            let mut out = Vec::with_capacity(mops.len());
-            for m in mops {
-                let Some([mf, k, v]) = m.as_array().map(Vec::as_slice) else {
-                    return bad("micro-op expects [f, key, value]");
-                };
-                let key = key_of(k);
-                match mf.as_str() {
-                    Some("r") if workload == Wl::ListAppend => {
-                        let cur = st.lists.get(&key).cloned().unwrap_or_default();
-                        out.push(json!(["r", k, cur]));
-                    }
-                    Some("r") if workload == Wl::RwRegister => {
-                        let cur = st.registers.get(&key).cloned().unwrap_or(Value::Null);
-                        out.push(json!(["r", k, cur]));
-                    }
-                    Some("append") if workload == Wl::ListAppend => {
-                        if !lie(st, lie_every) {
-                            st.lists.entry(key).or_default().push(v.clone());
-                        }
-                        out.push(m.clone());
-                    }
-                    Some("w") if workload == Wl::RwRegister => {
-                        if !lie(st, lie_every) {
-                            st.registers.insert(key, v.clone());
-                        }
-                        out.push(m.clone());
-                    }
-                    _ => return bad(
-                        "micro-op f must be \"r\", \"append\" (list-append) or \"w\" (rw-register)",
-                    ),
-                }
-            }
-            Completion::ok(Value::Array(out))
-        }
-        (Wl::Queue, "enqueue") => {
+        Op::ListAppend(mops) => Completion::ok(txn(st, mops, true, lie_every)),
+        Op::RwRegister(mops) => Completion::ok(txn(st, mops, false, lie_every)),
+        Op::Queue(QueueOp::Enqueue(v)) => {
             if !lie(st, lie_every) {
-                st.queue.push_back(value.clone());
+                st.queue.push_back(v);
             }
-            Completion::ok(value.clone())
+            echo()
         }
-        (Wl::Queue, "dequeue") => Completion::ok(st.queue.pop_front().unwrap_or(Value::Null)),
-        (Wl::Queue, "drain") => Completion::ok(Value::Array(st.queue.drain(..).collect())),
-        (Wl::UniqueIds, "generate") => {
+        Op::Queue(QueueOp::Dequeue) => Completion::ok(st.queue.pop_front().unwrap_or(Value::Null)),
+        Op::Queue(QueueOp::Drain) => Completion::ok(Value::Array(st.queue.drain(..).collect())),
+        Op::UniqueIds(UniqueIdsOp::Generate) => {
             // a lie hands out the previous id again
             if lie(st, lie_every) && st.next_id > 0 {
                 return Completion::ok(json!(st.next_id));
@@ -380,26 +285,57 @@ fn apply(
             st.next_id += 1;
             Completion::ok(json!(st.next_id))
         }
-        (Wl::Mutex, "acquire") => {
+        Op::Mutex(MutexOp::Acquire) => {
             // a lie grants the lock without looking at (or taking) it
             if lie(st, lie_every) {
-                return Completion::ok(value.clone());
+                return echo();
             }
             if st.held {
                 return Completion::fail(value.clone(), "acquire: the lock is held");
             }
             st.held = true;
-            Completion::ok(value.clone())
+            echo()
         }
-        (Wl::Mutex, "release") => {
+        Op::Mutex(MutexOp::Release) => {
             if !st.held {
                 return Completion::fail(value.clone(), "release: the lock is free");
             }
             st.held = false;
-            Completion::ok(value.clone())
+            echo()
         }
-        (_, f) => bad(&format!("operation {f:?} is not part of this workload")),
     }
+}
+
+/// A transaction of micro-ops, in order: on lists (`list`: list-append, where a key never
+/// written reads `[]`) or on registers (rw-register, `null`).
+fn txn(st: &mut State, mops: Vec<MicroOp>, list: bool, lie_every: u64) -> Value {
+    let mut out = Vec::with_capacity(mops.len());
+    for m in mops {
+        let done = m.to_value();
+        match m {
+            MicroOp::Read { key } if list => {
+                let cur = st.lists.get(&key_text(&key)).cloned().unwrap_or_default();
+                out.push(MicroOp::read_result(&key, json!(cur)));
+            }
+            MicroOp::Read { key } => {
+                let cur = st.registers.get(&key_text(&key)).cloned();
+                out.push(MicroOp::read_result(&key, cur.unwrap_or(Value::Null)));
+            }
+            MicroOp::Append { key, value } => {
+                if !lie(st, lie_every) {
+                    st.lists.entry(key_text(&key)).or_default().push(value);
+                }
+                out.push(done);
+            }
+            MicroOp::Write { key, value } => {
+                if !lie(st, lie_every) {
+                    st.registers.insert(key_text(&key), value);
+                }
+                out.push(done);
+            }
+        }
+    }
+    Value::Array(out)
 }
 
 impl Client for NoopClient {

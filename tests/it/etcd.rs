@@ -11,8 +11,9 @@
 
 use crate::support::{is_root, proc_state, root_or_skip, skip, tmp_dir};
 use netsplit::control::Node;
-use netsplit::db::etcd::client::{EtcdClient, Outcome, Workload};
+use netsplit::db::etcd::client::{EtcdClient, Outcome};
 use netsplit::db::etcd::config::{etcd_args, fresh_cluster_token, EtcdOpts, ReadMode};
+use netsplit::db::vocab::Vocabulary;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -225,7 +226,7 @@ fn register_reads_writes_and_cas_follow_register_semantics() {
         return;
     };
     let c = db.client(0);
-    let w = Workload::Register;
+    let w = Vocabulary::Register;
     rt().block_on(async {
         assert_eq!(
             ok(c.invoke(w, "read", &json!([1, null])).await),
@@ -269,7 +270,7 @@ fn list_append_txns_read_their_own_and_earlier_appends_and_failed_appends_never_
     let Some(db) = LocalEtcd::start("listappend", 1) else {
         return;
     };
-    let w = Workload::ListAppend;
+    let w = Vocabulary::ListAppend;
     let rt = rt();
     rt.block_on(async {
         let c = db.client(0);
@@ -314,7 +315,7 @@ fn list_append_txns_read_their_own_and_earlier_appends_and_failed_appends_never_
                     let v = 100 + t * 100 + j;
                     let o = c
                         .invoke(
-                            Workload::ListAppend,
+                            Vocabulary::ListAppend,
                             "txn",
                             &json!([["append", 7, v], ["r", 7, null]]),
                         )
@@ -365,7 +366,7 @@ fn bank_transfers_conserve_the_total_and_refuse_overdrafts() {
     // A second init (another client) changes nothing.
     rt.block_on(db.client(0).bank_init(&[(0, 1000)])).unwrap();
     let over = rt.block_on(db.client(0).invoke(
-        Workload::Bank,
+        Vocabulary::Bank,
         "transfer",
         &json!({"from": 1, "to": 2, "amount": 1000}),
     ));
@@ -382,7 +383,7 @@ fn bank_transfers_conserve_the_total_and_refuse_overdrafts() {
                 for j in 0..25u64 {
                     let (from, to) = ((t + j) % 5, (t * 3 + j * 7 + 1) % 5);
                     let v = json!({"from": from, "to": to, "amount": 1 + (j % 7)});
-                    match c.invoke(Workload::Bank, "transfer", &v).await {
+                    match c.invoke(Vocabulary::Bank, "transfer", &v).await {
                         Outcome::Ok(_) => n += 1,
                         Outcome::Fail(_) => {}
                         Outcome::Info(e) => panic!("info on a healthy server: {e}"),
@@ -398,7 +399,7 @@ fn bank_transfers_conserve_the_total_and_refuse_overdrafts() {
         n
     });
     assert!(oks > 0);
-    let read = ok(rt.block_on(db.client(0).invoke(Workload::Bank, "read", &Value::Null)));
+    let read = ok(rt.block_on(db.client(0).invoke(Vocabulary::Bank, "read", &Value::Null)));
     let m = read.as_object().unwrap();
     assert_eq!(m.len(), 5, "{read}");
     let total: i64 = m.values().map(|v| v.as_i64().unwrap()).sum();
@@ -413,7 +414,10 @@ fn counter_counts_exactly_the_acknowledged_increments() {
     };
     let rt = rt();
     assert_eq!(
-        ok(rt.block_on(db.client(0).invoke(Workload::Counter, "read", &Value::Null))),
+        ok(rt.block_on(
+            db.client(0)
+                .invoke(Vocabulary::Counter, "read", &Value::Null)
+        )),
         json!(0)
     );
     let (oks, fails) = rt.block_on(async {
@@ -423,7 +427,7 @@ fn counter_counts_exactly_the_acknowledged_increments() {
             hs.push(tokio::spawn(async move {
                 let (mut o, mut f) = (0i64, 0i64);
                 for _ in 0..25 {
-                    match c.invoke(Workload::Counter, "add", &json!(1)).await {
+                    match c.invoke(Vocabulary::Counter, "add", &json!(1)).await {
                         Outcome::Ok(_) => o += 1,
                         Outcome::Fail(_) => f += 1,
                         Outcome::Info(e) => panic!("info on a healthy server: {e}"),
@@ -443,7 +447,10 @@ fn counter_counts_exactly_the_acknowledged_increments() {
     assert_eq!(oks + fails, 200);
     assert!(oks > 0);
     assert_eq!(
-        ok(rt.block_on(db.client(0).invoke(Workload::Counter, "read", &Value::Null))),
+        ok(rt.block_on(
+            db.client(0)
+                .invoke(Vocabulary::Counter, "read", &Value::Null)
+        )),
         json!(oks),
         "{fails} adds lost their compare"
     );
@@ -459,11 +466,11 @@ fn set_reads_return_every_added_element() {
     rt.block_on(async {
         for e in [5, -3, 12, 7] {
             assert_eq!(
-                ok(c.invoke(Workload::Set, "add", &json!(e)).await),
+                ok(c.invoke(Vocabulary::Set, "add", &json!(e)).await),
                 json!(e)
             );
         }
-        let got = ok(c.invoke(Workload::Set, "read", &Value::Null).await);
+        let got = ok(c.invoke(Vocabulary::Set, "read", &Value::Null).await);
         let got: BTreeSet<i64> = got
             .as_array()
             .unwrap()
@@ -480,7 +487,7 @@ fn serializable_reads_answer_without_quorum_while_linearizable_reads_fail_and_wr
         return;
     };
     let rt = rt();
-    let w = Workload::Register;
+    let w = Vocabulary::Register;
     assert_eq!(
         ok(rt.block_on(db.client(0).invoke(w, "write", &json!([1, 42])))),
         json!([1, 42])
@@ -519,7 +526,7 @@ fn a_paused_member_makes_writes_info_and_reads_fail_and_a_stopped_one_fails_both
         return;
     };
     let rt = rt();
-    let w = Workload::Register;
+    let w = Vocabulary::Register;
     let c = db.client(0);
     ok(rt.block_on(c.invoke(w, "write", &json!([1, 1]))));
     db.signal(0, libc::SIGSTOP);
@@ -533,7 +540,7 @@ fn a_paused_member_makes_writes_info_and_reads_fail_and_a_stopped_one_fails_both
     let rd = rt.block_on(c.invoke(w, "read", &json!([1, null])));
     assert!(matches!(rd, Outcome::Fail(_)), "{rd:?}");
     // The read phase of a counter add fails before anything is written: fail, not info.
-    let add = rt.block_on(c.invoke(Workload::Counter, "add", &json!(1)));
+    let add = rt.block_on(c.invoke(Vocabulary::Counter, "add", &json!(1)));
     assert!(matches!(add, Outcome::Fail(_)), "{add:?}");
     db.signal(0, libc::SIGCONT);
     db.kill(0);

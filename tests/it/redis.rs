@@ -16,9 +16,10 @@ use crate::support::{
     is_root, latest, netsplit, proc_state, results, root_or_skip, show, skip, tmp_dir,
 };
 use netsplit::control::Node;
-use netsplit::db::redis::client::{RedisClient, Workload};
+use netsplit::db::redis::client::RedisClient;
 use netsplit::db::redis::{redis_conf, Redis, RedisOpts};
-use netsplit::db::{Completion, Db, Kill, LogFiles, Pause, Primaries};
+use netsplit::db::vocab::{Typed, Vocabulary};
+use netsplit::db::{Client, Completion, Db, Kill, LogFiles, Pause, Primaries};
 use netsplit::history::OpType;
 use netsplit::plan::Plan;
 use serde_json::{json, Value};
@@ -168,12 +169,18 @@ impl LocalRedis {
     }
 
     /// A client bound to node `i` (`primary_host` overrides where writes go).
-    fn client(&self, i: usize, w: Workload, read: &str, primary: Option<usize>) -> RedisClient {
+    fn client(
+        &self,
+        i: usize,
+        w: Vocabulary,
+        read: &str,
+        primary: Option<usize>,
+    ) -> Typed<RedisClient> {
         let mut o = self.opts.clone();
         o.read = serde_json::from_value(serde_json::json!(read)).unwrap();
         let n = &self.nodes[i];
         let p = &self.nodes[primary.unwrap_or(0)];
-        RedisClient::new(&n.name, &n.host, &p.host, w, &o)
+        Typed::new("redis", w, RedisClient::new(&n.name, &n.host, &p.host, &o)).unwrap()
     }
 
     fn signal(&self, i: usize, sig: i32) {
@@ -195,7 +202,7 @@ impl Drop for LocalRedis {
 }
 
 /// Until a read through `c` returns `want` (replication is asynchronous).
-async fn read_until(c: &mut RedisClient, f: &str, req: &Value, want: &Value) {
+async fn read_until(c: &mut Typed<RedisClient>, f: &str, req: &Value, want: &Value) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let got = c.invoke(f, req).await;
@@ -214,7 +221,7 @@ fn register_set_and_counter_ops_follow_their_semantics_on_real_redis() {
     };
     rt().block_on(async {
         // Register, reads from the primary.
-        let mut c = db.client(1, Workload::Register, "primary", None);
+        let mut c = db.client(1, Vocabulary::Register, "primary", None);
         assert_eq!(
             ok(c.invoke("read", &json!([1, null])).await),
             json!([1, null])
@@ -235,11 +242,11 @@ fn register_set_and_counter_ops_follow_their_semantics_on_real_redis() {
         let nope = c.invoke("add", &json!(1)).await;
         assert_eq!(nope.kind, OpType::Fail);
         // The replica (read=replica on node 2) catches up with the primary.
-        let mut r = db.client(1, Workload::Register, "replica", None);
+        let mut r = db.client(1, Vocabulary::Register, "replica", None);
         read_until(&mut r, "read", &json!([1, null]), &json!([1, 4])).await;
 
         // Set: adds, then a read of all of them (sorted), from the primary and the replica.
-        let mut s = db.client(0, Workload::Set, "primary", None);
+        let mut s = db.client(0, Vocabulary::Set, "primary", None);
         for e in [3, 1, 2, 10] {
             assert_eq!(ok(s.invoke("add", &json!(e)).await), json!(e));
         }
@@ -247,11 +254,11 @@ fn register_set_and_counter_ops_follow_their_semantics_on_real_redis() {
             ok(s.invoke("read", &Value::Null).await),
             json!([1, 2, 3, 10])
         );
-        let mut sr = db.client(1, Workload::Set, "replica", None);
+        let mut sr = db.client(1, Vocabulary::Set, "replica", None);
         read_until(&mut sr, "read", &Value::Null, &json!([1, 2, 3, 10])).await;
 
         // Counter: absent reads 0, INCRBY adds.
-        let mut n = db.client(0, Workload::Counter, "primary", None);
+        let mut n = db.client(0, Vocabulary::Counter, "primary", None);
         assert_eq!(ok(n.invoke("read", &Value::Null).await), json!(0));
         for d in [1, 5, 0] {
             assert_eq!(ok(n.invoke("add", &json!(d)).await), json!(d));
@@ -259,7 +266,7 @@ fn register_set_and_counter_ops_follow_their_semantics_on_real_redis() {
         assert_eq!(ok(n.invoke("read", &Value::Null).await), json!(6));
 
         // List-append: a transaction reads its own earlier appends; reads of empty keys are [].
-        let mut l = db.client(0, Workload::ListAppend, "primary", None);
+        let mut l = db.client(0, Vocabulary::ListAppend, "primary", None);
         let t = json!([
             ["r", 1, null],
             ["append", 1, 5],
@@ -286,16 +293,16 @@ fn writes_to_a_replica_fail_readonly_refused_connections_fail_and_a_paused_prima
     };
     rt().block_on(async {
         // A client that believes the replica is the primary: Redis refuses the write.
-        let mut c = db.client(1, Workload::Set, "primary", Some(1));
+        let mut c = db.client(1, Vocabulary::Set, "primary", Some(1));
         let w = c.invoke("add", &json!(1)).await;
         assert_eq!(w.kind, OpType::Fail, "{w:?}");
         assert!(w.error.as_deref().unwrap().starts_with("READONLY"), "{w:?}");
         assert_eq!(w.value, json!(1), "fail echoes the request");
         // Same for the register's EVAL and the counter's INCRBY.
-        let mut r = db.client(1, Workload::Register, "primary", Some(1));
+        let mut r = db.client(1, Vocabulary::Register, "primary", Some(1));
         let cas = r.invoke("cas", &json!([1, [0, 1]])).await;
         assert_eq!(cas.kind, OpType::Fail, "{cas:?}");
-        let mut n = db.client(1, Workload::Counter, "primary", Some(1));
+        let mut n = db.client(1, Vocabulary::Counter, "primary", Some(1));
         assert_eq!(n.invoke("add", &json!(1)).await.kind, OpType::Fail);
 
         // Nothing listening: the connection is refused, nothing was sent: fail.
@@ -305,14 +312,15 @@ fn writes_to_a_replica_fail_readonly_refused_connections_fail_and_a_paused_prima
             .unwrap()
             .port();
         let h = &db.nodes[0].host;
-        let mut dead = RedisClient::new("n1", h, h, Workload::Counter, &o);
+        let dead = RedisClient::new("n1", h, h, &o);
+        let mut dead = Typed::new("redis", Vocabulary::Counter, dead).unwrap();
         let d = dead.invoke("add", &json!(1)).await;
         assert_eq!(d.kind, OpType::Fail, "{d:?}");
         assert!(d.error.as_deref().unwrap().starts_with("connect"), "{d:?}");
 
         // A paused primary accepts connections (the kernel does) and never answers: a write is
         // unknown (info), a read certainly had no effect (fail).
-        let mut w = db.client(0, Workload::Counter, "primary", None);
+        let mut w = db.client(0, Vocabulary::Counter, "primary", None);
         assert_eq!(ok(w.invoke("add", &json!(1)).await), json!(1));
         db.signal(0, libc::SIGSTOP);
         let t = w.invoke("add", &json!(1)).await;

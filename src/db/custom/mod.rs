@@ -28,13 +28,17 @@
 //! and deleting what it wrote is its own business (netsplit cannot know its data model).
 //!
 //! The target installs and starts nothing (setup and teardown do nothing) and speaks every
-//! vocabulary (`*`): the workload's operations go to the program as they are. Nodes are optional
+//! vocabulary (`*`): the workload's operations go to the program as they are. A request of a
+//! vocabulary netsplit knows is first read as its typed op (`super::vocab::Op::parse`), as for
+//! every other target, and one that does not fit is `fail` without reaching the program; an
+//! application's own vocabulary goes through unread. Nodes are optional
 //! ([`DbType::NODES_OPTIONAL`]): with `--cluster`/`--nodes` the clients are bound to nodes
 //! round-robin and node faults (partitions, packet faults) can run; without, the run is
 //! client-only.
 
 pub mod protocol;
 
+use super::vocab::{Op, Vocabulary};
 use super::{BoxFuture, Client, Completion, Db, DbEnv, DbType};
 use crate::error::bad_input;
 use anyhow::Result;
@@ -65,6 +69,8 @@ struct Shared {
     /// `(name, host)` of each node.
     nodes: Vec<(String, String)>,
     run_dir: Mutex<Option<PathBuf>>,
+    /// The run's vocabulary, when netsplit knows it (requests are checked against it).
+    vocabulary: Option<Vocabulary>,
 }
 
 /// The custom target (see the module docs).
@@ -131,6 +137,7 @@ impl DbType for Custom {
                     .map(|n| (n.name.clone(), n.host.clone()))
                     .collect(),
                 run_dir: Mutex::new(None),
+                vocabulary: Vocabulary::from_name(&env.workload.vocabulary),
             }),
         })
     }
@@ -539,6 +546,10 @@ impl CustomClient {
 
 impl Client for CustomClient {
     fn invoke<'a>(&'a mut self, f: &'a str, value: &'a Value) -> BoxFuture<'a, Completion> {
+        if let Some(Err(e)) = self.shared.vocabulary.map(|v| Op::parse(v, f, value)) {
+            let refused = Completion::fail(value.clone(), format!("custom client: {e} (not sent)"));
+            return Box::pin(std::future::ready(refused));
+        }
         Box::pin(self.call(f, value))
     }
 

@@ -14,6 +14,8 @@
 //! ends it as `fail`. docs/targets/etcd.md has the table.
 
 use super::config::{EtcdOpts, ReadMode};
+use crate::db::vocab::{key_text, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp, Vocabulary};
+use crate::db::Completion;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -162,6 +164,17 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The runner's completion: `fail` and `info` echo the request.
+    pub fn completion(self, request: &Value) -> Completion {
+        match self {
+            Outcome::Ok(v) => Completion::ok(v),
+            Outcome::Fail(e) => Completion::fail(request.clone(), e),
+            Outcome::Info(e) => Completion::info(request.clone(), e),
+        }
+    }
+}
+
 /// One key-value pair as etcd returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kv {
@@ -236,42 +249,6 @@ pub struct Member {
     pub client_urls: Vec<String>,
 }
 
-/// The workloads this client speaks (docs/adding-a-target.md's vocabulary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
-    Register,
-    Set,
-    Counter,
-    Bank,
-    ListAppend,
-    RwRegister,
-}
-
-impl Workload {
-    /// The workload by its plan name (`register`, `set`, `counter`, `bank`, `list-append`,
-    /// `rw-register`).
-    pub fn from_name(name: &str) -> Option<Workload> {
-        Some(match name {
-            "register" => Workload::Register,
-            "set" => Workload::Set,
-            "counter" => Workload::Counter,
-            "bank" => Workload::Bank,
-            "list-append" => Workload::ListAppend,
-            "rw-register" => Workload::RwRegister,
-            _ => return None,
-        })
-    }
-    /// Every supported workload's name.
-    pub const NAMES: &'static [&'static str] = &[
-        "register",
-        "set",
-        "counter",
-        "bank",
-        "list-append",
-        "rw-register",
-    ];
-}
-
 /// Where each workload keeps its data in etcd's key space.
 pub mod keys {
     pub const REGISTER: &str = "register/";
@@ -293,15 +270,6 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     }
     // All 0xff (or empty): to the end of the key space.
     vec![0]
-}
-
-/// A history key as text inside an etcd key: integers and strings as themselves, anything else
-/// as its JSON text.
-pub fn key_text(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn num_i64(v: Option<&Value>) -> Result<i64, EtcdError> {
@@ -682,35 +650,63 @@ impl EtcdClient {
             .collect())
     }
 
-    /// Performs one operation of `workload` (`f` and `value` as in docs/adding-a-target.md) and says how
-    /// it ended. Never retries; an op the workload does not know is `fail` (nothing was sent).
-    pub async fn invoke(&self, workload: Workload, f: &str, value: &Value) -> Outcome {
-        match (workload, f) {
-            (Workload::Register, "read") => self.register_read(value).await,
-            (Workload::Register, "write") => self.register_write(value).await,
-            (Workload::Register, "cas") => self.register_cas(value).await,
-            (Workload::Set, "add") => self.set_add(value).await,
-            (Workload::Set, "read") => self.set_read().await,
-            (Workload::Counter, "add") => self.counter_add(value).await,
-            (Workload::Counter, "read") => self.counter_read().await,
-            (Workload::Bank, "transfer") => self.bank_transfer(value).await,
-            (Workload::Bank, "read") => self.bank_read().await,
-            (Workload::ListAppend, "txn") => self.micro_txn(value, TxnKind::ListAppend).await,
-            (Workload::RwRegister, "txn") => self.micro_txn(value, TxnKind::RwRegister).await,
-            _ => Outcome::Fail(format!(
-                "etcd client: {workload:?} has no operation {f:?} (not sent)"
+    /// Performs one request of `vocabulary` (`f` and `value` as in docs/adding-a-target.md) and
+    /// says how it ended: [`Op::parse`], then [`EtcdClient::outcome`]. A request that does not
+    /// parse is `fail` (nothing was sent).
+    pub async fn invoke(&self, vocabulary: Vocabulary, f: &str, value: &Value) -> Outcome {
+        match Op::parse(vocabulary, f, value) {
+            Ok(op) => self.outcome(op, value).await,
+            Err(e) => Outcome::Fail(format!("etcd client: {e} (not sent)")),
+        }
+    }
+
+    /// Performs one typed op (`request`: as the history records it) and says how it ended.
+    /// Never retries; an op of a vocabulary etcd does not speak is `fail` (nothing was sent).
+    pub async fn outcome(&self, op: Op, request: &Value) -> Outcome {
+        let done = || Outcome::Ok(request.clone());
+        let written = |r: Result<i64, EtcdError>| match r {
+            Ok(_) => done(),
+            Err(e) => Outcome::write_error(&e),
+        };
+        match op {
+            Op::Register(RegisterOp::Read { key }) => self.register_read(&key).await,
+            Op::Register(RegisterOp::Write { key, value }) => written(
+                self.put(&self.register_key(&key), &json_bytes(&value))
+                    .await,
+            ),
+            Op::Register(RegisterOp::Cas { key, old, new }) => {
+                self.register_cas(&key, &old, &new, request).await
+            }
+            Op::Set(SetOp::Add(e)) => {
+                let key = self.key(&format!("{}{}", keys::SET, key_text(&e)));
+                written(self.put(&key, &json_bytes(&e)).await)
+            }
+            Op::Set(SetOp::Read) => self.set_read().await,
+            Op::Counter(CounterOp::Add(d)) => self.counter_add(d, request).await,
+            Op::Counter(CounterOp::Read) => self.counter_read().await,
+            Op::Bank(BankOp::Transfer { from, to, amount }) => {
+                self.bank_transfer(from, to, amount, request).await
+            }
+            Op::Bank(BankOp::Read) => self.bank_read().await,
+            Op::ListAppend(mops) => self.micro_txn(mops, keys::LIST).await,
+            Op::RwRegister(mops) => self.micro_txn(mops, keys::RW).await,
+            other => Outcome::Fail(format!(
+                "etcd client: vocabulary {} is not implemented (not sent)",
+                other.vocabulary()
             )),
         }
+    }
+
+    /// [`EtcdClient::outcome`], as the runner's completion.
+    pub async fn perform(&mut self, op: Op, request: &Value) -> Completion {
+        self.outcome(op, request).await.completion(request)
     }
 
     fn register_key(&self, k: &Value) -> Vec<u8> {
         self.key(&format!("{}{}", keys::REGISTER, key_text(k)))
     }
 
-    async fn register_read(&self, value: &Value) -> Outcome {
-        let Some(k) = value.get(0) else {
-            return bad_value("register read", value);
-        };
+    async fn register_read(&self, k: &Value) -> Outcome {
         match self.range(&self.register_key(k), None).await {
             Ok(r) => match r.kvs.first() {
                 None => Outcome::Ok(json!([k, null])),
@@ -723,24 +719,7 @@ impl EtcdClient {
         }
     }
 
-    async fn register_write(&self, value: &Value) -> Outcome {
-        let (Some(k), Some(v)) = (value.get(0), value.get(1)) else {
-            return bad_value("register write", value);
-        };
-        match self.put(&self.register_key(k), &json_bytes(v)).await {
-            Ok(_) => Outcome::Ok(value.clone()),
-            Err(e) => Outcome::write_error(&e),
-        }
-    }
-
-    async fn register_cas(&self, value: &Value) -> Outcome {
-        let (Some(k), Some(from), Some(to)) = (
-            value.get(0),
-            value.get(1).and_then(|p| p.get(0)),
-            value.get(1).and_then(|p| p.get(1)),
-        ) else {
-            return bad_value("register cas", value);
-        };
+    async fn register_cas(&self, k: &Value, from: &Value, to: &Value, request: &Value) -> Outcome {
         let key = self.register_key(k);
         let cmp = [Compare::Value(key.clone(), json_bytes(from))];
         let put = [TxnOp::Put {
@@ -748,19 +727,8 @@ impl EtcdClient {
             value: json_bytes(to),
         }];
         match self.txn(&cmp, &put).await {
-            Ok(r) if r.succeeded => Outcome::Ok(value.clone()),
+            Ok(r) if r.succeeded => Outcome::Ok(request.clone()),
             Ok(_) => Outcome::Fail("cas: value did not match".into()),
-            Err(e) => Outcome::write_error(&e),
-        }
-    }
-
-    async fn set_add(&self, value: &Value) -> Outcome {
-        if value.is_null() {
-            return bad_value("set add", value);
-        }
-        let key = self.key(&format!("{}{}", keys::SET, key_text(value)));
-        match self.put(&key, &json_bytes(value)).await {
-            Ok(_) => Outcome::Ok(value.clone()),
             Err(e) => Outcome::write_error(&e),
         }
     }
@@ -791,10 +759,7 @@ impl EtcdClient {
         }
     }
 
-    async fn counter_add(&self, value: &Value) -> Outcome {
-        let Some(delta) = value.as_i64() else {
-            return bad_value("counter add", value);
-        };
+    async fn counter_add(&self, delta: i64, request: &Value) -> Outcome {
         let key = self.key(keys::COUNTER);
         let (cur, rev) = match self.read_int(&key).await {
             Ok(x) => x,
@@ -809,7 +774,7 @@ impl EtcdClient {
             value: next.to_string().into_bytes(),
         }];
         match self.txn(&cmp, &put).await {
-            Ok(r) if r.succeeded => Outcome::Ok(value.clone()),
+            Ok(r) if r.succeeded => Outcome::Ok(request.clone()),
             Ok(_) => Outcome::Fail("counter add: concurrent update (mod revision changed)".into()),
             Err(e) => Outcome::write_error(&e),
         }
@@ -862,15 +827,8 @@ impl EtcdClient {
         }
     }
 
-    async fn bank_transfer(&self, value: &Value) -> Outcome {
-        let (Some(from), Some(to), Some(amount)) = (
-            value.get("from"),
-            value.get("to"),
-            value.get("amount").and_then(Value::as_i64),
-        ) else {
-            return bad_value("bank transfer", value);
-        };
-        let (kf, kt) = (self.bank_key(from), self.bank_key(to));
+    async fn bank_transfer(&self, from: u64, to: u64, amount: i64, request: &Value) -> Outcome {
+        let (kf, kt) = (self.bank_key(&json!(from)), self.bank_key(&json!(to)));
         let snap = match self.snapshot(&[kf.clone(), kt.clone()]).await {
             Ok(s) => s,
             Err(e) => return Outcome::read_error(&e),
@@ -903,27 +861,22 @@ impl EtcdClient {
             Compare::ModRevision(kt, at.mod_revision),
         ];
         match self.txn(&cmps, &puts).await {
-            Ok(r) if r.succeeded => Outcome::Ok(value.clone()),
+            Ok(r) if r.succeeded => Outcome::Ok(request.clone()),
             Ok(_) => Outcome::Fail("transfer: concurrent update (mod revision changed)".into()),
             Err(e) => Outcome::write_error(&e),
         }
     }
 
-    async fn micro_txn(&self, value: &Value, kind: TxnKind) -> Outcome {
-        let mops = match parse_micro_ops(value, kind) {
-            Ok(m) => m,
-            Err(e) => return Outcome::Fail(format!("{e} (not sent)")),
-        };
-        let prefix = match kind {
-            TxnKind::ListAppend => keys::LIST,
-            TxnKind::RwRegister => keys::RW,
-        };
+    /// A list-append or rw-register transaction (its keys under `prefix`): a snapshot of every
+    /// key it touches, then, if it writes, one etcd transaction of puts on the condition that
+    /// none of them changed since.
+    async fn micro_txn(&self, mops: Vec<MicroOp>, prefix: &str) -> Outcome {
         let etcd_key = |k: &Value| self.key(&format!("{prefix}{}", key_text(k)));
         // Every involved key, each once, in a fixed order.
         let mut involved: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
         for m in &mops {
             let n = involved.len();
-            involved.entry(etcd_key(&m.key)).or_insert(n);
+            involved.entry(etcd_key(m.key())).or_insert(n);
         }
         let order: Vec<Vec<u8>> = {
             let mut v: Vec<(usize, Vec<u8>)> =
@@ -950,31 +903,31 @@ impl EtcdClient {
         let mut written: BTreeSet<Vec<u8>> = BTreeSet::new();
         let mut completed = Vec::with_capacity(mops.len());
         for m in &mops {
-            let k = etcd_key(&m.key);
-            match m.f.as_str() {
-                "r" => {
+            let k = etcd_key(m.key());
+            match m {
+                MicroOp::Read { key } => {
                     let seen = state.get(&k).cloned().flatten().unwrap_or(Value::Null);
-                    completed.push(json!(["r", m.key, seen]));
+                    completed.push(MicroOp::read_result(key, seen));
                 }
-                "append" => {
+                MicroOp::Append { key, value } => {
                     let cur = state.entry(k.clone()).or_insert(None);
                     match cur {
-                        Some(Value::Array(xs)) => xs.push(m.value.clone()),
+                        Some(Value::Array(xs)) => xs.push(value.clone()),
                         Some(other) => {
                             return Outcome::Fail(format!(
                                 "append: key {} holds a non-list {other} (not sent)",
-                                key_text(&m.key)
+                                key_text(key)
                             ))
                         }
-                        None => *cur = Some(json!([m.value])),
+                        None => *cur = Some(json!([value])),
                     }
                     written.insert(k);
-                    completed.push(json!(["append", m.key, m.value]));
+                    completed.push(m.to_value());
                 }
-                _ => {
-                    state.insert(k.clone(), Some(m.value.clone()));
+                MicroOp::Write { value, .. } => {
+                    state.insert(k.clone(), Some(value.clone()));
                     written.insert(k);
-                    completed.push(json!(["w", m.key, m.value]));
+                    completed.push(m.to_value());
                 }
             }
         }
@@ -1008,46 +961,6 @@ impl EtcdClient {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TxnKind {
-    ListAppend,
-    RwRegister,
-}
-
-struct MicroOp {
-    f: String,
-    key: Value,
-    value: Value,
-}
-
-fn parse_micro_ops(value: &Value, kind: TxnKind) -> Result<Vec<MicroOp>, String> {
-    let arr = value
-        .as_array()
-        .ok_or_else(|| format!("txn value must be an array of micro-ops, got {value}"))?;
-    let write_f = match kind {
-        TxnKind::ListAppend => "append",
-        TxnKind::RwRegister => "w",
-    };
-    arr.iter()
-        .map(|m| {
-            let f = m.get(0).and_then(Value::as_str);
-            let (Some(f), Some(key), Some(v), Some(3)) =
-                (f, m.get(1), m.get(2), m.as_array().map(Vec::len))
-            else {
-                return Err(format!("bad micro-op {m}"));
-            };
-            if f != "r" && f != write_f {
-                return Err(format!("micro-op {m}: f must be \"r\" or \"{write_f}\""));
-            }
-            Ok(MicroOp {
-                f: f.to_string(),
-                key: key.clone(),
-                value: v.clone(),
-            })
-        })
-        .collect()
-}
-
 fn parse_int(bytes: &[u8]) -> Result<i64, EtcdError> {
     std::str::from_utf8(bytes)
         .ok()
@@ -1060,9 +973,9 @@ fn parse_int(bytes: &[u8]) -> Result<i64, EtcdError> {
         })
 }
 
-fn bad_value(what: &str, value: &Value) -> Outcome {
-    Outcome::Fail(format!("{what}: malformed value {value} (not sent)"))
-}
+// The vocabularies etcd speaks (every one the built-in workloads use), each through
+// `EtcdClient::perform`.
+crate::speaks!(EtcdClient: register, set, counter, bank, list_append, rw_register);
 
 #[cfg(test)]
 mod tests {
@@ -1180,18 +1093,29 @@ mod tests {
     }
 
     #[test]
-    fn micro_ops_are_validated_per_workload() {
-        let la = json!([["append", 1, 5], ["r", 1, null]]);
-        assert_eq!(parse_micro_ops(&la, TxnKind::ListAppend).unwrap().len(), 2);
-        assert!(parse_micro_ops(&la, TxnKind::RwRegister).is_err());
-        assert!(parse_micro_ops(&json!([["r", 1]]), TxnKind::ListAppend).is_err());
-        assert!(parse_micro_ops(&json!({"r": 1}), TxnKind::ListAppend).is_err());
-    }
-
-    #[test]
     fn keys_are_integers_and_strings_as_text() {
         assert_eq!(key_text(&json!(5)), "5");
         assert_eq!(key_text(&json!("a")), "a");
         assert_eq!(key_text(&json!([1])), "[1]");
+    }
+
+    #[test]
+    fn the_client_implements_what_the_target_declares() {
+        let mut c =
+            EtcdClient::new("n1", "http://127.0.0.1:1", &EtcdOpts::preset().unwrap()).unwrap();
+        assert_eq!(
+            crate::db::vocab::implemented(&mut c),
+            super::super::VOCABULARIES
+        );
+        // A request that does not fit its vocabulary is refused before anything is sent.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let o = rt.block_on(c.invoke(Vocabulary::ListAppend, "txn", &json!([["w", 1, 2]])));
+        assert!(
+            matches!(&o, Outcome::Fail(e) if e.contains("(not sent)")),
+            "{o:?}"
+        );
     }
 }

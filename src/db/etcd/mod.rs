@@ -16,19 +16,19 @@ pub mod client;
 pub mod config;
 pub mod lifecycle;
 
-pub use client::{EtcdClient, EtcdError, Outcome, Workload};
+pub use client::{EtcdClient, EtcdError, Outcome};
 pub use config::{etcd_args, EtcdOpts, EtcdTargetOpts, ReadMode};
 pub use lifecycle::EtcdCluster;
 
+use super::vocab::{Typed, Vocabulary};
 use super::{
-    daemon::PidFileProcesses, Attach, BoxFuture, Client, Clock, Completion, Db, DbEnv, DbType,
-    Kill, LogFiles, Pause, Primaries,
+    daemon::PidFileProcesses, Attach, BoxFuture, Client, Clock, Db, DbEnv, DbType, Kill, LogFiles,
+    Pause, Primaries,
 };
 use crate::error::bad_input;
 use crate::plan::Plan;
 use crate::workload::bank::{initial_balances, BankParams};
 use anyhow::{anyhow, Context, Result};
-use serde_json::Value;
 
 /// The settings of a run: the preset, then `target.install_url`, then the target's options,
 /// with a fresh cluster token unless the options fix one. A `target.version` other than the one
@@ -53,10 +53,20 @@ pub fn opts_from_plan(plan: &Plan, mut t: EtcdTargetOpts) -> Result<EtcdOpts> {
     Ok(opts)
 }
 
+/// The vocabularies etcd's clients speak ([`EtcdClient`] implements each).
+pub const VOCABULARIES: &[&str] = &[
+    Vocabulary::Register.name(),
+    Vocabulary::Set.name(),
+    Vocabulary::Counter.name(),
+    Vocabulary::Bank.name(),
+    Vocabulary::ListAppend.name(),
+    Vocabulary::RwRegister.name(),
+];
+
 /// The etcd target of one run.
 pub struct Etcd {
     cluster: EtcdCluster,
-    workload: Workload,
+    vocabulary: Vocabulary,
     /// The bank's accounts, created at setup.
     bank: Option<BankParams>,
 }
@@ -66,20 +76,14 @@ impl DbType for Etcd {
     const ABOUT: &'static str =
         "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway";
     const NEEDS_NODES: bool = true;
-    const VOCABULARIES: &'static [&'static str] = Workload::NAMES;
+    const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = EtcdTargetOpts;
 
     fn build(env: DbEnv, opts: EtcdTargetOpts) -> Result<Etcd> {
         let opts = opts_from_plan(&env.plan, opts)?;
-        let workload = Workload::from_name(&env.workload.vocabulary).ok_or_else(|| {
-            bad_input(format!(
-                "target etcd does not speak workload {:?} (known: {})",
-                env.workload.name,
-                Workload::NAMES.join(", ")
-            ))
-        })?;
-        let bank = match workload {
-            Workload::Bank => Some(env.workload.params::<BankParams>()?),
+        let vocabulary = Vocabulary::for_run("etcd", VOCABULARIES, &env.workload)?;
+        let bank = match vocabulary {
+            Vocabulary::Bank => Some(env.workload.params::<BankParams>()?),
             _ => None,
         };
         let urls = env
@@ -101,7 +105,7 @@ impl DbType for Etcd {
             cluster: EtcdCluster::new(env.nodes, env.remotes, opts)?
                 .with_urls(urls)
                 .with_namespace(&ns),
-            workload,
+            vocabulary,
             bank,
         })
     }
@@ -234,10 +238,8 @@ impl Db for Etcd {
                 .map_err(|e| anyhow!("{}: {e}", n.name))
                 .with_context(|| format!("opening an etcd client to {}", n.name))?;
             let allow_negative = self.bank.as_ref().is_some_and(|b| b.allow_negative);
-            Ok(Box::new(EtcdWorkerClient {
-                inner: inner.allow_negative(allow_negative),
-                workload: self.workload,
-            }) as Box<dyn Client>)
+            let client = inner.allow_negative(allow_negative);
+            Ok(Box::new(Typed::new("etcd", self.vocabulary, client)?) as Box<dyn Client>)
         })
     }
 
@@ -295,27 +297,6 @@ impl LogFiles for Etcd {
     }
 }
 
-/// A runner worker's client: an [`EtcdClient`] speaking one workload.
-pub struct EtcdWorkerClient {
-    pub inner: EtcdClient,
-    pub workload: Workload,
-}
-
-/// The runner's completion for an [`Outcome`]: `fail` and `info` echo the request value.
-pub fn completion(outcome: Outcome, request: &Value) -> Completion {
-    match outcome {
-        Outcome::Ok(v) => Completion::ok(v),
-        Outcome::Fail(e) => Completion::fail(request.clone(), e),
-        Outcome::Info(e) => Completion::info(request.clone(), e),
-    }
-}
-
-impl Client for EtcdWorkerClient {
-    fn invoke<'a>(&'a mut self, f: &'a str, value: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(async move { completion(self.inner.invoke(self.workload, f, value).await, value) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,11 +334,11 @@ mod tests {
     #[test]
     fn fail_and_info_completions_echo_the_request() {
         let req = json!([1, 5]);
-        let c = completion(Outcome::Info("timeout".into()), &req);
+        let c = Outcome::Info("timeout".into()).completion(&req);
         assert_eq!((c.kind, &c.value), (OpType::Info, &req));
-        let c = completion(Outcome::Fail("cas: value did not match".into()), &req);
+        let c = Outcome::Fail("cas: value did not match".into()).completion(&req);
         assert_eq!(c.kind, OpType::Fail);
-        let c = completion(Outcome::Ok(json!([1, 7])), &req);
+        let c = Outcome::Ok(json!([1, 7])).completion(&req);
         assert_eq!((c.kind, c.value), (OpType::Ok, json!([1, 7])));
     }
 }

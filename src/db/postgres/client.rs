@@ -26,47 +26,14 @@
 //! unknown (`info`). Nothing is retried. docs/targets/postgres.md has the table.
 
 use super::config::{Isolation, PgOpts, ReadMode, Transfer};
+use crate::db::vocab::{
+    key_text, sort_elements, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp,
+};
 use crate::db::Completion;
 use serde_json::{json, Map, Value};
 use std::fmt;
 use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
-
-/// The workloads this client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
-    Register,
-    Set,
-    Counter,
-    Bank,
-    ListAppend,
-    RwRegister,
-}
-
-impl Workload {
-    /// Every supported workload's name.
-    pub const NAMES: &'static [&'static str] = &[
-        "register",
-        "set",
-        "counter",
-        "bank",
-        "list-append",
-        "rw-register",
-    ];
-
-    /// The workload by its plan name.
-    pub fn from_name(name: &str) -> Option<Workload> {
-        Some(match name {
-            "register" => Workload::Register,
-            "set" => Workload::Set,
-            "counter" => Workload::Counter,
-            "bank" => Workload::Bank,
-            "list-append" => Workload::ListAppend,
-            "rw-register" => Workload::RwRegister,
-            _ => return None,
-        })
-    }
-}
 
 /// The SQL that makes the run's schema and every workload's table (run at setup on n1).
 /// Identifiers are checked by `PgOpts::check` (lower-case SQL names), so they are spliced.
@@ -358,15 +325,6 @@ impl Session {
     }
 }
 
-/// A history key as text in a table: integers and strings as themselves, anything else as its
-/// JSON text.
-pub fn key_text(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn json_of(text: &str, what: &str) -> Result<Value, PgError> {
     serde_json::from_str(text)
         .map_err(|e| PgError::Decode(format!("{what}: {text:?} is not JSON: {e}")))
@@ -378,13 +336,6 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 ) -> Result<T, PgError> {
     row.try_get(i)
         .map_err(|e| PgError::Decode(format!("column {i}: {e}")))
-}
-
-fn malformed(what: &str, value: &Value) -> Completion {
-    Completion::fail(
-        value.clone(),
-        format!("{what}: malformed value {value} (not sent)"),
-    )
 }
 
 /// What a client needs to know about the run beyond how to connect.
@@ -419,7 +370,6 @@ pub struct PgClient {
     node: String,
     host: String,
     primary_host: String,
-    workload: Workload,
     s: ClientSettings,
     own: Option<Session>,
     primary: Option<Session>,
@@ -430,18 +380,11 @@ pub struct PgClient {
 impl PgClient {
     /// A client bound to node `node` at `host`, whose primary is at `primary_host`. Connects
     /// nothing yet.
-    pub fn new(
-        node: &str,
-        host: &str,
-        primary_host: &str,
-        workload: Workload,
-        s: ClientSettings,
-    ) -> PgClient {
+    pub fn new(node: &str, host: &str, primary_host: &str, s: ClientSettings) -> PgClient {
         PgClient {
             node: node.to_string(),
             host: host.to_string(),
             primary_host: primary_host.to_string(),
-            workload,
             s,
             own: None,
             primary: None,
@@ -505,50 +448,26 @@ impl PgClient {
         }
     }
 
-    /// Performs one operation (`f` and `value` in the workload's vocabulary). Never retries; an
-    /// op the workload does not have is `fail` (nothing was sent).
-    pub async fn invoke(&mut self, f: &str, value: &Value) -> Completion {
-        let effect = match (self.workload, f) {
-            (Workload::Register, "read")
-            | (Workload::Set, "read")
-            | (Workload::Counter, "read")
-            | (Workload::Bank, "read") => Effect::Read,
-            (Workload::Register, "write" | "cas")
-            | (Workload::Set, "add")
-            | (Workload::Counter, "add")
-            | (Workload::Bank, "transfer") => Effect::Write,
-            (Workload::ListAppend | Workload::RwRegister, "txn") => {
-                let Some(mops) = value.as_array() else {
-                    return malformed("txn", value);
-                };
-                if mops
-                    .iter()
-                    .all(|m| m.get(0).and_then(Value::as_str) == Some("r"))
-                {
-                    Effect::Read
-                } else {
-                    Effect::Write
-                }
-            }
-            (w, _) => {
-                return Completion::fail(
-                    value.clone(),
-                    format!("postgres client: {w:?} has no operation {f:?} (not sent)"),
-                )
-            }
+    /// Performs one typed op (`request`: as the history records it). Never retries; an op of
+    /// a vocabulary PostgreSQL does not speak here is `fail` (nothing was sent).
+    pub async fn perform(&mut self, op: Op, request: &Value) -> Completion {
+        let effect = if op.writes() {
+            Effect::Write
+        } else {
+            Effect::Read
         };
         let route = self.route(effect);
         self.stage = Stage::BeforeCommit;
         let timeout = self.s.timeout;
-        let r = tokio::time::timeout(timeout, self.run(route, f, value)).await;
+        let r = tokio::time::timeout(timeout, self.run(route, op, request)).await;
         match r {
             Ok(Ok(v)) => Completion::ok(v),
-            Ok(Err(OpError::Refused(why))) => Completion::fail(value.clone(), why),
+            Ok(Err(OpError::Refused(why))) => Completion::fail(request.clone(), why),
             Ok(Err(OpError::Pg(e))) => {
                 if !e.session_survives() {
                     self.drop_session(route);
                 }
-                classify(effect, self.stage, &e, value)
+                classify(effect, self.stage, &e, request)
             }
             Err(_) => {
                 // The session is in an unknown state (a late answer must never be taken for
@@ -556,26 +475,54 @@ impl PgClient {
                 // connection, so a transaction still open is rolled back by the server.
                 self.drop_session(route);
                 let e = PgError::Timeout(format!("no answer within {timeout:?}"));
-                classify(effect, self.stage, &e, value)
+                classify(effect, self.stage, &e, request)
             }
         }
     }
 
-    async fn run(&mut self, route: Route, f: &str, value: &Value) -> OpResult {
-        match (self.workload, f) {
-            (Workload::Register, "read") => self.register_read(route, value).await,
-            (Workload::Register, "write") => self.register_write(value).await,
-            (Workload::Register, "cas") => self.register_cas(value).await,
-            (Workload::Set, "add") => self.set_add(value).await,
-            (Workload::Set, "read") => self.set_read(route).await,
-            (Workload::Counter, "add") => self.counter_add(value).await,
-            (Workload::Counter, "read") => self.counter_read(route).await,
-            (Workload::Bank, "transfer") => self.bank_transfer(value).await,
-            (Workload::Bank, "read") => self.bank_read(route).await,
-            (Workload::ListAppend, "txn") => self.txn(route, value, "append").await,
-            (Workload::RwRegister, "txn") => self.txn(route, value, "w").await,
-            (w, f) => Err(OpError::Refused(format!(
-                "postgres client: {w:?} has no operation {f:?} (not sent)"
+    async fn run(&mut self, route: Route, op: Op, request: &Value) -> OpResult {
+        let done = Ok(request.clone());
+        match op {
+            Op::Register(RegisterOp::Read { key }) => self.register_read(route, &key).await,
+            Op::Register(RegisterOp::Write { key, value }) => {
+                let (key, text) = (key_text(&key), value.to_string());
+                self.autocommit_write(
+                    "INSERT INTO register (k, v) VALUES ($1, $2) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                    &[(&key, Type::TEXT), (&text, Type::TEXT)],
+                )
+                .await?;
+                done
+            }
+            Op::Register(RegisterOp::Cas { key, old, new }) => {
+                self.register_cas(&key, &old, &new).await?;
+                done
+            }
+            Op::Set(SetOp::Add(e)) => {
+                let text = e.to_string();
+                self.autocommit_write(
+                    "INSERT INTO set_elems (e) VALUES ($1)",
+                    &[(&text, Type::TEXT)],
+                )
+                .await?;
+                done
+            }
+            Op::Set(SetOp::Read) => self.set_read(route).await,
+            Op::Counter(CounterOp::Add(d)) => {
+                self.counter_add(d).await?;
+                done
+            }
+            Op::Counter(CounterOp::Read) => self.counter_read(route).await,
+            Op::Bank(BankOp::Transfer { from, to, amount }) => {
+                self.bank_transfer(from, to, amount).await?;
+                done
+            }
+            Op::Bank(BankOp::Read) => self.bank_read(route).await,
+            Op::ListAppend(mops) => self.txn(route, mops, true).await,
+            Op::RwRegister(mops) => self.txn(route, mops, false).await,
+            other => Err(OpError::Refused(format!(
+                "postgres client: vocabulary {} is not implemented (not sent)",
+                other.vocabulary()
             ))),
         }
     }
@@ -595,12 +542,7 @@ impl PgClient {
         s.exec(sql, params).await
     }
 
-    async fn register_read(&mut self, route: Route, value: &Value) -> OpResult {
-        let Some(k) = value.get(0) else {
-            return Err(OpError::Refused(format!(
-                "register read: malformed value {value} (not sent)"
-            )));
-        };
+    async fn register_read(&mut self, route: Route, k: &Value) -> OpResult {
         let key = key_text(k);
         let s = self.session(route).await?;
         let rows = s
@@ -615,32 +557,8 @@ impl PgClient {
         }
     }
 
-    async fn register_write(&mut self, value: &Value) -> OpResult {
-        let (Some(k), Some(v)) = (value.get(0), value.get(1)) else {
-            return Err(OpError::Refused(format!(
-                "register write: malformed value {value} (not sent)"
-            )));
-        };
-        let (key, text) = (key_text(k), v.to_string());
-        self.autocommit_write(
-            "INSERT INTO register (k, v) VALUES ($1, $2) \
-             ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            &[(&key, Type::TEXT), (&text, Type::TEXT)],
-        )
-        .await?;
-        Ok(value.clone())
-    }
-
-    async fn register_cas(&mut self, value: &Value) -> OpResult {
-        let (Some(k), Some(from), Some(to)) = (
-            value.get(0),
-            value.get(1).and_then(|p| p.get(0)),
-            value.get(1).and_then(|p| p.get(1)),
-        ) else {
-            return Err(OpError::Refused(format!(
-                "register cas: malformed value {value} (not sent)"
-            )));
-        };
+    /// `fail` (refused) when the register does not hold `from`.
+    async fn register_cas(&mut self, k: &Value, from: &Value, to: &Value) -> Result<(), OpError> {
         let (key, from, to) = (key_text(k), from.to_string(), to.to_string());
         let n = self
             .autocommit_write(
@@ -649,27 +567,12 @@ impl PgClient {
             )
             .await?;
         match n {
-            1 => Ok(value.clone()),
+            1 => Ok(()),
             0 => Err(OpError::Refused("cas: value did not match".into())),
             n => Err(OpError::Pg(PgError::Decode(format!(
                 "cas updated {n} rows"
             )))),
         }
-    }
-
-    async fn set_add(&mut self, value: &Value) -> OpResult {
-        if value.is_null() {
-            return Err(OpError::Refused(format!(
-                "set add: malformed value {value} (not sent)"
-            )));
-        }
-        let text = value.to_string();
-        self.autocommit_write(
-            "INSERT INTO set_elems (e) VALUES ($1)",
-            &[(&text, Type::TEXT)],
-        )
-        .await?;
-        Ok(value.clone())
     }
 
     async fn set_read(&mut self, route: Route) -> OpResult {
@@ -680,17 +583,12 @@ impl PgClient {
             let e: String = get(r, 0)?;
             out.push(json_of(&e, "set element")?);
         }
-        // A table has no order; sorted reads are easier to read.
-        out.sort_by_key(|v| (v.as_i64().is_none(), v.as_i64(), v.to_string()));
+        // A table has no order.
+        sort_elements(&mut out);
         Ok(Value::Array(out))
     }
 
-    async fn counter_add(&mut self, value: &Value) -> OpResult {
-        let Some(d) = value.as_i64() else {
-            return Err(OpError::Refused(format!(
-                "counter add: malformed value {value} (not sent)"
-            )));
-        };
+    async fn counter_add(&mut self, d: i64) -> Result<(), OpError> {
         let n = self
             .autocommit_write(
                 "UPDATE counter SET n = n + $1 WHERE id = 0",
@@ -702,7 +600,7 @@ impl PgClient {
                 "counter add updated {n} rows"
             ))));
         }
-        Ok(value.clone())
+        Ok(())
     }
 
     async fn counter_read(&mut self, route: Route) -> OpResult {
@@ -767,18 +665,15 @@ impl PgClient {
         }
     }
 
-    async fn bank_transfer(&mut self, value: &Value) -> OpResult {
-        let (Some(from), Some(to), Some(amount)) = (
-            value.get("from").and_then(Value::as_i64),
-            value.get("to").and_then(Value::as_i64),
-            value.get("amount").and_then(Value::as_i64),
-        ) else {
-            return Err(OpError::Refused(format!(
-                "bank transfer: malformed value {value} (not sent)"
-            )));
+    /// A transfer inside one transaction (`transfer=`: read then write, or atomic updates).
+    async fn bank_transfer(&mut self, from: u64, to: u64, amount: i64) -> OpResult {
+        let account = |a: u64| {
+            i64::try_from(a)
+                .map_err(|_| OpError::Refused(format!("transfer: no account {a} (not sent)")))
         };
+        let (from, to) = (account(from)?, account(to)?);
         let allow_negative = self.s.allow_negative;
-        let done = value.clone();
+        let done = Value::Null;
         match self.s.transfer {
             Transfer::ReadWrite => {
                 self.in_txn(Route::Primary, move |s| {
@@ -864,38 +759,13 @@ impl PgClient {
     /// A list-append (`write_f` = `append`) or rw-register (`w`) transaction: every micro-op a
     /// statement, in order, inside one `BEGIN … COMMIT`, so reads see the transaction's own
     /// earlier writes. A never-written key reads `[]` (list-append) or `null` (rw-register).
-    async fn txn(&mut self, route: Route, value: &Value, write_f: &'static str) -> OpResult {
-        let Some(mops) = value.as_array() else {
-            return Err(OpError::Refused(format!(
-                "txn: malformed value {value} (not sent)"
-            )));
-        };
-        let mut parsed = Vec::with_capacity(mops.len());
-        for m in mops {
-            let (Some(f), Some(k), Some(v), Some(3)) = (
-                m.get(0).and_then(Value::as_str),
-                m.get(1),
-                m.get(2),
-                m.as_array().map(Vec::len),
-            ) else {
-                return Err(OpError::Refused(format!(
-                    "txn: malformed micro-op {m} (not sent)"
-                )));
-            };
-            if f != "r" && f != write_f {
-                return Err(OpError::Refused(format!(
-                    "txn: micro-op {m}: f must be \"r\" or \"{write_f}\" (not sent)"
-                )));
-            }
-            parsed.push((f == "r", k.clone(), v.clone()));
-        }
-        let list = write_f == "append";
+    async fn txn(&mut self, route: Route, mops: Vec<MicroOp>, list: bool) -> OpResult {
         self.in_txn(route, move |s| {
             Box::pin(async move {
-                let mut done = Vec::with_capacity(parsed.len());
-                for (read, k, v) in parsed {
-                    let key = key_text(&k);
-                    if read {
+                let mut done = Vec::with_capacity(mops.len());
+                for m in mops {
+                    let key = key_text(m.key());
+                    if let MicroOp::Read { key: k } = &m {
                         let sql = if list {
                             "SELECT v::text FROM lists WHERE k = $1"
                         } else {
@@ -908,8 +778,10 @@ impl PgClient {
                             None => Value::Null,
                             Some(r) => json_of(&get::<String>(r, 0)?, "txn value")?,
                         };
-                        done.push(json!(["r", k, seen]));
-                    } else {
+                        done.push(MicroOp::read_result(k, seen));
+                    } else if let MicroOp::Append { value: v, .. } | MicroOp::Write { value: v, .. } =
+                        &m
+                    {
                         let text = v.to_string();
                         let sql = if list {
                             "INSERT INTO lists (k, v) VALUES ($1, jsonb_build_array($2::jsonb)) \
@@ -919,7 +791,7 @@ impl PgClient {
                              ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
                         };
                         s.exec(sql, &[(&key, Type::TEXT), (&text, Type::TEXT)]).await?;
-                        done.push(json!([write_f, k, v]));
+                        done.push(m.to_value());
                     }
                 }
                 Ok(Value::Array(done))
@@ -928,6 +800,10 @@ impl PgClient {
         .await
     }
 }
+
+// The vocabularies PostgreSQL speaks (every one the built-in workloads use), each through
+// `PgClient::perform`.
+crate::speaks!(PgClient: register, set, counter, bank, list_append, rw_register);
 
 #[cfg(test)]
 mod tests {
@@ -1026,11 +902,18 @@ mod tests {
     }
 
     #[test]
-    fn workloads_by_name_and_tables_for_each() {
-        for n in Workload::NAMES {
-            assert!(Workload::from_name(n).is_some(), "{n}");
-        }
-        assert_eq!(Workload::from_name("queue"), None);
+    fn the_client_implements_what_the_target_declares_with_a_table_for_each() {
+        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let mut c = PgClient::new(
+            "n1",
+            "127.0.0.1",
+            "127.0.0.1",
+            ClientSettings::of(&o, false),
+        );
+        assert_eq!(
+            crate::db::vocab::implemented(&mut c),
+            super::super::VOCABULARIES
+        );
         let sql = schema_sql("s1");
         for t in [
             "register",

@@ -19,18 +19,16 @@ pub mod client;
 pub mod config;
 pub mod lifecycle;
 
-pub use client::{ClientSettings, PgClient, PgError, Workload};
+pub use client::{ClientSettings, PgClient, PgError};
 pub use config::{Isolation, PgOpts, PgTargetOpts, ReadMode, Replicas, Transfer};
 pub use lifecycle::PgCluster;
 
-use super::{
-    BoxFuture, Client, Clock, Completion, Db, DbEnv, DbType, Kill, LogFiles, Pause, Primaries,
-};
+use super::vocab::{Typed, Vocabulary};
+use super::{BoxFuture, Client, Clock, Db, DbEnv, DbType, Kill, LogFiles, Pause, Primaries};
 use crate::error::bad_input;
 use crate::plan::Plan;
 use crate::workload::bank::BankParams;
 use anyhow::{anyhow, Result};
-use serde_json::Value;
 use std::time::Duration;
 
 /// The settings of a run: the preset, then the target's options, with a fresh password unless
@@ -55,10 +53,20 @@ pub fn opts_from_plan(plan: &Plan, t: PgTargetOpts) -> Result<PgOpts> {
     Ok(opts)
 }
 
+/// The vocabularies postgres's clients speak ([`PgClient`] implements each).
+pub const VOCABULARIES: &[&str] = &[
+    Vocabulary::Register.name(),
+    Vocabulary::Set.name(),
+    Vocabulary::Counter.name(),
+    Vocabulary::Bank.name(),
+    Vocabulary::ListAppend.name(),
+    Vocabulary::RwRegister.name(),
+];
+
 /// The postgres target of one run.
 pub struct Postgres {
     cluster: PgCluster,
-    workload: Workload,
+    vocabulary: Vocabulary,
     allow_negative: bool,
 }
 
@@ -67,20 +75,14 @@ impl DbType for Postgres {
     const ABOUT: &'static str =
         "PostgreSQL 15 (Debian's postgresql): n1 primary, the others streaming replicas of it";
     const NEEDS_NODES: bool = true;
-    const VOCABULARIES: &'static [&'static str] = Workload::NAMES;
+    const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = PgTargetOpts;
 
     fn build(env: DbEnv, opts: PgTargetOpts) -> Result<Postgres> {
         let opts = opts_from_plan(&env.plan, opts)?;
-        let name = &env.workload.vocabulary;
-        let workload = Workload::from_name(name).ok_or_else(|| {
-            bad_input(format!(
-                "postgres target supports {}; not workload {name:?}",
-                Workload::NAMES.join(", ")
-            ))
-        })?;
-        let bank = match workload {
-            Workload::Bank => Some(env.workload.params::<BankParams>()?),
+        let vocabulary = Vocabulary::for_run("postgres", VOCABULARIES, &env.workload)?;
+        let bank = match vocabulary {
+            Vocabulary::Bank => Some(env.workload.params::<BankParams>()?),
             _ => None,
         };
         let faketime = opts.faketime.resolve(&env.plan);
@@ -88,7 +90,7 @@ impl DbType for Postgres {
         cluster.bank = bank.as_ref().map(|b| (b.accounts, b.total));
         Ok(Postgres {
             cluster,
-            workload,
+            vocabulary,
             allow_negative: bank.is_some_and(|b| b.allow_negative),
         })
     }
@@ -119,7 +121,6 @@ impl Postgres {
             &n.name,
             &n.host,
             &self.cluster.nodes[0].host,
-            self.workload,
             ClientSettings::of(&self.cluster.opts, self.allow_negative),
         ))
     }
@@ -141,9 +142,8 @@ impl Db for Postgres {
     fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
         Box::pin(async move {
             let i = node.ok_or_else(|| anyhow!("postgres clients must be bound to a node"))?;
-            Ok(Box::new(PgWorkerClient {
-                inner: self.pg_client(i)?,
-            }) as Box<dyn Client>)
+            let client = Typed::new("postgres", self.vocabulary, self.pg_client(i)?)?;
+            Ok(Box::new(client) as Box<dyn Client>)
         })
     }
 
@@ -229,17 +229,6 @@ impl LogFiles for Postgres {
             ],
             _ => Vec::new(),
         }
-    }
-}
-
-/// A runner worker's client.
-pub struct PgWorkerClient {
-    pub inner: PgClient,
-}
-
-impl Client for PgWorkerClient {
-    fn invoke<'a>(&'a mut self, f: &'a str, value: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.inner.invoke(f, value))
     }
 }
 

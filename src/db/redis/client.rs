@@ -18,34 +18,10 @@
 
 use super::config::{ReadMode, RedisOpts};
 use super::resp::{encode, Conn, Reply, RespError};
+use crate::db::vocab::{key_text, sort_elements, CounterOp, MicroOp, Op, RegisterOp, SetOp};
 use crate::db::Completion;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// The workloads this client speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
-    Register,
-    Set,
-    Counter,
-    ListAppend,
-}
-
-impl Workload {
-    /// Every supported workload's name.
-    pub const NAMES: &'static [&'static str] = &["register", "set", "counter", "list-append"];
-
-    /// The workload by its plan name.
-    pub fn from_name(name: &str) -> Option<Workload> {
-        Some(match name {
-            "register" => Workload::Register,
-            "set" => Workload::Set,
-            "counter" => Workload::Counter,
-            "list-append" => Workload::ListAppend,
-            _ => return None,
-        })
-    }
-}
 
 /// Where each workload keeps its data in Redis's key space.
 pub mod keys {
@@ -82,15 +58,6 @@ pub fn refused(message: &str, request: &Value) -> Completion {
     Completion::fail(request.clone(), message.to_string())
 }
 
-/// A history key as text inside a Redis key: integers and strings as themselves, anything else
-/// as its JSON text.
-pub fn key_text(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn json_of(bytes: &[u8], what: &str) -> Result<Value, String> {
     serde_json::from_slice(bytes).map_err(|e| {
         format!(
@@ -107,13 +74,6 @@ fn int_of(bytes: &[u8]) -> Result<i64, String> {
         .ok_or_else(|| format!("{:?} is not an integer", String::from_utf8_lossy(bytes)))
 }
 
-fn malformed(what: &str, value: &Value) -> Completion {
-    Completion::fail(
-        value.clone(),
-        format!("{what}: malformed value {value} (not sent)"),
-    )
-}
-
 /// One worker's client: a connection to its own node for reads (in `read=replica` mode) and
 /// one to the primary for writes, each opened lazily and dropped after any error that leaves
 /// its stream in an unknown state.
@@ -127,7 +87,6 @@ pub struct RedisClient {
     /// default).
     ns: String,
     read: ReadMode,
-    workload: Workload,
     connect_timeout: Duration,
     timeout: Duration,
     own: Option<Conn>,
@@ -147,13 +106,7 @@ pub enum Route {
 impl RedisClient {
     /// A client bound to node `node` at `host`, whose primary is at `primary_host`. Connects
     /// nothing yet.
-    pub fn new(
-        node: &str,
-        host: &str,
-        primary_host: &str,
-        workload: Workload,
-        opts: &RedisOpts,
-    ) -> RedisClient {
+    pub fn new(node: &str, host: &str, primary_host: &str, opts: &RedisOpts) -> RedisClient {
         RedisClient {
             node: node.to_string(),
             host: host.to_string(),
@@ -162,7 +115,6 @@ impl RedisClient {
             primary_port: opts.port,
             ns: String::new(),
             read: opts.read,
-            workload,
             connect_timeout: opts.connect_timeout,
             timeout: opts.request_timeout,
             own: None,
@@ -313,22 +265,43 @@ impl RedisClient {
         Ok(r.pop().unwrap_or(Reply::Nil))
     }
 
-    /// Performs one operation (`f` and `value` in the workload's vocabulary). Never retries; an
-    /// op the workload does not have is `fail` (nothing was sent).
-    pub async fn invoke(&mut self, f: &str, value: &Value) -> Completion {
-        match (self.workload, f) {
-            (Workload::Register, "read") => self.register_read(value).await,
-            (Workload::Register, "write") => self.register_write(value).await,
-            (Workload::Register, "cas") => self.register_cas(value).await,
-            (Workload::Set, "add") => self.set_add(value).await,
-            (Workload::Set, "read") => self.set_read(value).await,
-            (Workload::Counter, "add") => self.counter_add(value).await,
-            (Workload::Counter, "read") => self.counter_read(value).await,
-            (Workload::ListAppend, "txn") => self.list_txn(value).await,
-            (w, _) => Completion::fail(
-                value.clone(),
-                format!("redis client: {w:?} has no operation {f:?} (not sent)"),
-            ),
+    /// Performs one typed op (`request`: as the history records it). Never retries; an op of
+    /// a vocabulary Redis does not speak here is `fail` (nothing was sent).
+    pub async fn perform(&mut self, op: Op, request: &Value) -> Completion {
+        match op {
+            Op::Register(RegisterOp::Read { key }) => self.register_read(&key, request).await,
+            Op::Register(RegisterOp::Write { key, value }) => {
+                let key = self.key(&format!("{}{}", keys::REGISTER, key_text(&key)));
+                let args = vec![
+                    b"SET".to_vec(),
+                    key.into_bytes(),
+                    value.to_string().into_bytes(),
+                ];
+                self.write(&args, request).await
+            }
+            Op::Register(RegisterOp::Cas { key, old, new }) => {
+                self.register_cas(&key, &old, &new, request).await
+            }
+            Op::Set(SetOp::Add(e)) => {
+                let args = vec![
+                    b"SADD".to_vec(),
+                    self.key(keys::SET).into_bytes(),
+                    e.to_string().into_bytes(),
+                ];
+                self.write(&args, request).await
+            }
+            Op::Set(SetOp::Read) => self.set_read(request).await,
+            Op::Counter(CounterOp::Add(d)) => {
+                let args = vec![
+                    b"INCRBY".to_vec(),
+                    self.key(keys::COUNTER).into_bytes(),
+                    d.to_string().into_bytes(),
+                ];
+                self.write(&args, request).await
+            }
+            Op::Counter(CounterOp::Read) => self.counter_read(request).await,
+            Op::ListAppend(mops) => self.list_txn(&mops, request).await,
+            other => other.unsupported("redis", request),
         }
     }
 
@@ -355,10 +328,7 @@ impl RedisClient {
         }
     }
 
-    async fn register_read(&mut self, value: &Value) -> Completion {
-        let Some(k) = value.get(0) else {
-            return malformed("register read", value);
-        };
+    async fn register_read(&mut self, k: &Value, value: &Value) -> Completion {
         let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
         let route = self.read_route();
         match self.read_call(route, &["GET", key.as_str()]).await {
@@ -373,27 +343,13 @@ impl RedisClient {
         }
     }
 
-    async fn register_write(&mut self, value: &Value) -> Completion {
-        let (Some(k), Some(v)) = (value.get(0), value.get(1)) else {
-            return malformed("register write", value);
-        };
-        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
-        let args = vec![
-            b"SET".to_vec(),
-            key.into_bytes(),
-            v.to_string().into_bytes(),
-        ];
-        self.write(&args, value).await
-    }
-
-    async fn register_cas(&mut self, value: &Value) -> Completion {
-        let (Some(k), Some(from), Some(to)) = (
-            value.get(0),
-            value.get(1).and_then(|p| p.get(0)),
-            value.get(1).and_then(|p| p.get(1)),
-        ) else {
-            return malformed("register cas", value);
-        };
+    async fn register_cas(
+        &mut self,
+        k: &Value,
+        from: &Value,
+        to: &Value,
+        value: &Value,
+    ) -> Completion {
         let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
         let args = [
             "EVAL",
@@ -416,18 +372,6 @@ impl RedisClient {
         }
     }
 
-    async fn set_add(&mut self, value: &Value) -> Completion {
-        if value.is_null() {
-            return malformed("set add", value);
-        }
-        let args = vec![
-            b"SADD".to_vec(),
-            self.key(keys::SET).into_bytes(),
-            value.to_string().into_bytes(),
-        ];
-        self.write(&args, value).await
-    }
-
     async fn set_read(&mut self, value: &Value) -> Completion {
         let route = self.read_route();
         let key = self.key(keys::SET);
@@ -443,26 +387,14 @@ impl RedisClient {
                         Err(e) => return Completion::fail(value.clone(), e),
                     }
                 }
-                // Redis returns a set in no particular order; sorted reads are easier to read.
-                out.sort_by_key(|v| (v.as_i64().is_none(), v.as_i64(), v.to_string()));
+                // Redis returns a set in no particular order.
+                sort_elements(&mut out);
                 Completion::ok(Value::Array(out))
             }
             Ok(Reply::Error(m)) => refused(&m, value),
             Ok(other) => Completion::fail(value.clone(), format!("SMEMBERS answered {other:?}")),
             Err(e) => classify(Effect::Read, &e, value),
         }
-    }
-
-    async fn counter_add(&mut self, value: &Value) -> Completion {
-        let Some(d) = value.as_i64() else {
-            return malformed("counter add", value);
-        };
-        let args = vec![
-            b"INCRBY".to_vec(),
-            self.key(keys::COUNTER).into_bytes(),
-            d.to_string().into_bytes(),
-        ];
-        self.write(&args, value).await
     }
 
     async fn counter_read(&mut self, value: &Value) -> Completion {
@@ -485,29 +417,20 @@ impl RedisClient {
     /// commands one after another with nothing in between, so reads see the transaction's own
     /// earlier appends. Transactions that append go to the primary; read-only ones follow the
     /// read mode.
-    async fn list_txn(&mut self, value: &Value) -> Completion {
-        let Some(mops) = value.as_array() else {
-            return malformed("txn", value);
-        };
+    async fn list_txn(&mut self, mops: &[MicroOp], value: &Value) -> Completion {
         let mut cmds = vec![encode(&["MULTI"])];
         let mut writes = false;
         for m in mops {
-            let (Some(f), Some(k), Some(v), Some(3)) = (
-                m.get(0).and_then(Value::as_str),
-                m.get(1),
-                m.get(2),
-                m.as_array().map(Vec::len),
-            ) else {
-                return malformed("txn", value);
-            };
-            let key = self.key(&format!("{}{}", keys::LIST, key_text(k)));
-            match f {
-                "append" => {
+            let key = self.key(&format!("{}{}", keys::LIST, key_text(m.key())));
+            match m {
+                MicroOp::Append { value: v, .. } => {
                     writes = true;
                     cmds.push(encode(&["RPUSH", key.as_str(), &v.to_string()]));
                 }
-                "r" => cmds.push(encode(&["LRANGE", key.as_str(), "0", "-1"])),
-                _ => return malformed("txn", value),
+                MicroOp::Read { .. } => cmds.push(encode(&["LRANGE", key.as_str(), "0", "-1"])),
+                MicroOp::Write { .. } => {
+                    return Op::RwRegister(mops.to_vec()).unsupported("redis", value)
+                }
             }
         }
         cmds.push(encode(&["EXEC"]));
@@ -548,7 +471,7 @@ impl RedisClient {
         };
         let mut done = Vec::with_capacity(mops.len());
         for (m, r) in mops.iter().zip(results) {
-            match (m[0].as_str(), r) {
+            match (m, r) {
                 // A command failing inside EXEC does not undo the others: unknown for writes.
                 (_, Reply::Error(e)) => {
                     let why = format!("inside EXEC: {e}");
@@ -557,7 +480,7 @@ impl RedisClient {
                         Effect::Write => Completion::info(value.clone(), why),
                     };
                 }
-                (Some("r"), Reply::Array(items)) => {
+                (MicroOp::Read { key }, Reply::Array(items)) => {
                     let mut list = Vec::with_capacity(items.len());
                     for it in items {
                         let parsed = match it {
@@ -573,14 +496,17 @@ impl RedisClient {
                             Err(e) => return Completion::fail(value.clone(), e),
                         }
                     }
-                    done.push(json!(["r", m[1], list]));
+                    done.push(MicroOp::read_result(key, json!(list)));
                 }
-                _ => done.push(m.clone()),
+                _ => done.push(m.to_value()),
             }
         }
         Completion::ok(Value::Array(done))
     }
 }
+
+// The vocabularies Redis speaks here, each through `RedisClient::perform`.
+crate::speaks!(RedisClient: register, set, counter, list_append);
 
 #[cfg(test)]
 mod tests {
@@ -609,13 +535,13 @@ mod tests {
     }
 
     #[test]
-    fn workloads_by_name() {
-        assert_eq!(Workload::from_name("set"), Some(Workload::Set));
+    fn the_client_implements_what_the_target_declares() {
+        let o = RedisOpts::preset().unwrap();
+        let mut c = RedisClient::new("n1", "127.0.0.1", "127.0.0.1", &o);
         assert_eq!(
-            Workload::from_name("list-append"),
-            Some(Workload::ListAppend)
+            crate::db::vocab::implemented(&mut c),
+            super::super::VOCABULARIES
         );
-        assert_eq!(Workload::from_name("bank"), None);
         assert_eq!(key_text(&json!(3)), "3");
         assert_eq!(key_text(&json!("a")), "a");
     }

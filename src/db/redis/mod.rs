@@ -24,20 +24,20 @@ pub mod config;
 pub mod lifecycle;
 pub mod resp;
 
-pub use client::{RedisClient, Workload};
+pub use client::RedisClient;
 pub use config::{
     redis_conf, sentinel_conf, Failover, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts,
 };
 pub use lifecycle::RedisCluster;
 
+use super::vocab::{Typed, Vocabulary};
 use super::{
-    daemon::PidFileProcesses, BoxFuture, Client, Clock, Completion, Db, DbEnv, DbType, Kill,
-    LogFiles, Pause, Primaries,
+    daemon::PidFileProcesses, BoxFuture, Client, Clock, Db, DbEnv, DbType, Kill, LogFiles, Pause,
+    Primaries,
 };
 use crate::error::bad_input;
 use crate::plan::Plan;
 use anyhow::{anyhow, Result};
-use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The settings of a run: the preset, then the target's options. Redis comes from Debian's
@@ -63,10 +63,18 @@ pub fn opts_from_plan(plan: &Plan, t: RedisTargetOpts) -> Result<RedisOpts> {
 
 pub use crate::db::local_nodes;
 
+/// The vocabularies redis's clients speak ([`RedisClient`] implements each).
+pub const VOCABULARIES: &[&str] = &[
+    Vocabulary::Register.name(),
+    Vocabulary::Set.name(),
+    Vocabulary::Counter.name(),
+    Vocabulary::ListAppend.name(),
+];
+
 /// The redis target of one run.
 pub struct Redis {
     cluster: RedisCluster,
-    workload: Workload,
+    vocabulary: Vocabulary,
     /// The run's namespace (`netsplit/<run id>/`).
     ns: String,
     /// The primary's node index: n1 when netsplit deploys; asked of a deployed Redis.
@@ -79,18 +87,12 @@ impl DbType for Redis {
         "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it; \
          failover=sentinel for Sentinel failover";
     const NEEDS_NODES: bool = true;
-    const VOCABULARIES: &'static [&'static str] = Workload::NAMES;
+    const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = RedisTargetOpts;
 
     fn build(env: DbEnv, opts: RedisTargetOpts) -> Result<Redis> {
         let opts = opts_from_plan(&env.plan, opts)?;
-        let name = &env.workload.vocabulary;
-        let workload = Workload::from_name(name).ok_or_else(|| {
-            bad_input(format!(
-                "redis target supports {}; not workload {name:?}",
-                Workload::NAMES.join(", ")
-            ))
-        })?;
+        let vocabulary = Vocabulary::for_run("redis", VOCABULARIES, &env.workload)?;
         let faketime = opts.faketime.resolve(&env.plan);
         let endpoints = env
             .nodes
@@ -101,7 +103,7 @@ impl DbType for Redis {
         Ok(Redis {
             cluster: RedisCluster::new(env.nodes, env.remotes, opts, faketime)?
                 .with_endpoints(endpoints),
-            workload,
+            vocabulary,
             ns: env.deploy.namespace(),
             primary: AtomicUsize::new(0),
         })
@@ -157,10 +159,10 @@ impl Db for Redis {
             let n = &self.cluster.nodes[i];
             let (host, port) = &self.cluster.endpoints[i];
             let (phost, pport) = &self.cluster.endpoints[self.primary_index()];
-            let inner = RedisClient::new(&n.name, host, phost, self.workload, &self.cluster.opts)
+            let inner = RedisClient::new(&n.name, host, phost, &self.cluster.opts)
                 .ports(*port, *pport)
                 .namespace(&self.ns);
-            Ok(Box::new(RedisWorkerClient { inner }) as Box<dyn Client>)
+            Ok(Box::new(Typed::new("redis", self.vocabulary, inner)?) as Box<dyn Client>)
         })
     }
 
@@ -226,17 +228,6 @@ impl LogFiles for Redis {
             Some(n) => vec![self.cluster.opts.log_on(n), self.cluster.opts.conf_on(n)],
             None => Vec::new(),
         }
-    }
-}
-
-/// A runner worker's client.
-pub struct RedisWorkerClient {
-    pub inner: RedisClient,
-}
-
-impl Client for RedisWorkerClient {
-    fn invoke<'a>(&'a mut self, f: &'a str, value: &'a Value) -> BoxFuture<'a, Completion> {
-        Box::pin(self.inner.invoke(f, value))
     }
 }
 
