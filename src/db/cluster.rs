@@ -468,3 +468,142 @@ impl<L: NodeLifecycle> LogFiles for Cluster<L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{Cmd, Output, RemoteError};
+    use std::path::Path;
+
+    /// Runs commands on this machine (the scripts here need no root).
+    struct Local(Node);
+
+    impl Remote for Local {
+        fn node(&self) -> &Node {
+            &self.0
+        }
+        fn exec(&self, cmd: &Cmd) -> Result<Output, RemoteError> {
+            let o = std::process::Command::new(&cmd.argv[0])
+                .args(&cmd.argv[1..])
+                .output()
+                .map_err(|e| RemoteError::Other {
+                    node: self.0.name.clone(),
+                    msg: e.to_string(),
+                })?;
+            Ok(Output {
+                status: o.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            })
+        }
+        fn upload(&self, _: &Path, _: &str) -> Result<(), RemoteError> {
+            unreachable!("no uploads here")
+        }
+        fn download(&self, _: &str, _: &Path) -> Result<(), RemoteError> {
+            unreachable!("no downloads here")
+        }
+    }
+
+    /// A database that never serves: it always refuses connections.
+    struct Refusing {
+        dir: std::path::PathBuf,
+    }
+
+    impl NodeLifecycle for Refusing {
+        const NAME: &'static str = "refusing";
+        fn install(_: &Cluster<Self>, _: usize) -> Result<()> {
+            Ok(())
+        }
+        fn wipe(_: &Cluster<Self>, _: usize, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn start(_: &Cluster<Self>, _: usize) -> Result<()> {
+            Ok(())
+        }
+        fn pid_file(c: &Cluster<Self>, _: usize) -> String {
+            c.dir.join("db.pid").display().to_string()
+        }
+        fn log_file(c: &Cluster<Self>, _: usize) -> String {
+            c.dir.join("db.log").display().to_string()
+        }
+        fn not_serving(_: &Cluster<Self>) -> Option<(usize, String)> {
+            Some((0, "connect: Connection refused".into()))
+        }
+        fn start_timeout(_: &Cluster<Self>) -> Duration {
+            Duration::from_secs(1)
+        }
+        fn client(_: &Cluster<Self>, _: usize) -> BoxFuture<'_, Result<Box<dyn Client>>> {
+            Box::pin(async { Err(anyhow!("no clients")) })
+        }
+    }
+
+    fn cluster(dir: &Path) -> Cluster<Refusing> {
+        let node = Node {
+            name: "n1".into(),
+            host: "127.0.0.1".into(),
+            ssh_port: 22,
+            workdir: dir.display().to_string(),
+        };
+        let remote: Arc<dyn Remote> = Arc::new(Local(node.clone()));
+        let db = Refusing {
+            dir: dir.to_path_buf(),
+        };
+        Cluster::new(vec![node], vec![remote], db).unwrap()
+    }
+
+    #[test]
+    fn refused_while_the_process_lives_is_waited_for_and_a_gone_process_is_dead_at_once() {
+        let dir = std::env::temp_dir().join(format!("netsplit-cluster-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("db.log"), "loading the append-only file\n").unwrap();
+        let c = cluster(&dir);
+        let pid_file = dir.join("db.pid");
+        let wait = |c: &Cluster<Refusing>| {
+            let t = Instant::now();
+            let e = c.wait_serving(Duration::from_millis(800)).unwrap_err();
+            (e.to_string(), t.elapsed())
+        };
+
+        // A live process that refuses connections (it is still loading): waited for until
+        // the deadline, and the error says so, with the end of its log.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
+        let (e, took) = wait(&c);
+        assert!(took >= Duration::from_millis(800), "{took:?}: {e}");
+        assert!(
+            e.contains("refusing on n1 did not become ready within 1s"),
+            "{e}"
+        );
+        assert!(
+            e.contains("Connection refused") && e.contains("append-only"),
+            "{e}"
+        );
+
+        // Its pid file being rewritten by the process itself (empty for a moment) is alive.
+        std::fs::write(&pid_file, "").unwrap();
+        let (e, took) = wait(&c);
+        assert!(took >= Duration::from_millis(800), "{took:?}: {e}");
+        assert!(e.contains("did not become ready"), "{e}");
+
+        // Gone: dead at once, naming the node and quoting its log.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::fs::write(&pid_file, format!("{}\n", child.id())).unwrap();
+        let (e, took) = wait(&c);
+        assert!(took < Duration::from_millis(700), "{took:?}: {e}");
+        assert!(e.starts_with("refusing on n1 is not running: "), "{e}");
+        assert!(e.contains("append-only"), "{e}");
+        std::fs::remove_file(&pid_file).unwrap();
+        let (e, _) = wait(&c);
+        assert!(e.contains("is not running"), "{e}");
+
+        // Index checks: an error naming the database, never a panic.
+        let e = c.kill(3).unwrap_err().to_string();
+        assert_eq!(e, "refusing: node index 3 out of range (1 nodes)");
+        assert!(c.log_files(3).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
