@@ -231,6 +231,28 @@ impl<L: NodeLifecycle> Cluster<L> {
             .find_map(|(i, p)| p.map(|p| (i, p)))
     }
 
+    /// The names of the nodes whose answer says they lead (`leads`), from one answer per
+    /// node in node order; None when no node answered.
+    pub fn leading<T, E>(
+        &self,
+        answers: &[Result<T, E>],
+        leads: impl Fn(&T) -> bool,
+    ) -> Option<Vec<String>> {
+        if answers.iter().all(Result::is_err) {
+            return None;
+        }
+        Some(
+            answers
+                .iter()
+                .zip(&self.nodes)
+                .filter_map(|(a, n)| match a {
+                    Ok(a) if leads(a) => Some(n.name.clone()),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
     /// The standard setup: installs on every node, wipes what an earlier run left, writes
     /// every configuration, starts every node and waits until the deployment serves.
     pub fn deploy(&self) -> Result<()> {
@@ -599,6 +621,14 @@ mod tests {
         std::fs::remove_file(&pid_file).unwrap();
         let (e, _) = wait(&c);
         assert!(e.contains("is not running"), "{e}");
+
+        // Leaders: the nodes whose answer says so; None when no node answered.
+        let answers: Vec<Result<bool, String>> = vec![Ok(true)];
+        assert_eq!(c.leading(&answers, |l| *l), Some(vec!["n1".to_string()]));
+        let answers: Vec<Result<bool, String>> = vec![Ok(false)];
+        assert_eq!(c.leading(&answers, |l| *l), Some(vec![]));
+        let answers: Vec<Result<bool, String>> = vec![Err("refused".into())];
+        assert_eq!(c.leading(&answers, |l| *l), None);
 
         // Index checks: an error naming the database, never a panic.
         let e = c.kill(3).unwrap_err().to_string();

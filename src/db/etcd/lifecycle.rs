@@ -283,19 +283,7 @@ impl EtcdCluster {
         opts.request_timeout = Duration::from_secs(1);
         opts.connect_timeout = Duration::from_millis(500);
         let statuses = block_on(self.statuses(&opts)).ok()?;
-        if statuses.iter().all(Result::is_err) {
-            return None;
-        }
-        Some(
-            statuses
-                .iter()
-                .zip(&self.nodes)
-                .filter_map(|(s, n)| match s {
-                    Ok(s) if s.member_id != 0 && s.member_id == s.leader => Some(n.name.clone()),
-                    _ => None,
-                })
-                .collect(),
-        )
+        self.leading(&statuses, |s| s.member_id != 0 && s.member_id == s.leader)
     }
 }
 

@@ -730,19 +730,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
                 Err("no postgres".into())
             }
         });
-        if roles.iter().all(Result::is_err) {
-            return None;
-        }
-        Some(
-            roles
-                .iter()
-                .zip(&self.nodes)
-                .filter_map(|(r, n)| match r {
-                    Ok(false) => Some(n.name.clone()),
-                    _ => None,
-                })
-                .collect(),
-        )
+        self.leading(&roles, |in_recovery| !in_recovery)
     }
 
     /// Whether the topology streams to replicas at all.

@@ -463,18 +463,7 @@ impl RedisCluster {
             return self.sentinel_primaries();
         }
         let reps = self.each(|i| self.replication(i, Duration::from_secs(1)));
-        if reps.iter().all(Result::is_err) {
-            return None;
-        }
-        Some(
-            reps.iter()
-                .zip(&self.nodes)
-                .filter_map(|(r, n)| match r {
-                    Ok(r) if r.role == "master" => Some(n.name.clone()),
-                    _ => None,
-                })
-                .collect(),
-        )
+        self.leading(&reps, |r| r.role == "master")
     }
 }
 
