@@ -33,6 +33,7 @@
 //! hands it the run directory once it exists, and [`Client::set_process`] tells a client which
 //! history process its operations are recorded under (again after every `info`).
 
+pub mod cluster;
 pub mod custom;
 pub mod daemon;
 pub mod etcd;

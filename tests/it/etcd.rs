@@ -634,7 +634,7 @@ fn cluster_starts_survives_kill_and_pause_of_members_and_teardown_leaves_no_proc
     let _g = cluster_lock();
     let etcd = target_on(info, &[]);
     let _td = Teardown(&etcd);
-    let c = etcd.cluster();
+    let c = &etcd;
     let t = Instant::now();
     etcd.setup().expect("setup");
     eprintln!(
@@ -673,7 +673,7 @@ fn cluster_starts_survives_kill_and_pause_of_members_and_teardown_leaves_no_proc
     );
     // Restart over its data dir: it rejoins and still knows the write.
     etcd.start(leader).expect("restart");
-    c.wait_healthy(Duration::from_secs(30))
+    c.wait_serving(Duration::from_secs(30))
         .expect("healthy after restart");
     let r = rt.block_on(async {
         let mut cl = etcd.client(Some(leader)).await.unwrap();
@@ -700,7 +700,7 @@ fn cluster_starts_survives_kill_and_pause_of_members_and_teardown_leaves_no_proc
         Duration::from_secs(5),
         || matches!(proc_state(p), Some(s) if s != 'T'),
     );
-    c.wait_healthy(Duration::from_secs(30))
+    c.wait_serving(Duration::from_secs(30))
         .expect("healthy after resume");
 
     for i in 0..3 {

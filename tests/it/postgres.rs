@@ -90,7 +90,7 @@ fn cluster_replicates_survives_kill_and_pause_of_whole_process_trees_and_teardow
         .build_db_as::<Postgres>(&plan, resolved.nodes, remotes)
         .expect("postgres target");
     let _td = Teardown(&pg);
-    let c = pg.cluster();
+    let c = &pg;
     let t = Instant::now();
     pg.setup().expect("setup");
     eprintln!(
@@ -130,7 +130,7 @@ fn cluster_replicates_survives_kill_and_pause_of_whole_process_trees_and_teardow
     }
     assert!(!pg.running(2).unwrap());
     pg.start(2).expect("restart");
-    c.wait_ready(Duration::from_secs(60))
+    c.wait_serving(Duration::from_secs(60))
         .expect("ready after restart");
 
     // Pause the primary: every process of its tree is stopped (T) until resumed; a write
@@ -150,7 +150,7 @@ fn cluster_replicates_survives_kill_and_pause_of_whole_process_trees_and_teardow
         "not T",
         || matches!(proc_state(tree[0]), Some(s) if s != 'T'),
     );
-    c.wait_ready(Duration::from_secs(60))
+    c.wait_serving(Duration::from_secs(60))
         .expect("ready after resume");
 
     for i in 0..3 {

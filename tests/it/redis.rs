@@ -406,7 +406,7 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
         .build_db_as::<Redis>(&plan, resolved.nodes, remotes)
         .expect("redis target");
     let _td = Teardown(&redis);
-    let c = redis.cluster();
+    let c = &redis;
     assert!(c.faketime, "local nodes run redis-server under libfaketime");
     let t = Instant::now();
     redis.setup().expect("setup");
@@ -469,7 +469,7 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
         assert_eq!(ok(w.invoke("write", &json!([1, 8])).await), json!([1, 8]));
     });
     redis.start(2).expect("restart");
-    c.wait_ready(Duration::from_secs(30))
+    c.wait_serving(Duration::from_secs(30))
         .expect("ready after restart");
     rt.block_on(async {
         let mut r = redis.client(Some(2)).await.unwrap();
@@ -493,7 +493,7 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
     wait_until("state T", || proc_state(p) == Some('T'));
     redis.resume(0).expect("resume");
     wait_until("not T", || matches!(proc_state(p), Some(s) if s != 'T'));
-    c.wait_ready(Duration::from_secs(30))
+    c.wait_serving(Duration::from_secs(30))
         .expect("ready after resume");
 
     for i in 0..3 {

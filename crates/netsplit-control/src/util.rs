@@ -26,7 +26,7 @@ fn err(r: &dyn Remote, msg: impl Into<String>) -> RemoteError {
 }
 
 /// A `sh -c SCRIPT sh ARGS…` command: the script is a constant, values are positional.
-fn script(text: &str, args: &[&str]) -> Cmd {
+pub fn script(text: &str, args: &[&str]) -> Cmd {
     Cmd::new("sh")
         .arg("-c")
         .arg(text)

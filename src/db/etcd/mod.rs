@@ -18,17 +18,15 @@ pub mod lifecycle;
 
 pub use client::{EtcdClient, EtcdError, Outcome};
 pub use config::{etcd_args, EtcdOpts, EtcdTargetOpts, ReadMode};
-pub use lifecycle::EtcdCluster;
+pub use lifecycle::{EtcdCluster, EtcdLifecycle};
 
-use super::vocab::{Typed, Vocabulary};
-use super::{
-    daemon::PidFileProcesses, Attach, BoxFuture, Client, Clock, Db, DbEnv, DbType, Kill, LogFiles,
-    Pause, Primaries,
-};
+use super::cluster::Cluster;
+use super::vocab::Vocabulary;
+use super::{Attach, BoxFuture, DbEnv, DbType};
 use crate::error::bad_input;
 use crate::plan::Plan;
 use crate::workload::bank::{initial_balances, BankParams};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
 /// The settings of a run: the preset, then `target.install_url`, then the target's options,
 /// with a fresh cluster token unless the options fix one. A `target.version` other than the one
@@ -63,15 +61,10 @@ pub const VOCABULARIES: &[&str] = &[
     Vocabulary::RwRegister.name(),
 ];
 
-/// The etcd target of one run.
-pub struct Etcd {
-    cluster: EtcdCluster,
-    vocabulary: Vocabulary,
-    /// The bank's accounts, created at setup.
-    bank: Option<BankParams>,
-}
+/// The etcd target of one run: etcd's [`EtcdLifecycle`] in the [`Cluster`] wrapper.
+pub type Etcd = EtcdCluster;
 
-impl DbType for Etcd {
+impl DbType for EtcdCluster {
     const NAME: &'static str = "etcd";
     const ABOUT: &'static str =
         "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway";
@@ -100,31 +93,33 @@ impl DbType for Etcd {
                 format!("http://{host}:{port}")
             })
             .collect();
-        let ns = env.deploy.namespace();
-        Ok(Etcd {
-            cluster: EtcdCluster::new(env.nodes, env.remotes, opts)?
-                .with_urls(urls)
-                .with_namespace(&ns),
-            vocabulary,
-            bank,
-        })
+        let mut db = EtcdLifecycle::new(opts, vocabulary)
+            .with_urls(urls)
+            .with_namespace(&env.deploy.namespace());
+        db.bank = bank;
+        Cluster::new(env.nodes, env.remotes, db)
     }
 }
 
-impl Etcd {
-    /// The cluster underneath (nodes, settings, per-member control).
-    pub fn cluster(&self) -> &EtcdCluster {
-        &self.cluster
-    }
-
-    fn check_index(&self, i: usize) -> Result<()> {
-        if i >= self.cluster.nodes.len() {
-            return Err(anyhow!(
-                "etcd: node index {i} out of range ({} nodes)",
-                self.cluster.nodes.len()
-            ));
+impl EtcdCluster {
+    /// Runs `f` with a client of each member in turn until one succeeds; the error names the
+    /// last member tried.
+    fn through_any<T: Send>(
+        &self,
+        what: &str,
+        f: impl Fn(EtcdClient) -> BoxFuture<'static, Result<T, EtcdError>>,
+    ) -> Result<T> {
+        let mut last = None;
+        for (i, n) in self.nodes.iter().enumerate() {
+            let c = self
+                .member_client(i, &self.opts)
+                .map_err(|e| anyhow!("{}: {e}", n.name))?;
+            match super::block_on(f(c))? {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(anyhow!("{what} through {}: {e}", n.name)),
+            }
         }
-        Ok(())
+        Err(last.unwrap_or_else(|| anyhow!("etcd: no nodes")))
     }
 
     /// The bank's accounts, under the run's namespace, created through the first member that
@@ -134,37 +129,22 @@ impl Etcd {
             return Ok(());
         };
         let balances = initial_balances(b.accounts, b.total);
-        let mut last = None;
-        for (i, n) in self.cluster.nodes.iter().enumerate() {
-            let c = self
-                .cluster
-                .client(i, &self.cluster.opts)
-                .map_err(|e| anyhow!("{}: {e}", n.name))?;
+        self.through_any("creating the bank's accounts", |c| {
             let bal = balances.clone();
-            match super::block_on(async move { c.bank_init(&bal).await })? {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    last = Some(anyhow!(
-                        "creating the bank's accounts through {}: {e}",
-                        n.name
-                    ))
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow!("etcd: no nodes")))
+            Box::pin(async move { c.bank_init(&bal).await })
+        })
     }
 }
 
-impl Attach for Etcd {
+impl Attach for EtcdCluster {
     fn probe(&self, i: usize) -> Result<String> {
         self.check_index(i)?;
-        let mut o = self.cluster.opts.clone();
+        let mut o = self.opts.clone();
         o.request_timeout = std::time::Duration::from_secs(3);
         o.connect_timeout = std::time::Duration::from_secs(2);
-        let url = self.cluster.urls[i].clone();
+        let url = self.url(i);
         let c = self
-            .cluster
-            .client(i, &o)
+            .member_client(i, &o)
             .map_err(|e| anyhow!("endpoint {url}: {e}"))?;
         let st = super::block_on(async move { c.status().await })?
             .map_err(|e| anyhow!("endpoint {url} does not answer: {e}"))?;
@@ -176,124 +156,29 @@ impl Attach for Etcd {
         Ok(format!("endpoint {url}: etcd {version}"))
     }
 
-    /// Waits until every member answers and agrees on a leader, then creates the bank's
-    /// accounts: no install, config, wipe or start.
+    /// Waits until every member answers and agrees on a leader (looking at no process: netsplit
+    /// did not start them), then creates the bank's accounts: no install, config, wipe or
+    /// start.
     fn attach(&self) -> Result<()> {
-        self.cluster.wait_serving(self.cluster.opts.start_timeout)?;
+        let mut probe_opts = self.opts.clone();
+        probe_opts.request_timeout = std::time::Duration::from_secs(2);
+        self.wait_until(self.opts.start_timeout, None, || {
+            match super::block_on(self.health_problem(&probe_opts)) {
+                Ok(p) => p.map(|(i, why)| (i, format!("({}) {why}", self.url(i)))),
+                Err(e) => Some((0, e.to_string())),
+            }
+        })?;
         self.create_accounts()
     }
 
     /// Deletes the run's namespace through the first member that answers.
     fn delete_data(&self) -> Result<()> {
-        let mut last = None;
-        for (i, n) in self.cluster.nodes.iter().enumerate() {
-            let c = self
-                .cluster
-                .client(i, &self.cluster.opts)
-                .map_err(|e| anyhow!("{}: {e}", n.name))?;
-            match super::block_on(async move { c.delete_namespace().await })? {
-                Ok(deleted) => {
-                    tracing::info!(
-                        namespace = %self.cluster.ns,
-                        deleted,
-                        "deleted the run's keys"
-                    );
-                    return Ok(());
-                }
-                Err(e) => {
-                    last = Some(anyhow!(
-                        "deleting the run's keys ({}) through {}: {e}",
-                        self.cluster.ns,
-                        n.name
-                    ))
-                }
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow!("etcd: no nodes")))
-    }
-}
-
-impl Db for Etcd {
-    fn name(&self) -> &str {
-        "etcd"
-    }
-
-    fn setup(&self) -> Result<()> {
-        self.cluster.setup()?;
-        self.create_accounts()
-    }
-
-    fn teardown(&self) -> Result<()> {
-        self.cluster.teardown()
-    }
-
-    fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
-        Box::pin(async move {
-            let i = node.ok_or_else(|| anyhow!("etcd clients must be bound to a node"))?;
-            self.check_index(i)?;
-            let n = &self.cluster.nodes[i];
-            let inner = self
-                .cluster
-                .client(i, &self.cluster.opts)
-                .map_err(|e| anyhow!("{}: {e}", n.name))
-                .with_context(|| format!("opening an etcd client to {}", n.name))?;
-            let allow_negative = self.bank.as_ref().is_some_and(|b| b.allow_negative);
-            let client = inner.allow_negative(allow_negative);
-            Ok(Box::new(Typed::new("etcd", self.vocabulary, client)?) as Box<dyn Client>)
-        })
-    }
-
-    fn as_kill(&self) -> Option<&dyn Kill> {
-        Some(self)
-    }
-    fn as_pause(&self) -> Option<&dyn Pause> {
-        Some(self)
-    }
-    fn as_primaries(&self) -> Option<&dyn Primaries> {
-        Some(self)
-    }
-    fn as_log_files(&self) -> Option<&dyn LogFiles> {
-        Some(self)
-    }
-    fn as_attach(&self) -> Option<&dyn Attach> {
-        Some(self)
-    }
-    /// etcd is written in Go: it reads the clock without libc, so libfaketime cannot move it.
-    fn clock(&self) -> Clock {
-        Clock::IgnoresFaketime
-    }
-}
-
-impl PidFileProcesses for Etcd {
-    fn process_name(&self) -> &str {
-        "etcd"
-    }
-    fn process_remote(&self, i: usize) -> Result<&dyn crate::control::Remote> {
-        self.check_index(i)?;
-        Ok(self.cluster.remotes[i].as_ref())
-    }
-    fn pid_file(&self, i: usize) -> Result<String> {
-        self.check_index(i)?;
-        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
-    }
-    fn start_process(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.start_member(i)
-    }
-}
-
-impl Primaries for Etcd {
-    fn primaries(&self) -> Result<Vec<String>> {
-        Ok(self.cluster.primaries().unwrap_or_default())
-    }
-}
-
-impl LogFiles for Etcd {
-    fn log_files(&self, i: usize) -> Vec<String> {
-        match self.cluster.nodes.get(i) {
-            Some(n) => vec![self.cluster.opts.log_on(n)],
-            None => Vec::new(),
-        }
+        let what = format!("deleting the run's keys ({})", self.ns);
+        let deleted = self.through_any(&what, |c| {
+            Box::pin(async move { c.delete_namespace().await })
+        })?;
+        tracing::info!(namespace = %self.ns, deleted, "deleted the run's keys");
+        Ok(())
     }
 }
 

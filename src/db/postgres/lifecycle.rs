@@ -20,41 +20,20 @@
 //! primaries) are tokio-postgres sessions from the control node, run with
 //! [`crate::db::block_on`] since the [`crate::db::Db`] calls are blocking.
 
-use super::client::{schema_sql, ConnSettings, PgError, Session};
+use super::client::{schema_sql, ClientSettings, ConnSettings, PgClient, PgError, Session};
 use super::config::{pg_hba_conf, pgpass, postgresql_conf, Isolation, PgOpts, Replicas};
 use crate::control::util::{self, Daemon};
-use crate::control::{Cmd, Node, Remote};
-use crate::db::daemon;
+use crate::control::Cmd;
+use crate::db::cluster::{Cluster, NodeLifecycle, Watch};
+use crate::db::vocab::{Typed, Vocabulary};
+use crate::db::{BoxFuture, Client, Clock, Primaries};
 use crate::workload::bank::initial_balances;
 use anyhow::{anyhow, Context, Result};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The libfaketime package (its library is what [`crate::control::faketime::faketime_env`]
 /// preloads).
 pub const FAKETIME_PACKAGE: &str = "libfaketime";
-
-/// Runs `f` for every node in parallel, returning results in node order.
-fn on_each<T: Send>(
-    remotes: &[Arc<dyn Remote>],
-    f: impl Fn(usize, &dyn Remote) -> T + Sync,
-) -> Vec<T> {
-    crate::control::fan_out(remotes, |i, r| f(i, r.as_ref()))
-}
-
-fn all_ok(results: Vec<Result<()>>) -> Result<()> {
-    results.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
-}
-
-/// A `sh -c SCRIPT sh ARGS…` command run as root (values are positional, never spliced).
-fn script(text: &str, args: &[&str]) -> Cmd {
-    Cmd::new("sh")
-        .arg("-c")
-        .arg(text)
-        .arg("sh")
-        .args(args.iter().copied())
-        .sudo()
-}
 
 /// Shell functions shared by the process-tree scripts: `$p` is the postmaster's pid from the
 /// pid file `$1`; `kids` lists its children; `gone P` is true when P no longer runs (or is a
@@ -104,58 +83,24 @@ const TREE_PIDS: &str = r#"[ -n "$p" ] && ! gone "$p" || exit 0
 echo "$p"
 kids"#;
 
-/// PostgreSQL on a set of nodes: node 0 the primary, the others its streaming replicas.
-pub struct PgCluster {
-    pub nodes: Vec<Node>,
-    pub remotes: Vec<Arc<dyn Remote>>,
+/// PostgreSQL's own part of a run: its settings, the workload its clients speak and what
+/// setup creates for it.
+pub struct PgLifecycle {
     pub opts: PgOpts,
     /// Whether the servers run under libfaketime (resolved from `faketime=auto|on|off`).
     pub faketime: bool,
     /// The bank's accounts to create at setup (`accounts`, `total`), if the workload is bank.
     pub bank: Option<(u64, i64)>,
+    /// The workload's vocabulary.
+    pub vocabulary: Vocabulary,
+    /// The bank may go negative (its clients do not refuse overdrafts).
+    pub allow_negative: bool,
 }
 
-impl PgCluster {
-    /// PostgreSQL on `nodes` (reached through `remotes`, same order).
-    pub fn new(
-        nodes: Vec<Node>,
-        remotes: Vec<Arc<dyn Remote>>,
-        opts: PgOpts,
-        faketime: bool,
-    ) -> Result<Self> {
-        if nodes.is_empty() {
-            return Err(crate::error::bad_input(
-                "the postgres target needs nodes (give --nodes, --cluster, or run as root for a \
-                 local cluster)",
-            ));
-        }
-        if nodes.len() != remotes.len() {
-            return Err(anyhow!(
-                "postgres: {} nodes but {} remotes",
-                nodes.len(),
-                remotes.len()
-            ));
-        }
-        Ok(PgCluster {
-            nodes,
-            remotes,
-            opts,
-            faketime,
-            bank: None,
-        })
-    }
+/// PostgreSQL on a set of nodes: node 0 the primary, the others its streaming replicas.
+pub type PgCluster = Cluster<PgLifecycle>;
 
-    /// The indexes of the nodes that run PostgreSQL.
-    pub fn db_nodes(&self) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&i| self.opts.runs_on(i))
-            .collect()
-    }
-
-    fn settings(&self) -> ConnSettings {
-        ConnSettings::of(&self.opts)
-    }
-
+impl PgLifecycle {
     /// A command run as the OS user (through `setpriv`, which execs: the pid stays), with
     /// `env` set for it alone.
     pub fn as_os_user(&self, env: &[(String, String)], argv: &[String]) -> Vec<String> {
@@ -171,6 +116,124 @@ impl PgCluster {
         }
         v.extend(argv.iter().cloned());
         v
+    }
+}
+
+/// Kills, stops, pauses and resumes act on the server's whole process tree.
+impl NodeLifecycle for PgLifecycle {
+    const NAME: &'static str = "postgres";
+
+    /// Only n1 with `replicas=none`.
+    fn runs_on(c: &PgCluster, i: usize) -> bool {
+        c.opts.runs_on(i)
+    }
+    fn install(c: &PgCluster, i: usize) -> Result<()> {
+        c.install(i)
+    }
+    fn configure(c: &PgCluster, i: usize) -> Result<()> {
+        c.configure(i)
+    }
+    fn wipe(c: &PgCluster, i: usize, keep_log: bool) -> Result<()> {
+        c.wipe(i, keep_log)
+    }
+    fn start(c: &PgCluster, i: usize) -> Result<()> {
+        c.start_node(i)
+    }
+    fn pid_file(c: &PgCluster, i: usize) -> String {
+        c.opts.pid_on(&c.nodes[i])
+    }
+    fn log_file(c: &PgCluster, i: usize) -> String {
+        c.opts.log_on(&c.nodes[i])
+    }
+    /// The log, postgresql.conf and pg_hba.conf.
+    fn log_files(c: &PgCluster, i: usize) -> Vec<String> {
+        let n = &c.nodes[i];
+        vec![c.opts.log_on(n), c.opts.conf_on(n), c.opts.hba_on(n)]
+    }
+    /// n1 serves as the primary and every replica is a standby that n1 streams to.
+    fn not_serving(c: &PgCluster) -> Option<(usize, String)> {
+        c.not_ready()
+    }
+    fn start_timeout(c: &PgCluster) -> Duration {
+        c.opts.start_timeout
+    }
+    /// Installs on every node, wipes what an earlier run left, writes every config, makes n1,
+    /// its database and tables, clones and starts every replica, and waits until they serve.
+    fn setup(c: &PgCluster) -> Result<()> {
+        c.on_db_nodes(|i| c.install(i))?;
+        c.on_db_nodes(|i| c.wipe(i, false))?;
+        c.on_db_nodes(|i| c.configure(i))?;
+        c.initdb()?;
+        c.start_node(0)?;
+        c.wait_primary(c.opts.start_timeout)?;
+        c.create_schema()?;
+        c.on_db_nodes(|i| {
+            if i == 0 {
+                return Ok(());
+            }
+            c.basebackup(i)?;
+            c.start_node(i)
+        })?;
+        c.wait_serving(c.opts.start_timeout)
+    }
+    /// A client bound to node `i` (operations that only read go there in `read=replica`
+    /// mode; everything else goes to n1).
+    fn client(c: &PgCluster, i: usize) -> BoxFuture<'_, Result<Box<dyn Client>>> {
+        Box::pin(async move {
+            let client = Typed::new("postgres", c.vocabulary, c.pg_client(i)?)?;
+            Ok(Box::new(client) as Box<dyn Client>)
+        })
+    }
+    /// PostgreSQL is a C program linked against glibc: libfaketime reaches it when it runs
+    /// under it (the `faketime` option).
+    fn clock(c: &PgCluster) -> Clock {
+        if c.faketime {
+            Clock::Faketime
+        } else {
+            Clock::IgnoresFaketime
+        }
+    }
+    fn as_primaries(c: &PgCluster) -> Option<&dyn Primaries> {
+        Some(c)
+    }
+    fn kill(c: &PgCluster, i: usize) -> Result<()> {
+        c.kill_node(i)
+    }
+    fn stop(c: &PgCluster, i: usize, grace: Duration) -> Result<()> {
+        c.stop_node(i, grace)
+    }
+    fn pause(c: &PgCluster, i: usize) -> Result<()> {
+        c.pause_node(i)
+    }
+    fn resume(c: &PgCluster, i: usize) -> Result<()> {
+        c.resume_node(i)
+    }
+    fn pids(c: &PgCluster, i: usize) -> Result<Vec<u32>> {
+        c.tree_pids(i)
+    }
+}
+
+impl Primaries for PgCluster {
+    fn primaries(&self) -> Result<Vec<String>> {
+        Ok(self.leaders().unwrap_or_default())
+    }
+}
+
+impl PgCluster {
+    /// A client bound to node `i`.
+    pub fn pg_client(&self, i: usize) -> Result<PgClient> {
+        self.check_index(i)?;
+        let n = &self.nodes[i];
+        Ok(PgClient::new(
+            &n.name,
+            &n.host,
+            &self.nodes[0].host,
+            ClientSettings::of(&self.opts, self.allow_negative),
+        ))
+    }
+
+    fn settings(&self) -> ConnSettings {
+        ConnSettings::of(&self.opts)
     }
 
     fn run_as_os_user(
@@ -245,7 +308,7 @@ mkdir -p -- "$dir" "$sockets" || exit 1
 chown -- "$user:" "$dir" "$sockets" || exit 1
 chmod 0700 -- "$dir" "$sockets" || exit 1
 (umask 077 && : > "$pass") && chown -- "$user:" "$pass" && chmod 0600 -- "$pass""#;
-        r.exec_ok(&script(
+        r.exec_ok(&util::script(
             PRIVATE,
             &[
                 &self.opts.dir_on(node),
@@ -395,14 +458,6 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         Ok(())
     }
 
-    /// The postmaster's pid on node `i`, if its pid file names a live process.
-    pub fn pid(&self, i: usize) -> Result<Option<u32>> {
-        Ok(util::daemon_pid(
-            self.remotes[i].as_ref(),
-            &self.opts.pid_on(&self.nodes[i]),
-        )?)
-    }
-
     fn tree(
         &self,
         i: usize,
@@ -414,7 +469,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         let text = format!("{TREE_PRELUDE}{body}");
         let mut args = vec![pidfile.as_str()];
         args.extend_from_slice(extra);
-        Ok(self.remotes[i].exec(&script(&text, &args).timeout(t))?)
+        Ok(self.remotes[i].exec(&util::script(&text, &args).timeout(t))?)
     }
 
     /// SIGKILLs node `i`'s postmaster and every child, and waits until all are gone.
@@ -508,15 +563,6 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
             .collect())
     }
 
-    /// The last lines of node `i`'s log, for error messages.
-    pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        daemon::log_tail(
-            self.remotes[i].as_ref(),
-            &self.opts.log_on(&self.nodes[i]),
-            lines,
-        )
-    }
-
     fn probe<T: Send>(&self, f: impl std::future::Future<Output = T> + Send) -> Result<T> {
         crate::db::block_on(f)
     }
@@ -572,47 +618,6 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         })
     }
 
-    /// Installs on every node, wipes what an earlier run left, writes every config, makes n1,
-    /// its database and tables, clones and starts every replica, and waits until they serve.
-    pub fn setup(&self) -> Result<()> {
-        let db = self.db_nodes();
-        let on_db = |f: &(dyn Fn(usize) -> Result<()> + Sync)| {
-            all_ok(on_each(&self.remotes, |i, _| {
-                if db.contains(&i) {
-                    f(i)
-                } else {
-                    Ok(())
-                }
-            }))
-        };
-        on_db(&|i| self.install(i))?;
-        on_db(&|i| self.wipe(i, false))?;
-        on_db(&|i| self.configure(i))?;
-        self.initdb()?;
-        self.start_node(0)?;
-        self.wait_primary(self.opts.start_timeout)?;
-        self.create_schema()?;
-        on_db(&|i| {
-            if i == 0 {
-                return Ok(());
-            }
-            self.basebackup(i)?;
-            self.start_node(i)
-        })?;
-        self.wait_ready(self.opts.start_timeout)
-    }
-
-    /// Stops every node and removes its data (the log stays, for fetching).
-    pub fn teardown(&self) -> Result<()> {
-        all_ok(on_each(&self.remotes, |i, _| {
-            if self.opts.runs_on(i) {
-                self.wipe(i, true)
-            } else {
-                Ok(())
-            }
-        }))
-    }
-
     /// Node `i`'s role: `Some(true)` primary (not in recovery), `Some(false)` standby, or why
     /// it did not answer.
     pub fn in_recovery(&self, i: usize) -> Result<bool, String> {
@@ -654,10 +659,18 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         }
     }
 
-    /// Waits until n1 accepts sessions in the `postgres` database as a primary.
+    /// Waits until n1 accepts sessions in the `postgres` database as a primary (watching
+    /// n1's postmaster: the others do not run yet).
     fn wait_primary(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let pid_file = |i: usize| self.opts.pid_on(&self.nodes[i]);
+        let log = |i: usize| self.opts.log_on(&self.nodes[i]);
+        let watch = Watch {
+            what: "postgres",
+            nodes: vec![0],
+            pid_file: &pid_file,
+            log: &log,
+        };
+        self.wait_until(timeout, Some(watch), || {
             let r = self.probe(async move {
                 let s = self.admin(0, "postgres").await?;
                 s.client
@@ -665,42 +678,19 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
                     .await
                     .map_err(|e| PgError::Closed(e.to_string()))
                     .map(|r| r.get::<_, bool>(0))
-            })?;
-            let why = match r {
-                Ok(false) => return Ok(()),
-                Ok(true) => "n1 is in recovery".to_string(),
-                Err(e) => e.to_string(),
-            };
-            self.give_up_if(0, &why, deadline, timeout)?;
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// An error when node `i` is not running (at once) or the deadline passed; else Ok.
-    fn give_up_if(&self, i: usize, why: &str, deadline: Instant, timeout: Duration) -> Result<()> {
-        let dead = matches!(self.pid(i), Ok(None));
-        if !dead && Instant::now() < deadline {
-            return Ok(());
-        }
-        let headline = if dead {
-            format!("postgres on {} is not running", self.nodes[i].name)
-        } else {
-            format!(
-                "postgres on {} did not become ready within {:.0}s",
-                self.nodes[i].name,
-                timeout.as_secs_f64()
-            )
-        };
-        Err(anyhow!(
-            "{headline}: {why}; the end of {} says: {}",
-            self.opts.log_on(&self.nodes[i]),
-            self.log_tail(i, 3)
-        ))
+            });
+            match r {
+                Ok(Ok(false)) => None,
+                Ok(Ok(true)) => Some((0, "n1 is in recovery".to_string())),
+                Ok(Err(e)) => Some((0, e.to_string())),
+                Err(e) => Some((0, e.to_string())),
+            }
+        })
     }
 
     /// Why the deployment is not ready yet, and on which node (None: n1 serves as the primary
     /// and every replica is a standby that n1 streams to).
-    fn not_ready(&self) -> Option<(usize, String)> {
+    pub fn not_ready(&self) -> Option<(usize, String)> {
         let db = self.db_nodes();
         for &i in &db {
             match self.in_recovery(i) {
@@ -727,52 +717,18 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         None
     }
 
-    /// Waits until n1 serves as the primary and streams to every replica. On timeout, or at
-    /// once when a node's server is not running, the error names the node and quotes the end of
-    /// its log.
-    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let Some((i, why)) = self.not_ready() else {
-                return Ok(());
-            };
-            // A dead server is reported at once, whichever node the probe stopped at.
-            if let Some(d) = self
-                .db_nodes()
-                .into_iter()
-                .find(|&d| matches!(self.pid(d), Ok(None)))
-            {
-                return self.give_up_if(d, &why, deadline, timeout);
-            }
-            self.give_up_if(i, &why, deadline, timeout)?;
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
     /// The nodes that answer as a primary (not in recovery): n1 while it answers — the
     /// topology is static. None when no node answered.
-    pub fn primaries(&self) -> Option<Vec<String>> {
+    pub fn leaders(&self) -> Option<Vec<String>> {
         let db = self.db_nodes();
-        let roles: Vec<Result<bool, String>> = on_each(&self.remotes, |i, _| {
+        let roles: Vec<Result<bool, String>> = self.each(|i| {
             if db.contains(&i) {
                 self.in_recovery(i)
             } else {
                 Err("no postgres".into())
             }
         });
-        if roles.iter().all(Result::is_err) {
-            return None;
-        }
-        Some(
-            roles
-                .iter()
-                .zip(&self.nodes)
-                .filter_map(|(r, n)| match r {
-                    Ok(false) => Some(n.name.clone()),
-                    _ => None,
-                })
-                .collect(),
-        )
+        self.leading(&roles, |in_recovery| !in_recovery)
     }
 
     /// Whether the topology streams to replicas at all.
@@ -788,12 +744,12 @@ mod tests {
     #[test]
     fn commands_as_the_os_user_keep_the_pid_and_scope_their_environment() {
         let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
-        let c = PgCluster {
-            nodes: Vec::new(),
-            remotes: Vec::new(),
+        let c = PgLifecycle {
             opts: o,
             faketime: false,
             bank: None,
+            vocabulary: Vocabulary::Register,
+            allow_negative: false,
         };
         assert_eq!(
             c.as_os_user(&[("A".into(), "1".into())], &["/bin/x".into(), "-y".into()]),

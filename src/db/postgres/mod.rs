@@ -21,15 +21,15 @@ pub mod lifecycle;
 
 pub use client::{ClientSettings, PgClient, PgError};
 pub use config::{Isolation, PgOpts, PgTargetOpts, ReadMode, Replicas, Transfer};
-pub use lifecycle::PgCluster;
+pub use lifecycle::{PgCluster, PgLifecycle};
 
-use super::vocab::{Typed, Vocabulary};
-use super::{BoxFuture, Client, Clock, Db, DbEnv, DbType, Kill, LogFiles, Pause, Primaries};
+use super::cluster::Cluster;
+use super::vocab::Vocabulary;
+use super::{DbEnv, DbType};
 use crate::error::bad_input;
 use crate::plan::Plan;
 use crate::workload::bank::BankParams;
-use anyhow::{anyhow, Result};
-use std::time::Duration;
+use anyhow::Result;
 
 /// The settings of a run: the preset, then the target's options, with a fresh password unless
 /// the options give one. PostgreSQL comes from Debian's package only: `target.version` must be
@@ -53,6 +53,9 @@ pub fn opts_from_plan(plan: &Plan, t: PgTargetOpts) -> Result<PgOpts> {
     Ok(opts)
 }
 
+/// The postgres target of one run: PostgreSQL's [`PgLifecycle`] in the [`Cluster`] wrapper.
+pub type Postgres = PgCluster;
+
 /// The vocabularies postgres's clients speak ([`PgClient`] implements each).
 pub const VOCABULARIES: &[&str] = &[
     Vocabulary::Register.name(),
@@ -63,14 +66,7 @@ pub const VOCABULARIES: &[&str] = &[
     Vocabulary::RwRegister.name(),
 ];
 
-/// The postgres target of one run.
-pub struct Postgres {
-    cluster: PgCluster,
-    vocabulary: Vocabulary,
-    allow_negative: bool,
-}
-
-impl DbType for Postgres {
+impl DbType for PgCluster {
     const NAME: &'static str = "postgres";
     const ABOUT: &'static str =
         "PostgreSQL 15 (Debian's postgresql): n1 primary, the others streaming replicas of it";
@@ -86,149 +82,14 @@ impl DbType for Postgres {
             _ => None,
         };
         let faketime = opts.faketime.resolve(&env.plan);
-        let mut cluster = PgCluster::new(env.nodes, env.remotes, opts, faketime)?;
-        cluster.bank = bank.as_ref().map(|b| (b.accounts, b.total));
-        Ok(Postgres {
-            cluster,
+        let db = PgLifecycle {
+            opts,
+            faketime,
+            bank: bank.as_ref().map(|b| (b.accounts, b.total)),
             vocabulary,
             allow_negative: bank.is_some_and(|b| b.allow_negative),
-        })
-    }
-}
-
-impl Postgres {
-    /// The deployment underneath (nodes, settings, per-node control).
-    pub fn cluster(&self) -> &PgCluster {
-        &self.cluster
-    }
-
-    fn check_index(&self, i: usize) -> Result<()> {
-        if i >= self.cluster.nodes.len() {
-            return Err(anyhow!(
-                "postgres: node index {i} out of range ({} nodes)",
-                self.cluster.nodes.len()
-            ));
-        }
-        Ok(())
-    }
-
-    /// A client bound to node `i` (operations that only read go there in `read=replica`
-    /// mode; everything else goes to n1).
-    pub fn pg_client(&self, i: usize) -> Result<PgClient> {
-        self.check_index(i)?;
-        let n = &self.cluster.nodes[i];
-        Ok(PgClient::new(
-            &n.name,
-            &n.host,
-            &self.cluster.nodes[0].host,
-            ClientSettings::of(&self.cluster.opts, self.allow_negative),
-        ))
-    }
-}
-
-impl Db for Postgres {
-    fn name(&self) -> &str {
-        "postgres"
-    }
-
-    fn setup(&self) -> Result<()> {
-        self.cluster.setup()
-    }
-
-    fn teardown(&self) -> Result<()> {
-        self.cluster.teardown()
-    }
-
-    fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
-        Box::pin(async move {
-            let i = node.ok_or_else(|| anyhow!("postgres clients must be bound to a node"))?;
-            let client = Typed::new("postgres", self.vocabulary, self.pg_client(i)?)?;
-            Ok(Box::new(client) as Box<dyn Client>)
-        })
-    }
-
-    fn as_kill(&self) -> Option<&dyn Kill> {
-        Some(self)
-    }
-    fn as_pause(&self) -> Option<&dyn Pause> {
-        Some(self)
-    }
-    fn as_primaries(&self) -> Option<&dyn Primaries> {
-        Some(self)
-    }
-    fn as_log_files(&self) -> Option<&dyn LogFiles> {
-        Some(self)
-    }
-    /// PostgreSQL is a C program linked against glibc: libfaketime reaches it when it runs
-    /// under it (the `faketime` option).
-    fn clock(&self) -> Clock {
-        if self.cluster.faketime {
-            Clock::Faketime
-        } else {
-            Clock::IgnoresFaketime
-        }
-    }
-}
-
-/// Kills, stops and starts act on the server's whole process tree; on a node that runs no
-/// PostgreSQL (`replicas=none`) there is nothing to kill or start, and nothing is down.
-impl Kill for Postgres {
-    fn kill(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.kill_node(i)
-    }
-    fn stop(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        if !self.cluster.opts.runs_on(i) {
-            return Ok(());
-        }
-        self.cluster.stop_node(i, Duration::from_secs(10))
-    }
-    fn start(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.start_node(i)
-    }
-    fn running(&self, i: usize) -> Result<bool> {
-        self.check_index(i)?;
-        if !self.cluster.opts.runs_on(i) {
-            return Ok(true);
-        }
-        Ok(self.cluster.pid(i)?.is_some())
-    }
-}
-
-/// Pauses stop the whole process tree (the postmaster first), resumes continue it.
-impl Pause for Postgres {
-    fn pause(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.pause_node(i)
-    }
-    fn resume(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.resume_node(i)
-    }
-    fn pids(&self, i: usize) -> Result<Vec<u32>> {
-        self.check_index(i)?;
-        self.cluster.tree_pids(i)
-    }
-}
-
-impl Primaries for Postgres {
-    fn primaries(&self) -> Result<Vec<String>> {
-        Ok(self.cluster.primaries().unwrap_or_default())
-    }
-}
-
-impl LogFiles for Postgres {
-    fn log_files(&self, i: usize) -> Vec<String> {
-        match self.cluster.nodes.get(i) {
-            Some(n) if self.cluster.opts.runs_on(i) => vec![
-                self.cluster.opts.log_on(n),
-                self.cluster.opts.conf_on(n),
-                self.cluster.opts.hba_on(n),
-            ],
-            _ => Vec::new(),
-        }
+        };
+        Cluster::new(env.nodes, env.remotes, db)
     }
 }
 

@@ -10,7 +10,7 @@
 //!   `config_file`), and that is how netsplit starts a server it killed.
 
 use super::resp::{info_fields, Reply, SyncConn};
-use super::Redis;
+use super::RedisCluster as Redis;
 use crate::control::Cmd;
 use crate::db::Attach;
 use anyhow::{anyhow, bail, Result};
@@ -52,21 +52,20 @@ fn field<'a>(fields: &'a [(String, String)], k: &str) -> &'a str {
 
 impl Redis {
     fn addr(&self, i: usize) -> String {
-        let (h, p) = &self.cluster.endpoints[i];
+        let (h, p) = &self.endpoints[i];
         super::resp::addr(h, *p)
     }
 
     fn connect(&self, i: usize, timeout: Duration) -> Result<SyncConn> {
-        self.cluster
-            .probe(i, timeout)
+        self.conn(i, timeout)
             .map_err(|e| anyhow!("endpoint {} does not answer: {e}", self.addr(i)))
     }
 
     /// Which node is the primary now: the one node whose `INFO replication` says
     /// `role:master`. Err: (node index, why) of what kept it from being known.
     fn find_primary(&self) -> Result<usize, (usize, String)> {
-        let roles = crate::control::fan_out(&self.cluster.nodes, |i, _| {
-            self.cluster.replication(i, Duration::from_secs(2))
+        let roles = crate::control::fan_out(&self.nodes, |i, _| {
+            self.replication(i, Duration::from_secs(2))
         });
         let mut masters = Vec::new();
         for (i, r) in roles.into_iter().enumerate() {
@@ -87,7 +86,7 @@ impl Redis {
                     "{} nodes say role:master ({}): netsplit tests one primary and its replicas",
                     many.len(),
                     many.iter()
-                        .map(|&i| self.cluster.nodes[i].name.as_str())
+                        .map(|&i| self.nodes[i].name.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -119,18 +118,18 @@ impl Attach for Redis {
 
     /// Waits until every node answers and exactly one is the primary, and sends writes there.
     fn attach(&self) -> Result<()> {
-        let timeout = self.cluster.opts.start_timeout;
+        let timeout = self.opts.start_timeout;
         let deadline = Instant::now() + timeout;
         loop {
             match self.find_primary() {
                 Ok(p) => {
                     self.primary.store(p, Ordering::Relaxed);
-                    tracing::info!(primary = %self.cluster.nodes[p].name, "redis primary");
+                    tracing::info!(primary = %self.nodes[p].name, "redis primary");
                     return Ok(());
                 }
                 Err((i, why)) if Instant::now() >= deadline => bail!(
                     "redis on {} did not serve within {:.0}s: {why}",
-                    self.cluster.nodes[i].name,
+                    self.nodes[i].name,
                     timeout.as_secs_f64()
                 ),
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
@@ -144,14 +143,8 @@ impl Attach for Redis {
             bail!("refusing to delete every key (no namespace)");
         }
         let p = self.primary_index();
-        let node = &self.cluster.nodes[p].name;
-        let mut c = self.connect(
-            p,
-            self.cluster
-                .opts
-                .request_timeout
-                .max(Duration::from_secs(5)),
-        )?;
+        let node = &self.nodes[p].name;
+        let mut c = self.connect(p, self.opts.request_timeout.max(Duration::from_secs(5)))?;
         let glob = prefix_glob(&self.ns);
         let mut cursor = "0".to_string();
         let mut deleted = 0i64;
@@ -205,7 +198,7 @@ impl Attach for Redis {
         // which is wrong for a server started through PATH: then the PATH's redis-server.
         let mut exe = field(&server, "executable").to_string();
         let usable = !exe.is_empty()
-            && match self.cluster.remotes.get(i) {
+            && match self.remotes.get(i) {
                 Some(r) => r
                     .exec(&Cmd::new("test").args(["-x", &exe]).sudo())
                     .is_ok_and(|o| o.status == 0),

@@ -1,30 +1,26 @@
-//! The Redis deployment's life on the nodes: install Debian's redis-server, write each node's
-//! `redis.conf` (n1 the primary, every other node `replicaof n1`), start it (under libfaketime
-//! where clock faults need that), wait until every node answers and every replica's link to
-//! the primary is up, and stop, kill, restart, pause and resume nodes — always by the node's own
-//! pid file, never by process name (local nodes share one process table).
+//! What Redis does on one node, for the [`Cluster`] wrapper ([`NodeLifecycle`]): install
+//! Debian's redis-server (and libfaketime where clock faults need it), write the node's
+//! `redis.conf` (n1 the primary, every other node `replicaof n1`), wipe, start it, its pid file
+//! and logs, and when the deployment serves: every node answers PING, and every replica's link
+//! to the primary is up. With `failover=sentinel` setup then starts a Sentinel on every node
+//! and waits until each knows the others. Fan-out, waiting (a server that refuses connections
+//! while it loads or writes its append-only file is starting, not dead), kill and pause by pid
+//! file are the wrapper's.
 //!
-//! Commands go through the node utilities of [`crate::control::util`]; probes (PING, INFO) are
-//! blocking RESP exchanges from the control node ([`super::resp::SyncConn`]), since the
-//! [`crate::db::Db`] calls that use them are blocking.
+//! Probes (PING, INFO) are blocking RESP exchanges from the control node
+//! ([`super::resp::SyncConn`]), since the [`crate::db::Db`] calls that use them are blocking.
 
 use super::config::{redis_conf, sentinel_conf, RedisOpts};
 use super::resp::{info_fields, Reply, SyncConn};
-use crate::control::util::{self, Daemon, Signal};
-use crate::control::{Cmd, Node, Remote};
+use super::RedisClient;
+use crate::control::util::{self, Daemon};
+use crate::control::Cmd;
+use crate::db::cluster::{Cluster, NodeLifecycle, Watch};
+use crate::db::vocab::{Typed, Vocabulary};
+use crate::db::{Attach, BoxFuture, Client, Clock, Primaries};
 use anyhow::{anyhow, Context, Result};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use crate::db::daemon;
-
-/// Runs `f` for every node in parallel, returning results in node order.
-fn on_each<T: Send>(
-    remotes: &[Arc<dyn Remote>],
-    f: impl Fn(usize, &dyn Remote) -> T + Sync,
-) -> Vec<T> {
-    crate::control::fan_out(remotes, |i, r| f(i, r.as_ref()))
-}
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The libfaketime package (its library is what [`crate::control::faketime::faketime_env`]
 /// preloads).
@@ -52,10 +48,6 @@ pub fn faketime_env(workdir: &str) -> Vec<(String, String)> {
     env
 }
 
-fn all_ok(results: Vec<Result<()>>) -> Result<()> {
-    results.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
-}
-
 /// A node's replication state, from `INFO replication`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replication {
@@ -75,114 +67,107 @@ pub fn parse_replication(text: &str) -> Replication {
     }
 }
 
-/// Redis on a set of nodes: node 0 the primary, the others its replicas.
-pub struct RedisCluster {
-    pub nodes: Vec<Node>,
-    /// Empty when there is no SSH to the nodes (a deployed Redis, clients only).
-    pub remotes: Vec<Arc<dyn Remote>>,
+/// Redis's own part of a run: its settings, where clients reach each node, the run's
+/// namespace, the workload its clients speak, and which node is the primary.
+pub struct RedisLifecycle {
     pub opts: RedisOpts,
     /// Whether redis-server runs under libfaketime (resolved from `faketime=auto|on|off`).
     pub faketime: bool,
     /// Where each node's server listens for clients (default: its address and `port`).
     pub endpoints: Vec<(String, u16)>,
+    /// The workload's vocabulary.
+    pub vocabulary: Vocabulary,
+    /// The run's namespace (`netsplit/<run id>/`).
+    pub ns: String,
+    /// The primary's node index: n1 when netsplit deploys; asked of a deployed Redis.
+    pub primary: AtomicUsize,
 }
 
-impl RedisCluster {
-    /// Redis on `nodes` (reached through `remotes`, same order).
+/// Redis on a set of nodes: node 0 the primary, the others its replicas.
+pub type RedisCluster = Cluster<RedisLifecycle>;
+
+impl RedisLifecycle {
+    /// Redis with `opts` (under libfaketime when `faketime`), speaking `vocabulary`, its
+    /// clients at `endpoints` (one per node), its keys under `ns`.
     pub fn new(
-        nodes: Vec<Node>,
-        remotes: Vec<Arc<dyn Remote>>,
         opts: RedisOpts,
         faketime: bool,
-    ) -> Result<Self> {
-        if nodes.is_empty() {
-            return Err(crate::error::bad_input(
-                "the redis target needs nodes (give --nodes, --cluster, or run as root for a \
-                 local cluster)",
-            ));
-        }
-        if nodes.len() != remotes.len() && !remotes.is_empty() {
-            return Err(anyhow!(
-                "redis: {} nodes but {} remotes",
-                nodes.len(),
-                remotes.len()
-            ));
-        }
-        let endpoints = nodes.iter().map(|n| (n.host.clone(), opts.port)).collect();
-        Ok(RedisCluster {
-            nodes,
-            remotes,
+        endpoints: Vec<(String, u16)>,
+        vocabulary: Vocabulary,
+        ns: String,
+    ) -> Self {
+        RedisLifecycle {
             opts,
             faketime,
             endpoints,
-        })
+            vocabulary,
+            ns,
+            primary: AtomicUsize::new(0),
+        }
     }
 
-    /// The same deployment with each node's client endpoint given (one per node).
-    pub fn with_endpoints(mut self, endpoints: Vec<(String, u16)>) -> Self {
-        if endpoints.len() == self.nodes.len() {
-            self.endpoints = endpoints;
+    fn env(&self, workdir: &str) -> Vec<(String, String)> {
+        if self.faketime {
+            faketime_env(workdir)
+        } else {
+            Vec::new()
         }
-        self
     }
+}
+
+impl NodeLifecycle for RedisLifecycle {
+    const NAME: &'static str = "redis";
 
     /// Installs redis-server (and libfaketime when used) on node `i`; idempotent, apt runs
     /// once per host under the node utilities' lock.
-    pub fn install(&self, i: usize) -> Result<()> {
-        let mut pkgs: Vec<&str> = self.opts.packages.iter().map(String::as_str).collect();
-        if self.faketime {
+    fn install(c: &RedisCluster, i: usize) -> Result<()> {
+        let mut pkgs: Vec<&str> = c.opts.packages.iter().map(String::as_str).collect();
+        if c.faketime {
             pkgs.push(FAKETIME_PACKAGE);
         }
-        util::install_packages(self.remotes[i].as_ref(), &pkgs)
-            .with_context(|| format!("installing redis on {}", self.nodes[i].name))?;
+        util::install_packages(c.remote(i)?, &pkgs)
+            .with_context(|| format!("installing redis on {}", c.nodes[i].name))?;
         Ok(())
     }
 
-    /// Writes node `i`'s redis.conf.
-    pub fn configure(&self, i: usize) -> Result<()> {
-        let node = &self.nodes[i];
-        let text = redis_conf(i, &self.nodes, &self.opts)
+    /// Writes node `i`'s redis.conf (and sentinel.conf with Sentinel).
+    fn configure(c: &RedisCluster, i: usize) -> Result<()> {
+        let r = c.remote(i)?;
+        let node = &c.nodes[i];
+        let text = redis_conf(i, &c.nodes, &c.opts)
             .map_err(|e| anyhow!("rendering redis.conf for {}: {e}", node.name))?;
-        util::write_file(
-            self.remotes[i].as_ref(),
-            &self.opts.conf_on(node),
-            text.as_bytes(),
-        )
-        .with_context(|| format!("writing redis.conf on {}", node.name))?;
-        if self.opts.sentinel() {
-            let text = sentinel_conf(i, &self.nodes, &self.opts)
+        util::write_file(r, &c.opts.conf_on(node), text.as_bytes())
+            .with_context(|| format!("writing redis.conf on {}", node.name))?;
+        if c.opts.sentinel() {
+            let text = sentinel_conf(i, &c.nodes, &c.opts)
                 .map_err(|e| anyhow!("rendering sentinel.conf for {}: {e}", node.name))?;
-            util::write_file(
-                self.remotes[i].as_ref(),
-                &self.opts.sentinel_conf_on(node),
-                text.as_bytes(),
-            )
-            .with_context(|| format!("writing sentinel.conf on {}", node.name))?;
+            util::write_file(r, &c.opts.sentinel_conf_on(node), text.as_bytes())
+                .with_context(|| format!("writing sentinel.conf on {}", node.name))?;
         }
         Ok(())
     }
 
     /// Stops node `i` (if running) and removes its data and pid file (and its log unless
     /// `keep_log`).
-    pub fn wipe(&self, i: usize, keep_log: bool) -> Result<()> {
-        let r = self.remotes[i].as_ref();
-        let node = &self.nodes[i];
+    fn wipe(c: &RedisCluster, i: usize, keep_log: bool) -> Result<()> {
+        let r = c.remote(i)?;
+        let node = &c.nodes[i];
         // Sentinel first (whether or not this run uses one: an earlier run may have), so it
         // does not see the primary go and fail over.
-        util::stop_daemon(r, &self.opts.sentinel_pid_on(node), Duration::from_secs(5))
+        util::stop_daemon(r, &c.opts.sentinel_pid_on(node), Duration::from_secs(5))
             .with_context(|| format!("stopping redis-sentinel on {}", node.name))?;
-        util::stop_daemon(r, &self.opts.pid_on(node), Duration::from_secs(5))
+        util::stop_daemon(r, &c.opts.pid_on(node), Duration::from_secs(5))
             .with_context(|| format!("stopping redis on {}", node.name))?;
         let mut rm = Cmd::new("rm")
-            .args(["-rf", "--", &self.opts.data_dir_on(node)])
-            .arg(self.opts.pid_on(node))
-            .arg(self.opts.sentinel_pid_on(node))
-            .arg(self.opts.sentinel_conf_on(node))
+            .args(["-rf", "--", &c.opts.data_dir_on(node)])
+            .arg(c.opts.pid_on(node))
+            .arg(c.opts.sentinel_pid_on(node))
+            .arg(c.opts.sentinel_conf_on(node))
             .sudo();
         if !keep_log {
             rm = rm
-                .arg(self.opts.log_on(node))
-                .arg(self.opts.sentinel_log_on(node));
+                .arg(c.opts.log_on(node))
+                .arg(c.opts.sentinel_log_on(node));
         }
         r.exec_ok(&rm)
             .with_context(|| format!("wiping redis's data on {}", node.name))?;
@@ -191,33 +176,117 @@ impl RedisCluster {
 
     /// Starts node `i` from its redis.conf unless its pid file names a live process. Over an
     /// existing data directory it loads its append-only file.
-    pub fn start_node(&self, i: usize) -> Result<()> {
-        let r = self.remotes[i].as_ref();
-        let node = &self.nodes[i];
-        let data = self.opts.data_dir_on(node);
+    fn start(c: &RedisCluster, i: usize) -> Result<()> {
+        let r = c.remote(i)?;
+        let node = &c.nodes[i];
+        let data = c.opts.data_dir_on(node);
         r.exec_ok(&Cmd::new("mkdir").args(["-p", "--", &data]).sudo())
             .with_context(|| format!("creating {data} on {}", node.name))?;
         let d = Daemon {
             name: "redis-server".into(),
-            argv: vec![self.opts.binary.clone(), self.opts.conf_on(node)],
-            env: if self.faketime {
-                faketime_env(&node.workdir)
-            } else {
-                Vec::new()
-            },
-            cwd: self.opts.dir_on(node),
-            pidfile: self.opts.pid_on(node),
-            logfile: self.opts.log_on(node),
+            argv: vec![c.opts.binary.clone(), c.opts.conf_on(node)],
+            env: c.env(&node.workdir),
+            cwd: c.opts.dir_on(node),
+            pidfile: c.opts.pid_on(node),
+            logfile: c.opts.log_on(node),
         };
         util::start_daemon(r, &d).with_context(|| format!("starting redis on {}", node.name))?;
         Ok(())
+    }
+
+    fn pid_file(c: &RedisCluster, i: usize) -> String {
+        c.opts.pid_on(&c.nodes[i])
+    }
+
+    fn log_file(c: &RedisCluster, i: usize) -> String {
+        c.opts.log_on(&c.nodes[i])
+    }
+
+    /// The log and the config, and Sentinel's with Sentinel.
+    fn log_files(c: &RedisCluster, i: usize) -> Vec<String> {
+        let (o, n) = (&c.opts, &c.nodes[i]);
+        let mut files = vec![o.log_on(n), o.conf_on(n)];
+        if o.sentinel() {
+            files.extend([o.sentinel_log_on(n), o.sentinel_conf_on(n)]);
+        }
+        files
+    }
+
+    /// Every node answers PING and every replica reports `master_link_status:up`.
+    fn not_serving(c: &RedisCluster) -> Option<(usize, String)> {
+        c.first_problem(|i| c.not_ready(i))
+    }
+
+    fn start_timeout(c: &RedisCluster) -> Duration {
+        c.opts.start_timeout
+    }
+
+    /// The standard setup, then (with Sentinel) a Sentinel on every node, waited for until
+    /// each knows the others.
+    fn setup(c: &RedisCluster) -> Result<()> {
+        c.deploy()?;
+        if c.opts.sentinel() {
+            c.on_db_nodes(|i| c.start_sentinel(i))?;
+            c.wait_sentinels(c.opts.start_timeout)?;
+        }
+        Ok(())
+    }
+
+    fn client(c: &RedisCluster, i: usize) -> BoxFuture<'_, Result<Box<dyn Client>>> {
+        Box::pin(async move {
+            let n = &c.nodes[i];
+            let (host, port) = &c.endpoints[i];
+            let (phost, pport) = &c.endpoints[c.primary_index()];
+            let inner = RedisClient::new(&n.name, host, phost, &c.opts)
+                .ports(*port, *pport)
+                .namespace(&c.ns);
+            Ok(Box::new(Typed::new("redis", c.vocabulary, inner)?) as Box<dyn Client>)
+        })
+    }
+
+    /// redis-server is a C program linked against glibc: libfaketime reaches it when it runs
+    /// under it (the `faketime` option).
+    fn clock(c: &RedisCluster) -> Clock {
+        if c.faketime {
+            Clock::Faketime
+        } else {
+            Clock::IgnoresFaketime
+        }
+    }
+
+    fn as_primaries(c: &RedisCluster) -> Option<&dyn Primaries> {
+        Some(c)
+    }
+
+    fn as_attach(c: &RedisCluster) -> Option<&dyn Attach> {
+        Some(c)
+    }
+}
+
+impl Primaries for RedisCluster {
+    fn primaries(&self) -> Result<Vec<String>> {
+        Ok(self.leaders().unwrap_or_default())
+    }
+}
+
+impl RedisCluster {
+    /// The index of the node writes go to.
+    pub fn primary_index(&self) -> usize {
+        self.primary
+            .load(Ordering::Relaxed)
+            .min(self.nodes.len().saturating_sub(1))
+    }
+
+    /// The run's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.ns
     }
 
     /// Starts node `i`'s Sentinel (`redis-server <sentinel.conf> --sentinel`) unless its pid
     /// file names a live process. Faults aim at the database, not at Sentinel: kills and pauses
     /// leave it running, partitions cut it off with its node.
     pub fn start_sentinel(&self, i: usize) -> Result<()> {
-        let r = self.remotes[i].as_ref();
+        let r = self.remote(i)?;
         let node = &self.nodes[i];
         let dir = self.opts.sentinel_dir_on(node);
         r.exec_ok(&Cmd::new("mkdir").args(["-p", "--", &dir]).sudo())
@@ -229,11 +298,7 @@ impl RedisCluster {
                 self.opts.sentinel_conf_on(node),
                 "--sentinel".into(),
             ],
-            env: if self.faketime {
-                faketime_env(&node.workdir)
-            } else {
-                Vec::new()
-            },
+            env: self.env(&node.workdir),
             cwd: dir,
             pidfile: self.opts.sentinel_pid_on(node),
             logfile: self.opts.sentinel_log_on(node),
@@ -243,68 +308,15 @@ impl RedisCluster {
         Ok(())
     }
 
-    /// The pid of node `i`'s redis-server, if its pid file names a live process.
-    pub fn pid(&self, i: usize) -> Result<Option<u32>> {
-        Ok(util::daemon_pid(
-            self.remotes[i].as_ref(),
-            &self.opts.pid_on(&self.nodes[i]),
-        )?)
-    }
-
-    /// SIGKILLs node `i` and waits until the process is gone (see [`daemon::kill`]).
-    pub fn kill_node(&self, i: usize) -> Result<()> {
-        daemon::kill(
-            self.remotes[i].as_ref(),
-            &self.opts.pid_on(&self.nodes[i]),
-            "redis",
-        )
-    }
-
-    /// Sends `sig` to node `i` by pid file; false when no process was running.
-    pub fn signal_node(&self, i: usize, sig: Signal) -> Result<bool> {
-        let node = &self.nodes[i];
-        util::signal_daemon(self.remotes[i].as_ref(), &self.opts.pid_on(node), sig)
-            .with_context(|| format!("sending SIG{} to redis on {}", sig.name(), node.name))
-    }
-
-    /// The last lines of node `i`'s log, for error messages.
-    pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        daemon::log_tail(
-            self.remotes[i].as_ref(),
-            &self.opts.log_on(&self.nodes[i]),
-            lines,
-        )
-    }
-
-    /// Installs on every node, wipes what an earlier run left, writes every config, starts
-    /// every node and waits until they serve.
-    pub fn setup(&self) -> Result<()> {
-        all_ok(on_each(&self.remotes, |i, _| self.install(i)))?;
-        all_ok(on_each(&self.remotes, |i, _| self.wipe(i, false)))?;
-        all_ok(on_each(&self.remotes, |i, _| self.configure(i)))?;
-        all_ok(on_each(&self.remotes, |i, _| self.start_node(i)))?;
-        self.wait_ready(self.opts.start_timeout)?;
-        if self.opts.sentinel() {
-            all_ok(on_each(&self.remotes, |i, _| self.start_sentinel(i)))?;
-            self.wait_sentinels(self.opts.start_timeout)?;
-        }
-        Ok(())
-    }
-
-    /// Stops every node and removes its data (the log stays, for snarfing).
-    pub fn teardown(&self) -> Result<()> {
-        all_ok(on_each(&self.remotes, |i, _| self.wipe(i, true)))
-    }
-
     /// A probe connection to node `i`.
-    pub fn probe(&self, i: usize, timeout: Duration) -> Result<SyncConn, String> {
+    pub fn conn(&self, i: usize, timeout: Duration) -> Result<SyncConn, String> {
         let (host, port) = &self.endpoints[i];
         SyncConn::connect(host, *port, timeout).map_err(|e| e.to_string())
     }
 
     /// `INFO replication` of node `i`.
     pub fn replication(&self, i: usize, timeout: Duration) -> Result<Replication, String> {
-        let mut c = self.probe(i, timeout)?;
+        let mut c = self.conn(i, timeout)?;
         match c.call(&["INFO", "replication"]) {
             Ok(Reply::Bulk(b)) => Ok(parse_replication(&String::from_utf8_lossy(&b))),
             Ok(other) => Err(format!("INFO answered {other:?}")),
@@ -316,7 +328,7 @@ impl RedisCluster {
     /// primary is up).
     fn not_ready(&self, i: usize) -> Option<String> {
         let t = Duration::from_secs(2);
-        let mut c = match self.probe(i, t) {
+        let mut c = match self.conn(i, t) {
             Ok(c) => c,
             Err(e) => return Some(e),
         };
@@ -341,51 +353,6 @@ impl RedisCluster {
             ));
         }
         None
-    }
-
-    /// Waits until every node answers PING and every replica reports `master_link_status:up`.
-    /// On timeout, or at once when a node's process is not running, the error names the node
-    /// and quotes the end of its log.
-    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let problems = on_each(&self.remotes, |i, _| self.not_ready(i));
-            let Some((i, why)) = problems
-                .into_iter()
-                .enumerate()
-                .find_map(|(i, p)| p.map(|p| (i, p)))
-            else {
-                return Ok(());
-            };
-            // A dead process is reported at once; a replica waiting for a dead primary names
-            // the primary.
-            let dead = (0..self.nodes.len()).find(|&d| matches!(self.pid(d), Ok(None)));
-            let late = Instant::now() >= deadline;
-            if dead.is_some() || late {
-                let (n, headline) = match dead {
-                    Some(d) => (d, format!("redis on {} is not running", self.nodes[d].name)),
-                    None => (
-                        i,
-                        format!(
-                            "redis on {} did not become ready within {:.0}s",
-                            self.nodes[i].name,
-                            timeout.as_secs_f64()
-                        ),
-                    ),
-                };
-                let why = if n == i {
-                    why
-                } else {
-                    format!("{why} (seen on {})", self.nodes[i].name)
-                };
-                return Err(anyhow!(
-                    "{headline}: {why}; the end of {} says: {}",
-                    self.opts.log_on(&self.nodes[n]),
-                    self.log_tail(n, 3)
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
     }
 
     /// What node `i`'s Sentinel says about the primary: `SENTINEL MASTER <name>` as
@@ -440,12 +407,20 @@ impl RedisCluster {
     }
 
     /// Waits until every Sentinel watches n1 and knows every replica and every other
-    /// Sentinel (so that a majority can agree on a failover).
+    /// Sentinel (so that a majority can agree on a failover); a Sentinel whose process is gone
+    /// ends the wait at once.
     pub fn wait_sentinels(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
         let n = self.nodes.len();
-        loop {
-            let problems = on_each(&self.remotes, |i, _| {
+        let pid_file = |i: usize| self.opts.sentinel_pid_on(&self.nodes[i]);
+        let log = |i: usize| self.opts.sentinel_log_on(&self.nodes[i]);
+        let watch = Watch {
+            what: "redis-sentinel",
+            nodes: self.db_nodes(),
+            pid_file: &pid_file,
+            log: &log,
+        };
+        self.wait_until(timeout, Some(watch), || {
+            self.first_problem(|i| {
                 let m = match self.sentinel_master(i, Duration::from_secs(2)) {
                     Ok(m) => m,
                     Err(e) => return Some(e),
@@ -465,48 +440,14 @@ impl RedisCluster {
                     ));
                 }
                 None
-            });
-            let Some((i, why)) = problems
-                .into_iter()
-                .enumerate()
-                .find_map(|(i, p)| p.map(|p| (i, p)))
-            else {
-                return Ok(());
-            };
-            let dead = matches!(
-                util::daemon_pid(
-                    self.remotes[i].as_ref(),
-                    &self.opts.sentinel_pid_on(&self.nodes[i])
-                ),
-                Ok(None)
-            );
-            if dead || Instant::now() >= deadline {
-                return Err(anyhow!(
-                    "redis-sentinel on {} {}: {why}; the end of {} says: {}",
-                    self.nodes[i].name,
-                    if dead {
-                        "is not running".to_string()
-                    } else {
-                        format!("was not ready within {:.0}s", timeout.as_secs_f64())
-                    },
-                    self.opts.sentinel_log_on(&self.nodes[i]),
-                    daemon::log_tail(
-                        self.remotes[i].as_ref(),
-                        &self.opts.sentinel_log_on(&self.nodes[i]),
-                        3
-                    )
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+            })
+        })
     }
 
     /// With Sentinel: the nodes the Sentinels that answer name as the primary (two, while a
     /// partition splits them); None when none answered.
     pub fn sentinel_primaries(&self) -> Option<Vec<String>> {
-        let said = on_each(&self.remotes, |i, _| {
-            self.sentinel_primary(i, Duration::from_secs(1))
-        });
+        let said = self.each(|i| self.sentinel_primary(i, Duration::from_secs(1)));
         if said.iter().all(Result::is_err) {
             return None;
         }
@@ -518,25 +459,12 @@ impl RedisCluster {
 
     /// The nodes whose `INFO replication` says `role:master` (with a static primary, n1 while
     /// it answers); None when no node answered.
-    pub fn primaries(&self) -> Option<Vec<String>> {
+    pub fn leaders(&self) -> Option<Vec<String>> {
         if self.opts.sentinel() {
             return self.sentinel_primaries();
         }
-        let reps = on_each(&self.remotes, |i, _| {
-            self.replication(i, Duration::from_secs(1))
-        });
-        if reps.iter().all(Result::is_err) {
-            return None;
-        }
-        Some(
-            reps.iter()
-                .zip(&self.nodes)
-                .filter_map(|(r, n)| match r {
-                    Ok(r) if r.role == "master" => Some(n.name.clone()),
-                    _ => None,
-                })
-                .collect(),
-        )
+        let reps = self.each(|i| self.replication(i, Duration::from_secs(1)));
+        self.leading(&reps, |r| r.role == "master")
     }
 }
 

@@ -28,17 +28,14 @@ pub use client::RedisClient;
 pub use config::{
     redis_conf, sentinel_conf, Failover, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts,
 };
-pub use lifecycle::RedisCluster;
+pub use lifecycle::{RedisCluster, RedisLifecycle};
 
-use super::vocab::{Typed, Vocabulary};
-use super::{
-    daemon::PidFileProcesses, BoxFuture, Client, Clock, Db, DbEnv, DbType, Kill, LogFiles, Pause,
-    Primaries,
-};
+use super::cluster::Cluster;
+use super::vocab::Vocabulary;
+use super::{DbEnv, DbType};
 use crate::error::bad_input;
 use crate::plan::Plan;
-use anyhow::{anyhow, Result};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use anyhow::Result;
 
 /// The settings of a run: the preset, then the target's options. Redis comes from Debian's
 /// package only: `target.version` must be what it provides and `target.install_url` is refused.
@@ -63,6 +60,9 @@ pub fn opts_from_plan(plan: &Plan, t: RedisTargetOpts) -> Result<RedisOpts> {
 
 pub use crate::db::local_nodes;
 
+/// The redis target of one run: Redis's [`RedisLifecycle`] in the [`Cluster`] wrapper.
+pub type Redis = RedisCluster;
+
 /// The vocabularies redis's clients speak ([`RedisClient`] implements each).
 pub const VOCABULARIES: &[&str] = &[
     Vocabulary::Register.name(),
@@ -71,17 +71,7 @@ pub const VOCABULARIES: &[&str] = &[
     Vocabulary::ListAppend.name(),
 ];
 
-/// The redis target of one run.
-pub struct Redis {
-    cluster: RedisCluster,
-    vocabulary: Vocabulary,
-    /// The run's namespace (`netsplit/<run id>/`).
-    ns: String,
-    /// The primary's node index: n1 when netsplit deploys; asked of a deployed Redis.
-    primary: AtomicUsize,
-}
-
-impl DbType for Redis {
+impl DbType for RedisCluster {
     const NAME: &'static str = "redis";
     const ABOUT: &'static str =
         "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it; \
@@ -100,134 +90,9 @@ impl DbType for Redis {
             .enumerate()
             .map(|(i, n)| env.deploy.endpoint(i, n, opts.port))
             .collect();
-        Ok(Redis {
-            cluster: RedisCluster::new(env.nodes, env.remotes, opts, faketime)?
-                .with_endpoints(endpoints),
-            vocabulary,
-            ns: env.deploy.namespace(),
-            primary: AtomicUsize::new(0),
-        })
-    }
-}
-
-impl Redis {
-    /// The deployment underneath (nodes, settings, per-node control).
-    pub fn cluster(&self) -> &RedisCluster {
-        &self.cluster
-    }
-
-    /// The index of the node writes go to.
-    pub fn primary_index(&self) -> usize {
-        self.primary
-            .load(Ordering::Relaxed)
-            .min(self.cluster.nodes.len().saturating_sub(1))
-    }
-
-    /// The run's namespace.
-    pub fn namespace(&self) -> &str {
-        &self.ns
-    }
-
-    fn check_index(&self, i: usize) -> Result<()> {
-        if i >= self.cluster.nodes.len() {
-            return Err(anyhow!(
-                "redis: node index {i} out of range ({} nodes)",
-                self.cluster.nodes.len()
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Db for Redis {
-    fn name(&self) -> &str {
-        "redis"
-    }
-
-    fn setup(&self) -> Result<()> {
-        self.cluster.setup()
-    }
-
-    fn teardown(&self) -> Result<()> {
-        self.cluster.teardown()
-    }
-
-    fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
-        Box::pin(async move {
-            let i = node.ok_or_else(|| anyhow!("redis clients must be bound to a node"))?;
-            self.check_index(i)?;
-            let n = &self.cluster.nodes[i];
-            let (host, port) = &self.cluster.endpoints[i];
-            let (phost, pport) = &self.cluster.endpoints[self.primary_index()];
-            let inner = RedisClient::new(&n.name, host, phost, &self.cluster.opts)
-                .ports(*port, *pport)
-                .namespace(&self.ns);
-            Ok(Box::new(Typed::new("redis", self.vocabulary, inner)?) as Box<dyn Client>)
-        })
-    }
-
-    fn as_kill(&self) -> Option<&dyn Kill> {
-        Some(self)
-    }
-    fn as_pause(&self) -> Option<&dyn Pause> {
-        Some(self)
-    }
-    fn as_primaries(&self) -> Option<&dyn Primaries> {
-        Some(self)
-    }
-    fn as_log_files(&self) -> Option<&dyn LogFiles> {
-        Some(self)
-    }
-    fn as_attach(&self) -> Option<&dyn super::Attach> {
-        Some(self)
-    }
-    /// redis-server is a C program linked against glibc: libfaketime reaches it when it runs
-    /// under it (the `faketime` option).
-    fn clock(&self) -> Clock {
-        if self.cluster.faketime {
-            Clock::Faketime
-        } else {
-            Clock::IgnoresFaketime
-        }
-    }
-}
-
-impl PidFileProcesses for Redis {
-    fn process_name(&self) -> &str {
-        "redis"
-    }
-    fn process_remote(&self, i: usize) -> Result<&dyn crate::control::Remote> {
-        self.check_index(i)?;
-        Ok(self.cluster.remotes[i].as_ref())
-    }
-    fn pid_file(&self, i: usize) -> Result<String> {
-        self.check_index(i)?;
-        Ok(self.cluster.opts.pid_on(&self.cluster.nodes[i]))
-    }
-    fn start_process(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        self.cluster.start_node(i)
-    }
-}
-
-impl Primaries for Redis {
-    fn primaries(&self) -> Result<Vec<String>> {
-        Ok(self.cluster.primaries().unwrap_or_default())
-    }
-}
-
-impl LogFiles for Redis {
-    fn log_files(&self, i: usize) -> Vec<String> {
-        match self.cluster.nodes.get(i) {
-            Some(n) if self.cluster.opts.sentinel() => vec![
-                self.cluster.opts.log_on(n),
-                self.cluster.opts.conf_on(n),
-                self.cluster.opts.sentinel_log_on(n),
-                self.cluster.opts.sentinel_conf_on(n),
-            ],
-            Some(n) => vec![self.cluster.opts.log_on(n), self.cluster.opts.conf_on(n)],
-            None => Vec::new(),
-        }
+        let ns = env.deploy.namespace();
+        let db = RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns);
+        Cluster::new(env.nodes, env.remotes, db)
     }
 }
 
