@@ -629,6 +629,33 @@ fn e2e_set_with_replica_reads_under_partitions_is_found_invalid() {
 }
 
 #[test]
+fn e2e_register_with_replica_reads_under_partitions_breaks_read_your_writes() {
+    let test = "e2e_register_with_replica_reads_under_partitions_breaks_read_your_writes";
+    if local_cluster(test).is_none() {
+        return;
+    }
+    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // Below linearizability: a worker writes through the primary and reads from its replica,
+    // which the partition has cut off, so it reads a value older than its own write
+    // (plans/redis-register-replica-reads.yaml, docs/consistency-models.md).
+    let plan = plan_file("redis-register-replica-reads.yaml");
+    let (out, run) = run_test("ryw", &["--plan", &plan]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected INVALID\n{}",
+        show(&out)
+    );
+    let r = results(&run);
+    let ryw = &r["models"]["read-your-writes"];
+    assert_eq!(ryw["valid"], Value::Bool(false), "{ryw}");
+    assert!(!ryw["witness"].as_array().unwrap().is_empty(), "{ryw}");
+    assert_eq!(r["models"]["linearizable"]["valid"], Value::Bool(false));
+    eprintln!("redis: read-your-writes violated: {}", ryw["reason"]);
+    crate::support::remove_tmp_dirs("redis-e2e", "ryw");
+}
+
+#[test]
 fn e2e_set_with_an_unpersisted_primary_under_kills_loses_acknowledged_adds() {
     let test = "e2e_set_with_an_unpersisted_primary_under_kills_loses_acknowledged_adds";
     if local_cluster(test).is_none() {
