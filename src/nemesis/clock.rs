@@ -289,7 +289,10 @@ mod tests {
     #[test]
     fn file_writes_keep_the_path_out_of_the_script() {
         let c = write_file_cmd("/tmp/a b'c/faketime.rc", "+1.000s\n");
-        assert_eq!(c.argv[2], "cat > \"$1.tmp\" && mv -f \"$1.tmp\" \"$1\"");
+        assert_eq!(
+            c.argv[2],
+            "cat > \"$1.tmp.$$\" && mv -f \"$1.tmp.$$\" \"$1\""
+        );
         assert_eq!(c.argv[4], "/tmp/a b'c/faketime.rc");
         assert_eq!(c.stdin.as_deref(), Some(&b"+1.000s\n"[..]));
     }

@@ -26,7 +26,7 @@ pub fn write(r: &dyn Remote, name: &str, content: &str) -> Result<(), RemoteErro
         &Cmd::new("sh")
             .args([
                 "-c",
-                "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.tmp\" && mv -f \"$1.tmp\" \"$1\"",
+                "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1.tmp.$$\" && mv -f \"$1.tmp.$$\" \"$1\"",
                 "sh",
                 &p,
             ])

@@ -82,12 +82,14 @@ pub fn rc_content(state: ClockState) -> String {
 }
 
 /// Writes a file atomically (temp file + rename) so libfaketime never reads half a line.
-/// The script is fixed; the path travels as `$1` and the content on stdin.
+/// The script is fixed; the path travels as `$1` and the content on stdin. The temp file is the
+/// writing shell's own (`$$`): two heals may write one file at once (a second Ctrl-C heals
+/// beside the first), and a shared temp name made one `mv` find nothing to move.
 pub fn write_file_cmd(path: &str, content: &str) -> Cmd {
     Cmd::new("sh")
         .args([
             "-c",
-            "cat > \"$1.tmp\" && mv -f \"$1.tmp\" \"$1\"",
+            "cat > \"$1.tmp.$$\" && mv -f \"$1.tmp.$$\" \"$1\"",
             "sh",
             path,
         ])
