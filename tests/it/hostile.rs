@@ -1,5 +1,5 @@
-//! Hostile input (issue 23, "nothing a user types may kill netsplit, hang it, or damage a
-//! file"): each case runs the `netsplit` binary as a user would and checks its exit code, that
+//! Hostile input (nothing a user types may kill netsplit, hang it, or damage a
+//! file; docs/plan-format.md and docs/custom-clients.md say what a user gets instead): each case runs the `netsplit` binary as a user would and checks its exit code, that
 //! it says one line naming the file, line, key or node, that it ends in bounded time (a child
 //! past its time is killed and the test fails), and that the store and the files it was given
 //! are intact. No case starts a cluster: the runs use the in-memory `noop` target or a
