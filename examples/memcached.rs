@@ -385,15 +385,9 @@ pub fn target() -> DbDef {
         |env: DbEnv| {
             let opts: Opts =
                 netsplit::opts::from_map(&env.plan.target.opts, "target.opts", &env.plan.origins)?;
-            let endpoints = env
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| env.deploy.endpoint(i, n, opts.port))
-                .collect();
             let db = Memcached {
+                endpoints: env.endpoints(opts.port),
                 opts,
-                endpoints,
                 ns: env.deploy.namespace(),
                 vocabulary: Vocabulary::for_run("memcached", VOCABULARIES, &env.workload)?,
             };

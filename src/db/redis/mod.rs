@@ -82,14 +82,9 @@ impl DbType for RedisCluster {
 
     fn build(env: DbEnv, opts: RedisTargetOpts) -> Result<Redis> {
         let opts = opts_from_plan(&env.plan, opts)?;
-        let vocabulary = Vocabulary::for_run("redis", VOCABULARIES, &env.workload)?;
+        let vocabulary = env.vocabulary::<Self>()?;
         let faketime = opts.faketime.resolve(&env.plan);
-        let endpoints = env
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| env.deploy.endpoint(i, n, opts.port))
-            .collect();
+        let endpoints = env.endpoints(opts.port);
         let ns = env.deploy.namespace();
         let db = RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns);
         Cluster::new(env.nodes, env.remotes, db)
