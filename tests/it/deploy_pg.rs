@@ -367,20 +367,15 @@ fn postgres_started_by_an_operator_is_tested_in_its_own_schema_and_left_as_it_wa
     // Both servers run again (n2 streaming from n1), the operator's rows are as they were, and
     // no schema of netsplit's is left on either.
     pg.wait_streaming();
-    for i in 0..2 {
-        assert_eq!(
-            pg.postmasters(i).len(),
-            1,
-            "one postmaster on {}",
-            nodes[i].0
-        );
+    for (i, (n, _)) in nodes.iter().enumerate() {
+        assert_eq!(pg.postmasters(i).len(), 1, "one postmaster on {n}");
     }
     assert_eq!(pg.sql(1, "postgres", "SELECT pg_is_in_recovery()"), "t\n");
     assert_eq!(pg.sql(0, "appdb", orders), before);
     let leftover = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'netsplit%'";
     assert_eq!(pg.sql(0, "appdb", leftover), "");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while pg.sql(1, "appdb", leftover) != "" {
+    while !pg.sql(1, "appdb", leftover).is_empty() {
         assert!(
             Instant::now() < deadline,
             "the replica still has a netsplit schema"
