@@ -396,6 +396,16 @@ printf '%s netsplit: starting again: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
 setsid "$@" >>"$log" 2>&1 </dev/null &
 echo $!"#;
 
+/// Waits (up to 10 s) while pid `$1` is a zombie, i.e. until whoever inherited the killed
+/// process has reaped it: a database that keeps its pid in a lock file (PostgreSQL's
+/// `postmaster.pid`) takes a pid that still answers `kill -0` for a live server and refuses to
+/// start.
+pub const WAIT_REAPED: &str = r#"p=$1 i=0
+while [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && [ "$i" -lt 100 ]; do
+  sleep 0.1; i=$((i+1))
+done
+exit 0"#;
+
 /// Writes the journal of unit `$1` since `@$2` (epoch seconds) to `$3`.
 pub const JOURNAL: &str = r#"mkdir -p -- "$(dirname -- "$3")" && journalctl -u "$1" --since "@$2" --no-pager -o short-iso > "$3" 2>&1"#;
 
@@ -769,6 +779,9 @@ impl Attached {
                         self.what()
                     )
                 })?;
+                self.remote(i)?
+                    .exec_ok(&sh(WAIT_REAPED, &[&rec.pid.to_string()]))
+                    .map_err(anyhow::Error::new)?;
                 (argv, rec.cwd.clone())
             }
         };
