@@ -26,8 +26,13 @@
 //! runs again; one that is still there — a harness killed after it killed the database — is
 //! what the next run's opening heal (the `kill` family, [`Kill::left_killed`]) starts again.
 //!
-//! Every command here reads, signals the one selected process, or starts it; values reach
-//! the small shell scripts as positional parameters only.
+//! A database whose process is the parent of a tree that lives and dies with it (PostgreSQL's
+//! postmaster and its children) says so ([`Attach::process_tree`]): kills, stops and pauses
+//! then act on the process and every child ([`SIGNAL`], [`TREE`]), and a process is started
+//! again only once the killed one is reaped ([`WAIT_REAPED`]).
+//!
+//! Every command here reads, signals the one selected process (and, for a tree, its children),
+//! or starts it; values reach the small shell scripts as positional parameters only.
 
 use super::{
     Attach, BoxFuture, Client, Clock, CommonOpts, Db, Deployment, Kill, LogFiles, Pause, Primaries,
