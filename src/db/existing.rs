@@ -26,8 +26,13 @@
 //! runs again; one that is still there — a harness killed after it killed the database — is
 //! what the next run's opening heal (the `kill` family, [`Kill::left_killed`]) starts again.
 //!
-//! Every command here reads, signals the one selected process, or starts it; values reach
-//! the small shell scripts as positional parameters only.
+//! A database whose process is the parent of a tree that lives and dies with it (PostgreSQL's
+//! postmaster and its children) says so ([`Attach::process_tree`]): kills, stops and pauses
+//! then act on the process and every child ([`SIGNAL`], [`TREE`]), and a process is started
+//! again only once the killed one is reaped ([`WAIT_REAPED`]).
+//!
+//! Every command here reads, signals the one selected process (and, for a tree, its children),
+//! or starts it; values reach the small shell scripts as positional parameters only.
 
 use super::{
     Attach, BoxFuture, Client, Clock, CommonOpts, Db, Deployment, Kill, LogFiles, Pause, Primaries,
@@ -348,18 +353,43 @@ echo "cmdline $(base64 -w0 < "/proc/$p/cmdline")"
 echo "environ $(base64 -w0 < "/proc/$p/environ")"
 [ -d "/proc/$p" ] || { echo "process $p is gone" >&2; exit 3; }"#;
 
-/// Sends `$2` (`KILL`, or `TERM` then KILL after `$3` tenths of a second) to pid `$1` and waits
-/// until it is gone (or a zombie). Nothing to do when it is already gone.
-pub const SIGNAL: &str = r#"p=$1 sig=$2 grace=$3
-gone() { ! kill -0 "$p" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; }
-gone && exit 0
-if [ "$sig" = TERM ]; then
-  kill -TERM "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null
-  i=0; while ! gone && [ "$i" -lt "$grace" ]; do sleep 0.1; i=$((i+1)); done
+/// Sends `$2` (`KILL`, or a graceful stop signal such as `TERM` then KILL after `$3` tenths of a
+/// second) to pid `$1` and waits until it is gone (or a zombie). With `$4` = `1` the process is
+/// the parent of a tree (PostgreSQL): a paused tree is continued before the graceful signal,
+/// and the kill stops the parent first (it can then start no new child) and kills it with
+/// every child, waiting for all. Nothing to do when it is already gone.
+pub const SIGNAL: &str = r#"p=$1 sig=$2 grace=$3 tree=$4
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; }
+kids() { [ "$tree" = 1 ] && ps -o pid= --ppid "$p" 2>/dev/null; }
+gone "$p" && exit 0
+if [ "$sig" != KILL ]; then
+  for q in $(kids) "$p"; do kill -CONT "$q" 2>/dev/null; done
+  kill "-$sig" "$p" 2>/dev/null
+  i=0; while ! gone "$p" && [ "$i" -lt "$grace" ]; do sleep 0.1; i=$((i+1)); done
 fi
-gone || kill -KILL "$p" 2>/dev/null
-i=0; while ! gone && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-gone || { echo "pid $p survived SIGKILL for 10s" >&2; exit 1; }"#;
+gone "$p" || kill -STOP "$p" 2>/dev/null
+all="$p $(kids)"
+kill -KILL $all 2>/dev/null
+for q in $all; do
+  i=0; while ! gone "$q" && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+  gone "$q" || { echo "pid $q survived SIGKILL for 10s" >&2; exit 1; }
+done"#;
+
+/// Acts on process `$1` and its children (a process tree, PostgreSQL's): `$2` `STOP` (the
+/// parent first, so it starts no new child; exit 3 when the parent is gone), `CONT` (the
+/// children first), or `list` (the parent's pid, then each child's).
+pub const TREE: &str = r#"p=$1
+kids() { ps -o pid= --ppid "$p" 2>/dev/null; }
+case $2 in
+  STOP) kill -STOP "$p" 2>/dev/null || exit 3
+        for q in $(kids); do kill -STOP "$q" 2>/dev/null; done ;;
+  CONT) for q in $(kids); do kill -CONT "$q" 2>/dev/null; done
+        kill -CONT "$p" 2>/dev/null ;;
+  list) kill -0 "$p" 2>/dev/null || exit 0
+        echo "$p"; kids ;;
+  *) echo "unknown action $2" >&2; exit 2 ;;
+esac
+exit 0"#;
 
 /// Starts `$3…` detached in directory `$2` (`/` if it is gone): own session, stdin from
 /// /dev/null, output appended to the log `$1`. Prints its pid (setsid does not fork here, and
@@ -370,6 +400,16 @@ cd -- "$dir" 2>/dev/null || cd / || exit 1
 printf '%s netsplit: starting again: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$log"
 setsid "$@" >>"$log" 2>&1 </dev/null &
 echo $!"#;
+
+/// Waits (up to 10 s) while pid `$1` is a zombie, i.e. until whoever inherited the killed
+/// process has reaped it: a database that keeps its pid in a lock file (PostgreSQL's
+/// `postmaster.pid`) takes a pid that still answers `kill -0` for a live server and refuses to
+/// start.
+pub const WAIT_REAPED: &str = r#"p=$1 i=0
+while [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && [ "$i" -lt 100 ]; do
+  sleep 0.1; i=$((i+1))
+done
+exit 0"#;
 
 /// Writes the journal of unit `$1` since `@$2` (epoch seconds) to `$3`.
 pub const JOURNAL: &str = r#"mkdir -p -- "$(dirname -- "$3")" && journalctl -u "$1" --since "@$2" --no-pager -o short-iso > "$3" 2>&1"#;
@@ -626,15 +666,29 @@ impl Attached {
 
     fn signal(&self, i: usize, pid: u32, graceful: bool) -> Result<()> {
         let tenths = (self.stop_grace.as_millis() / 100).max(1).to_string();
-        let sig = if graceful { "TERM" } else { "KILL" };
+        let a = self.attach()?;
+        let sig = if graceful { a.stop_signal() } else { "KILL" };
+        let tree = if a.process_tree() { "1" } else { "0" };
         self.remote(i)?
             .exec_ok(
-                &sh(SIGNAL, &[&pid.to_string(), sig, &tenths])
+                &sh(SIGNAL, &[&pid.to_string(), sig, &tenths, tree])
                     .timeout(self.stop_grace + Duration::from_secs(60)),
             )
             .map_err(anyhow::Error::new)
             .with_context(|| format!("sending SIG{sig} to {} (pid {pid})", self.what()))?;
         Ok(())
+    }
+
+    /// Whether the database's process is the parent of a tree ([`Attach::process_tree`]).
+    fn is_tree(&self) -> bool {
+        self.attach().is_ok_and(|a| a.process_tree())
+    }
+
+    /// Runs [`TREE`] with `action` on the tree of `pid` on node `i`; its exit status and output.
+    fn tree(&self, i: usize, pid: u32, action: &str) -> Result<crate::control::Output> {
+        self.remote(i)?
+            .exec(&sh(TREE, &[&pid.to_string(), action]))
+            .map_err(anyhow::Error::new)
     }
 
     fn kill_signal(&self, i: usize, pid: u32, sig: &str) -> Result<bool> {
@@ -730,6 +784,9 @@ impl Attached {
                         self.what()
                     )
                 })?;
+                self.remote(i)?
+                    .exec_ok(&sh(WAIT_REAPED, &[&rec.pid.to_string()]))
+                    .map_err(anyhow::Error::new)?;
                 (argv, rec.cwd.clone())
             }
         };
@@ -994,19 +1051,42 @@ impl Pause for Attached {
                 self.what()
             );
         };
-        if !self.kill_signal(i, pid, "STOP")? {
+        let stopped = if self.is_tree() {
+            self.tree(i, pid, "STOP")?.status == 0
+        } else {
+            self.kill_signal(i, pid, "STOP")?
+        };
+        if !stopped {
             bail!("{}: SIGSTOP to pid {pid} failed", self.node(i)?.name);
         }
         Ok(())
     }
     fn resume(&self, i: usize) -> Result<()> {
         for pid in self.find(i)? {
-            self.kill_signal(i, pid, "CONT")?;
+            if self.is_tree() {
+                self.tree(i, pid, "CONT")?;
+            } else {
+                self.kill_signal(i, pid, "CONT")?;
+            }
         }
         Ok(())
     }
+    /// The process, and for a tree every child of it too.
     fn pids(&self, i: usize) -> Result<Vec<u32>> {
-        self.find(i)
+        let found = self.find(i)?;
+        if !self.is_tree() {
+            return Ok(found);
+        }
+        let mut all = Vec::new();
+        for pid in found {
+            let out = self.tree(i, pid, "list")?;
+            all.extend(
+                out.stdout
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        Ok(all)
     }
 }
 

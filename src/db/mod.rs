@@ -509,6 +509,17 @@ pub trait Attach: Send + Sync {
     fn start_command(&self, _i: usize) -> Result<Option<Vec<String>>> {
         Ok(None)
     }
+    /// Whether the process found on a node is the parent of a tree that lives and dies with it
+    /// (PostgreSQL's postmaster and its children): kills, stops and pauses then act on the
+    /// process and its children. Default: false (one process).
+    fn process_tree(&self) -> bool {
+        false
+    }
+    /// The signal of the database's own graceful stop, without `SIG` (PostgreSQL's fast
+    /// shutdown is `INT`). Default: `TERM`.
+    fn stop_signal(&self) -> &'static str {
+        "TERM"
+    }
 }
 
 /// Process control, node by node (`i` indexes the run's nodes).

@@ -25,7 +25,7 @@
 //! back (`fail`), while a connection lost, a timeout, or a `FATAL`/`PANIC` report leave it
 //! unknown (`info`). Nothing is retried. docs/targets/postgres.md has the table.
 
-use super::config::{Isolation, PgOpts, ReadMode, Transfer};
+use super::config::{Isolation, PgOpts, ReadMode, SslMode, Transfer};
 use crate::db::vocab::{
     key_text, sort_elements, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp,
 };
@@ -39,8 +39,16 @@ use tokio_postgres::types::{ToSql, Type};
 /// Identifiers are checked by `PgOpts::check` (lower-case SQL names), so they are spliced.
 pub fn schema_sql(schema: &str) -> String {
     format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE;
-CREATE SCHEMA {schema};
+        "DROP SCHEMA IF EXISTS {schema} CASCADE;\n{}",
+        tables_sql(schema)
+    )
+}
+
+/// The SQL that makes the schema `schema` (which must not exist) and every workload's table in
+/// it, and nothing else: what a run against a deployed PostgreSQL creates.
+pub fn tables_sql(schema: &str) -> String {
+    format!(
+        "CREATE SCHEMA {schema};
 CREATE TABLE {schema}.register (k text PRIMARY KEY, v text NOT NULL);
 CREATE TABLE {schema}.set_elems (e text PRIMARY KEY);
 CREATE TABLE {schema}.counter (id int PRIMARY KEY, n bigint NOT NULL);
@@ -199,6 +207,8 @@ pub struct ConnSettings {
     pub schema: String,
     pub isolation: Isolation,
     pub connect_timeout: Duration,
+    /// Whether to ask for TLS (`sslmode`; netsplit has no TLS, see [`SslMode`]).
+    pub sslmode: SslMode,
 }
 
 impl ConnSettings {
@@ -212,6 +222,7 @@ impl ConnSettings {
             schema: opts.schema.clone(),
             isolation: opts.isolation,
             connect_timeout: opts.connect_timeout,
+            sslmode: opts.sslmode,
         }
     }
 
@@ -231,14 +242,17 @@ impl ConnSettings {
         c.host(host)
             .port(self.port)
             .user(&self.user)
-            .password(&self.password)
             .dbname(dbname)
             .options(self.startup_options(isolation))
             .application_name("netsplit")
             .connect_timeout(self.connect_timeout)
-            .ssl_mode(tokio_postgres::config::SslMode::Disable)
+            .ssl_mode(self.sslmode.pg())
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(5));
+        // No password: the server may not ask for one (trust, peer); if it does, it says so.
+        if !self.password.is_empty() {
+            c.password(&self.password);
+        }
         c
     }
 }
@@ -370,6 +384,10 @@ pub struct PgClient {
     node: String,
     host: String,
     primary_host: String,
+    /// The ports of the own node and of the primary (the settings' port unless
+    /// [`PgClient::with_ports`] says otherwise).
+    port: u16,
+    primary_port: u16,
     s: ClientSettings,
     own: Option<Session>,
     primary: Option<Session>,
@@ -385,11 +403,20 @@ impl PgClient {
             node: node.to_string(),
             host: host.to_string(),
             primary_host: primary_host.to_string(),
+            port: s.conn.port,
+            primary_port: s.conn.port,
             s,
             own: None,
             primary: None,
             stage: Stage::BeforeCommit,
         }
+    }
+
+    /// The same client with its own node and the primary at these ports (`endpoints=`).
+    pub fn with_ports(mut self, port: u16, primary_port: u16) -> PgClient {
+        self.port = port;
+        self.primary_port = primary_port;
+        self
     }
 
     /// The node this client is bound to.
@@ -401,7 +428,7 @@ impl PgClient {
     fn route(&self, effect: Effect) -> Route {
         if effect == Effect::Read
             && self.s.read == ReadMode::Replica
-            && self.host != self.primary_host
+            && (self.host != self.primary_host || self.port != self.primary_port)
         {
             Route::Own
         } else {
@@ -411,17 +438,30 @@ impl PgClient {
 
     /// Connects the session for `route` unless it is there.
     async fn ensure(&mut self, route: Route) -> Result<(), PgError> {
-        let (slot, host, isolation) = match route {
+        let (slot, host, port, isolation) = match route {
             Route::Own => (
                 &mut self.own,
                 &self.host,
+                self.port,
                 self.s.conn.isolation.on_standby(),
             ),
-            Route::Primary => (&mut self.primary, &self.primary_host, self.s.conn.isolation),
+            Route::Primary => (
+                &mut self.primary,
+                &self.primary_host,
+                self.primary_port,
+                self.s.conn.isolation,
+            ),
         };
         if slot.is_none() {
-            *slot =
-                Some(Session::connect(&self.s.conn, host, &self.s.conn.database, isolation).await?);
+            let conn = if port == self.s.conn.port {
+                std::borrow::Cow::Borrowed(&self.s.conn)
+            } else {
+                std::borrow::Cow::Owned(ConnSettings {
+                    port,
+                    ..self.s.conn.clone()
+                })
+            };
+            *slot = Some(Session::connect(&conn, host, &conn.database, isolation).await?);
         }
         Ok(())
     }

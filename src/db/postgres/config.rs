@@ -43,6 +43,10 @@ pub struct PgTargetOpts {
     pub os_user: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// A file whose first line is the password (deploy: existing).
+    pub password_file: Option<String>,
+    /// `disable` or `prefer` (see [`SslMode`]).
+    pub sslmode: Option<String>,
     pub database: Option<String>,
     pub schema: Option<String>,
     pub timeout_ms: Option<u64>,
@@ -117,6 +121,43 @@ impl Isolation {
     }
 }
 
+/// Whether clients ask for TLS. netsplit's client is tokio-postgres without a TLS connector,
+/// so of libpq's modes it takes the two that connect without TLS to a server that allows it:
+/// `disable` (never ask) and `prefer` (ask, and go on without TLS — here always without).
+/// `require`, `verify-ca` and `verify-full` are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Prefer,
+}
+
+impl SslMode {
+    /// Parses the option's value; the error says why TLS modes are refused.
+    pub fn parse(v: &str) -> Result<SslMode, String> {
+        match v.trim() {
+            "disable" => Ok(SslMode::Disable),
+            "prefer" => Ok(SslMode::Prefer),
+            "require" | "verify-ca" | "verify-full" => Err(format!(
+                "sslmode {v:?}: netsplit's PostgreSQL client has no TLS (tokio-postgres without \
+                 a TLS connector): give sslmode=disable (or prefer, which then connects without \
+                 TLS) and let pg_hba.conf accept the control node with `host`, not `hostssl`"
+            )),
+            other => Err(format!(
+                "sslmode {other:?}: one of disable, prefer (require, verify-ca and verify-full \
+                 need TLS, which netsplit's client does not have)"
+            )),
+        }
+    }
+
+    /// tokio-postgres's mode.
+    pub fn pg(self) -> tokio_postgres::config::SslMode {
+        match self {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        }
+    }
+}
+
 /// Where clients send operations that only read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -164,6 +205,12 @@ pub struct PgOpts {
     pub password: String,
     pub database: String,
     pub schema: String,
+    /// Whether clients ask for TLS.
+    pub sslmode: SslMode,
+    /// A database netsplit did not deploy (`deploy: existing`): the role and database are the
+    /// operator's (any name; they are connection parameters, never spliced into SQL), the
+    /// password may be empty (the server may not ask for one), and the schema is the run's.
+    pub existing: bool,
     pub replicas: Replicas,
     pub fsync: bool,
     pub isolation: Isolation,
@@ -292,6 +339,8 @@ impl PgOpts {
             password: String::new(),
             database: p.database,
             schema: p.schema,
+            sslmode: SslMode::Disable,
+            existing: false,
             replicas: p.replicas,
             fsync: p.fsync,
             isolation: p.client.isolation,
@@ -312,7 +361,29 @@ impl PgOpts {
     pub fn from_target_opts(t: PgTargetOpts, password: &str) -> anyhow::Result<PgOpts> {
         let mut o = Self::preset()?;
         o.password = password.to_string();
+        if let Some(m) = &t.sslmode {
+            o.sslmode = SslMode::parse(m)
+                .map_err(|e| bad_input(format!("postgres target options: {e}")))?;
+        }
         o.apply(t);
+        o.check()?;
+        Ok(o)
+    }
+
+    /// The settings for a database netsplit did not deploy: the preset's client settings with
+    /// these options laid over them, the operator's `password` (possibly empty), and the run's
+    /// own `schema`, checked. The options that only make sense for a deployment netsplit makes
+    /// are refused by the caller (`super::opts_for_existing`).
+    pub fn for_existing(t: PgTargetOpts, password: &str, schema: &str) -> anyhow::Result<PgOpts> {
+        let mut o = Self::preset()?;
+        o.existing = true;
+        o.password = password.to_string();
+        if let Some(m) = &t.sslmode {
+            o.sslmode = SslMode::parse(m)
+                .map_err(|e| bad_input(format!("postgres target options: {e}")))?;
+        }
+        o.apply(t);
+        o.schema = schema.to_string();
         o.check()?;
         Ok(o)
     }
@@ -349,12 +420,23 @@ impl PgOpts {
                 self.os_user
             ));
         }
-        identifier("user", &self.user)?;
-        identifier("database", &self.database)?;
+        if self.existing {
+            for (what, v) in [("user", &self.user), ("database", &self.database)] {
+                if v.is_empty() || v.chars().any(|c| c.is_control()) {
+                    return Err(format!(
+                        "{what} must be non-empty, without control characters"
+                    ));
+                }
+            }
+        } else {
+            identifier("user", &self.user)?;
+            identifier("database", &self.database)?;
+        }
         identifier("schema", &self.schema)?;
-        if with_password
-            && (self.password.is_empty() || self.password.chars().any(|c| c.is_control()))
-        {
+        if self.password.chars().any(|c| c.is_control()) {
+            return Err("password must be without control characters".into());
+        }
+        if with_password && !self.existing && self.password.is_empty() {
             return Err("password must be non-empty, without control characters".into());
         }
         if self.read == ReadMode::Replica && self.replicas == Replicas::None {
@@ -402,6 +484,7 @@ impl PgOpts {
         if let Some(v) = t.schema {
             self.schema = v;
         }
+        // `sslmode` is parsed by `PgOpts::from_target_opts` (its error is the option's).
         if let Some(v) = t.timeout_ms {
             self.request_timeout = Duration::from_millis(v);
         }

@@ -95,6 +95,12 @@ pub struct PgLifecycle {
     pub vocabulary: Vocabulary,
     /// The bank may go negative (its clients do not refuse overdrafts).
     pub allow_negative: bool,
+    /// Where clients reach each node: its address and the port, unless `endpoints=` says
+    /// otherwise (deploy: existing).
+    pub endpoints: Vec<(String, u16)>,
+    /// The primary's node index: n1 when netsplit deploys; asked of a deployed PostgreSQL
+    /// (`pg_is_in_recovery()`, src/db/postgres/attach.rs).
+    pub primary: std::sync::atomic::AtomicUsize,
 }
 
 /// PostgreSQL on a set of nodes: node 0 the primary, the others its streaming replicas.
@@ -196,6 +202,10 @@ impl NodeLifecycle for PgLifecycle {
     fn as_primaries(c: &PgCluster) -> Option<&dyn Primaries> {
         Some(c)
     }
+    /// A deployed PostgreSQL (src/db/postgres/attach.rs).
+    fn as_attach(c: &PgCluster) -> Option<&dyn crate::db::Attach> {
+        Some(c)
+    }
     fn kill(c: &PgCluster, i: usize) -> Result<()> {
         c.kill_node(i)
     }
@@ -224,12 +234,30 @@ impl PgCluster {
     pub fn pg_client(&self, i: usize) -> Result<PgClient> {
         self.check_index(i)?;
         let n = &self.nodes[i];
+        let (host, port) = self.endpoint(i);
+        let (phost, pport) = self.endpoint(self.primary_index());
         Ok(PgClient::new(
             &n.name,
-            &n.host,
-            &self.nodes[0].host,
+            &host,
+            &phost,
             ClientSettings::of(&self.opts, self.allow_negative),
-        ))
+        )
+        .with_ports(port, pport))
+    }
+
+    /// Where clients reach node `i`.
+    pub fn endpoint(&self, i: usize) -> (String, u16) {
+        self.endpoints
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| (self.nodes[i].host.clone(), self.opts.port))
+    }
+
+    /// The primary's node index (n1 unless a deployed PostgreSQL said otherwise).
+    pub fn primary_index(&self) -> usize {
+        self.primary
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .min(self.nodes.len().saturating_sub(1))
     }
 
     fn settings(&self) -> ConnSettings {
@@ -568,10 +596,12 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
     }
 
     /// A session with node `i` in the run's database (or `postgres`), at read committed.
-    async fn admin(&self, i: usize, dbname: &str) -> Result<Session, PgError> {
+    pub(super) async fn admin(&self, i: usize, dbname: &str) -> Result<Session, PgError> {
         let mut s = self.settings();
         s.connect_timeout = Duration::from_secs(2);
-        Session::connect(&s, &self.nodes[i].host, dbname, Isolation::ReadCommitted).await
+        let (host, port) = self.endpoint(i);
+        s.port = port;
+        Session::connect(&s, &host, dbname, Isolation::ReadCommitted).await
     }
 
     /// Makes the run's database (if missing), its schema and tables, and the rows the workload
@@ -717,11 +747,12 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         None
     }
 
-    /// The nodes that answer as a primary (not in recovery): n1 while it answers — the
-    /// topology is static. None when no node answered.
+    /// The nodes that answer as a primary (not in recovery): n1 while it answers when
+    /// netsplit deploys — the topology is static. None when no node answered.
     pub fn leaders(&self) -> Option<Vec<String>> {
         let db = self.db_nodes();
-        let roles: Vec<Result<bool, String>> = self.each(|i| {
+        // Over the nodes, not the SSH sessions: a deployed PostgreSQL may be tested without SSH.
+        let roles: Vec<Result<bool, String>> = crate::control::fan_out(&self.nodes, |i, _| {
             if db.contains(&i) {
                 self.in_recovery(i)
             } else {
@@ -750,6 +781,8 @@ mod tests {
             bank: None,
             vocabulary: Vocabulary::Register,
             allow_negative: false,
+            endpoints: Vec::new(),
+            primary: Default::default(),
         };
         assert_eq!(
             c.as_os_user(&[("A".into(), "1".into())], &["/bin/x".into(), "-y".into()]),

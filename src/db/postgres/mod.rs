@@ -12,9 +12,12 @@
 //! - [`lifecycle`]: the deployment on the nodes (install, initdb, base backups, start,
 //!   readiness, kill, pause, teardown), by pid file, signalling each server's whole process
 //!   tree.
+//! - [`attach`]: a PostgreSQL the operator already runs (`deploy: existing`): the primary
+//!   found by asking every node, the run's data in its own schema `netsplit_<run id>`.
 //!
 //! docs/targets/postgres.md is the user-facing description.
 
+pub mod attach;
 pub mod client;
 pub mod config;
 pub mod lifecycle;
@@ -33,7 +36,17 @@ use anyhow::Result;
 /// The settings of a run: the preset, then the target's options, with a fresh password unless
 /// the options give one. PostgreSQL comes from Debian's package only: `target.version` must be
 /// the major version it provides and `target.install_url` is refused.
-pub fn opts_from_plan(plan: &Plan, t: PgTargetOpts) -> Result<PgOpts> {
+pub fn opts_from_plan(plan: &Plan, mut t: PgTargetOpts) -> Result<PgOpts> {
+    if t.password_file.is_some() {
+        let origin = |k: &str| {
+            plan.origins
+                .get(&format!("target.opts.{k}"))
+                .map(|o| format!("{o}: "))
+                .unwrap_or_default()
+        };
+        t.password = Some(existing_password(&t, origin, |_| None)?);
+        t.password_file = None;
+    }
     let opts = PgOpts::from_target_opts(t, &config::fresh_password())?;
     if let Some(v) = &plan.target.version {
         if v != &opts.version && !v.starts_with(&format!("{}.", opts.version)) {
@@ -52,6 +65,115 @@ pub fn opts_from_plan(plan: &Plan, t: PgTargetOpts) -> Result<PgOpts> {
     Ok(opts)
 }
 
+/// The options that only make sense for a PostgreSQL netsplit installs: with `deploy:
+/// existing` they are refused (netsplit configures nothing of a deployed server, and the
+/// schema is the run's own).
+pub const INSTALL_ONLY: &[&str] = &[
+    "replicas", "fsync", "bin_dir", "os_user", "schema", "faketime",
+];
+
+/// The run's own schema in a deployed PostgreSQL: `netsplit_` and the run id, lower-case, `-`
+/// as `_` (`netsplit_20261203t160418_1a2b3c`), a name PostgreSQL takes unquoted.
+pub fn run_schema(run_id: &str) -> String {
+    let id: String = run_id
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' => c.to_ascii_lowercase(),
+            'a'..='z' | '0'..='9' => c,
+            _ => '_',
+        })
+        .collect();
+    format!("netsplit_{id}")
+}
+
+/// The password of a deployed PostgreSQL: `password=`, else the first line of
+/// `password-file=`, else the `PGPASSWORD` environment variable, else none (the server may not
+/// ask). Giving both options is an error.
+pub fn existing_password(
+    t: &PgTargetOpts,
+    origin: impl Fn(&str) -> String,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String> {
+    match (&t.password, &t.password_file) {
+        (Some(_), Some(_)) => Err(bad_input(format!(
+            "{}target.opts.password-file: give password= or password-file=, not both",
+            origin("password_file")
+        ))),
+        (Some(p), None) => Ok(p.clone()),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                bad_input(format!(
+                    "{}target.opts.password-file: {f}: {e}",
+                    origin("password_file")
+                ))
+            })?;
+            Ok(text.lines().next().unwrap_or("").to_string())
+        }
+        (None, None) => Ok(env("PGPASSWORD").unwrap_or_default()),
+    }
+}
+
+/// The settings of a run against a deployed PostgreSQL: the operator's role (`user=`, else
+/// `PGUSER`, else `postgres`), database (`database=`, else `PGDATABASE`, else the role's name),
+/// password ([`existing_password`]) and `sslmode`, the client settings of the preset laid over
+/// by the options, and the run's own schema ([`run_schema`]).
+pub fn opts_for_existing(
+    plan: &Plan,
+    mut t: PgTargetOpts,
+    run_id: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<PgOpts> {
+    let origin = |k: &str| {
+        [k.to_string(), k.replace('_', "-")]
+            .iter()
+            .find_map(|k| plan.origins.get(&format!("target.opts.{k}")))
+            .map(|o| format!("{o}: "))
+            .unwrap_or_default()
+    };
+    let given = [
+        ("replicas", t.replicas.is_some()),
+        ("fsync", t.fsync.is_some()),
+        ("bin_dir", t.bin_dir.is_some()),
+        ("os_user", t.os_user.is_some()),
+        ("schema", t.schema.is_some()),
+        ("faketime", t.faketime.is_some()),
+    ];
+    debug_assert_eq!(given.len(), INSTALL_ONLY.len());
+    if let Some((k, _)) = given.iter().find(|(_, g)| *g) {
+        let why = if *k == "schema" {
+            "the run's data lives in its own schema netsplit_<run id>, made and dropped by netsplit"
+        } else {
+            "netsplit configures nothing of a database it did not deploy"
+        };
+        return Err(bad_input(format!(
+            "{}target.opts.{}: only with deploy: install ({why})",
+            origin(k),
+            k.replace('_', "-")
+        )));
+    }
+    if plan.target.version.is_some() || plan.target.install_url.is_some() {
+        return Err(bad_input(
+            "target.version / target.install_url: only with deploy: install (netsplit installs \
+             nothing on a deployed database)",
+        ));
+    }
+    let password = existing_password(&t, origin, &env)?;
+    let user = t
+        .user
+        .take()
+        .or_else(|| env("PGUSER"))
+        .unwrap_or_else(|| "postgres".into());
+    t.database = t
+        .database
+        .take()
+        .or_else(|| env("PGDATABASE"))
+        .or(Some(user.clone()));
+    t.user = Some(user);
+    t.password = None;
+    t.password_file = None;
+    PgOpts::for_existing(t, &password, &run_schema(run_id))
+}
+
 /// The postgres target of one run: PostgreSQL's [`PgLifecycle`] in the [`Cluster`] wrapper.
 pub type Postgres = PgCluster;
 
@@ -67,16 +189,27 @@ impl DbType for PgCluster {
     type Options = PgTargetOpts;
 
     fn build(env: DbEnv, opts: PgTargetOpts) -> Result<Postgres> {
-        let opts = opts_from_plan(&env.plan, opts)?;
+        let existing = env.deploy.existing();
+        let opts = if existing {
+            opts_for_existing(&env.plan, opts, &env.deploy.run_id, |k| {
+                std::env::var(k).ok().filter(|v| !v.is_empty())
+            })?
+        } else {
+            opts_from_plan(&env.plan, opts)?
+        };
         let vocabulary = env.vocabulary::<Self>()?;
         let bank = env.bank(vocabulary)?;
-        let faketime = opts.faketime.resolve(&env.plan);
+        // A deployed server was not started under libfaketime.
+        let faketime = !existing && opts.faketime.resolve(&env.plan);
+        let endpoints = env.endpoints(opts.port);
         let db = PgLifecycle {
             opts,
             faketime,
             bank: bank.as_ref().map(|b| (b.accounts, b.total)),
             vocabulary,
             allow_negative: bank.is_some_and(|b| b.allow_negative),
+            endpoints,
+            primary: Default::default(),
         };
         Cluster::new(env.nodes, env.remotes, db)
     }
@@ -89,6 +222,100 @@ mod tests {
 
     fn typed(plan: &Plan) -> Result<PgTargetOpts> {
         crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+    }
+
+    fn flags(pairs: &[(&str, &str)]) -> (Plan, PgTargetOpts) {
+        let mut plan = Plan::default();
+        plan.target.name = "postgres".into();
+        for (k, v) in pairs {
+            plan.target.opts.insert(k.to_string(), json!(v));
+            plan.origins
+                .set(&format!("target.opts.{k}"), format!("--target-opt {k}={v}"));
+        }
+        let t = typed(&plan).unwrap();
+        (plan, t)
+    }
+
+    #[test]
+    fn a_deployed_postgres_takes_the_operators_connection_and_refuses_install_options() {
+        let id = "20261203T160418-1a2b3c";
+        assert_eq!(run_schema(id), "netsplit_20261203t160418_1a2b3c");
+        let env = |k: &str| match k {
+            "PGPASSWORD" => Some("envpw".to_string()),
+            "PGUSER" => Some("envuser".to_string()),
+            _ => None,
+        };
+        let (plan, t) = flags(&[]);
+        let o = opts_for_existing(&plan, t, id, env).unwrap();
+        assert!(o.existing);
+        assert_eq!(o.schema, "netsplit_20261203t160418_1a2b3c");
+        assert_eq!(
+            (o.user.as_str(), o.database.as_str(), o.password.as_str()),
+            ("envuser", "envuser", "envpw")
+        );
+        // No environment: libpq's defaults, and no password.
+        let (plan, t) = flags(&[]);
+        let o = opts_for_existing(&plan, t, id, |_| None).unwrap();
+        assert_eq!(
+            (o.user.as_str(), o.database.as_str(), o.password.as_str()),
+            ("postgres", "postgres", "")
+        );
+        // Options win; the password file's first line; any role and database name.
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\nignored\n").unwrap();
+        let pwopt = pw.display().to_string();
+        let (plan, t) = flags(&[
+            ("user", "App User"),
+            ("database", "AppDB"),
+            ("password-file", &pwopt),
+            ("sslmode", "prefer"),
+            ("isolation", "serializable"),
+            ("read", "replica"),
+        ]);
+        let o = opts_for_existing(&plan, t, id, env).unwrap();
+        assert_eq!(
+            (o.user.as_str(), o.database.as_str(), o.password.as_str()),
+            ("App User", "AppDB", "s3cret")
+        );
+        assert_eq!(o.sslmode, config::SslMode::Prefer);
+        assert_eq!(o.isolation, Isolation::Serializable);
+        assert_eq!(o.read, ReadMode::Replica);
+
+        for (pairs, needle) in [
+            (
+                &[("replicas", "sync")][..],
+                "target.opts.replicas: only with deploy: install",
+            ),
+            (&[("schema", "mine")][..], "netsplit_<run id>"),
+            (
+                &[("os-user", "pg")][..],
+                "target.opts.os-user: only with deploy: install",
+            ),
+            (&[("fsync", "off")][..], "only with deploy: install"),
+            (&[("sslmode", "require")][..], "no TLS"),
+            (&[("sslmode", "bogus")][..], "one of disable, prefer"),
+            (
+                &[("password", "a"), ("password-file", "/x")][..],
+                "not both",
+            ),
+            (
+                &[("password-file", "/nonexistent/pw")][..],
+                "/nonexistent/pw",
+            ),
+        ] {
+            let (plan, t) = flags(pairs);
+            let e = opts_for_existing(&plan, t, id, env).unwrap_err();
+            assert_eq!(crate::error::exit_code_for(&e), 254, "{e}");
+            let e = crate::error::one_line(&e);
+            assert!(e.contains(needle), "{pairs:?}: {e}");
+            assert!(!e.contains('\n'));
+        }
+        let (plan, t) = flags(&[("replicas", "sync")]);
+        let e = opts_for_existing(&plan, t, id, env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("--target-opt replicas=sync: "), "{e}");
     }
 
     #[test]
