@@ -6,6 +6,11 @@
 //!   and pauses is VALID; afterwards the database still runs on every node with the same data
 //!   directory, a key written before the run outside `netsplit/` keeps its value, and no key of
 //!   the run is left;
+//! - Redis with Sentinel (`sentinels=`, `master-name=`): a primary, two replicas and three
+//!   Sentinels started by hand; partitions of the primary longer than the Sentinels'
+//!   `down-after-milliseconds` lose acknowledged writes (INVALID), short partitions, kills and
+//!   pauses lose none (VALID), and the operator's servers and Sentinels still run
+//!   (tests/deployed/redis-sentinel-*.yaml);
 //! - client-only mode (`--no-ssh`) records and checks without faults; faults are refused;
 //! - bad input (no process option with kill, a wrong process name, an unreachable endpoint, a
 //!   node without SSH) stops in preflight with one line naming the node, exit 254, and changes
@@ -799,7 +804,7 @@ fn redis_with_sentinel_started_by_hand_loses_writes_under_long_partitions_and_no
     );
     let master = format!("master-name={name}");
     let opts = ["--target-opt", &addrs, "--target-opt", &master];
-    let plan = |p: &str| format!("{}/plans/{p}", env!("CARGO_MANIFEST_DIR"));
+    let plan = |p: &str| format!("{}/tests/deployed/{p}", env!("CARGO_MANIFEST_DIR"));
 
     // A master name the Sentinels do not know: preflight, one line, nothing changed.
     let (out, _) = test_existing(
@@ -807,7 +812,7 @@ fn redis_with_sentinel_started_by_hand_loses_writes_under_long_partitions_and_no
         "redis",
         &[
             "--plan",
-            &plan("redis-sentinel-deployed-short-faults.yaml"),
+            &plan("redis-sentinel-short-faults.yaml"),
             "--target-opt",
             &addrs,
             "--target-opt",
@@ -818,7 +823,7 @@ fn redis_with_sentinel_started_by_hand_loses_writes_under_long_partitions_and_no
 
     // Partitions of the primary (10 s) longer than down-after-milliseconds (5 s): the Sentinels
     // fail over while the clients go on writing to the old primary, which loses those writes.
-    let long = plan("redis-sentinel-deployed-loses-writes.yaml");
+    let long = plan("redis-sentinel-loses-writes.yaml");
     let (out, run) = test_existing(&store, "redis", &[&["--plan", &long][..], &opts].concat());
     let run = run.unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
     assert_eq!(
@@ -859,7 +864,7 @@ fn redis_with_sentinel_started_by_hand_loses_writes_under_long_partitions_and_no
 
     // Short partitions, kills and pauses (1 s each): no failover, nothing lost. The master is
     // where the last failover left it: the run follows it through the Sentinels.
-    let short = plan("redis-sentinel-deployed-short-faults.yaml");
+    let short = plan("redis-sentinel-short-faults.yaml");
     let (out, run) = test_existing(&store, "redis", &[&["--plan", &short][..], &opts].concat());
     let run = run.unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
     assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
