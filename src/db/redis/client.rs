@@ -569,6 +569,47 @@ mod tests {
         assert!(r.error.unwrap().starts_with("READONLY"));
     }
 
+    /// A Sentinel that answers one `get-master-addr-by-name` with `10.9.8.7:7000`; its port.
+    fn fake_sentinel() -> u16 {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).contains("get-master-addr-by-name"));
+            s.write_all(b"*2\r\n$8\r\n10.9.8.7\r\n$4\r\n7000\r\n")
+                .unwrap();
+        });
+        port
+    }
+
+    #[test]
+    fn a_sentinel_that_does_not_answer_is_passed_over_for_the_next() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let o = RedisOpts::preset().unwrap();
+        // Port 1 refuses: the second Sentinel decides.
+        let dead = ("127.0.0.1".to_string(), 1);
+        let mut c = RedisClient::new("n1", "127.0.0.1", "127.0.0.1", &o)
+            .sentinels(vec![dead.clone(), ("127.0.0.1".into(), fake_sentinel())]);
+        rt.block_on(c.discover_primary()).unwrap();
+        assert_eq!((c.primary_host(), c.primary_port), ("10.9.8.7", 7000));
+        // None answers: a connect error (nothing reached the database) naming each.
+        let mut c = RedisClient::new("n1", "127.0.0.1", "127.0.0.1", &o)
+            .sentinels(vec![dead.clone(), ("127.0.0.1".into(), 2)]);
+        let e = rt.block_on(c.discover_primary()).unwrap_err();
+        assert!(e.never_sent(), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("127.0.0.1:1") && text.contains("127.0.0.1:2"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn the_client_implements_what_the_target_declares() {
         let o = RedisOpts::preset().unwrap();
