@@ -277,7 +277,7 @@ fn plan_args(plan: &crate::plan::Plan) -> NodeArgs {
         username: (n.username != "root").then(|| n.username.clone()),
         ssh_private_key: n.ssh_private_key.as_ref().map(PathBuf::from),
         ssh_port: (n.ssh_port != 22).then_some(n.ssh_port),
-        strict_host_key_checking: false,
+        strict_host_key_checking: n.strict_host_key_checking,
     }
 }
 

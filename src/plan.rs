@@ -158,6 +158,8 @@ pub struct NodesPlan {
     pub username: String,
     pub ssh_private_key: Option<String>,
     pub ssh_port: u16,
+    /// Refuse host keys not already in ~/.ssh/known_hosts (`--strict-host-key-checking`).
+    pub strict_host_key_checking: bool,
     /// No SSH to the nodes (`--no-ssh`): clients only, no faults (only with `deploy: existing`).
     pub no_ssh: bool,
 }
@@ -234,6 +236,7 @@ impl Default for NodesPlan {
             username: "root".into(),
             ssh_private_key: None,
             ssh_port: 22,
+            strict_host_key_checking: false,
             no_ssh: false,
         }
     }
@@ -501,11 +504,9 @@ pub struct Overrides {
     pub workload: Option<String>,
     /// `--nemesis LIST|none`: preset names from `nemeses/` or fault names, comma-separated.
     pub nemesis: Option<String>,
-    pub nodes: Option<Vec<String>>,
-    pub nodes_file: Option<String>,
-    pub cluster: Option<String>,
-    pub username: Option<String>,
-    pub ssh_private_key: Option<String>,
+    /// `--cluster`, `--nodes`, `--nodes-file` and the SSH flags: what is given replaces the
+    /// plan's.
+    pub nodes: crate::nodes::NodeArgs,
     pub concurrency: Option<usize>,
     pub rate: Option<f64>,
     pub time_limit: Option<f64>,
@@ -831,21 +832,26 @@ pub fn resolve_text(file: Option<(String, String)>, ov: &Overrides) -> Result<Pl
         origins.set(&format!("target.opts.{k}"), format!("--target-opt {k}={v}"));
     }
     same_option_twice(&plan.target.opts, &origins, &ov.target_opts)?;
-    if let Some(v) = &ov.nodes {
-        plan.nodes.nodes = v.clone();
+    let n = &ov.nodes;
+    if !n.nodes.is_empty() {
+        plan.nodes.nodes = n.nodes.clone();
     }
-    if let Some(v) = &ov.nodes_file {
-        plan.nodes.nodes_file = Some(v.clone());
+    if let Some(v) = &n.nodes_file {
+        plan.nodes.nodes_file = Some(v.display().to_string());
     }
-    if let Some(v) = &ov.cluster {
+    if let Some(v) = &n.cluster {
         plan.nodes.cluster = Some(v.clone());
     }
-    if let Some(v) = &ov.username {
+    if let Some(v) = &n.username {
         plan.nodes.username = v.clone();
     }
-    if let Some(v) = &ov.ssh_private_key {
-        plan.nodes.ssh_private_key = Some(v.clone());
+    if let Some(v) = &n.ssh_private_key {
+        plan.nodes.ssh_private_key = Some(v.display().to_string());
     }
+    if let Some(v) = n.ssh_port {
+        plan.nodes.ssh_port = v;
+    }
+    plan.nodes.strict_host_key_checking |= n.strict_host_key_checking;
     if let Some(v) = ov.concurrency {
         plan.run.concurrency = v;
     }

@@ -27,31 +27,15 @@ pub struct HealArgs {
     /// Db option KEY=VALUE (repeatable).
     #[arg(long = "target-opt", value_name = "K=V")]
     pub target_opt: Vec<String>,
-    /// Nodes, comma-separated.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["nodes_file", "cluster"])]
-    pub nodes: Option<Vec<String>>,
-    /// A file with one node per line.
-    #[arg(long, conflicts_with = "cluster")]
-    pub nodes_file: Option<String>,
-    /// A local cluster made by `netsplit cluster up`.
-    #[arg(long)]
-    pub cluster: Option<String>,
-    /// SSH user.
-    #[arg(long)]
-    pub username: Option<String>,
-    /// SSH private key.
-    #[arg(long)]
-    pub ssh_private_key: Option<String>,
+    /// Where the nodes are (over the plan's `nodes:`).
+    #[command(flatten)]
+    pub nodes: crate::nodes::NodeArgs,
 }
 
 pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
     let ov = Overrides {
         target: args.target.clone(),
         nodes: args.nodes.clone(),
-        nodes_file: args.nodes_file.clone(),
-        cluster: args.cluster.clone(),
-        username: args.username.clone(),
-        ssh_private_key: args.ssh_private_key.clone(),
         nemesis: Some("none".into()),
         deploy: args.deploy,
         target_opts: args

@@ -28,21 +28,9 @@ pub struct TestArgs {
     /// Faults: a comma-separated list of presets or fault names, or `none`.
     #[arg(long)]
     pub nemesis: Option<String>,
-    /// Nodes, comma-separated.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["nodes_file", "cluster"])]
-    pub nodes: Option<Vec<String>>,
-    /// A file with one node per line.
-    #[arg(long, conflicts_with = "cluster")]
-    pub nodes_file: Option<String>,
-    /// A local cluster made by `netsplit cluster up`.
-    #[arg(long)]
-    pub cluster: Option<String>,
-    /// SSH user.
-    #[arg(long)]
-    pub username: Option<String>,
-    /// SSH private key.
-    #[arg(long)]
-    pub ssh_private_key: Option<String>,
+    /// Where the nodes are (over the plan's `nodes:`).
+    #[command(flatten)]
+    pub nodes: crate::nodes::NodeArgs,
     /// Client workers.
     #[arg(long)]
     pub concurrency: Option<usize>,
@@ -111,10 +99,6 @@ impl TestArgs {
             workload: self.workload.clone(),
             nemesis: self.nemesis.clone(),
             nodes: self.nodes.clone(),
-            nodes_file: self.nodes_file.clone(),
-            cluster: self.cluster.clone(),
-            username: self.username.clone(),
-            ssh_private_key: self.ssh_private_key.clone(),
             concurrency: self.concurrency,
             rate: self.rate,
             time_limit: self.time_limit,

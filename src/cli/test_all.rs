@@ -42,21 +42,9 @@ pub struct TestAllArgs {
     /// Store directory for every plan (overrides the plans' `run.store`).
     #[arg(long)]
     pub store: Option<String>,
-    /// Local cluster for every plan (overrides the plans' nodes).
-    #[arg(long, conflicts_with_all = ["nodes", "nodes_file"])]
-    pub cluster: Option<String>,
-    /// Nodes for every plan, comma-separated.
-    #[arg(long, value_delimiter = ',', conflicts_with = "nodes_file")]
-    pub nodes: Option<Vec<String>>,
-    /// A file with one node per line, for every plan.
-    #[arg(long)]
-    pub nodes_file: Option<String>,
-    /// SSH user for every plan.
-    #[arg(long)]
-    pub username: Option<String>,
-    /// SSH private key for every plan.
-    #[arg(long)]
-    pub ssh_private_key: Option<String>,
+    /// Where the nodes are, for every plan (over the plans' `nodes:`).
+    #[command(flatten)]
+    pub nodes: crate::nodes::NodeArgs,
 }
 
 /// `--shard I/N`.
@@ -161,11 +149,7 @@ pub fn run(args: TestAllArgs, registry: &Registry) -> Result<u8> {
     };
     let ov = Overrides {
         store: args.store.clone(),
-        cluster: args.cluster.clone(),
         nodes: args.nodes.clone(),
-        nodes_file: args.nodes_file.clone(),
-        username: args.username.clone(),
-        ssh_private_key: args.ssh_private_key.clone(),
         ..Overrides::default()
     };
     if plans.is_empty() {

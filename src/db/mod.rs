@@ -129,6 +129,35 @@ pub struct DbEnv {
     pub deploy: Deployment,
 }
 
+impl DbEnv {
+    /// The vocabulary target `T` uses for the run's workload, or bad input saying what it
+    /// speaks.
+    pub fn vocabulary<T: DbType>(&self) -> Result<vocab::Vocabulary> {
+        vocab::Vocabulary::for_run(T::NAME, T::VOCABULARIES, &self.workload)
+    }
+
+    /// The bank workload's parameters (accounts, total, overdrafts) when the run speaks the
+    /// bank vocabulary.
+    pub fn bank(
+        &self,
+        vocabulary: vocab::Vocabulary,
+    ) -> Result<Option<crate::workload::bank::BankParams>> {
+        match vocabulary {
+            vocab::Vocabulary::Bank => Ok(Some(self.workload.params()?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Where clients reach each node: its address (or its `endpoints=` entry) and `port`.
+    pub fn endpoints(&self, port: u16) -> Vec<(String, u16)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| self.deploy.endpoint(i, n, port))
+            .collect()
+    }
+}
+
 /// The options every target has, taken out of `target.opts` before the target's own are
 /// parsed (so no target may use these names): how to find the database's process on a node
 /// when netsplit did not start it, and where its clients are. docs/deployed-databases.md.

@@ -44,17 +44,7 @@ pub struct NoopOpts {
 }
 
 /// The vocabularies the in-memory database speaks: every one netsplit knows.
-pub const VOCABULARIES: &[&str] = &[
-    Vocabulary::Register.name(),
-    Vocabulary::Set.name(),
-    Vocabulary::Counter.name(),
-    Vocabulary::Bank.name(),
-    Vocabulary::ListAppend.name(),
-    Vocabulary::RwRegister.name(),
-    Vocabulary::Queue.name(),
-    Vocabulary::UniqueIds.name(),
-    Vocabulary::Mutex.name(),
-];
+pub const VOCABULARIES: &[&str] = Vocabulary::ALL_NAMES;
 
 /// The test-only lying target: `noop` with `lie=2` (every second write acknowledged but
 /// dropped), registered under its own name.

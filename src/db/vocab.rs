@@ -62,6 +62,31 @@ impl Vocabulary {
         Vocabulary::Mutex,
     ];
 
+    /// The names of every vocabulary netsplit knows (what the in-memory `noop` speaks).
+    pub const ALL_NAMES: &'static [&'static str] = &[
+        Vocabulary::Register.name(),
+        Vocabulary::Set.name(),
+        Vocabulary::Counter.name(),
+        Vocabulary::Bank.name(),
+        Vocabulary::ListAppend.name(),
+        Vocabulary::RwRegister.name(),
+        Vocabulary::Queue.name(),
+        Vocabulary::UniqueIds.name(),
+        Vocabulary::Mutex.name(),
+    ];
+
+    /// The names of the vocabularies with a client trait ([`RegisterClient`] …
+    /// [`RwRegisterClient`]): what a database that implements all of them speaks (etcd,
+    /// postgres).
+    pub const WITH_TRAITS: &'static [&'static str] = &[
+        Vocabulary::Register.name(),
+        Vocabulary::Set.name(),
+        Vocabulary::Counter.name(),
+        Vocabulary::Bank.name(),
+        Vocabulary::ListAppend.name(),
+        Vocabulary::RwRegister.name(),
+    ];
+
     /// Its name, as workloads and targets declare it (`list-append`).
     pub const fn name(self) -> &'static str {
         match self {

@@ -10,6 +10,7 @@ mod extension;
 mod faults_e2e;
 mod hostile;
 mod layering;
+mod memcached;
 mod nemesis;
 mod nodes;
 mod postgres;

@@ -221,6 +221,27 @@ impl<'a> Lenient<'a> {
     fn text(&self) -> Option<&'a str> {
         self.0.as_str().map(str::trim)
     }
+
+    /// Visits an object's entries (leniently, as `fields` of a struct when given); anything
+    /// else is an error saying it expected `what`.
+    fn object<V: Visitor<'a>>(
+        self,
+        v: V,
+        fields: &'static [&'static str],
+        what: &str,
+    ) -> Result<V::Value, Error> {
+        match self.0 {
+            Value::Object(m) => v.visit_map(MapAcc {
+                it: m.iter(),
+                fields,
+                pending: None,
+            }),
+            other => Err(err(format!(
+                "invalid type: {}, expected {what}",
+                kind(other)
+            ))),
+        }
+    }
 }
 
 macro_rules! lenient_number {
@@ -325,17 +346,7 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Object(m) => v.visit_map(MapAcc {
-                it: m.iter(),
-                fields: &[],
-                pending: None,
-            }),
-            other => Err(err(format!(
-                "invalid type: {}, expected a map",
-                kind(other)
-            ))),
-        }
+        self.object(v, &[], "a map")
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -344,17 +355,7 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Object(m) => v.visit_map(MapAcc {
-                it: m.iter(),
-                fields,
-                pending: None,
-            }),
-            other => Err(err(format!(
-                "invalid type: {}, expected a map of options",
-                kind(other)
-            ))),
-        }
+        self.object(v, fields, "a map of options")
     }
 
     fn deserialize_enum<V: Visitor<'de>>(

@@ -25,7 +25,7 @@ use super::vocab::Vocabulary;
 use super::{Attach, BoxFuture, DbEnv, DbType};
 use crate::error::bad_input;
 use crate::plan::Plan;
-use crate::workload::bank::{initial_balances, BankParams};
+use crate::workload::bank::initial_balances;
 use anyhow::{anyhow, Result};
 
 /// The settings of a run: the preset, then `target.install_url`, then the target's options,
@@ -52,14 +52,7 @@ pub fn opts_from_plan(plan: &Plan, mut t: EtcdTargetOpts) -> Result<EtcdOpts> {
 }
 
 /// The vocabularies etcd's clients speak ([`EtcdClient`] implements each).
-pub const VOCABULARIES: &[&str] = &[
-    Vocabulary::Register.name(),
-    Vocabulary::Set.name(),
-    Vocabulary::Counter.name(),
-    Vocabulary::Bank.name(),
-    Vocabulary::ListAppend.name(),
-    Vocabulary::RwRegister.name(),
-];
+pub const VOCABULARIES: &[&str] = Vocabulary::WITH_TRAITS;
 
 /// The etcd target of one run: etcd's [`EtcdLifecycle`] in the [`Cluster`] wrapper.
 pub type Etcd = EtcdCluster;
@@ -74,17 +67,12 @@ impl DbType for EtcdCluster {
 
     fn build(env: DbEnv, opts: EtcdTargetOpts) -> Result<Etcd> {
         let opts = opts_from_plan(&env.plan, opts)?;
-        let vocabulary = Vocabulary::for_run("etcd", VOCABULARIES, &env.workload)?;
-        let bank = match vocabulary {
-            Vocabulary::Bank => Some(env.workload.params::<BankParams>()?),
-            _ => None,
-        };
+        let vocabulary = env.vocabulary::<Self>()?;
+        let bank = env.bank(vocabulary)?;
         let urls = env
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let (host, port) = env.deploy.endpoint(i, n, opts.client_port);
+            .endpoints(opts.client_port)
+            .into_iter()
+            .map(|(host, port)| {
                 let host = if host.contains(':') {
                     format!("[{host}]")
                 } else {

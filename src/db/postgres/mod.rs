@@ -28,7 +28,6 @@ use super::vocab::Vocabulary;
 use super::{DbEnv, DbType};
 use crate::error::bad_input;
 use crate::plan::Plan;
-use crate::workload::bank::BankParams;
 use anyhow::Result;
 
 /// The settings of a run: the preset, then the target's options, with a fresh password unless
@@ -57,14 +56,7 @@ pub fn opts_from_plan(plan: &Plan, t: PgTargetOpts) -> Result<PgOpts> {
 pub type Postgres = PgCluster;
 
 /// The vocabularies postgres's clients speak ([`PgClient`] implements each).
-pub const VOCABULARIES: &[&str] = &[
-    Vocabulary::Register.name(),
-    Vocabulary::Set.name(),
-    Vocabulary::Counter.name(),
-    Vocabulary::Bank.name(),
-    Vocabulary::ListAppend.name(),
-    Vocabulary::RwRegister.name(),
-];
+pub const VOCABULARIES: &[&str] = Vocabulary::WITH_TRAITS;
 
 impl DbType for PgCluster {
     const NAME: &'static str = "postgres";
@@ -76,11 +68,8 @@ impl DbType for PgCluster {
 
     fn build(env: DbEnv, opts: PgTargetOpts) -> Result<Postgres> {
         let opts = opts_from_plan(&env.plan, opts)?;
-        let vocabulary = Vocabulary::for_run("postgres", VOCABULARIES, &env.workload)?;
-        let bank = match vocabulary {
-            Vocabulary::Bank => Some(env.workload.params::<BankParams>()?),
-            _ => None,
-        };
+        let vocabulary = env.vocabulary::<Self>()?;
+        let bank = env.bank(vocabulary)?;
         let faketime = opts.faketime.resolve(&env.plan);
         let db = PgLifecycle {
             opts,

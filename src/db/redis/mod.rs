@@ -134,14 +134,9 @@ impl DbType for RedisCluster {
     fn build(env: DbEnv, opts: RedisTargetOpts) -> Result<Redis> {
         let no_failover = opts.failover == Some(Failover::None);
         let mut opts = opts_from_plan(&env.plan, opts)?;
-        let vocabulary = Vocabulary::for_run("redis", VOCABULARIES, &env.workload)?;
+        let vocabulary = env.vocabulary::<Self>()?;
         let faketime = opts.faketime.resolve(&env.plan);
-        let endpoints: Vec<(String, u16)> = env
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| env.deploy.endpoint(i, n, opts.port))
-            .collect();
+        let endpoints = env.endpoints(opts.port);
         let origin = env
             .plan
             .origins

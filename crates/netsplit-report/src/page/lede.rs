@@ -117,12 +117,7 @@ fn first_evidence(c: &Value) -> Option<u64> {
         match (k.as_str(), v) {
             ("anomalies", Value::Object(m)) => {
                 for a in m.values().filter_map(Value::as_array).flatten() {
-                    for t in a
-                        .get("txns")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
+                    for t in super::listed(a, "txns") {
                         found.extend(t.get("invoke_event").and_then(Value::as_u64));
                     }
                 }

@@ -265,6 +265,11 @@ fn faults_table(h: &mut String, faults: Option<&Value>) {
     h.push_str("</table>\n");
 }
 
+/// The items of the array `v[key]` (none when it is missing or not an array).
+fn listed<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten()
+}
+
 /// Event indices named as evidence by invalid checkers (stuck ops, anomaly transactions, bad
 /// reads), drawn highlighted in the charts.
 fn highlighted(r: &Value) -> HashSet<u64> {
@@ -281,12 +286,7 @@ fn highlighted(r: &Value) -> HashSet<u64> {
         if c.get("valid") == Some(&Value::Bool(true)) {
             continue;
         }
-        for f in c
-            .get("failures")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for f in listed(c, "failures") {
             add(f.pointer("/stuck/invoke"));
             add(f.pointer("/stuck/complete"));
         }
@@ -297,23 +297,13 @@ fn highlighted(r: &Value) -> HashSet<u64> {
             .flatten()
         {
             for a in list.1.as_array().into_iter().flatten() {
-                for t in a
-                    .get("txns")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for t in listed(a, "txns") {
                     add(t.get("invoke_event"));
                     add(t.get("complete_event"));
                 }
             }
         }
-        for e in c
-            .get("errors")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for e in listed(c, "errors") {
             add(e.get("index"));
         }
         // consistency models: the witnesses of the violated ones
@@ -324,12 +314,7 @@ fn highlighted(r: &Value) -> HashSet<u64> {
             .flat_map(|m| m.values())
             .filter(|m| m.get("valid") == Some(&Value::Bool(false)))
         {
-            for o in m
-                .get("witness")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for o in listed(m, "witness") {
                 add(o.get("invoke"));
                 add(o.get("complete"));
             }
