@@ -6,6 +6,11 @@
 //!   and pauses is VALID; afterwards the database still runs on every node with the same data
 //!   directory, a key written before the run outside `netsplit/` keeps its value, and no key of
 //!   the run is left;
+//! - Redis with Sentinel (`sentinels=`, `master-name=`): a primary, two replicas and three
+//!   Sentinels started by hand; partitions of the primary longer than the Sentinels'
+//!   `down-after-milliseconds` lose acknowledged writes (INVALID), short partitions, kills and
+//!   pauses lose none (VALID), and the operator's servers and Sentinels still run
+//!   (tests/deployed/redis-sentinel-*.yaml);
 //! - client-only mode (`--no-ssh`) records and checks without faults; faults are refused;
 //! - bad input (no process option with kill, a wrong process name, an unreachable endpoint, a
 //!   node without SSH) stops in preflight with one line naming the node, exit 254, and changes
@@ -639,5 +644,270 @@ fn redis_found_by_pid_file_and_started_by_command_keeps_its_data_with_leave_data
     assert!(
         !keys.is_empty() && keys.iter().all(|k| k.starts_with(&ns)),
         "{keys:?}"
+    );
+}
+
+/// The Sentinels an operator runs beside the Redis of [`UserDb`]: `redis-sentinel` on every
+/// node, watching the primary (n1) as master `name`; killed (by pid, in the nodes' namespaces)
+/// on drop.
+struct UserSentinels {
+    nodes: Vec<(String, String)>,
+}
+
+const SENTINEL_PORT: u16 = 26379;
+
+impl UserSentinels {
+    fn start(db: &UserDb, name: &str, down_after_ms: u64) -> UserSentinels {
+        let s = UserSentinels {
+            nodes: db.nodes.clone(),
+        };
+        s.stop_all();
+        let primary = &db.nodes[0].1;
+        for (n, a) in &db.nodes {
+            let d = format!("{}/{n}", db.dir);
+            on_node(
+                n,
+                &format!(
+                    "printf 'bind {a}\\nport {SENTINEL_PORT}\\nprotected-mode no\\ndaemonize no\\n\
+                     dir {d}\\nlogfile {d}/sentinel.log\\npidfile {d}/sentinel.pid\\n\
+                     sentinel monitor {name} {primary} 6379 2\\n\
+                     sentinel down-after-milliseconds {name} {down_after_ms}\\n\
+                     sentinel failover-timeout {name} 10000\\n' > {d}/sentinel.conf && \
+                     cd {d} && setsid redis-sentinel {d}/sentinel.conf \
+                     </dev/null >/dev/null 2>&1 &"
+                ),
+            );
+        }
+        // Until each knows the two replicas and the two other Sentinels.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !(0..s.nodes.len()).all(|i| {
+            s.master(i, name).is_some_and(|m| {
+                m.get("num-slaves").map(String::as_str) == Some("2")
+                    && m.get("num-other-sentinels").map(String::as_str) == Some("2")
+            })
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "the Sentinels did not meet in 60s"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        s
+    }
+
+    /// `SENTINEL MASTER name` of node `i`'s Sentinel.
+    fn master(&self, i: usize, name: &str) -> Option<std::collections::HashMap<String, String>> {
+        let mut c =
+            SyncConn::connect(&self.nodes[i].1, SENTINEL_PORT, Duration::from_secs(2)).ok()?;
+        let Ok(Reply::Array(a)) = c.call(&["SENTINEL", "MASTER", name]) else {
+            return None;
+        };
+        let text: Vec<String> = a
+            .into_iter()
+            .map(|r| match r {
+                Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        Some(
+            text.chunks(2)
+                .filter(|p| p.len() == 2)
+                .map(|p| (p[0].clone(), p[1].clone()))
+                .collect(),
+        )
+    }
+
+    /// The index of the node every Sentinel names as the master, once they agree.
+    fn agreed_master(&self, name: &str) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let said: Vec<Option<String>> = (0..self.nodes.len())
+                .map(|i| self.master(i, name).and_then(|m| m.get("ip").cloned()))
+                .collect();
+            if let Some(Some(ip)) = said.first() {
+                if said.iter().all(|s| s.as_ref() == Some(ip)) {
+                    return self.nodes.iter().position(|(_, a)| a == ip).unwrap();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Sentinels disagree: {said:?}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// `(pid, command line)` of the Sentinel on node `i`.
+    fn processes(&self, i: usize) -> Vec<(u32, String)> {
+        on_node(&self.nodes[i].0, &MINE.replace("\"$1\"", "redis-sentinel"))
+            .lines()
+            .filter_map(|l| {
+                let (p, cmd) = l.split_once(' ')?;
+                Some((p.parse().ok()?, cmd.trim().to_string()))
+            })
+            .collect()
+    }
+
+    fn stop_all(&self) {
+        let script = KILL_MINE.replace("\"$1\"", "redis-sentinel");
+        for (n, _) in &self.nodes {
+            let _ = netsplit(&[
+                "exec",
+                "--cluster",
+                CLUSTER,
+                "--node",
+                n,
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ]);
+        }
+    }
+}
+
+impl Drop for UserSentinels {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// The set checker's result of a run.
+fn set_result(run: &Path) -> Value {
+    results(run)["checkers"]["set"].clone()
+}
+
+#[test]
+fn redis_with_sentinel_started_by_hand_loses_writes_under_long_partitions_and_none_under_short_faults(
+) {
+    let test = "redis_sentinel";
+    let Some((_g, nodes)) = cluster(test, "/usr/bin/redis-sentinel") else {
+        return;
+    };
+    let t0 = Instant::now();
+    let db = UserDb::start(Kind::Redis, test, &nodes);
+    let name = "opsmaster";
+    // The operator's Sentinels: a primary unreachable for 5 s is down.
+    let sentinels = UserSentinels::start(&db, name, 5000);
+    let sentinel_pids: Vec<Vec<(u32, String)>> =
+        (0..nodes.len()).map(|i| sentinels.processes(i)).collect();
+    let dirs: Vec<String> = (0..nodes.len()).map(|i| db.data_dir(i)).collect();
+    db.put("users/precious", "before-the-run");
+    let store = tmp_dir("deploy", test);
+    let addrs = format!(
+        "sentinels={}",
+        nodes
+            .iter()
+            .map(|(_, a)| format!("{a}:{SENTINEL_PORT}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let master = format!("master-name={name}");
+    let opts = ["--target-opt", &addrs, "--target-opt", &master];
+    let plan = |p: &str| format!("{}/tests/deployed/{p}", env!("CARGO_MANIFEST_DIR"));
+
+    // A master name the Sentinels do not know: preflight, one line, nothing changed.
+    let (out, _) = test_existing(
+        &store,
+        "redis",
+        &[
+            "--plan",
+            &plan("redis-sentinel-short-faults.yaml"),
+            "--target-opt",
+            &addrs,
+            "--target-opt",
+            "master-name=nosuch",
+        ],
+    );
+    refused(&out, &["preflight: n1:", "knows no master named nosuch"]);
+
+    // Partitions of the primary (10 s) longer than down-after-milliseconds (5 s): the Sentinels
+    // fail over while the clients go on writing to the old primary, which loses those writes.
+    let long = plan("redis-sentinel-loses-writes.yaml");
+    let (out, run) = test_existing(&store, "redis", &[&["--plan", &long][..], &opts].concat());
+    let run = run.unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected INVALID\n{}",
+        show(&out)
+    );
+    let set = set_result(&run);
+    assert!(
+        set["lost_count"].as_u64().unwrap_or(0) > 0,
+        "lost elements: {set}"
+    );
+    assert!(!set["lost"].as_array().unwrap().is_empty(), "named: {set}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (n, a) in &nodes {
+        assert!(
+            stderr.contains(&format!("preflight: {n}: process redis-server")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("Sentinel {a}:{SENTINEL_PORT}: master {name} at ")),
+            "the preflight names each Sentinel\n{stderr}"
+        );
+    }
+    let failed_over = nodes.iter().any(|(n, _)| {
+        std::fs::read_to_string(format!("{}/{n}/sentinel.log", db.dir))
+            .is_ok_and(|l| l.contains("+switch-master"))
+    });
+    assert!(failed_over, "a Sentinel logged +switch-master");
+    let new_master = sentinels.agreed_master(name);
+    assert_ne!(new_master, 0, "the Sentinels moved the master off n1");
+    eprintln!(
+        "deploy: Redis with Sentinel started by hand: long partitions INVALID, lost_count {} \
+         of {} acknowledged, e.g. {}; master now {}",
+        set["lost_count"], set["acknowledged_count"], set["lost"], nodes[new_master].0
+    );
+
+    // Short partitions, kills and pauses (1 s each): no failover, nothing lost. The master is
+    // where the last failover left it: the run follows it through the Sentinels.
+    let short = plan("redis-sentinel-short-faults.yaml");
+    let (out, run) = test_existing(&store, "redis", &[&["--plan", &short][..], &opts].concat());
+    let run = run.unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
+    assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
+    let set = set_result(&run);
+    assert_eq!(set["lost_count"].as_u64(), Some(0), "{set}");
+    for f in ["partition", "kill", "pause"] {
+        assert!(injected(&run, f) > 0, "a {f} was injected");
+    }
+    assert_eq!(
+        sentinels.agreed_master(name),
+        new_master,
+        "no failover under short faults"
+    );
+
+    // The operator's processes still run: one redis-server per node from the same data
+    // directory, and the very same Sentinels; their key is intact on the master and no key of
+    // either run is left there.
+    db.wait_serving();
+    for (i, (n, _)) in nodes.iter().enumerate() {
+        assert_eq!(db.processes(i).len(), 1, "one redis-server on {n}");
+        assert_eq!(
+            db.data_dir(i),
+            dirs[i],
+            "{n} runs from the same data directory"
+        );
+        assert_eq!(
+            sentinels.processes(i),
+            sentinel_pids[i],
+            "{n}'s Sentinel untouched"
+        );
+    }
+    let mut m = db.redis(new_master);
+    assert_eq!(
+        m.call(&["GET", "users/precious"]).expect("GET"),
+        Reply::Bulk(b"before-the-run".to_vec())
+    );
+    assert_eq!(
+        m.call(&["KEYS", "netsplit/*"]).expect("KEYS"),
+        Reply::Array(Vec::new()),
+        "no key of the runs is left"
+    );
+    eprintln!(
+        "deploy: redis_sentinel took {:.0}s",
+        t0.elapsed().as_secs_f64()
     );
 }

@@ -20,4 +20,5 @@ mod runner;
 mod serve;
 mod support;
 mod txn;
+mod vagrantfile;
 mod workloads;

@@ -540,13 +540,14 @@ mod seam {
 fn shipped_plans_and_presets_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
-    for dir in ["plans", "nemeses"] {
+    // tests/deployed: plans for a database started by tests/it/deploy.rs.
+    for dir in ["plans", "nemeses", "tests/deployed"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {
             let p = e.unwrap().path();
             let text = std::fs::read_to_string(&p).unwrap();
             let origin = p.display().to_string();
             match dir {
-                "plans" => {
+                "plans" | "tests/deployed" => {
                     // Resolved and checked against the registry, as `netsplit test --plan`.
                     let plan = netsplit::plan::resolve(Some(&p), &Default::default())
                         .unwrap_or_else(|e| panic!("{origin}: {e}"));

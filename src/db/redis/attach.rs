@@ -3,6 +3,9 @@
 //!
 //! - the primary is whichever node says `role:master` in `INFO replication` (exactly one must);
 //!   writes go there, reads as `read=` says;
+//! - with Sentinel (`sentinels=host:port,…` and `master-name=`), the primary is where the
+//!   Sentinels say the master is (every one must answer, and all the same node, which must say
+//!   `role:master`), and clients follow it through them as the installed target's do;
 //! - the run's keys (`netsplit/<run id>/…`) are deleted from the primary at the end with
 //!   `SCAN … MATCH` and `DEL`, nothing else;
 //! - redis-server writes its process title over its command line and environment, so `/proc`
@@ -61,9 +64,13 @@ impl Redis {
             .map_err(|e| anyhow!("endpoint {} does not answer: {e}", self.addr(i)))
     }
 
-    /// Which node is the primary now: the one node whose `INFO replication` says
+    /// Which node is the primary now: with Sentinel, where the Sentinels say it is
+    /// ([`Redis::sentinels_agree`]); else the one node whose `INFO replication` says
     /// `role:master`. Err: (node index, why) of what kept it from being known.
     fn find_primary(&self) -> Result<usize, (usize, String)> {
+        if !self.sentinels.is_empty() {
+            return self.sentinels_agree();
+        }
         let roles = crate::control::fan_out(&self.nodes, |i, _| {
             self.replication(i, Duration::from_secs(2))
         });
@@ -95,6 +102,82 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// The node every Sentinel names as the master, when every Sentinel answers, all name the
+    /// same node, and it says `role:master`. Err: (node index, why) — the node is n1 when the
+    /// fault is a Sentinel's.
+    fn sentinels_agree(&self) -> Result<usize, (usize, String)> {
+        let name = &self.opts.sentinel.master_name;
+        let said = crate::control::fan_out(&self.sentinels, |i, _| {
+            self.sentinel_primary_index(i, Duration::from_secs(2))
+        });
+        let mut primary = None;
+        for (i, r) in said.into_iter().enumerate() {
+            let (h, p) = &self.sentinels[i];
+            let at = super::resp::addr(h, *p);
+            match r {
+                Err(e) => return Err((0, format!("Sentinel {at} on master {name}: {e}"))),
+                Ok(p) => match primary {
+                    None => primary = Some((p, at)),
+                    Some((q, ref first)) if q != p => {
+                        return Err((
+                            p,
+                            format!(
+                                "the Sentinels disagree on master {name}: {first} names {}, \
+                                 {at} names {}",
+                                self.nodes[q].name, self.nodes[p].name
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+        let Some((p, _)) = primary else {
+            return Err((0, "no Sentinel given".into()));
+        };
+        match self.replication(p, Duration::from_secs(2)) {
+            Ok(r) if r.role == "master" => Ok(p),
+            Ok(r) => Err((
+                p,
+                format!(
+                    "the Sentinels name it master {name}, but it says role:{}",
+                    r.role
+                ),
+            )),
+            Err(e) => Err((p, format!("endpoint {} does not answer: {e}", self.addr(p)))),
+        }
+    }
+
+    /// What Sentinel `i` says about master `master-name`, for the preflight.
+    fn probe_sentinel(&self, i: usize) -> Result<String> {
+        let (h, p) = &self.sentinels[i];
+        let at = super::resp::addr(h, *p);
+        let name = &self.opts.sentinel.master_name;
+        let m = self
+            .sentinel_master(i, Duration::from_secs(2))
+            .map_err(|e| {
+                if e.contains("No such master") {
+                    anyhow!("Sentinel {at} knows no master named {name} (master-name=)")
+                } else {
+                    anyhow!("Sentinel {at} does not answer SENTINEL MASTER {name}: {e}")
+                }
+            })?;
+        let get = |k: &str| {
+            m.iter()
+                .find(|(f, _)| f == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("?")
+        };
+        Ok(format!(
+            "Sentinel {at}: master {name} at {}, {} replicas, {} other Sentinels",
+            super::resp::addr(get("ip"), get("port").parse().unwrap_or(0)),
+            get("num-slaves"),
+            get("num-other-sentinels")
+        ))
+    }
+}
+
 impl Attach for Redis {
     fn probe(&self, i: usize) -> Result<String> {
         self.check_index(i)?;
@@ -108,15 +191,23 @@ impl Attach for Redis {
             info(&mut c, "server").map_err(|e| anyhow!("endpoint {}: {e}", self.addr(i)))?;
         let repl =
             info(&mut c, "replication").map_err(|e| anyhow!("endpoint {}: {e}", self.addr(i)))?;
-        Ok(format!(
+        let mut out = format!(
             "endpoint {}: redis {}, role {}",
             self.addr(i),
             field(&server, "redis_version"),
             field(&repl, "role")
-        ))
+        );
+        // Each Sentinel once, spread over the nodes' lines.
+        let n = self.nodes.len().max(1);
+        for s in (i..self.sentinels.len()).step_by(n) {
+            out.push_str("; ");
+            out.push_str(&self.probe_sentinel(s)?);
+        }
+        Ok(out)
     }
 
-    /// Waits until every node answers and exactly one is the primary, and sends writes there.
+    /// Waits until every node answers and exactly one is the primary (with Sentinel: every
+    /// Sentinel names the same node, which says it is), and sends writes there.
     fn attach(&self) -> Result<()> {
         let timeout = self.opts.start_timeout;
         let deadline = Instant::now() + timeout;
@@ -138,9 +229,14 @@ impl Attach for Redis {
     }
 
     /// Deletes the keys under the run's namespace from the primary (`SCAN … MATCH`, `DEL`).
+    /// With Sentinel, from where the Sentinels say the master is now (a failover during the
+    /// run moves it), waiting for them to agree as at setup.
     fn delete_data(&self) -> Result<()> {
         if self.ns.is_empty() {
             bail!("refusing to delete every key (no namespace)");
+        }
+        if !self.sentinels.is_empty() {
+            self.attach()?;
         }
         let p = self.primary_index();
         let node = &self.nodes[p].name;

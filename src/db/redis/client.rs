@@ -91,9 +91,11 @@ pub struct RedisClient {
     timeout: Duration,
     own: Option<Conn>,
     primary: Option<Conn>,
-    /// With `failover=sentinel`: the Sentinel port and master name to ask (on the bound node)
-    /// where the primary is, whenever a connection to it must be made.
-    sentinel: Option<(u16, String)>,
+    /// With `failover=sentinel`: the Sentinels to ask, in turn, where the primary is whenever
+    /// a connection to it must be made (the bound node's own first), and the master's name.
+    /// Empty: a static primary.
+    sentinels: Vec<(String, u16)>,
+    master_name: String,
 }
 
 /// Which server a command goes to.
@@ -119,41 +121,74 @@ impl RedisClient {
             timeout: opts.request_timeout,
             own: None,
             primary: None,
-            sentinel: opts
-                .sentinel()
-                .then(|| (opts.sentinel.port, opts.sentinel.master_name.clone())),
+            sentinels: if opts.sentinel() {
+                vec![(host.to_string(), opts.sentinel.port)]
+            } else {
+                Vec::new()
+            },
+            master_name: opts.sentinel.master_name.clone(),
         }
     }
 
-    /// Asks the bound node's Sentinel where the primary is (`SENTINEL
-    /// get-master-addr-by-name`), as applications do before connecting to it. Nothing reached
-    /// the database: an error here is a connect error.
+    /// The Sentinels to ask where the primary is, in the order to ask them (default with
+    /// `failover=sentinel`: the bound node's own, at `sentinel-port`).
+    pub fn sentinels(mut self, sentinels: Vec<(String, u16)>) -> RedisClient {
+        if !sentinels.is_empty() {
+            self.sentinels = sentinels;
+        }
+        self
+    }
+
+    /// Asks the Sentinels in turn where the primary is (`SENTINEL get-master-addr-by-name`),
+    /// as applications do before connecting to it: the first that answers with an address
+    /// decides. Nothing reached the database: an error here is a connect error.
     async fn discover_primary(&mut self) -> Result<(), RespError> {
-        let Some((port, name)) = self.sentinel.clone() else {
-            return Ok(());
-        };
-        let mut c = Conn::connect(&self.host, port, self.connect_timeout, self.timeout).await?;
-        let r = c
-            .call(&["SENTINEL", "get-master-addr-by-name", name.as_str()])
-            .await
-            .map_err(|e| RespError::Connect(format!("asking Sentinel: {e}")))?;
-        match r {
-            Reply::Array(a) => match (a.first(), a.get(1)) {
-                (Some(Reply::Bulk(ip)), Some(Reply::Bulk(port))) => {
-                    let ip = String::from_utf8_lossy(ip).into_owned();
-                    let port: u16 = String::from_utf8_lossy(port).parse().map_err(|_| {
-                        RespError::Connect(format!("Sentinel answered port {port:?}"))
-                    })?;
+        let mut why = Vec::new();
+        for (host, port) in self.sentinels.clone() {
+            match self.ask_sentinel(&host, port).await {
+                Ok((ip, port)) => {
                     if ip != self.primary_host || port != self.primary_port {
                         self.primary = None;
                         self.primary_host = ip;
                         self.primary_port = port;
                     }
-                    Ok(())
+                    return Ok(());
                 }
-                _ => Err(RespError::Connect(format!("Sentinel answered {a:?}"))),
+                Err(e) => why.push(format!("{}: {e}", super::resp::addr(&host, port))),
+            }
+        }
+        Err(RespError::Connect(format!(
+            "asking Sentinel: {}",
+            why.join("; ")
+        )))
+    }
+
+    /// The primary's address as the Sentinel at `host:port` gives it.
+    async fn ask_sentinel(&self, host: &str, port: u16) -> Result<(String, u16), String> {
+        let mut c = Conn::connect(host, port, self.connect_timeout, self.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let r = c
+            .call(&[
+                "SENTINEL",
+                "get-master-addr-by-name",
+                self.master_name.as_str(),
+            ])
+            .await
+            .map_err(|e| e.to_string())?;
+        match r {
+            Reply::Array(a) => match (a.first(), a.get(1)) {
+                (Some(Reply::Bulk(ip)), Some(Reply::Bulk(port))) => {
+                    let ip = String::from_utf8_lossy(ip).into_owned();
+                    let port: u16 = String::from_utf8_lossy(port)
+                        .parse()
+                        .map_err(|_| format!("answered port {port:?}"))?;
+                    Ok((ip, port))
+                }
+                _ => Err(format!("answered {a:?}")),
             },
-            other => Err(RespError::Connect(format!("Sentinel answered {other:?}"))),
+            Reply::Nil => Err(format!("knows no master named {}", self.master_name)),
+            other => Err(format!("answered {other:?}")),
         }
     }
 
@@ -202,7 +237,7 @@ impl RedisClient {
         commands: &[Vec<u8>],
         replies: usize,
     ) -> Result<Vec<Reply>, RespError> {
-        if self.sentinel.is_some() && self.primary.is_none() && route == Route::Primary {
+        if !self.sentinels.is_empty() && self.primary.is_none() && route == Route::Primary {
             self.discover_primary().await?;
         }
         // The bound node may itself be the primary: one connection then.
@@ -240,7 +275,7 @@ impl RedisClient {
         replies: usize,
     ) -> Result<Vec<Reply>, RespError> {
         match self.exchange(route, commands, replies).await {
-            Err(_) if self.sentinel.is_some() => self.exchange(route, commands, replies).await,
+            Err(_) if !self.sentinels.is_empty() => self.exchange(route, commands, replies).await,
             r => r,
         }
     }
@@ -320,7 +355,7 @@ impl RedisClient {
     /// A `READONLY` answer means the node we took for the primary is a replica now (a
     /// failover demoted it): with Sentinel, ask again before the next write.
     fn forget_primary_if_readonly(&mut self, message: &str) {
-        if self.sentinel.is_some() && message.starts_with("READONLY") {
+        if !self.sentinels.is_empty() && message.starts_with("READONLY") {
             self.primary = None;
             if self.host == self.primary_host {
                 self.own = None;
@@ -532,6 +567,47 @@ mod tests {
         );
         assert_eq!(r.kind, OpType::Fail);
         assert!(r.error.unwrap().starts_with("READONLY"));
+    }
+
+    /// A Sentinel that answers one `get-master-addr-by-name` with `10.9.8.7:7000`; its port.
+    fn fake_sentinel() -> u16 {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).contains("get-master-addr-by-name"));
+            s.write_all(b"*2\r\n$8\r\n10.9.8.7\r\n$4\r\n7000\r\n")
+                .unwrap();
+        });
+        port
+    }
+
+    #[test]
+    fn a_sentinel_that_does_not_answer_is_passed_over_for_the_next() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let o = RedisOpts::preset().unwrap();
+        // Port 1 refuses: the second Sentinel decides.
+        let dead = ("127.0.0.1".to_string(), 1);
+        let mut c = RedisClient::new("n1", "127.0.0.1", "127.0.0.1", &o)
+            .sentinels(vec![dead.clone(), ("127.0.0.1".into(), fake_sentinel())]);
+        rt.block_on(c.discover_primary()).unwrap();
+        assert_eq!((c.primary_host(), c.primary_port), ("10.9.8.7", 7000));
+        // None answers: a connect error (nothing reached the database) naming each.
+        let mut c = RedisClient::new("n1", "127.0.0.1", "127.0.0.1", &o)
+            .sentinels(vec![dead.clone(), ("127.0.0.1".into(), 2)]);
+        let e = rt.block_on(c.discover_primary()).unwrap_err();
+        assert!(e.never_sent(), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("127.0.0.1:1") && text.contains("127.0.0.1:2"),
+            "{text}"
+        );
     }
 
     #[test]

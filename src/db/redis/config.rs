@@ -50,6 +50,9 @@ pub struct RedisTargetOpts {
     pub down_after_ms: Option<u64>,
     /// Sentinel's `failover-timeout`.
     pub failover_timeout_ms: Option<u64>,
+    /// The Sentinels of a Redis the user already runs (`deploy: existing`), `host[:port]`
+    /// each (port: `sentinel-port`): clients ask them where the master `master-name` is.
+    pub sentinels: Option<Vec<String>>,
 }
 
 /// Whether anything promotes a replica when the primary is lost.
@@ -123,6 +126,9 @@ pub struct RedisOpts {
     pub failover: Failover,
     /// Sentinel's settings (used with `failover=sentinel`).
     pub sentinel: SentinelOpts,
+    /// `sentinels=`: the Sentinels of a deployed Redis, `host[:port]` each, checked by
+    /// [`RedisOpts::sentinel_addrs`] (only with `deploy: existing`).
+    pub sentinels: Vec<String>,
 }
 
 /// Sentinel's settings.
@@ -218,6 +224,7 @@ impl RedisOpts {
             faketime: p.faketime,
             failover: p.failover,
             sentinel: p.sentinel,
+            sentinels: Vec::new(),
         };
         o.validate()
             .map_err(|e| bad_input(format!("{file}: {e}")))?;
@@ -267,7 +274,23 @@ impl RedisOpts {
                 st.master_name
             ));
         }
+        self.sentinel_addrs()?;
         Ok(())
+    }
+
+    /// `sentinels=` as addresses (`sentinel-port` where an entry names none); an error names
+    /// the entry.
+    pub fn sentinel_addrs(&self) -> Result<Vec<(String, u16)>, String> {
+        self.sentinels
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .enumerate()
+            .map(|(i, s)| {
+                crate::db::Endpoint::parse(s)
+                    .map(|e| e.with_port(self.sentinel.port))
+                    .map_err(|why| format!("sentinels: entry {}: {why}", i + 1))
+            })
+            .collect()
     }
 
     /// Lays the target's options over these settings ([`RedisOpts::check`] then judges the
@@ -314,6 +337,9 @@ impl RedisOpts {
         }
         if let Some(v) = t.failover_timeout_ms {
             self.sentinel.failover_timeout_ms = v.min(24 * 3600 * 1000);
+        }
+        if let Some(v) = t.sentinels {
+            self.sentinels = v;
         }
     }
 

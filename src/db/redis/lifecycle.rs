@@ -81,6 +81,9 @@ pub struct RedisLifecycle {
     pub ns: String,
     /// The primary's node index: n1 when netsplit deploys; asked of a deployed Redis.
     pub primary: AtomicUsize,
+    /// The Sentinels clients ask where the primary is (empty: a static primary): netsplit's
+    /// own on every node, or a deployed Redis's (`sentinels=`, [`super::sentinels_of`]).
+    pub sentinels: Vec<(String, u16)>,
 }
 
 /// Redis on a set of nodes: node 0 the primary, the others its replicas.
@@ -103,7 +106,31 @@ impl RedisLifecycle {
             vocabulary,
             ns,
             primary: AtomicUsize::new(0),
+            sentinels: Vec::new(),
         }
+    }
+
+    /// The Sentinels to ask where the primary is (see [`RedisLifecycle::sentinels`]).
+    pub fn sentinels(mut self, sentinels: Vec<(String, u16)>) -> Self {
+        self.sentinels = sentinels;
+        self
+    }
+
+    /// The Sentinels in the order a client bound to the node at `host` (node `i`) asks them:
+    /// one on its own host first, else starting at the `i`-th, then the rest in turn.
+    pub fn sentinels_for(&self, i: usize, host: &str) -> Vec<(String, u16)> {
+        let n = self.sentinels.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let first = self
+            .sentinels
+            .iter()
+            .position(|(h, _)| h == host)
+            .unwrap_or(i % n);
+        (0..n)
+            .map(|k| self.sentinels[(first + k) % n].clone())
+            .collect()
     }
 
     fn env(&self, workdir: &str) -> Vec<(String, String)> {
@@ -239,6 +266,7 @@ impl NodeLifecycle for RedisLifecycle {
             let (phost, pport) = &c.endpoints[c.primary_index()];
             let inner = RedisClient::new(&n.name, host, phost, &c.opts)
                 .ports(*port, *pport)
+                .sentinels(c.sentinels_for(i, host))
                 .namespace(&c.ns);
             Ok(Box::new(Typed::new("redis", c.vocabulary, inner)?) as Box<dyn Client>)
         })
@@ -355,15 +383,18 @@ impl RedisCluster {
         None
     }
 
-    /// What node `i`'s Sentinel says about the primary: `SENTINEL MASTER <name>` as
-    /// field/value pairs.
+    /// What Sentinel `i` (of [`RedisLifecycle::sentinels`]; installed: node `i`'s) says
+    /// about the primary: `SENTINEL MASTER <name>` as field/value pairs.
     pub fn sentinel_master(
         &self,
         i: usize,
         timeout: Duration,
     ) -> Result<Vec<(String, String)>, String> {
-        let mut c = SyncConn::connect(&self.nodes[i].host, self.opts.sentinel.port, timeout)
-            .map_err(|e| e.to_string())?;
+        let (host, port) = self
+            .sentinels
+            .get(i)
+            .ok_or_else(|| format!("no Sentinel {i} ({} known)", self.sentinels.len()))?;
+        let mut c = SyncConn::connect(host, *port, timeout).map_err(|e| e.to_string())?;
         match c.call(&[
             "SENTINEL",
             "MASTER",
@@ -391,19 +422,28 @@ impl RedisCluster {
         }
     }
 
-    /// The node whose address node `i`'s Sentinel gives for the primary.
-    pub fn sentinel_primary(&self, i: usize, timeout: Duration) -> Result<String, String> {
+    /// The index of the node whose address Sentinel `i` gives for the primary.
+    pub fn sentinel_primary_index(&self, i: usize, timeout: Duration) -> Result<usize, String> {
         let m = self.sentinel_master(i, timeout)?;
-        let ip = m
-            .iter()
-            .find(|(k, _)| k == "ip")
-            .map(|(_, v)| v.clone())
-            .ok_or("no ip in SENTINEL MASTER")?;
-        self.nodes
-            .iter()
-            .find(|n| n.host == ip)
-            .map(|n| n.name.clone())
+        let get = |k: &str| m.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+        let ip = get("ip").ok_or("no ip in SENTINEL MASTER")?;
+        let port: Option<u16> = get("port").and_then(|p| p.parse().ok());
+        self.node_at(&ip, port)
             .ok_or_else(|| format!("Sentinel names {ip}, which is none of the nodes"))
+    }
+
+    /// The node whose client endpoint is `ip:port` (or, failing that, whose address is `ip`).
+    pub fn node_at(&self, ip: &str, port: Option<u16>) -> Option<usize> {
+        self.endpoints
+            .iter()
+            .position(|(h, p)| h == ip && port.is_none_or(|port| port == *p))
+            .or_else(|| self.nodes.iter().position(|n| n.host == ip))
+    }
+
+    /// The node whose address Sentinel `i` gives for the primary.
+    pub fn sentinel_primary(&self, i: usize, timeout: Duration) -> Result<String, String> {
+        self.sentinel_primary_index(i, timeout)
+            .map(|p| self.nodes[p].name.clone())
     }
 
     /// Waits until every Sentinel watches n1 and knows every replica and every other
@@ -447,7 +487,9 @@ impl RedisCluster {
     /// With Sentinel: the nodes the Sentinels that answer name as the primary (two, while a
     /// partition splits them); None when none answered.
     pub fn sentinel_primaries(&self) -> Option<Vec<String>> {
-        let said = self.each(|i| self.sentinel_primary(i, Duration::from_secs(1)));
+        let said = crate::control::fan_out(&self.sentinels, |i, _| {
+            self.sentinel_primary(i, Duration::from_secs(1))
+        });
         if said.iter().all(Result::is_err) {
             return None;
         }
@@ -483,6 +525,26 @@ mod tests {
         assert!(env
             .iter()
             .any(|(k, v)| k == "FAKETIME_TIMESTAMP_FILE" && v == "/w/n1/faketime.rc"));
+    }
+
+    #[test]
+    fn a_client_asks_the_sentinel_on_its_own_host_first_then_the_others_in_turn() {
+        let o = RedisOpts::preset().unwrap();
+        let s = |h: &str| (h.to_string(), 26379);
+        let l = RedisLifecycle::new(o, false, Vec::new(), Vocabulary::Set, String::new())
+            .sentinels(vec![s("a"), s("b"), s("c")]);
+        assert_eq!(l.sentinels_for(0, "b"), vec![s("b"), s("c"), s("a")]);
+        // No Sentinel on its host: start at the node's index.
+        assert_eq!(l.sentinels_for(2, "x"), vec![s("c"), s("a"), s("b")]);
+        assert_eq!(l.sentinels_for(4, "x"), vec![s("b"), s("c"), s("a")]);
+        let none = RedisLifecycle::new(
+            RedisOpts::preset().unwrap(),
+            false,
+            Vec::new(),
+            Vocabulary::Set,
+            String::new(),
+        );
+        assert!(none.sentinels_for(0, "a").is_empty());
     }
 
     #[test]

@@ -60,6 +60,57 @@ pub fn opts_from_plan(plan: &Plan, t: RedisTargetOpts) -> Result<RedisOpts> {
 
 pub use crate::db::local_nodes;
 
+/// The Sentinels clients ask where the primary is (empty: a static primary), for a run on
+/// nodes at `node_hosts` whose clients reach them at `endpoints`. Installed: the one netsplit
+/// starts on every node, at `sentinel-port`. Deployed (`existing`): the operator's,
+/// `sentinels=` (which implies `failover=sentinel`), or, with `failover=sentinel` alone, one at
+/// every node's client address and `sentinel-port`. `sentinels=` with `deploy: install`, or
+/// with `failover=none` (`no_failover`), is bad input; `origin` is where the option came from.
+pub fn sentinels_of(
+    existing: bool,
+    opts: &mut RedisOpts,
+    node_hosts: &[String],
+    endpoints: &[(String, u16)],
+    no_failover: bool,
+    origin: &str,
+) -> Result<Vec<(String, u16)>> {
+    let given = opts
+        .sentinel_addrs()
+        .map_err(|e| bad_input(format!("{origin}target.opts.{e}")))?;
+    let port = opts.sentinel.port;
+    let at_sentinel_port = |hosts: Vec<String>| -> Vec<(String, u16)> {
+        hosts.into_iter().map(|h| (h, port)).collect()
+    };
+    if !existing {
+        if !given.is_empty() {
+            return Err(bad_input(format!(
+                "{origin}target.opts.sentinels: only for a Redis that is already deployed \
+                 (--deploy existing); with deploy: install netsplit runs a Sentinel on every \
+                 node (failover=sentinel)"
+            )));
+        }
+        return Ok(if opts.sentinel() {
+            at_sentinel_port(node_hosts.to_vec())
+        } else {
+            Vec::new()
+        });
+    }
+    if !given.is_empty() {
+        if no_failover {
+            return Err(bad_input(format!(
+                "{origin}target.opts.sentinels: contradicts failover=none (Sentinels fail over)"
+            )));
+        }
+        opts.failover = Failover::Sentinel;
+        return Ok(given);
+    }
+    Ok(if opts.sentinel() {
+        at_sentinel_port(endpoints.iter().map(|(h, _)| h.clone()).collect())
+    } else {
+        Vec::new()
+    })
+}
+
 /// The redis target of one run: Redis's [`RedisLifecycle`] in the [`Cluster`] wrapper.
 pub type Redis = RedisCluster;
 
@@ -81,12 +132,29 @@ impl DbType for RedisCluster {
     type Options = RedisTargetOpts;
 
     fn build(env: DbEnv, opts: RedisTargetOpts) -> Result<Redis> {
-        let opts = opts_from_plan(&env.plan, opts)?;
+        let no_failover = opts.failover == Some(Failover::None);
+        let mut opts = opts_from_plan(&env.plan, opts)?;
         let vocabulary = env.vocabulary::<Self>()?;
         let faketime = opts.faketime.resolve(&env.plan);
         let endpoints = env.endpoints(opts.port);
+        let origin = env
+            .plan
+            .origins
+            .get("target.opts.sentinels")
+            .map(|o| format!("{o}: "))
+            .unwrap_or_default();
+        let hosts: Vec<String> = env.nodes.iter().map(|n| n.host.clone()).collect();
+        let sentinels = sentinels_of(
+            env.deploy.existing(),
+            &mut opts,
+            &hosts,
+            &endpoints,
+            no_failover,
+            &origin,
+        )?;
         let ns = env.deploy.namespace();
-        let db = RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns);
+        let db =
+            RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns).sentinels(sentinels);
         Cluster::new(env.nodes, env.remotes, db)
     }
 }
@@ -98,6 +166,67 @@ mod tests {
 
     fn typed(plan: &Plan) -> Result<RedisTargetOpts> {
         crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+    }
+
+    #[test]
+    fn sentinels_are_the_operators_when_deployed_and_netsplits_own_when_installed() {
+        let hosts: Vec<String> = vec!["10.0.0.1".into(), "10.0.0.2".into()];
+        let eps = vec![
+            ("192.0.2.1".to_string(), 6379),
+            ("192.0.2.2".to_string(), 6379),
+        ];
+        let opts = |t: RedisTargetOpts| RedisOpts::from_target_opts(t).unwrap();
+        let given = RedisTargetOpts {
+            sentinels: Some(vec!["s1:5000".into(), "s2".into()]),
+            ..RedisTargetOpts::default()
+        };
+        // Deployed: the operator's, `sentinel-port` where none is given; failover follows.
+        let mut o = opts(given.clone());
+        let s = sentinels_of(true, &mut o, &hosts, &eps, false, "").unwrap();
+        assert_eq!(s, vec![("s1".into(), 5000), ("s2".into(), 26379)]);
+        assert!(o.sentinel());
+        // Deployed, failover=sentinel alone: one at every client address.
+        let mut o = opts(RedisTargetOpts {
+            failover: Some(Failover::Sentinel),
+            ..RedisTargetOpts::default()
+        });
+        let s = sentinels_of(true, &mut o, &hosts, &eps, false, "").unwrap();
+        assert_eq!(
+            s,
+            vec![("192.0.2.1".into(), 26379), ("192.0.2.2".into(), 26379)]
+        );
+        // Installed with Sentinel: netsplit's own on every node; without: none.
+        let s = sentinels_of(false, &mut o, &hosts, &eps, false, "").unwrap();
+        assert_eq!(
+            s,
+            vec![("10.0.0.1".into(), 26379), ("10.0.0.2".into(), 26379)]
+        );
+        let mut o = opts(RedisTargetOpts::default());
+        assert!(sentinels_of(true, &mut o, &hosts, &eps, false, "")
+            .unwrap()
+            .is_empty());
+        // sentinels= with deploy: install, or with failover=none: bad input naming the key.
+        let mut o = opts(given.clone());
+        let e = sentinels_of(false, &mut o, &hosts, &eps, false, "x.yaml:3: ").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("x.yaml:3: target.opts.sentinels: only"),
+            "{e}"
+        );
+        assert_eq!(crate::error::exit_code_for(&e), 254);
+        let e = sentinels_of(true, &mut o, &hosts, &eps, true, "").unwrap_err();
+        assert!(e.to_string().contains("failover=none"), "{e}");
+        // A bad entry is refused with the options, naming it.
+        let e = RedisOpts::from_target_opts(RedisTargetOpts {
+            sentinels: Some(vec!["s1:26379".into(), "s2:0".into()]),
+            ..RedisTargetOpts::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("sentinels: entry 2: bad port"),
+            "{e}"
+        );
+        assert_eq!(crate::error::exit_code_for(&e), 254);
     }
 
     #[test]
