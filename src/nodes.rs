@@ -324,7 +324,7 @@ pub fn resolve_plan(plan: &crate::plan::Plan, needs_nodes: bool) -> anyhow::Resu
     }
     let mut args = plan_args(plan);
     if args.no_source() {
-        if !crate::cluster::host::is_root() {
+        if !crate::cluster::is_root() {
             return Err(bad_input(format!(
                 "target {} runs on nodes and none were given; the default local cluster needs \
                  root (run as root, or pass --nodes, --nodes-file or --cluster)",

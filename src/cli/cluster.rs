@@ -175,7 +175,7 @@ fn leftovers(info: &cluster::ClusterInfo) -> Result<Vec<String>, String> {
     use crate::control::netns::NetnsRemote;
     use crate::control::Remote;
     use std::sync::Arc;
-    if !cluster::host::is_root() {
+    if !cluster::is_root() {
         return Err("needs root".into());
     }
     let nodes = info.nodes();

@@ -17,7 +17,9 @@ pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
 
 /// The verdict "unknown" (also: a run interrupted twice, healed but never checked).
 pub const EXIT_UNKNOWN: u8 = 2;
+/// Exit code for bad usage or bad input the user can fix (see [`BadInput`]).
 pub const EXIT_BAD_INPUT: u8 = 254;
+/// Exit code for a failure of the harness itself: anything that is not [`BadInput`].
 pub const EXIT_HARNESS: u8 = 255;
 
 /// The exit code for an error: 254 if any cause is [`BadInput`], else 255.

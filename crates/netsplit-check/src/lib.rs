@@ -68,6 +68,8 @@
 //! assert!(!r.not.contains(&"snapshot-isolation".to_string()));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod checker;
 pub mod error;
 pub mod history;

@@ -7,15 +7,17 @@
 //!
 //! Around the seam: [`util`] holds the node utilities that targets and nemeses build on
 //! (packages, files, daemons by pid file, ports), [`faketime`] how processes are started under
-//! libfaketime (the clock faults on local nodes), [`route`] the host's routing checks that keep
+//! libfaketime (the clock faults on local nodes), `route.rs` the host's routing checks that keep
 //! traffic to local clusters on their bridge, and [`fan_out`] runs a closure on every node in
 //! parallel. Which nodes a run uses is decided above this crate (the harness's `nodes` module).
+
+#![warn(missing_docs)]
 
 pub mod cluster;
 pub mod faketime;
 pub mod netns;
-pub mod route;
-pub mod shell;
+mod route;
+mod shell;
 pub mod ssh;
 pub mod util;
 
@@ -39,6 +41,7 @@ pub struct Node {
 /// A command to run on a node: an argument vector plus how to run it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cmd {
+    /// The program and its arguments, each passed as one word (never split by a shell).
     pub argv: Vec<String>,
     /// Environment variables set for the command.
     pub env: Vec<(String, String)>,
@@ -53,16 +56,19 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    /// A command running `program` with no arguments.
     pub fn new(program: impl Into<String>) -> Cmd {
         Cmd {
             argv: vec![program.into()],
             ..Cmd::default()
         }
     }
+    /// Appends one argument.
     pub fn arg(mut self, a: impl Into<String>) -> Cmd {
         self.argv.push(a.into());
         self
     }
+    /// Appends several arguments, in order.
     pub fn args<I, S>(mut self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
@@ -71,22 +77,27 @@ impl Cmd {
         self.argv.extend(args.into_iter().map(Into::into));
         self
     }
+    /// Sets environment variable `k` to `v` for the command.
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Cmd {
         self.env.push((k.into(), v.into()));
         self
     }
+    /// Runs the command in directory `dir`.
     pub fn cwd(mut self, dir: impl Into<String>) -> Cmd {
         self.cwd = Some(dir.into());
         self
     }
+    /// Runs the command through `sudo -n` unless the remote user is root.
     pub fn sudo(mut self) -> Cmd {
         self.sudo = true;
         self
     }
+    /// Feeds `bytes` to the command's standard input.
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(bytes.into());
         self
     }
+    /// Gives up on the command (a [`RemoteError::Timeout`]) after `t`.
     pub fn timeout(mut self, t: Duration) -> Cmd {
         self.timeout = Some(t);
         self
@@ -126,48 +137,86 @@ impl Cmd {
 /// What a command left behind.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Output {
+    /// The exit status; a command killed by a signal reports `128 + signal` as a shell would
+    /// (or `-1` where no status can be known).
     pub status: i32,
+    /// Everything the command wrote to standard output, as (lossy) UTF-8.
     pub stdout: String,
+    /// Everything the command wrote to standard error, as (lossy) UTF-8.
     pub stderr: String,
 }
 
 /// Why a remote operation failed. Every variant names the node.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    /// The node could not be reached (TCP connect or SSH handshake failed).
     #[error("{node}: cannot connect to {addr}: {msg}")]
     Connect {
+        /// The node's name.
         node: String,
+        /// The address tried (`host:port`).
         addr: String,
+        /// Why it failed.
         msg: String,
     },
+    /// The node refused every credential offered.
     #[error("{node}: authentication failed: {msg}")]
-    Auth { node: String, msg: String },
+    Auth {
+        /// The node's name.
+        node: String,
+        /// What was tried and why it failed.
+        msg: String,
+    },
+    /// The node's host key is unknown or does not match `known_hosts`.
     #[error("{node}: host key check failed: {msg}")]
-    HostKey { node: String, msg: String },
+    HostKey {
+        /// The node's name.
+        node: String,
+        /// Which key and which check.
+        msg: String,
+    },
+    /// A command ran longer than its [`Cmd::timeout`].
     #[error("{node}: `{cmd}` timed out after {secs:.1}s")]
     Timeout {
+        /// The node's name.
         node: String,
+        /// The command, shortened by [`Cmd::display`].
         cmd: String,
+        /// How long it ran before it was given up, in seconds.
         secs: f64,
     },
+    /// A command exited non-zero where success was required ([`Remote::exec_ok`]).
     #[error("{node}: `{cmd}` exited {status}: {stderr_tail}")]
     Failed {
+        /// The node's name.
         node: String,
+        /// The command, shortened by [`Cmd::display`].
         cmd: String,
+        /// Its exit status.
         status: i32,
+        /// The last bytes of its standard error.
         stderr_tail: String,
     },
+    /// Anything else (a file transfer, a channel error).
     #[error("{node}: {msg}")]
-    Other { node: String, msg: String },
+    Other {
+        /// The node's name.
+        node: String,
+        /// What failed.
+        msg: String,
+    },
 }
 
 /// Runs commands and moves files on one node. Blocking; callers in async code use
 /// `spawn_blocking`. One connection per node, reused; implementations are thread-safe.
 pub trait Remote: Send + Sync {
+    /// The node this remote runs commands on.
     fn node(&self) -> &Node;
     /// Runs a command; a non-zero exit is *not* an error here (see [`Remote::exec_ok`]).
     fn exec(&self, cmd: &Cmd) -> Result<Output, RemoteError>;
+    /// Copies the local file `local` to path `remote` on the node.
     fn upload(&self, local: &Path, remote: &str) -> Result<(), RemoteError>;
+    /// Copies file `remote` from the node to the local path `local`.
     fn download(&self, remote: &str, local: &Path) -> Result<(), RemoteError>;
 
     /// Runs a command and turns a non-zero exit into [`RemoteError::Failed`] naming the node,
@@ -244,7 +293,7 @@ where
 }
 
 /// The most threads [`fan_out`] runs at once.
-pub const FAN_OUT_THREADS: usize = 64;
+pub(crate) const FAN_OUT_THREADS: usize = 64;
 
 /// [`fan_out`] over remotes, each result paired with its node's name.
 pub fn on_all<R, T, F>(remotes: &[R], f: F) -> Vec<(String, T)>

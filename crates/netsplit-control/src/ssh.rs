@@ -75,7 +75,7 @@ impl SshOptions {
 }
 
 /// The user's home directory (`$HOME`, else `/root`).
-pub fn home_dir() -> PathBuf {
+pub(crate) fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)

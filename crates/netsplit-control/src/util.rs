@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The host-wide lock file serialising package installs (shared by local nodes).
-pub const APT_LOCK: &str = "/var/lock/netsplit-apt.lock";
+pub(crate) const APT_LOCK: &str = "/var/lock/netsplit-apt.lock";
 
 fn err(r: &dyn Remote, msg: impl Into<String>) -> RemoteError {
     RemoteError::Other {
@@ -222,11 +222,17 @@ pub fn daemon_running(r: &dyn Remote, pidfile: &str) -> Result<bool, RemoteError
 /// Signals that may be sent to daemons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
+    /// SIGSTOP: freezes the process (a pause fault); it cannot be caught.
     Stop,
+    /// SIGCONT: resumes a stopped process.
     Cont,
+    /// SIGKILL: ends the process at once; it cannot be caught.
     Kill,
+    /// SIGTERM: asks the process to shut down cleanly.
     Term,
+    /// SIGHUP: by convention, asks a daemon to reload its configuration.
     Hup,
+    /// SIGINT: an interrupt, as Ctrl-C sends.
     Int,
 }
 

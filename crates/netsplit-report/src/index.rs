@@ -24,7 +24,7 @@ const HISTORY: usize = 30;
 
 /// One run as the index shows it.
 #[derive(Debug, Clone, Default)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub test: String,
     /// The run directory's name: its start time, `YYYYmmddTHHMMSS.mmm` (UTC).
     pub run: String,
@@ -36,7 +36,7 @@ pub struct Entry {
 /// unparsed).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub valid: Value,
     pub expected: Option<String>,
     pub outcome: Option<String>,
@@ -69,7 +69,7 @@ impl Summary {
 
 /// Reads every run of a store: `<store>/<test>/<run>/` with a `plan.yaml`. Symlinks (`latest`)
 /// and dot-entries are skipped. Newest first.
-pub fn scan(store: &Path) -> Result<Vec<Entry>> {
+pub(crate) fn scan(store: &Path) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     let rd = std::fs::read_dir(store).with_context(|| format!("reading {}", store.display()))?;
     for t in rd.flatten() {
@@ -125,7 +125,7 @@ pub fn write(store: &Path) -> Result<()> {
         .with_context(|| format!("writing {}/index.html", store.display()))
 }
 
-/// [`write`], logging instead of failing: the runs themselves are already stored.
+/// [`write()`], logging instead of failing: the runs themselves are already stored.
 pub fn write_logged(store: &Path) {
     if let Err(e) = write(store) {
         tracing::warn!(error = %netsplit_check::error::one_line(&e), "could not write the store's index.html");
@@ -133,7 +133,7 @@ pub fn write_logged(store: &Path) {
 }
 
 /// `20261129T142740.208` → `2026-11-29 14:27:40`.
-pub fn pretty_time(run: &str) -> String {
+pub(crate) fn pretty_time(run: &str) -> String {
     let b = run.as_bytes();
     if b.len() >= 15 && b[8] == b'T' && run.is_char_boundary(15) {
         format!(
@@ -170,7 +170,7 @@ fn verdict_of(s: &Summary) -> &'static str {
 }
 
 /// Faults as the index shows them: `partition 5, clock 2 (no effect), packet 0/2 FAILED`.
-pub fn faults_cell(faults: &Value) -> String {
+pub(crate) fn faults_cell(faults: &Value) -> String {
     let Some(m) = faults.as_object() else {
         return String::new();
     };
@@ -206,7 +206,7 @@ fn duration(secs: f64) -> String {
 }
 
 /// The page. Pure: the same entries give the same string.
-pub fn render(entries: &[Entry]) -> String {
+pub(crate) fn render(entries: &[Entry]) -> String {
     let mut h = String::with_capacity(16 * 1024 + entries.len() * 400);
     let _ = write!(
         h,

@@ -21,17 +21,21 @@ use std::time::{Duration, SystemTime};
 /// What became of one run (or of a plan that never ran).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaseStatus {
+    /// The verdict matched the expectation.
     Pass,
     /// The verdict differs from the expectation.
     Fail {
+        /// One line: what was expected, what the verdict was, and the anomaly found.
         message: String,
     },
     /// The harness failed.
     Error {
+        /// The harness error, on one line.
         message: String,
     },
     /// Not run.
     Skipped {
+        /// Why the plan was not run.
         message: String,
     },
 }
@@ -43,7 +47,9 @@ pub struct Case {
     pub test: String,
     /// The plan file and run number (`name`).
     pub name: String,
+    /// How long the run took (the testcase's `time`).
     pub time: Duration,
+    /// Pass, failure, error or skipped.
     pub status: CaseStatus,
     /// Detail for a failure or error (the console summary of the run).
     pub detail: String,
@@ -128,14 +134,14 @@ pub fn case_skipped(plan_label: &str, test: &str, why: &str) -> Case {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` (UTC, no zone: the form the strictest JUnit schema accepts).
-pub fn iso_time(t: SystemTime) -> String {
+pub(crate) fn iso_time(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t)
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string()
 }
 
 /// This machine's host name (`localhost` if it has none), as JUnit's `hostname`.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())
@@ -144,7 +150,12 @@ pub fn hostname() -> String {
 }
 
 /// The JUnit document for one suite of cases.
-pub fn render(suite: &str, cases: &[Case], started: SystemTime, time: Duration) -> Result<String> {
+pub(crate) fn render(
+    suite: &str,
+    cases: &[Case],
+    started: SystemTime,
+    time: Duration,
+) -> Result<String> {
     let mut ts = TestSuite::new(suite);
     ts.set_time(time);
     // Set as plain attributes: quick-junit's own timestamp carries a zone, which the
@@ -219,7 +230,7 @@ pub fn write(
     std::fs::rename(&tmp, &dest).with_context(|| format!("writing {}", dest.display()))
 }
 
-/// Checks, before a suite runs, that [`write`] can write `path`: a regular file (which it will
+/// Checks, before a suite runs, that [`write()`] can write `path`: a regular file (which it will
 /// replace), a new path, or a symlink to either (the file it points to is written, the link
 /// stays). A directory, a device (`/dev/null`), a FIFO or socket, or a path that cannot be
 /// written is refused with a line naming the path.

@@ -2,9 +2,10 @@
 //!
 //! - [`verdict`]: the verdict of a run against its expectation (`expect:`), the anomaly
 //!   summary, the fields [`verdict::annotate`] adds to `results.json`;
-//! - [`summary`]: the console summary `netsplit test` and `netsplit analyze` print;
-//! - [`page`]: `report.html` — the verdict, every checker's evidence, the drawn counterexample,
-//!   latency and throughput charts, the fault timeline;
+//! - [`summary_text`] (`summary.rs`): the console summary `netsplit test` and `netsplit analyze`
+//!   print;
+//! - [`render`] and [`write()`] (`page/`): `report.html` — the verdict, every checker's
+//!   evidence, the drawn counterexample, latency and throughput charts, the fault timeline;
 //! - [`index`]: the store's `index.html` (every test, its runs and verdict history);
 //! - [`junit`]: JUnit XML for CI systems;
 //! - [`serve`]: a store served read-only over HTTP (`netsplit serve`).
@@ -12,11 +13,13 @@
 //! Everything here reads `results.json` and histories; it knows nothing of nodes, SSH or
 //! databases (`netsplit-control` and `netsplit-db` are not dependencies).
 
+#![warn(missing_docs)]
+
 pub mod index;
 pub mod junit;
-pub mod page;
+mod page;
 pub mod serve;
-pub mod summary;
+mod summary;
 pub mod verdict;
 
 /// Text made safe inside HTML element content and quoted attribute values: the one escaper
@@ -36,7 +39,7 @@ pub(crate) fn esc(s: &str) -> String {
     o
 }
 
-pub use netsplit_check::{checker, history};
+use netsplit_check::{checker, history};
 pub use page::{render, write};
 pub use summary::summary_text;
 
@@ -48,13 +51,17 @@ use std::path::PathBuf;
 /// and its `results.json`.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
+    /// The run's directory in the store (`<store>/<test>/<start time>`).
     pub run_dir: PathBuf,
+    /// The merged verdict of every checker (unknown after a harness error).
     pub valid: Validity,
     /// The run was cut short by a signal.
     pub interrupted: bool,
     /// A harness error (setup failed, a phase panicked): the run's verdict is then unknown and
     /// the exit code 255.
     pub error: Option<String>,
+    /// The run's `results.json` as written: the checkers' results and the fields
+    /// [`verdict::annotate`] adds.
     pub results: Value,
 }
 

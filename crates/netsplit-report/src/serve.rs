@@ -46,6 +46,7 @@ impl Served {
         Ok(Served { root })
     }
 
+    /// The store's canonical path: every file served lies under it.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -53,7 +54,7 @@ impl Served {
 
 /// Why a request is refused: the status and a one-line reason (the response body).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
+pub(crate) struct Refused {
     pub status: StatusCode,
     pub reason: String,
 }
@@ -67,7 +68,7 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> Refused {
 
 /// What a request path names inside the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
+pub(crate) struct Found {
     /// The resolved path (symlinks followed), inside the store.
     pub path: PathBuf,
     pub is_dir: bool,
@@ -76,7 +77,7 @@ pub struct Found {
 }
 
 /// The segments of a raw (percent-encoded) request path, or why it is refused. Pure.
-pub fn segments(raw: &str) -> Result<(Vec<Vec<u8>>, bool), Refused> {
+pub(crate) fn segments(raw: &str) -> Result<(Vec<Vec<u8>>, bool), Refused> {
     let Some(rest) = raw.strip_prefix('/') else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -133,7 +134,7 @@ pub fn segments(raw: &str) -> Result<(Vec<Vec<u8>>, bool), Refused> {
 }
 
 /// Resolves a raw request path to a file or directory inside the store.
-pub fn resolve(served: &Served, raw: &str) -> Result<Found, Refused> {
+pub(crate) fn resolve(served: &Served, raw: &str) -> Result<Found, Refused> {
     let (segs, trailing) = segments(raw)?;
     let mut p = served.root.clone();
     for s in &segs {
@@ -165,7 +166,7 @@ pub fn resolve(served: &Served, raw: &str) -> Result<Found, Refused> {
 
 /// The content type of a file by its name. Text that a browser should show (logs, YAML,
 /// DOT) is `text/plain`; JSON Lines are `application/x-ndjson`.
-pub fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     let ext = path
         .extension()
         .and_then(OsStr::to_str)
@@ -211,7 +212,7 @@ const LINK: &AsciiSet = &CONTROLS
 use crate::esc;
 
 /// An HTML listing of a directory of the store (dot-entries hidden; directories first).
-pub fn listing(dir: &Path, shown_as: &str) -> std::io::Result<String> {
+pub(crate) fn listing(dir: &Path, shown_as: &str) -> std::io::Result<String> {
     let mut entries: Vec<(bool, String, u64)> = Vec::new();
     for e in std::fs::read_dir(dir)?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -295,7 +296,11 @@ fn secure(r: &mut Response) {
 }
 
 /// Answers one request (the whole router: every path comes here).
-pub async fn handle(State(served): State<Arc<Served>>, method: Method, uri: Uri) -> Response {
+pub(crate) async fn handle(
+    State(served): State<Arc<Served>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
     let mut r = answer(&served, &method, &uri).await;
     secure(&mut r);
     if method == Method::HEAD {

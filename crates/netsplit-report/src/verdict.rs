@@ -7,9 +7,9 @@
 //!
 //! This module owns that rule ([`Expect`], [`Outcome`]), the fields it adds to `results.json`
 //! ([`annotate`]: `expected`, `verdict`, `outcome`, `pass`, `anomaly`), and the one-line anomaly
-//! summary ([`anomaly_summary`]) that the console, the suite table, JUnit and the store's index
+//! summary (`anomaly_summary`) that the console, the suite table, JUnit and the store's index
 //! show for a run — including the linearizability checker's reason in the model's own terms
-//! ([`stuck_reason`]: "state 2; read returned 4"). Pure: no I/O.
+//! (`stuck_reason`: "state 2; read returned 4"). Pure: no I/O.
 
 use crate::checker::Validity;
 use serde::{Deserialize, Serialize};
@@ -33,8 +33,10 @@ pub enum Expect {
 }
 
 impl Expect {
+    /// Every expectation, in the order error messages list them.
     pub const ALL: [Expect; 4] = [Expect::Valid, Expect::Invalid, Expect::Unknown, Expect::Any];
 
+    /// The expectation as a plan spells it (`valid`, `invalid`, `unknown`, `any`).
     pub fn as_str(self) -> &'static str {
         match self {
             Expect::Valid => "valid",
@@ -86,6 +88,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a run with verdict `valid` against `expect`; a harness error is always
+    /// [`Outcome::Error`], whatever the verdict.
     pub fn of(expect: Expect, valid: Validity, harness_error: bool) -> Outcome {
         if harness_error {
             Outcome::Error
@@ -96,6 +100,7 @@ impl Outcome {
         }
     }
 
+    /// The outcome as `results.json` stores it: `pass`, `fail` or `error`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
@@ -121,7 +126,7 @@ impl Outcome {
 }
 
 /// A verdict as `results.json` stores it (`true`, `false`, `"unknown"`).
-pub fn validity_of(v: Option<&Value>) -> Validity {
+pub(crate) fn validity_of(v: Option<&Value>) -> Validity {
     match v {
         Some(Value::Bool(true)) => Validity::True,
         Some(Value::Bool(false)) => Validity::False,
@@ -181,7 +186,7 @@ fn text(v: &Value) -> String {
 /// "state 1; write 3 is legal here, but no order of the open ops continues from it".
 /// `state` is the model state the prefix reached; `accepted` whether the model would take the op
 /// in that state (a legal op that still cannot go first leads every order into a dead end).
-pub fn stuck_reason(state: &Value, stuck: &Value, accepted: Option<bool>) -> String {
+pub(crate) fn stuck_reason(state: &Value, stuck: &Value, accepted: Option<bool>) -> String {
     let f = stuck.get("f").and_then(Value::as_str).unwrap_or("op");
     let value = stuck.get("value").unwrap_or(&Value::Null);
     let output = stuck.get("output").unwrap_or(&Value::Null);
@@ -227,7 +232,7 @@ pub fn stuck_reason(state: &Value, stuck: &Value, accepted: Option<bool>) -> Str
 
 /// The model state a linearizability failure's prefix reached: the last step's state, else the
 /// initial state.
-pub fn prefix_state(failure: &Value) -> Value {
+pub(crate) fn prefix_state(failure: &Value) -> Value {
     failure
         .get("linearized")
         .and_then(Value::as_array)
@@ -239,7 +244,7 @@ pub fn prefix_state(failure: &Value) -> Value {
 }
 
 /// Whether the model accepts the stuck op in the state reached, from the failure's open ops.
-pub fn stuck_accepted(failure: &Value) -> Option<bool> {
+pub(crate) fn stuck_accepted(failure: &Value) -> Option<bool> {
     let stuck = failure.get("stuck")?;
     let at = stuck.get("invoke")?;
     failure
@@ -254,7 +259,7 @@ pub fn stuck_accepted(failure: &Value) -> Option<bool> {
 /// One line saying what the run found: each invalid checker's anomaly (the linearizability
 /// reason for the first key, transactional anomaly counts, lost elements, bad reads), or why it
 /// is unknown, or the harness error. Empty for a valid run.
-pub fn anomaly_summary(results: &Value) -> String {
+pub(crate) fn anomaly_summary(results: &Value) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(e) = results.get("error").and_then(Value::as_str) {
         parts.push(format!("harness error: {}", cut(e, 200)));
@@ -393,7 +398,7 @@ fn checker_anomaly(c: &Value) -> String {
 }
 
 /// An op of the linear checker's evidence in a few words: `read → 4 (p12)`, `write 3 (p0)`.
-pub fn op_words(op: &Value) -> String {
+pub(crate) fn op_words(op: &Value) -> String {
     let f = op.get("f").and_then(Value::as_str).unwrap_or("op");
     let v = op.get("value").unwrap_or(&Value::Null);
     let o = op.get("output").unwrap_or(&Value::Null);

@@ -21,10 +21,13 @@ pub struct Window {
     pub value: serde_json::Value,
     /// Event indexes (not positions) that bound the window.
     pub start_index: u64,
+    /// Index of the event that closed it; `None` if nothing closed it before the history ended.
     pub end_index: Option<u64>,
     /// Control-node times, ns since run start.
     pub start_ns: u64,
+    /// When it closed; `None` if it was still open at the end of the history.
     pub end_ns: Option<u64>,
+    /// The client operations invoked inside the window.
     pub stats: Stats,
     /// Which keys this fault stood between: set for a keyed workload (values `[key, …]`) and a
     /// fault that names its nodes (a partition's components, a kill's or pause's nodes).
@@ -52,22 +55,30 @@ pub const CROSSED_SAMPLE: usize = 8;
 /// Outcome counts and latency of the client operations invoked in a span of time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
+    /// Client operations invoked in the span.
     pub ops: usize,
+    /// Of those, how many completed `ok`.
     pub ok: usize,
+    /// Of those, how many completed `fail`.
     pub fail: usize,
+    /// Of those, how many completed `info` or never completed.
     pub info: usize,
     /// ok / ops, `None` when there were no operations.
     pub ok_share: Option<f64>,
     /// Latency of ok operations, milliseconds.
     pub latency_ms_mean: Option<f64>,
+    /// Median latency of ok operations, milliseconds.
     pub latency_ms_p50: Option<f64>,
+    /// 99th-percentile latency of ok operations, milliseconds.
     pub latency_ms_p99: Option<f64>,
+    /// Slowest ok operation, milliseconds.
     pub latency_ms_max: Option<f64>,
 }
 
 /// The availability report: every window, the time outside all windows, and per-fault totals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Availability {
+    /// Every fault window, in the order they opened.
     pub windows: Vec<Window>,
     /// Operations invoked while no fault was active.
     pub outside_faults: Stats,

@@ -13,8 +13,11 @@ use std::collections::BTreeMap;
 /// What the checker needs from the plan.
 #[derive(Debug, Clone)]
 pub struct BankOptions {
+    /// Number of accounts; reads must name exactly accounts `0..accounts`.
     pub accounts: u64,
+    /// The sum every read's balances must have.
     pub total: i64,
+    /// Whether a negative balance is allowed.
     pub allow_negative: bool,
 }
 
@@ -25,14 +28,18 @@ pub struct BadRead {
     pub index: u64,
     /// `wrong-total`, `negative-value` or `wrong-accounts`.
     pub kind: String,
+    /// The balances the read returned, as JSON.
     pub balances: Value,
+    /// Their sum.
     pub total: i64,
 }
 
 /// The bank checker's result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BankResult {
+    /// False if any read broke an invariant, else true.
     pub valid: Validity,
+    /// Successful reads checked.
     pub reads: u64,
     /// Count of bad reads by kind.
     pub error_counts: BTreeMap<String, u64>,

@@ -17,18 +17,24 @@ use std::collections::HashMap;
 pub struct BadRead {
     /// Index of the read's completion in the history.
     pub index: u64,
+    /// The value the read returned.
     pub value: i64,
+    /// The least value it could have returned: increments acknowledged before it was invoked.
     pub lower: i64,
+    /// The greatest value it could have returned: increments invoked before it completed and not known to have failed.
     pub upper: i64,
 }
 
 /// The counter checker's result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CounterResult {
+    /// False if any read lay outside its bounds, else true.
     pub valid: Validity,
+    /// Successful reads checked.
     pub reads: u64,
     /// Reads outside their bounds (at most 32 listed).
     pub errors: Vec<BadRead>,
+    /// Number of reads outside their bounds (all of them, not only those listed).
     pub error_count: u64,
     /// The last successful read's value, and the bounds it had.
     pub final_read: Option<ReadBounds>,
@@ -37,8 +43,11 @@ pub struct CounterResult {
 /// A read and its bounds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ReadBounds {
+    /// The value the read returned.
     pub value: i64,
+    /// Its lower bound (increments acknowledged before it was invoked).
     pub lower: i64,
+    /// Its upper bound (increments that may have happened before it completed).
     pub upper: i64,
 }
 

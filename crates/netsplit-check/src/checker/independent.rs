@@ -22,6 +22,7 @@ const EXAMPLES: usize = 32;
 pub struct KeyHistory {
     /// The key, as it appeared in the values.
     pub key: Value,
+    /// This key's events, in history order, with values unwrapped from `[key, value]` and nemesis events kept.
     pub ops: Vec<Op>,
 }
 
@@ -104,13 +105,18 @@ pub fn split(ops: &[Op]) -> Result<Vec<KeyHistory>, CheckError> {
 /// The result of a checker run per key.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyedResult {
+    /// Merged verdict over all keys: false if any key is invalid, else unknown if any is unknown.
     pub valid: Validity,
     /// The first invalid (else unknown) keys in a line, each with its checker's summary.
     pub summary: String,
+    /// Why the verdict is unknown (from the first unknown key), when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_reason: Option<String>,
+    /// How many distinct keys the history holds.
     pub key_count: usize,
+    /// How many keys the checker found invalid.
     pub invalid_key_count: usize,
+    /// How many keys the checker could not decide.
     pub unknown_key_count: usize,
     /// The full results of up to 32 keys that were not valid, by key (JSON text).
     pub keys: BTreeMap<String, Value>,

@@ -29,8 +29,11 @@ use std::time::{Duration, Instant};
 /// Serialised exactly so: JSON `true`, `false`, `"unknown"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Validity {
+    /// Every check passed: the history is consistent with what was asked.
     True,
+    /// A violation was found; the result carries the evidence.
     False,
+    /// Neither could be established: the budget ran out, or the history cannot decide it.
     Unknown,
 }
 
@@ -45,6 +48,7 @@ impl Validity {
         }
     }
 
+    /// [`Validity::True`] for `true`, [`Validity::False`] for `false`.
     pub fn from_bool(b: bool) -> Validity {
         if b {
             Validity::True
@@ -62,6 +66,7 @@ impl Validity {
         }
     }
 
+    /// The verdict as the CLI prints it: `"true"`, `"false"` or `"unknown"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Validity::True => "true",
@@ -120,6 +125,7 @@ impl Budget {
     /// Default memory cap for searches: 4 GiB of memo state.
     pub const DEFAULT_MAX_MEMORY: usize = 4 << 30;
 
+    /// A budget with no deadline and the default memory cap [`Budget::DEFAULT_MAX_MEMORY`].
     pub fn unlimited() -> Budget {
         Budget {
             deadline: None,
@@ -137,6 +143,7 @@ impl Budget {
         }
     }
 
+    /// The same budget with its memory cap set to `bytes` of search state.
     pub fn with_max_memory(mut self, bytes: usize) -> Budget {
         self.max_memory = bytes;
         self
@@ -156,6 +163,7 @@ impl Budget {
         }
     }
 
+    /// Makes this budget, and every clone of it, exhausted from now on.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }
@@ -166,11 +174,14 @@ impl Budget {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("event {event}: {msg}")]
 pub struct CheckError {
+    /// 0-based position of the offending event in the history handed to the checker.
     pub event: usize,
+    /// What the checker could not interpret.
     pub msg: String,
 }
 
 impl CheckError {
+    /// A check error at event position `event`.
     pub fn new(event: usize, msg: impl Into<String>) -> CheckError {
         CheckError {
             event,

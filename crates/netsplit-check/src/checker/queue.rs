@@ -32,6 +32,7 @@ const EXAMPLES: usize = 32;
 /// The total-queue checker's result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct QueueResult {
+    /// False on a loss, a duplicate or an unexpected element; unknown when a loss cannot be settled (see the module docs).
     pub valid: Validity,
     /// What was found, in one line.
     pub summary: String,
@@ -52,13 +53,21 @@ pub struct QueueResult {
     pub indeterminate_dequeue_count: u64,
     /// Drains whose outcome is unknown (each may have taken any number).
     pub indeterminate_drain_count: u64,
+    /// Elements acknowledged more often than dequeued (counted with multiplicity).
     pub lost_count: u64,
+    /// Up to 32 of them, in the order they first appear.
     pub lost: Vec<Value>,
+    /// Elements dequeued more often than their enqueues were attempted.
     pub duplicated_count: u64,
+    /// Up to 32 of them, in the order they first appear.
     pub duplicated: Vec<Value>,
+    /// Elements dequeued that no enqueue (other than failed ones) attempted.
     pub unexpected_count: u64,
+    /// Up to 32 of them, in the order they first appear.
     pub unexpected: Vec<Value>,
+    /// Elements dequeued whose enqueue ended `info` (fine).
     pub recovered_count: u64,
+    /// Up to 32 of them, in the order they first appear.
     pub recovered: Vec<Value>,
 }
 

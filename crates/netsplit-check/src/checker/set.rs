@@ -32,19 +32,33 @@ pub struct SetOptions {
 /// The set checker's result. Element lists hold at most 32 examples; counts are exact.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SetResult {
+    /// False on a lost or unexpected element (or a stale read when linearizable), else true.
     pub valid: Validity,
+    /// Adds invoked (whatever their outcome).
     pub attempt_count: u64,
+    /// Adds acknowledged (`ok`).
     pub acknowledged_count: u64,
+    /// Successful reads.
     pub read_count: u64,
+    /// Elements every read after they were known contained, from some read on (stale ones included).
     pub stable_count: u64,
+    /// Elements known (acknowledged or read) that the latest read after that did not contain.
     pub lost_count: u64,
+    /// Up to 32 lost elements.
     pub lost: Vec<Value>,
+    /// Elements some read missed after they were known although a later read had them.
     pub stale_count: u64,
+    /// Up to 32 stale elements.
     pub stale: Vec<Value>,
+    /// Elements a read returned that no add attempted (or whose add failed).
     pub unexpected_count: u64,
+    /// Up to 32 unexpected elements.
     pub unexpected: Vec<Value>,
+    /// Elements whose add ended `info` and that a read later returned (fine).
     pub recovered_count: u64,
+    /// Up to 32 recovered elements.
     pub recovered: Vec<Value>,
+    /// Elements known only after the last read began: nothing could judge them.
     pub never_read_count: u64,
     /// Adds of unknown outcome never seen in any read (may or may not have happened).
     pub indeterminate_count: u64,

@@ -11,9 +11,13 @@ use std::collections::BTreeMap;
 /// Counts and latencies of one operation name.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct FStats {
+    /// Client operations with this name that were invoked.
     pub count: u64,
+    /// Of those, how many completed `ok`.
     pub ok: u64,
+    /// Of those, how many completed `fail`.
     pub fail: u64,
+    /// Of those, how many completed `info` or never completed.
     pub info: u64,
     /// Latency quantiles of `ok` operations, milliseconds.
     pub latency_ms: Quantiles,
@@ -22,9 +26,13 @@ pub struct FStats {
 /// Latency quantiles in milliseconds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Quantiles {
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// The slowest sample.
     pub max: f64,
 }
 
@@ -51,11 +59,17 @@ impl Quantiles {
 /// The stats checker's result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatsResult {
+    /// `unknown` when no client operation succeeded, else `true` (this checker judges no consistency).
     pub valid: Validity,
+    /// Client operations invoked.
     pub count: u64,
+    /// Of those, how many completed `ok`.
     pub ok: u64,
+    /// Of those, how many completed `fail`.
     pub fail: u64,
+    /// Of those, how many completed `info` or never completed.
     pub info: u64,
+    /// The same counts and latencies per operation name.
     pub by_f: BTreeMap<String, FStats>,
     /// Nemesis events recorded.
     pub nemesis_events: u64,

@@ -32,9 +32,11 @@ impl Default for UniqueIdsOptions {
 /// The unique-ids checker's result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UniqueIdsResult {
+    /// False if an id was handed out twice, unknown when nothing could be judged, else true.
     pub valid: Validity,
     /// What was found, in one line.
     pub summary: String,
+    /// Why the verdict is unknown, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_reason: Option<String>,
     /// Generating operations invoked.

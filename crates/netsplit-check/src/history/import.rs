@@ -100,7 +100,9 @@ pub fn detect(text: &str) -> Format {
 /// Events read from text, with the line each event came from.
 #[derive(Debug, Clone, Default)]
 pub struct Imported {
+    /// The events, reindexed densely from 0.
     pub ops: Vec<Op>,
+    /// What the reader noticed besides the events (a truncated last line).
     pub report: ReadReport,
     /// `lines[i]` is the 1-based line of `ops[i]` in the text.
     pub lines: Vec<usize>,

@@ -150,7 +150,9 @@ fn decimal(lit: &str) -> Option<(bool, String, i64)> {
 /// Where in a line a check failed (1-based column, in characters) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanError {
+    /// 1-based column of the problem, in characters.
     pub column: usize,
+    /// What the problem is.
     pub msg: String,
 }
 

@@ -8,7 +8,7 @@
 pub mod edn;
 pub mod import;
 pub mod limits;
-pub mod porcupine;
+mod porcupine;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,11 +18,14 @@ use std::io::{BufRead, Read, Write};
 /// Who performed an operation: a client process (single-threaded by definition) or the nemesis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Process {
+    /// Client process number `n`: one logical client, at most one operation open at a time.
     Client(u64),
+    /// The fault injector; its events are fault starts and stops, never paired.
     Nemesis,
 }
 
 impl Process {
+    /// True for a client process, false for the nemesis.
     pub fn is_client(&self) -> bool {
         matches!(self, Process::Client(_))
     }
@@ -67,9 +70,13 @@ impl<'de> Deserialize<'de> for Process {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpType {
+    /// A client started the operation; its completion follows later in the history.
     Invoke,
+    /// The operation took effect, and `value` is its result.
     Ok,
+    /// The operation certainly did not take effect.
     Fail,
+    /// Outcome unknown (timeout, crash): it may have taken effect at any time after its invocation, or never.
     Info,
 }
 
@@ -94,14 +101,20 @@ pub struct Op {
     /// Nanoseconds since run start on the control node's monotonic clock (latency, plots).
     #[serde(default)]
     pub time: u64,
+    /// Who performed the event (serialised as a number, or `"nemesis"`).
     pub process: Process,
+    /// Invocation or which completion (serialised as `type`).
     #[serde(rename = "type")]
     pub kind: OpType,
+    /// The operation's name, e.g. `read`, `write`, `cas`, `txn`; for the nemesis, the fault.
     pub f: String,
+    /// The request (on an invocation) or the result (on a completion); `null` when absent.
     #[serde(default)]
     pub value: Value,
+    /// The node the client talked to, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The client's error text for a `fail` or `info` completion, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -125,13 +138,21 @@ impl Op {
 /// Why a history could not be read. Carries the 1-based line for the one-line CLI error.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// A malformed line.
     #[error("line {line}: {msg}")]
-    Parse { line: usize, msg: String },
+    Parse {
+        /// The 1-based line of the text.
+        line: usize,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// The underlying reader failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
 impl HistoryError {
+    /// A [`HistoryError::Parse`] at 1-based `line`.
     pub fn parse(line: usize, msg: impl Into<String>) -> HistoryError {
         HistoryError::Parse {
             line,
@@ -144,6 +165,7 @@ impl HistoryError {
 /// mid-line), which is reported but not fatal.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadReport {
+    /// The 1-based number of the last line when it was incomplete (no trailing newline) and dropped; `None` otherwise.
     pub truncated_last_line: Option<usize>,
 }
 
@@ -292,16 +314,20 @@ pub struct JsonlWriter<W: Write> {
 }
 
 impl<W: Write> JsonlWriter<W> {
+    /// A writer appending to `out`.
     pub fn new(out: W) -> Self {
         JsonlWriter { out }
     }
+    /// Writes `op` as one JSON line (not flushed).
     pub fn write(&mut self, op: &Op) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.out, op)?;
         self.out.write_all(b"\n")
     }
+    /// Flushes the underlying writer.
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
+    /// Returns the underlying writer.
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -322,7 +348,9 @@ pub struct Completed {
     pub invoke: usize,
     /// Position of the completion, `None` if the history ended first (treated like `info`).
     pub complete: Option<usize>,
+    /// Who performed the operation.
     pub process: Process,
+    /// The operation's name (`f` of both events).
     pub f: String,
     /// The invocation's value (the request).
     pub input: Value,
@@ -349,7 +377,9 @@ pub struct Pairing {
 /// Callers name it their way ([`pair`] by line, checkers by event index).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairError {
+    /// Position of the offending event in the slice that was paired.
     pub event: usize,
+    /// What is wrong with it, e.g. a completion with no open invocation.
     pub msg: String,
 }
 
@@ -358,9 +388,17 @@ pub struct PairError {
 pub enum Paired {
     /// A client invocation: it opened pairing number `slot` (pairings are numbered in
     /// invocation order, from 0).
-    Invoked { slot: usize },
+    Invoked {
+        /// The number of the pairing this invocation opened.
+        slot: usize,
+    },
     /// A client completion: it closed pairing `slot`, whose invocation was event `invoke`.
-    Completed { slot: usize, invoke: usize },
+    Completed {
+        /// The number of the pairing this completion closed.
+        slot: usize,
+        /// Position of the matching invocation event.
+        invoke: usize,
+    },
     /// A nemesis event: not paired.
     Nemesis,
 }
@@ -617,6 +655,7 @@ pub struct History {
 }
 
 impl History {
+    /// An empty history.
     pub fn new() -> History {
         History::default()
     }
@@ -659,6 +698,7 @@ impl History {
         self
     }
 
+    /// The events built so far, in order.
     pub fn into_ops(self) -> Vec<Op> {
         self.ops
     }

@@ -23,10 +23,11 @@
 //! named by `nodes/nI/**/*.pid` (and only if they live in that node's namespace), then kills
 //! whatever is still inside the node's namespace — never anything matched by name.
 
-pub mod host;
+mod host;
 mod net;
 
-pub use host::{ensure_prerequisites, is_root, PREREQUISITES};
+pub(crate) use host::ensure_prerequisites;
+pub use host::is_root;
 
 use crate::ssh::{HostKeyPolicy, SshOptions};
 use crate::{Cmd, Node};
@@ -40,12 +41,12 @@ use std::time::{Duration, Instant};
 /// The `ip netns` name `cluster up` gives the host's own network namespace, so that commands
 /// on a local node can reach the outside world through it (e.g. apt; see
 /// [`crate::util::install_packages`]).
-pub const HOST_NETNS: &str = "netsplit-host";
+pub(crate) const HOST_NETNS: &str = "netsplit-host";
 
 /// Default number of nodes.
 pub const DEFAULT_NODES: usize = 5;
 /// Largest cluster `up` makes (addresses .11 … .210 of the /24).
-pub const MAX_NODES: usize = 200;
+pub(crate) const MAX_NODES: usize = 200;
 
 /// A local cluster as `cluster up` left it: serialised to `cluster.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -119,7 +120,7 @@ fn node_mac(k: u8, i: usize) -> String {
 }
 
 impl ClusterInfo {
-    /// The nodes as every [`Remote`] and target sees them.
+    /// The nodes as every [`Remote`](crate::Remote) and target sees them.
     pub fn nodes(&self) -> Vec<Node> {
         self.nodes
             .iter()
@@ -152,7 +153,7 @@ impl ClusterInfo {
 
 /// The base directory: `$NETSPLIT_HOME` (made absolute: sshd configs name files in it) or
 /// `/var/lib/netsplit`.
-pub fn base_dir() -> PathBuf {
+pub(crate) fn base_dir() -> PathBuf {
     match std::env::var_os("NETSPLIT_HOME").filter(|h| !h.is_empty()) {
         Some(h) => std::path::absolute(PathBuf::from(h)).unwrap_or_default(),
         None => PathBuf::from("/var/lib/netsplit"),
@@ -166,7 +167,7 @@ pub fn cluster_dir(name: &str) -> PathBuf {
 
 /// Checks a cluster name: 1–10 characters of `a-z0-9-`, starting with a letter or digit (it
 /// becomes part of interface names, which the kernel limits to 15 characters).
-pub fn validate_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn validate_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 10
         && name
@@ -249,8 +250,6 @@ pub fn verify_routes(info: &ClusterInfo) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-pub use crate::route::check_route;
 
 /// What `up` did.
 #[derive(Debug, Clone)]
@@ -825,7 +824,9 @@ pub fn down(name: &str) -> anyhow::Result<DownReport> {
 /// Health of one node, as `cluster status` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NodeStatus {
+    /// The node's name (`n1`, …).
     pub name: String,
+    /// Its address on the cluster's bridge.
     pub address: String,
     /// Its namespace exists.
     pub netns: bool,
@@ -838,11 +839,13 @@ pub struct NodeStatus {
 /// Health of a cluster.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClusterStatus {
+    /// The cluster as recorded when it was brought up: name, subnet, bridge, keys and nodes.
     pub info: ClusterInfo,
     /// The bridge exists.
     pub bridge: bool,
     /// `None` when routes are fine, else why traffic would be refused.
     pub route_problem: Option<String>,
+    /// Each node's health, in node order.
     pub nodes: Vec<NodeStatus>,
 }
 

@@ -24,14 +24,17 @@ use serde_json::{json, Value};
 /// Generator parameters; the defaults shape one run like the motivating one.
 #[derive(Debug, Clone)]
 pub struct GenOptions {
+    /// Number of independent keys.
     pub keys: usize,
     /// Operations invoked per key.
     pub ops_per_key: usize,
+    /// Concurrent client slots per key.
     pub procs_per_key: usize,
     /// Slots per key that see the faulty node during the fault window.
     pub affected: usize,
     /// The fault window, in ticks (operations take 3–17 ticks outside it).
     pub fault_start: u64,
+    /// Length of the fault window, in ticks.
     pub fault_ticks: u64,
     /// Percent of fault-window operations that took effect anyway.
     pub effect_pct: u64,
@@ -41,6 +44,7 @@ pub struct GenOptions {
     pub value_range: Option<u64>,
     /// Percent of reads that return an older value (0: linearizable).
     pub stale_pct: u64,
+    /// Seed of the generator's PRNG: the same options and seed give the same history.
     pub seed: u64,
 }
 

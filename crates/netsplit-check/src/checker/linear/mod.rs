@@ -4,20 +4,20 @@
 //!
 //! This module owns the public API ([`check`], [`LinOptions`], [`LinResult`], [`ModelKind`]) and
 //! the translation of paired history operations into model operations (value shapes per model,
-//! keyed `[key, value]` tuples, what `fail` and `info` mean). The search lives in [`search`], the
-//! sequential specifications in [`model`].
+//! keyed `[key, value]` tuples, what `fail` and `info` mean). The search lives in `search.rs`, the
+//! sequential specifications in `model.rs`.
 //!
 //! Semantics: `fail` operations did not happen and are dropped. `info` operations (and
 //! invocations that never completed) stay open to the end of the history: they may take effect
 //! at any point after their invocation, or never. A read whose result is unknown constrains
-//! nothing and changes nothing, so it is dropped. Before the search, [`reduce`] drops the
+//! nothing and changes nothing, so it is dropped. Before the search, `reduce.rs` drops the
 //! `info` operations nothing can observe and gives a deadline to those a completed operation
 //! provably saw — rewrites that keep the verdict exact (the proofs are in that module).
 
 pub mod gen;
-pub mod model;
-pub mod reduce;
-pub mod search;
+mod model;
+mod reduce;
+mod search;
 
 use crate::checker::{Budget, CheckError, Validity};
 use crate::history::limits::quote_value as q;
@@ -102,6 +102,7 @@ impl FromStr for ModelKind {
 /// Options for one check.
 #[derive(Debug, Clone)]
 pub struct LinOptions {
+    /// The sequential specification the history is checked against.
     pub model: ModelKind,
     /// Initial state of the model (JSON; see [`check_initial`]); `Null` by default.
     pub initial: Value,
@@ -109,6 +110,7 @@ pub struct LinOptions {
     pub independent: bool,
     /// Check independent keys separately (P-compositionality); `false` for `--no-partition`.
     pub partition: bool,
+    /// Time and memory limits; when exhausted the verdict is unknown, never true.
     pub budget: Budget,
 }
 
@@ -132,19 +134,25 @@ pub struct OpView {
     pub invoke: usize,
     /// Position of the completion, if any.
     pub complete: Option<usize>,
+    /// The client process, as text.
     pub process: String,
     /// `ok` or `info` (never returned).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The operation's name (`read`, `write`, `cas`, …).
     pub f: String,
+    /// The invocation's value (the request), without the key in keyed histories.
     pub value: Value,
+    /// The completion's value (the response); `null` for an operation that never returned.
     pub output: Value,
 }
 
 /// One step of the longest linearization found: the operation and the state after it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// The operation linearized at this step.
     pub op: OpView,
+    /// The model state after it, as JSON.
     pub state: Value,
 }
 
@@ -152,7 +160,9 @@ pub struct Step {
 /// accept it in the state reached.
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
+    /// The open operation.
     pub op: OpView,
+    /// True if the model would accept this operation in the state reached (another order failed later), false if it contradicts that state outright.
     pub model_accepts: bool,
 }
 
@@ -162,12 +172,14 @@ pub struct Evidence {
     /// The key of this partition (keyed histories).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Value>,
+    /// This partition's verdict.
     pub valid: Validity,
     /// Why the verdict is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Operations of this partition checked.
     pub ops: usize,
+    /// The model state the search started from.
     pub initial_state: Value,
     /// The longest linearizable prefix found, in order, with the model state after each step.
     pub linearized: Vec<Step>,
@@ -181,7 +193,9 @@ pub struct Evidence {
 /// The verdict and its evidence.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinResult {
+    /// The verdict over all partitions: false if any is not linearizable, else unknown if any search stopped.
     pub valid: Validity,
+    /// The model checked, as spelled on the command line (`register`, `cas-register`, …).
     pub model: String,
     /// Client operations searched (after dropping `fail`ed ops, unknown reads and `info`
     /// operations nothing could observe).

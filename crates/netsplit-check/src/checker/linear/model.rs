@@ -42,11 +42,6 @@ impl Interner {
     pub fn len(&self) -> usize {
         self.vals.len()
     }
-
-    /// True when nothing has been interned.
-    pub fn is_empty(&self) -> bool {
-        self.vals.is_empty()
-    }
 }
 
 /// A micro-operation of a multi-register transaction.

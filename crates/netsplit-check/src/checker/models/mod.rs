@@ -15,17 +15,17 @@
 //!
 //! Definitions (see docs/consistency-models.md): the session guarantees are checked against a
 //! per-key version order `ar` of the writes, which must exist (be acyclic) given the edges each
-//! guarantee forces — see [`session`]. Causal consistency is CCv of Bouajjani et al.: a single
+//! guarantee forces — see `session.rs`. Causal consistency is CCv of Bouajjani et al.: a single
 //! arbitration order containing causality (program order and reads-from) in which every read
-//! returns the last write it causally knows of — see [`causal`]. Sequential consistency is a
+//! returns the last write it causally knows of — see `causal.rs`. Sequential consistency is a
 //! total order of all operations keeping each session's order in which every read returns the
-//! latest write — see [`sequential`], a search with a budget whose undecided outcome is
+//! latest write — see `sequential.rs`, a search with a budget whose undecided outcome is
 //! `unknown`. Every violated model names the operations (event positions) that show it.
 
-pub mod causal;
+mod causal;
 mod extract;
-pub mod sequential;
-pub mod session;
+mod sequential;
+mod session;
 pub mod view;
 
 #[cfg(test)]
@@ -81,6 +81,7 @@ pub fn parse_models(names: &[String]) -> Result<Vec<&'static str>, String> {
 /// The verdict on one model: `valid` is JSON `true`, `false` or `null` (undecided).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelResult {
+    /// Holds, violated, or undecided (serialised as `null`).
     #[serde(serialize_with = "ser_valid")]
     pub valid: super::Validity,
     /// Why it does not hold (or why undecided); empty when it holds.
@@ -101,6 +102,7 @@ pub(crate) fn ser_valid<S: Serializer>(v: &super::Validity, s: S) -> Result<S::O
 }
 
 impl ModelResult {
+    /// The model holds: valid, no reason, no witness.
     pub fn holds() -> ModelResult {
         ModelResult {
             valid: super::Validity::True,
@@ -108,6 +110,7 @@ impl ModelResult {
             witness: Vec::new(),
         }
     }
+    /// The model is violated: `reason` explains how, `witness` lists the invocation positions that show it.
     pub fn violated(reason: impl Into<String>, witness: Vec<usize>) -> ModelResult {
         ModelResult {
             valid: super::Validity::False,
@@ -115,6 +118,7 @@ impl ModelResult {
             witness,
         }
     }
+    /// Undecided (a budget ran out, or the history cannot settle it), for `reason`.
     pub fn unknown(reason: impl Into<String>) -> ModelResult {
         ModelResult {
             valid: super::Validity::Unknown,
@@ -127,7 +131,9 @@ impl ModelResult {
 /// Options: whether values are `[key, value]` pairs, and the budget (sequential search only).
 #[derive(Debug, Clone, Default)]
 pub struct ModelOptions {
+    /// Client values are `[key, value]` pairs over independent keys.
     pub keyed: bool,
+    /// Time and memory limit of the sequential-consistency search; the other models are polynomial and ignore it.
     pub budget: Budget,
 }
 
@@ -142,6 +148,7 @@ pub struct MOp {
     pub event: usize,
     /// Session (dense, from 0) and position within it.
     pub session: usize,
+    /// 0-based position of the operation within its session.
     pub pos: usize,
     /// Key (dense, from 0).
     pub key: usize,
@@ -155,8 +162,11 @@ pub struct MOp {
 /// keys, reads-from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hist {
+    /// The operations that count (see the module docs), in invocation order.
     pub ops: Vec<MOp>,
+    /// Each session's operations, as indexes into `ops`, in program order.
     pub sessions: Vec<Vec<usize>>,
+    /// Number of distinct keys (1 when not keyed).
     pub keys: usize,
 }
 

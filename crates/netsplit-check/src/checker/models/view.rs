@@ -15,10 +15,13 @@ use serde::{Serialize, Serializer};
 /// One model's verdict, with its witness as operations.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelView {
+    /// Holds, violated, or undecided (serialised as `null`).
     #[serde(serialize_with = "super::ser_valid")]
     pub valid: Validity,
+    /// Why it does not hold, or why it is undecided; empty when it holds.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// The operations that show the violation, in the order the reason reads them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub witness: Vec<OpView>,
 }
@@ -46,6 +49,7 @@ fn ser_models<S: Serializer>(m: &[(String, ModelView)], s: S) -> Result<S::Ok, S
 }
 
 impl ModelsReport {
+    /// The verdict on `model` (a name from [`super::MODELS`]), if it was requested.
     pub fn get(&self, model: &str) -> Option<&ModelView> {
         self.models.iter().find(|(m, _)| m == model).map(|(_, v)| v)
     }

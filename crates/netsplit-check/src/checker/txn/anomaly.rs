@@ -20,6 +20,7 @@ pub struct TxnRef {
     /// Event index of the completion (absent for transactions that never completed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complete_event: Option<usize>,
+    /// The client process that ran it.
     pub process: u64,
     /// `ok`, `fail` or `info`.
     pub status: &'static str,
@@ -30,10 +31,13 @@ pub struct TxnRef {
 /// One edge of a cycle: `from < to` by relation `rel`, because `why`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// The transaction the edge leaves (`T1`, …).
     pub from: String,
+    /// The transaction the edge enters.
     pub to: String,
     /// `ww`, `wr`, `rw`, `process` or `realtime`.
     pub rel: &'static str,
+    /// The evidence for the edge, in words (which key, which value was read or overwritten).
     pub why: String,
 }
 
@@ -43,6 +47,7 @@ pub struct Anomaly {
     /// Elle's name, e.g. `G-single-realtime`, `G1a`, `incompatible-order`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The transactions involved, named `T1`, `T2`, … in the order the explanation mentions them.
     pub txns: Vec<TxnRef>,
     /// A human-readable account: for cycles, each step and the contradiction.
     pub explanation: String,

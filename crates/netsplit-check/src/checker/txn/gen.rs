@@ -34,19 +34,29 @@ pub enum Mode {
 /// writes per key, 1–4 micro-ops per transaction, half reads.
 #[derive(Debug, Clone)]
 pub struct GenOptions {
+    /// The workload whose micro-ops the transactions use.
     pub workload: TxnWorkload,
+    /// Number of transactions generated.
     pub txns: usize,
+    /// Concurrent client processes.
     pub processes: usize,
+    /// Size of the pool of keys in use at any time.
     pub active_keys: usize,
+    /// Writes a key receives before it is retired and replaced by a fresh key.
     pub max_writes_per_key: usize,
+    /// Fewest micro-ops per transaction.
     pub min_len: usize,
+    /// Most micro-ops per transaction.
     pub max_len: usize,
+    /// Probability that a micro-op is a read.
     pub read_ratio: f64,
     /// Probability a transaction fails (takes no effect, completes `fail`).
     pub fail_ratio: f64,
     /// Probability a transaction completes `info` (it takes effect with probability 1/2).
     pub info_ratio: f64,
+    /// How the simulated database behaves.
     pub mode: Mode,
+    /// Seed of the PRNG: the same options and seed give the same history.
     pub seed: u64,
 }
 

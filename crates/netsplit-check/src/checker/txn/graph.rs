@@ -117,6 +117,7 @@ impl Graph {
     }
 
     /// Bits of the edge a → b (0 if absent).
+    #[cfg(test)]
     pub fn edge(&self, a: u32, b: u32) -> u8 {
         let (s, e) = (
             self.off[a as usize] as usize,
@@ -128,6 +129,8 @@ impl Graph {
         }
     }
 
+    /// Number of edges.
+    #[cfg(test)]
     pub fn edge_count(&self) -> usize {
         self.to.len()
     }

@@ -17,22 +17,23 @@
 //! Valid means: no anomaly that a requested model forbids was found, and every forbidden class
 //! was settled. See `docs/transactional-checking.md` for the semantics and the limits.
 
-pub mod anomaly;
+mod anomaly;
 mod fx;
 pub mod gen;
-pub mod graph;
+mod graph;
 mod infer;
-pub mod list_append;
-pub mod models;
+mod list_append;
+mod models;
 pub mod parse;
-pub mod rw_register;
-pub mod search;
+mod rw_register;
+mod search;
 #[cfg(test)]
 mod tests;
 
 use crate::checker::{Budget, CheckError, Validity};
 use crate::history::Op;
-use anomaly::{Anomaly, Explain, RawAnomaly};
+pub use anomaly::{Anomaly, Step, TxnRef};
+use anomaly::{Explain, RawAnomaly};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
@@ -40,7 +41,9 @@ use std::str::FromStr;
 /// Which transactional workload a history comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnWorkload {
+    /// Elle's list-append: `append` to lists and `r` of whole lists, so reads reveal the version order.
     ListAppend,
+    /// Elle's rw-register: `w` and `r` of single values, unique per key.
     RwRegister,
 }
 
@@ -58,6 +61,7 @@ impl FromStr for TxnWorkload {
 }
 
 impl TxnWorkload {
+    /// The workload's canonical name (`list-append` or `rw-register`).
     pub fn as_str(self) -> &'static str {
         match self {
             TxnWorkload::ListAppend => "list-append",
@@ -66,12 +70,15 @@ impl TxnWorkload {
     }
 }
 
+/// Options for [`check`]: which workload the history comes from, which models to check, and the budget.
 #[derive(Debug, Clone)]
 pub struct TxnOptions {
+    /// Which workload produced the history; it fixes how micro-ops are parsed and inferred.
     pub workload: TxnWorkload,
     /// Requested consistency models (`strict-serializable` by default). Entries may themselves
     /// be comma-separated lists.
     pub consistency_models: Vec<String>,
+    /// Time and memory limits of the search; what it could not settle is reported in [`TxnResult::unknown`].
     pub budget: Budget,
 }
 
@@ -103,22 +110,30 @@ pub const MAX_ANOMALIES_PER_TYPE: usize = 8;
 /// Counts describing the history and the graph.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TxnStats {
+    /// Client `txn` operations.
     pub txns: usize,
+    /// Of those, how many completed `ok`.
     pub ok: usize,
+    /// Of those, how many completed `fail`.
     pub fail: usize,
+    /// Of those, how many completed `info` or never completed.
     pub info: usize,
+    /// Distinct keys touched.
     pub keys: usize,
     /// Client operations whose `f` is not `txn` (ignored).
     pub ignored_ops: usize,
     /// Edges by relation, before merging parallel edges.
     pub edges: BTreeMap<&'static str, usize>,
-    /// Non-trivial strongly connected components searched, and the largest one's size.
+    /// Non-trivial strongly connected components searched.
     pub components: usize,
+    /// Transactions in the largest of those components.
     pub largest_component: usize,
 }
 
+/// The verdict of [`check`] and its evidence.
 #[derive(Debug, Clone, Serialize)]
 pub struct TxnResult {
+    /// False if an anomaly a requested model forbids was found; unknown if a forbidden class could not be settled; else true.
     pub valid: Validity,
     /// Anomalies found that a requested model forbids (Elle's names), sorted.
     pub anomaly_types: Vec<String>,
@@ -136,7 +151,9 @@ pub struct TxnResult {
     pub unknown: Vec<String>,
     /// The requested models, canonical names.
     pub models: Vec<String>,
+    /// The workload checked (`list-append` or `rw-register`).
     pub workload: &'static str,
+    /// Counts describing the history and its dependency graph.
     pub stats: TxnStats,
 }
 
@@ -146,7 +163,7 @@ pub struct TxnResult {
 pub const MAX_FANOUT_EDGES: usize = 2_000_000;
 
 /// What a workload analysis hands to the graph search.
-pub struct Analysis {
+pub(crate) struct Analysis {
     pub edges: Vec<(u32, u32, u8)>,
     pub anomalies: Vec<RawAnomaly>,
     /// Inferences skipped because they would add too many edges (see

@@ -25,7 +25,9 @@ use std::fmt;
 /// A key or a value: JSON integers and strings, the only scalars Elle's workloads use.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scalar {
+    /// A JSON integer that fits in 64 bits.
     Int(i64),
+    /// A JSON string.
     Str(Box<str>),
 }
 
@@ -114,6 +116,7 @@ pub enum Mop {
 }
 
 impl Mop {
+    /// The interned key the micro-op touches (an index into [`Parsed::keys`]).
     pub fn key(&self) -> u32 {
         match self {
             Mop::Append(k, _) | Mop::ReadList(k, _) | Mop::Write(k, _) | Mop::ReadReg(k, _) => *k,
@@ -124,12 +127,16 @@ impl Mop {
 /// How a transaction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Completed `ok`: committed, read results known.
     Ok,
+    /// Completed `fail`: certainly not committed.
     Fail,
+    /// Completed `info` or never completed: may or may not have committed.
     Info,
 }
 
 impl Status {
+    /// The status as recorded in histories: `ok`, `fail` or `info`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "ok",
@@ -152,7 +159,9 @@ pub struct Txn {
     pub complete: Option<usize>,
     /// Client process id.
     pub process: u64,
+    /// How the transaction ended.
     pub status: Status,
+    /// Its micro-ops, in order, with read results when it completed `ok`.
     pub mops: Vec<Mop>,
     /// The micro-ops as recorded (completion value for `ok`, invocation otherwise), kept only
     /// when [`Parsed::value`] could not rebuild them exactly from `mops`.
@@ -164,6 +173,7 @@ pub struct Txn {
 pub struct Parsed {
     /// In invocation order.
     pub txns: Vec<Txn>,
+    /// The keys, indexed by interned id.
     pub keys: Vec<Scalar>,
     /// Client operations whose `f` is not `"txn"` (ignored, counted in the stats).
     pub ignored: usize,
@@ -247,6 +257,7 @@ pub struct TxnParser<'a> {
 }
 
 impl<'a> TxnParser<'a> {
+    /// A parser for histories of `workload`, with nothing pushed yet.
     pub fn new(workload: TxnWorkload) -> TxnParser<'a> {
         TxnParser {
             workload,
