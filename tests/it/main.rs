@@ -5,6 +5,7 @@ mod check;
 mod ci;
 mod custom;
 mod deploy;
+mod disk;
 mod etcd;
 mod extension;
 mod faults_e2e;

@@ -89,7 +89,8 @@ impl DbType for PgCluster {
             vocabulary,
             allow_negative: bank.is_some_and(|b| b.allow_negative),
         };
-        Cluster::new(env.nodes, env.remotes, db)
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
 

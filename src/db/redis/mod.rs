@@ -92,7 +92,8 @@ impl DbType for RedisCluster {
             .collect();
         let ns = env.deploy.namespace();
         let db = RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns);
-        Cluster::new(env.nodes, env.remotes, db)
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
 
