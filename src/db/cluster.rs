@@ -467,8 +467,19 @@ impl<L: NodeLifecycle> Db for Cluster<L> {
         L::NAME
     }
 
+    /// [`NodeLifecycle::setup`]; on the fault file system, what setup wrote is then synced
+    /// (as a machine is after installing): a crash loses only what the run itself wrote
+    /// unsynced, never the database's initial files (initdb runs with `--no-sync`).
     fn setup(&self) -> Result<()> {
-        L::setup(self)
+        L::setup(self)?;
+        if self.disk.is_some() {
+            self.on_db_nodes(|i| {
+                super::disk::ctl(self.remote(i)?, &serde_json::json!({"cmd": "sync"}))
+                    .map(drop)
+                    .with_context(|| format!("syncing {}'s setup", L::NAME))
+            })?;
+        }
+        Ok(())
     }
 
     /// Stops every node, unmounts the fault file system, and removes its data (the logs
