@@ -166,7 +166,7 @@ fn torn_writes_errors_full_disks_and_flipped_bits() {
     let a = m.ctl(r#"{"cmd":"lose-unsynced","torn":true}"#);
     let kept = a["torn"][0]["kept"].as_u64().unwrap() as usize;
     let at = a["torn"][0]["offset"].as_u64().unwrap() as usize;
-    assert!(at >= 100 && at < 6100, "{a}");
+    assert!((100..6100).contains(&at), "{a}");
     assert!(kept >= 1 && at % 4096 + kept <= 4096, "{a}");
     std::thread::sleep(Duration::from_millis(1100));
     let got = read(&m.path("t"));

@@ -478,7 +478,8 @@ fn e2e_crashes_that_lose_unsynced_writes_lose_commits_only_when_postgres_does_no
     // that drops every unsynced write loses acknowledged adds, named as lost; with the defaults
     // it loses nothing. Every crash is aimed at the one node while adds are acknowledged
     // (plans/postgres-async-commit-lose-unsynced.yaml, plans/postgres-lose-unsynced.yaml).
-    for (name, plan) in [("async-commit", "postgres-async-commit-lose-unsynced.yaml")] {
+    {
+        let (name, plan) = ("async-commit", "postgres-async-commit-lose-unsynced.yaml");
         let (out, run) = run_plan(name, plan, &[]);
         assert_eq!(
             out.status.code(),
