@@ -374,9 +374,9 @@ mod tests {
         c.write(4, b"ZZ"); // touches: merged
         c.write(10, b"QQQ");
         assert_eq!(c.extents.len(), 2);
-        c.write(3, b"1234567890"); // bridges both
+        c.write(3, b"1234567890"); // bridges both, over all of QQQ
         assert_eq!(c.extents.len(), 1);
-        assert_eq!(read(&c, &base, 0, 16), b"aaX1234567890Qaa".to_vec());
+        assert_eq!(read(&c, &base, 0, 16), b"aaX1234567890aaa".to_vec());
         assert_eq!(c.end(), 13);
         c.write(30, b"end"); // past the file: zeros between
         assert_eq!(
