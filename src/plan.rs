@@ -555,6 +555,7 @@ const EMBEDDED_NEMESES: &[(&str, &str)] = &[
     ("default", include_str!("../nemeses/default.yaml")),
     ("all", include_str!("../nemeses/all.yaml")),
     ("clock", include_str!("../nemeses/clock.yaml")),
+    ("disk", include_str!("../nemeses/disk.yaml")),
     ("kill", include_str!("../nemeses/kill.yaml")),
     ("packet", include_str!("../nemeses/packet.yaml")),
     ("partition", include_str!("../nemeses/partition.yaml")),

@@ -77,6 +77,35 @@ pub enum Command {
     /// kernel lacks sch_netem: applies a behaviour to the packets of an NFQUEUE queue.
     #[command(hide = true)]
     NetemHelper(NetemHelperArgs),
+    /// (Internal) the fault file system the disk faults use: mounted over a database's data
+    /// directory, passing everything through to it, holding unsynced writes
+    /// (src/nemesis/diskfs.rs).
+    #[command(hide = true)]
+    Diskfs(DiskfsArgs),
+    /// (Internal) sends one JSON command to a running fault file system and prints its answer.
+    #[command(hide = true)]
+    DiskfsCtl(DiskfsCtlArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiskfsArgs {
+    /// The directory to mount over (and pass through to).
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    /// The control socket to serve.
+    #[arg(long)]
+    pub control: std::path::PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiskfsCtlArgs {
+    /// The file system's control socket.
+    #[arg(long)]
+    pub control: std::path::PathBuf,
+    /// The command, one JSON object (`{"cmd": "lose-unsynced"}`).
+    pub command: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,6 +172,11 @@ where
         Command::Cluster(a) => cluster::run(a),
         Command::Exec(a) => exec::run(a),
         Command::NetemHelper(a) => netem_helper(a),
+        Command::Diskfs(a) => crate::nemesis::diskfs::run(&a.dir, &a.control, a.seed).map(|()| 0),
+        Command::DiskfsCtl(a) => crate::nemesis::diskfs::ctl(&a.control, &a.command).map(|v| {
+            println!("{v}");
+            0
+        }),
     };
     match result {
         Ok(code) => code,

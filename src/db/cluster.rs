@@ -57,6 +57,11 @@ pub trait NodeLifecycle: Sized + Send + Sync + 'static {
     }
     /// Installs the database's software on node `i` (idempotent).
     fn install(c: &Cluster<Self>, i: usize) -> Result<()>;
+    /// The database's data directory on node `i`: what the fault file system is mounted over
+    /// with `disk=fuse` (`super::disk`). Default: none (the database cannot take disk faults).
+    fn data_dir(_c: &Cluster<Self>, _i: usize) -> Option<String> {
+        None
+    }
     /// Writes node `i`'s configuration (default: none to write).
     fn configure(_c: &Cluster<Self>, _i: usize) -> Result<()> {
         Ok(())
@@ -149,6 +154,17 @@ pub struct Cluster<L: NodeLifecycle> {
     pub remotes: Vec<Arc<dyn Remote>>,
     /// The database's own settings and state.
     pub db: L,
+    /// The data directories are on the fault file system (`disk=fuse`).
+    pub disk: Option<DiskSpec>,
+}
+
+/// How the fault file system is run (`disk=fuse`, `super::disk`).
+#[derive(Debug, Clone, Copy)]
+pub struct DiskSpec {
+    /// The nodes are local namespace nodes: the running binary serves it.
+    pub local: bool,
+    /// The seed of its choices (which reads are corrupted, where a write tears).
+    pub seed: u64,
 }
 
 impl<L: NodeLifecycle> std::ops::Deref for Cluster<L> {
@@ -176,7 +192,68 @@ impl<L: NodeLifecycle> Cluster<L> {
                 remotes.len()
             ));
         }
-        Ok(Cluster { nodes, remotes, db })
+        Ok(Cluster {
+            nodes,
+            remotes,
+            db,
+            disk: None,
+        })
+    }
+
+    /// The same with the data directories on the fault file system (when `disk`): from the
+    /// run's deployment (`disk_fs`, `shared_process_table`) and seed. A database whose
+    /// lifecycle names no data directory ([`NodeLifecycle::data_dir`]) is refused.
+    pub fn with_disk(mut self, deploy: &super::Deployment, seed: u64) -> Result<Self> {
+        if deploy.disk_fs {
+            if L::data_dir(&self, 0).is_none() {
+                return Err(crate::error::bad_input(format!(
+                    "target.opts.disk: {} cannot run on the fault file system (its lifecycle \
+                     names no data directory)",
+                    L::NAME
+                )));
+            }
+            self.disk = Some(DiskSpec {
+                local: deploy.shared_process_table,
+                seed,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Mounts the fault file system over node `i`'s data directory (`disk=fuse`; nothing
+    /// otherwise, or when it is mounted already).
+    pub fn mount_disk(&self, i: usize) -> Result<()> {
+        let (Some(spec), Some(dir)) = (self.disk, L::data_dir(self, i)) else {
+            return Ok(());
+        };
+        if !L::runs_on(self, i) {
+            return Ok(());
+        }
+        let r = self.remote(i)?;
+        let bin = super::disk::binary(r, spec.local)?;
+        super::disk::mount(r, &dir, &bin, spec.seed ^ i as u64)
+            .with_context(|| format!("{} on {}", L::NAME, self.nodes[i].name))
+    }
+
+    /// Unmounts a fault file system over node `i`'s data directory (this run's or one an
+    /// earlier run left), killing the database on it first. Nothing when none is mounted.
+    pub fn unmount_disk(&self, i: usize) -> Result<()> {
+        let Some(dir) = L::data_dir(self, i) else {
+            return Ok(());
+        };
+        let r = self.remote(i)?;
+        if !super::disk::mounted(r)?.contains(&dir) && !super::disk::running(r)? {
+            return Ok(());
+        }
+        let _ = L::kill(self, i);
+        super::disk::unmount(r, &dir, false)
+    }
+
+    /// Stops node `i`'s database and removes its data ([`NodeLifecycle::wipe`]), after
+    /// unmounting any fault file system over it.
+    pub fn wipe_node(&self, i: usize, keep_log: bool) -> Result<()> {
+        self.unmount_disk(i)?;
+        L::wipe(self, i, keep_log)
     }
 
     /// An error unless `i` is one of the nodes.
@@ -257,8 +334,9 @@ impl<L: NodeLifecycle> Cluster<L> {
     /// every configuration, starts every node and waits until the deployment serves.
     pub fn deploy(&self) -> Result<()> {
         self.on_db_nodes(|i| L::install(self, i))?;
-        self.on_db_nodes(|i| L::wipe(self, i, false))?;
+        self.on_db_nodes(|i| self.wipe_node(i, false))?;
         self.on_db_nodes(|i| L::configure(self, i))?;
+        self.on_db_nodes(|i| self.mount_disk(i))?;
         self.on_db_nodes(|i| L::start(self, i))?;
         self.wait_serving(L::start_timeout(self))
     }
@@ -389,13 +467,25 @@ impl<L: NodeLifecycle> Db for Cluster<L> {
         L::NAME
     }
 
+    /// [`NodeLifecycle::setup`]; on the fault file system, what setup wrote is then synced
+    /// (as a machine is after installing): a crash loses only what the run itself wrote
+    /// unsynced, never the database's initial files (initdb runs with `--no-sync`).
     fn setup(&self) -> Result<()> {
-        L::setup(self)
+        L::setup(self)?;
+        if self.disk.is_some() {
+            self.on_db_nodes(|i| {
+                super::disk::ctl(self.remote(i)?, &serde_json::json!({"cmd": "sync"}))
+                    .map(drop)
+                    .with_context(|| format!("syncing {}'s setup", L::NAME))
+            })?;
+        }
+        Ok(())
     }
 
-    /// Stops every node and removes its data (the logs stay, for fetching).
+    /// Stops every node, unmounts the fault file system, and removes its data (the logs
+    /// stay, for fetching).
     fn teardown(&self) -> Result<()> {
-        self.on_db_nodes(|i| L::wipe(self, i, true))
+        self.on_db_nodes(|i| self.wipe_node(i, true))
     }
 
     fn client(&self, node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
@@ -424,6 +514,19 @@ impl<L: NodeLifecycle> Db for Cluster<L> {
     fn clock(&self) -> Clock {
         L::clock(self)
     }
+    fn data_dir(&self, i: usize) -> Option<String> {
+        if i >= self.nodes.len() || !L::runs_on(self, i) {
+            return None;
+        }
+        L::data_dir(self, i)
+    }
+    fn disk_dir(&self, i: usize) -> Option<String> {
+        self.disk?;
+        if i >= self.nodes.len() || !L::runs_on(self, i) {
+            return None;
+        }
+        L::data_dir(self, i)
+    }
 }
 
 /// On a node that runs no database there is nothing to kill or start, and nothing is down.
@@ -444,6 +547,7 @@ impl<L: NodeLifecycle> Kill for Cluster<L> {
     }
     fn start(&self, i: usize) -> Result<()> {
         if !self.running(i)? {
+            self.mount_disk(i)?;
             L::start(self, i)?;
         }
         Ok(())

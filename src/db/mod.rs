@@ -36,6 +36,7 @@
 pub mod cluster;
 pub mod custom;
 pub mod daemon;
+pub mod disk;
 pub mod etcd;
 pub mod existing;
 pub mod noop;
@@ -176,12 +177,21 @@ pub struct CommonOpts {
     /// Client endpoints, one per node (`host[:port]`): where clients reach node i, when not at
     /// the node's address and the target's usual port.
     pub endpoints: Option<Vec<String>>,
+    /// `fuse`: the database's data directory is on the fault file system (`db::disk`), as any
+    /// disk fault implies; `none` (the default): on the node's own.
+    pub disk: Option<String>,
 }
 
 impl CommonOpts {
     /// The option keys every target has (`-` and `_` alike).
-    pub const KEYS: &'static [&'static str] =
-        &["service", "process", "pidfile", "start", "endpoints"];
+    pub const KEYS: &'static [&'static str] = &[
+        "service",
+        "process",
+        "pidfile",
+        "start",
+        "endpoints",
+        "disk",
+    ];
 
     /// Whether `key` (as a plan or `--target-opt` spells it) is one of [`CommonOpts::KEYS`].
     pub fn is_common(key: &str) -> bool {
@@ -300,6 +310,9 @@ pub struct Deployment {
     pub shared_process_table: bool,
     /// No SSH to the nodes (`--no-ssh`, or nodes given as endpoints only): clients only.
     pub client_only: bool,
+    /// The data directories are on the fault file system (`disk=fuse`, or a disk fault
+    /// planned): a target run as `cluster::Cluster` mounts it before the database starts.
+    pub disk_fs: bool,
 }
 
 impl Default for Deployment {
@@ -313,6 +326,7 @@ impl Default for Deployment {
             leave_data: false,
             shared_process_table: false,
             client_only: false,
+            disk_fs: false,
         }
     }
 }
@@ -368,6 +382,36 @@ impl Deployment {
                 origin(k)
             )));
         }
+        let disk_fault = plan
+            .nemesis
+            .faults
+            .iter()
+            .any(|f| crate::nemesis::families::disk::FAULTS.contains(&f.trim()));
+        let disk_fs = match common.disk.as_deref().map(str::trim) {
+            None => disk_fault,
+            Some("fuse") => true,
+            Some("none") if disk_fault => {
+                return Err(bad_input(format!(
+                    "{}target.opts.disk: none, but the plan has disk faults, which need disk=fuse",
+                    origin("disk")
+                )))
+            }
+            Some("none") => false,
+            Some(other) => {
+                return Err(bad_input(format!(
+                    "{}target.opts.disk: {other:?} is not fuse or none",
+                    origin("disk")
+                )))
+            }
+        };
+        if disk_fs && mode == Deploy::Existing {
+            return Err(bad_input(format!(
+                "{}target.opts.disk: the fault file system is mounted by netsplit before it starts \
+                 the database, so it needs deploy: install (disk faults cannot reach a database \
+                 that is already deployed)",
+                origin("disk")
+            )));
+        }
         let endpoints = common
             .endpoints
             .iter()
@@ -393,6 +437,7 @@ impl Deployment {
             leave_data: plan.run.leave_data,
             shared_process_table,
             client_only,
+            disk_fs,
         })
     }
 
@@ -486,6 +531,16 @@ pub trait Db: Send + Sync {
     /// and must be able to start it again. Only [`existing::Attached`] checks anything.
     fn preflight(&self, _restart: bool) -> Result<Vec<String>> {
         Ok(Vec::new())
+    }
+    /// The directory this run's fault file system is mounted over on node `i` (`disk=fuse`,
+    /// `db::disk`), if the target runs on one there. Disk faults need it.
+    fn disk_dir(&self, _i: usize) -> Option<String> {
+        None
+    }
+    /// The database's data directory on node `i`, when the target knows it (on the fault file
+    /// system or not): so that a heal can tell a fault file system an earlier run left over it.
+    fn data_dir(&self, _i: usize) -> Option<String> {
+        None
     }
 }
 

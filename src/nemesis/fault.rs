@@ -30,6 +30,9 @@ pub enum Ability {
     Kill,
     /// [`crate::db::Pause`].
     Pause,
+    /// Its data directories on the fault file system ([`crate::db::Db::disk_dir`],
+    /// `disk=fuse`), and [`crate::db::Kill`].
+    Disk,
 }
 
 impl Ability {
@@ -38,6 +41,7 @@ impl Ability {
             Ability::Nodes => "nodes",
             Ability::Kill => "kill and restart its processes",
             Ability::Pause => "pause and resume its processes",
+            Ability::Disk => "run on the fault file system (disk=fuse) and restart its processes",
         }
     }
 }
@@ -149,6 +153,9 @@ impl FaultDef {
             Ability::Nodes => nodes == 0,
             Ability::Kill => target.as_kill().is_none() || nodes == 0,
             Ability::Pause => target.as_pause().is_none() || nodes == 0,
+            Ability::Disk => {
+                target.as_kill().is_none() || !(0..nodes).any(|i| target.disk_dir(i).is_some())
+            }
         })
     }
 }

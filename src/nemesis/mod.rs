@@ -20,6 +20,8 @@
 //! `spawn_blocking`. Work on several nodes runs on scoped threads, one per node.
 
 pub mod clock;
+pub mod disk;
+pub mod diskfs;
 pub mod families;
 pub mod fault;
 pub mod grudge;

@@ -6,6 +6,7 @@ mod ci;
 mod custom;
 mod deploy;
 mod deploy_pg;
+mod disk;
 mod etcd;
 mod extension;
 mod faults_e2e;

@@ -152,6 +152,10 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
         c.opts.log_on(&c.nodes[i])
     }
 
+    fn data_dir(c: &EtcdCluster, i: usize) -> Option<String> {
+        Some(c.opts.data_dir_on(&c.nodes[i]))
+    }
+
     /// Every member answers, all agree on one leader, and a put through every member
     /// succeeds.
     fn not_serving(c: &EtcdCluster) -> Option<(usize, String)> {

@@ -85,7 +85,8 @@ impl DbType for EtcdCluster {
             .with_urls(urls)
             .with_namespace(&env.deploy.namespace());
         db.bank = bank;
-        Cluster::new(env.nodes, env.remotes, db)
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
 

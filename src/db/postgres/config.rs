@@ -38,6 +38,9 @@ pub struct PgTargetOpts {
     pub transfer: Option<Transfer>,
     /// `fsync = on|off`.
     pub fsync: Option<bool>,
+    /// `synchronous_commit`: `on` (the default), `off` (a commit is acknowledged before its
+    /// WAL is flushed), `local`, `remote_write`, `remote_apply`.
+    pub synchronous_commit: Option<SyncCommit>,
     pub port: Option<u16>,
     pub bin_dir: Option<String>,
     pub os_user: Option<String>,
@@ -54,6 +57,32 @@ pub struct PgTargetOpts {
     pub start_timeout_s: Option<u64>,
     /// Run the servers under libfaketime: `auto` (local nodes), `on`, `off`.
     pub faketime: Option<Faketime>,
+}
+
+/// PostgreSQL's `synchronous_commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncCommit {
+    #[default]
+    On,
+    Off,
+    Local,
+    #[serde(alias = "remote-write")]
+    RemoteWrite,
+    #[serde(alias = "remote-apply")]
+    RemoteApply,
+}
+
+impl SyncCommit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncCommit::On => "on",
+            SyncCommit::Off => "off",
+            SyncCommit::Local => "local",
+            SyncCommit::RemoteWrite => "remote_write",
+            SyncCommit::RemoteApply => "remote_apply",
+        }
+    }
 }
 
 /// How the nodes after n1 follow it.
@@ -213,6 +242,7 @@ pub struct PgOpts {
     pub existing: bool,
     pub replicas: Replicas,
     pub fsync: bool,
+    pub synchronous_commit: SyncCommit,
     pub isolation: Isolation,
     pub read: ReadMode,
     pub transfer: Transfer,
@@ -343,6 +373,7 @@ impl PgOpts {
             existing: false,
             replicas: p.replicas,
             fsync: p.fsync,
+            synchronous_commit: SyncCommit::On,
             isolation: p.client.isolation,
             read: p.client.read,
             transfer: p.client.transfer,
@@ -462,6 +493,9 @@ impl PgOpts {
         }
         if let Some(v) = t.fsync {
             self.fsync = v;
+        }
+        if let Some(v) = t.synchronous_commit {
+            self.synchronous_commit = v;
         }
         if let Some(v) = t.port {
             self.port = v;
@@ -630,6 +664,7 @@ pub fn postgresql_conf(i: usize, nodes: &[Node], opts: &PgOpts) -> Result<String
             ("port", &opts.port.to_string()),
             ("sockets", &conf_quote(&opts.sockets_on(me))),
             ("fsync", if opts.fsync { "on" } else { "off" }),
+            ("synchronous_commit", opts.synchronous_commit.as_str()),
             (
                 "synchronous_standby_names",
                 &conf_quote(&synchronous_standby_names(nodes, opts)),
@@ -701,6 +736,7 @@ mod tests {
         );
         assert_eq!(setting(&c, "wal_level"), Some("replica"));
         assert_eq!(setting(&c, "fsync"), Some("on"));
+        assert_eq!(setting(&c, "synchronous_commit"), Some("on"));
         assert_eq!(setting(&c, "synchronous_standby_names"), Some("''"));
         assert_eq!(setting(&c, "primary_conninfo"), None);
         assert_eq!(setting(&c, "cluster_name"), Some("'n1'"));

@@ -151,6 +151,9 @@ impl NodeLifecycle for PgLifecycle {
     fn log_file(c: &PgCluster, i: usize) -> String {
         c.opts.log_on(&c.nodes[i])
     }
+    fn data_dir(c: &PgCluster, i: usize) -> Option<String> {
+        Some(c.opts.data_dir_on(&c.nodes[i]))
+    }
     /// The log, postgresql.conf and pg_hba.conf.
     fn log_files(c: &PgCluster, i: usize) -> Vec<String> {
         let n = &c.nodes[i];
@@ -167,8 +170,9 @@ impl NodeLifecycle for PgLifecycle {
     /// its database and tables, clones and starts every replica, and waits until they serve.
     fn setup(c: &PgCluster) -> Result<()> {
         c.on_db_nodes(|i| c.install(i))?;
-        c.on_db_nodes(|i| c.wipe(i, false))?;
+        c.on_db_nodes(|i| c.wipe_node(i, false))?;
         c.on_db_nodes(|i| c.configure(i))?;
+        c.on_db_nodes(|i| c.mount_disk(i))?;
         c.initdb()?;
         c.start_node(0)?;
         c.wait_primary(c.opts.start_timeout)?;

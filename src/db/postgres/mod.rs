@@ -211,7 +211,8 @@ impl DbType for PgCluster {
             endpoints,
             primary: Default::default(),
         };
-        Cluster::new(env.nodes, env.remotes, db)
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
 

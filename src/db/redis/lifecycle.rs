@@ -229,6 +229,10 @@ impl NodeLifecycle for RedisLifecycle {
         c.opts.log_on(&c.nodes[i])
     }
 
+    fn data_dir(c: &RedisCluster, i: usize) -> Option<String> {
+        Some(c.opts.data_dir_on(&c.nodes[i]))
+    }
+
     /// The log and the config, and Sentinel's with Sentinel.
     fn log_files(c: &RedisCluster, i: usize) -> Vec<String> {
         let (o, n) = (&c.opts, &c.nodes[i]);

@@ -155,7 +155,8 @@ impl DbType for RedisCluster {
         let ns = env.deploy.namespace();
         let db =
             RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns).sentinels(sentinels);
-        Cluster::new(env.nodes, env.remotes, db)
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
 

@@ -1,8 +1,10 @@
 //! The built-in fault families, each one module: [`partition`], [`packet`], [`pause`],
-//! [`kill`], [`clock`]. [`builtin`] lists their registrations in heal order (a node's network
-//! first, then its processes — resumed before restarted — then its clock).
+//! [`kill`], [`disk`] (six families: `lose-unsynced`, `torn-write`, `error`, `slow`, `full`,
+//! `corrupt`), [`clock`]. [`builtin`] lists their registrations in heal order (a node's network
+//! first, then its processes — resumed before restarted — then its disk, then its clock).
 
 pub mod clock;
+pub mod disk;
 pub mod kill;
 pub mod packet;
 pub mod partition;
@@ -13,13 +15,10 @@ use super::select::NodeSpec;
 
 /// Every built-in family, in heal order.
 pub fn builtin() -> Vec<FaultDef> {
-    vec![
-        partition::def(),
-        packet::def(),
-        pause::def(),
-        kill::def(),
-        clock::def(),
-    ]
+    let mut v = vec![partition::def(), packet::def(), pause::def(), kill::def()];
+    v.extend(disk::defs());
+    v.push(clock::def());
+    v
 }
 
 /// The node choices pause, kill and packet faults draw from by default.
