@@ -163,6 +163,29 @@ impl Budget {
         }
     }
 
+    /// A budget for a bounded attempt inside this one: it ends `limit` from now or at this
+    /// budget's deadline, whichever is first, with the same memory cap. It has its own
+    /// cancellation flag, so running out of it does not exhaust this budget; it starts
+    /// exhausted if this one already is.
+    pub fn slice(&self, limit: Duration) -> Budget {
+        let end = Instant::now().checked_add(limit);
+        let deadline = match (self.deadline, end) {
+            (Some(d), Some(e)) => Some(d.min(e)),
+            (d, e) => d.or(e),
+        };
+        Budget {
+            deadline,
+            max_memory: self.max_memory,
+            cancelled: Arc::new(AtomicBool::new(self.exhausted())),
+        }
+    }
+
+    /// The time left before the deadline (None: no deadline).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
     /// Makes this budget, and every clone of it, exhausted from now on.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
