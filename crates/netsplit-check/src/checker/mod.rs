@@ -228,6 +228,26 @@ mod tests {
     }
 
     #[test]
+    fn a_spent_slice_leaves_its_budget_alone() {
+        let b = Budget::with_time_limit(Some(Duration::from_secs(3600)));
+        let s = b.slice(Duration::ZERO);
+        assert!(s.exhausted());
+        assert!(!b.exhausted(), "the slice's end is not the budget's");
+        assert!(
+            b.slice(Duration::from_secs(7200)).remaining().unwrap() <= Duration::from_secs(3600)
+        );
+        b.cancel();
+        assert!(
+            b.slice(Duration::from_secs(1)).exhausted(),
+            "a spent budget gives spent slices"
+        );
+        assert!(Budget::unlimited()
+            .slice(Duration::from_secs(5))
+            .remaining()
+            .is_some());
+    }
+
+    #[test]
     fn zero_time_limit_is_exhausted() {
         assert!(Budget::with_time_limit(Some(Duration::ZERO)).exhausted());
         assert!(!Budget::unlimited().exhausted());
