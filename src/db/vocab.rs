@@ -62,7 +62,8 @@ impl Vocabulary {
         Vocabulary::Mutex,
     ];
 
-    /// The names of every vocabulary netsplit knows (what the in-memory `noop` speaks).
+    /// The names of every vocabulary netsplit knows (what the in-memory `noop` speaks); the
+    /// first six are those with a client trait ([`Vocabulary::WITH_TRAITS`]).
     pub const ALL_NAMES: &'static [&'static str] = &[
         Vocabulary::Register.name(),
         Vocabulary::Set.name(),
@@ -78,14 +79,7 @@ impl Vocabulary {
     /// The names of the vocabularies with a client trait ([`RegisterClient`] …
     /// [`RwRegisterClient`]): what a database that implements all of them speaks (etcd,
     /// postgres).
-    pub const WITH_TRAITS: &'static [&'static str] = &[
-        Vocabulary::Register.name(),
-        Vocabulary::Set.name(),
-        Vocabulary::Counter.name(),
-        Vocabulary::Bank.name(),
-        Vocabulary::ListAppend.name(),
-        Vocabulary::RwRegister.name(),
-    ];
+    pub const WITH_TRAITS: &'static [&'static str] = Vocabulary::ALL_NAMES.split_at(6).0;
 
     /// Its name, as workloads and targets declare it (`list-append`).
     pub const fn name(self) -> &'static str {
@@ -680,6 +674,22 @@ impl<C: Speaks> Client for Typed<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_vocabularies_with_traits_are_the_first_six_names() {
+        assert_eq!(
+            Vocabulary::WITH_TRAITS,
+            [
+                "register",
+                "set",
+                "counter",
+                "bank",
+                "list-append",
+                "rw-register"
+            ]
+        );
+        assert_eq!(Vocabulary::ALL_NAMES.len(), Vocabulary::ALL.len());
+    }
     use crate::history::OpType;
 
     #[test]
