@@ -742,3 +742,76 @@ fn e2e_sentinel_failover_under_long_partitions_loses_acknowledged_adds_and_short
     assert_eq!(set["lost_count"].as_u64(), Some(0), "{set}");
     crate::support::remove_tmp_dirs("redis-e2e", "sentinel-short");
 }
+
+/// The unsynced bytes the crashes of a run dropped (`start-lose-unsynced` ops), and how many.
+fn lost_bytes(run: &Path) -> (usize, u64) {
+    let mut crashes = 0;
+    let mut bytes = 0;
+    for o in crate::support::history(run)
+        .iter()
+        .filter(|o| o["f"] == "start-lose-unsynced" && o["value"]["lost"].is_object())
+    {
+        crashes += 1;
+        bytes += o["value"]["lost"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|v| v["lost_bytes"].as_u64())
+            .sum::<u64>();
+    }
+    (crashes, bytes)
+}
+
+#[test]
+fn e2e_crashes_that_lose_unsynced_writes_lose_adds_with_appendfsync_no_and_none_with_always() {
+    let test =
+        "e2e_crashes_that_lose_unsynced_writes_lose_adds_with_appendfsync_no_and_none_with_always";
+    if local_cluster(test).is_none() {
+        return;
+    }
+    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // A positive control (docs/faults.md, "Disk faults"): with `appendfsync no` nothing the
+    // workload writes to the append-only file is ever synced, so a crash of the primary that
+    // drops every unsynced write takes it back to what setup left: every add acknowledged
+    // before it is lost, named. Certain: every crash is aimed at the primary, and the replicas
+    // resynchronise to the restarted primary's empty set
+    // (plans/redis-appendfsync-no-lose-unsynced.yaml).
+    let plan = plan_file("redis-appendfsync-no-lose-unsynced.yaml");
+    let (out, run) = run_test("fsync-no", &["--plan", &plan]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected INVALID\n{}",
+        show(&out)
+    );
+    let set = &results(&run)["checkers"]["set"];
+    assert_eq!(set["valid"], Value::Bool(false), "{set}");
+    assert!(
+        set["lost_count"].as_u64().unwrap_or(0) > 0,
+        "lost elements: {set}"
+    );
+    assert!(!set["lost"].as_array().unwrap().is_empty(), "named: {set}");
+    let (crashes, bytes) = lost_bytes(&run);
+    assert!(crashes > 0 && bytes > 0, "{crashes} crashes, {bytes} bytes");
+    eprintln!(
+        "redis appendfsync=no: lose-unsynced found INVALID: lost_count {} of {} acknowledged, \
+         e.g. {}; {crashes} crashes dropped {bytes} unsynced bytes",
+        set["lost_count"], set["acknowledged_count"], set["lost"]
+    );
+    crate::support::remove_tmp_dirs("redis-e2e", "fsync-no");
+
+    // A negative control: `appendfsync always` syncs before it replies, so nothing
+    // acknowledged is lost (plans/redis-appendfsync-always-lose-unsynced.yaml).
+    let plan = plan_file("redis-appendfsync-always-lose-unsynced.yaml");
+    let (out, run) = run_test("fsync-always", &["--plan", &plan]);
+    assert_eq!(out.status.code(), Some(0), "expected VALID\n{}", show(&out));
+    let set = &results(&run)["checkers"]["set"];
+    assert!(
+        set["acknowledged_count"].as_u64().unwrap_or(0) > 100,
+        "{set}"
+    );
+    assert_eq!(set["lost_count"].as_u64(), Some(0), "{set}");
+    let (crashes, _) = lost_bytes(&run);
+    assert!(crashes > 0, "the crashes happened");
+    crate::support::remove_tmp_dirs("redis-e2e", "fsync-always");
+}
