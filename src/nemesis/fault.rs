@@ -304,6 +304,11 @@ impl Cx {
         Ok((nodes, Some(note)))
     }
 
+    /// Whether a process fault holds this node's database down now (see [`Cx::hold`]).
+    pub fn is_held(&self, node: &str) -> bool {
+        self.held().contains_key(node)
+    }
+
     /// Ends the hold of a process fault (`how`) on these nodes (see [`Cx::hold`]).
     pub fn release(&self, nodes: &[String], how: &'static str) {
         let mut held = self.held();

@@ -474,12 +474,15 @@ fn e2e_crashes_that_lose_unsynced_writes_lose_commits_only_when_postgres_does_no
         return;
     }
     let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    // A positive control (docs/faults.md, "Disk faults"): with synchronous_commit = off a crash
-    // that drops every unsynced write loses acknowledged adds, named as lost; with the defaults
-    // it loses nothing. Every crash is aimed at the one node while adds are acknowledged
-    // (plans/postgres-async-commit-lose-unsynced.yaml, plans/postgres-lose-unsynced.yaml).
-    {
-        let (name, plan) = ("async-commit", "postgres-async-commit-lose-unsynced.yaml");
+    // Positive controls (docs/faults.md, "Disk faults"): with synchronous_commit = off, and with
+    // fsync = off, a crash that drops every unsynced write loses acknowledged adds, named as
+    // lost; with the defaults it loses nothing. Every crash is aimed at the one node while adds
+    // are acknowledged (plans/postgres-*-lose-unsynced.yaml; the fsync = off plan crashes once,
+    // as its header explains).
+    for (name, plan) in [
+        ("async-commit", "postgres-async-commit-lose-unsynced.yaml"),
+        ("fsync-off", "postgres-fsync-off-lose-unsynced.yaml"),
+    ] {
         let (out, run) = run_plan(name, plan, &[]);
         assert_eq!(
             out.status.code(),
@@ -512,5 +515,58 @@ fn e2e_crashes_that_lose_unsynced_writes_lose_commits_only_when_postgres_does_no
     assert!(crashes > 0, "the crashes happened");
     eprintln!("postgres defaults: {crashes} crashes dropped {bytes} unsynced bytes, nothing lost");
     crate::support::remove_tmp_dirs("postgres-e2e", "async-commit");
+    crate::support::remove_tmp_dirs("postgres-e2e", "fsync-off");
     crate::support::remove_tmp_dirs("postgres-e2e", "defaults");
+}
+
+#[test]
+fn e2e_a_full_disk_and_io_errors_refuse_adds_lose_nothing_and_show_as_an_outage() {
+    let test = "e2e_a_full_disk_and_io_errors_refuse_adds_lose_nothing_and_show_as_an_outage";
+    if local_cluster(test).is_none() {
+        return;
+    }
+    let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // Negative controls (docs/faults.md, "Disk faults"): under ENOSPC and under EIO PostgreSQL
+    // refuses or crashes, never acknowledging what it could not write, so nothing acknowledged
+    // is lost; the outage shows in the availability section: fewer ops ok inside the fault's
+    // windows than outside (plans/postgres-disk-full.yaml, plans/postgres-disk-error.yaml).
+    for (name, plan) in [
+        ("full", "postgres-disk-full.yaml"),
+        ("error", "postgres-disk-error.yaml"),
+    ] {
+        let (out, run) = run_plan(name, plan, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{plan}: expected VALID\n{}",
+            show(&out)
+        );
+        let r = results(&run);
+        let set = &r["checkers"]["set"];
+        assert!(
+            set["acknowledged_count"].as_u64().unwrap_or(0) > 100,
+            "{set}"
+        );
+        assert_eq!(set["lost_count"].as_u64(), Some(0), "{set}");
+        let av = &r["checkers"]["availability"];
+        let inside = av["by_fault"][format!("start-{name}")]["ok_share"].as_f64();
+        let outside = av["outside_faults"]["ok_share"].as_f64();
+        let (Some(inside), Some(outside)) = (inside, outside) else {
+            panic!("{plan}: no ok share inside and outside the {name} windows: {av}");
+        };
+        assert!(
+            inside < outside,
+            "{plan}: ok share inside {inside:.2}, outside {outside:.2}"
+        );
+        let restarted = history(&run)
+            .iter()
+            .filter(|o| o["value"]["restarted"].is_array())
+            .count();
+        eprintln!(
+            "postgres {name}: VALID, {} acknowledged, ok share {inside:.2} inside the {name} \
+             windows and {outside:.2} outside; restarted after {restarted} of them",
+            set["acknowledged_count"]
+        );
+        crate::support::remove_tmp_dirs("postgres-e2e", name);
+    }
 }

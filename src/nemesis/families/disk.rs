@@ -184,6 +184,22 @@ impl DiskFault {
         self.name
     }
 
+    /// After an `error`, `slow`, `full` or `corrupt` fault ends on `node`: a database that
+    /// exited under it (a PANIC on EIO, a crash on ENOSPC) is started again, as an operator
+    /// would once the disk is back; true when it was. Not when a process fault (`kill`,
+    /// `pause`, a crash) holds the node: that fault starts it.
+    fn restart_if_gone(&self, cx: &Cx, node: &str) -> Result<bool> {
+        let Some(k) = cx.target.as_kill() else {
+            return Ok(false);
+        };
+        let i = cx.index(node)?;
+        if !cx.expect_running() || cx.is_held(node) || k.running(i)? {
+            return Ok(false);
+        }
+        k.start(i)?;
+        Ok(true)
+    }
+
     /// Heals a file system that is not this run's: writes back what it holds, kills the
     /// database on it (when it is the target's), unmounts it and starts the database again.
     fn heal_foreign(&self, cx: &Cx, node: &str, r: &dyn Remote, dir: &str) -> Result<String> {
@@ -308,9 +324,20 @@ impl Fault for DiskFault {
                 })?;
                 cx.release(&nodes, HELD);
             } else {
-                cx.on_nodes_ok(&nodes, |_, r| {
-                    disk::ctl(r, &json!({"cmd": "end", "fault": self.name}))
+                let restarted = cx.on_nodes_ok(&nodes, |n, r| {
+                    disk::ctl(r, &json!({"cmd": "end", "fault": self.name}))?;
+                    self.restart_if_gone(cx, n)
                 })?;
+                let restarted: Vec<String> = restarted
+                    .into_iter()
+                    .filter_map(|(n, yes)| yes.then_some(n))
+                    .collect();
+                for n in &nodes {
+                    self.lock().remove(n);
+                }
+                if !restarted.is_empty() {
+                    return Ok(json!({ "nodes": nodes, "restarted": restarted }));
+                }
             }
             for n in &nodes {
                 self.lock().remove(n);
@@ -341,10 +368,16 @@ impl Fault for DiskFault {
                 steps.push(format!("{}: started", self.name));
             }
         } else if disk::running(r)? {
-            let a = disk::ctl(r, &json!({"cmd": "end", "fault": self.name}))?;
-            let _ = a;
+            disk::ctl(r, &json!({"cmd": "end", "fault": self.name}))?;
             if self.lock().remove(node) {
                 steps.push(format!("{} ended", self.name));
+                if self.restart_if_gone(cx, node)? {
+                    steps.push(format!(
+                        "{} had exited under {}: started",
+                        cx.target.name(),
+                        self.name
+                    ));
+                }
             }
         }
         Ok(steps)
