@@ -946,3 +946,135 @@ fn e2e_set_under_crashes_that_lose_unsynced_writes_loses_nothing() {
     );
     let _ = std::fs::remove_dir_all(&store);
 }
+
+#[test]
+fn e2e_kill_9_of_netsplit_during_a_disk_fault_then_heal_leaves_no_mount_and_etcd_serves_its_data() {
+    let test =
+        "e2e_kill_9_of_netsplit_during_a_disk_fault_then_heal_leaves_no_mount_and_etcd_serves_its_data";
+    let Some(info) = local_cluster(test) else {
+        return;
+    };
+    let _g = cluster_lock();
+    // docs/faults.md, "Disk faults", Healing: netsplit is SIGKILLed while every node's data
+    // directory is on the fault file system and a `slow` fault is in force; `netsplit heal`
+    // must write back what it holds, unmount it, and start etcd again on its own data.
+    let store = tmp_dir("etcd-e2e", "kill9-disk");
+    let s = store.display().to_string();
+    let mut child = std::process::Command::new(crate::support::bin())
+        .args([
+            "test",
+            "--cluster",
+            CLUSTER,
+            "--target",
+            "etcd",
+            "--workload",
+            "set",
+        ])
+        .args([
+            "--nemesis",
+            "slow",
+            "--nemesis-interval",
+            "2",
+            "--time-limit",
+            "60",
+        ])
+        .args(["--store", &s])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawning netsplit test");
+    let t0 = Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no slow fault in force within 60 s"
+        );
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("netsplit test ended early with {st:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let Some(run) = crate::support::latest(&store) else {
+            continue;
+        };
+        // The last nemesis op is a completed start-slow: the fault is in force.
+        let ops = crate::support::history_so_far(&run);
+        let last = ops.iter().rev().find(|o| o["process"] == "nemesis");
+        if last.is_some_and(|o| o["f"] == "start-slow" && o["value"]["nodes"].is_array()) {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    let killed_at = t0.elapsed();
+    let mounts = |what: &str| -> String {
+        let out = crate::support::netsplit(&[
+            "exec",
+            "--cluster",
+            CLUSTER,
+            "--",
+            "grep",
+            "-c",
+            "netsplit-diskfs",
+            "/proc/self/mountinfo",
+        ]);
+        eprintln!("etcd: fault file systems {what}: {}", show_out(&out));
+        show_out(&out)
+    };
+    let before = mounts("after the SIGKILL");
+    let heal = crate::support::netsplit(&["heal", "--cluster", CLUSTER, "--target", "etcd"]);
+    assert_eq!(
+        heal.status.code(),
+        Some(0),
+        "heal\n{}",
+        crate::support::show(&heal)
+    );
+    let healed = String::from_utf8_lossy(&heal.stdout).to_string();
+    for n in ["n1", "n2", "n3"] {
+        assert!(
+            healed.contains(&format!("{n}: found: a fault file system is mounted over"))
+                && healed.contains(&format!("{n}: healed")),
+            "the heal found and healed {n}'s fault file system: {healed}"
+        );
+    }
+    let after = mounts("after the heal");
+    // `grep -c` prints each node's count of netsplit-diskfs mounts (and exits 1 at 0).
+    for n in ["n1", "n2", "n3"] {
+        assert!(
+            before.lines().any(|l| l == format!("{n}: 1")),
+            "{n} had its fault file system mounted when netsplit was killed: {before}"
+        );
+        assert!(
+            after.lines().any(|l| l == format!("{n}: 0")),
+            "{n} still has a fault file system mounted: {after}"
+        );
+    }
+    let status = crate::support::netsplit(&["cluster", "status", "--name", CLUSTER]);
+    assert!(
+        !String::from_utf8_lossy(&status.stdout).contains("fault file system"),
+        "{}",
+        crate::support::show(&status)
+    );
+    // etcd was started again by the heal, on its own data: every member answers.
+    let etcd = target_on(info, &[]);
+    for i in 0..3 {
+        assert!(etcd.running(i).unwrap(), "n{} runs after the heal", i + 1);
+    }
+    etcd.wait_serving(Duration::from_secs(30))
+        .expect("etcd serves after the heal");
+    etcd.teardown().unwrap();
+    eprintln!(
+        "etcd: SIGKILL of netsplit {:.1}s into the run during a slow fault; mounts before the \
+         heal: {before}; heal: {healed}",
+        killed_at.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+fn show_out(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
