@@ -97,6 +97,7 @@ pub fn defs() -> Vec<FaultDef> {
                     name,
                     opts,
                     nodes: Mutex::new(BTreeSet::new()),
+                    crashed: Mutex::new(BTreeSet::new()),
                 }) as Arc<dyn Fault>)
             })
         })
@@ -144,6 +145,9 @@ pub struct DiskFault {
     opts: DiskOpts,
     /// Nodes this run crashed and has not restarted (crashes), or where the fault is in force.
     nodes: Mutex<BTreeSet<String>>,
+    /// Nodes this run crashed at least once (crashes): a database that is not running there
+    /// after its restart could not recover what the crash left.
+    crashed: Mutex<BTreeSet<String>>,
 }
 
 impl DiskFault {
@@ -281,6 +285,10 @@ impl Fault for DiskFault {
             if self.crash() {
                 let (nodes, moved) = cx.hold(request, HELD)?;
                 self.lock().extend(nodes.iter().cloned());
+                self.crashed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(nodes.iter().cloned());
                 let lost = cx.on_nodes_ok(&nodes, |n, r| {
                     dir_of(n)?;
                     marks::write(r, MARK, cx.target.name())?;
@@ -409,6 +417,23 @@ impl Fault for DiskFault {
                 .is_some_and(|f| f.iter().any(|x| x == self.name));
             if on {
                 out.push(format!("{node}: disk fault {} still in force", self.name));
+            }
+        }
+        let crashed_here = self
+            .crashed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(node);
+        if self.crash() && crashed_here && !self.lock().contains(node) && cx.expect_running() {
+            if let Some(k) = cx.target.as_kill() {
+                if !k.running(i)? {
+                    out.push(format!(
+                        "{node}: {} did not start again after {} crashed it: it could not \
+                         recover what the crash left of its data directory (its log says why)",
+                        cx.target.name(),
+                        self.name
+                    ));
+                }
             }
         }
         if self.crash() && self.lock().contains(node) {
