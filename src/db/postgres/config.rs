@@ -8,10 +8,10 @@
 //! overrides the keys of [`PgTargetOpts`]. Nothing here does I/O: what every node gets is
 //! unit-tested rather than discovered on a node.
 
+use super::tls::Tls;
 use crate::control::util::render_template;
 use crate::control::Node;
 use crate::db::Faketime;
-use super::tls::Tls;
 use crate::error::bad_input;
 use serde::Deserialize;
 use std::net::IpAddr;

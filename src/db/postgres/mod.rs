@@ -295,9 +295,15 @@ mod tests {
                 "target.opts.os-user: only with deploy: install",
             ),
             (&[("fsync", "off")][..], "only with deploy: install"),
-            (&[("sslmode", "bogus")][..], "one of disable, prefer, require"),
             (
-                &[("sslmode", "verify-ca"), ("sslrootcert", "/nonexistent/ca.crt")][..],
+                &[("sslmode", "bogus")][..],
+                "one of disable, prefer, require",
+            ),
+            (
+                &[
+                    ("sslmode", "verify-ca"),
+                    ("sslrootcert", "/nonexistent/ca.crt"),
+                ][..],
                 "sslrootcert /nonexistent/ca.crt: cannot read",
             ),
             (

@@ -122,7 +122,10 @@ mod tests {
 
     #[test]
     fn modes_build_and_a_bad_root_certificate_is_named() {
-        assert!(Tls::new(SslMode::Disable, None).unwrap().connector().is_none());
+        assert!(Tls::new(SslMode::Disable, None)
+            .unwrap()
+            .connector()
+            .is_none());
         for m in [
             SslMode::Prefer,
             SslMode::Require,
@@ -134,7 +137,10 @@ mod tests {
             assert_eq!(t.mode(), m);
         }
         let e = Tls::new(SslMode::VerifyCa, Some("/nonexistent/root.crt")).unwrap_err();
-        assert!(e.contains("sslrootcert /nonexistent/root.crt: cannot read"), "{e}");
+        assert!(
+            e.contains("sslrootcert /nonexistent/root.crt: cannot read"),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let junk = dir.path().join("junk.crt");
         std::fs::write(&junk, "not a certificate\n").unwrap();
