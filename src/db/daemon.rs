@@ -82,14 +82,14 @@ pub fn kill(r: &dyn Remote, pid_file: &str, what: &str) -> Result<()> {
 gone() { ! kill -0 "$p" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" = Z ]; }
 gone && { rm -f "$1"; exit 0; }
 kill -KILL "$p"
-i=0; while ! gone && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-gone || { echo "pid $p survived SIGKILL for 10s" >&2; exit 1; }
+i=0; while ! gone && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+gone || { echo "pid $p survived SIGKILL for 30s" >&2; exit 1; }
 rm -f "$1""#;
     r.exec_ok(
         &Cmd::new("sh")
             .args(["-c", KILL, "sh", pid_file])
             .sudo()
-            .timeout(Duration::from_secs(30)),
+            .timeout(Duration::from_secs(60)),
     )
     .with_context(|| format!("killing {what} on {}", r.node().name))?;
     Ok(())

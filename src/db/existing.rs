@@ -371,8 +371,8 @@ gone "$p" || kill -STOP "$p" 2>/dev/null
 all="$p $(kids)"
 kill -KILL $all 2>/dev/null
 for q in $all; do
-  i=0; while ! gone "$q" && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-  gone "$q" || { echo "pid $q survived SIGKILL for 10s" >&2; exit 1; }
+  i=0; while ! gone "$q" && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+  gone "$q" || { echo "pid $q survived SIGKILL for 30s" >&2; exit 1; }
 done"#;
 
 /// Acts on process `$1` and its children (a process tree, PostgreSQL's): `$2` `STOP` (the
@@ -421,7 +421,7 @@ fn sh(script: &str, args: &[&str]) -> Cmd {
         .arg("sh")
         .args(args.iter().copied())
         .sudo()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(90))
 }
 
 /// The wrapper every target gets for a database that is already deployed. See the module docs.

@@ -1,16 +1,21 @@
 //! `--deploy existing` against a PostgreSQL the TEST starts as an operator would
 //! (`scripts/pg-operator`, run on the nodes of the local cluster `deppg` with `netsplit exec`):
 //! a primary on n1 and a streaming replica on n2 cloned from it, each with its own data
-//! directory, the operator's roles and database `appdb` with a table `orders` of three rows.
+//! directory, the operator's roles and database `appdb` with a table `orders` of three rows, TLS
+//! on with a self-signed certificate, and the role `app` allowed over TLS only.
 //! One test shares the deployed servers between its cases (they leave them as they found them):
 //!
 //! - a role that may not create a schema in `appdb` stops in preflight: one line naming the
 //!   grant, exit 254;
+//! - `app` without TLS (`sslmode=disable`) stops in preflight: one line, the server's refusal;
 //! - bank at serializable with read-then-write transfers and reads from the replica, under
 //!   partitions, kills and pauses of whole process trees (`process=postgres`, started again from
-//!   the recorded command line as the OS user postgres) → VALID;
+//!   the recorded command line as the OS user postgres), over TLS (`sslmode=require`) → VALID;
+//! - register, set, counter, list-append and rw-register at serializable, a few seconds each
+//!   without faults, the certificate checked (`sslmode=verify-ca`) → VALID;
 //! - bank at read committed with read-then-write transfers (the aimed control of
-//!   plans/postgres-bank-read-committed.yaml) → INVALID with wrong totals;
+//!   plans/postgres-bank-read-committed.yaml), the certificate and the host checked
+//!   (`sslmode=verify-full`) → INVALID with wrong totals;
 //! - afterwards both servers run (n1 the primary, n2 in recovery and streaming from it), the
 //!   operator's table and rows are as they were, and no `netsplit_` schema is left.
 //!
@@ -72,7 +77,13 @@ impl OperatorPg {
         let script = format!("{}/scripts/pg-operator", env!("CARGO_MANIFEST_DIR"));
         let (n1, a1) = &nodes[0];
         let (n2, a2) = &nodes[1];
-        on_node(n1, &format!("sh {script} primary {}/{n1} {a1}", pg.dir));
+        on_node(
+            n1,
+            &format!(
+                "TLS_SAN=IP:{a1},IP:{a2} sh {script} primary {}/{n1} {a1}",
+                pg.dir
+            ),
+        );
         on_node(
             n2,
             &format!("sh {script} replica {}/{n2} {a2} {a1}", pg.dir),
@@ -267,6 +278,37 @@ fn postgres_started_by_an_operator_is_tested_in_its_own_schema_and_left_as_it_wa
         masters
     );
 
+    // The role `app` may connect over TLS only (`hostnossl … reject`): without TLS the
+    // preflight stops with one line naming the node and the server's refusal.
+    let (out, _) = test_existing(
+        &store,
+        &[
+            "--target-opt",
+            "user=app",
+            "--target-opt",
+            &pwfile_opt,
+            "--target-opt",
+            "database=appdb",
+            "--target-opt",
+            "sslmode=disable",
+            "--workload",
+            "bank",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(254), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line\n{err}");
+    assert!(
+        lines[0].contains("n1") && lines[0].contains("no encryption"),
+        "{}",
+        lines[0]
+    );
+
     // Serializable read-then-write transfers, reads from the replica, under partitions, kills
     // and pauses of the whole server trees: VALID.
     let (out, run) = test_existing(
@@ -278,6 +320,8 @@ fn postgres_started_by_an_operator_is_tested_in_its_own_schema_and_left_as_it_wa
             &pwfile_opt,
             "--target-opt",
             "database=appdb",
+            "--target-opt",
+            "sslmode=require",
             "--target-opt",
             "isolation=serializable",
             "--target-opt",
@@ -330,6 +374,49 @@ fn postgres_started_by_an_operator_is_tested_in_its_own_schema_and_left_as_it_wa
     );
     eprintln!("deploy_pg: serializable: {ok_transfers} transfers and {ok_reads} reads ok");
 
+    // The other workloads, each a few seconds without faults at serializable (read committed,
+    // the default, is rightly INVALID for list-append and rw-register), over TLS checked against
+    // the operator's certificate (its subjectAltName names both servers): VALID, with progress.
+    let rootcert = format!("sslrootcert={}/{}/data/server.crt", pg.dir, nodes[0].0);
+    for w in ["register", "set", "counter", "list-append", "rw-register"] {
+        let (out, run) = test_existing(
+            &store,
+            &[
+                "--target-opt",
+                "user=app",
+                "--target-opt",
+                &pwfile_opt,
+                "--target-opt",
+                "database=appdb",
+                "--target-opt",
+                "sslmode=verify-ca",
+                "--target-opt",
+                &rootcert,
+                "--target-opt",
+                "isolation=serializable",
+                "--workload",
+                w,
+                "--nemesis",
+                "none",
+                "--time-limit",
+                "3",
+            ],
+        );
+        let run = run.unwrap_or_else(|| panic!("{w}: no run directory\n{}", show(&out)));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{w}: expected VALID\n{}",
+            show(&out)
+        );
+        let ok = history(&run)
+            .iter()
+            .filter(|o| o["type"] == "ok" && o["process"].is_number())
+            .count();
+        assert!(ok > 20, "{w}: {ok} ops ok");
+        eprintln!("deploy_pg: {w}: VALID, {ok} ops ok");
+    }
+
     // Read committed with read-then-write transfers, aimed (10 workers on 5 accounts at 300/s):
     // lost updates change the total.
     let plan = format!(
@@ -347,6 +434,10 @@ fn postgres_started_by_an_operator_is_tested_in_its_own_schema_and_left_as_it_wa
             "password=apppw",
             "--target-opt",
             "database=appdb",
+            "--target-opt",
+            "sslmode=verify-full",
+            "--target-opt",
+            &rootcert,
             "--time-limit",
             "8",
         ],

@@ -293,11 +293,11 @@ gone() { ! kill -0 "$p" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/n
 if gone; then rm -f "$1"; exit 3; fi
 kill -TERM "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null
 i=0; while ! gone && [ "$i" -lt "$2" ]; do sleep 0.1; i=$((i+1)); done
-if ! gone; then kill -KILL "$p" 2>/dev/null; i=0; while ! gone && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i+1)); done; fi
-gone || { echo "pid $p survived SIGKILL" >&2; exit 1; }
+if ! gone; then kill -KILL "$p" 2>/dev/null; i=0; while ! gone && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done; fi
+gone || { echo "pid $p survived SIGKILL for 30s" >&2; exit 1; }
 rm -f "$1""#;
     let tenths = (grace.as_millis() / 100).max(1).to_string();
-    let t = grace + Duration::from_secs(30);
+    let t = grace + Duration::from_secs(60);
     let out = r.exec(&script(STOP, &[pidfile, &tenths]).timeout(t))?;
     match out.status {
         0 => Ok(true),

@@ -25,7 +25,8 @@
 //! back (`fail`), while a connection lost, a timeout, or a `FATAL`/`PANIC` report leave it
 //! unknown (`info`). Nothing is retried. docs/targets/postgres.md has the table.
 
-use super::config::{Isolation, PgOpts, ReadMode, SslMode, Transfer};
+use super::config::{Isolation, PgOpts, ReadMode, Transfer};
+use super::tls::Tls;
 use crate::db::vocab::{
     key_text, sort_elements, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp,
 };
@@ -207,8 +208,8 @@ pub struct ConnSettings {
     pub schema: String,
     pub isolation: Isolation,
     pub connect_timeout: Duration,
-    /// Whether to ask for TLS (`sslmode`; netsplit has no TLS, see [`SslMode`]).
-    pub sslmode: SslMode,
+    /// Whether and how to use TLS (`sslmode`, `sslrootcert`).
+    pub tls: Tls,
 }
 
 impl ConnSettings {
@@ -222,7 +223,7 @@ impl ConnSettings {
             schema: opts.schema.clone(),
             isolation: opts.isolation,
             connect_timeout: opts.connect_timeout,
-            sslmode: opts.sslmode,
+            tls: opts.tls.clone(),
         }
     }
 
@@ -246,7 +247,7 @@ impl ConnSettings {
             .options(self.startup_options(isolation))
             .application_name("netsplit")
             .connect_timeout(self.connect_timeout)
-            .ssl_mode(self.sslmode.pg())
+            .ssl_mode(self.tls.mode().pg())
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(5));
         // No password: the server may not ask for one (trust, peer); if it does, it says so.
@@ -269,6 +270,22 @@ impl Drop for Session {
     }
 }
 
+/// Connects with `tls` and drives the connection in a task of its own.
+async fn open<T>(
+    cfg: &tokio_postgres::Config,
+    tls: T,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, conn) = cfg.connect(tls).await?;
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok((client, task))
+}
+
 impl Session {
     /// Connects to `host` (within the settings' connect timeout) and drives the connection on
     /// the current tokio runtime.
@@ -281,8 +298,13 @@ impl Session {
         let cfg = s.config(host, dbname, isolation);
         // The connect timeout bounds each TCP connect; authentication and the startup answer
         // get the same time again.
-        let fut = cfg.connect(tokio_postgres::NoTls);
-        let (client, conn) = match tokio::time::timeout(s.connect_timeout * 2, fut).await {
+        let fut = async {
+            match s.tls.connector() {
+                None => open(&cfg, tokio_postgres::NoTls).await,
+                Some(tls) => open(&cfg, tls.clone()).await,
+            }
+        };
+        let (client, task) = match tokio::time::timeout(s.connect_timeout * 2, fut).await {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
                 return Err(match PgError::from_pg(e) {
@@ -303,9 +325,6 @@ impl Session {
                 )))
             }
         };
-        let task = tokio::spawn(async move {
-            let _ = conn.await;
-        });
         Ok(Session { client, task })
     }
 

@@ -8,6 +8,7 @@
 //! overrides the keys of [`PgTargetOpts`]. Nothing here does I/O: what every node gets is
 //! unit-tested rather than discovered on a node.
 
+use super::tls::Tls;
 use crate::control::util::render_template;
 use crate::control::Node;
 use crate::db::Faketime;
@@ -48,8 +49,11 @@ pub struct PgTargetOpts {
     pub password: Option<String>,
     /// A file whose first line is the password (deploy: existing).
     pub password_file: Option<String>,
-    /// `disable` or `prefer` (see [`SslMode`]).
+    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full` (see [`SslMode`]).
     pub sslmode: Option<String>,
+    /// A PEM file of CA certificates on the control node, for `verify-ca`/`verify-full` (and
+    /// `require`, which then checks as `verify-ca`).
+    pub sslrootcert: Option<String>,
     pub database: Option<String>,
     pub schema: Option<String>,
     pub timeout_ms: Option<u64>,
@@ -150,39 +154,40 @@ impl Isolation {
     }
 }
 
-/// Whether clients ask for TLS. netsplit's client is tokio-postgres without a TLS connector,
-/// so of libpq's modes it takes the two that connect without TLS to a server that allows it:
-/// `disable` (never ask) and `prefer` (ask, and go on without TLS — here always without).
-/// `require`, `verify-ca` and `verify-full` are refused.
+/// Whether and how clients use TLS: libpq's `sslmode` values (what each does:
+/// src/db/postgres/tls.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     Disable,
     Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
 }
 
 impl SslMode {
-    /// Parses the option's value; the error says why TLS modes are refused.
+    /// Parses the option's value.
     pub fn parse(v: &str) -> Result<SslMode, String> {
         match v.trim() {
             "disable" => Ok(SslMode::Disable),
             "prefer" => Ok(SslMode::Prefer),
-            "require" | "verify-ca" | "verify-full" => Err(format!(
-                "sslmode {v:?}: netsplit's PostgreSQL client has no TLS (tokio-postgres without \
-                 a TLS connector): give sslmode=disable (or prefer, which then connects without \
-                 TLS) and let pg_hba.conf accept the control node with `host`, not `hostssl`"
-            )),
+            "require" => Ok(SslMode::Require),
+            "verify-ca" => Ok(SslMode::VerifyCa),
+            "verify-full" => Ok(SslMode::VerifyFull),
             other => Err(format!(
-                "sslmode {other:?}: one of disable, prefer (require, verify-ca and verify-full \
-                 need TLS, which netsplit's client does not have)"
+                "sslmode {other:?}: one of disable, prefer, require, verify-ca, verify-full"
             )),
         }
     }
 
-    /// tokio-postgres's mode.
+    /// tokio-postgres's mode (it knows whether to ask; the checks are the connector's).
     pub fn pg(self) -> tokio_postgres::config::SslMode {
         match self {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
         }
     }
 }
@@ -234,8 +239,8 @@ pub struct PgOpts {
     pub password: String,
     pub database: String,
     pub schema: String,
-    /// Whether clients ask for TLS.
-    pub sslmode: SslMode,
+    /// Whether and how clients use TLS (`sslmode`, `sslrootcert`).
+    pub tls: Tls,
     /// A database netsplit did not deploy (`deploy: existing`): the role and database are the
     /// operator's (any name; they are connection parameters, never spliced into SQL), the
     /// password may be empty (the server may not ask for one), and the schema is the run's.
@@ -341,6 +346,17 @@ fn identifier(what: &str, s: &str) -> Result<(), String> {
     }
 }
 
+/// The TLS settings of these options (`sslmode`, default `disable`; `sslrootcert`); an error
+/// names the option (exit 254).
+fn tls_of(t: &PgTargetOpts) -> anyhow::Result<Tls> {
+    let mode = match &t.sslmode {
+        Some(m) => SslMode::parse(m),
+        None => Ok(SslMode::Disable),
+    };
+    mode.and_then(|m| Tls::new(m, t.sslrootcert.as_deref()))
+        .map_err(|e| bad_input(format!("postgres target options: {e}")))
+}
+
 impl PgOpts {
     /// The defaults: the embedded preset (with an empty password: see [`fresh_password`]).
     pub fn preset() -> anyhow::Result<PgOpts> {
@@ -369,7 +385,7 @@ impl PgOpts {
             password: String::new(),
             database: p.database,
             schema: p.schema,
-            sslmode: SslMode::Disable,
+            tls: Tls::default(),
             existing: false,
             replicas: p.replicas,
             fsync: p.fsync,
@@ -392,10 +408,7 @@ impl PgOpts {
     pub fn from_target_opts(t: PgTargetOpts, password: &str) -> anyhow::Result<PgOpts> {
         let mut o = Self::preset()?;
         o.password = password.to_string();
-        if let Some(m) = &t.sslmode {
-            o.sslmode = SslMode::parse(m)
-                .map_err(|e| bad_input(format!("postgres target options: {e}")))?;
-        }
+        o.tls = tls_of(&t)?;
         o.apply(t);
         o.check()?;
         Ok(o)
@@ -409,10 +422,7 @@ impl PgOpts {
         let mut o = Self::preset()?;
         o.existing = true;
         o.password = password.to_string();
-        if let Some(m) = &t.sslmode {
-            o.sslmode = SslMode::parse(m)
-                .map_err(|e| bad_input(format!("postgres target options: {e}")))?;
-        }
+        o.tls = tls_of(&t)?;
         o.apply(t);
         o.schema = schema.to_string();
         o.check()?;
@@ -518,7 +528,7 @@ impl PgOpts {
         if let Some(v) = t.schema {
             self.schema = v;
         }
-        // `sslmode` is parsed by `PgOpts::from_target_opts` (its error is the option's).
+        // `sslmode` and `sslrootcert` are read by `tls_of` (their errors are the options').
         if let Some(v) = t.timeout_ms {
             self.request_timeout = Duration::from_millis(v);
         }

@@ -52,8 +52,8 @@ all="$p $(kids)"
 kill -KILL $all 2>/dev/null
 i=0
 for q in $all; do
-  while ! gone "$q" && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
-  gone "$q" || { echo "pid $q survived SIGKILL for 10s" >&2; exit 1; }
+  while ! gone "$q" && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+  gone "$q" || { echo "pid $q survived SIGKILL for 30s" >&2; exit 1; }
 done
 rm -f "$1""#;
 
@@ -509,7 +509,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         if !self.opts.runs_on(i) {
             return Ok(());
         }
-        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(30))?;
+        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(60))?;
         if o.status != 0 {
             return Err(anyhow!(
                 "killing postgres on {}: {}",
@@ -524,7 +524,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
     /// to do.
     pub fn stop_node(&self, i: usize, grace: Duration) -> Result<()> {
         let tenths = (grace.as_millis() / 100).max(1).to_string();
-        let o = self.tree(i, STOP_TREE, &[&tenths], grace + Duration::from_secs(30))?;
+        let o = self.tree(i, STOP_TREE, &[&tenths], grace + Duration::from_secs(60))?;
         if o.status == 3 {
             return Ok(());
         }
@@ -536,7 +536,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
             ));
         }
         // Whatever did not exit within the grace period (the postmaster, or children it left).
-        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(30))?;
+        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(60))?;
         if o.status != 0 {
             return Err(anyhow!(
                 "killing postgres on {} after a stop: {}",

@@ -21,6 +21,7 @@ pub mod attach;
 pub mod client;
 pub mod config;
 pub mod lifecycle;
+pub mod tls;
 
 pub use client::{ClientSettings, PgClient, PgError};
 pub use config::{Isolation, PgOpts, PgTargetOpts, ReadMode, Replicas, Transfer};
@@ -279,7 +280,7 @@ mod tests {
             (o.user.as_str(), o.database.as_str(), o.password.as_str()),
             ("App User", "AppDB", "s3cret")
         );
-        assert_eq!(o.sslmode, config::SslMode::Prefer);
+        assert_eq!(o.tls.mode(), config::SslMode::Prefer);
         assert_eq!(o.isolation, Isolation::Serializable);
         assert_eq!(o.read, ReadMode::Replica);
 
@@ -294,8 +295,17 @@ mod tests {
                 "target.opts.os-user: only with deploy: install",
             ),
             (&[("fsync", "off")][..], "only with deploy: install"),
-            (&[("sslmode", "require")][..], "no TLS"),
-            (&[("sslmode", "bogus")][..], "one of disable, prefer"),
+            (
+                &[("sslmode", "bogus")][..],
+                "one of disable, prefer, require",
+            ),
+            (
+                &[
+                    ("sslmode", "verify-ca"),
+                    ("sslrootcert", "/nonexistent/ca.crt"),
+                ][..],
+                "sslrootcert /nonexistent/ca.crt: cannot read",
+            ),
             (
                 &[("password", "a"), ("password-file", "/x")][..],
                 "not both",
