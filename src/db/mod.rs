@@ -730,6 +730,13 @@ pub trait DbType: Db + Sized + 'static {
     /// Its options: `--target-opt K=V` and the plan's `target.opts` (text is accepted for
     /// numbers, booleans and comma-separated lists; `-` and `_` are the same in keys).
     type Options: DeserializeOwned;
+    /// Its options from the plan's `target.opts` (without the common options): deserialised
+    /// once, errors naming file, line and key. A database whose defaults are a preset file
+    /// (`targets/<name>/<name>.yaml`) reads them with [`crate::opts::with_preset`], which lays
+    /// `target.opts` over the preset first.
+    fn options(plan: &Plan) -> Result<Self::Options> {
+        crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+    }
     /// Builds the target for a run; touches no node (that is `setup`).
     fn build(env: DbEnv, opts: Self::Options) -> Result<Self>;
 }
@@ -744,8 +751,7 @@ impl DbDef {
             nodes_optional: T::NODES_OPTIONAL,
             vocabularies: T::VOCABULARIES.iter().map(|s| s.to_string()).collect(),
             build: Arc::new(|env: DbEnv| {
-                let opts: T::Options =
-                    crate::opts::from_map(&env.plan.target.opts, "target.opts", &env.plan.origins)?;
+                let opts = T::options(&env.plan)?;
                 Ok(Arc::new(T::build(env, opts)?) as Arc<dyn Db>)
             }),
         }

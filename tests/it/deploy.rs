@@ -25,6 +25,7 @@ use crate::support::{latest, netsplit, results, root_or_skip, show, skip, tmp_di
 use netsplit::db::etcd::client::EtcdClient;
 use netsplit::db::etcd::config::EtcdOpts;
 use netsplit::db::redis::resp::{Reply, SyncConn};
+use netsplit::opts::Preset;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -14,6 +14,7 @@ use netsplit::control::Node;
 use netsplit::db::etcd::client::{EtcdClient, Outcome};
 use netsplit::db::etcd::config::{etcd_args, fresh_cluster_token, EtcdOpts, ReadMode};
 use netsplit::db::vocab::Vocabulary;
+use netsplit::opts::Preset;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -21,6 +21,7 @@ use netsplit::db::redis::{redis_conf, Redis, RedisOpts};
 use netsplit::db::vocab::{Typed, Vocabulary};
 use netsplit::db::{Client, Completion, Db, Kill, LogFiles, Pause, Primaries};
 use netsplit::history::OpType;
+use netsplit::opts::Preset;
 use netsplit::plan::Plan;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

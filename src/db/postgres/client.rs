@@ -929,7 +929,10 @@ mod tests {
 
     #[test]
     fn sessions_carry_the_isolation_level_and_schema() {
-        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let o = PgOpts {
+            password: "pw".into(),
+            ..crate::opts::Preset::preset().unwrap()
+        };
         let s = ConnSettings::of(&o);
         assert_eq!(
             s.startup_options(Isolation::RepeatableRead),
@@ -943,7 +946,10 @@ mod tests {
 
     #[test]
     fn the_client_implements_what_the_target_declares_with_a_table_for_each() {
-        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let o = PgOpts {
+            password: "pw".into(),
+            ..crate::opts::Preset::preset().unwrap()
+        };
         let mut c = PgClient::new(
             "n1",
             "127.0.0.1",
