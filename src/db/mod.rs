@@ -630,6 +630,40 @@ pub enum Clock {
     IgnoresFaketime,
 }
 
+/// What every database's options check alike ([`crate::opts::Preset::check`]): its client
+/// port (`(key, port)`) is not 0, and the request (`timeout_ms`) and connect
+/// (`connect_timeout_ms`) timeouts are positive.
+pub fn check_client_options(
+    (port_key, port): (&'static str, u16),
+    request: std::time::Duration,
+    connect: std::time::Duration,
+) -> std::result::Result<(), (&'static str, String)> {
+    if port == 0 {
+        return Err((port_key, "must be 1..65535".into()));
+    }
+    if request.is_zero() {
+        return Err(("timeout_ms", "must be positive".into()));
+    }
+    if connect.is_zero() {
+        return Err(("connect_timeout_ms", "must be positive".into()));
+    }
+    Ok(())
+}
+
+/// Nodes `n1`…`nN` at `10.77.0.11`… with workdirs under `/var/lib/netsplit/c/`, for the
+/// databases' unit tests of what each node gets.
+#[cfg(test)]
+pub(crate) fn test_nodes(n: usize) -> Vec<Node> {
+    (1..=n)
+        .map(|i| Node {
+            name: format!("n{i}"),
+            host: format!("10.77.0.{}", 10 + i),
+            ssh_port: 22,
+            workdir: format!("/var/lib/netsplit/c/n{i}/"),
+        })
+        .collect()
+}
+
 /// Whether a target starts its database under libfaketime (the `faketime` option of the
 /// targets whose databases are C programs that honour it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

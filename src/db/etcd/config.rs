@@ -134,12 +134,11 @@ impl crate::opts::Preset for EtcdOpts {
                 ),
             ));
         }
-        if self.request_timeout.is_zero() {
-            return Err(("timeout_ms", "must be positive".into()));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(("connect_timeout_ms", "must be positive".into()));
-        }
+        crate::db::check_client_options(
+            ("client_port", self.client_port),
+            self.request_timeout,
+            self.connect_timeout,
+        )?;
         let tok = &self.cluster_token;
         if tok.is_empty() || tok.contains(char::is_whitespace) {
             return Err((
@@ -272,16 +271,7 @@ pub fn etcd_args(node_index: usize, nodes: &[Node], opts: &EtcdOpts) -> Vec<Stri
 mod tests {
     use super::*;
 
-    fn nodes(n: usize) -> Vec<Node> {
-        (1..=n)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                host: format!("10.77.0.{}", 10 + i),
-                ssh_port: 22,
-                workdir: format!("/var/lib/netsplit/c/n{i}/"),
-            })
-            .collect()
-    }
+    use crate::db::test_nodes as nodes;
 
     fn flag<'a>(argv: &'a [String], name: &str) -> &'a str {
         let i = argv.iter().position(|a| a == name).expect(name);

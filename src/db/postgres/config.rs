@@ -10,6 +10,7 @@
 
 use crate::control::util::render_template;
 use crate::control::Node;
+use crate::db::check_client_options;
 use crate::db::Faketime;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -253,15 +254,11 @@ impl crate::opts::Preset for PgOpts {
 
     /// What holds however the database is deployed ([`PgOpts::check_deployment`] the rest).
     fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.port == 0 {
-            return Err(("port", "must be 1..65535".into()));
-        }
-        if self.request_timeout.is_zero() {
-            return Err(("timeout_ms", "must be positive".into()));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(("connect_timeout_ms", "must be positive".into()));
-        }
+        check_client_options(
+            ("port", self.port),
+            self.request_timeout,
+            self.connect_timeout,
+        )?;
         if !self.bin_dir.starts_with('/') {
             return Err((
                 "bin_dir",
@@ -513,16 +510,7 @@ mod tests {
     use super::*;
     use crate::opts::Preset;
 
-    fn nodes(n: usize) -> Vec<Node> {
-        (1..=n)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                host: format!("10.77.0.{}", 10 + i),
-                ssh_port: 22,
-                workdir: format!("/var/lib/netsplit/c/n{i}/"),
-            })
-            .collect()
-    }
+    use crate::db::test_nodes as nodes;
 
     fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
         conf.lines()

@@ -8,6 +8,7 @@
 
 use crate::control::util::render_template;
 use crate::control::Node;
+use crate::db::check_client_options;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -127,18 +128,14 @@ impl crate::opts::Preset for RedisOpts {
     const ALIASES: &'static [(&'static str, &'static str)] = &[("appendfsync", "fsync")];
 
     fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.port == 0 {
-            return Err(("port", "must be 1..65535".into()));
-        }
-        if self.request_timeout.is_zero() {
-            return Err(("timeout_ms", "must be positive".into()));
-        }
-        if self.connect_timeout.is_zero() {
-            return Err(("connect_timeout_ms", "must be positive".into()));
-        }
         if self.binary.is_empty() {
             return Err(("binary", "must not be empty".into()));
         }
+        check_client_options(
+            ("port", self.port),
+            self.request_timeout,
+            self.connect_timeout,
+        )?;
         if self.sentinel_port == 0 || self.sentinel_port == self.port {
             return Err((
                 "sentinel_port",
@@ -306,16 +303,7 @@ mod tests {
     use super::*;
     use crate::opts::Preset;
 
-    fn nodes(n: usize) -> Vec<Node> {
-        (1..=n)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                host: format!("10.77.0.{}", 10 + i),
-                ssh_port: 22,
-                workdir: format!("/var/lib/netsplit/c/n{i}/"),
-            })
-            .collect()
-    }
+    use crate::db::test_nodes as nodes;
 
     fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
         conf.lines()
