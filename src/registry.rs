@@ -145,11 +145,10 @@ impl Registry {
         remotes: Vec<std::sync::Arc<dyn crate::control::Remote>>,
     ) -> Result<T> {
         let workload = self.build_workload(plan)?;
-        let own = db::CommonOpts::strip(&plan.target.opts);
-        let opts: T::Options = crate::opts::from_map(&own, "target.opts", &plan.origins)?;
         let deploy = db::Deployment::from_plan(plan, false, false)?;
         let mut plan = plan.clone();
-        plan.target.opts = own;
+        plan.target.opts = db::CommonOpts::strip(&plan.target.opts);
+        let opts = T::options(&plan)?;
         T::build(
             db::DbEnv {
                 plan,
@@ -317,7 +316,10 @@ mod tests {
             })
             .collect();
         // postgres's deployment needs a remote per node to build; its client is what matters.
-        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let o = PgOpts {
+            password: "pw".into(),
+            ..crate::opts::Preset::preset().unwrap()
+        };
         let pg = PgClient::new(
             "n1",
             "127.0.0.1",

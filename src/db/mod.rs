@@ -630,6 +630,40 @@ pub enum Clock {
     IgnoresFaketime,
 }
 
+/// What every database's options check alike ([`crate::opts::Preset::check`]): its client
+/// port (`(key, port)`) is not 0, and the request (`timeout_ms`) and connect
+/// (`connect_timeout_ms`) timeouts are positive.
+pub fn check_client_options(
+    (port_key, port): (&'static str, u16),
+    request: std::time::Duration,
+    connect: std::time::Duration,
+) -> std::result::Result<(), (&'static str, String)> {
+    if port == 0 {
+        return Err((port_key, "must be 1..65535".into()));
+    }
+    if request.is_zero() {
+        return Err(("timeout_ms", "must be positive".into()));
+    }
+    if connect.is_zero() {
+        return Err(("connect_timeout_ms", "must be positive".into()));
+    }
+    Ok(())
+}
+
+/// Nodes `n1`…`nN` at `10.77.0.11`… with workdirs under `/var/lib/netsplit/c/`, for the
+/// databases' unit tests of what each node gets.
+#[cfg(test)]
+pub(crate) fn test_nodes(n: usize) -> Vec<Node> {
+    (1..=n)
+        .map(|i| Node {
+            name: format!("n{i}"),
+            host: format!("10.77.0.{}", 10 + i),
+            ssh_port: 22,
+            workdir: format!("/var/lib/netsplit/c/n{i}/"),
+        })
+        .collect()
+}
+
 /// Whether a target starts its database under libfaketime (the `faketime` option of the
 /// targets whose databases are C programs that honour it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -730,6 +764,13 @@ pub trait DbType: Db + Sized + 'static {
     /// Its options: `--target-opt K=V` and the plan's `target.opts` (text is accepted for
     /// numbers, booleans and comma-separated lists; `-` and `_` are the same in keys).
     type Options: DeserializeOwned;
+    /// Its options from the plan's `target.opts` (without the common options): deserialised
+    /// once, errors naming file, line and key. A database whose defaults are a preset file
+    /// (`targets/<name>/<name>.yaml`) reads them with [`crate::opts::with_preset`], which lays
+    /// `target.opts` over the preset first.
+    fn options(plan: &Plan) -> Result<Self::Options> {
+        crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+    }
     /// Builds the target for a run; touches no node (that is `setup`).
     fn build(env: DbEnv, opts: Self::Options) -> Result<Self>;
 }
@@ -744,8 +785,7 @@ impl DbDef {
             nodes_optional: T::NODES_OPTIONAL,
             vocabularies: T::VOCABULARIES.iter().map(|s| s.to_string()).collect(),
             build: Arc::new(|env: DbEnv| {
-                let opts: T::Options =
-                    crate::opts::from_map(&env.plan.target.opts, "target.opts", &env.plan.origins)?;
+                let opts = T::options(&env.plan)?;
                 Ok(Arc::new(T::build(env, opts)?) as Arc<dyn Db>)
             }),
         }

@@ -21,10 +21,11 @@
 //! fresh directory and kills it (by pid, only processes in the cluster's node namespaces) at
 //! the end.
 
-use crate::support::{latest, netsplit, results, root_or_skip, show, skip, tmp_dir};
+use crate::support::{netsplit, results, root_or_skip, show, skip, tmp_dir};
 use netsplit::db::etcd::client::EtcdClient;
 use netsplit::db::etcd::config::EtcdOpts;
 use netsplit::db::redis::resp::{Reply, SyncConn};
+use netsplit::opts::Preset;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -345,29 +346,16 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// `netsplit test` on the cluster with `--deploy existing` and `extra`; (output, run dir).
 fn test_existing(store: &Path, target: &str, extra: &[&str]) -> (Output, Option<PathBuf>) {
-    let s = store.display().to_string();
-    let mut args = vec![
-        "test",
+    let base = [
         "--cluster",
         CLUSTER,
         "--target",
         target,
         "--deploy",
         "existing",
-        "--store",
-        &s,
     ];
-    args.extend_from_slice(extra);
-    let t0 = Instant::now();
-    let out = netsplit(&args);
-    eprintln!(
-        "deploy: netsplit {} → {:?} in {:.1}s\n{}",
-        args.join(" "),
-        out.status.code(),
-        t0.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    (out, latest(store))
+    let (out, run, _) = crate::support::run_test_in("deploy", store, &[&base, extra].concat());
+    (out, run)
 }
 
 /// How many nemesis events of family `f` the run's history has, ok or info.

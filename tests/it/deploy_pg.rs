@@ -21,7 +21,7 @@
 //!
 //! Needs root and Debian's postgresql (/usr/lib/postgresql/15/bin); without them a loud SKIP.
 
-use crate::support::{history, latest, netsplit, results, root_or_skip, show, skip, tmp_dir};
+use crate::support::{history, netsplit, results, root_or_skip, show, skip, tmp_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -175,29 +175,16 @@ impl Drop for OperatorPg {
 
 /// `netsplit test --cluster deppg --target postgres --deploy existing` with `extra`.
 fn test_existing(store: &Path, extra: &[&str]) -> (Output, Option<PathBuf>) {
-    let s = store.display().to_string();
-    let mut args = vec![
-        "test",
+    let base = [
         "--cluster",
         CLUSTER,
         "--target",
         "postgres",
         "--deploy",
         "existing",
-        "--store",
-        &s,
     ];
-    args.extend_from_slice(extra);
-    let t0 = Instant::now();
-    let out = netsplit(&args);
-    eprintln!(
-        "deploy_pg: netsplit {} → {:?} in {:.1}s\n{}",
-        args.join(" "),
-        out.status.code(),
-        t0.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    (out, latest(store))
+    let (out, run, _) = crate::support::run_test_in("deploy_pg", store, &[&base, extra].concat());
+    (out, run)
 }
 
 fn injected(run: &Path, f: &str) -> usize {

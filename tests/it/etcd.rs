@@ -9,11 +9,12 @@
 //! Cluster tests (the `Db` on a local namespace cluster over SSH) need root; without it they
 //! print a loud SKIP.
 
-use crate::support::{is_root, proc_state, root_or_skip, skip, tmp_dir};
+use crate::support::{is_root, proc_state, skip, tmp_dir};
 use netsplit::control::Node;
 use netsplit::db::etcd::client::{EtcdClient, Outcome};
 use netsplit::db::etcd::config::{etcd_args, fresh_cluster_token, EtcdOpts, ReadMode};
 use netsplit::db::vocab::Vocabulary;
+use netsplit::opts::Preset;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -568,20 +569,9 @@ const CLUSTER: &str = "t-etcd";
 
 /// The shared 3-node cluster for etcd tests, or None (after a loud SKIP) when not root.
 fn local_cluster(test: &str) -> Option<&'static netsplit::cluster::ClusterInfo> {
-    if !root_or_skip(
-        &format!("etcd::{test}"),
-        "needs root to make a local namespace cluster",
-    ) {
-        return None;
-    }
-    etcd_binary(test)?;
-    static INFO: OnceLock<Result<netsplit::cluster::ClusterInfo, String>> = OnceLock::new();
-    match INFO
-        .get_or_init(|| netsplit::cluster::ensure_up(CLUSTER, 3).map_err(|e| format!("{e:#}")))
-    {
-        Ok(i) => Some(i),
-        Err(e) => panic!("cannot bring up local cluster {CLUSTER}: {e}"),
-    }
+    crate::support::local_cluster(&format!("etcd::{test}"), CLUSTER, || {
+        etcd_binary(test).is_some()
+    })
 }
 
 /// Serialises the tests that use the shared cluster (they would fight over its ports).
@@ -591,17 +581,7 @@ fn cluster_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn target_on(info: &netsplit::cluster::ClusterInfo, opts: &[(&str, &str)]) -> Etcd {
-    let resolved = netsplit::nodes::ResolvedNodes::from_cluster(info);
-    let remotes = netsplit::nodes::connect_all(&resolved).expect("ssh to the cluster");
-    let mut plan = Plan::default();
-    plan.target.name = "etcd".into();
-    plan.workload.name = "register".into();
-    for (k, v) in opts {
-        plan.target.opts.insert(k.to_string(), json!(v));
-    }
-    netsplit::registry::Registry::builtin()
-        .build_db_as::<Etcd>(&plan, resolved.nodes, remotes)
-        .expect("etcd target")
+    crate::support::db_on_cluster(info, CLUSTER, opts)
 }
 
 /// Tears the cluster's etcd down even when the test panics.

@@ -54,28 +54,10 @@ fn tmp_store(name: &str) -> PathBuf {
 
 /// Runs `netsplit test` on the cluster with the register workload and these extra flags.
 fn run_test(store: &Path, extra: &[&str]) -> (Output, PathBuf, Duration) {
-    let s = store.to_str().unwrap();
-    let mut args = vec![
-        "test",
-        "--cluster",
-        CLUSTER,
-        "--workload",
-        "register",
-        "--store",
-        s,
-    ];
-    args.extend_from_slice(extra);
-    let t0 = Instant::now();
-    let out = netsplit(&args);
-    let took = t0.elapsed();
-    let run = latest(store).unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
-    eprintln!(
-        "faults_e2e: netsplit {} → {:?} in {:.1}s\n{}",
-        args.join(" "),
-        out.status.code(),
-        took.as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let base = ["--cluster", CLUSTER, "--workload", "register"];
+    let (out, run, took) =
+        crate::support::run_test_in("faults_e2e", store, &[&base, extra].concat());
+    let run = crate::support::run_dir(&out, run);
     (out, run, took)
 }
 

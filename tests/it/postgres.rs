@@ -8,14 +8,13 @@
 //! end-to-end tests run the reference plans in `plans/postgres-*.yaml` — the nightly suite —
 //! with shorter time limits, so the plans themselves are what is tested.
 
-use crate::support::{history, latest, netsplit, proc_state, results, root_or_skip, show, tmp_dir};
+use crate::support::{history, proc_state, results, show, tmp_dir};
 use netsplit::db::postgres::Postgres;
 use netsplit::db::{Db, Kill, LogFiles, Pause, Primaries};
 use netsplit::history::OpType;
-use netsplit::plan::Plan;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const CLUSTER: &str = "t-pg";
@@ -24,19 +23,7 @@ static CLUSTER_LOCK: Mutex<()> = Mutex::new(());
 
 /// The 3-node cluster `t-pg`, or None (after a loud SKIP) when not root.
 fn local_cluster(test: &str) -> Option<&'static netsplit::cluster::ClusterInfo> {
-    if !root_or_skip(
-        &format!("postgres::{test}"),
-        "needs root to make a local namespace cluster",
-    ) {
-        return None;
-    }
-    static INFO: OnceLock<Result<netsplit::cluster::ClusterInfo, String>> = OnceLock::new();
-    match INFO
-        .get_or_init(|| netsplit::cluster::ensure_up(CLUSTER, 3).map_err(|e| format!("{e:#}")))
-    {
-        Ok(i) => Some(i),
-        Err(e) => panic!("cannot bring up local cluster {CLUSTER}: {e}"),
-    }
+    crate::support::local_cluster(&format!("postgres::{test}"), CLUSTER, || true)
 }
 
 fn alive(pid: u32) -> bool {
@@ -80,15 +67,7 @@ fn cluster_replicates_survives_kill_and_pause_of_whole_process_trees_and_teardow
         return;
     };
     let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let resolved = netsplit::nodes::ResolvedNodes::from_cluster(info);
-    let remotes = netsplit::nodes::connect_all(&resolved).expect("ssh to the cluster");
-    let mut plan = Plan::default();
-    plan.target.name = "postgres".into();
-    plan.workload.name = "register".into();
-    plan.nodes.cluster = Some(CLUSTER.into());
-    let pg = netsplit::registry::Registry::builtin()
-        .build_db_as::<Postgres>(&plan, resolved.nodes, remotes)
-        .expect("postgres target");
+    let pg: Postgres = crate::support::db_on_cluster(info, CLUSTER, &[]);
     let _td = Teardown(&pg);
     let c = &pg;
     let t = Instant::now();
@@ -182,20 +161,10 @@ fn plan_file(name: &str) -> String {
 /// returns the output, the run directory and the wall-clock seconds.
 fn run_plan(name: &str, plan: &str, args: &[&str]) -> (std::process::Output, PathBuf) {
     let store = tmp_dir("postgres-e2e", name);
-    let s = store.display().to_string();
     let p = plan_file(plan);
-    let mut all = vec!["test", "--cluster", CLUSTER, "--plan", &p, "--store", &s];
-    all.extend_from_slice(args);
-    let t0 = Instant::now();
-    let out = netsplit(&all);
-    let run = latest(&store).unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
-    eprintln!(
-        "postgres: netsplit {} → {:?} in {:.1}s\n{}",
-        all.join(" "),
-        out.status.code(),
-        t0.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let base = ["--cluster", CLUSTER, "--plan", &p];
+    let (out, run, _) = crate::support::run_test_in("postgres", &store, &[&base, args].concat());
+    let run = crate::support::run_dir(&out, run);
     (out, run)
 }
 

@@ -12,16 +12,14 @@
 //! print a loud SKIP. They take a lock and run one at a time, and every run tears Redis down
 //! again, so no redis-server outlives a test.
 
-use crate::support::{
-    is_root, latest, netsplit, proc_state, results, root_or_skip, show, skip, tmp_dir,
-};
+use crate::support::{is_root, proc_state, results, show, skip, tmp_dir};
 use netsplit::control::Node;
 use netsplit::db::redis::client::RedisClient;
 use netsplit::db::redis::{redis_conf, Redis, RedisOpts};
 use netsplit::db::vocab::{Typed, Vocabulary};
 use netsplit::db::{Client, Completion, Db, Kill, LogFiles, Pause, Primaries};
 use netsplit::history::OpType;
-use netsplit::plan::Plan;
+use netsplit::opts::Preset;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -352,20 +350,7 @@ static CLUSTER_LOCK: Mutex<()> = Mutex::new(());
 
 /// The 3-node cluster `t-redis`, or None (after a loud SKIP) when not root or no redis.
 fn local_cluster(test: &str) -> Option<&'static netsplit::cluster::ClusterInfo> {
-    if !root_or_skip(
-        &format!("redis::{test}"),
-        "needs root to make a local namespace cluster",
-    ) || !redis_or_skip(test)
-    {
-        return None;
-    }
-    static INFO: OnceLock<Result<netsplit::cluster::ClusterInfo, String>> = OnceLock::new();
-    match INFO
-        .get_or_init(|| netsplit::cluster::ensure_up(CLUSTER, 3).map_err(|e| format!("{e:#}")))
-    {
-        Ok(i) => Some(i),
-        Err(e) => panic!("cannot bring up local cluster {CLUSTER}: {e}"),
-    }
+    crate::support::local_cluster(&format!("redis::{test}"), CLUSTER, || redis_or_skip(test))
 }
 
 fn alive(pid: u32) -> bool {
@@ -396,15 +381,7 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
         return;
     };
     let _g = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let resolved = netsplit::nodes::ResolvedNodes::from_cluster(info);
-    let remotes = netsplit::nodes::connect_all(&resolved).expect("ssh to the cluster");
-    let mut plan = Plan::default();
-    plan.target.name = "redis".into();
-    plan.workload.name = "register".into();
-    plan.nodes.cluster = Some(CLUSTER.into());
-    let redis = netsplit::registry::Registry::builtin()
-        .build_db_as::<Redis>(&plan, resolved.nodes, remotes)
-        .expect("redis target");
+    let redis: Redis = crate::support::db_on_cluster(info, CLUSTER, &[]);
     let _td = Teardown(&redis);
     let c = &redis;
     assert!(c.faketime, "local nodes run redis-server under libfaketime");
@@ -520,27 +497,9 @@ fn cluster_starts_replicates_survives_kill_and_pause_and_teardown_leaves_no_proc
 /// returns the output and the run directory.
 fn run_test(name: &str, args: &[&str]) -> (std::process::Output, PathBuf) {
     let store = tmp_dir("redis-e2e", name);
-    let s = store.display().to_string();
-    let mut all = vec![
-        "test",
-        "--cluster",
-        CLUSTER,
-        "--target",
-        "redis",
-        "--store",
-        &s,
-    ];
-    all.extend_from_slice(args);
-    let t0 = Instant::now();
-    let out = netsplit(&all);
-    let run = latest(&store).unwrap_or_else(|| panic!("no run directory\n{}", show(&out)));
-    eprintln!(
-        "redis: netsplit {} → {:?} in {:.1}s\n{}",
-        all.join(" "),
-        out.status.code(),
-        t0.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let base = ["--cluster", CLUSTER, "--target", "redis"];
+    let (out, run, _) = crate::support::run_test_in("redis", &store, &[&base, args].concat());
+    let run = crate::support::run_dir(&out, run);
     (out, run)
 }
 

@@ -147,3 +147,85 @@ pub fn assert_processes_unique(ops: &[Value]) {
         }
     }
 }
+
+/// The local namespace cluster `name` (3 nodes) for the test `test` (`module::test`), brought
+/// up once per test binary; None, after a loud SKIP, when not root or when `also` (a check of
+/// the database's binaries, run after the root check and before the cluster comes up) says so.
+/// A cluster that cannot come up fails the test.
+pub fn local_cluster(
+    test: &str,
+    name: &'static str,
+    also: impl FnOnce() -> bool,
+) -> Option<&'static netsplit::cluster::ClusterInfo> {
+    if !root_or_skip(test, "needs root to make a local namespace cluster") || !also() {
+        return None;
+    }
+    type Up = Result<netsplit::cluster::ClusterInfo, String>;
+    static UP: std::sync::Mutex<Vec<(&str, &'static Up)>> = std::sync::Mutex::new(Vec::new());
+    let mut up = UP.lock().unwrap_or_else(|e| e.into_inner());
+    let info: &'static Up = match up.iter().find(|(n, _)| *n == name) {
+        Some((_, i)) => i,
+        None => {
+            let i = Box::leak(Box::new(
+                netsplit::cluster::ensure_up(name, 3).map_err(|e| format!("{e:#}")),
+            ));
+            up.push((name, i));
+            i
+        }
+    };
+    match info {
+        Ok(i) => Some(i),
+        Err(e) => panic!("cannot bring up local cluster {name}: {e}"),
+    }
+}
+
+/// Runs `netsplit test args… --store <store>`, echoing the command, its exit code, its wall
+/// time and its stdout to stderr under `label`; (output, the newest run directory of the store,
+/// the wall time).
+pub fn run_test_in(
+    label: &str,
+    store: &Path,
+    args: &[&str],
+) -> (Output, Option<PathBuf>, std::time::Duration) {
+    let s = store.display().to_string();
+    let mut all = vec!["test"];
+    all.extend_from_slice(args);
+    all.extend(["--store", &s]);
+    let t0 = std::time::Instant::now();
+    let out = netsplit(&all);
+    let took = t0.elapsed();
+    eprintln!(
+        "{label}: netsplit {} → {:?} in {:.1}s\n{}",
+        all.join(" "),
+        out.status.code(),
+        took.as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (out, latest(store), took)
+}
+
+/// The run directory [`run_test_in`] found, or a failure showing the output.
+pub fn run_dir(out: &Output, run: Option<PathBuf>) -> PathBuf {
+    run.unwrap_or_else(|| panic!("no run directory\n{}", show(out)))
+}
+
+/// The database `T`, built as a run builds it for the register workload with these target
+/// options, on the nodes of local cluster `name` (`info`), with SSH to each.
+pub fn db_on_cluster<T: netsplit::db::DbType>(
+    info: &netsplit::cluster::ClusterInfo,
+    name: &str,
+    opts: &[(&str, &str)],
+) -> T {
+    let resolved = netsplit::nodes::ResolvedNodes::from_cluster(info);
+    let remotes = netsplit::nodes::connect_all(&resolved).expect("ssh to the cluster");
+    let mut plan = netsplit::plan::Plan::default();
+    plan.target.name = T::NAME.into();
+    plan.workload.name = "register".into();
+    plan.nodes.cluster = Some(name.into());
+    for (k, v) in opts {
+        plan.target.opts.insert(k.to_string(), Value::from(*v));
+    }
+    netsplit::registry::Registry::builtin()
+        .build_db_as::<T>(&plan, resolved.nodes, remotes)
+        .unwrap_or_else(|e| panic!("{} target: {e:#}", T::NAME))
+}

@@ -37,16 +37,42 @@ impl Origins {
         self.by_path.insert(normalize(path), origin.into());
     }
 
-    /// Where `path` came from: its own record, else its nearest recorded ancestor's.
+    /// Where `path` came from: its own record, else its nearest recorded ancestor's (an empty
+    /// record says "from nowhere known" and ends the search).
     pub fn get(&self, path: &str) -> Option<&str> {
         let mut p = normalize(path);
         loop {
             if let Some(o) = self.by_path.get(&p) {
-                return Some(o);
+                return (!o.is_empty()).then_some(o.as_str());
             }
             match p.rfind('.') {
                 Some(i) => p.truncate(i),
                 None => return None,
+            }
+        }
+    }
+
+    /// `"<origin>: "` for `path` ([`Origins::get`]), or nothing: the start of an error line.
+    pub fn at(&self, path: &str) -> String {
+        self.get(path).map(|o| format!("{o}: ")).unwrap_or_default()
+    }
+
+    /// Forgets the records of `path` and of everything below it.
+    fn forget(&mut self, path: &str) {
+        let p = normalize(path);
+        let below = format!("{p}.");
+        self.by_path
+            .retain(|k, _| *k != p && !k.starts_with(&below));
+    }
+
+    /// Copies `from`'s records of `from_path` and everything below it to `to_path`.
+    fn copy_from(&mut self, from: &Origins, from_path: &str, to_path: &str) {
+        let (fp, tp) = (normalize(from_path), normalize(to_path));
+        let below = format!("{fp}.");
+        for (k, v) in &from.by_path {
+            if *k == fp || k.starts_with(&below) {
+                self.by_path
+                    .insert(format!("{tp}{}", &k[fp.len()..]), v.clone());
             }
         }
     }
@@ -205,6 +231,169 @@ pub fn from_value<T: DeserializeOwned>(
             None => bad_input(format!("{full}: {inner}")),
         }
     })
+}
+
+/// Options whose defaults are a preset file: a YAML mapping whose keys are the options
+/// themselves (a database's `targets/<name>/<name>.yaml`). [`with_preset`] lays the plan's map
+/// over the preset and deserialises the result once, so the type is a plain `serde` struct
+/// (`#[serde(deny_unknown_fields)]`) and any key of the preset can be given in the plan.
+pub trait Preset: DeserializeOwned {
+    /// The preset's text (usually `include_str!` of the file).
+    const YAML: &'static str;
+    /// The preset's path, for errors (`targets/etcd/etcd.yaml`).
+    const FILE: &'static str;
+    /// Other spellings of keys, `(alias, key)`: `("appendfsync", "fsync")`.
+    const ALIASES: &'static [(&'static str, &'static str)] = &[];
+    /// Checks the values together; `Err((key, why))` names the key the problem is about.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        Ok(())
+    }
+    /// The preset alone, checked (the defaults; errors name the preset's file and line).
+    fn preset() -> anyhow::Result<Self> {
+        from_layers(
+            Self::YAML,
+            Self::FILE,
+            &BTreeMap::new(),
+            "",
+            &Origins::default(),
+        )
+    }
+}
+
+/// A [`Duration`](std::time::Duration) given in milliseconds (`timeout_ms: 3000`), for
+/// `#[serde(deserialize_with = "netsplit_check::opts::millis")]`.
+pub fn millis<'de, D: de::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    <u64 as serde::Deserialize>::deserialize(d).map(std::time::Duration::from_millis)
+}
+
+/// A [`Duration`](std::time::Duration) given in seconds (`start_timeout_s: 60`), at most a
+/// day (a deadline further away is none), for `#[serde(deserialize_with = …)]`.
+pub fn seconds<'de, D: de::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    <u64 as serde::Deserialize>::deserialize(d)
+        .map(|s| std::time::Duration::from_secs(s.min(24 * 3600)))
+}
+
+/// `section.key`, or `key` at the top.
+fn join(section: &str, key: &str) -> String {
+    if section.is_empty() {
+        key.to_string()
+    } else {
+        format!("{section}.{key}")
+    }
+}
+
+/// `T`'s preset with `given` (the plan's map at `section`, e.g. `target.opts`) laid over it,
+/// deserialised once and checked ([`from_layers`] with the preset of `T`).
+pub fn with_preset<T: Preset>(
+    given: &BTreeMap<String, Value>,
+    section: &str,
+    origins: &Origins,
+) -> anyhow::Result<T> {
+    from_layers(T::YAML, T::FILE, given, section, origins)
+}
+
+/// The preset `yaml` (read from `file`) with `given` laid over it as maps — a later value
+/// replaces an earlier one, maps are merged key by key, `-` and `_` are one in keys, aliases
+/// become their key — then deserialised into `T` once ([`from_value`]: text from the command
+/// line stands in for numbers, booleans and lists) and checked ([`Preset::check`]). Every
+/// error is bad input naming where the value came from (the preset's file and line, the plan's
+/// file and line, or the `--target-opt`) and its key. Two spellings of one key in `given` are
+/// refused.
+pub fn from_layers<T: Preset>(
+    yaml: &str,
+    file: &str,
+    given: &BTreeMap<String, Value>,
+    section: &str,
+    origins: &Origins,
+) -> anyhow::Result<T> {
+    let preset: Value =
+        serde_saphyr::from_str(yaml).map_err(|e| bad_input(format!("{file}: {e}")))?;
+    let Value::Object(mut merged) = canonical(preset) else {
+        return Err(bad_input(format!("{file}: expected a mapping of options")));
+    };
+    let key_of = |k: &str| {
+        let k = normalize(k);
+        T::ALIASES
+            .iter()
+            .find(|(alias, _)| normalize(alias) == k)
+            .map(|(_, key)| normalize(key))
+            .unwrap_or(k)
+    };
+    let mut at = Origins::default();
+    at.add_yaml_under(yaml, file, section);
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (k, v) in given {
+        let key = key_of(k);
+        if let Some(first) = seen.insert(key.clone(), k) {
+            return Err(bad_input(format!(
+                "{}{}: the same option as {}; give it once",
+                origins.at(&join(section, k)),
+                join(section, k),
+                join(section, first)
+            )));
+        }
+        let slot = merged.entry(key.clone()).or_insert(Value::Null);
+        let (from, to) = (join(section, k), join(section, &key));
+        overlay(slot, canonical(v.clone()), &from, &to, &mut at, origins);
+    }
+    let t: T = from_value(&Value::Object(merged), section, &at)?;
+    t.check().map_err(|(key, why)| {
+        let path = join(section, key);
+        bad_input(format!("{}{path}: {why}", at.at(&path)))
+    })?;
+    Ok(t)
+}
+
+/// `v` with `-` as `_` in every key of every map.
+fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (normalize(&k), canonical(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+/// Lays `over` on `base` (maps key by key, anything else replaced), moving the records of where
+/// each laid value came from (`origins` at `from`) into `at` (at `to`).
+fn overlay(
+    base: &mut Value,
+    over: Value,
+    from: &str,
+    to: &str,
+    at: &mut Origins,
+    origins: &Origins,
+) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            if let Some(rec) = origins.by_path.get(&normalize(from)) {
+                at.set(to, rec.clone());
+            }
+            for (k, v) in o {
+                let slot = b.entry(k.clone()).or_insert(Value::Null);
+                overlay(
+                    slot,
+                    v,
+                    &format!("{from}.{k}"),
+                    &format!("{to}.{k}"),
+                    at,
+                    origins,
+                );
+            }
+        }
+        (base, over) => {
+            *base = over;
+            at.forget(to);
+            at.copy_from(origins, from, to);
+            // No record of its own: the plan's nearest, never the preset's line it replaced.
+            if !at.by_path.contains_key(&normalize(to)) {
+                at.set(to, origins.get(from).unwrap_or_default());
+            }
+        }
+    }
 }
 
 /// A JSON value deserialised leniently: text stands in for numbers, booleans and
@@ -613,6 +802,95 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("target.opts.ports"), "{msg}");
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Db {
+        port: u16,
+        fsync: bool,
+        paths: Paths,
+        #[serde(deserialize_with = "millis")]
+        timeout_ms: std::time::Duration,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Paths {
+        data: String,
+        log: String,
+    }
+
+    const DB_YAML: &str =
+        "port: 6379\nfsync: true\npaths:\n  data: d\n  log: l\ntimeout_ms: 3000\n";
+
+    impl Preset for Db {
+        const YAML: &'static str = DB_YAML;
+        const FILE: &'static str = "db.yaml";
+        const ALIASES: &'static [(&'static str, &'static str)] = &[("appendfsync", "fsync")];
+        fn check(&self) -> Result<(), (&'static str, String)> {
+            match self.port {
+                0 => Err(("port", "must be 1..65535".into())),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_preset_and_the_plan_are_merged_as_maps_then_read_once() {
+        let d = Db::preset().unwrap();
+        assert_eq!((d.port, d.fsync, d.paths.log.as_str()), (6379, true, "l"));
+        assert_eq!(d.timeout_ms, std::time::Duration::from_secs(3));
+        // Text from the command line, an alias, a nested key: the rest stays the preset's.
+        let given = map(
+            json!({"port": "16379", "appendfsync": "off", "paths": {"data": "x"},
+                               "timeout-ms": 5}),
+        );
+        let d: Db = with_preset(&given, "target.opts", &Origins::default()).unwrap();
+        assert_eq!((d.port, d.fsync), (16379, false));
+        assert_eq!((d.paths.data.as_str(), d.paths.log.as_str()), ("x", "l"));
+        assert_eq!(d.timeout_ms, std::time::Duration::from_millis(5));
+    }
+
+    #[test]
+    fn errors_from_merged_options_name_where_each_value_came_from() {
+        let mut origins = Origins::default();
+        origins.set("target.opts.port", "--target-opt port=0");
+        let e = |given: Value, origins: &Origins| {
+            let e = with_preset::<Db>(&map(given), "target.opts", origins).unwrap_err();
+            assert_eq!(crate::error::exit_code_for(&e), 254);
+            e.to_string()
+        };
+        // A check names the key and the flag it came from.
+        let msg = e(json!({"port": "0"}), &origins);
+        assert_eq!(
+            msg,
+            "--target-opt port=0: target.opts.port: must be 1..65535"
+        );
+        // A bad value from the plan, without a record: the key alone, not the preset's line.
+        let msg = e(json!({"paths": {"log": [1]}}), &Origins::default());
+        assert!(
+            msg.starts_with("target.opts.paths.log: invalid type"),
+            "{msg}"
+        );
+        // An unknown key, and one option spelled two ways.
+        let msg = e(json!({"prot": 1}), &Origins::default());
+        assert!(msg.starts_with("target.opts.prot: unknown field"), "{msg}");
+        let msg = e(
+            json!({"fsync": true, "appendfsync": false}),
+            &Origins::default(),
+        );
+        assert!(msg.contains("the same option"), "{msg}");
+        // A bad preset: its file and line.
+        let bad = DB_YAML.replace("log: l", "log: [l]");
+        let none = BTreeMap::new();
+        let e = from_layers::<Db>(&bad, "my.yaml", &none, "target.opts", &Origins::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("my.yaml: line 5 column 8: target.opts.paths.log: "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -980,6 +980,7 @@ crate::speaks!(EtcdClient: register, set, counter, bank, list_append, rw_registe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::opts::Preset;
 
     fn server(http: u16, code: i64, msg: &str) -> EtcdError {
         EtcdError::Server {

@@ -2,41 +2,17 @@
 //! line ([`etcd_args`]).
 //!
 //! The defaults are the preset `targets/etcd/etcd.yaml`, embedded at build time so the binary
-//! and the documented preset can never disagree; `--target-opt KEY=VALUE` overrides the keys
-//! listed in [`OPT_KEYS`]. Everything here is pure (no I/O), so the argv each member gets is
-//! unit-tested rather than discovered on a node.
+//! and the documented preset can never disagree; `--target-opt KEY=VALUE` overrides any of its
+//! keys. Everything here is pure (no I/O), so the argv each member gets is unit-tested rather
+//! than discovered on a node.
 
 use crate::control::Node;
-use crate::error::bad_input;
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 /// The preset file, embedded.
 pub const PRESET_YAML: &str = include_str!("../../../targets/etcd/etcd.yaml");
-
-/// The etcd target's options (`--target-opt KEY=VALUE`, the plan's `target.opts`; `-` and `_`
-/// are the same in keys), laid over the preset by [`EtcdOpts::apply`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EtcdTargetOpts {
-    /// `linearizable` (default) or `serializable` reads.
-    pub read: Option<ReadMode>,
-    /// Install from this release tarball (http/https URL) instead of Debian's package.
-    pub tarball: Option<String>,
-    /// The etcd binary on the nodes.
-    pub binary: Option<String>,
-    pub client_port: Option<u16>,
-    pub peer_port: Option<u16>,
-    pub heartbeat_ms: Option<u64>,
-    pub election_ms: Option<u64>,
-    /// Per-request timeout of the client.
-    pub timeout_ms: Option<u64>,
-    pub connect_timeout_ms: Option<u64>,
-    pub start_timeout_s: Option<u64>,
-    /// `--initial-cluster-token` (default: fresh per run).
-    pub token: Option<String>,
-}
 
 /// How clients read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -48,7 +24,7 @@ pub enum ReadMode {
     Serializable,
 }
 
-/// How etcd gets onto the nodes.
+/// How etcd gets onto the nodes ([`EtcdOpts::install`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Install {
     /// `apt-get install -y` these Debian packages.
@@ -59,18 +35,25 @@ pub enum Install {
 
 /// `--initial-cluster-state`: `new` on a member's first start, `existing` when it restarts over
 /// a data directory it already has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClusterState {
+    #[default]
     New,
     Existing,
 }
 
-/// Everything the etcd target needs to know for a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the etcd target needs to know for a run: the preset's keys, each of them an
+/// option (`--target-opt KEY=VALUE`, the plan's `target.opts`), read once by
+/// [`crate::opts::with_preset`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EtcdOpts {
     /// Informational version from the preset.
     pub version: String,
-    pub install: Install,
+    /// The Debian packages to install (unless `tarball`).
+    pub packages: Vec<String>,
+    /// Install from this release tarball (http/https URL) instead of Debian's package.
+    pub tarball: Option<String>,
     /// The etcd binary on the nodes (for tarball installs: set from the unpacked release).
     pub binary: String,
     pub client_port: u16,
@@ -82,216 +65,100 @@ pub struct EtcdOpts {
     pub pid_file: String,
     pub heartbeat_ms: u64,
     pub election_ms: u64,
+    /// `linearizable` or `serializable` reads.
     pub read: ReadMode,
-    /// Per-request timeout of the HTTP client.
+    /// Per-request timeout of the HTTP client (`timeout_ms`).
+    #[serde(rename = "timeout_ms", deserialize_with = "crate::opts::millis")]
     pub request_timeout: Duration,
     /// TCP connect timeout (a connect that times out never sent the request: `fail`).
+    #[serde(
+        rename = "connect_timeout_ms",
+        deserialize_with = "crate::opts::millis"
+    )]
     pub connect_timeout: Duration,
     /// How long starting the cluster may take before it is an error.
+    #[serde(rename = "start_timeout_s", deserialize_with = "crate::opts::seconds")]
     pub start_timeout: Duration,
-    /// `--initial-cluster-token`: unique per run so members of an old run never join this one.
+    /// `--initial-cluster-token` (`token`): unique per run unless given, so members of an old
+    /// run never join this one.
+    #[serde(rename = "token", default = "fresh_cluster_token")]
     pub cluster_token: String,
+    /// Not an option: whether a member starts over data it already has.
+    #[serde(skip)]
     pub initial_cluster_state: ClusterState,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Preset {
-    #[allow(dead_code)]
-    name: String,
-    version: String,
-    install: PresetInstall,
-    binary: String,
-    ports: PresetPorts,
-    paths: PresetPaths,
-    raft: PresetRaft,
-    client: PresetClient,
-    start_timeout_s: u64,
-}
+impl crate::opts::Preset for EtcdOpts {
+    const YAML: &'static str = PRESET_YAML;
+    const FILE: &'static str = "targets/etcd/etcd.yaml";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetInstall {
-    method: String,
-    packages: Vec<String>,
-    tarball: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetPorts {
-    client: u16,
-    peer: u16,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetPaths {
-    dir: String,
-    data: String,
-    log: String,
-    pid: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetRaft {
-    heartbeat_ms: u64,
-    election_ms: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetClient {
-    read: ReadMode,
-    timeout_ms: u64,
-    connect_timeout_ms: u64,
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(url) = &self.tarball {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    "tarball",
+                    format!("{url}: must be an http:// or https:// URL"),
+                ));
+            }
+        }
+        if self.binary.is_empty() {
+            return Err(("binary", "must not be empty".into()));
+        }
+        for (k, port) in [
+            ("client_port", self.client_port),
+            ("peer_port", self.peer_port),
+        ] {
+            if port == 0 {
+                return Err((k, "0: must be a port 1..65535".into()));
+            }
+        }
+        if self.client_port == self.peer_port {
+            return Err((
+                "peer_port",
+                format!(
+                    "client and peer port must differ (both {})",
+                    self.client_port
+                ),
+            ));
+        }
+        if self.heartbeat_ms == 0 {
+            return Err(("heartbeat_ms", "must be positive".into()));
+        }
+        // etcd itself refuses to start otherwise; say so before touching any node.
+        if self.election_ms < self.heartbeat_ms.saturating_mul(5) {
+            return Err((
+                "election_ms",
+                format!(
+                    "{} must be at least 5 × heartbeat-ms ({})",
+                    self.election_ms, self.heartbeat_ms
+                ),
+            ));
+        }
+        crate::db::check_client_options(
+            ("client_port", self.client_port),
+            self.request_timeout,
+            self.connect_timeout,
+        )?;
+        let tok = &self.cluster_token;
+        if tok.is_empty() || tok.contains(char::is_whitespace) {
+            return Err((
+                "token",
+                format!("{tok:?}: must be non-empty without spaces"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl EtcdOpts {
-    /// The defaults: the embedded preset.
-    pub fn preset() -> anyhow::Result<EtcdOpts> {
-        Self::from_preset_yaml(PRESET_YAML, "targets/etcd/etcd.yaml")
-    }
-
-    /// Parses a preset file (the embedded one, or a user's copy); errors name the file.
-    pub fn from_preset_yaml(yaml: &str, file: &str) -> anyhow::Result<EtcdOpts> {
-        let p: Preset =
-            serde_saphyr::from_str(yaml).map_err(|e| bad_input(format!("{file}: {e}")))?;
-        let install = match p.install.method.as_str() {
-            "debian" => Install::Debian {
-                packages: p.install.packages,
+    /// How etcd gets onto the nodes: the release `tarball` when given, else Debian's packages.
+    pub fn install(&self) -> Install {
+        match &self.tarball {
+            Some(url) => Install::Tarball { url: url.clone() },
+            None => Install::Debian {
+                packages: self.packages.clone(),
             },
-            "tarball" => Install::Tarball {
-                url: p.install.tarball.ok_or_else(|| {
-                    bad_input(format!(
-                        "{file}: install.method tarball needs install.tarball"
-                    ))
-                })?,
-            },
-            other => {
-                return Err(bad_input(format!(
-                    "{file}: install.method must be debian or tarball, got {other:?}"
-                )))
-            }
-        };
-        let opts = EtcdOpts {
-            version: p.version,
-            install,
-            binary: p.binary,
-            client_port: p.ports.client,
-            peer_port: p.ports.peer,
-            dir: p.paths.dir,
-            data_dir: p.paths.data,
-            log_file: p.paths.log,
-            pid_file: p.paths.pid,
-            heartbeat_ms: p.raft.heartbeat_ms,
-            election_ms: p.raft.election_ms,
-            read: p.client.read,
-            request_timeout: Duration::from_millis(p.client.timeout_ms),
-            connect_timeout: Duration::from_millis(p.client.connect_timeout_ms),
-            start_timeout: Duration::from_secs(p.start_timeout_s),
-            cluster_token: "netsplit".to_string(),
-            initial_cluster_state: ClusterState::New,
-        };
-        opts.validate()
-            .map_err(|e| bad_input(format!("{file}: {e}")))?;
-        Ok(opts)
-    }
-
-    /// The preset with these options laid over it, checked.
-    pub fn from_target_opts(t: EtcdTargetOpts) -> anyhow::Result<EtcdOpts> {
-        let mut o = Self::preset()?;
-        o.apply(t)?;
-        o.check()?;
-        Ok(o)
-    }
-
-    /// Checks the combination of settings (after overrides); bad input naming the problem.
-    pub fn check(&self) -> anyhow::Result<()> {
-        self.validate()
-            .map_err(|e| bad_input(format!("etcd target options: {e}")))
-    }
-
-    /// Lays the target's options over these settings; a bad value is bad input naming the key.
-    pub fn apply(&mut self, t: EtcdTargetOpts) -> anyhow::Result<()> {
-        let bad = |k: &str, v: &dyn std::fmt::Display, why: &str| {
-            Err(bad_input(format!("target.opts.{k}: {v}: {why}")))
-        };
-        if let Some(r) = t.read {
-            self.read = r;
         }
-        if let Some(url) = t.tarball {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return bad("tarball", &url, "must be an http:// or https:// URL");
-            }
-            self.install = Install::Tarball { url };
-        }
-        if let Some(b) = t.binary {
-            if b.is_empty() {
-                return bad("binary", &"\"\"", "must not be empty");
-            }
-            self.binary = b;
-        }
-        for (k, v, slot) in [
-            ("client_port", t.client_port, &mut self.client_port),
-            ("peer_port", t.peer_port, &mut self.peer_port),
-        ] {
-            match v {
-                Some(0) => return bad(k, &0, "must be a port 1..65535"),
-                Some(p) => *slot = p,
-                None => {}
-            }
-        }
-        if let Some(v) = t.heartbeat_ms {
-            self.heartbeat_ms = v;
-        }
-        if let Some(v) = t.election_ms {
-            self.election_ms = v;
-        }
-        if let Some(v) = t.timeout_ms {
-            self.request_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = t.connect_timeout_ms {
-            self.connect_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = t.start_timeout_s {
-            self.start_timeout = Duration::from_secs(v.min(24 * 3600));
-        }
-        if let Some(tok) = t.token {
-            if tok.is_empty() || tok.contains(char::is_whitespace) {
-                return bad(
-                    "token",
-                    &format!("{tok:?}"),
-                    "must be non-empty without spaces",
-                );
-            }
-            self.cluster_token = tok;
-        }
-        Ok(())
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        if self.heartbeat_ms == 0 {
-            return Err("heartbeat-ms must be positive".into());
-        }
-        // etcd itself refuses to start otherwise; say so before touching any node.
-        if self.election_ms < 5 * self.heartbeat_ms {
-            return Err(format!(
-                "election-ms ({}) must be at least 5 × heartbeat-ms ({})",
-                self.election_ms, self.heartbeat_ms
-            ));
-        }
-        if self.client_port == self.peer_port {
-            return Err(format!(
-                "client and peer port must differ (both {})",
-                self.client_port
-            ));
-        }
-        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err("timeout-ms and connect-timeout-ms must be positive".into());
-        }
-        Ok(())
     }
 
     /// A path of this target on `node`: `<workdir>/<rel>`.
@@ -404,21 +271,14 @@ pub fn etcd_args(node_index: usize, nodes: &[Node], opts: &EtcdOpts) -> Vec<Stri
 mod tests {
     use super::*;
 
-    fn nodes(n: usize) -> Vec<Node> {
-        (1..=n)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                host: format!("10.77.0.{}", 10 + i),
-                ssh_port: 22,
-                workdir: format!("/var/lib/netsplit/c/n{i}/"),
-            })
-            .collect()
-    }
+    use crate::db::test_nodes as nodes;
 
     fn flag<'a>(argv: &'a [String], name: &str) -> &'a str {
         let i = argv.iter().position(|a| a == name).expect(name);
         &argv[i + 1]
     }
+
+    use crate::opts::Preset;
 
     #[test]
     fn embedded_preset_parses_to_the_documented_defaults() {
@@ -428,7 +288,7 @@ mod tests {
         assert_eq!(o.binary, "/usr/bin/etcd");
         assert_eq!(o.read, ReadMode::Linearizable);
         assert_eq!(
-            o.install,
+            o.install(),
             Install::Debian {
                 packages: vec!["etcd-server".into()]
             }
@@ -507,9 +367,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
             .collect();
-        let t: EtcdTargetOpts =
-            crate::opts::from_map(&map, "target.opts", &crate::opts::Origins::default())?;
-        EtcdOpts::from_target_opts(t)
+        crate::opts::with_preset(&map, "target.opts", &crate::opts::Origins::default())
     }
 
     #[test]
@@ -527,7 +385,7 @@ mod tests {
         assert_eq!(o.read, ReadMode::Serializable);
         assert_eq!(o.client_port, 32379);
         assert_eq!(o.peer_port, 32380);
-        assert!(matches!(o.install, Install::Tarball { .. }));
+        assert!(matches!(o.install(), Install::Tarball { .. }));
     }
 
     #[test]
@@ -553,8 +411,11 @@ mod tests {
     #[test]
     fn preset_with_unknown_key_is_bad_input_naming_the_file() {
         let bad = PRESET_YAML.replace("binary:", "binarry:");
-        let e = EtcdOpts::from_preset_yaml(&bad, "my.yaml").unwrap_err();
-        assert!(e.to_string().starts_with("my.yaml:"), "{e}");
+        let (none, origins) = (Default::default(), Default::default());
+        let e =
+            crate::opts::from_layers::<EtcdOpts>(&bad, "my.yaml", &none, "", &origins).unwrap_err();
+        assert!(e.to_string().starts_with("my.yaml: line 12 "), "{e}");
+        assert!(e.to_string().contains("binarry"), "{e}");
         assert_eq!(crate::error::exit_code_for(&e), 254);
     }
 

@@ -75,7 +75,7 @@ impl NodeLifecycle for EtcdLifecycle {
     fn install(c: &EtcdCluster, i: usize) -> Result<()> {
         let r = c.remote(i)?;
         let node = &c.nodes[i].name;
-        match &c.opts.install {
+        match c.opts.install() {
             Install::Debian { packages } => {
                 let pkgs: Vec<&str> = packages.iter().map(String::as_str).collect();
                 util::install_packages(r, &pkgs)
@@ -91,7 +91,7 @@ curl -fsSL --retry 3 -o "$dist/etcd.tar.gz" -- "$url" &&
 tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
 [ -x "$dist/etcd" ] && printf '%s' "$url" > "$dist/.url""#;
                 let dir = c.opts.dir_on(&c.nodes[i]);
-                r.exec_ok(&util::script(FETCH, &[&dir, url]).timeout(Duration::from_secs(600)))
+                r.exec_ok(&util::script(FETCH, &[&dir, &url]).timeout(Duration::from_secs(600)))
                     .with_context(|| format!("downloading etcd from {url} on {node}"))?;
             }
         }
@@ -224,7 +224,7 @@ impl EtcdCluster {
     /// The settings of member `i`: for tarball installs the binary lives under its own dir.
     pub fn opts_for(&self, i: usize) -> EtcdOpts {
         let mut o = self.opts.clone();
-        if let Install::Tarball { .. } = o.install {
+        if o.tarball.is_some() {
             o.binary = format!("{}/dist/etcd", o.dir_on(&self.nodes[i]));
         }
         o

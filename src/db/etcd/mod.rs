@@ -17,7 +17,7 @@ pub mod config;
 pub mod lifecycle;
 
 pub use client::{EtcdClient, EtcdError, Outcome};
-pub use config::{etcd_args, EtcdOpts, EtcdTargetOpts, ReadMode};
+pub use config::{etcd_args, EtcdOpts, ReadMode};
 pub use lifecycle::{EtcdCluster, EtcdLifecycle};
 
 use super::cluster::Cluster;
@@ -28,18 +28,27 @@ use crate::plan::Plan;
 use crate::workload::bank::initial_balances;
 use anyhow::{anyhow, Result};
 
-/// The settings of a run: the preset, then `target.install_url`, then the target's options,
-/// with a fresh cluster token unless the options fix one. A `target.version` other than the one
-/// the Debian package provides needs a tarball.
-pub fn opts_from_plan(plan: &Plan, mut t: EtcdTargetOpts) -> Result<EtcdOpts> {
-    if t.tarball.is_none() {
-        t.tarball = plan.target.install_url.clone();
+/// The run's settings from the plan: the preset with `target.install_url` (as `tarball`,
+/// unless the options give one) and the target's options laid over it.
+pub fn options(plan: &Plan) -> Result<EtcdOpts> {
+    let mut given = plan.target.opts.clone();
+    let mut origins = plan.origins.clone();
+    if let Some(url) = &plan.target.install_url {
+        if !given.contains_key("tarball") {
+            given.insert("tarball".into(), url.as_str().into());
+            let at = origins
+                .get("target.install_url")
+                .unwrap_or("target.install_url");
+            origins.set("target.opts.tarball", at.to_string());
+        }
     }
-    let mut opts = EtcdOpts::preset()?;
-    opts.cluster_token = config::fresh_cluster_token();
-    opts.apply(t)?;
-    opts.check()?;
-    if let (Some(v), config::Install::Debian { .. }) = (&plan.target.version, &opts.install) {
+    crate::opts::with_preset(&given, "target.opts", &origins)
+}
+
+/// Checks the settings against the plan: a `target.version` other than the one the Debian
+/// package provides needs a tarball.
+pub fn opts_from_plan(plan: &Plan, opts: EtcdOpts) -> Result<EtcdOpts> {
+    if let (Some(v), None) = (&plan.target.version, &opts.tarball) {
         if v != &opts.version {
             return Err(bad_input(format!(
                 "target.version {v:?}: Debian's etcd-server package provides {}; for another \
@@ -63,9 +72,13 @@ impl DbType for EtcdCluster {
         "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway";
     const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
-    type Options = EtcdTargetOpts;
+    type Options = EtcdOpts;
 
-    fn build(env: DbEnv, opts: EtcdTargetOpts) -> Result<Etcd> {
+    fn options(plan: &Plan) -> Result<EtcdOpts> {
+        options(plan)
+    }
+
+    fn build(env: DbEnv, opts: EtcdOpts) -> Result<Etcd> {
         let opts = opts_from_plan(&env.plan, opts)?;
         let vocabulary = env.vocabulary::<Self>()?;
         let bank = env.bank(vocabulary)?;
@@ -185,9 +198,7 @@ mod tests {
             .opts
             .insert("read".into(), json!("serializable"));
         plan.target.opts.insert("client-port".into(), json!(12379));
-        let typed = |plan: &Plan| -> Result<EtcdTargetOpts> {
-            crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
-        };
+        let typed = options;
         let o = opts_from_plan(&plan, typed(&plan).unwrap()).unwrap();
         assert_eq!(o.read, ReadMode::Serializable);
         assert_eq!(o.client_port, 12379);
@@ -199,10 +210,13 @@ mod tests {
 
         let mut plan = Plan::default();
         plan.target.version = Some("3.5.9".into());
-        let e = opts_from_plan(&plan, EtcdTargetOpts::default()).unwrap_err();
+        let e = opts_from_plan(&plan, options(&plan).unwrap()).unwrap_err();
         assert!(e.to_string().contains("tarball"), "{e}");
         plan.target.install_url = Some("https://example.org/etcd-v3.5.9-linux-amd64.tar.gz".into());
-        assert!(opts_from_plan(&plan, EtcdTargetOpts::default()).is_ok());
+        assert!(opts_from_plan(&plan, options(&plan).unwrap()).is_ok());
+        plan.target.install_url = Some("ftp://example.org/etcd.tar.gz".into());
+        let e = options(&plan).unwrap_err();
+        assert!(e.to_string().contains("target.opts.tarball: ftp://"), "{e}");
     }
 
     #[test]

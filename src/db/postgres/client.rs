@@ -223,7 +223,7 @@ impl ConnSettings {
             schema: opts.schema.clone(),
             isolation: opts.isolation,
             connect_timeout: opts.connect_timeout,
-            tls: opts.tls.clone(),
+            tls: Tls::of(opts.sslmode, opts.sslrootcert.as_deref()),
         }
     }
 
@@ -298,6 +298,9 @@ impl Session {
         let cfg = s.config(host, dbname, isolation);
         // The connect timeout bounds each TCP connect; authentication and the startup answer
         // get the same time again.
+        if let Some(e) = s.tls.error() {
+            return Err(PgError::Connect(e.to_string()));
+        }
         let fut = async {
             match s.tls.connector() {
                 None => open(&cfg, tokio_postgres::NoTls).await,
@@ -948,7 +951,10 @@ mod tests {
 
     #[test]
     fn sessions_carry_the_isolation_level_and_schema() {
-        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let o = PgOpts {
+            password: "pw".into(),
+            ..crate::opts::Preset::preset().unwrap()
+        };
         let s = ConnSettings::of(&o);
         assert_eq!(
             s.startup_options(Isolation::RepeatableRead),
@@ -962,7 +968,10 @@ mod tests {
 
     #[test]
     fn the_client_implements_what_the_target_declares_with_a_table_for_each() {
-        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let o = PgOpts {
+            password: "pw".into(),
+            ..crate::opts::Preset::preset().unwrap()
+        };
         let mut c = PgClient::new(
             "n1",
             "127.0.0.1",

@@ -5,14 +5,14 @@
 //! The defaults are the preset `targets/postgres/postgres.yaml` and the templates
 //! `targets/postgres/postgresql.conf` and `targets/postgres/pg_hba.conf`, all embedded at build
 //! time so the binary and the documented files never disagree; `--target-opt KEY=VALUE`
-//! overrides the keys of [`PgTargetOpts`]. Nothing here does I/O: what every node gets is
+//! overrides any key of the preset. Nothing here does I/O: what every node gets is
 //! unit-tested rather than discovered on a node.
 
 use super::tls::Tls;
 use crate::control::util::render_template;
 use crate::control::Node;
+use crate::db::check_client_options;
 use crate::db::Faketime;
-use crate::error::bad_input;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -23,45 +23,6 @@ pub const PRESET_YAML: &str = include_str!("../../../targets/postgres/postgres.y
 pub const CONF_TEMPLATE: &str = include_str!("../../../targets/postgres/postgresql.conf");
 /// The `pg_hba.conf` template, embedded.
 pub const HBA_TEMPLATE: &str = include_str!("../../../targets/postgres/pg_hba.conf");
-
-/// The postgres target's options (`--target-opt KEY=VALUE`, the plan's `target.opts`; `-` and
-/// `_` are the same in keys), laid over the preset by [`PgOpts::apply`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PgTargetOpts {
-    /// How the other nodes follow n1: `async`, `sync` or `none`.
-    pub replicas: Option<Replicas>,
-    /// The isolation level of every transaction.
-    pub isolation: Option<Isolation>,
-    /// Where read-only operations go: `primary` or `replica` (the worker's own node).
-    pub read: Option<ReadMode>,
-    /// How a bank transfer is written: `read-write` or `atomic`.
-    pub transfer: Option<Transfer>,
-    /// `fsync = on|off`.
-    pub fsync: Option<bool>,
-    /// `synchronous_commit`: `on` (the default), `off` (a commit is acknowledged before its
-    /// WAL is flushed), `local`, `remote_write`, `remote_apply`.
-    pub synchronous_commit: Option<SyncCommit>,
-    pub port: Option<u16>,
-    pub bin_dir: Option<String>,
-    pub os_user: Option<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    /// A file whose first line is the password (deploy: existing).
-    pub password_file: Option<String>,
-    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full` (see [`SslMode`]).
-    pub sslmode: Option<String>,
-    /// A PEM file of CA certificates on the control node, for `verify-ca`/`verify-full` (and
-    /// `require`, which then checks as `verify-ca`).
-    pub sslrootcert: Option<String>,
-    pub database: Option<String>,
-    pub schema: Option<String>,
-    pub timeout_ms: Option<u64>,
-    pub connect_timeout_ms: Option<u64>,
-    pub start_timeout_s: Option<u64>,
-    /// Run the servers under libfaketime: `auto` (local nodes), `on`, `off`.
-    pub faketime: Option<Faketime>,
-}
 
 /// PostgreSQL's `synchronous_commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -180,6 +141,12 @@ impl SslMode {
         }
     }
 
+    /// `sslmode` from the preset or the plan, for `#[serde(deserialize_with)]`.
+    fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SslMode, D::Error> {
+        let v = String::deserialize(d)?;
+        SslMode::parse(&v).map_err(serde::de::Error::custom)
+    }
+
     /// tokio-postgres's mode (it knows whether to ask; the checks are the connector's).
     pub fn pg(self) -> tokio_postgres::config::SslMode {
         match self {
@@ -213,8 +180,11 @@ pub enum Transfer {
     Atomic,
 }
 
-/// Everything the postgres target needs to know for a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the postgres target needs to know for a run: the preset's keys, each of them an
+/// option (`--target-opt KEY=VALUE`, the plan's `target.opts`), read once by
+/// [`crate::opts::with_preset`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PgOpts {
     /// Informational version from the preset.
     pub version: String,
@@ -234,79 +204,110 @@ pub struct PgOpts {
     pub sockets: String,
     pub log_file: String,
     pub pid_file: String,
-    /// The database role (the cluster's superuser) and its password.
+    /// The database role (the cluster's superuser) and its password (fresh per run unless
+    /// given: `super::opts_from_plan`).
     pub user: String,
+    #[serde(default)]
     pub password: String,
+    /// A file whose first line is the password.
+    #[serde(default)]
+    pub password_file: Option<String>,
     pub database: String,
     pub schema: String,
-    /// Whether and how clients use TLS (`sslmode`, `sslrootcert`).
-    pub tls: Tls,
-    /// A database netsplit did not deploy (`deploy: existing`): the role and database are the
-    /// operator's (any name; they are connection parameters, never spliced into SQL), the
-    /// password may be empty (the server may not ask for one), and the schema is the run's.
+    /// Whether and how clients use TLS (`disable`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`; see [`SslMode`]).
+    #[serde(deserialize_with = "SslMode::deserialize")]
+    pub sslmode: SslMode,
+    /// A PEM file of CA certificates on the control node, for `verify-ca`/`verify-full` (and
+    /// `require`, which then checks as `verify-ca`).
+    #[serde(default)]
+    pub sslrootcert: Option<String>,
+    /// Not an option: a database netsplit did not deploy (`deploy: existing`): the role and
+    /// database are the operator's (any name; they are connection parameters, never spliced
+    /// into SQL), the password may be empty (the server may not ask for one), and the schema is
+    /// the run's.
+    #[serde(skip)]
     pub existing: bool,
+    /// How the other nodes follow n1: `async`, `sync` or `none`.
     pub replicas: Replicas,
+    /// `fsync = on|off`.
     pub fsync: bool,
+    /// `synchronous_commit`.
     pub synchronous_commit: SyncCommit,
+    /// The isolation level of every transaction.
     pub isolation: Isolation,
+    /// Where read-only operations go: `primary` or `replica` (the worker's own node).
     pub read: ReadMode,
+    /// How a bank transfer is written: `read-write` or `atomic`.
     pub transfer: Transfer,
-    /// How long one operation may take before it ends as a timeout.
+    /// How long one operation may take before it ends as a timeout (`timeout_ms`).
+    #[serde(rename = "timeout_ms", deserialize_with = "crate::opts::millis")]
     pub request_timeout: Duration,
     /// TCP connect and authentication timeout (a connection never made sent nothing: `fail`).
+    #[serde(
+        rename = "connect_timeout_ms",
+        deserialize_with = "crate::opts::millis"
+    )]
     pub connect_timeout: Duration,
+    #[serde(rename = "start_timeout_s", deserialize_with = "crate::opts::seconds")]
     pub start_timeout: Duration,
+    /// Run the servers under libfaketime: `auto` (local nodes), `on`, `off`.
     pub faketime: Faketime,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Preset {
-    #[allow(dead_code)]
-    name: String,
-    version: String,
-    install: PresetInstall,
-    bin_dir: String,
-    os_user: String,
-    port: u16,
-    paths: PresetPaths,
-    user: String,
-    database: String,
-    schema: String,
-    replicas: Replicas,
-    fsync: bool,
-    client: PresetClient,
-    faketime: Faketime,
-    start_timeout_s: u64,
-}
+impl crate::opts::Preset for PgOpts {
+    const YAML: &'static str = PRESET_YAML;
+    const FILE: &'static str = "targets/postgres/postgres.yaml";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetInstall {
-    packages: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetPaths {
-    dir: String,
-    data: String,
-    conf: String,
-    hba: String,
-    passfile: String,
-    sockets: String,
-    log: String,
-    pid: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetClient {
-    isolation: Isolation,
-    read: ReadMode,
-    transfer: Transfer,
-    timeout_ms: u64,
-    connect_timeout_ms: u64,
+    /// What holds however the database is deployed ([`PgOpts::check_deployment`] the rest).
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        check_client_options(
+            ("port", self.port),
+            self.request_timeout,
+            self.connect_timeout,
+        )?;
+        if !self.bin_dir.starts_with('/') {
+            return Err((
+                "bin_dir",
+                format!("bin-dir {:?} must be an absolute path", self.bin_dir),
+            ));
+        }
+        let os_user_ok = !self.os_user.is_empty()
+            && !self.os_user.starts_with('-')
+            && self
+                .os_user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !os_user_ok || self.os_user == "root" {
+            return Err((
+                "os_user",
+                format!(
+                    "os-user {:?} must be a user name other than root (PostgreSQL refuses to \
+                     run as root)",
+                    self.os_user
+                ),
+            ));
+        }
+        identifier("schema", &self.schema)?;
+        if self.password.chars().any(|c| c.is_control()) {
+            return Err(("password", "must be without control characters".into()));
+        }
+        let key = |e: &str| {
+            if e.starts_with("sslrootcert") {
+                "sslrootcert"
+            } else {
+                "sslmode"
+            }
+        };
+        Tls::new(self.sslmode, self.sslrootcert.as_deref()).map_err(|e| (key(&e), e))?;
+        if self.read == ReadMode::Replica && self.replicas == Replicas::None {
+            return Err((
+                "read",
+                "read=replica needs replicas (replicas=async or sync)".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A fresh password for one run: 128 bits from the standard library's randomly keyed hasher
@@ -329,7 +330,7 @@ pub fn fresh_password() -> String {
 }
 
 /// A name PostgreSQL takes unquoted: `[a-z_][a-z0-9_]*`, at most 63 bytes.
-fn identifier(what: &str, s: &str) -> Result<(), String> {
+fn identifier(what: &'static str, s: &str) -> Result<(), (&'static str, String)> {
     let ok = !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -340,207 +341,37 @@ fn identifier(what: &str, s: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{what} {s:?} must be a lower-case SQL name ([a-z_][a-z0-9_]*, at most 63 bytes)"
+        Err((
+            what,
+            format!(
+                "{what} {s:?} must be a lower-case SQL name ([a-z_][a-z0-9_]*, at most 63 bytes)"
+            ),
         ))
     }
 }
 
-/// The TLS settings of these options (`sslmode`, default `disable`; `sslrootcert`); an error
-/// names the option (exit 254).
-fn tls_of(t: &PgTargetOpts) -> anyhow::Result<Tls> {
-    let mode = match &t.sslmode {
-        Some(m) => SslMode::parse(m),
-        None => Ok(SslMode::Disable),
-    };
-    mode.and_then(|m| Tls::new(m, t.sslrootcert.as_deref()))
-        .map_err(|e| bad_input(format!("postgres target options: {e}")))
-}
-
 impl PgOpts {
-    /// The defaults: the embedded preset (with an empty password: see [`fresh_password`]).
-    pub fn preset() -> anyhow::Result<PgOpts> {
-        Self::from_preset_yaml(PRESET_YAML, "targets/postgres/postgres.yaml")
-    }
-
-    /// Parses a preset file; errors name the file.
-    pub fn from_preset_yaml(yaml: &str, file: &str) -> anyhow::Result<PgOpts> {
-        let p: Preset =
-            serde_saphyr::from_str(yaml).map_err(|e| bad_input(format!("{file}: {e}")))?;
-        let o = PgOpts {
-            version: p.version,
-            packages: p.install.packages,
-            bin_dir: p.bin_dir,
-            os_user: p.os_user,
-            port: p.port,
-            dir: p.paths.dir,
-            data_dir: p.paths.data,
-            conf_file: p.paths.conf,
-            hba_file: p.paths.hba,
-            passfile: p.paths.passfile,
-            sockets: p.paths.sockets,
-            log_file: p.paths.log,
-            pid_file: p.paths.pid,
-            user: p.user,
-            password: String::new(),
-            database: p.database,
-            schema: p.schema,
-            tls: Tls::default(),
-            existing: false,
-            replicas: p.replicas,
-            fsync: p.fsync,
-            synchronous_commit: SyncCommit::On,
-            isolation: p.client.isolation,
-            read: p.client.read,
-            transfer: p.client.transfer,
-            request_timeout: Duration::from_millis(p.client.timeout_ms),
-            connect_timeout: Duration::from_millis(p.client.connect_timeout_ms),
-            start_timeout: Duration::from_secs(p.start_timeout_s),
-            faketime: p.faketime,
-        };
-        o.validate(false)
-            .map_err(|e| bad_input(format!("{file}: {e}")))?;
-        Ok(o)
-    }
-
-    /// The preset with these options laid over it and `password` when the options give none,
-    /// checked.
-    pub fn from_target_opts(t: PgTargetOpts, password: &str) -> anyhow::Result<PgOpts> {
-        let mut o = Self::preset()?;
-        o.password = password.to_string();
-        o.tls = tls_of(&t)?;
-        o.apply(t);
-        o.check()?;
-        Ok(o)
-    }
-
-    /// The settings for a database netsplit did not deploy: the preset's client settings with
-    /// these options laid over them, the operator's `password` (possibly empty), and the run's
-    /// own `schema`, checked. The options that only make sense for a deployment netsplit makes
-    /// are refused by the caller (`super::opts_for_existing`).
-    pub fn for_existing(t: PgTargetOpts, password: &str, schema: &str) -> anyhow::Result<PgOpts> {
-        let mut o = Self::preset()?;
-        o.existing = true;
-        o.password = password.to_string();
-        o.tls = tls_of(&t)?;
-        o.apply(t);
-        o.schema = schema.to_string();
-        o.check()?;
-        Ok(o)
-    }
-
-    /// Checks the settings after overrides; bad input naming the problem.
-    pub fn check(&self) -> anyhow::Result<()> {
-        self.validate(true)
-            .map_err(|e| bad_input(format!("postgres target options: {e}")))
-    }
-
-    fn validate(&self, with_password: bool) -> Result<(), String> {
-        if self.port == 0 {
-            return Err("port must be 1..65535".into());
-        }
-        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err("timeout-ms and connect-timeout-ms must be positive".into());
-        }
-        if !self.bin_dir.starts_with('/') {
-            return Err(format!(
-                "bin-dir {:?} must be an absolute path",
-                self.bin_dir
-            ));
-        }
-        let os_user_ok = !self.os_user.is_empty()
-            && !self.os_user.starts_with('-')
-            && self
-                .os_user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-        if !os_user_ok || self.os_user == "root" {
-            return Err(format!(
-                "os-user {:?} must be a user name other than root (PostgreSQL refuses to run as \
-                 root)",
-                self.os_user
-            ));
-        }
+    /// What else holds for the way the database is deployed: a PostgreSQL netsplit installs
+    /// needs a password and takes its role and database as SQL names; a deployed one
+    /// (`existing`) any role and database without control characters.
+    pub fn check_deployment(&self) -> Result<(), (&'static str, String)> {
         if self.existing {
             for (what, v) in [("user", &self.user), ("database", &self.database)] {
                 if v.is_empty() || v.chars().any(|c| c.is_control()) {
-                    return Err(format!(
-                        "{what} must be non-empty, without control characters"
-                    ));
+                    return Err((what, "must be non-empty, without control characters".into()));
                 }
             }
-        } else {
-            identifier("user", &self.user)?;
-            identifier("database", &self.database)?;
+            return Ok(());
         }
-        identifier("schema", &self.schema)?;
-        if self.password.chars().any(|c| c.is_control()) {
-            return Err("password must be without control characters".into());
-        }
-        if with_password && !self.existing && self.password.is_empty() {
-            return Err("password must be non-empty, without control characters".into());
-        }
-        if self.read == ReadMode::Replica && self.replicas == Replicas::None {
-            return Err("read=replica needs replicas (replicas=async or sync)".into());
+        identifier("user", &self.user)?;
+        identifier("database", &self.database)?;
+        if self.password.is_empty() {
+            return Err((
+                "password",
+                "must be non-empty, without control characters".into(),
+            ));
         }
         Ok(())
-    }
-
-    /// Lays the target's options over these settings ([`PgOpts::check`] then judges the
-    /// combination).
-    pub fn apply(&mut self, t: PgTargetOpts) {
-        if let Some(v) = t.replicas {
-            self.replicas = v;
-        }
-        if let Some(v) = t.isolation {
-            self.isolation = v;
-        }
-        if let Some(v) = t.read {
-            self.read = v;
-        }
-        if let Some(v) = t.transfer {
-            self.transfer = v;
-        }
-        if let Some(v) = t.fsync {
-            self.fsync = v;
-        }
-        if let Some(v) = t.synchronous_commit {
-            self.synchronous_commit = v;
-        }
-        if let Some(v) = t.port {
-            self.port = v;
-        }
-        if let Some(v) = t.bin_dir {
-            self.bin_dir = v;
-        }
-        if let Some(v) = t.os_user {
-            self.os_user = v;
-        }
-        if let Some(v) = t.user {
-            self.user = v;
-        }
-        if let Some(v) = t.password {
-            self.password = v;
-        }
-        if let Some(v) = t.database {
-            self.database = v;
-        }
-        if let Some(v) = t.schema {
-            self.schema = v;
-        }
-        // `sslmode` and `sslrootcert` are read by `tls_of` (their errors are the options').
-        if let Some(v) = t.timeout_ms {
-            self.request_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = t.connect_timeout_ms {
-            self.connect_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = t.start_timeout_s {
-            self.start_timeout = Duration::from_secs(v.min(24 * 3600));
-        }
-        if let Some(v) = t.faketime {
-            self.faketime = v;
-        }
     }
 
     /// A program of the PostgreSQL installation (`postgres`, `initdb`, `pg_basebackup`).
@@ -692,17 +523,9 @@ pub fn pg_hba_conf(node: &Node, opts: &PgOpts) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::opts::Preset;
 
-    fn nodes(n: usize) -> Vec<Node> {
-        (1..=n)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                host: format!("10.77.0.{}", 10 + i),
-                ssh_port: 22,
-                workdir: format!("/var/lib/netsplit/c/n{i}/"),
-            })
-            .collect()
-    }
+    use crate::db::test_nodes as nodes;
 
     fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
         conf.lines()
@@ -710,7 +533,10 @@ mod tests {
     }
 
     fn opts() -> PgOpts {
-        PgOpts::from_target_opts(PgTargetOpts::default(), "pw").unwrap()
+        PgOpts {
+            password: "pw".into(),
+            ..PgOpts::preset().unwrap()
+        }
     }
 
     #[test]
@@ -804,13 +630,13 @@ mod tests {
 
     /// Options as `--target-opt` gives them (text), through the same path as a run.
     fn from_flags(pairs: &[(&str, &str)]) -> anyhow::Result<PgOpts> {
-        let map = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
-            .collect();
-        let t: PgTargetOpts =
-            crate::opts::from_map(&map, "target.opts", &crate::opts::Origins::default())?;
-        PgOpts::from_target_opts(t, "fresh")
+        use crate::db::DbType;
+        let mut plan = crate::plan::Plan::default();
+        for (k, v) in pairs {
+            plan.target.opts.insert(k.to_string(), serde_json::json!(v));
+        }
+        let o = super::super::PgCluster::options(&plan)?;
+        super::super::opts_from_plan(&plan, o)
     }
 
     #[test]
@@ -840,7 +666,7 @@ mod tests {
                 .isolation,
             Isolation::RepeatableRead
         );
-        assert_eq!(from_flags(&[]).unwrap().password, "fresh");
+        assert!(from_flags(&[]).unwrap().password.starts_with("ns"));
 
         for (pairs, needle) in [
             (&[("isolation", "snapshot")][..], "read-committed"),
@@ -851,6 +677,19 @@ mod tests {
             (&[("bin-dir", "usr/lib")][..], "absolute"),
             (&[("port", "0")][..], "port"),
             (&[("timeout_ms", "0")][..], "positive"),
+            (&[("user", "App User")][..], "target.opts.user"),
+            (&[("password", "")][..], "target.opts.password"),
+            (
+                &[("sslmode", "bogus")][..],
+                "one of disable, prefer, require",
+            ),
+            (
+                &[
+                    ("sslmode", "verify-ca"),
+                    ("sslrootcert", "/nonexistent/ca.crt"),
+                ][..],
+                "sslrootcert /nonexistent/ca.crt: cannot read",
+            ),
             (
                 &[("isolatoin", "serializable")][..],
                 "target.opts.isolatoin",
@@ -884,8 +723,10 @@ mod tests {
     #[test]
     fn preset_with_unknown_key_is_bad_input_naming_the_file() {
         let bad = PRESET_YAML.replace("bin_dir:", "bin_dirr:");
-        let e = PgOpts::from_preset_yaml(&bad, "my.yaml").unwrap_err();
-        assert!(e.to_string().starts_with("my.yaml:"), "{e}");
+        let (none, origins) = (Default::default(), Default::default());
+        let e =
+            crate::opts::from_layers::<PgOpts>(&bad, "my.yaml", &none, "", &origins).unwrap_err();
+        assert!(e.to_string().starts_with("my.yaml: line 15 "), "{e}");
         assert_eq!(crate::error::exit_code_for(&e), 254);
     }
 }

@@ -778,7 +778,10 @@ mod tests {
 
     #[test]
     fn commands_as_the_os_user_keep_the_pid_and_scope_their_environment() {
-        let o = PgOpts::from_target_opts(Default::default(), "pw").unwrap();
+        let o = PgOpts {
+            password: "pw".into(),
+            ..crate::opts::Preset::preset().unwrap()
+        };
         let c = PgLifecycle {
             opts: o,
             faketime: false,

@@ -24,7 +24,7 @@ pub mod lifecycle;
 pub mod tls;
 
 pub use client::{ClientSettings, PgClient, PgError};
-pub use config::{Isolation, PgOpts, PgTargetOpts, ReadMode, Replicas, Transfer};
+pub use config::{Isolation, PgOpts, ReadMode, Replicas, Transfer};
 pub use lifecycle::{PgCluster, PgLifecycle};
 
 use super::cluster::Cluster;
@@ -34,21 +34,29 @@ use crate::error::bad_input;
 use crate::plan::Plan;
 use anyhow::Result;
 
-/// The settings of a run: the preset, then the target's options, with a fresh password unless
-/// the options give one. PostgreSQL comes from Debian's package only: `target.version` must be
-/// the major version it provides and `target.install_url` is refused.
-pub fn opts_from_plan(plan: &Plan, mut t: PgTargetOpts) -> Result<PgOpts> {
-    if t.password_file.is_some() {
-        let origin = |k: &str| {
-            plan.origins
-                .get(&format!("target.opts.{k}"))
-                .map(|o| format!("{o}: "))
-                .unwrap_or_default()
+/// Whether the plan's `target.opts` gives `key` (in either spelling).
+fn given(plan: &Plan, key: &str) -> bool {
+    plan.target.opts.keys().any(|k| k.replace('-', "_") == key)
+}
+
+/// An error about option `key` that the plan gave: bad input naming where it came from.
+fn bad_option(plan: &Plan, (key, why): (&str, String)) -> anyhow::Error {
+    let path = format!("target.opts.{key}");
+    bad_input(format!("{}{path}: {why}", plan.origins.at(&path)))
+}
+
+/// The settings of a run netsplit deploys (the preset with the target's options laid over it),
+/// with a fresh password unless the options give one (`password`, or `password-file`'s first
+/// line). PostgreSQL comes from Debian's package only: `target.version` must be the major
+/// version it provides and `target.install_url` is refused.
+pub fn opts_from_plan(plan: &Plan, mut opts: PgOpts) -> Result<PgOpts> {
+    if opts.password_file.is_some() || !given(plan, "password") {
+        opts.password = match opts.password_file.take() {
+            Some(_) => existing_password(plan, &opts, |_| None)?,
+            None => config::fresh_password(),
         };
-        t.password = Some(existing_password(&t, origin, |_| None)?);
-        t.password_file = None;
     }
-    let opts = PgOpts::from_target_opts(t, &config::fresh_password())?;
+    opts.check_deployment().map_err(|e| bad_option(plan, e))?;
     if let Some(v) = &plan.target.version {
         if v != &opts.version && !v.starts_with(&format!("{}.", opts.version)) {
             return Err(bad_input(format!(
@@ -91,56 +99,42 @@ pub fn run_schema(run_id: &str) -> String {
 /// `password-file=`, else the `PGPASSWORD` environment variable, else none (the server may not
 /// ask). Giving both options is an error.
 pub fn existing_password(
-    t: &PgTargetOpts,
-    origin: impl Fn(&str) -> String,
+    plan: &Plan,
+    opts: &PgOpts,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<String> {
-    match (&t.password, &t.password_file) {
-        (Some(_), Some(_)) => Err(bad_input(format!(
+    let at = |k: &str| plan.origins.at(&format!("target.opts.{k}"));
+    match (given(plan, "password"), &opts.password_file) {
+        (true, Some(_)) => Err(bad_input(format!(
             "{}target.opts.password-file: give password= or password-file=, not both",
-            origin("password_file")
+            at("password_file")
         ))),
-        (Some(p), None) => Ok(p.clone()),
-        (None, Some(f)) => {
+        (true, None) => Ok(opts.password.clone()),
+        (false, Some(f)) => {
             let text = std::fs::read_to_string(f).map_err(|e| {
                 bad_input(format!(
                     "{}target.opts.password-file: {f}: {e}",
-                    origin("password_file")
+                    at("password_file")
                 ))
             })?;
             Ok(text.lines().next().unwrap_or("").to_string())
         }
-        (None, None) => Ok(env("PGPASSWORD").unwrap_or_default()),
+        (false, None) => Ok(env("PGPASSWORD").unwrap_or_default()),
     }
 }
 
 /// The settings of a run against a deployed PostgreSQL: the operator's role (`user=`, else
 /// `PGUSER`, else `postgres`), database (`database=`, else `PGDATABASE`, else the role's name),
 /// password ([`existing_password`]) and `sslmode`, the client settings of the preset laid over
-/// by the options, and the run's own schema ([`run_schema`]).
+/// by the options, and the run's own schema ([`run_schema`]). The options of [`INSTALL_ONLY`]
+/// are refused.
 pub fn opts_for_existing(
     plan: &Plan,
-    mut t: PgTargetOpts,
+    mut opts: PgOpts,
     run_id: &str,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<PgOpts> {
-    let origin = |k: &str| {
-        [k.to_string(), k.replace('_', "-")]
-            .iter()
-            .find_map(|k| plan.origins.get(&format!("target.opts.{k}")))
-            .map(|o| format!("{o}: "))
-            .unwrap_or_default()
-    };
-    let given = [
-        ("replicas", t.replicas.is_some()),
-        ("fsync", t.fsync.is_some()),
-        ("bin_dir", t.bin_dir.is_some()),
-        ("os_user", t.os_user.is_some()),
-        ("schema", t.schema.is_some()),
-        ("faketime", t.faketime.is_some()),
-    ];
-    debug_assert_eq!(given.len(), INSTALL_ONLY.len());
-    if let Some((k, _)) = given.iter().find(|(_, g)| *g) {
+    if let Some(k) = INSTALL_ONLY.iter().find(|k| given(plan, k)) {
         let why = if *k == "schema" {
             "the run's data lives in its own schema netsplit_<run id>, made and dropped by netsplit"
         } else {
@@ -148,7 +142,7 @@ pub fn opts_for_existing(
         };
         return Err(bad_input(format!(
             "{}target.opts.{}: only with deploy: install ({why})",
-            origin(k),
+            plan.origins.at(&format!("target.opts.{k}")),
             k.replace('_', "-")
         )));
     }
@@ -158,21 +152,18 @@ pub fn opts_for_existing(
              nothing on a deployed database)",
         ));
     }
-    let password = existing_password(&t, origin, &env)?;
-    let user = t
-        .user
-        .take()
-        .or_else(|| env("PGUSER"))
-        .unwrap_or_else(|| "postgres".into());
-    t.database = t
-        .database
-        .take()
-        .or_else(|| env("PGDATABASE"))
-        .or(Some(user.clone()));
-    t.user = Some(user);
-    t.password = None;
-    t.password_file = None;
-    PgOpts::for_existing(t, &password, &run_schema(run_id))
+    opts.password = existing_password(plan, &opts, &env)?;
+    opts.password_file = None;
+    if !given(plan, "user") {
+        opts.user = env("PGUSER").unwrap_or_else(|| "postgres".into());
+    }
+    if !given(plan, "database") {
+        opts.database = env("PGDATABASE").unwrap_or_else(|| opts.user.clone());
+    }
+    opts.existing = true;
+    opts.schema = run_schema(run_id);
+    opts.check_deployment().map_err(|e| bad_option(plan, e))?;
+    Ok(opts)
 }
 
 /// The postgres target of one run: PostgreSQL's [`PgLifecycle`] in the [`Cluster`] wrapper.
@@ -187,9 +178,13 @@ impl DbType for PgCluster {
         "PostgreSQL 15 (Debian's postgresql): n1 primary, the others streaming replicas of it";
     const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
-    type Options = PgTargetOpts;
+    type Options = PgOpts;
 
-    fn build(env: DbEnv, opts: PgTargetOpts) -> Result<Postgres> {
+    fn options(plan: &Plan) -> Result<PgOpts> {
+        crate::opts::with_preset(&plan.target.opts, "target.opts", &plan.origins)
+    }
+
+    fn build(env: DbEnv, opts: PgOpts) -> Result<Postgres> {
         let existing = env.deploy.existing();
         let opts = if existing {
             opts_for_existing(&env.plan, opts, &env.deploy.run_id, |k| {
@@ -222,11 +217,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn typed(plan: &Plan) -> Result<PgTargetOpts> {
-        crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+    fn typed(plan: &Plan) -> Result<PgOpts> {
+        PgCluster::options(plan)
     }
 
-    fn flags(pairs: &[(&str, &str)]) -> (Plan, PgTargetOpts) {
+    fn plan_of(pairs: &[(&str, &str)]) -> Plan {
         let mut plan = Plan::default();
         plan.target.name = "postgres".into();
         for (k, v) in pairs {
@@ -234,6 +229,11 @@ mod tests {
             plan.origins
                 .set(&format!("target.opts.{k}"), format!("--target-opt {k}={v}"));
         }
+        plan
+    }
+
+    fn flags(pairs: &[(&str, &str)]) -> (Plan, PgOpts) {
+        let plan = plan_of(pairs);
         let t = typed(&plan).unwrap();
         (plan, t)
     }
@@ -280,7 +280,7 @@ mod tests {
             (o.user.as_str(), o.database.as_str(), o.password.as_str()),
             ("App User", "AppDB", "s3cret")
         );
-        assert_eq!(o.tls.mode(), config::SslMode::Prefer);
+        assert_eq!(o.sslmode, config::SslMode::Prefer);
         assert_eq!(o.isolation, Isolation::Serializable);
         assert_eq!(o.read, ReadMode::Replica);
 
@@ -315,8 +315,10 @@ mod tests {
                 "/nonexistent/pw",
             ),
         ] {
-            let (plan, t) = flags(pairs);
-            let e = opts_for_existing(&plan, t, id, env).unwrap_err();
+            let plan = plan_of(pairs);
+            let e = typed(&plan)
+                .and_then(|t| opts_for_existing(&plan, t, id, env))
+                .unwrap_err();
             assert_eq!(crate::error::exit_code_for(&e), 254, "{e}");
             let e = crate::error::one_line(&e);
             assert!(e.contains(needle), "{pairs:?}: {e}");
@@ -350,13 +352,13 @@ mod tests {
 
         let mut plan = Plan::default();
         plan.target.version = Some("15.6".into());
-        assert!(opts_from_plan(&plan, PgTargetOpts::default()).is_ok());
+        assert!(opts_from_plan(&plan, typed(&plan).unwrap()).is_ok());
         plan.target.version = Some("16".into());
-        let e = opts_from_plan(&plan, PgTargetOpts::default()).unwrap_err();
+        let e = opts_from_plan(&plan, typed(&plan).unwrap()).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
         let mut plan = Plan::default();
         plan.target.install_url = Some("https://example.org/pg.tgz".into());
-        let e = opts_from_plan(&plan, PgTargetOpts::default()).unwrap_err();
+        let e = opts_from_plan(&plan, typed(&plan).unwrap()).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
     }
 }

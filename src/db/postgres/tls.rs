@@ -1,6 +1,6 @@
 //! TLS for the PostgreSQL client: libpq's `sslmode` (and `sslrootcert`) on tokio-postgres, with
-//! OpenSSL (`postgres-openssl`). Built once when the options are read (a bad `sslrootcert`
-//! stops the run there, exit 254) and cloned into every session's settings.
+//! OpenSSL (`postgres-openssl`). The options' check builds it once (a bad `sslrootcert` stops
+//! the run there, exit 254); each client's settings build their own ([`Tls::of`]).
 //!
 //! The modes do what libpq's do (docs/targets/postgres.md):
 //! - `disable`: never TLS;
@@ -25,6 +25,8 @@ pub struct Tls {
     mode: SslMode,
     rootcert: Option<String>,
     connector: Option<MakeTlsConnector>,
+    /// Why the connector could not be built ([`Tls::of`]): every connection fails with it.
+    error: Option<String>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -50,6 +52,7 @@ impl Default for Tls {
             mode: SslMode::Disable,
             rootcert: None,
             connector: None,
+            error: None,
         }
     }
 }
@@ -64,6 +67,7 @@ impl Tls {
                 mode,
                 rootcert,
                 connector: None,
+                error: None,
             });
         }
         let ssl = |e: openssl::error::ErrorStack| format!("TLS setup: {e}");
@@ -102,7 +106,24 @@ impl Tls {
             mode,
             rootcert,
             connector: Some(connector),
+            error: None,
         })
+    }
+
+    /// As [`Tls::new`], keeping an error for the connections to report (the options' check
+    /// has already refused a bad file; this is for one that changed since).
+    pub fn of(mode: SslMode, rootcert: Option<&str>) -> Tls {
+        Tls::new(mode, rootcert).unwrap_or_else(|e| Tls {
+            mode,
+            rootcert: rootcert.map(str::to_string),
+            connector: None,
+            error: Some(e),
+        })
+    }
+
+    /// Why no connection can be made with these settings, if so.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
     }
 
     /// The mode.
@@ -150,5 +171,8 @@ mod tests {
         assert!(Tls::new(SslMode::Require, junk.to_str()).is_err());
         // `prefer` never checks, so its file is not read.
         assert!(Tls::new(SslMode::Prefer, junk.to_str()).is_ok());
+        let t = Tls::of(SslMode::VerifyCa, junk.to_str());
+        assert!(t.error().is_some_and(|e| e.contains("no PEM")));
+        assert!(Tls::of(SslMode::Require, None).error().is_none());
     }
 }

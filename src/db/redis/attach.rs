@@ -107,7 +107,7 @@ impl Redis {
     /// same node, and it says `role:master`. Err: (node index, why) — the node is n1 when the
     /// fault is a Sentinel's.
     fn sentinels_agree(&self) -> Result<usize, (usize, String)> {
-        let name = &self.opts.sentinel.master_name;
+        let name = &self.opts.master_name;
         let said = crate::control::fan_out(&self.sentinels, |i, _| {
             self.sentinel_primary_index(i, Duration::from_secs(2))
         });
@@ -153,7 +153,7 @@ impl Redis {
     fn probe_sentinel(&self, i: usize) -> Result<String> {
         let (h, p) = &self.sentinels[i];
         let at = super::resp::addr(h, *p);
-        let name = &self.opts.sentinel.master_name;
+        let name = &self.opts.master_name;
         let m = self
             .sentinel_master(i, Duration::from_secs(2))
             .map_err(|e| {

@@ -122,11 +122,11 @@ impl RedisClient {
             own: None,
             primary: None,
             sentinels: if opts.sentinel() {
-                vec![(host.to_string(), opts.sentinel.port)]
+                vec![(host.to_string(), opts.sentinel_port)]
             } else {
                 Vec::new()
             },
-            master_name: opts.sentinel.master_name.clone(),
+            master_name: opts.master_name.clone(),
         }
     }
 
@@ -547,6 +547,7 @@ crate::speaks!(RedisClient: register, set, counter, list_append);
 mod tests {
     use super::*;
     use crate::history::OpType;
+    use crate::opts::Preset;
 
     #[test]
     fn errors_of_writes_are_info_unless_nothing_was_sent_reads_always_fail() {

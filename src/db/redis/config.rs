@@ -3,13 +3,12 @@
 //!
 //! The defaults are the preset `targets/redis/redis.yaml` and the config template
 //! `targets/redis/redis.conf`, both embedded at build time so the binary and the documented
-//! files can never disagree; `--target-opt KEY=VALUE` overrides the keys listed in
-//! [`RedisTargetOpts`]. Nothing here does I/O, so the config every node gets is unit-tested rather than
-//! discovered on a node.
+//! files can never disagree; `--target-opt KEY=VALUE` overrides any key of the preset. Nothing
+//! here does I/O, so the config every node gets is unit-tested rather than discovered on a node.
 
 use crate::control::util::render_template;
 use crate::control::Node;
-use crate::error::bad_input;
+use crate::db::check_client_options;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -20,40 +19,6 @@ pub const PRESET_YAML: &str = include_str!("../../../targets/redis/redis.yaml");
 pub const CONF_TEMPLATE: &str = include_str!("../../../targets/redis/redis.conf");
 /// The Sentinel config template (`failover=sentinel`), embedded.
 pub const SENTINEL_TEMPLATE: &str = include_str!("../../../targets/redis/sentinel.conf");
-
-/// The redis target's options (`--target-opt KEY=VALUE`, the plan's `target.opts`; `-` and `_`
-/// are the same in keys), laid over the preset by [`RedisOpts::apply`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RedisTargetOpts {
-    /// Where reads go: `replica` (the worker's node; default) or `primary`.
-    pub read: Option<ReadMode>,
-    /// `appendfsync`: `always`, `everysec` or `no`.
-    #[serde(alias = "appendfsync")]
-    pub fsync: Option<Fsync>,
-    /// `appendonly yes|no`.
-    pub appendonly: Option<bool>,
-    pub binary: Option<String>,
-    pub port: Option<u16>,
-    pub timeout_ms: Option<u64>,
-    pub connect_timeout_ms: Option<u64>,
-    pub start_timeout_s: Option<u64>,
-    /// Run redis-server under libfaketime: `auto` (local nodes), `on`, `off`.
-    pub faketime: Option<Faketime>,
-    /// `none` (a static primary) or `sentinel` (a Sentinel on every node, failover).
-    pub failover: Option<Failover>,
-    pub sentinel_port: Option<u16>,
-    /// The name Sentinel monitors the primary under.
-    pub master_name: Option<String>,
-    /// Sentinel's `down-after-milliseconds`: how long the primary must be unreachable before a
-    /// Sentinel thinks it down.
-    pub down_after_ms: Option<u64>,
-    /// Sentinel's `failover-timeout`.
-    pub failover_timeout_ms: Option<u64>,
-    /// The Sentinels of a Redis the user already runs (`deploy: existing`), `host[:port]`
-    /// each (port: `sentinel-port`): clients ask them where the master `master-name` is.
-    pub sentinels: Option<Vec<String>>,
-}
 
 /// Whether anything promotes a replica when the primary is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -99,8 +64,11 @@ impl Fsync {
 /// Whether redis-server runs under libfaketime (shared with the other targets).
 pub use crate::db::Faketime;
 
-/// Everything the redis target needs to know for a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the redis target needs to know for a run: the preset's keys, each of them an
+/// option (`--target-opt KEY=VALUE`, the plan's `target.opts`), read once by
+/// [`crate::opts::with_preset`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedisOpts {
     /// Informational version from the preset.
     pub version: String,
@@ -114,170 +82,92 @@ pub struct RedisOpts {
     pub conf_file: String,
     pub log_file: String,
     pub pid_file: String,
+    /// `appendonly yes|no`.
     pub appendonly: bool,
+    /// `appendfsync` (also spelled so): `always`, `everysec` or `no`.
     pub fsync: Fsync,
+    /// Where reads go: `replica` (the worker's node) or `primary`.
     pub read: ReadMode,
-    /// How long a command may wait for its reply.
+    /// How long a command may wait for its reply (`timeout_ms`).
+    #[serde(rename = "timeout_ms", deserialize_with = "crate::opts::millis")]
     pub request_timeout: Duration,
     /// TCP connect timeout (a connect that fails never sent anything: `fail`).
+    #[serde(
+        rename = "connect_timeout_ms",
+        deserialize_with = "crate::opts::millis"
+    )]
     pub connect_timeout: Duration,
+    #[serde(rename = "start_timeout_s", deserialize_with = "crate::opts::seconds")]
     pub start_timeout: Duration,
+    /// Run redis-server under libfaketime: `auto` (local nodes), `on`, `off`.
     pub faketime: Faketime,
+    /// `none` (a static primary) or `sentinel` (a Sentinel on every node, failover).
     pub failover: Failover,
-    /// Sentinel's settings (used with `failover=sentinel`).
-    pub sentinel: SentinelOpts,
+    /// Sentinel's port (with `failover=sentinel`).
+    pub sentinel_port: u16,
+    /// The name Sentinel monitors the primary under.
+    pub master_name: String,
+    /// Sentinel's `down-after-milliseconds`: how long the primary must be unreachable before a
+    /// Sentinel thinks it down.
+    pub down_after_ms: u64,
+    /// Sentinel's `failover-timeout`.
+    pub failover_timeout_ms: u64,
+    /// Sentinel's directory, config, log and pid file, relative to each node's workdir.
+    pub sentinel_dir: String,
+    pub sentinel_conf: String,
+    pub sentinel_log: String,
+    pub sentinel_pid: String,
     /// `sentinels=`: the Sentinels of a deployed Redis, `host[:port]` each, checked by
     /// [`RedisOpts::sentinel_addrs`] (only with `deploy: existing`).
     pub sentinels: Vec<String>,
 }
 
-/// Sentinel's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SentinelOpts {
-    pub port: u16,
-    pub master_name: String,
-    pub down_after_ms: u64,
-    pub failover_timeout_ms: u64,
-    /// Relative to each node's workdir.
-    pub dir: String,
-    pub conf: String,
-    pub log: String,
-    pub pid: String,
-}
+impl crate::opts::Preset for RedisOpts {
+    const YAML: &'static str = PRESET_YAML;
+    const FILE: &'static str = "targets/redis/redis.yaml";
+    const ALIASES: &'static [(&'static str, &'static str)] = &[("appendfsync", "fsync")];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Preset {
-    #[allow(dead_code)]
-    name: String,
-    version: String,
-    install: PresetInstall,
-    binary: String,
-    port: u16,
-    paths: PresetPaths,
-    persistence: PresetPersistence,
-    client: PresetClient,
-    faketime: Faketime,
-    start_timeout_s: u64,
-    failover: Failover,
-    sentinel: SentinelOpts,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetInstall {
-    packages: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetPaths {
-    dir: String,
-    data: String,
-    conf: String,
-    log: String,
-    pid: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetPersistence {
-    appendonly: bool,
-    appendfsync: Fsync,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresetClient {
-    read: ReadMode,
-    timeout_ms: u64,
-    connect_timeout_ms: u64,
-}
-
-impl RedisOpts {
-    /// The defaults: the embedded preset.
-    pub fn preset() -> anyhow::Result<RedisOpts> {
-        Self::from_preset_yaml(PRESET_YAML, "targets/redis/redis.yaml")
-    }
-
-    /// Parses a preset file; errors name the file.
-    pub fn from_preset_yaml(yaml: &str, file: &str) -> anyhow::Result<RedisOpts> {
-        let p: Preset =
-            serde_saphyr::from_str(yaml).map_err(|e| bad_input(format!("{file}: {e}")))?;
-        let o = RedisOpts {
-            version: p.version,
-            packages: p.install.packages,
-            binary: p.binary,
-            port: p.port,
-            dir: p.paths.dir,
-            data_dir: p.paths.data,
-            conf_file: p.paths.conf,
-            log_file: p.paths.log,
-            pid_file: p.paths.pid,
-            appendonly: p.persistence.appendonly,
-            fsync: p.persistence.appendfsync,
-            read: p.client.read,
-            request_timeout: Duration::from_millis(p.client.timeout_ms),
-            connect_timeout: Duration::from_millis(p.client.connect_timeout_ms),
-            start_timeout: Duration::from_secs(p.start_timeout_s),
-            faketime: p.faketime,
-            failover: p.failover,
-            sentinel: p.sentinel,
-            sentinels: Vec::new(),
-        };
-        o.validate()
-            .map_err(|e| bad_input(format!("{file}: {e}")))?;
-        Ok(o)
-    }
-
-    /// The preset with these options laid over it, checked.
-    pub fn from_target_opts(t: RedisTargetOpts) -> anyhow::Result<RedisOpts> {
-        let mut o = Self::preset()?;
-        o.apply(t);
-        o.check()?;
-        Ok(o)
-    }
-
-    /// Checks the settings after overrides; bad input naming the problem.
-    pub fn check(&self) -> anyhow::Result<()> {
-        self.validate()
-            .map_err(|e| bad_input(format!("redis target options: {e}")))
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        if self.port == 0 {
-            return Err("port must be 1..65535".into());
-        }
-        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err("timeout-ms and connect-timeout-ms must be positive".into());
-        }
+    fn check(&self) -> Result<(), (&'static str, String)> {
         if self.binary.is_empty() {
-            return Err("binary must not be empty".into());
+            return Err(("binary", "must not be empty".into()));
         }
-        let st = &self.sentinel;
-        if st.port == 0 || st.port == self.port {
-            return Err("sentinel-port must be 1..65535 and differ from port".into());
+        check_client_options(
+            ("port", self.port),
+            self.request_timeout,
+            self.connect_timeout,
+        )?;
+        if self.sentinel_port == 0 || self.sentinel_port == self.port {
+            return Err((
+                "sentinel_port",
+                "must be 1..65535 and differ from port".into(),
+            ));
         }
-        if st.down_after_ms == 0 || st.failover_timeout_ms == 0 {
-            return Err("down-after-ms and failover-timeout-ms must be positive".into());
+        if self.down_after_ms == 0 {
+            return Err(("down_after_ms", "must be positive".into()));
         }
-        let name_ok = !st.master_name.is_empty()
-            && st.master_name.len() <= 64
-            && st
-                .master_name
+        if self.failover_timeout_ms == 0 {
+            return Err(("failover_timeout_ms", "must be positive".into()));
+        }
+        let name = &self.master_name;
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
         if !name_ok {
-            return Err(format!(
-                "master-name {:?} must be 1-64 characters of a-z, A-Z, 0-9, '_', '-', '.'",
-                st.master_name
+            return Err((
+                "master_name",
+                format!(
+                    "master-name {name:?} must be 1-64 characters of a-z, A-Z, 0-9, '_', '-', '.'"
+                ),
             ));
         }
-        self.sentinel_addrs()?;
+        self.sentinel_addrs().map_err(|e| ("sentinels", e))?;
         Ok(())
     }
+}
 
+impl RedisOpts {
     /// `sentinels=` as addresses (`sentinel-port` where an entry names none); an error names
     /// the entry.
     pub fn sentinel_addrs(&self) -> Result<Vec<(String, u16)>, String> {
@@ -287,60 +177,10 @@ impl RedisOpts {
             .enumerate()
             .map(|(i, s)| {
                 crate::db::Endpoint::parse(s)
-                    .map(|e| e.with_port(self.sentinel.port))
-                    .map_err(|why| format!("sentinels: entry {}: {why}", i + 1))
+                    .map(|e| e.with_port(self.sentinel_port))
+                    .map_err(|why| format!("entry {}: {why}", i + 1))
             })
             .collect()
-    }
-
-    /// Lays the target's options over these settings ([`RedisOpts::check`] then judges the
-    /// combination).
-    pub fn apply(&mut self, t: RedisTargetOpts) {
-        if let Some(v) = t.read {
-            self.read = v;
-        }
-        if let Some(v) = t.fsync {
-            self.fsync = v;
-        }
-        if let Some(v) = t.appendonly {
-            self.appendonly = v;
-        }
-        if let Some(v) = t.binary {
-            self.binary = v;
-        }
-        if let Some(v) = t.port {
-            self.port = v;
-        }
-        if let Some(v) = t.timeout_ms {
-            self.request_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = t.connect_timeout_ms {
-            self.connect_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = t.start_timeout_s {
-            self.start_timeout = Duration::from_secs(v.min(24 * 3600));
-        }
-        if let Some(v) = t.faketime {
-            self.faketime = v;
-        }
-        if let Some(v) = t.failover {
-            self.failover = v;
-        }
-        if let Some(v) = t.sentinel_port {
-            self.sentinel.port = v;
-        }
-        if let Some(v) = t.master_name {
-            self.sentinel.master_name = v;
-        }
-        if let Some(v) = t.down_after_ms {
-            self.sentinel.down_after_ms = v.min(24 * 3600 * 1000);
-        }
-        if let Some(v) = t.failover_timeout_ms {
-            self.sentinel.failover_timeout_ms = v.min(24 * 3600 * 1000);
-        }
-        if let Some(v) = t.sentinels {
-            self.sentinels = v;
-        }
     }
 
     /// Whether a Sentinel runs on every node.
@@ -349,19 +189,19 @@ impl RedisOpts {
     }
     /// Sentinel's directory on `node`.
     pub fn sentinel_dir_on(&self, node: &Node) -> String {
-        self.path_on(node, &self.sentinel.dir)
+        self.path_on(node, &self.sentinel_dir)
     }
     /// The rendered sentinel.conf on `node` (Sentinel rewrites it).
     pub fn sentinel_conf_on(&self, node: &Node) -> String {
-        self.path_on(node, &self.sentinel.conf)
+        self.path_on(node, &self.sentinel_conf)
     }
     /// Sentinel's log on `node`.
     pub fn sentinel_log_on(&self, node: &Node) -> String {
-        self.path_on(node, &self.sentinel.log)
+        self.path_on(node, &self.sentinel_log)
     }
     /// Sentinel's pid file on `node`.
     pub fn sentinel_pid_on(&self, node: &Node) -> String {
-        self.path_on(node, &self.sentinel.pid)
+        self.path_on(node, &self.sentinel_pid)
     }
 
     /// A path of this target on `node`: `<workdir>/<rel>`.
@@ -437,14 +277,14 @@ pub fn redis_conf(i: usize, nodes: &[Node], opts: &RedisOpts) -> Result<String, 
 /// Panics only on a caller bug: `i` out of range.
 pub fn sentinel_conf(i: usize, nodes: &[Node], opts: &RedisOpts) -> Result<String, String> {
     let me = &nodes[i];
-    let st = &opts.sentinel;
+    let st = opts;
     let quorum = nodes.len() / 2 + 1;
     render_template(
         SENTINEL_TEMPLATE,
         &[
             ("node", &me.name),
             ("bind", &bind_host(&me.host)),
-            ("sentinel_port", &st.port.to_string()),
+            ("sentinel_port", &st.sentinel_port.to_string()),
             ("pidfile", &quoted(&opts.sentinel_pid_on(me))),
             ("logfile", &quoted(&opts.sentinel_log_on(me))),
             ("dir", &quoted(&opts.sentinel_dir_on(me))),
@@ -461,17 +301,9 @@ pub fn sentinel_conf(i: usize, nodes: &[Node], opts: &RedisOpts) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::opts::Preset;
 
-    fn nodes(n: usize) -> Vec<Node> {
-        (1..=n)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                host: format!("10.77.0.{}", 10 + i),
-                ssh_port: 22,
-                workdir: format!("/var/lib/netsplit/c/n{i}/"),
-            })
-            .collect()
-    }
+    use crate::db::test_nodes as nodes;
 
     fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
         conf.lines()
@@ -519,12 +351,7 @@ mod tests {
     #[test]
     fn replicas_replicate_the_first_node() {
         let ns = nodes(3);
-        let mut o = RedisOpts::preset().unwrap();
-        o.apply(RedisTargetOpts {
-            fsync: Some(Fsync::Always),
-            appendonly: Some(false),
-            ..RedisTargetOpts::default()
-        });
+        let o = from_flags(&[("appendfsync", "always"), ("appendonly", "no")]).unwrap();
         let c = redis_conf(2, &ns, &o).unwrap();
         assert_eq!(setting(&c, "bind"), Some("10.77.0.13"));
         assert_eq!(setting(&c, "replicaof"), Some("10.77.0.11 6379"));
@@ -553,9 +380,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
             .collect();
-        let t: RedisTargetOpts =
-            crate::opts::from_map(&map, "target.opts", &crate::opts::Origins::default())?;
-        RedisOpts::from_target_opts(t)
+        crate::opts::with_preset(&map, "target.opts", &crate::opts::Origins::default())
     }
 
     #[test]
@@ -587,6 +412,8 @@ mod tests {
         assert_eq!(crate::error::exit_code_for(&e), 254);
         let e = from_flags(&[("timeout-ms", "0")]).unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+        let e = from_flags(&[("fsync", "no"), ("appendfsync", "always")]).unwrap_err();
+        assert!(e.to_string().contains("the same option"), "{e}");
     }
 
     #[test]
@@ -624,8 +451,10 @@ mod tests {
     #[test]
     fn preset_with_unknown_key_is_bad_input_naming_the_file() {
         let bad = PRESET_YAML.replace("binary:", "binarry:");
-        let e = RedisOpts::from_preset_yaml(&bad, "my.yaml").unwrap_err();
-        assert!(e.to_string().starts_with("my.yaml:"), "{e}");
+        let (none, origins) = (Default::default(), Default::default());
+        let e = crate::opts::from_layers::<RedisOpts>(&bad, "my.yaml", &none, "", &origins)
+            .unwrap_err();
+        assert!(e.to_string().starts_with("my.yaml: line 15 "), "{e}");
         assert_eq!(crate::error::exit_code_for(&e), 254);
     }
 }

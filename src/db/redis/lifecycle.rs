@@ -399,11 +399,7 @@ impl RedisCluster {
             .get(i)
             .ok_or_else(|| format!("no Sentinel {i} ({} known)", self.sentinels.len()))?;
         let mut c = SyncConn::connect(host, *port, timeout).map_err(|e| e.to_string())?;
-        match c.call(&[
-            "SENTINEL",
-            "MASTER",
-            self.opts.sentinel.master_name.as_str(),
-        ]) {
+        match c.call(&["SENTINEL", "MASTER", self.opts.master_name.as_str()]) {
             Ok(Reply::Array(items)) => {
                 let text: Vec<String> = items
                     .into_iter()
@@ -517,6 +513,7 @@ impl RedisCluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::opts::Preset;
 
     #[test]
     fn faketime_env_preloads_glibc_malloc_before_libfaketime() {

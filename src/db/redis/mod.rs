@@ -25,9 +25,7 @@ pub mod lifecycle;
 pub mod resp;
 
 pub use client::RedisClient;
-pub use config::{
-    redis_conf, sentinel_conf, Failover, Faketime, Fsync, ReadMode, RedisOpts, RedisTargetOpts,
-};
+pub use config::{redis_conf, sentinel_conf, Failover, Faketime, Fsync, ReadMode, RedisOpts};
 pub use lifecycle::{RedisCluster, RedisLifecycle};
 
 use super::cluster::Cluster;
@@ -37,10 +35,10 @@ use crate::error::bad_input;
 use crate::plan::Plan;
 use anyhow::Result;
 
-/// The settings of a run: the preset, then the target's options. Redis comes from Debian's
-/// package only: `target.version` must be what it provides and `target.install_url` is refused.
-pub fn opts_from_plan(plan: &Plan, t: RedisTargetOpts) -> Result<RedisOpts> {
-    let opts = RedisOpts::from_target_opts(t)?;
+/// Checks the settings (the preset with the target's options laid over it) against the plan.
+/// Redis comes from Debian's package only: `target.version` must be what it provides and
+/// `target.install_url` is refused.
+pub fn opts_from_plan(plan: &Plan, opts: RedisOpts) -> Result<RedisOpts> {
     if let Some(v) = &plan.target.version {
         if v != &opts.version {
             return Err(bad_input(format!(
@@ -76,8 +74,8 @@ pub fn sentinels_of(
 ) -> Result<Vec<(String, u16)>> {
     let given = opts
         .sentinel_addrs()
-        .map_err(|e| bad_input(format!("{origin}target.opts.{e}")))?;
-    let port = opts.sentinel.port;
+        .map_err(|e| bad_input(format!("{origin}target.opts.sentinels: {e}")))?;
+    let port = opts.sentinel_port;
     let at_sentinel_port = |hosts: Vec<String>| -> Vec<(String, u16)> {
         hosts.into_iter().map(|h| (h, port)).collect()
     };
@@ -129,10 +127,16 @@ impl DbType for RedisCluster {
          failover=sentinel for Sentinel failover";
     const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
-    type Options = RedisTargetOpts;
+    type Options = RedisOpts;
 
-    fn build(env: DbEnv, opts: RedisTargetOpts) -> Result<Redis> {
-        let no_failover = opts.failover == Some(Failover::None);
+    fn options(plan: &Plan) -> Result<RedisOpts> {
+        crate::opts::with_preset(&plan.target.opts, "target.opts", &plan.origins)
+    }
+
+    fn build(env: DbEnv, opts: RedisOpts) -> Result<Redis> {
+        // `failover=none` given (not the preset's default) contradicts `sentinels=`.
+        let no_failover =
+            opts.failover == Failover::None && env.plan.target.opts.contains_key("failover");
         let mut opts = opts_from_plan(&env.plan, opts)?;
         let vocabulary = env.vocabulary::<Self>()?;
         let faketime = opts.faketime.resolve(&env.plan);
@@ -165,8 +169,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn typed(plan: &Plan) -> Result<RedisTargetOpts> {
-        crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
+    fn typed(plan: &Plan) -> Result<RedisOpts> {
+        RedisCluster::options(plan)
+    }
+
+    /// Options as `--target-opt` gives them (text).
+    fn opts(pairs: &[(&str, &str)]) -> Result<RedisOpts> {
+        let mut plan = Plan::default();
+        for (k, v) in pairs {
+            plan.target.opts.insert(k.to_string(), json!(v));
+        }
+        typed(&plan)
     }
 
     #[test]
@@ -176,21 +189,14 @@ mod tests {
             ("192.0.2.1".to_string(), 6379),
             ("192.0.2.2".to_string(), 6379),
         ];
-        let opts = |t: RedisTargetOpts| RedisOpts::from_target_opts(t).unwrap();
-        let given = RedisTargetOpts {
-            sentinels: Some(vec!["s1:5000".into(), "s2".into()]),
-            ..RedisTargetOpts::default()
-        };
+        let given = opts(&[("sentinels", "s1:5000,s2")]).unwrap();
         // Deployed: the operator's, `sentinel-port` where none is given; failover follows.
-        let mut o = opts(given.clone());
+        let mut o = given.clone();
         let s = sentinels_of(true, &mut o, &hosts, &eps, false, "").unwrap();
         assert_eq!(s, vec![("s1".into(), 5000), ("s2".into(), 26379)]);
         assert!(o.sentinel());
         // Deployed, failover=sentinel alone: one at every client address.
-        let mut o = opts(RedisTargetOpts {
-            failover: Some(Failover::Sentinel),
-            ..RedisTargetOpts::default()
-        });
+        let mut o = opts(&[("failover", "sentinel")]).unwrap();
         let s = sentinels_of(true, &mut o, &hosts, &eps, false, "").unwrap();
         assert_eq!(
             s,
@@ -202,12 +208,12 @@ mod tests {
             s,
             vec![("10.0.0.1".into(), 26379), ("10.0.0.2".into(), 26379)]
         );
-        let mut o = opts(RedisTargetOpts::default());
+        let mut o = opts(&[]).unwrap();
         assert!(sentinels_of(true, &mut o, &hosts, &eps, false, "")
             .unwrap()
             .is_empty());
         // sentinels= with deploy: install, or with failover=none: bad input naming the key.
-        let mut o = opts(given.clone());
+        let mut o = given.clone();
         let e = sentinels_of(false, &mut o, &hosts, &eps, false, "x.yaml:3: ").unwrap_err();
         assert!(
             e.to_string()
@@ -218,11 +224,7 @@ mod tests {
         let e = sentinels_of(true, &mut o, &hosts, &eps, true, "").unwrap_err();
         assert!(e.to_string().contains("failover=none"), "{e}");
         // A bad entry is refused with the options, naming it.
-        let e = RedisOpts::from_target_opts(RedisTargetOpts {
-            sentinels: Some(vec!["s1:26379".into(), "s2:0".into()]),
-            ..RedisTargetOpts::default()
-        })
-        .unwrap_err();
+        let e = opts(&[("sentinels", "s1:26379,s2:0")]).unwrap_err();
         assert!(
             e.to_string().contains("sentinels: entry 2: bad port"),
             "{e}"
@@ -246,7 +248,7 @@ mod tests {
 
         let mut plan = Plan::default();
         plan.target.version = Some("7.2.4".into());
-        let e = opts_from_plan(&plan, RedisTargetOpts::default()).unwrap_err();
+        let e = opts_from_plan(&plan, opts(&[]).unwrap()).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
     }
 }
