@@ -52,7 +52,8 @@ impl Default for Bank {
 pub struct BankParams {
     /// Number of accounts, `0..accounts`.
     pub accounts: u64,
-    /// The sum of all balances, put in the first account at the start.
+    /// The sum of all balances: each account starts at `total / accounts`, the remainder on
+    /// account 0.
     pub total: i64,
     /// Whether a transfer may take a balance below zero.
     pub allow_negative: bool,

@@ -38,7 +38,7 @@ pub const BUMP: &str = "bump-clock";
 pub const STROBE: &str = "strobe-clock";
 /// The operation that makes the targets' clocks run at a rate (libfaketime nodes only).
 pub const DRIFT: &str = "drift-clock";
-/// The operation that puts every clock back to the true time.
+/// The operation that puts every node's clock offset back to zero.
 pub const RESET: &str = "reset-clock";
 
 /// A strobe: alternate between `+delta_ms` and the previous offset every `period_ms`, for
