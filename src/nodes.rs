@@ -12,6 +12,8 @@
 //! gets the embedded default — the local 5-node cluster `default`, brought up (or reused) here,
 //! which needs root.
 
+#![warn(missing_docs)]
+
 use crate::control::ssh::SshOptions;
 use crate::control::{Node, Remote};
 use crate::error::bad_input;
@@ -66,8 +68,11 @@ impl NodeArgs {
 /// to (if any; the runner uses it for cluster-specific behaviour such as the control address).
 #[derive(Debug, Clone)]
 pub struct ResolvedNodes {
+    /// The nodes, in plan order.
     pub nodes: Vec<Node>,
+    /// How to reach them over SSH (user, key, known_hosts, host-key policy).
     pub ssh: SshOptions,
+    /// The local cluster they belong to, if any.
     pub cluster: Option<crate::cluster::ClusterInfo>,
 }
 
@@ -262,6 +267,7 @@ pub fn connect_all(resolved: &ResolvedNodes) -> anyhow::Result<Vec<Arc<dyn Remot
 
 /// Name and size of the local cluster a run uses when no nodes are given.
 pub const DEFAULT_CLUSTER: &str = "default";
+/// The number of nodes of that cluster when it has to be made.
 pub const DEFAULT_CLUSTER_NODES: usize = 5;
 
 /// A plan's nodes and the remotes that reach them (`remotes[i]` reaches `nodes[i]`).

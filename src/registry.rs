@@ -17,6 +17,8 @@
 //! workload built from its options, the target's definition, the fault names checked — so a
 //! plan that cannot run is refused with one line and exit 254 before anything is touched.
 
+#![warn(missing_docs)]
+
 use crate::db::{self, DbDef};
 use crate::error::bad_input;
 use crate::nemesis::{families, FaultDef};
@@ -83,12 +85,15 @@ impl Registry {
         self
     }
 
+    /// The registered workloads, in registration order.
     pub fn workloads(&self) -> &[WorkloadDef] {
         &self.workloads
     }
+    /// The registered targets (databases), in registration order.
     pub fn dbs(&self) -> &[DbDef] {
         &self.targets
     }
+    /// The registered fault families, in registration order.
     pub fn faults(&self) -> &[FaultDef] {
         &self.faults
     }
@@ -214,7 +219,9 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
 pub struct Prepared {
     /// The plan, with the workload's options complete.
     pub plan: Plan,
+    /// The plan's workload, built from its options.
     pub workload: Instance,
+    /// The registry's definition of the plan's target.
     pub target: DbDef,
 }
 

@@ -7,12 +7,14 @@ use crate::store;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The arguments of `netsplit analyze`.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
     /// A run directory (`reports/<test>/<time>`, or `reports/latest`).
     pub run_dir: PathBuf,
 }
 
+/// Runs `netsplit analyze`; returns the process exit code.
 pub fn run(args: AnalyzeArgs, registry: &crate::registry::Registry) -> anyhow::Result<u8> {
     let started = Instant::now();
     let dir = &args.run_dir;

@@ -27,6 +27,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The arguments of `netsplit check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// History format: auto, jsonl, jepsen-edn, porcupine-etcd, porcupine-kv.
@@ -109,6 +110,7 @@ struct FileOutcome {
     human: String,
 }
 
+/// Runs `netsplit check`; returns the process exit code.
 pub fn run(args: CheckArgs, registry: &crate::registry::Registry) -> anyhow::Result<u8> {
     let spec = spec(&args, registry)?;
     let outcomes: Vec<anyhow::Result<FileOutcome>> = args

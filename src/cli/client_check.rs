@@ -13,6 +13,7 @@ use crate::registry::Registry;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The arguments of `netsplit client-check`.
 #[derive(Debug, clap::Args)]
 pub struct ClientCheckArgs {
     /// A test plan (YAML) whose workload and target options to use; flags override it.
@@ -42,6 +43,7 @@ pub struct ClientCheckArgs {
     pub nodes: Vec<String>,
 }
 
+/// Runs `netsplit client-check`; returns the process exit code.
 pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
     let ov = Overrides {
         target: Some("custom".into()),

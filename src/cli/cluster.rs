@@ -3,12 +3,15 @@
 
 use crate::cluster;
 
+/// The arguments of `netsplit cluster`.
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {
+    /// What to do: up, down or status.
     #[command(subcommand)]
     pub action: ClusterAction,
 }
 
+/// The subcommands of `netsplit cluster`.
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterAction {
     /// Make the cluster, or repair it; a healthy cluster is left alone. Needs root.
@@ -22,6 +25,7 @@ pub enum ClusterAction {
     },
     /// Remove the cluster: processes, namespaces, links, rules and state. Needs root.
     Down {
+        /// Cluster name.
         #[arg(long, default_value = "default")]
         name: String,
     },
@@ -29,6 +33,7 @@ pub enum ClusterAction {
     /// fault left on a node (by a run that was killed before it healed: `netsplit heal` undoes
     /// it). Exits 0 when healthy, 1 otherwise.
     Status {
+        /// Cluster name.
         #[arg(long, default_value = "default")]
         name: String,
         /// Print the status as JSON.
@@ -37,6 +42,7 @@ pub enum ClusterAction {
     },
 }
 
+/// Runs `netsplit cluster`; returns the process exit code.
 pub fn run(args: ClusterArgs) -> anyhow::Result<u8> {
     match args.action {
         ClusterAction::Up { name, nodes } => {

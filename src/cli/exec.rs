@@ -8,8 +8,10 @@ use crate::control::{self, Cmd, Remote, RemoteError};
 use crate::nodes::{self, NodeArgs};
 use std::time::Duration;
 
+/// The arguments of `netsplit exec`.
 #[derive(Debug, clap::Args)]
 pub struct ExecArgs {
+    /// Where the nodes are.
     #[command(flatten)]
     pub nodes: NodeArgs,
     /// Run on this node only.
@@ -26,6 +28,7 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// Runs `netsplit exec`; returns the process exit code.
 pub fn run(args: ExecArgs) -> anyhow::Result<u8> {
     let mut resolved = nodes::resolve(&args.nodes)?;
     if let Some(n) = &args.node {

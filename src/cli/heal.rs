@@ -10,6 +10,7 @@ use crate::plan::{self, Overrides};
 use crate::registry::Registry;
 use std::path::PathBuf;
 
+/// The arguments of `netsplit heal`.
 #[derive(Debug, clap::Args)]
 pub struct HealArgs {
     /// A test plan (its target and nodes).
@@ -32,6 +33,7 @@ pub struct HealArgs {
     pub nodes: crate::nodes::NodeArgs,
 }
 
+/// Runs `netsplit heal`; returns the process exit code.
 pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
     let ov = Overrides {
         target: args.target.clone(),

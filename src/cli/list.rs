@@ -4,6 +4,7 @@
 
 use crate::registry::Registry;
 
+/// Runs `netsplit list`: prints what `registry` knows; returns the process exit code.
 pub fn run(registry: &Registry) -> anyhow::Result<u8> {
     say!("workloads (--workload):");
     for w in registry.workloads() {

@@ -2,6 +2,8 @@
 //! mapping of outcomes to exit codes (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
 //! error). Subcommands return an exit code or an error; [`main`] prints errors on one line.
 
+#![warn(missing_docs)]
+
 /// `println!` that ignores a closed stdout (`netsplit … | head`) instead of panicking.
 macro_rules! say {
     ($($t:tt)*) => {{
@@ -32,11 +34,13 @@ pub mod test_all;
 
 use clap::{Parser, Subcommand};
 
+/// The whole command line: global flags and one subcommand.
 #[derive(Debug, Parser)]
 #[command(
     name = "netsplit",
     version,
-    about = "Fault-injection testing for distributed databases"
+    about = "Fault-injection testing for distributed databases",
+    long_about = None
 )]
 pub struct Cli {
     /// More log output (repeat for more); RUST_LOG overrides.
@@ -45,10 +49,12 @@ pub struct Cli {
     /// Less log output.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands of `netsplit`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a test: a workload against a database on nodes, with faults; record, check, report.
@@ -87,6 +93,7 @@ pub enum Command {
     DiskfsCtl(DiskfsCtlArgs),
 }
 
+/// The arguments of the hidden `netsplit diskfs`.
 #[derive(Debug, clap::Args)]
 pub struct DiskfsArgs {
     /// The directory to mount over (and pass through to).
@@ -95,10 +102,12 @@ pub struct DiskfsArgs {
     /// The control socket to serve.
     #[arg(long)]
     pub control: std::path::PathBuf,
+    /// Seed of the file system's random choices (same seed, same choices).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
+/// The arguments of the hidden `netsplit diskfs-ctl`.
 #[derive(Debug, clap::Args)]
 pub struct DiskfsCtlArgs {
     /// The file system's control socket.
@@ -108,6 +117,7 @@ pub struct DiskfsCtlArgs {
     pub command: String,
 }
 
+/// The arguments of the hidden `netsplit netem-helper`.
 #[derive(Debug, clap::Args)]
 pub struct NetemHelperArgs {
     /// The NFQUEUE queue number to bind.
@@ -116,6 +126,7 @@ pub struct NetemHelperArgs {
     /// The behaviour, as JSON (the `behaviour` of a start-packet operation).
     #[arg(long)]
     pub behaviour: String,
+    /// Seed of the behaviour's random choices (loss, duplication…).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

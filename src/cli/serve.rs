@@ -6,6 +6,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+/// The arguments of `netsplit serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// The store to serve.
@@ -30,6 +31,7 @@ fn bind_addr(s: &str) -> anyhow::Result<SocketAddr> {
         })
 }
 
+/// Runs `netsplit serve`; returns the process exit code.
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let served = crate::report::serve::Served::new(&args.store)
         .map_err(|e| crate::error::bad_input(format!("--store {}: {e}", args.store.display())))?;

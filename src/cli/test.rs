@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+/// The arguments of `netsplit test`.
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
     /// A test plan (YAML); flags override its fields.

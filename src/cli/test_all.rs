@@ -24,6 +24,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+/// The arguments of `netsplit test-all`.
 #[derive(Debug, clap::Args)]
 pub struct TestAllArgs {
     /// Plan files, and directories of plans (every `*.yaml` in them, in name order).
@@ -52,6 +53,7 @@ pub struct TestAllArgs {
 pub struct Shard {
     /// 1-based.
     pub index: usize,
+    /// The number of shards N (at least 1, and at least `index`).
     pub count: usize,
 }
 

@@ -31,6 +31,8 @@
 //! its setup and teardown; the waits it needs ([`Attach::attach`]) are this wrapper's
 //! [`Cluster::wait_until`] without a process to watch.
 
+#![warn(missing_docs)]
+
 use super::{daemon, Attach, BoxFuture, Client, Clock, Db, Kill, LogFiles, Pause, Primaries};
 use crate::control::util::{self, Signal};
 use crate::control::{Node, Remote};
@@ -148,6 +150,7 @@ pub struct Watch<'a> {
 /// them, and the database's own settings (`L`, reachable through `Deref`). See the module
 /// docs for what it owns.
 pub struct Cluster<L: NodeLifecycle> {
+    /// The nodes it runs on.
     pub nodes: Vec<Node>,
     /// `remotes[i]` reaches `nodes[i]`; empty when there is no SSH to the nodes (a deployed
     /// database, clients only).

@@ -34,6 +34,8 @@
 //! Every command here reads, signals the one selected process (and, for a tree, its children),
 //! or starts it; values reach the small shell scripts as positional parameters only.
 
+#![warn(missing_docs)]
+
 use super::{
     Attach, BoxFuture, Client, Clock, CommonOpts, Db, Deployment, Kill, LogFiles, Pause, Primaries,
 };
@@ -165,6 +167,7 @@ pub fn pgrep_pattern(name: &str) -> String {
 /// How a process ran, as recorded before netsplit killed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
+    /// The process id it had.
     pub pid: u32,
     /// The command line, program first.
     pub argv: Vec<String>,
@@ -172,10 +175,13 @@ pub struct Record {
     pub argv_from: String,
     /// `NAME=VALUE` entries; None when `/proc` showed none (the process wiped them).
     pub env: Option<Vec<String>>,
+    /// Its working directory.
     pub cwd: String,
-    /// Effective user and group ids, and the user's name.
+    /// Effective user id.
     pub uid: u32,
+    /// Effective group id.
     pub gid: u32,
+    /// The effective user's name.
     pub user: String,
 }
 
@@ -308,6 +314,7 @@ fn valid_env(e: &str) -> bool {
 pub struct Killed {
     /// The process option it was found by ([`ProcessSpec::describe`]).
     pub process: String,
+    /// The node it was killed on.
     pub node: String,
     /// Seconds since the epoch.
     pub killed_at: u64,

@@ -21,6 +21,8 @@
 //!
 //! docs/adding-a-target.md has the vocabulary table (requests and `ok` responses).
 
+#![warn(missing_docs)]
+
 use super::{BoxFuture, Client, Completion};
 use crate::error::bad_input;
 use serde_json::{json, Value};
@@ -147,11 +149,26 @@ impl std::fmt::Display for Vocabulary {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RegisterOp {
     /// `read [k, null]` → `[k, v]` (`null` when never written).
-    Read { key: Value },
+    Read {
+        /// The register's key.
+        key: Value,
+    },
     /// `write [k, v]`.
-    Write { key: Value, value: Value },
+    Write {
+        /// The register's key.
+        key: Value,
+        /// The value to write.
+        value: Value,
+    },
     /// `cas [k, [old, new]]`: `fail` when the register does not hold `old`.
-    Cas { key: Value, old: Value, new: Value },
+    Cas {
+        /// The register's key.
+        key: Value,
+        /// The value the register must hold.
+        old: Value,
+        /// The value to put in its place.
+        new: Value,
+    },
 }
 
 /// An operation of the set vocabulary.
@@ -177,7 +194,14 @@ pub enum CounterOp {
 pub enum BankOp {
     /// `transfer {"from": i, "to": j, "amount": a}`: `fail` if it would overdraw and negative
     /// balances are not allowed.
-    Transfer { from: u64, to: u64, amount: i64 },
+    Transfer {
+        /// The account the amount leaves.
+        from: u64,
+        /// The account it goes to.
+        to: u64,
+        /// How much.
+        amount: i64,
+    },
     /// `read null` → `{"0": b0, "1": b1, …}`.
     Read,
 }
@@ -186,11 +210,24 @@ pub enum BankOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MicroOp {
     /// `["r", k, null]` → `["r", k, [v…]]` (list-append) or `["r", k, v]` (rw-register).
-    Read { key: Value },
+    Read {
+        /// The key read.
+        key: Value,
+    },
     /// `["append", k, v]` (list-append).
-    Append { key: Value, value: Value },
+    Append {
+        /// The list's key.
+        key: Value,
+        /// The element appended.
+        value: Value,
+    },
     /// `["w", k, v]` (rw-register).
-    Write { key: Value, value: Value },
+    Write {
+        /// The register's key.
+        key: Value,
+        /// The value written.
+        value: Value,
+    },
 }
 
 impl MicroOp {
@@ -251,14 +288,23 @@ pub enum MutexOp {
 /// One operation, typed by its vocabulary.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
+    /// The register vocabulary.
     Register(RegisterOp),
+    /// The set vocabulary.
     Set(SetOp),
+    /// The counter vocabulary.
     Counter(CounterOp),
+    /// The bank vocabulary.
     Bank(BankOp),
+    /// A `list-append` transaction: its micro-operations, in order.
     ListAppend(Vec<MicroOp>),
+    /// An `rw-register` transaction: its micro-operations, in order.
     RwRegister(Vec<MicroOp>),
+    /// The queue vocabulary.
     Queue(QueueOp),
+    /// The unique-ids vocabulary.
     UniqueIds(UniqueIdsOp),
+    /// The mutex vocabulary.
     Mutex(MutexOp),
 }
 
@@ -497,21 +543,27 @@ pub trait RwRegisterClient: Send {
 /// YAML workloads in `workloads/` (queue, unique-ids, mutex) have no trait: the databases that
 /// speak them match on [`Op`].
 pub trait Speaks: Send {
+    /// This client as a [`RegisterClient`]; `None` (the default) when it does not speak that vocabulary.
     fn as_register(&mut self) -> Option<&mut dyn RegisterClient> {
         None
     }
+    /// This client as a [`SetClient`]; `None` (the default) when it does not speak that vocabulary.
     fn as_set(&mut self) -> Option<&mut dyn SetClient> {
         None
     }
+    /// This client as a [`CounterClient`]; `None` (the default) when it does not speak that vocabulary.
     fn as_counter(&mut self) -> Option<&mut dyn CounterClient> {
         None
     }
+    /// This client as a [`BankClient`]; `None` (the default) when it does not speak that vocabulary.
     fn as_bank(&mut self) -> Option<&mut dyn BankClient> {
         None
     }
+    /// This client as a [`ListAppendClient`]; `None` (the default) when it does not speak that vocabulary.
     fn as_list_append(&mut self) -> Option<&mut dyn ListAppendClient> {
         None
     }
+    /// This client as a [`RwRegisterClient`]; `None` (the default) when it does not speak that vocabulary.
     fn as_rw_register(&mut self) -> Option<&mut dyn RwRegisterClient> {
         None
     }

@@ -31,6 +31,8 @@
 //! assert!(ops.len() > 150 && ops.len() < 250, "{}", ops.len());
 //! ```
 
+#![warn(missing_docs)]
+
 pub use netsplit_check::rng;
 pub mod sim;
 
@@ -73,9 +75,13 @@ impl Ctx<'_> {
 /// An operation to run: on `thread` (one of `ctx.free`), not before `time`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
+    /// The thread that runs it.
     pub thread: Thread,
+    /// Earliest start, ns since the run started.
     pub time: u64,
+    /// The operation's function (`read`, `write`, …).
     pub f: String,
+    /// The operation's argument.
     pub value: Value,
 }
 
@@ -93,10 +99,15 @@ pub enum GenOp {
 /// A completion fed back to a generator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    /// The thread whose operation completed (it is free again).
     pub thread: Thread,
+    /// When it completed, ns since the run started.
     pub time: u64,
+    /// How it ended: `ok`, `fail` or `info` (unknown).
     pub kind: OpType,
+    /// The operation's function.
     pub f: String,
+    /// The completion's value.
     pub value: Value,
 }
 
@@ -135,6 +146,7 @@ where
     FromFn { f, done: false }
 }
 
+/// The generator [`from_fn`] returns.
 pub struct FromFn<F> {
     f: F,
     done: bool,

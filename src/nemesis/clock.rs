@@ -12,6 +12,8 @@
 //! `date`, through a fixed `sh` script that takes the offset as an argument (so no value is ever
 //! spliced into shell text); at the end it sets each clock from the control node's clock.
 
+#![warn(missing_docs)]
+
 use crate::control::{Cmd, Remote, RemoteError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -46,7 +48,9 @@ pub const TIMESYNC_UNITS: [&str; 6] = [
 /// restarted at the end: `timedatectl`'s NTP switch and the daemons that were active.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TimeSync {
+    /// timedatectl's NTP switch was on.
     pub ntp: bool,
+    /// The units of [`TIMESYNC_UNITS`] that were active.
     pub units: Vec<String>,
 }
 

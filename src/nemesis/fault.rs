@@ -10,6 +10,8 @@
 //! records both, with the concrete operation and what it did (which nodes, which grudge) in the
 //! completion, so the checkers and the report label fault windows by family name alone.
 
+#![warn(missing_docs)]
+
 use crate::control::{Node, Remote};
 use crate::db::Db;
 use crate::generator::rng::Rng;
@@ -36,6 +38,7 @@ pub enum Ability {
 }
 
 impl Ability {
+    /// What the ability is, in words for error messages ("the target cannot …").
     pub fn name(self) -> &'static str {
         match self {
             Ability::Nodes => "nodes",
@@ -97,10 +100,13 @@ pub trait Fault: Send + Sync {
 /// What building a family gets: its options (`nemesis.opts.<name>`, or null), where they came
 /// from, and facts about the run it will act in.
 pub struct FaultArgs<'a> {
+    /// The family's options, `nemesis.opts.<name>` (null when the plan gives none).
     pub opts: &'a Value,
+    /// Where each option came from (file and line), for error messages.
     pub origins: &'a Origins,
     /// The nodes are local namespace nodes (one shared kernel clock and filesystem).
     pub local_nodes: bool,
+    /// The run's target database.
     pub target: &'a Arc<dyn Db>,
 }
 
@@ -120,7 +126,9 @@ type Build = dyn Fn(&FaultArgs) -> Result<Arc<dyn Fault>> + Send + Sync;
 /// A registered fault family.
 #[derive(Clone)]
 pub struct FaultDef {
+    /// The family's name, as plans and `--nemesis` write it.
     pub name: String,
+    /// One line for `netsplit list` and error messages.
     pub about: String,
     /// What the target must be able to do; a planned fault whose need is not met is a plan
     /// error (exit 254) before anything starts.
@@ -129,6 +137,7 @@ pub struct FaultDef {
 }
 
 impl FaultDef {
+    /// A family named `name`, needing `needs` of the target, built by `build`.
     pub fn new(
         name: &str,
         about: &str,
@@ -143,6 +152,7 @@ impl FaultDef {
         }
     }
 
+    /// Builds the family from a plan's options; bad options are bad input.
     pub fn build(&self, args: &FaultArgs) -> Result<Arc<dyn Fault>> {
         (self.build)(args)
     }
@@ -164,12 +174,15 @@ impl FaultDef {
 pub struct Cx {
     /// Node names, in cluster order (`nodes[i]` is reached by `remotes[i]`).
     pub names: Vec<String>,
+    /// The nodes, in the same order.
     pub nodes: Vec<Node>,
+    /// The remotes that reach them, in the same order.
     pub remotes: Vec<Arc<dyn Remote>>,
     /// The address each node's peers see.
     pub ips: BTreeMap<String, IpAddr>,
     /// The control node's address as the nodes see it: never blocked by a partition.
     pub control_ip: Option<IpAddr>,
+    /// The run's target database.
     pub target: Arc<dyn Db>,
     /// The nodes are local namespace nodes.
     pub local_nodes: bool,
@@ -227,6 +240,8 @@ impl Cx {
         self.rng.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the target should be running on every node now (once it was set up, until
+    /// it is torn down).
     pub fn expect_running(&self) -> bool {
         *self
             .expect_running
@@ -234,6 +249,7 @@ impl Cx {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sets what [`Cx::expect_running`] answers.
     pub fn set_expect_running(&self, yes: bool) {
         *self
             .expect_running

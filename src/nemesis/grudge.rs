@@ -6,6 +6,8 @@
 //! Shapes follow Jepsen's `nemesis.combined`: `one`, `majority`, `majorities-ring`, `bridge`,
 //! `minority-third`, `primaries`, plus `asymmetric` (one direction only).
 
+#![warn(missing_docs)]
+
 use super::select::{
     majority_size, minority_size, minority_third_size, primaries_among, random_subset,
 };
@@ -130,7 +132,9 @@ pub fn view(grudge: &Grudge, nodes: &[String], node: &str) -> BTreeSet<String> {
 /// A computed partition: the shape, its grudge, and (for clean splits) the components.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Partition {
+    /// The shape it was computed from.
     pub shape: Shape,
+    /// For each node, the nodes whose packets it drops.
     pub grudge: Grudge,
     /// The sides of a clean split; empty for shapes that are not one (ring, bridge, asymmetric).
     pub components: Vec<Vec<String>>,

@@ -52,7 +52,9 @@ use std::sync::Arc;
 /// which rules, …) and an error text when it could not do it fully.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NemesisOutcome {
+    /// The completion's value.
     pub value: Value,
+    /// What could not be done, if anything (recorded as the completion's `error`).
     pub error: Option<String>,
 }
 
@@ -66,9 +68,11 @@ pub struct HealReport {
 }
 
 impl HealReport {
+    /// No step failed.
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
     }
+    /// `{"healed": [...], "errors": [...]}`.
     pub fn to_json(&self) -> Value {
         json!({ "healed": self.healed, "errors": self.errors })
     }
@@ -77,10 +81,12 @@ impl HealReport {
 /// What [`Nemesis::verify_clean`] found left over, one line per problem, each naming the node.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CleanReport {
+    /// What was left over, one line per problem.
     pub problems: Vec<String>,
 }
 
 impl CleanReport {
+    /// Nothing was left over.
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
     }
@@ -91,6 +97,7 @@ impl CleanReport {
 pub struct Leftovers {
     /// Problems found before healing, one line each, naming the node.
     pub found: Vec<String>,
+    /// What healing them did.
     pub heal: HealReport,
     /// Problems still there after healing.
     pub left: Vec<String>,
@@ -105,9 +112,13 @@ impl Leftovers {
 
 /// What a nemesis is built from.
 pub struct NemesisEnv<'a> {
+    /// The run's plan (its `nemesis:` section says which faults, how often).
     pub plan: &'a Plan,
+    /// The run's nodes.
     pub nodes: Vec<Node>,
+    /// The remotes that reach them: `remotes[i]` reaches `nodes[i]`.
     pub remotes: Vec<Arc<dyn Remote>>,
+    /// The run's target database.
     pub target: Arc<dyn Db>,
     /// The registered fault families, in heal order.
     pub defs: &'a [FaultDef],

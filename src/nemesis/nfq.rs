@@ -31,6 +31,8 @@
 //! [`Emulator`] — the per-packet decisions — is pure and seeded; the netlink side is
 //! [`run_helper`].
 
+#![warn(missing_docs)]
+
 use super::packet::{Behaviour, Chance, Delay};
 use crate::control::{util, Cmd, Remote, RemoteError};
 use crate::generator::rng::Rng;
@@ -46,6 +48,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 /// What happens to one packet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// Drop the packet (nothing else applies then).
     pub drop: bool,
     /// Release after this long (zero: at once).
     pub delay: Duration,
@@ -97,6 +100,7 @@ fn chance(c: &Option<Chance>) -> Option<(f64, Correlated)> {
 }
 
 impl Emulator {
+    /// An emulator of `b` whose random choices are seeded by `seed`.
     pub fn new(b: &Behaviour, seed: u64) -> Emulator {
         // Reorder needs a delay to reorder against: netem's (and Jepsen's) default.
         let delay = b.delay.clone().or_else(|| {

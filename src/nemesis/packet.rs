@@ -16,6 +16,8 @@
 //! The handles are netsplit's signature: heal deletes only a root qdisc with handle [`ROOT`],
 //! on every interface, so it also cleans up after a harness that crashed mid-fault.
 
+#![warn(missing_docs)]
+
 use crate::control::{Cmd, Remote, RemoteError};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -37,6 +39,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Delay {
     /// Mean added delay in milliseconds.
     pub time_ms: f64,
+    /// Variation around the mean, milliseconds (0: none).
     #[serde(default)]
     pub jitter_ms: f64,
     /// Correlation with the previous packet's delay, percent.
@@ -51,7 +54,9 @@ pub struct Delay {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Chance {
+    /// Chance per packet, percent.
     pub percent: f64,
+    /// Correlation with the previous packet's outcome, percent.
     #[serde(default)]
     pub correlation: f64,
 }
@@ -60,15 +65,19 @@ pub struct Chance {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Behaviour {
+    /// Delay every packet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Delay>,
+    /// Drop packets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<Chance>,
+    /// Send packets twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<Chance>,
     /// Needs a delay to reorder against; Jepsen's default delay is added when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder: Option<Chance>,
+    /// Flip a random bit of packets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<Chance>,
     /// A tc rate such as `1mbit`, `500kbit`, `2mbps`.

@@ -20,6 +20,8 @@
 //! (`Db::on_run_dir`). With fewer workers than nodes, the final phase adds a worker per unbound node, so
 //! final reads come from every node.
 
+#![warn(missing_docs)]
+
 pub mod recorder;
 
 pub use recorder::{Recorder, RecorderHandle};
@@ -215,10 +217,15 @@ pub fn local_nodes(plan: &Plan) -> bool {
 /// exists: the plan checked against the registry, the nodes connected, the target and the
 /// nemesis built, and — for a database that is already deployed — the preflight passed.
 pub struct Ready {
+    /// The plan checked against the registry.
     pub prepared: Prepared,
+    /// The plan's nodes.
     pub nodes: Vec<Node>,
+    /// The connected remotes: `remotes[i]` reaches `nodes[i]`.
     pub remotes: Vec<Arc<dyn Remote>>,
+    /// The target database, built from the plan.
     pub target: Arc<dyn Db>,
+    /// The nemesis that runs the plan's faults.
     pub nemesis: Arc<Nemesis>,
     /// The run's data namespace (`netsplit/<run id>/`).
     pub namespace: String,

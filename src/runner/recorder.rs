@@ -30,10 +30,15 @@ enum Msg {
 /// Live counts of recorded client completions, for the progress line.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Client invocations recorded.
     pub invocations: AtomicU64,
+    /// Client completions of type `ok`.
     pub ok: AtomicU64,
+    /// Client completions of type `fail`.
     pub fail: AtomicU64,
+    /// Client completions of type `info` (outcome unknown).
     pub info: AtomicU64,
+    /// Nemesis events (invocations and completions).
     pub nemesis: AtomicU64,
 }
 

@@ -28,8 +28,9 @@ pub struct Bank {
     pub max_transfer: i64,
     /// Whether a balance may go below zero.
     pub allow_negative: bool,
-    /// Relative weights of reads and transfers.
+    /// Relative weight of reads (of every balance); with `write`, not both zero.
     pub read: f64,
+    /// Relative weight of transfers.
     pub write: f64,
 }
 
@@ -49,8 +50,12 @@ impl Default for Bank {
 /// What a target needs to serve the bank vocabulary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BankParams {
+    /// Number of accounts, `0..accounts`.
     pub accounts: u64,
+    /// The sum of all balances: each account starts at `total / accounts`, the remainder on
+    /// account 0.
     pub total: i64,
+    /// Whether a transfer may take a balance below zero.
     pub allow_negative: bool,
 }
 

@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Counter {
-    /// Relative weights of reads and increments.
+    /// Relative weight of reads; with `write`, not both zero.
     pub read: f64,
+    /// Relative weight of increments.
     pub write: f64,
 }
 

@@ -106,6 +106,7 @@ pub struct TxnValues {
 }
 
 impl TxnValues {
+    /// The first state: keys `0..o.keys` active, nothing written; writes are `write_f` micro-ops.
     pub fn new(o: &TxnWorkloadOptions, write_f: &'static str) -> TxnValues {
         TxnValues {
             active: (0..o.keys).collect(),

@@ -21,6 +21,8 @@
 //! ([`check`]). Checking is a pure function of the workload's options and the history, which is
 //! what lets `netsplit analyze` re-check a stored run.
 
+#![warn(missing_docs)]
+
 pub mod bank;
 pub mod counter;
 pub mod list_append;
@@ -46,7 +48,9 @@ use std::time::Duration;
 /// One checker's outcome, as stored under `checkers.<name>` in `results.json`.
 #[derive(Debug, Clone)]
 pub struct Checked {
+    /// The checker's name (its key under `checkers`).
     pub name: String,
+    /// The checker's verdict.
     pub valid: Validity,
     /// The checker's whole result; always has `"valid"`.
     pub result: Value,
@@ -114,8 +118,11 @@ pub trait WorkloadOptions: Workload + Serialize + DeserializeOwned + Default + '
 /// What building a workload gets: its options as the plan gives them, the run section, and
 /// where each option came from (for error messages).
 pub struct WorkloadArgs<'a> {
+    /// The plan's `workload:` options, as written.
     pub opts: &'a BTreeMap<String, Value>,
+    /// The plan's `run:` section.
     pub run: &'a RunPlan,
+    /// Where each option came from (file and line), for error messages.
     pub origins: &'a Origins,
 }
 
@@ -124,8 +131,11 @@ type Build = dyn Fn(&WorkloadArgs) -> Result<Instance> + Send + Sync;
 /// A registered workload: its name, vocabulary and constructor.
 #[derive(Clone)]
 pub struct WorkloadDef {
+    /// The name plans and `--workload` use.
     pub name: String,
+    /// One line for `--help`, `netsplit list` and error messages.
     pub about: String,
+    /// The vocabulary its clients speak.
     pub vocabulary: String,
     build: Arc<Build>,
 }
@@ -188,10 +198,13 @@ impl WorkloadDef {
 /// A built workload: what the runner, the targets and the checkers use.
 #[derive(Clone)]
 pub struct Instance {
+    /// The workload's name.
     pub name: String,
+    /// The vocabulary its clients speak.
     pub vocabulary: String,
     /// Every option, defaults included (what `plan.yaml` records).
     pub options: Map<String, Value>,
+    /// The workload itself: generators and checkers.
     pub workload: Arc<dyn Workload>,
 }
 

@@ -36,9 +36,11 @@ pub struct Register {
     /// `run.concurrency` is 1 (a default must fit every setting the user may choose).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads_per_key: Option<usize>,
-    /// Relative weights of reads, writes and compare-and-sets.
+    /// Relative weight of reads.
     pub read: f64,
+    /// Relative weight of writes.
     pub write: f64,
+    /// Relative weight of compare-and-sets.
     pub cas: f64,
     /// Draw values from `0..value_range` instead of writing unique values.
     pub value_range: Option<u64>,

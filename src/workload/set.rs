@@ -17,8 +17,9 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Set {
-    /// Relative weights of reads and adds.
+    /// Relative weight of reads (of the whole set); with `write`, not both zero.
     pub read: f64,
+    /// Relative weight of adds.
     pub write: f64,
     /// Count stale reads (an element missing after it was known) as invalid.
     pub linearizable: bool,

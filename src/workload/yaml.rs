@@ -111,7 +111,12 @@ pub enum Kind {
     /// Elle's transactions (`list_append::TxnValues`), writes with this micro-op name.
     Txn(TxnWorkloadOptions, &'static str),
     /// A bank transfer `{"from", "to", "amount"}` between two of `accounts` accounts.
-    Transfer { accounts: u64, max_amount: i64 },
+    Transfer {
+        /// Number of accounts, `0..accounts` (at least 2).
+        accounts: u64,
+        /// Largest amount; amounts are uniform in `1..=max_amount`.
+        max_amount: i64,
+    },
 }
 
 impl Kind {
@@ -182,12 +187,26 @@ impl Values {
 /// A checker by name, with its options.
 #[derive(Debug, Clone)]
 pub enum CheckerSpec {
-    Linearizable { model: ModelKind, initial: Value },
+    /// `linearizable`: the history against a sequential model.
+    Linearizable {
+        /// The model (register, cas-register, …).
+        model: ModelKind,
+        /// The model's initial value.
+        initial: Value,
+    },
+    /// `transactional`: Elle's checker for this transaction workload, against these
+    /// consistency models.
     Transactional(TxnWorkload, Vec<String>),
+    /// `set`: every acknowledged add is read; `true` also counts stale reads as invalid.
     Set(bool),
+    /// `counter`: every read lies between the acknowledged and the attempted increments.
     Counter,
+    /// `bank`: every read of all balances sums to the total, names exactly the accounts and
+    /// (unless allowed) holds no negative balance.
     Bank(BankOptions),
+    /// `total-queue`: what goes into the queue must come out, exactly once.
     TotalQueue,
+    /// `unique-ids`: no two acknowledged operations returned the same id.
     UniqueIds(UniqueIdsOptions),
 }
 

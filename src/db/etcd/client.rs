@@ -13,6 +13,8 @@
 //! round trips (read, then a compare-and-put transaction) is one history op, and a lost compare
 //! ends it as `fail`. docs/targets/etcd.md has the table.
 
+#![warn(missing_docs)]
+
 use super::config::{EtcdOpts, ReadMode};
 use crate::db::vocab::{key_text, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp, Vocabulary};
 use crate::db::Completion;
@@ -38,6 +40,7 @@ pub enum EtcdError {
         http: u16,
         /// gRPC status code from the body, when it had one.
         code: Option<i64>,
+        /// The body's `message` (or `error`), else the end of the body.
         message: String,
     },
     /// The answer arrived but could not be understood.
@@ -178,16 +181,22 @@ impl Outcome {
 /// One key-value pair as etcd returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kv {
+    /// The key.
     pub key: Vec<u8>,
+    /// The value.
     pub value: Vec<u8>,
+    /// The revision of the key's creation (since it was last deleted).
     pub create_revision: i64,
+    /// The revision of the key's last change.
     pub mod_revision: i64,
+    /// Number of changes since its creation (1 after the first put).
     pub version: i64,
 }
 
 /// A range's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeResult {
+    /// The pairs in the range, in key order.
     pub kvs: Vec<Kv>,
     /// The store revision the answer reflects.
     pub revision: i64,
@@ -198,6 +207,7 @@ pub struct RangeResult {
 pub struct TxnResult {
     /// Whether every compare held (and the success branch ran).
     pub succeeded: bool,
+    /// The store revision after the transaction.
     pub revision: i64,
     /// The key-values of each range request of the branch that ran, in order.
     pub ranges: Vec<Vec<Kv>>,
@@ -219,11 +229,16 @@ pub enum Compare {
 pub enum TxnOp {
     /// Read one key, or `[key, range_end)` when `range_end` is given.
     Range {
+        /// The key, or the range's start.
         key: Vec<u8>,
+        /// The range's end (exclusive).
         range_end: Option<Vec<u8>>,
     },
+    /// Set a key to a value.
     Put {
+        /// The key.
         key: Vec<u8>,
+        /// The value.
         value: Vec<u8>,
     },
 }
@@ -231,31 +246,44 @@ pub enum TxnOp {
 /// A member's answer to `/v3/maintenance/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
+    /// This member's id.
     pub member_id: u64,
     /// The member this member believes leads (0 = none known).
     pub leader: u64,
+    /// The member's current raft term.
     pub raft_term: u64,
+    /// The member's raft log index.
     pub raft_index: u64,
+    /// The etcd server's version.
     pub version: String,
 }
 
 /// One entry of `/v3/cluster/member/list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// The member's id.
     pub id: u64,
     /// Empty for a member that was added but never started.
     pub name: String,
+    /// The URLs its peers reach it at.
     pub peer_urls: Vec<String>,
+    /// The URLs clients reach it at.
     pub client_urls: Vec<String>,
 }
 
 /// Where each workload keeps its data in etcd's key space.
 pub mod keys {
+    /// Prefix of a register's key, after the run's namespace (`register/<k>`).
     pub const REGISTER: &str = "register/";
+    /// Prefix of the set's elements, after the namespace (a key per element).
     pub const SET: &str = "set/";
+    /// The counter's key, after the namespace.
     pub const COUNTER: &str = "counter";
+    /// Prefix of the bank's accounts, after the namespace (a key per account).
     pub const BANK: &str = "bank/";
+    /// Prefix of a list-append list's key, after the namespace.
     pub const LIST: &str = "list/";
+    /// Prefix of an rw-register register's key, after the namespace.
     pub const RW: &str = "rw/";
 }
 

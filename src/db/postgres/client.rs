@@ -25,6 +25,8 @@
 //! back (`fail`), while a connection lost, a timeout, or a `FATAL`/`PANIC` report leave it
 //! unknown (`info`). Nothing is retried. docs/targets/postgres.md has the table.
 
+#![warn(missing_docs)]
+
 use super::config::{Isolation, PgOpts, ReadMode, Transfer};
 use super::tls::Tls;
 use crate::db::vocab::{
@@ -74,6 +76,7 @@ pub enum PgError {
         code: String,
         /// `ERROR`, `FATAL` or `PANIC`.
         severity: String,
+        /// The server's message.
         message: String,
     },
     /// The connection broke (closed, reset) before the answer.
@@ -138,7 +141,9 @@ impl fmt::Display for PgError {
 /// Whether an operation may change the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
+    /// It only reads: any error is `fail`.
     Read,
+    /// It may write: whether an error is `fail` or `info` depends on how far it got.
     Write,
 }
 
@@ -201,12 +206,19 @@ pub enum Route {
 /// How a client reaches the database: everything but the host.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
+    /// The server's TCP port.
     pub port: u16,
+    /// The role to log in as.
     pub user: String,
+    /// Its password (empty: none sent).
     pub password: String,
+    /// The database to connect to.
     pub database: String,
+    /// The run's schema: every session's `search_path`.
     pub schema: String,
+    /// The sessions' default transaction isolation.
     pub isolation: Isolation,
+    /// Limit for establishing a connection.
     pub connect_timeout: Duration,
     /// Whether and how to use TLS (`sslmode`, `sslrootcert`).
     pub tls: Tls,
@@ -260,6 +272,7 @@ impl ConnSettings {
 
 /// One session: the client and the task driving its connection (aborted when dropped).
 pub struct Session {
+    /// The client to send statements through.
     pub client: tokio_postgres::Client,
     task: tokio::task::JoinHandle<()>,
 }
@@ -377,8 +390,11 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 /// What a client needs to know about the run beyond how to connect.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
+    /// How to connect.
     pub conn: ConnSettings,
+    /// Where operations that only read go.
     pub read: ReadMode,
+    /// How a bank transfer changes the balances.
     pub transfer: Transfer,
     /// Whether a bank transfer may overdraw (the bank workload's `allow_negative`).
     pub allow_negative: bool,

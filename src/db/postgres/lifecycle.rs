@@ -20,6 +20,8 @@
 //! primaries) are tokio-postgres sessions from the control node, run with
 //! [`crate::db::block_on`] since the [`crate::db::Db`] calls are blocking.
 
+#![warn(missing_docs)]
+
 use super::client::{schema_sql, ClientSettings, ConnSettings, PgClient, PgError, Session};
 use super::config::{pg_hba_conf, pgpass, postgresql_conf, Isolation, PgOpts, Replicas};
 use crate::control::util::{self, Daemon};
@@ -86,6 +88,7 @@ kids"#;
 /// PostgreSQL's own part of a run: its settings, the workload its clients speak and what
 /// setup creates for it.
 pub struct PgLifecycle {
+    /// The target's settings (`--target-opt`, the plan's `target:`).
     pub opts: PgOpts,
     /// Whether the servers run under libfaketime (resolved from `faketime=auto|on|off`).
     pub faketime: bool,

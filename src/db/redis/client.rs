@@ -16,6 +16,8 @@
 //! so a read that errors is always `fail`. Nothing is retried. docs/targets/redis.md has the
 //! table.
 
+#![warn(missing_docs)]
+
 use super::config::{ReadMode, RedisOpts};
 use super::resp::{encode, Conn, Reply, RespError};
 use crate::db::vocab::{key_text, sort_elements, CounterOp, MicroOp, Op, RegisterOp, SetOp};
@@ -25,9 +27,13 @@ use std::time::Duration;
 
 /// Where each workload keeps its data in Redis's key space.
 pub mod keys {
+    /// Prefix of a register's key, after the run's namespace (`register:<k>`, a string).
     pub const REGISTER: &str = "register:";
+    /// The set's key, after the namespace (a Redis set).
     pub const SET: &str = "set";
+    /// The counter's key, after the namespace (an integer string).
     pub const COUNTER: &str = "counter";
+    /// Prefix of a list-append list's key, after the namespace (`list:<k>`, a Redis list).
     pub const LIST: &str = "list:";
 }
 
@@ -39,7 +45,9 @@ pub const CAS_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 /// Whether an operation may change the database (its errors can then be `info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
+    /// It only reads: any error is `fail`.
     Read,
+    /// It may write: an error after the command may have been sent is `info`.
     Write,
 }
 
@@ -101,7 +109,9 @@ pub struct RedisClient {
 /// Which server a command goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    /// The worker's own node.
     Own,
+    /// The current primary.
     Primary,
 }
 

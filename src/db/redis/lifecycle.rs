@@ -10,6 +10,8 @@
 //! Probes (PING, INFO) are blocking RESP exchanges from the control node
 //! ([`super::resp::SyncConn`]), since the [`crate::db::Db`] calls that use them are blocking.
 
+#![warn(missing_docs)]
+
 use super::config::{redis_conf, sentinel_conf, RedisOpts};
 use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisClient;
@@ -70,6 +72,7 @@ pub fn parse_replication(text: &str) -> Replication {
 /// Redis's own part of a run: its settings, where clients reach each node, the run's
 /// namespace, the workload its clients speak, and which node is the primary.
 pub struct RedisLifecycle {
+    /// The target's settings (`--target-opt`, the plan's `target:`).
     pub opts: RedisOpts,
     /// Whether redis-server runs under libfaketime (resolved from `faketime=auto|on|off`).
     pub faketime: bool,

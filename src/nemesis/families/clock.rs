@@ -18,6 +18,8 @@
 //! on real clocks), `mode` (`faketime` | `real-clock`; default by node kind). Operations:
 //! `bump-clock`, `strobe-clock`, `drift-clock`, `reset-clock`.
 
+#![warn(missing_docs)]
+
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::clock::{self, ClockMode, ClockState};
@@ -30,9 +32,13 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+/// The operation that moves the targets' clocks by an offset.
 pub const BUMP: &str = "bump-clock";
+/// The operation that strobes the targets' clocks (see [`StrobeOpts`]).
 pub const STROBE: &str = "strobe-clock";
+/// The operation that makes the targets' clocks run at a rate (libfaketime nodes only).
 pub const DRIFT: &str = "drift-clock";
+/// The operation that puts every node's clock offset back to zero.
 pub const RESET: &str = "reset-clock";
 
 /// A strobe: alternate between `+delta_ms` and the previous offset every `period_ms`, for
@@ -40,8 +46,11 @@ pub const RESET: &str = "reset-clock";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StrobeOpts {
+    /// The offset strobed to, milliseconds.
     pub delta_ms: i64,
+    /// Time between switches, milliseconds.
     pub period_ms: u64,
+    /// How long the strobe lasts, milliseconds.
     pub duration_ms: u64,
 }
 
@@ -59,9 +68,11 @@ impl Default for StrobeOpts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClockOpts {
+    /// Which nodes a fault may hit: each fault draws one of these.
     pub targets: Vec<NodeSpec>,
     /// Offsets a bump draws from, milliseconds (both signs: ms to minutes).
     pub bump_ms: Vec<i64>,
+    /// What a strobe does.
     pub strobe: StrobeOpts,
     /// Drift rates to draw from (empty: no drift). libfaketime nodes only.
     pub drift: Vec<f64>,
@@ -160,7 +171,7 @@ struct State {
 const MOVED_MARK: &str = "clock-moved";
 const TIME_SYNC_MARK: &str = "time-sync";
 
-pub struct ClockFault {
+struct ClockFault {
     opts: ClockOpts,
     mode: ClockMode,
     /// False when clock faults cannot reach the target's processes (faketime mode with a

@@ -11,6 +11,8 @@
 //! by the next run's heal or `netsplit heal` (given that target), and reported by
 //! `netsplit cluster status`.
 
+#![warn(missing_docs)]
+
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
@@ -22,6 +24,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+/// SIGKILL the target on some nodes.
 pub const KILL: &str = "kill";
 /// Graceful stop (the target's own shutdown).
 pub const STOP: &str = "stop";
@@ -32,6 +35,7 @@ pub const START: &str = "start";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KillOpts {
+    /// Which nodes a fault may hit: each fault draws one of these.
     pub targets: Vec<NodeSpec>,
     /// Also use graceful stop/start (half of the kills, chosen at random).
     pub graceful: bool,
@@ -67,7 +71,7 @@ pub fn def() -> FaultDef {
     )
 }
 
-pub struct KillFault {
+struct KillFault {
     opts: KillOpts,
     /// Nodes this run killed and has not restarted.
     killed: Mutex<BTreeSet<String>>,

@@ -7,6 +7,8 @@
 //! `loss`, or full behaviours `{delay: {time_ms: 200}}`) and `targets` (whose outgoing traffic
 //! they hit). Operations: `start-packet {"targets", "behaviour"}`, `stop-packet`.
 
+#![warn(missing_docs)]
+
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
@@ -20,7 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+/// The operation that starts a packet behaviour on the targets.
 pub const START: &str = "start-packet";
+/// The operation that removes every packet behaviour from every node.
 pub const STOP: &str = "stop-packet";
 
 /// What tc answers when the kernel has no `sch_netem`.
@@ -30,11 +34,14 @@ const NETEM_UNKNOWN: &str = "Specified qdisc kind is unknown";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum BehaviourSpec {
+    /// A preset, by name (see `Behaviour::preset`).
     Named(String),
+    /// A full behaviour; must not be empty.
     Custom(Behaviour),
 }
 
 impl BehaviourSpec {
+    /// The behaviour this names; an unknown preset or an empty behaviour is an error message.
     pub fn resolve(&self) -> Result<Behaviour, String> {
         match self {
             BehaviourSpec::Named(n) => Behaviour::preset(n),
@@ -53,7 +60,9 @@ impl BehaviourSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PacketOpts {
+    /// The behaviours to draw from, one per fault.
     pub behaviours: Vec<BehaviourSpec>,
+    /// Whose outgoing traffic a fault may hit: each fault draws one of these.
     pub targets: Vec<NodeSpec>,
 }
 
@@ -118,7 +127,7 @@ struct State {
     no_netem: BTreeSet<String>,
 }
 
-pub struct Packet {
+struct Packet {
     opts: PacketOpts,
     /// The netsplit binary's path *on the nodes*, for the userspace emulation; `None`: netem
     /// only.

@@ -8,6 +8,8 @@
 //! leader). Operations: `start-partition {"shape": …}` or `{"grudge": {node: [dropped…]}}`,
 //! `stop-partition`.
 
+#![warn(missing_docs)]
+
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
@@ -19,7 +21,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The operation that cuts the network into a shape.
 pub const START: &str = "start-partition";
+/// The operation that heals every partition.
 pub const STOP: &str = "stop-partition";
 
 /// Partition options.
@@ -63,7 +67,7 @@ pub fn def() -> FaultDef {
     )
 }
 
-pub struct Partition {
+struct Partition {
     opts: PartitionOpts,
 }
 

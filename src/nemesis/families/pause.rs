@@ -10,6 +10,8 @@
 //! the processes of a harness killed mid-pause are resumed by the next run's heal, by
 //! `netsplit heal`, and reported by `netsplit cluster status`, whatever target they ran.
 
+#![warn(missing_docs)]
+
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
@@ -21,13 +23,16 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+/// SIGSTOP the database's processes on some nodes.
 pub const PAUSE: &str = "pause";
+/// SIGCONT the database's processes on every node.
 pub const RESUME: &str = "resume";
 
 /// Which nodes' processes to stop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PauseOpts {
+    /// Which nodes a fault may hit: each fault draws one of these.
     pub targets: Vec<NodeSpec>,
 }
 
@@ -60,7 +65,7 @@ pub fn def() -> FaultDef {
     )
 }
 
-pub struct PauseFault {
+struct PauseFault {
     opts: PauseOpts,
     paused: Mutex<BTreeSet<String>>,
 }
