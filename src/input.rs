@@ -3,8 +3,6 @@
 //! never ends, a directory is no text), it is opened with `O_NONBLOCK` so that checking its
 //! type cannot hang, and at most a stated number of bytes is read.
 
-#![warn(missing_docs)]
-
 use crate::error::bad_input;
 use anyhow::Result;
 use std::fs::File;

@@ -10,6 +10,8 @@
 //! [`registry::Registry`] is where they are registered, and [`cli::main_with`] gives an
 //! application's registry the whole command line.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod db;
 pub mod generator;

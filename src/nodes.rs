@@ -12,8 +12,6 @@
 //! gets the embedded default — the local 5-node cluster `default`, brought up (or reused) here,
 //! which needs root.
 
-#![warn(missing_docs)]
-
 use crate::control::ssh::SshOptions;
 use crate::control::{Node, Remote};
 use crate::error::bad_input;

@@ -21,10 +21,15 @@ pub struct Plan {
     /// The verdict the run must reach to pass (`valid`, `invalid`, `unknown`, `any`; default
     /// `valid`): a positive control expects `invalid` (`crate::report::verdict`).
     pub expect: crate::report::verdict::Expect,
+    /// The database and its options (`target:`).
     pub target: TargetPlan,
+    /// The workload and its checker (`workload:`).
     pub workload: WorkloadPlan,
+    /// The faults and their schedule (`nemesis:`).
     pub nemesis: NemesisPlan,
+    /// Where the test runs: a local cluster or machines over SSH (`nodes:`).
     pub nodes: NodesPlan,
+    /// Concurrency, rate, time limit, seed, repetitions (`run:`).
     pub run: RunPlan,
     /// Where each value came from (file and line), for error messages; not saved.
     #[serde(skip)]
@@ -64,6 +69,7 @@ pub enum Deploy {
 }
 
 impl Deploy {
+    /// The name as written in plans and flags.
     pub fn as_str(self) -> &'static str {
         match self {
             Deploy::Install => "install",
@@ -155,8 +161,11 @@ pub struct NodesPlan {
     pub nodes: Vec<String>,
     /// A file with one node per line.
     pub nodes_file: Option<String>,
+    /// SSH user on the nodes (default root; others use `sudo -n`).
     pub username: String,
+    /// SSH private key file (default: the SSH agent, then ~/.ssh/id_{ed25519,ecdsa,rsa}).
     pub ssh_private_key: Option<String>,
+    /// SSH port for nodes listed without one (default 22).
     pub ssh_port: u16,
     /// Refuse host keys not already in ~/.ssh/known_hosts (`--strict-host-key-checking`).
     pub strict_host_key_checking: bool,
@@ -497,26 +506,38 @@ pub fn value_as_text(v: &Value) -> String {
 /// Command-line overrides (`netsplit test --help`); `None`/empty means "not given".
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--name`.
     pub name: Option<String>,
     /// `--expect valid|invalid|unknown|any`.
     pub expect: Option<crate::report::verdict::Expect>,
+    /// `--target`.
     pub target: Option<String>,
+    /// `--workload`.
     pub workload: Option<String>,
     /// `--nemesis LIST|none`: preset names from `nemeses/` or fault names, comma-separated.
     pub nemesis: Option<String>,
     /// `--cluster`, `--nodes`, `--nodes-file` and the SSH flags: what is given replaces the
     /// plan's.
     pub nodes: crate::nodes::NodeArgs,
+    /// `--concurrency`.
     pub concurrency: Option<usize>,
+    /// `--rate` (total ops per second; 0 unlimited).
     pub rate: Option<f64>,
+    /// `--time-limit` (seconds of the main phase).
     pub time_limit: Option<f64>,
+    /// `--nemesis-interval` (seconds between fault starts and stops).
     pub nemesis_interval: Option<f64>,
     /// `--nemesis-schedule overlap|sequential`.
     pub nemesis_schedule: Option<NemesisSchedule>,
+    /// `--target-opt KEY=VALUE`, in the order given (a later one wins).
     pub target_opts: Vec<(String, String)>,
+    /// `--seed`.
     pub seed: Option<u64>,
+    /// `--store`.
     pub store: Option<String>,
+    /// `--test-count`.
     pub test_count: Option<u32>,
+    /// `--leave-db-running`.
     pub leave_db_running: bool,
     /// `--deploy install|existing`.
     pub deploy: Option<Deploy>,

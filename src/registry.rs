@@ -17,8 +17,6 @@
 //! workload built from its options, the target's definition, the fault names checked — so a
 //! plan that cannot run is refused with one line and exit 254 before anything is touched.
 
-#![warn(missing_docs)]
-
 use crate::db::{self, DbDef};
 use crate::error::bad_input;
 use crate::nemesis::{families, FaultDef};

@@ -4,8 +4,6 @@
 //! `results.json`; the console summary; and the per-run log sink that `tracing` writes
 //! `netsplit.log` through. The store's `index.html` is `netsplit_report::index`'s.
 
-#![warn(missing_docs)]
-
 use crate::checker::Validity;
 use crate::history::{Op, OpType};
 use crate::plan::Plan;

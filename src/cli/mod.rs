@@ -2,8 +2,6 @@
 //! mapping of outcomes to exit codes (0 valid, 1 invalid, 2 unknown, 254 bad input, 255 harness
 //! error). Subcommands return an exit code or an error; [`main`] prints errors on one line.
 
-#![warn(missing_docs)]
-
 /// `println!` that ignores a closed stdout (`netsplit … | head`) instead of panicking.
 macro_rules! say {
     ($($t:tt)*) => {{

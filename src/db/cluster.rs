@@ -31,8 +31,6 @@
 //! its setup and teardown; the waits it needs ([`Attach::attach`]) are this wrapper's
 //! [`Cluster::wait_until`] without a process to watch.
 
-#![warn(missing_docs)]
-
 use super::{daemon, Attach, BoxFuture, Client, Clock, Db, Kill, LogFiles, Pause, Primaries};
 use crate::control::util::{self, Signal};
 use crate::control::{Node, Remote};

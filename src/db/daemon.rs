@@ -4,8 +4,6 @@
 //! something in between. Processes are found by pid file only, never by name: local nodes share
 //! one process table, and `pkill etcd` would hit every node.
 
-#![warn(missing_docs)]
-
 use super::{Kill, Pause};
 use crate::control::util::{self, Signal};
 use crate::control::{Cmd, Remote};

@@ -34,8 +34,6 @@
 //! Every command here reads, signals the one selected process (and, for a tree, its children),
 //! or starts it; values reach the small shell scripts as positional parameters only.
 
-#![warn(missing_docs)]
-
 use super::{
     Attach, BoxFuture, Client, Clock, CommonOpts, Db, Deployment, Kill, LogFiles, Pause, Primaries,
 };

@@ -123,10 +123,15 @@ pub trait Client: Send {
 /// in client-only mode (no SSH, [`Deployment::client_only`]).
 #[derive(Clone)]
 pub struct DbEnv {
+    /// The resolved plan of the run (its `target.opts` are the database's options).
     pub plan: Plan,
+    /// The built workload: its vocabulary and client parameters.
     pub workload: workload::Instance,
+    /// The nodes, in order (n1 first); empty for targets that need none.
     pub nodes: Vec<Node>,
+    /// How to reach `nodes[i]` (SSH or a local namespace); empty in client-only mode.
     pub remotes: Vec<Arc<dyn Remote>>,
+    /// Whether netsplit installs the database or attaches to a deployed one, and how.
     pub deploy: Deployment,
 }
 
@@ -239,7 +244,9 @@ impl CommonOpts {
 /// A client endpoint (`endpoints=`): a host and, when given, a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Host name or address.
     pub host: String,
+    /// Port; `None` means the database's own default.
     pub port: Option<u16>,
 }
 
@@ -671,7 +678,9 @@ pub(crate) fn test_nodes(n: usize) -> Vec<Node> {
 pub enum Faketime {
     /// On local nodes (which share the kernel clock), not on machines.
     Auto,
+    /// Always, on local nodes and machines.
     On,
+    /// Never.
     Off,
 }
 
@@ -738,8 +747,11 @@ type Build = dyn Fn(DbEnv) -> Result<Arc<dyn Db>> + Send + Sync;
 /// vocabularies its clients speak, and its constructor.
 #[derive(Clone)]
 pub struct DbDef {
+    /// The name plans and `--target` use.
     pub name: String,
+    /// One line for `netsplit list`.
     pub about: String,
+    /// Whether it runs on nodes (a local cluster is made when none are given).
     pub needs_nodes: bool,
     /// Without `needs_nodes`: it uses the plan's nodes when some are given (`--cluster`,
     /// `--nodes`), and runs without nodes otherwise (no local cluster is made for it).

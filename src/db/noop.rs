@@ -21,8 +21,6 @@
 //! - `hang_every=N` (TEST ONLY): every N-th operation never completes, to exercise the op
 //!   timeout (`info`, then a new process).
 
-#![warn(missing_docs)]
-
 use super::vocab::{
     key_text, BankOp, CounterOp, MicroOp, MutexOp, Op, QueueOp, RegisterOp, SetOp, UniqueIdsOp,
     Vocabulary,

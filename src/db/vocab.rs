@@ -21,8 +21,6 @@
 //!
 //! docs/adding-a-target.md has the vocabulary table (requests and `ok` responses).
 
-#![warn(missing_docs)]
-
 use super::{BoxFuture, Client, Completion};
 use crate::error::bad_input;
 use serde_json::{json, Value};

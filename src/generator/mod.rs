@@ -31,8 +31,6 @@
 //! assert!(ops.len() > 150 && ops.len() < 250, "{}", ops.len());
 //! ```
 
-#![warn(missing_docs)]
-
 pub use netsplit_check::rng;
 pub mod sim;
 

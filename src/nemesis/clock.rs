@@ -12,8 +12,6 @@
 //! `date`, through a fixed `sh` script that takes the offset as an argument (so no value is ever
 //! spliced into shell text); at the end it sets each clock from the control node's clock.
 
-#![warn(missing_docs)]
-
 use crate::control::{Cmd, Remote, RemoteError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -128,6 +128,7 @@ impl FileCache {
         self.extents.values().map(|v| v.len() as u64).sum()
     }
 
+    /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.extents.is_empty()
     }
@@ -157,15 +158,20 @@ impl FileCache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum IoOp {
+    /// Reads.
     Read,
+    /// Writes.
     Write,
+    /// fsync and fdatasync.
     Fsync,
+    /// Opens.
     Open,
     /// Create, rename, unlink, mkdir, truncate.
     Meta,
 }
 
 impl IoOp {
+    /// Every kind.
     pub const ALL: [IoOp; 5] = [IoOp::Read, IoOp::Write, IoOp::Fsync, IoOp::Open, IoOp::Meta];
 }
 
@@ -177,16 +183,21 @@ pub enum Command {
     /// them.
     Error {
         #[serde(default = "all_ops")]
+        /// The kinds of operation that fail (default all).
         ops: Vec<IoOp>,
         #[serde(default = "one")]
+        /// The share of matching operations that fail (0 to 1, default 1).
         fraction: f64,
         #[serde(default)]
+        /// Only paths containing this (default any).
         path: Option<String>,
     },
     /// Every operation of these kinds waits `delay_ms` first.
     Slow {
+        /// The delay before each operation, in milliseconds.
         delay_ms: u64,
         #[serde(default = "all_ops")]
+        /// The kinds of operation delayed (default all).
         ops: Vec<IoOp>,
     },
     /// Writes that would grow a file, and creates, fail with ENOSPC.
@@ -194,8 +205,10 @@ pub enum Command {
     /// A `fraction` of reads of paths containing `path` come back with one bit flipped.
     Corrupt {
         #[serde(default = "half")]
+        /// The share of matching reads corrupted (0 to 1, default 0.5).
         fraction: f64,
         #[serde(default)]
+        /// Only paths containing this (default any).
         path: Option<String>,
     },
     /// Arms torn writes: the next [`Command::LoseUnsynced`] keeps a prefix of each file's
@@ -204,10 +217,14 @@ pub enum Command {
     /// A crash: every unsynced write is dropped (a torn prefix kept when armed or `torn`).
     LoseUnsynced {
         #[serde(default)]
+        /// Keep a torn prefix of each file's last unsynced write.
         torn: bool,
     },
     /// Ends one fault (`error`, `slow`, `full`, `corrupt`, `torn-write`).
-    End { fault: String },
+    End {
+        /// The fault to end.
+        fault: String,
+    },
     /// Ends every fault (what is held stays held).
     Clear,
     /// Writes everything held to the files beneath and syncs them (an orderly shutdown).
@@ -252,10 +269,13 @@ impl Command {
 pub struct Faults {
     /// (ops, fraction, path filter)
     pub error: Option<(Vec<IoOp>, f64, Option<String>)>,
+    /// (delay, ops)
     pub slow: Option<(Duration, Vec<IoOp>)>,
+    /// Whether writes that grow a file fail with ENOSPC.
     pub full: bool,
     /// (fraction, path filter)
     pub corrupt: Option<(f64, Option<String>)>,
+    /// Whether the next crash keeps a torn prefix of each file's last unsynced write.
     pub torn: bool,
 }
 

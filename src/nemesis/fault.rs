@@ -10,8 +10,6 @@
 //! records both, with the concrete operation and what it did (which nodes, which grudge) in the
 //! completion, so the checkers and the report label fault windows by family name alone.
 
-#![warn(missing_docs)]
-
 use crate::control::{Node, Remote};
 use crate::db::Db;
 use crate::generator::rng::Rng;

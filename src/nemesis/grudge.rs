@@ -6,8 +6,6 @@
 //! Shapes follow Jepsen's `nemesis.combined`: `one`, `majority`, `majorities-ring`, `bridge`,
 //! `minority-third`, `primaries`, plus `asymmetric` (one direction only).
 
-#![warn(missing_docs)]
-
 use super::select::{
     majority_size, minority_size, minority_third_size, primaries_among, random_subset,
 };

@@ -9,8 +9,6 @@
 //! time sync it turned off and that it moved a real clock. A mark is removed by the heal that
 //! undoes it.
 
-#![warn(missing_docs)]
-
 use crate::control::{Cmd, Remote, RemoteError};
 use std::time::Duration;
 

@@ -31,8 +31,6 @@
 //! [`Emulator`] — the per-packet decisions — is pure and seeded; the netlink side is
 //! [`run_helper`].
 
-#![warn(missing_docs)]
-
 use super::packet::{Behaviour, Chance, Delay};
 use crate::control::{util, Cmd, Remote, RemoteError};
 use crate::generator::rng::Rng;

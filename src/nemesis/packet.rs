@@ -16,8 +16,6 @@
 //! The handles are netsplit's signature: heal deletes only a root qdisc with handle [`ROOT`],
 //! on every interface, so it also cleans up after a harness that crashed mid-fault.
 
-#![warn(missing_docs)]
-
 use crate::control::{Cmd, Remote, RemoteError};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;

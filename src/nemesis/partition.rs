@@ -9,8 +9,6 @@
 //! Commands are [`Cmd`] argument vectors run through a [`Remote`]; nothing here builds shell
 //! text.
 
-#![warn(missing_docs)]
-
 use super::grudge::Grudge;
 use crate::control::{Cmd, Remote, RemoteError};
 use std::collections::BTreeMap;

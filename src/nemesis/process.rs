@@ -2,8 +2,6 @@
 //! `/proc/<pid>/stat` on the node for every pid the target's `Pause::pids` gives (processes are
 //! found by the target, by pid file — never by name).
 
-#![warn(missing_docs)]
-
 use crate::control::{Cmd, Remote, RemoteError};
 use std::time::Duration;
 

@@ -4,8 +4,6 @@
 //! `primaries`) plus explicit node names. Pure: the caller supplies the node names, the current
 //! primaries (from the target's probe) and a seeded [`Rng`], so choices replay from the seed.
 
-#![warn(missing_docs)]
-
 use crate::generator::rng::Rng;
 use std::fmt;
 

@@ -20,8 +20,6 @@
 //! (`Db::on_run_dir`). With fewer workers than nodes, the final phase adds a worker per unbound node, so
 //! final reads come from every node.
 
-#![warn(missing_docs)]
-
 pub mod recorder;
 
 pub use recorder::{Recorder, RecorderHandle};

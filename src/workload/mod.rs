@@ -21,8 +21,6 @@
 //! ([`check`]). Checking is a pure function of the workload's options and the history, which is
 //! what lets `netsplit analyze` re-check a stored run.
 
-#![warn(missing_docs)]
-
 pub mod bank;
 pub mod counter;
 pub mod list_append;

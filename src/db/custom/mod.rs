@@ -36,8 +36,6 @@
 //! round-robin and node faults (partitions, packet faults) can run; without, the run is
 //! client-only.
 
-#![warn(missing_docs)]
-
 pub mod protocol;
 
 use super::vocab::{Op, Vocabulary};

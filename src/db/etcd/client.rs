@@ -13,8 +13,6 @@
 //! round trips (read, then a compare-and-put transaction) is one history op, and a lost compare
 //! ends it as `fail`. docs/targets/etcd.md has the table.
 
-#![warn(missing_docs)]
-
 use super::config::{EtcdOpts, ReadMode};
 use crate::db::vocab::{key_text, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp, Vocabulary};
 use crate::db::Completion;

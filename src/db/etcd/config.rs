@@ -28,9 +28,15 @@ pub enum ReadMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Install {
     /// `apt-get install -y` these Debian packages.
-    Debian { packages: Vec<String> },
+    Debian {
+        /// Debian packages to install.
+        packages: Vec<String>,
+    },
     /// Download this etcd release tarball on each node and run the `etcd` inside it.
-    Tarball { url: String },
+    Tarball {
+        /// An http/https URL of an etcd release tarball.
+        url: String,
+    },
 }
 
 /// `--initial-cluster-state`: `new` on a member's first start, `existing` when it restarts over
@@ -38,7 +44,9 @@ pub enum Install {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClusterState {
     #[default]
+    /// A member's first start: the cluster is formed.
     New,
+    /// A restart over the member's own data directory.
     Existing,
 }
 
@@ -56,14 +64,21 @@ pub struct EtcdOpts {
     pub tarball: Option<String>,
     /// The etcd binary on the nodes (for tarball installs: set from the unpacked release).
     pub binary: String,
+    /// The port clients connect to (`--listen-client-urls`).
     pub client_port: u16,
+    /// The port members talk to each other on (`--listen-peer-urls`).
     pub peer_port: u16,
     /// Directories and files relative to each node's workdir.
     pub dir: String,
+    /// etcd's data directory (`--data-dir`), relative to the node's workdir.
     pub data_dir: String,
+    /// etcd's log, relative to the node's workdir.
     pub log_file: String,
+    /// The pid file netsplit writes for it, relative to the node's workdir.
     pub pid_file: String,
+    /// `--heartbeat-interval`, in milliseconds.
     pub heartbeat_ms: u64,
+    /// `--election-timeout`, in milliseconds.
     pub election_ms: u64,
     /// `linearizable` or `serializable` reads.
     pub read: ReadMode,

@@ -8,8 +8,6 @@
 //! thread ([`crate::db::block_on`]), because the [`crate::db::Db`] calls are blocking and may
 //! be made from a thread that belongs to the runner's runtime.
 
-#![warn(missing_docs)]
-
 use super::client::{EtcdClient, EtcdError, Status};
 use super::config::{etcd_args, ClusterState, EtcdOpts, Install};
 use crate::control::util::{self, Daemon};

@@ -15,8 +15,6 @@
 //!   fast shutdown (SIGINT). The postmaster keeps its command line and environment as it was
 //!   started, so `/proc` says how to start it again.
 
-#![warn(missing_docs)]
-
 use super::client::{tables_sql, PgError, Session};
 use super::PgCluster;
 use crate::db::Attach;

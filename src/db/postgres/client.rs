@@ -25,8 +25,6 @@
 //! back (`fail`), while a connection lost, a timeout, or a `FATAL`/`PANIC` report leave it
 //! unknown (`info`). Nothing is retried. docs/targets/postgres.md has the table.
 
-#![warn(missing_docs)]
-
 use super::config::{Isolation, PgOpts, ReadMode, Transfer};
 use super::tls::Tls;
 use crate::db::vocab::{

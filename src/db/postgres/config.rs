@@ -29,16 +29,22 @@ pub const HBA_TEMPLATE: &str = include_str!("../../../targets/postgres/pg_hba.co
 #[serde(rename_all = "snake_case")]
 pub enum SyncCommit {
     #[default]
+    /// A commit returns once its WAL is flushed locally (and, with `replicas=sync`, by a replica).
     On,
+    /// A commit returns before its WAL is flushed: a crash may lose acknowledged commits.
     Off,
+    /// A commit waits for the local flush only, never for a replica.
     Local,
     #[serde(alias = "remote-write")]
+    /// With a synchronous replica: waits until the replica has written the WAL (not flushed).
     RemoteWrite,
     #[serde(alias = "remote-apply")]
+    /// With a synchronous replica: waits until the replica has applied the commit.
     RemoteApply,
 }
 
 impl SyncCommit {
+    /// The value as `postgresql.conf` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             SyncCommit::On => "on",
@@ -63,6 +69,7 @@ pub enum Replicas {
 }
 
 impl Replicas {
+    /// The value as the option spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Replicas::Async => "async",
@@ -119,10 +126,15 @@ impl Isolation {
 /// src/db/postgres/tls.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
+    /// Never TLS.
     Disable,
+    /// TLS when the server offers it, else without; the certificate is not checked.
     Prefer,
+    /// TLS or no connection; the certificate is checked only when `sslrootcert` is given.
     Require,
+    /// TLS, and the certificate must chain to `sslrootcert` (or the system CAs).
     VerifyCa,
+    /// As `verify-ca`, and the certificate must name the host connected to.
     VerifyFull,
 }
 
@@ -194,25 +206,36 @@ pub struct PgOpts {
     pub bin_dir: String,
     /// The OS user that runs the servers.
     pub os_user: String,
+    /// The port PostgreSQL listens on.
     pub port: u16,
     /// Directories and files relative to each node's workdir.
     pub dir: String,
+    /// The data directory (`initdb -D`), relative to the node's workdir.
     pub data_dir: String,
+    /// The `postgresql.conf` netsplit renders, relative to the node's workdir.
     pub conf_file: String,
+    /// The `pg_hba.conf` netsplit renders, relative to the node's workdir.
     pub hba_file: String,
+    /// The password file (`PGPASSFILE`) the replicas use, relative to the node's workdir.
     pub passfile: String,
+    /// The Unix socket directory, relative to the node's workdir.
     pub sockets: String,
+    /// The server's log, relative to the node's workdir.
     pub log_file: String,
+    /// The pid file netsplit keeps for the postmaster, relative to the node's workdir.
     pub pid_file: String,
     /// The database role (the cluster's superuser) and its password (fresh per run unless
     /// given: `super::opts_from_plan`).
     pub user: String,
     #[serde(default)]
+    /// The role's password (fresh per run unless given).
     pub password: String,
     /// A file whose first line is the password.
     #[serde(default)]
     pub password_file: Option<String>,
+    /// The database the workload's schema lives in.
     pub database: String,
+    /// The schema holding the workload's tables (`netsplit_<run id>` on a deployed database).
     pub schema: String,
     /// Whether and how clients use TLS (`disable`, `prefer`, `require`, `verify-ca`,
     /// `verify-full`; see [`SslMode`]).
@@ -250,6 +273,7 @@ pub struct PgOpts {
     )]
     pub connect_timeout: Duration,
     #[serde(rename = "start_timeout_s", deserialize_with = "crate::opts::seconds")]
+    /// How long a node may take to start serving (`start_timeout_s`).
     pub start_timeout: Duration,
     /// Run the servers under libfaketime: `auto` (local nodes), `on`, `off`.
     pub faketime: Faketime,

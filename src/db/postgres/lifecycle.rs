@@ -20,8 +20,6 @@
 //! primaries) are tokio-postgres sessions from the control node, run with
 //! [`crate::db::block_on`] since the [`crate::db::Db`] calls are blocking.
 
-#![warn(missing_docs)]
-
 use super::client::{schema_sql, ClientSettings, ConnSettings, PgClient, PgError, Session};
 use super::config::{pg_hba_conf, pgpass, postgresql_conf, Isolation, PgOpts, Replicas};
 use crate::control::util::{self, Daemon};

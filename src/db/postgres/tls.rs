@@ -14,8 +14,6 @@
 //! - `verify-full`: as `verify-ca`, and the certificate must name the host netsplit connected to
 //!   (its address on local clusters and in nodes files given as addresses).
 
-#![warn(missing_docs)]
-
 use super::config::SslMode;
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use postgres_openssl::MakeTlsConnector;

@@ -12,8 +12,6 @@
 //!   cannot say how it was started: the server itself can (`INFO server`: `executable` and
 //!   `config_file`), and that is how netsplit starts a server it killed.
 
-#![warn(missing_docs)]
-
 use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisCluster as Redis;
 use crate::control::Cmd;

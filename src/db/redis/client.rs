@@ -16,8 +16,6 @@
 //! so a read that errors is always `fail`. Nothing is retried. docs/targets/redis.md has the
 //! table.
 
-#![warn(missing_docs)]
-
 use super::config::{ReadMode, RedisOpts};
 use super::resp::{encode, Conn, Reply, RespError};
 use crate::db::vocab::{key_text, sort_elements, CounterOp, MicroOp, Op, RegisterOp, SetOp};

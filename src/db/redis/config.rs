@@ -45,8 +45,11 @@ pub enum ReadMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fsync {
+    /// fsync after every write to the append-only file, before the reply.
     Always,
+    /// fsync once a second: a crash may lose the last second of acknowledged writes.
     Everysec,
+    /// Never fsync: the kernel writes back when it likes.
     No,
 }
 
@@ -74,13 +77,19 @@ pub struct RedisOpts {
     pub version: String,
     /// Debian packages to install.
     pub packages: Vec<String>,
+    /// The redis-server binary on the nodes.
     pub binary: String,
+    /// The port redis-server listens on.
     pub port: u16,
     /// Directories and files relative to each node's workdir.
     pub dir: String,
+    /// Redis's data directory (`dir`), relative to the node's workdir.
     pub data_dir: String,
+    /// The redis.conf netsplit renders, relative to the node's workdir.
     pub conf_file: String,
+    /// redis-server's log, relative to the node's workdir.
     pub log_file: String,
+    /// redis-server's pid file, relative to the node's workdir.
     pub pid_file: String,
     /// `appendonly yes|no`.
     pub appendonly: bool,
@@ -98,6 +107,7 @@ pub struct RedisOpts {
     )]
     pub connect_timeout: Duration,
     #[serde(rename = "start_timeout_s", deserialize_with = "crate::opts::seconds")]
+    /// How long a node may take to start serving (`start_timeout_s`).
     pub start_timeout: Duration,
     /// Run redis-server under libfaketime: `auto` (local nodes), `on`, `off`.
     pub faketime: Faketime,
@@ -114,8 +124,11 @@ pub struct RedisOpts {
     pub failover_timeout_ms: u64,
     /// Sentinel's directory, config, log and pid file, relative to each node's workdir.
     pub sentinel_dir: String,
+    /// Sentinel's config file, relative to each node's workdir.
     pub sentinel_conf: String,
+    /// Sentinel's log, relative to each node's workdir.
     pub sentinel_log: String,
+    /// Sentinel's pid file, relative to each node's workdir.
     pub sentinel_pid: String,
     /// `sentinels=`: the Sentinels of a deployed Redis, `host[:port]` each, checked by
     /// [`RedisOpts::sentinel_addrs`] (only with `deploy: existing`).

@@ -10,8 +10,6 @@
 //! Probes (PING, INFO) are blocking RESP exchanges from the control node
 //! ([`super::resp::SyncConn`]), since the [`crate::db::Db`] calls that use them are blocking.
 
-#![warn(missing_docs)]
-
 use super::config::{redis_conf, sentinel_conf, RedisOpts};
 use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisClient;

@@ -7,8 +7,6 @@
 //! sent (the command certainly did not run), or after (it may have). The client turns that into
 //! `fail` or `info`; this module never retries.
 
-#![warn(missing_docs)]
-
 use std::fmt;
 use std::io::{Read, Write};
 use std::time::Duration;

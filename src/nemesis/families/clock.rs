@@ -18,8 +18,6 @@
 //! on real clocks), `mode` (`faketime` | `real-clock`; default by node kind). Operations:
 //! `bump-clock`, `strobe-clock`, `drift-clock`, `reset-clock`.
 
-#![warn(missing_docs)]
-
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::clock::{self, ClockMode, ClockState};

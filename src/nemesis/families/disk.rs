@@ -54,6 +54,7 @@ const MARK: &str = "killed";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiskOpts {
+    /// The node choices each start draws from (default one, a minority, a majority, all).
     pub targets: Vec<NodeSpec>,
     /// `error`: which operations fail (read, write, fsync, open, meta).
     pub ops: Option<Vec<crate::nemesis::disk::IoOp>>,
@@ -140,6 +141,7 @@ fn check(name: &str, o: &DiskOpts) -> Result<()> {
     Ok(())
 }
 
+/// One fault of the disk family (`lose-unsynced`, `torn-write`, `error`, `slow`, `full`, `corrupt`), with its options and the nodes it holds.
 pub struct DiskFault {
     name: &'static str,
     opts: DiskOpts,

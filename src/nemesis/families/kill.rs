@@ -11,8 +11,6 @@
 //! by the next run's heal or `netsplit heal` (given that target), and reported by
 //! `netsplit cluster status`.
 
-#![warn(missing_docs)]
-
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};

@@ -7,8 +7,6 @@
 //! `loss`, or full behaviours `{delay: {time_ms: 200}}`) and `targets` (whose outgoing traffic
 //! they hit). Operations: `start-packet {"targets", "behaviour"}`, `stop-packet`.
 
-#![warn(missing_docs)]
-
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};

@@ -8,8 +8,6 @@
 //! leader). Operations: `start-partition {"shape": …}` or `{"grudge": {node: [dropped…]}}`,
 //! `stop-partition`.
 
-#![warn(missing_docs)]
-
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};

@@ -10,8 +10,6 @@
 //! the processes of a harness killed mid-pause are resumed by the next run's heal, by
 //! `netsplit heal`, and reported by `netsplit cluster status`, whatever target they ran.
 
-#![warn(missing_docs)]
-
 use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
