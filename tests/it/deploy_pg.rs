@@ -187,6 +187,29 @@ fn test_existing(store: &Path, extra: &[&str]) -> (Output, Option<PathBuf>) {
     (out, run)
 }
 
+/// A bank run on `appdb` with these `--target-opt`s, which must stop in preflight (exit 254)
+/// with one line on stderr: that line.
+fn refused_in_preflight(store: &Path, opts: &[&str]) -> String {
+    let mut args = vec!["--target-opt", "database=appdb"];
+    for o in opts {
+        args.extend(["--target-opt", o]);
+    }
+    args.extend([
+        "--workload",
+        "bank",
+        "--nemesis",
+        "none",
+        "--time-limit",
+        "3",
+    ]);
+    let (out, _) = test_existing(store, &args);
+    assert_eq!(out.status.code(), Some(254), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line\n{err}");
+    lines[0].to_string()
+}
+
 fn injected(run: &Path, f: &str) -> usize {
     history(run)
         .iter()
@@ -233,32 +256,11 @@ fn postgres_started_by_an_operator_is_tested_in_its_own_schema_and_left_as_it_wa
     let pwfile_opt = format!("password-file={}", pwfile.display());
 
     // A role that may not create a schema: preflight, one line naming the grant, nothing done.
-    let (out, _) = test_existing(
-        &store,
-        &[
-            "--target-opt",
-            "user=readonly",
-            "--target-opt",
-            "password=ropw",
-            "--target-opt",
-            "database=appdb",
-            "--workload",
-            "bank",
-            "--nemesis",
-            "none",
-            "--time-limit",
-            "3",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(254), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line\n{err}");
+    let line = refused_in_preflight(&store, &["user=readonly", "password=ropw"]);
     assert!(
-        lines[0].contains("preflight: n1:")
-            && lines[0].contains("GRANT CREATE ON DATABASE appdb TO readonly"),
-        "{}",
-        lines[0]
+        line.contains("preflight: n1:")
+            && line.contains("GRANT CREATE ON DATABASE appdb TO readonly"),
+        "{line}"
     );
     assert_eq!(
         (0..2).map(|i| pg.postmasters(i)).collect::<Vec<_>>(),
@@ -267,33 +269,10 @@ fn postgres_started_by_an_operator_is_tested_in_its_own_schema_and_left_as_it_wa
 
     // The role `app` may connect over TLS only (`hostnossl … reject`): without TLS the
     // preflight stops with one line naming the node and the server's refusal.
-    let (out, _) = test_existing(
-        &store,
-        &[
-            "--target-opt",
-            "user=app",
-            "--target-opt",
-            &pwfile_opt,
-            "--target-opt",
-            "database=appdb",
-            "--target-opt",
-            "sslmode=disable",
-            "--workload",
-            "bank",
-            "--nemesis",
-            "none",
-            "--time-limit",
-            "3",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(254), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line\n{err}");
+    let line = refused_in_preflight(&store, &["user=app", &pwfile_opt, "sslmode=disable"]);
     assert!(
-        lines[0].contains("n1") && lines[0].contains("no encryption"),
-        "{}",
-        lines[0]
+        line.contains("n1") && line.contains("no encryption"),
+        "{line}"
     );
 
     // Serializable read-then-write transfers, reads from the replica, under partitions, kills
