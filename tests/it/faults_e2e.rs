@@ -127,7 +127,9 @@ fn stale_reads_under_partitions_with_serializable_reads_are_found() {
                 && o.get("error").is_none_or(Value::is_null)
         })
         .count();
-    assert!(installed >= 2, "partitions installed: {installed}");
+    // At least one: a `primaries` partition drawn while etcd has no leader is skipped (nothing
+    // to aim at), so a 20 s run may install only one; the stale reads above are the finding.
+    assert!(installed >= 1, "partitions installed: {installed}");
     eprintln!(
         "faults_e2e: {} stale-read key(s) found, {installed} partitions",
         failures.len()
