@@ -24,6 +24,17 @@ use crate::plan::Plan;
 use crate::workload::{self, Instance, WorkloadArgs, WorkloadDef};
 use anyhow::Result;
 
+/// The built-in databases this build left out: each is a cargo feature of the same name
+/// (Cargo.toml, `[features]`).
+const LEFT_OUT: &[&str] = &[
+    #[cfg(not(feature = "etcd"))]
+    "etcd",
+    #[cfg(not(feature = "redis"))]
+    "redis",
+    #[cfg(not(feature = "postgres"))]
+    "postgres",
+];
+
 /// Everything netsplit can run: workloads, targets and fault families, by name.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -47,12 +58,20 @@ impl Registry {
             .workload(WorkloadDef::of::<workload::bank::Bank>())
             .workload(WorkloadDef::of::<workload::list_append::ListAppend>())
             .workload(WorkloadDef::of::<workload::rw_register::RwRegister>())
-            .db(DbDef::of::<db::noop::Noop>())
-            .db(DbDef::of::<db::etcd::Etcd>())
-            .db(DbDef::of::<db::redis::Redis>())
-            .db(DbDef::of::<db::postgres::Postgres>())
-            .db(DbDef::of::<db::custom::Custom>())
-            .db(db::noop::liar());
+            .db(DbDef::of::<db::noop::Noop>());
+        #[cfg(feature = "etcd")]
+        {
+            r = r.db(DbDef::of::<db::etcd::Etcd>());
+        }
+        #[cfg(feature = "redis")]
+        {
+            r = r.db(DbDef::of::<db::redis::Redis>());
+        }
+        #[cfg(feature = "postgres")]
+        {
+            r = r.db(DbDef::of::<db::postgres::Postgres>());
+        }
+        r = r.db(DbDef::of::<db::custom::Custom>()).db(db::noop::liar());
         for f in families::builtin() {
             r = r.fault(f);
         }
@@ -109,9 +128,17 @@ impl Registry {
             })
     }
 
-    /// The target of that name, or bad input listing the known ones.
+    /// The target of that name, or bad input listing the known ones (or naming the cargo
+    /// feature that would build a database this build left out).
     pub fn find_db(&self, name: &str) -> Result<&DbDef> {
         self.targets.iter().find(|d| d.name == name).ok_or_else(|| {
+            if LEFT_OUT.contains(&name) {
+                return bad_input(format!(
+                    "target {name:?} is not in this build of netsplit: it was built without \
+                     the cargo feature `{name}` (known: {})",
+                    names(self.targets.iter().map(|d| &d.name))
+                ));
+            }
             bad_input(format!(
                 "unknown target {name:?} (known: {})",
                 names(self.targets.iter().map(|d| &d.name))
@@ -254,7 +281,34 @@ mod tests {
         assert!(e.to_string().contains("meteor"), "{e}");
     }
 
+    /// A build without a database's feature (`.ci/run` compiles one with none) refuses a plan
+    /// naming it in one line that says which feature would build it.
     #[test]
+    #[cfg(not(all(feature = "etcd", feature = "redis", feature = "postgres")))]
+    fn a_database_left_out_of_the_build_is_refused_naming_its_feature() {
+        let r = Registry::builtin();
+        assert!(!LEFT_OUT.is_empty());
+        for name in LEFT_OUT {
+            let e = r.prepare(&plan(name, "register")).err().unwrap();
+            assert!(
+                e.to_string()
+                    .contains(&format!("built without the cargo feature `{name}`")),
+                "{e}"
+            );
+            assert_eq!(crate::error::exit_code_for(&e), 254);
+            assert!(r.find_db(name).is_err());
+        }
+        assert!(r.prepare(&plan("noop", "register")).is_ok());
+        assert!(r
+            .find_db("nosuch")
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("unknown target"));
+    }
+
+    #[test]
+    #[cfg(feature = "redis")]
     fn a_target_that_does_not_speak_the_workload_is_refused() {
         let r = Registry::builtin();
         let e = r.prepare(&plan("redis", "bank")).err().unwrap();
@@ -269,6 +323,7 @@ mod tests {
     /// A workload written later (here in YAML) that sends the register vocabulary runs on every
     /// target that speaks it — no target names it — and each target's client takes it typed.
     #[test]
+    #[cfg(all(feature = "etcd", feature = "redis", feature = "postgres"))]
     fn a_new_workload_of_a_known_vocabulary_runs_on_every_target_that_speaks_it() {
         use crate::db::postgres::{ClientSettings, PgClient, PgOpts};
         use crate::db::vocab::Vocabulary;

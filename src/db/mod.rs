@@ -37,10 +37,13 @@ pub mod cluster;
 pub mod custom;
 pub mod daemon;
 pub mod disk;
+#[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod existing;
 pub mod noop;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod vocab;
 
@@ -659,7 +662,7 @@ pub fn check_client_options(
 
 /// Nodes `n1`…`nN` at `10.77.0.11`… with workdirs under `/var/lib/netsplit/c/`, for the
 /// databases' unit tests of what each node gets.
-#[cfg(test)]
+#[cfg(all(test, any(feature = "etcd", feature = "redis", feature = "postgres")))]
 pub(crate) fn test_nodes(n: usize) -> Vec<Node> {
     (1..=n)
         .map(|i| Node {

@@ -2,7 +2,7 @@
 //! HTTP client, no SSH library and no database driver, so another project can use it from its
 //! tests; the report crate on no SSH library and no database driver; and no crate depends on
 //! one at its level or above (`netsplit-check` ← `netsplit-control`, `netsplit-report` ←
-//! `netsplit`), read from `cargo metadata`.
+//! `netsplit`), read from `cargo metadata`; and each database is a cargo feature of its own.
 
 use std::process::Command;
 
@@ -215,4 +215,71 @@ fn the_layering_rules_see_a_forbidden_crate_and_an_upward_dependency() {
             .any(|l| l.starts_with("netsplit-check depends on ssh2")),
         "{v:?}"
     );
+}
+
+/// The crates `netsplit` depends on with these cargo features (and no default ones).
+fn tree_with(features: &str) -> Vec<String> {
+    let mut args = vec![
+        "tree",
+        "--offline",
+        "--locked",
+        "-p",
+        "netsplit",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--no-default-features",
+    ];
+    if !features.is_empty() {
+        args.extend(["--features", features]);
+    }
+    let out = Command::new(env!("CARGO"))
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// One cargo feature per database (Cargo.toml, `[features]`): an application embedding netsplit
+/// without `postgres` compiles no PostgreSQL driver and no OpenSSL bindings for it, without
+/// `etcd` no HTTP client; each feature brings exactly its own.
+#[test]
+fn each_database_is_a_feature_and_leaving_one_out_leaves_its_crates_out() {
+    let own: &[(&str, &[&str])] = &[
+        ("postgres", &["tokio-postgres", "postgres-openssl"]),
+        ("etcd", &["reqwest"]),
+    ];
+    let none = tree_with("");
+    assert!(none.iter().any(|c| c == "netsplit"), "{none:?}");
+    for (feature, crates) in own {
+        let with = tree_with(feature);
+        for c in *crates {
+            assert!(
+                !none.iter().any(|n| n == c),
+                "netsplit without features depends on {c}"
+            );
+            assert!(
+                with.iter().any(|n| n == c),
+                "the feature {feature} brings {c}: {with:?}"
+            );
+        }
+        for (other, theirs) in own.iter().filter(|(o, _)| o != feature) {
+            for c in *theirs {
+                assert!(
+                    !with.iter().any(|n| n == c),
+                    "the feature {feature} brings {other}'s {c}"
+                );
+            }
+        }
+    }
 }
