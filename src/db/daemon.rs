@@ -79,19 +79,12 @@ impl<T: PidFileProcesses> Pause for T {
 /// the pid file so that a recycled pid can never be mistaken for it. No process: nothing to do.
 pub fn kill(r: &dyn Remote, pid_file: &str, what: &str) -> Result<()> {
     const KILL: &str = r#"p=$(cat "$1" 2>/dev/null); [ -n "$p" ] || exit 0
-gone() { ! kill -0 "$p" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" = Z ]; }
-gone && { rm -f "$1"; exit 0; }
+gone "$p" && { rm -f "$1"; exit 0; }
 kill -KILL "$p"
-i=0; while ! gone && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done
-gone || { echo "pid $p survived SIGKILL for 30s" >&2; exit 1; }
+await_gone "$p"
 rm -f "$1""#;
-    r.exec_ok(
-        &Cmd::new("sh")
-            .args(["-c", KILL, "sh", pid_file])
-            .sudo()
-            .timeout(Duration::from_secs(60)),
-    )
-    .with_context(|| format!("killing {what} on {}", r.node().name))?;
+    r.exec_ok(&util::process_script(KILL, &[pid_file]).timeout(Duration::from_secs(60)))
+        .with_context(|| format!("killing {what} on {}", r.node().name))?;
     Ok(())
 }
 

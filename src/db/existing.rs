@@ -362,9 +362,9 @@ echo "environ $(base64 -w0 < "/proc/$p/environ")"
 /// second) to pid `$1` and waits until it is gone (or a zombie). With `$4` = `1` the process is
 /// the parent of a tree (PostgreSQL): a paused tree is continued before the graceful signal,
 /// and the kill stops the parent first (it can then start no new child) and kills it with
-/// every child, waiting for all. Nothing to do when it is already gone.
+/// every child, waiting for all. Nothing to do when it is already gone. Run after
+/// `util::PROCESS_SH` (`gone`, `await_gone`).
 pub const SIGNAL: &str = r#"p=$1 sig=$2 grace=$3 tree=$4
-gone() { ! kill -0 "$1" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; }
 kids() { [ "$tree" = 1 ] && ps -o pid= --ppid "$p" 2>/dev/null; }
 gone "$p" && exit 0
 if [ "$sig" != KILL ]; then
@@ -375,10 +375,7 @@ fi
 gone "$p" || kill -STOP "$p" 2>/dev/null
 all="$p $(kids)"
 kill -KILL $all 2>/dev/null
-for q in $all; do
-  i=0; while ! gone "$q" && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done
-  gone "$q" || { echo "pid $q survived SIGKILL for 30s" >&2; exit 1; }
-done"#;
+for q in $all; do await_gone "$q"; done"#;
 
 /// Acts on process `$1` and its children (a process tree, PostgreSQL's): `$2` `STOP` (the
 /// parent first, so it starts no new child; exit 3 when the parent is gone), `CONT` (the
@@ -676,8 +673,11 @@ impl Attached {
         let tree = if a.process_tree() { "1" } else { "0" };
         self.remote(i)?
             .exec_ok(
-                &sh(SIGNAL, &[&pid.to_string(), sig, &tenths, tree])
-                    .timeout(self.stop_grace + Duration::from_secs(60)),
+                &crate::control::util::process_script(
+                    SIGNAL,
+                    &[&pid.to_string(), sig, &tenths, tree],
+                )
+                .timeout(self.stop_grace + Duration::from_secs(60)),
             )
             .map_err(anyhow::Error::new)
             .with_context(|| format!("sending SIG{sig} to {} (pid {pid})", self.what()))?;
@@ -1328,7 +1328,7 @@ mod tests {
             } else if a[0] == "rm" {
                 files.remove(&a[3]);
                 format!("rm {}", a[3])
-            } else if a[0] == "sh" && a[2] == SIGNAL {
+            } else if a[0] == "sh" && a[2].ends_with(SIGNAL) {
                 format!("signal {} {}", a[4], a[5])
             } else {
                 match (a[0].as_str(), a.get(1).map(String::as_str)) {

@@ -1058,3 +1058,77 @@ fn show_out(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Disk faults on nodes reached over SSH as machines (docs/faults.md, "Real nodes"): given the
+/// local cluster's addresses and key with `--nodes`, netsplit treats them as machines — it
+/// uploads its own binary to each node's directory, runs the fault file system from that copy
+/// under etcd's data, crashes etcd dropping what was not synced, and unmounts at the end.
+#[test]
+fn e2e_disk_faults_on_nodes_reached_over_ssh_run_an_uploaded_netsplit_and_leave_no_mount() {
+    let test =
+        "e2e_disk_faults_on_nodes_reached_over_ssh_run_an_uploaded_netsplit_and_leave_no_mount";
+    let Some(info) = local_cluster(test) else {
+        return;
+    };
+    let _g = cluster_lock();
+    let store = tmp_dir("etcd-e2e", "ssh-disk");
+    // Host keys go to this run's own ~/.ssh/known_hosts, not root's.
+    let home = tmp_dir("etcd-e2e", "ssh-disk-home");
+    let addrs: Vec<&str> = info.nodes.iter().map(|n| n.address.as_str()).collect();
+    let uploaded = |a: &str| PathBuf::from(format!("/var/lib/netsplit/{a}/netsplit/bin/netsplit"));
+    for a in &addrs {
+        let _ = std::fs::remove_file(uploaded(a));
+    }
+    let out = std::process::Command::new(crate::support::bin())
+        .env("HOME", &home)
+        .args(["test", "--nodes", &addrs.join(",")])
+        .arg("--ssh-private-key")
+        .arg(&info.private_key)
+        .args(["--target", "etcd", "--workload", "set"])
+        .args(["--nemesis", "lose-unsynced", "--nemesis-interval", "3"])
+        .args(["--time-limit", "12", "--concurrency", "6"])
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("running netsplit test");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "expected VALID\n{}",
+        crate::support::show(&out)
+    );
+    let run = crate::support::latest(&store).expect("a run");
+    let ops = crate::support::history(&run);
+    let crashes = ops
+        .iter()
+        .filter(|o| o["f"] == "start-lose-unsynced" && o["value"]["lost"].is_object())
+        .count();
+    assert!(crashes > 0, "a crash dropped unsynced writes");
+    let me = std::fs::metadata(crate::support::bin()).unwrap().len();
+    for a in &addrs {
+        let copy = std::fs::metadata(uploaded(a))
+            .unwrap_or_else(|e| panic!("no netsplit uploaded to {a}: {e}"));
+        assert_eq!(copy.len(), me, "{a}: the uploaded copy is this netsplit");
+    }
+    // No fault file system left in any node's mount table (each node's sshd's namespace).
+    let out = crate::support::netsplit(&[
+        "exec",
+        "--cluster",
+        CLUSTER,
+        "--",
+        "sh",
+        "-c",
+        "grep -c netsplit-diskfs /proc/self/mountinfo || true",
+    ]);
+    let text = show_out(&out);
+    assert_eq!(
+        text.lines().filter(|l| l.trim().ends_with(": 0")).count(),
+        addrs.len(),
+        "a fault file system left mounted:\n{text}"
+    );
+    eprintln!(
+        "etcd over SSH: {crashes} crashes on the uploaded fault file system, VALID, no mount left"
+    );
+    let _ = std::fs::remove_dir_all(&store);
+    let _ = std::fs::remove_dir_all(&home);
+}

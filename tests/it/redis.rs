@@ -12,7 +12,7 @@
 //! print a loud SKIP. They take a lock and run one at a time, and every run tears Redis down
 //! again, so no redis-server outlives a test.
 
-use crate::support::{is_root, proc_state, results, show, skip, tmp_dir};
+use crate::support::{assert_lost_adds, is_root, proc_state, results, show, skip, tmp_dir};
 use netsplit::control::Node;
 use netsplit::db::redis::client::RedisClient;
 use netsplit::db::redis::{redis_conf, Redis, RedisOpts};
@@ -627,24 +627,7 @@ fn e2e_set_with_an_unpersisted_primary_under_kills_loses_acknowledged_adds() {
     // primary, which makes the loss certain (plans/redis-unpersisted-primary-kill.yaml).
     let plan = plan_file("redis-unpersisted-primary-kill.yaml");
     let (out, run) = run_test("kill", &["--plan", &plan]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected INVALID\n{}",
-        show(&out)
-    );
-    let set = &results(&run)["checkers"]["set"];
-    assert_eq!(set["valid"], Value::Bool(false), "{set}");
-    assert!(
-        set["lost_count"].as_u64().unwrap_or(0) > 0,
-        "lost elements: {set}"
-    );
-    assert!(!set["lost"].as_array().unwrap().is_empty(), "{set}");
-    eprintln!(
-        "redis: kills of an unpersisted primary found INVALID: \
-         lost_count {} of {} acknowledged, e.g. {}",
-        set["lost_count"], set["acknowledged_count"], set["lost"]
-    );
+    assert_lost_adds(&out, &run, "redis: kills of an unpersisted primary");
     crate::support::remove_tmp_dirs("redis-e2e", "kill");
 }
 
@@ -667,30 +650,13 @@ fn e2e_sentinel_failover_under_long_partitions_loses_acknowledged_adds_and_short
     // failover, and so the loss, certain (10 of 10 runs, docs/ci.md).
     let plan = plan_file("redis-sentinel-failover-loses-writes.yaml");
     let (out, run) = run_test("sentinel-long", &["--plan", &plan]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected INVALID\n{}",
-        show(&out)
-    );
-    let set = &results(&run)["checkers"]["set"];
-    assert_eq!(set["valid"], Value::Bool(false), "{set}");
-    assert!(
-        set["lost_count"].as_u64().unwrap_or(0) > 0,
-        "lost elements: {set}"
-    );
-    assert!(!set["lost"].as_array().unwrap().is_empty(), "named: {set}");
+    assert_lost_adds(&out, &run, "redis: Sentinel failover");
     // A failover happened: some Sentinel log says it promoted a replica.
     let promoted = ["n1", "n2", "n3"].iter().any(|n| {
         std::fs::read_to_string(run.join("nodes").join(n).join("sentinel.log"))
             .is_ok_and(|l| l.contains("+switch-master"))
     });
     assert!(promoted, "a Sentinel logged +switch-master");
-    eprintln!(
-        "redis: Sentinel failover found INVALID: lost_count {} of {} \
-         acknowledged, e.g. {}",
-        set["lost_count"], set["acknowledged_count"], set["lost"]
-    );
     crate::support::remove_tmp_dirs("redis-e2e", "sentinel-long");
 
     // Partitions of 2 s against down-after-ms 8 s: no failover, nothing lost.
@@ -737,26 +703,10 @@ fn e2e_crashes_that_lose_unsynced_writes_lose_adds_with_appendfsync_no_and_none_
     // (plans/redis-appendfsync-no-lose-unsynced.yaml).
     let plan = plan_file("redis-appendfsync-no-lose-unsynced.yaml");
     let (out, run) = run_test("fsync-no", &["--plan", &plan]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected INVALID\n{}",
-        show(&out)
-    );
-    let set = &results(&run)["checkers"]["set"];
-    assert_eq!(set["valid"], Value::Bool(false), "{set}");
-    assert!(
-        set["lost_count"].as_u64().unwrap_or(0) > 0,
-        "lost elements: {set}"
-    );
-    assert!(!set["lost"].as_array().unwrap().is_empty(), "named: {set}");
+    assert_lost_adds(&out, &run, "redis appendfsync=no: lose-unsynced");
     let (crashes, bytes) = lost_bytes(&run);
     assert!(crashes > 0 && bytes > 0, "{crashes} crashes, {bytes} bytes");
-    eprintln!(
-        "redis appendfsync=no: lose-unsynced found INVALID: lost_count {} of {} acknowledged, \
-         e.g. {}; {crashes} crashes dropped {bytes} unsynced bytes",
-        set["lost_count"], set["acknowledged_count"], set["lost"]
-    );
+    eprintln!("redis appendfsync=no: {crashes} crashes dropped {bytes} unsynced bytes");
     crate::support::remove_tmp_dirs("redis-e2e", "fsync-no");
 
     // A negative control: `appendfsync always` syncs before it replies, so nothing

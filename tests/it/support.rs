@@ -229,3 +229,30 @@ pub fn db_on_cluster<T: netsplit::db::DbType>(
         .build_db_as::<T>(&plan, resolved.nodes, remotes)
         .unwrap_or_else(|e| panic!("{} target: {e:#}", T::NAME))
 }
+
+/// A set run that must have lost acknowledged adds: exit 1 (INVALID), the set checker invalid
+/// with the lost elements counted and named. Returns the set checker's result, after printing
+/// `what` with how many of how many were lost.
+pub fn assert_lost_adds(out: &Output, run: &Path, what: &str) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what}: expected INVALID\n{}",
+        show(out)
+    );
+    let set = results(run)["checkers"]["set"].clone();
+    assert_eq!(set["valid"], Value::Bool(false), "{what}: {set}");
+    assert!(
+        set["lost_count"].as_u64().unwrap_or(0) > 0,
+        "{what}: lost elements: {set}"
+    );
+    assert!(
+        set["lost"].as_array().is_some_and(|l| !l.is_empty()),
+        "{what}: lost elements named: {set}"
+    );
+    eprintln!(
+        "{what} found INVALID: lost_count {} of {} acknowledged, e.g. {}",
+        set["lost_count"], set["acknowledged_count"], set["lost"]
+    );
+    set
+}

@@ -25,6 +25,19 @@ fn err(r: &dyn Remote, msg: impl Into<String>) -> RemoteError {
     }
 }
 
+/// Shell functions for every script that signals a process and waits for it to end: `gone P`
+/// is true when process P no longer runs or is a zombie (its state is read past the `(comm)`
+/// field of `/proc/P/stat`, which may hold spaces); `await_gone P` waits up to 30 s for it and
+/// otherwise ends the script with exit 1, naming P. [`process_script`] puts them before a body.
+pub const PROCESS_SH: &str = r#"gone() { ! kill -0 "$1" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; }
+await_gone() { _w=0; while ! gone "$1" && [ "$_w" -lt 600 ]; do sleep 0.05; _w=$((_w+1)); done; gone "$1" || { echo "pid $1 survived SIGKILL for 30s" >&2; exit 1; }; }
+"#;
+
+/// [`script`] of `body` with the [`PROCESS_SH`] functions defined before it.
+pub fn process_script(body: &str, args: &[&str]) -> Cmd {
+    script(&format!("{PROCESS_SH}{body}"), args)
+}
+
 /// A `sh -c SCRIPT sh ARGS…` command: the script is a constant, values are positional.
 pub fn script(text: &str, args: &[&str]) -> Cmd {
     Cmd::new("sh")
@@ -289,16 +302,15 @@ kill -s "$2" "$p""#;
 /// running.
 pub fn stop_daemon(r: &dyn Remote, pidfile: &str, grace: Duration) -> Result<bool, RemoteError> {
     const STOP: &str = r#"p=$(cat "$1" 2>/dev/null); [ -n "$p" ] || { rm -f "$1"; exit 3; }
-gone() { ! kill -0 "$p" 2>/dev/null || [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" = Z ]; }
-if gone; then rm -f "$1"; exit 3; fi
+if gone "$p"; then rm -f "$1"; exit 3; fi
 kill -TERM "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null
-i=0; while ! gone && [ "$i" -lt "$2" ]; do sleep 0.1; i=$((i+1)); done
-if ! gone; then kill -KILL "$p" 2>/dev/null; i=0; while ! gone && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done; fi
-gone || { echo "pid $p survived SIGKILL for 30s" >&2; exit 1; }
+i=0; while ! gone "$p" && [ "$i" -lt "$2" ]; do sleep 0.1; i=$((i+1)); done
+gone "$p" || kill -KILL "$p" 2>/dev/null
+await_gone "$p"
 rm -f "$1""#;
     let tenths = (grace.as_millis() / 100).max(1).to_string();
     let t = grace + Duration::from_secs(60);
-    let out = r.exec(&script(STOP, &[pidfile, &tenths]).timeout(t))?;
+    let out = r.exec(&process_script(STOP, &[pidfile, &tenths]).timeout(t))?;
     match out.status {
         0 => Ok(true),
         3 => Ok(false),

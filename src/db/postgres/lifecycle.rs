@@ -35,11 +35,9 @@ use std::time::Duration;
 /// preloads).
 pub const FAKETIME_PACKAGE: &str = "libfaketime";
 
-/// Shell functions shared by the process-tree scripts: `$p` is the postmaster's pid from the
-/// pid file `$1`; `kids` lists its children; `gone P` is true when P no longer runs (or is a
-/// zombie).
+/// What the process-tree scripts share, after `util::PROCESS_SH` (`gone`, `await_gone`): `$p`
+/// is the postmaster's pid from the pid file `$1`; `kids` lists its children.
 const TREE_PRELUDE: &str = r#"p=$(cat "$1" 2>/dev/null)
-gone() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 kids() { ps -o pid= --ppid "$p" 2>/dev/null; }
 "#;
 
@@ -50,11 +48,7 @@ if gone "$p"; then rm -f "$1"; exit 0; fi
 kill -STOP "$p" 2>/dev/null
 all="$p $(kids)"
 kill -KILL $all 2>/dev/null
-i=0
-for q in $all; do
-  while ! gone "$q" && [ "$i" -lt 600 ]; do sleep 0.05; i=$((i+1)); done
-  gone "$q" || { echo "pid $q survived SIGKILL for 30s" >&2; exit 1; }
-done
+for q in $all; do await_gone "$q"; done
 rm -f "$1""#;
 
 /// Fast shutdown: SIGCONT the tree (a paused server must hear it), SIGINT the postmaster, wait
@@ -502,7 +496,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         let text = format!("{TREE_PRELUDE}{body}");
         let mut args = vec![pidfile.as_str()];
         args.extend_from_slice(extra);
-        Ok(self.remotes[i].exec(&util::script(&text, &args).timeout(t))?)
+        Ok(self.remotes[i].exec(&util::process_script(&text, &args).timeout(t))?)
     }
 
     /// SIGKILLs node `i`'s postmaster and every child, and waits until all are gone.
