@@ -56,7 +56,16 @@ fn memcached_is_valid_without_faults_and_loses_everything_when_killed() {
 
     // Killed, the counter starts again from nothing: reads below what was acknowledged, named
     // by index with the bounds they broke.
-    let faulted = ["--nemesis", "kill", "--nemesis-interval", "1.5"];
+    // `--expect invalid`: the console says PASS for the loss it must find (the exit code stays
+    // the verdict's).
+    let faulted = [
+        "--nemesis",
+        "kill",
+        "--nemesis-interval",
+        "1.5",
+        "--expect",
+        "invalid",
+    ];
     let mut args = vec!["--workload", "counter", "--time-limit", "6"];
     args.extend(faulted);
     let (code, r) = run("counter-kill", &args);
