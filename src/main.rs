@@ -4,7 +4,7 @@
 fn main() -> std::process::ExitCode {
     // SIGPIPE stays ignored (Rust's default): a custom client program that exits before
     // reading its request must make that write fail with EPIPE — an `info` op and a fresh
-    // client (src/db/custom/mod.rs) — not kill netsplit mid-run with faults in force. Output
+    // client (crates/netsplit-db/src/custom/mod.rs) — not kill netsplit mid-run with faults in force. Output
     // to a closed stdout (`netsplit check … | head`) is dropped by the `say!` macro
     // (src/cli/mod.rs) instead of panicking.
     std::process::ExitCode::from(netsplit::cli::main())

@@ -12,6 +12,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use netsplit_db::plan::{value_as_text, Deploy, TargetPlan};
+
 /// A complete test plan.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -34,61 +36,6 @@ pub struct Plan {
     /// Where each value came from (file and line), for error messages; not saved.
     #[serde(skip)]
     pub origins: crate::opts::Origins,
-}
-
-/// The database under test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TargetPlan {
-    /// Registered target name (`netsplit test --target`), e.g. `etcd`, `noop`.
-    pub name: String,
-    /// Version to install, when the target supports choosing one.
-    pub version: Option<String>,
-    /// Where to fetch an install tarball from instead of the distribution's packages.
-    pub install_url: Option<String>,
-    /// `install` (default): netsplit installs, configures, starts and tears down its own copy;
-    /// `existing`: the database is already deployed, netsplit only drives it
-    /// (docs/deployed-databases.md).
-    pub deploy: Deploy,
-    /// Db-specific options (`--target-opt K=V`), e.g. `read: serializable`; and the
-    /// options every target has (`service`, `process`, `pidfile`, `start`, `endpoints`;
-    /// `crate::db::CommonOpts`).
-    pub opts: BTreeMap<String, Value>,
-}
-
-/// How the database under test gets onto the nodes (`target.deploy`, `--deploy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Deploy {
-    /// netsplit installs, configures, wipes, starts and tears down its own copy.
-    #[default]
-    Install,
-    /// The database already runs (deployed by the user): no install, config, wipe or
-    /// teardown; netsplit only stops what it pauses or kills, and resumes or starts it again.
-    Existing,
-}
-
-impl Deploy {
-    /// The name as written in plans and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Deploy::Install => "install",
-            Deploy::Existing => "existing",
-        }
-    }
-}
-
-impl std::str::FromStr for Deploy {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "install" => Ok(Deploy::Install),
-            "existing" => Ok(Deploy::Existing),
-            _ => Err(format!(
-                "unknown deploy mode {s:?} (expected install or existing)"
-            )),
-        }
-    }
 }
 
 /// The client workload: its name, and its own options (typed by the workload itself —
@@ -202,18 +149,6 @@ pub struct RunPlan {
     pub final_time_limit: f64,
 }
 
-impl Default for TargetPlan {
-    fn default() -> Self {
-        TargetPlan {
-            name: "etcd".into(),
-            version: None,
-            install_url: None,
-            deploy: Deploy::Install,
-            opts: BTreeMap::new(),
-        }
-    }
-}
-
 impl Default for WorkloadPlan {
     fn default() -> Self {
         WorkloadPlan {
@@ -280,6 +215,26 @@ impl Plan {
     /// The seed (resolved plans always have one).
     pub fn seed(&self) -> u64 {
         self.run.seed.unwrap_or(0)
+    }
+
+    /// Whether the nodes are local namespace nodes (a named or the default local cluster):
+    /// they share this machine's kernel clock and filesystem.
+    pub fn local_nodes(&self) -> bool {
+        self.nodes.cluster.is_some()
+            || (self.nodes.nodes.is_empty() && self.nodes.nodes_file.is_none())
+    }
+
+    /// What the database of the run reads of the plan.
+    pub fn for_db(&self) -> netsplit_db::DbPlan {
+        let disk = &crate::nemesis::families::disk::FAULTS;
+        netsplit_db::DbPlan {
+            target: self.target.clone(),
+            origins: self.origins.clone(),
+            seed: self.seed(),
+            local_nodes: self.local_nodes(),
+            leave_data: self.run.leave_data,
+            disk_faults: self.nemesis.faults.iter().any(|f| disk.contains(&f.trim())),
+        }
     }
 
     /// The plan as YAML (what `plan.yaml` holds).
@@ -492,14 +447,6 @@ fn plain_yaml_limit(msg: &str) -> String {
         what.to_string()
     } else {
         format!("{head}: {what}")
-    }
-}
-
-/// A JSON value as plain text: strings unquoted, everything else as JSON.
-pub fn value_as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -946,7 +893,7 @@ pub fn resolve_text(file: Option<(String, String)>, ov: &Overrides) -> Result<Pl
 
 /// The form of a target option's key that targets see: `read-mode`, `read_mode` and
 /// `READ_MODE` are one option (a custom client gets each as `NETSPLIT_OPT_READ_MODE`,
-/// src/db/custom/mod.rs), so a plan must not give two of them — one would silently win.
+/// crates/netsplit-db/src/custom/mod.rs), so a plan must not give two of them — one would silently win.
 pub fn option_key_form(key: &str) -> String {
     key.chars()
         .map(|c| {

@@ -174,9 +174,9 @@ impl Registry {
         nodes: Vec<crate::control::Node>,
         remotes: Vec<std::sync::Arc<dyn crate::control::Remote>>,
     ) -> Result<T> {
-        let workload = self.build_workload(plan)?;
-        let deploy = db::Deployment::from_plan(plan, false, false)?;
-        let mut plan = plan.clone();
+        let workload = self.build_workload(plan)?.for_db();
+        let mut plan = plan.for_db();
+        let deploy = db::Deployment::from_plan(&plan, false, false)?;
         plan.target.opts = db::CommonOpts::strip(&plan.target.opts);
         let opts = T::options(&plan)?;
         T::build(

@@ -58,13 +58,13 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
     }
     let plan = &prepared.plan;
     let (nodes, remotes) = crate::nodes::resolve_plan(plan, true)?;
-    let local = crate::runner::local_nodes(plan);
+    let local = plan.local_nodes();
     let target = prepared.target.build(DbEnv {
-        plan: plan.clone(),
-        workload: prepared.workload.clone(),
+        plan: plan.for_db(),
+        workload: prepared.workload.for_db(),
         nodes: nodes.clone(),
         remotes: remotes.clone(),
-        deploy: crate::db::Deployment::from_plan(plan, local, false)?,
+        deploy: crate::db::Deployment::from_plan(&plan.for_db(), local, false)?,
     })?;
     let nem = Nemesis::build(NemesisEnv {
         plan,

@@ -205,12 +205,6 @@ struct Shared {
     next_process: AtomicU64,
 }
 
-/// Whether a plan's nodes are local namespace nodes (a named or the default local cluster):
-/// they share this machine's kernel clock and filesystem.
-pub fn local_nodes(plan: &Plan) -> bool {
-    plan.nodes.cluster.is_some() || (plan.nodes.nodes.is_empty() && plan.nodes.nodes_file.is_none())
-}
-
 /// Everything a run needs that can be refused as bad input, settled before a run directory
 /// exists: the plan checked against the registry, the nodes connected, the target and the
 /// nemesis built, and — for a database that is already deployed — the preflight passed.
@@ -252,7 +246,8 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
     let prepared = registry.prepare(plan)?;
     let plan = &prepared.plan;
     let existing = plan.target.deploy == Deploy::Existing;
-    let common = CommonOpts::from_plan(plan)?;
+    let db_plan = plan.for_db();
+    let common = CommonOpts::from_plan(&db_plan)?;
     // Nodes given as client endpoints alone: clients only, no SSH.
     let endpoint_nodes = existing
         && common.endpoints.is_some()
@@ -260,8 +255,8 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
         && plan.nodes.nodes.is_empty()
         && plan.nodes.nodes_file.is_none();
     let client_only = plan.nodes.no_ssh || endpoint_nodes;
-    let shared = local_nodes(plan) && !endpoint_nodes;
-    let mut deploy = Deployment::from_plan(plan, shared, client_only)?;
+    let shared = plan.local_nodes() && !endpoint_nodes;
+    let mut deploy = Deployment::from_plan(&db_plan, shared, client_only)?;
     let faults: Vec<&String> = plan
         .nemesis
         .faults
@@ -308,8 +303,8 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
     deploy.shared_process_table = shared && !nodes.is_empty();
     let namespace = deploy.namespace();
     let target = prepared.target.build(DbEnv {
-        plan: plan.clone(),
-        workload: prepared.workload.clone(),
+        plan: db_plan,
+        workload: prepared.workload.for_db(),
         nodes: nodes.clone(),
         remotes: remotes.clone(),
         deploy,
@@ -332,7 +327,7 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
             preflight,
         });
     }
-    let local = !nodes.is_empty() && local_nodes(plan);
+    let local = !nodes.is_empty() && plan.local_nodes();
     let control_ip = match (&plan.nodes.cluster, local) {
         (Some(name), true) => {
             crate::cluster::load(name)?.and_then(|info| info.control_address.parse().ok())

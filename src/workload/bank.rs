@@ -47,29 +47,7 @@ impl Default for Bank {
     }
 }
 
-/// What a target needs to serve the bank vocabulary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BankParams {
-    /// Number of accounts, `0..accounts`.
-    pub accounts: u64,
-    /// The sum of all balances: each account starts at `total / accounts`, the remainder on
-    /// account 0.
-    pub total: i64,
-    /// Whether a transfer may take a balance below zero.
-    pub allow_negative: bool,
-}
-
-/// The bank's opening balances as `(account, balance)`: `total / accounts` each, the remainder
-/// on account 0 (the split every target uses, so the checker's expected total holds).
-pub fn initial_balances(accounts: u64, total: i64) -> Vec<(i64, i64)> {
-    if accounts == 0 {
-        return Vec::new();
-    }
-    let n = accounts as i64;
-    (0..n)
-        .map(|a| (a, total / n + if a == 0 { total % n } else { 0 }))
-        .collect()
-}
+pub use netsplit_db::vocab::{initial_balances, BankParams};
 
 impl WorkloadOptions for Bank {
     const NAME: &'static str = "bank";

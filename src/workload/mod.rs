@@ -217,11 +217,13 @@ impl std::fmt::Debug for Instance {
 }
 
 impl Instance {
-    /// The client parameters, typed (e.g. [`bank::BankParams`]).
-    pub fn params<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_value(self.workload.client_params()).map_err(|e| {
-            anyhow::anyhow!("workload {}: client parameters do not fit: {e}", self.name)
-        })
+    /// The workload as a database sees it: name, vocabulary and client parameters.
+    pub fn for_db(&self) -> crate::db::DbWorkload {
+        crate::db::DbWorkload {
+            name: self.name.clone(),
+            vocabulary: self.vocabulary.clone(),
+            params: self.workload.client_params(),
+        }
     }
 }
 
@@ -368,5 +370,29 @@ pub(crate) mod tests {
         assert_eq!(w.options["accounts"], 7);
         assert_eq!(w.options["total"], 100);
         assert_eq!(w.vocabulary, "bank");
+    }
+
+    #[test]
+    fn every_built_in_workload_sends_requests_of_its_vocabulary() {
+        use netsplit_db::vocab::{Op, Vocabulary};
+        for name in [
+            "register",
+            "set",
+            "counter",
+            "bank",
+            "list-append",
+            "rw-register",
+        ] {
+            let wl = build(name, json!({})).unwrap();
+            let v = Vocabulary::from_name(&wl.vocabulary).expect("a vocabulary netsplit knows");
+            let mut gens = vec![g::limit(500, wl.workload.generator())];
+            gens.extend(wl.workload.final_generator());
+            for gen in gens {
+                for o in simulate(gen, 4, 1, 1000, u64::MAX) {
+                    let op = Op::parse(v, &o.f, &o.value).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert_eq!(op.request(), (o.f.as_str(), o.value.clone()), "{name}");
+                }
+            }
+        }
     }
 }

@@ -1023,7 +1023,7 @@ mod tests {
              read}]\nchecker: {bank: {accounts: 3, total: 30}}\n",
         )
         .unwrap();
-        let p: super::super::bank::BankParams = w.params().unwrap();
+        let p: super::super::bank::BankParams = w.for_db().params().unwrap();
         assert_eq!((p.accounts, p.total), (3, 30));
         let e = err(
             "ops: [{f: transfer, value: {transfer: {accounts: 4}}}]\nchecker: {bank: {accounts: \

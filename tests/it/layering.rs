@@ -1,8 +1,9 @@
 //! The crate boundaries hold: the pure core (`netsplit-check`) depends on no async runtime, no
 //! HTTP client, no SSH library and no database driver, so another project can use it from its
 //! tests; the report crate on no SSH library and no database driver; and no crate depends on
-//! one at its level or above (`netsplit-check` ← `netsplit-control`, `netsplit-report` ←
-//! `netsplit`), read from `cargo metadata`; and each database is a cargo feature of its own.
+//! one at its level or above (`netsplit-check` ← `netsplit-control` ← `netsplit-db`,
+//! `netsplit-check` ← `netsplit-report`, all ← `netsplit`), read from `cargo metadata`; and each
+//! database is a cargo feature of its own.
 
 use std::process::Command;
 
@@ -63,15 +64,18 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
 const LAYERS: &[&str] = &[
     "netsplit-check",
     "netsplit-control",
+    "netsplit-db",
     "netsplit-report",
     "netsplit",
 ];
 
-/// Which crates lie below which: netsplit-control and netsplit-report are siblings, so neither
-/// may depend on the other either.
+/// Which crates lie below which: the databases stand on node control and the core;
+/// netsplit-report is a sibling of both (it reads results, it drives nothing), so neither side
+/// may depend on the other.
 fn may_depend(from: &str, on: &str) -> bool {
     match from {
         "netsplit" => on != "netsplit",
+        "netsplit-db" => on == "netsplit-check" || on == "netsplit-control",
         "netsplit-control" | "netsplit-report" => on == "netsplit-check",
         _ => false,
     }
@@ -187,8 +191,8 @@ fn crates_depend_only_downward_and_the_core_and_report_stay_free_of_heavy_crates
 
 #[test]
 fn the_layering_rules_see_a_forbidden_crate_and_an_upward_dependency() {
-    // A workspace where the core pulls in tokio through a helper, and report depends on the
-    // harness.
+    // A workspace where the core pulls in tokio through a helper, report depends on the
+    // harness, and the databases on the report.
     let pkg = |n: &str| serde_json::json!({"id": format!("{n} 0.1"), "name": n});
     let dep =
         |n: &str| serde_json::json!({"pkg": format!("{n} 0.1"), "dep_kinds": [{"kind": null}]});
@@ -198,6 +202,7 @@ fn the_layering_rules_see_a_forbidden_crate_and_an_upward_dependency() {
     let packages: Vec<serde_json::Value> = [
         "netsplit-check",
         "netsplit-control",
+        "netsplit-db",
         "netsplit-report",
         "netsplit",
         "helper",
@@ -212,8 +217,9 @@ fn the_layering_rules_see_a_forbidden_crate_and_an_upward_dependency() {
             node("netsplit-check", vec![dep("helper"), dev("ssh2")]),
             node("helper", vec![dep("tokio")]),
             node("netsplit-control", vec![dep("netsplit-check"), dep("ssh2")]),
+            node("netsplit-db", vec![dep("netsplit-control"), dep("netsplit-report")]),
             node("netsplit-report", vec![dep("netsplit-check"), dep("netsplit")]),
-            node("netsplit", vec![dep("netsplit-check"), dep("netsplit-control"), dep("netsplit-report")]),
+            node("netsplit", vec![dep("netsplit-check"), dep("netsplit-control"), dep("netsplit-db"), dep("netsplit-report")]),
             node("tokio", vec![]),
             node("ssh2", vec![]),
         ]},
@@ -226,6 +232,11 @@ fn the_layering_rules_see_a_forbidden_crate_and_an_upward_dependency() {
     assert!(
         v.iter()
             .any(|l| l.starts_with("netsplit-report depends on netsplit:")),
+        "{v:?}"
+    );
+    assert!(
+        v.iter()
+            .any(|l| l == "netsplit-db depends on netsplit-report: netsplit-db → netsplit-report"),
         "{v:?}"
     );
     // Through the harness, report reaches SSH too; a dev-dependency reaches nothing.

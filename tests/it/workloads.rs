@@ -1,6 +1,6 @@
 //! The YAML workloads of the tree's `workloads/` (docs/plan-format.md, "Workloads in YAML"):
 //! each runs by name, is VALID against the in-memory `noop` target and INVALID against the lying
-//! `liar` (which drops every second write: src/db/noop.rs), and `netsplit list` shows where it
+//! `liar` (which drops every second write: crates/netsplit-db/src/noop.rs), and `netsplit list` shows where it
 //! came from.
 
 use crate::support::{latest, netsplit, remove_tmp_dirs, results, show, tmp_dir};

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 /// The preset file, embedded.
-pub const PRESET_YAML: &str = include_str!("../../../targets/etcd/etcd.yaml");
+pub const PRESET_YAML: &str = include_str!("../../../../targets/etcd/etcd.yaml");
 
 /// How clients read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -149,7 +149,7 @@ impl crate::opts::Preset for EtcdOpts {
                 ),
             ));
         }
-        crate::db::check_client_options(
+        crate::check_client_options(
             ("client_port", self.client_port),
             self.request_timeout,
             self.connect_timeout,
@@ -286,7 +286,7 @@ pub fn etcd_args(node_index: usize, nodes: &[Node], opts: &EtcdOpts) -> Vec<Stri
 mod tests {
     use super::*;
 
-    use crate::db::test_nodes as nodes;
+    use crate::test_nodes as nodes;
 
     fn flag<'a>(argv: &'a [String], name: &str) -> &'a str {
         let i = argv.iter().position(|a| a == name).expect(name);

@@ -8,16 +8,16 @@
 //! file are the wrapper's.
 //!
 //! Probes (PING, INFO) are blocking RESP exchanges from the control node
-//! ([`super::resp::SyncConn`]), since the [`crate::db::Db`] calls that use them are blocking.
+//! ([`super::resp::SyncConn`]), since the [`crate::Db`] calls that use them are blocking.
 
 use super::config::{redis_conf, sentinel_conf, RedisOpts};
 use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisClient;
+use crate::cluster::{Cluster, NodeLifecycle, Watch};
 use crate::control::util::{self, Daemon};
 use crate::control::Cmd;
-use crate::db::cluster::{Cluster, NodeLifecycle, Watch};
-use crate::db::vocab::{Typed, Vocabulary};
-use crate::db::{Attach, BoxFuture, Client, Clock, Primaries};
+use crate::vocab::{Typed, Vocabulary};
+use crate::{Attach, BoxFuture, Client, Clock, Primaries};
 use anyhow::{anyhow, Context, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -6,19 +6,19 @@
 //! files can never disagree; `--target-opt KEY=VALUE` overrides any key of the preset. Nothing
 //! here does I/O, so the config every node gets is unit-tested rather than discovered on a node.
 
+use crate::check_client_options;
 use crate::control::util::render_template;
 use crate::control::Node;
-use crate::db::check_client_options;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Duration;
 
 /// The preset file, embedded.
-pub const PRESET_YAML: &str = include_str!("../../../targets/redis/redis.yaml");
+pub const PRESET_YAML: &str = include_str!("../../../../targets/redis/redis.yaml");
 /// The config template, embedded.
-pub const CONF_TEMPLATE: &str = include_str!("../../../targets/redis/redis.conf");
+pub const CONF_TEMPLATE: &str = include_str!("../../../../targets/redis/redis.conf");
 /// The Sentinel config template (`failover=sentinel`), embedded.
-pub const SENTINEL_TEMPLATE: &str = include_str!("../../../targets/redis/sentinel.conf");
+pub const SENTINEL_TEMPLATE: &str = include_str!("../../../../targets/redis/sentinel.conf");
 
 /// Whether anything promotes a replica when the primary is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -65,7 +65,7 @@ impl Fsync {
 }
 
 /// Whether redis-server runs under libfaketime (shared with the other targets).
-pub use crate::db::Faketime;
+pub use crate::Faketime;
 
 /// Everything the redis target needs to know for a run: the preset's keys, each of them an
 /// option (`--target-opt KEY=VALUE`, the plan's `target.opts`), read once by
@@ -189,7 +189,7 @@ impl RedisOpts {
             .filter(|s| !s.trim().is_empty())
             .enumerate()
             .map(|(i, s)| {
-                crate::db::Endpoint::parse(s)
+                crate::Endpoint::parse(s)
                     .map(|e| e.with_port(self.sentinel_port))
                     .map_err(|why| format!("entry {}: {why}", i + 1))
             })
@@ -316,7 +316,7 @@ mod tests {
     use super::*;
     use crate::opts::Preset;
 
-    use crate::db::test_nodes as nodes;
+    use crate::test_nodes as nodes;
 
     fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
         conf.lines()

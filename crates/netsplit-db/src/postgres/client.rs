@@ -27,10 +27,8 @@
 
 use super::config::{Isolation, PgOpts, ReadMode, Transfer};
 use super::tls::Tls;
-use crate::db::vocab::{
-    key_text, sort_elements, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp,
-};
-use crate::db::Completion;
+use crate::vocab::{key_text, sort_elements, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp};
+use crate::Completion;
 use serde_json::{json, Map, Value};
 use std::fmt;
 use std::time::Duration;
@@ -993,7 +991,7 @@ mod tests {
             ClientSettings::of(&o, false),
         );
         assert_eq!(
-            crate::db::vocab::implemented(&mut c),
+            crate::vocab::implemented(&mut c),
             super::super::VOCABULARIES
         );
         let sql = schema_sql("s1");

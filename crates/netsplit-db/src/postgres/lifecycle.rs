@@ -18,16 +18,16 @@
 //! The servers run as the OS user `os_user` (PostgreSQL refuses root), started through
 //! `setpriv` so that the pid the pid file records is the postmaster's own. Probes (readiness,
 //! primaries) are tokio-postgres sessions from the control node, run with
-//! [`crate::db::block_on`] since the [`crate::db::Db`] calls are blocking.
+//! [`crate::block_on`] since the [`crate::Db`] calls are blocking.
 
 use super::client::{schema_sql, ClientSettings, ConnSettings, PgClient, PgError, Session};
 use super::config::{pg_hba_conf, pgpass, postgresql_conf, Isolation, PgOpts, Replicas};
+use crate::cluster::{Cluster, NodeLifecycle, Watch};
 use crate::control::util::{self, Daemon};
 use crate::control::Cmd;
-use crate::db::cluster::{Cluster, NodeLifecycle, Watch};
-use crate::db::vocab::{Typed, Vocabulary};
-use crate::db::{BoxFuture, Client, Clock, Primaries};
-use crate::workload::bank::initial_balances;
+use crate::vocab::initial_balances;
+use crate::vocab::{Typed, Vocabulary};
+use crate::{BoxFuture, Client, Clock, Primaries};
 use anyhow::{anyhow, Context, Result};
 use std::time::Duration;
 
@@ -94,7 +94,7 @@ pub struct PgLifecycle {
     /// otherwise (deploy: existing).
     pub endpoints: Vec<(String, u16)>,
     /// The primary's node index: n1 when netsplit deploys; asked of a deployed PostgreSQL
-    /// (`pg_is_in_recovery()`, src/db/postgres/attach.rs).
+    /// (`pg_is_in_recovery()`, crates/netsplit-db/src/postgres/attach.rs).
     pub primary: std::sync::atomic::AtomicUsize,
 }
 
@@ -201,8 +201,8 @@ impl NodeLifecycle for PgLifecycle {
     fn as_primaries(c: &PgCluster) -> Option<&dyn Primaries> {
         Some(c)
     }
-    /// A deployed PostgreSQL (src/db/postgres/attach.rs).
-    fn as_attach(c: &PgCluster) -> Option<&dyn crate::db::Attach> {
+    /// A deployed PostgreSQL (crates/netsplit-db/src/postgres/attach.rs).
+    fn as_attach(c: &PgCluster) -> Option<&dyn crate::Attach> {
         Some(c)
     }
     fn kill(c: &PgCluster, i: usize) -> Result<()> {
@@ -591,7 +591,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
     }
 
     fn probe<T: Send>(&self, f: impl std::future::Future<Output = T> + Send) -> Result<T> {
-        crate::db::block_on(f)
+        crate::block_on(f)
     }
 
     /// A session with node `i` in the run's database (or `postgres`), at read committed.

@@ -1,5 +1,5 @@
 //! A PostgreSQL the operator already runs (`deploy: existing`, docs/deployed-databases.md):
-//! what the postgres target does instead of installing one ([`crate::db::Attach`]).
+//! what the postgres target does instead of installing one ([`crate::Attach`]).
 //!
 //! - Clients connect as the operator's role to the operator's database (`user`, `password` /
 //!   `password-file` / `PGPASSWORD`, `database`, `port`, `sslmode`; `super::opts_for_existing`).
@@ -11,14 +11,14 @@
 //!   unless `--leave-data`. The preflight checks that the role may create a schema in the
 //!   database (`has_database_privilege(…, 'CREATE')`) and names the grant it needs.
 //! - The server is a process tree (the postmaster and its children), so kills, stops and pauses
-//!   act on all of it ([`crate::db::Attach::process_tree`]); the graceful stop is PostgreSQL's
+//!   act on all of it ([`crate::Attach::process_tree`]); the graceful stop is PostgreSQL's
 //!   fast shutdown (SIGINT). The postmaster keeps its command line and environment as it was
 //!   started, so `/proc` says how to start it again.
 
 use super::client::{tables_sql, PgError, Session};
 use super::PgCluster;
-use crate::db::Attach;
-use crate::workload::bank::initial_balances;
+use crate::vocab::initial_balances;
+use crate::Attach;
 use anyhow::{anyhow, bail, Result};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ impl PgCluster {
 
     fn about(&self, i: usize) -> Result<About, PgError> {
         let db = self.opts.database.clone();
-        crate::db::block_on(async move {
+        crate::block_on(async move {
             let s = self.admin(i, &db).await?;
             let row = s
                 .client
@@ -127,7 +127,7 @@ impl PgCluster {
     /// Runs `sql` (several statements) in the operator's database on node `i`.
     fn batch_on(&self, i: usize, sql: &str) -> Result<(), PgError> {
         let db = self.opts.database.clone();
-        crate::db::block_on(async move {
+        crate::block_on(async move {
             let s: Session = self.admin(i, &db).await?;
             s.client
                 .batch_execute(sql)
@@ -147,7 +147,7 @@ impl PgCluster {
     /// Whether node `i` has the run's schema (a standby: once it replayed its creation).
     fn has_schema(&self, i: usize) -> Result<bool, PgError> {
         let (db, schema) = (self.opts.database.clone(), self.opts.schema.clone());
-        crate::db::block_on(async move {
+        crate::block_on(async move {
             let s = self.admin(i, &db).await?;
             let row = s
                 .client

@@ -32,13 +32,13 @@ use super::cluster::Cluster;
 use super::vocab::Vocabulary;
 use super::{DbEnv, DbType};
 use crate::error::bad_input;
-use crate::plan::Plan;
+use crate::plan::DbPlan;
 use anyhow::Result;
 
 /// Checks the settings (the preset with the target's options laid over it) against the plan.
 /// Redis comes from Debian's package only: `target.version` must be what it provides and
 /// `target.install_url` is refused.
-pub fn opts_from_plan(plan: &Plan, opts: RedisOpts) -> Result<RedisOpts> {
+pub fn opts_from_plan(plan: &DbPlan, opts: RedisOpts) -> Result<RedisOpts> {
     if let Some(v) = &plan.target.version {
         if v != &opts.version {
             return Err(bad_input(format!(
@@ -55,8 +55,6 @@ pub fn opts_from_plan(plan: &Plan, opts: RedisOpts) -> Result<RedisOpts> {
     }
     Ok(opts)
 }
-
-pub use crate::db::local_nodes;
 
 /// The Sentinels clients ask where the primary is (empty: a static primary), for a run on
 /// nodes at `node_hosts` whose clients reach them at `endpoints`. Installed: the one netsplit
@@ -129,7 +127,7 @@ impl DbType for RedisCluster {
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = RedisOpts;
 
-    fn options(plan: &Plan) -> Result<RedisOpts> {
+    fn options(plan: &DbPlan) -> Result<RedisOpts> {
         crate::opts::with_preset(&plan.target.opts, "target.opts", &plan.origins)
     }
 
@@ -159,7 +157,7 @@ impl DbType for RedisCluster {
         let ns = env.deploy.namespace();
         let db =
             RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns).sentinels(sentinels);
-        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed);
         Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
@@ -169,13 +167,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn typed(plan: &Plan) -> Result<RedisOpts> {
+    fn typed(plan: &DbPlan) -> Result<RedisOpts> {
         RedisCluster::options(plan)
     }
 
     /// Options as `--target-opt` gives them (text).
     fn opts(pairs: &[(&str, &str)]) -> Result<RedisOpts> {
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         for (k, v) in pairs {
             plan.target.opts.insert(k.to_string(), json!(v));
         }
@@ -234,7 +232,7 @@ mod tests {
 
     #[test]
     fn plan_options_reach_the_settings_and_bad_ones_are_bad_input() {
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         plan.target.name = "redis".into();
         plan.target.opts.insert("read".into(), json!("primary"));
         plan.target.opts.insert("port".into(), json!(16379));
@@ -246,7 +244,7 @@ mod tests {
         let e = typed(&plan).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
 
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         plan.target.version = Some("7.2.4".into());
         let e = opts_from_plan(&plan, opts(&[]).unwrap()).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);

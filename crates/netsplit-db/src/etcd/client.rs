@@ -14,8 +14,8 @@
 //! ends it as `fail`. docs/targets/etcd.md has the table.
 
 use super::config::{EtcdOpts, ReadMode};
-use crate::db::vocab::{key_text, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp, Vocabulary};
-use crate::db::Completion;
+use crate::vocab::{key_text, BankOp, CounterOp, MicroOp, Op, RegisterOp, SetOp, Vocabulary};
+use crate::Completion;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
@@ -1131,7 +1131,7 @@ mod tests {
         let mut c =
             EtcdClient::new("n1", "http://127.0.0.1:1", &EtcdOpts::preset().unwrap()).unwrap();
         assert_eq!(
-            crate::db::vocab::implemented(&mut c),
+            crate::vocab::implemented(&mut c),
             super::super::VOCABULARIES
         );
         // A request that does not fit its vocabulary is refused before anything is sent.

@@ -26,7 +26,7 @@ use super::vocab::{
     Vocabulary,
 };
 use super::{BoxFuture, Client, Completion, Db, DbDef, DbEnv, DbType};
-use crate::workload::bank::{initial_balances, BankParams};
+use crate::vocab::{initial_balances, BankParams};
 use anyhow::Result;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

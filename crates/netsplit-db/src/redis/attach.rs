@@ -1,5 +1,5 @@
 //! A Redis the user already runs (`deploy: existing`, docs/deployed-databases.md): what the
-//! redis target does instead of installing one ([`crate::db::Attach`]).
+//! redis target does instead of installing one ([`crate::Attach`]).
 //!
 //! - the primary is whichever node says `role:master` in `INFO replication` (exactly one must);
 //!   writes go there, reads as `read=` says;
@@ -15,7 +15,7 @@
 use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisCluster as Redis;
 use crate::control::Cmd;
-use crate::db::Attach;
+use crate::Attach;
 use anyhow::{anyhow, bail, Result};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

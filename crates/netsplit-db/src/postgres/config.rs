@@ -9,20 +9,20 @@
 //! unit-tested rather than discovered on a node.
 
 use super::tls::Tls;
+use crate::check_client_options;
 use crate::control::util::render_template;
 use crate::control::Node;
-use crate::db::check_client_options;
-use crate::db::Faketime;
+use crate::Faketime;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::time::Duration;
 
 /// The preset file, embedded.
-pub const PRESET_YAML: &str = include_str!("../../../targets/postgres/postgres.yaml");
+pub const PRESET_YAML: &str = include_str!("../../../../targets/postgres/postgres.yaml");
 /// The `postgresql.conf` template, embedded.
-pub const CONF_TEMPLATE: &str = include_str!("../../../targets/postgres/postgresql.conf");
+pub const CONF_TEMPLATE: &str = include_str!("../../../../targets/postgres/postgresql.conf");
 /// The `pg_hba.conf` template, embedded.
-pub const HBA_TEMPLATE: &str = include_str!("../../../targets/postgres/pg_hba.conf");
+pub const HBA_TEMPLATE: &str = include_str!("../../../../targets/postgres/pg_hba.conf");
 
 /// PostgreSQL's `synchronous_commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -123,7 +123,7 @@ impl Isolation {
 }
 
 /// Whether and how clients use TLS: libpq's `sslmode` values (what each does:
-/// src/db/postgres/tls.rs).
+/// crates/netsplit-db/src/postgres/tls.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     /// Never TLS.
@@ -549,7 +549,7 @@ mod tests {
     use super::*;
     use crate::opts::Preset;
 
-    use crate::db::test_nodes as nodes;
+    use crate::test_nodes as nodes;
 
     fn setting<'a>(conf: &'a str, name: &str) -> Option<&'a str> {
         conf.lines()
@@ -654,8 +654,8 @@ mod tests {
 
     /// Options as `--target-opt` gives them (text), through the same path as a run.
     fn from_flags(pairs: &[(&str, &str)]) -> anyhow::Result<PgOpts> {
-        use crate::db::DbType;
-        let mut plan = crate::plan::Plan::default();
+        use crate::DbType;
+        let mut plan = crate::plan::DbPlan::default();
         for (k, v) in pairs {
             plan.target.opts.insert(k.to_string(), serde_json::json!(v));
         }

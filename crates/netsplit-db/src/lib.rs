@@ -1,5 +1,8 @@
-//! Targets (the databases under test) and their clients: the traits the runner and the nemesis
-//! drive, and how a target is registered.
+//! netsplit's database layer: the databases under test (targets) and their clients, the traits
+//! the runner and the nemesis drive, and how a target is registered. It stands on
+//! `netsplit-control` (nodes) and `netsplit-check` (histories, errors, options) and knows
+//! nothing of the harness: of the plan it reads [`DbPlan`], of the workload [`DbWorkload`]
+//! (docs/architecture.md, "Five crates").
 //!
 //! A [`Db`] installs, starts and tears down the database on the resolved nodes (blocking
 //! calls through [`crate::control::Remote`]; the runner calls them off the async threads) and
@@ -33,6 +36,8 @@
 //! hands it the run directory once it exists, and [`Client::set_process`] tells a client which
 //! history process its operations are recorded under (again after every `info`).
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod custom;
 pub mod daemon;
@@ -41,18 +46,21 @@ pub mod disk;
 pub mod etcd;
 pub mod existing;
 pub mod noop;
+pub mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod vocab;
 
+pub use plan::{DbPlan, Deploy, TargetPlan};
+
 use crate::control::{Node, Remote};
 use crate::error::bad_input;
 use crate::history::OpType;
-use crate::plan::{Deploy, Plan};
-use crate::workload;
 use anyhow::{Context, Result};
+use netsplit_check::{error, history, opts};
+use netsplit_control as control;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -120,6 +128,27 @@ pub trait Client: Send {
     fn set_process(&mut self, _process: u64) {}
 }
 
+/// The run's workload as a database sees it: what its clients must speak and with which
+/// parameters (the harness's `workload::Instance` gives it, [`DbEnv::workload`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DbWorkload {
+    /// The workload's name (`register`, `bank`, a YAML workload's name, …).
+    pub name: String,
+    /// The vocabulary its clients speak (`vocab::Vocabulary` names it, when netsplit knows it).
+    pub vocabulary: String,
+    /// Its client parameters (e.g. [`vocab::BankParams`] for `bank`; `null` for most).
+    pub params: Value,
+}
+
+impl DbWorkload {
+    /// The client parameters, typed (e.g. [`vocab::BankParams`]).
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.params.clone()).map_err(|e| {
+            anyhow::anyhow!("workload {}: client parameters do not fit: {e}", self.name)
+        })
+    }
+}
+
 /// What a target is built from: the resolved plan, the built workload (its vocabulary and
 /// client parameters), the nodes and how the database got onto them. `nodes[i]` is reached
 /// through `remotes[i]`; both are empty for targets that need no nodes, and `remotes` is empty
@@ -127,9 +156,9 @@ pub trait Client: Send {
 #[derive(Clone)]
 pub struct DbEnv {
     /// The resolved plan of the run (its `target.opts` are the database's options).
-    pub plan: Plan,
-    /// The built workload: its vocabulary and client parameters.
-    pub workload: workload::Instance,
+    pub plan: DbPlan,
+    /// The run's workload, as its clients see it: name, vocabulary and client parameters.
+    pub workload: DbWorkload,
     /// The nodes, in order (n1 first); empty for targets that need none.
     pub nodes: Vec<Node>,
     /// How to reach `nodes[i]` (SSH or a local namespace); empty in client-only mode.
@@ -147,10 +176,7 @@ impl DbEnv {
 
     /// The bank workload's parameters (accounts, total, overdrafts) when the run speaks the
     /// bank vocabulary.
-    pub fn bank(
-        &self,
-        vocabulary: vocab::Vocabulary,
-    ) -> Result<Option<crate::workload::bank::BankParams>> {
+    pub fn bank(&self, vocabulary: vocab::Vocabulary) -> Result<Option<vocab::BankParams>> {
         match vocabulary {
             vocab::Vocabulary::Bank => Ok(Some(self.workload.params()?)),
             _ => Ok(None),
@@ -207,7 +233,7 @@ impl CommonOpts {
     }
 
     /// The common options of a plan's `target.opts` (errors name the key and its line).
-    pub fn from_plan(plan: &Plan) -> Result<CommonOpts> {
+    pub fn from_plan(plan: &DbPlan) -> Result<CommonOpts> {
         let common: BTreeMap<String, Value> = plan
             .target
             .opts
@@ -346,7 +372,7 @@ impl Deployment {
     /// with a fresh run id. `shared_process_table`: the nodes are local namespace nodes;
     /// `client_only`: there is no SSH to them.
     pub fn from_plan(
-        plan: &Plan,
+        plan: &DbPlan,
         shared_process_table: bool,
         client_only: bool,
     ) -> Result<Deployment> {
@@ -392,11 +418,7 @@ impl Deployment {
                 origin(k)
             )));
         }
-        let disk_fault = plan
-            .nemesis
-            .faults
-            .iter()
-            .any(|f| crate::nemesis::families::disk::FAULTS.contains(&f.trim()));
+        let disk_fault = plan.disk_faults;
         let disk_fs = match common.disk.as_deref().map(str::trim) {
             None => disk_fault,
             Some("fuse") => true,
@@ -444,7 +466,7 @@ impl Deployment {
             process,
             start: common.start,
             endpoints,
-            leave_data: plan.run.leave_data,
+            leave_data: plan.leave_data,
             shared_process_table,
             client_only,
             disk_fs,
@@ -491,7 +513,7 @@ pub fn fresh_run_id() -> String {
     let mut x = now.as_nanos() as u64 ^ ((std::process::id() as u64) << 32);
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     x ^= SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 48;
-    let r = crate::generator::rng::splitmix64(&mut x) & 0xff_ffff;
+    let r = netsplit_check::rng::splitmix64(&mut x) & 0xff_ffff;
     let when = chrono::DateTime::<chrono::Utc>::from(std::time::UNIX_EPOCH + now);
     format!("{}-{r:06x}", when.format("%Y%m%dT%H%M%S"))
 }
@@ -689,19 +711,13 @@ pub enum Faketime {
 
 impl Faketime {
     /// Whether the database runs under libfaketime in a run of `plan`.
-    pub fn resolve(self, plan: &Plan) -> bool {
+    pub fn resolve(self, plan: &DbPlan) -> bool {
         match self {
             Faketime::On => true,
             Faketime::Off => false,
-            Faketime::Auto => local_nodes(plan),
+            Faketime::Auto => plan.local_nodes,
         }
     }
-}
-
-/// Whether the plan's nodes are local namespace nodes (which share one kernel clock, so clock
-/// faults reach processes through libfaketime): the same rule the nemesis uses.
-pub fn local_nodes(plan: &Plan) -> bool {
-    plan.nodes.cluster.is_some() || (plan.nodes.nodes.is_empty() && plan.nodes.nodes_file.is_none())
 }
 
 /// Runs `fut` to completion on a fresh current-thread runtime on a scratch thread (safe to call
@@ -783,7 +799,7 @@ pub trait DbType: Db + Sized + 'static {
     /// once, errors naming file, line and key. A database whose defaults are a preset file
     /// (`targets/<name>/<name>.yaml`) reads them with [`crate::opts::with_preset`], which lays
     /// `target.opts` over the preset first.
-    fn options(plan: &Plan) -> Result<Self::Options> {
+    fn options(plan: &DbPlan) -> Result<Self::Options> {
         crate::opts::from_map(&plan.target.opts, "target.opts", &plan.origins)
     }
     /// Builds the target for a run; touches no node (that is `setup`).
@@ -881,8 +897,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(deploy: Deploy, opts: &[(&str, &str)]) -> Plan {
-        let mut p = Plan::default();
+    fn plan(deploy: Deploy, opts: &[(&str, &str)]) -> DbPlan {
+        let mut p = DbPlan::default();
         p.target.deploy = deploy;
         for (k, v) in opts {
             p.target.opts.insert(k.to_string(), json!(v));

@@ -7,8 +7,8 @@
 //! which the client records as `info` with a reason that starts with one of the [`Failure`]
 //! words, so the history says which.
 
-use crate::db::Completion;
 use crate::history::limits::{quote, scan_json, MAX_LINE_BYTES};
+use crate::Completion;
 use serde_json::{json, Value};
 
 /// Why a client program's answer is not one (the first words of the recorded `error`).

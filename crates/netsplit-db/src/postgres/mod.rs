@@ -31,16 +31,16 @@ use super::cluster::Cluster;
 use super::vocab::Vocabulary;
 use super::{DbEnv, DbType};
 use crate::error::bad_input;
-use crate::plan::Plan;
+use crate::plan::DbPlan;
 use anyhow::Result;
 
 /// Whether the plan's `target.opts` gives `key` (in either spelling).
-fn given(plan: &Plan, key: &str) -> bool {
+fn given(plan: &DbPlan, key: &str) -> bool {
     plan.target.opts.keys().any(|k| k.replace('-', "_") == key)
 }
 
 /// An error about option `key` that the plan gave: bad input naming where it came from.
-fn bad_option(plan: &Plan, (key, why): (&str, String)) -> anyhow::Error {
+fn bad_option(plan: &DbPlan, (key, why): (&str, String)) -> anyhow::Error {
     let path = format!("target.opts.{key}");
     bad_input(format!("{}{path}: {why}", plan.origins.at(&path)))
 }
@@ -49,7 +49,7 @@ fn bad_option(plan: &Plan, (key, why): (&str, String)) -> anyhow::Error {
 /// with a fresh password unless the options give one (`password`, or `password-file`'s first
 /// line). PostgreSQL comes from Debian's package only: `target.version` must be the major
 /// version it provides and `target.install_url` is refused.
-pub fn opts_from_plan(plan: &Plan, mut opts: PgOpts) -> Result<PgOpts> {
+pub fn opts_from_plan(plan: &DbPlan, mut opts: PgOpts) -> Result<PgOpts> {
     if opts.password_file.is_some() || !given(plan, "password") {
         opts.password = match opts.password_file.take() {
             Some(_) => existing_password(plan, &opts, |_| None)?,
@@ -99,7 +99,7 @@ pub fn run_schema(run_id: &str) -> String {
 /// `password-file=`, else the `PGPASSWORD` environment variable, else none (the server may not
 /// ask). Giving both options is an error.
 pub fn existing_password(
-    plan: &Plan,
+    plan: &DbPlan,
     opts: &PgOpts,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<String> {
@@ -129,7 +129,7 @@ pub fn existing_password(
 /// by the options, and the run's own schema ([`run_schema`]). The options of [`INSTALL_ONLY`]
 /// are refused.
 pub fn opts_for_existing(
-    plan: &Plan,
+    plan: &DbPlan,
     mut opts: PgOpts,
     run_id: &str,
     env: impl Fn(&str) -> Option<String>,
@@ -180,7 +180,7 @@ impl DbType for PgCluster {
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = PgOpts;
 
-    fn options(plan: &Plan) -> Result<PgOpts> {
+    fn options(plan: &DbPlan) -> Result<PgOpts> {
         crate::opts::with_preset(&plan.target.opts, "target.opts", &plan.origins)
     }
 
@@ -207,7 +207,7 @@ impl DbType for PgCluster {
             endpoints,
             primary: Default::default(),
         };
-        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed);
         Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
@@ -217,12 +217,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn typed(plan: &Plan) -> Result<PgOpts> {
+    fn typed(plan: &DbPlan) -> Result<PgOpts> {
         PgCluster::options(plan)
     }
 
-    fn plan_of(pairs: &[(&str, &str)]) -> Plan {
-        let mut plan = Plan::default();
+    fn plan_of(pairs: &[(&str, &str)]) -> DbPlan {
+        let mut plan = DbPlan::default();
         plan.target.name = "postgres".into();
         for (k, v) in pairs {
             plan.target.opts.insert(k.to_string(), json!(v));
@@ -232,7 +232,7 @@ mod tests {
         plan
     }
 
-    fn flags(pairs: &[(&str, &str)]) -> (Plan, PgOpts) {
+    fn flags(pairs: &[(&str, &str)]) -> (DbPlan, PgOpts) {
         let plan = plan_of(pairs);
         let t = typed(&plan).unwrap();
         (plan, t)
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn plan_options_reach_the_settings_and_bad_ones_are_bad_input() {
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         plan.target.name = "postgres".into();
         plan.target
             .opts
@@ -350,13 +350,13 @@ mod tests {
         let e = typed(&plan).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
 
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         plan.target.version = Some("15.6".into());
         assert!(opts_from_plan(&plan, typed(&plan).unwrap()).is_ok());
         plan.target.version = Some("16".into());
         let e = opts_from_plan(&plan, typed(&plan).unwrap()).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         plan.target.install_url = Some("https://example.org/pg.tgz".into());
         let e = opts_from_plan(&plan, typed(&plan).unwrap()).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);

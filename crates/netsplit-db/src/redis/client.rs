@@ -18,8 +18,8 @@
 
 use super::config::{ReadMode, RedisOpts};
 use super::resp::{encode, Conn, Reply, RespError};
-use crate::db::vocab::{key_text, sort_elements, CounterOp, MicroOp, Op, RegisterOp, SetOp};
-use crate::db::Completion;
+use crate::vocab::{key_text, sort_elements, CounterOp, MicroOp, Op, RegisterOp, SetOp};
+use crate::Completion;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -624,7 +624,7 @@ mod tests {
         let o = RedisOpts::preset().unwrap();
         let mut c = RedisClient::new("n1", "127.0.0.1", "127.0.0.1", &o);
         assert_eq!(
-            crate::db::vocab::implemented(&mut c),
+            crate::vocab::implemented(&mut c),
             super::super::VOCABULARIES
         );
         assert_eq!(key_text(&json!(3)), "3");

@@ -5,23 +5,23 @@
 //! every member succeeds. Fan-out, waiting, kill and pause by pid file are the wrapper's.
 //!
 //! Probes that need HTTP (health, leader) run on a private current-thread runtime on a scratch
-//! thread ([`crate::db::block_on`]), because the [`crate::db::Db`] calls are blocking and may
+//! thread ([`crate::block_on`]), because the [`crate::Db`] calls are blocking and may
 //! be made from a thread that belongs to the runner's runtime.
 
 use super::client::{EtcdClient, EtcdError, Status};
 use super::config::{etcd_args, ClusterState, EtcdOpts, Install};
+use crate::cluster::{Cluster, NodeLifecycle};
 use crate::control::util::{self, Daemon};
 use crate::control::Cmd;
-use crate::db::cluster::{Cluster, NodeLifecycle};
-use crate::db::vocab::{Typed, Vocabulary};
-use crate::db::{BoxFuture, Client, Clock, Primaries};
-use crate::workload::bank::BankParams;
+use crate::vocab::BankParams;
+use crate::vocab::{Typed, Vocabulary};
+use crate::{BoxFuture, Client, Clock, Primaries};
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-pub use crate::db::block_on;
+pub use crate::block_on;
 
 /// etcd's own part of a run: its settings, where clients reach each member, the run's
 /// namespace and the workload its clients speak.
@@ -196,7 +196,7 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
         Some(c)
     }
 
-    fn as_attach(c: &EtcdCluster) -> Option<&dyn crate::db::Attach> {
+    fn as_attach(c: &EtcdCluster) -> Option<&dyn crate::Attach> {
         Some(c)
     }
 }

@@ -110,7 +110,7 @@ impl DbType for Custom {
             ),
             (
                 "NETSPLIT_WORKLOAD_PARAMS".to_string(),
-                env.workload.workload.client_params().to_string(),
+                env.workload.params.to_string(),
             ),
             (
                 "NETSPLIT_NODES".to_string(),

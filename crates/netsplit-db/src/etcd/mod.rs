@@ -24,13 +24,13 @@ use super::cluster::Cluster;
 use super::vocab::Vocabulary;
 use super::{Attach, BoxFuture, DbEnv, DbType};
 use crate::error::bad_input;
-use crate::plan::Plan;
-use crate::workload::bank::initial_balances;
+use crate::plan::DbPlan;
+use crate::vocab::initial_balances;
 use anyhow::{anyhow, Result};
 
 /// The run's settings from the plan: the preset with `target.install_url` (as `tarball`,
 /// unless the options give one) and the target's options laid over it.
-pub fn options(plan: &Plan) -> Result<EtcdOpts> {
+pub fn options(plan: &DbPlan) -> Result<EtcdOpts> {
     let mut given = plan.target.opts.clone();
     let mut origins = plan.origins.clone();
     if let Some(url) = &plan.target.install_url {
@@ -47,7 +47,7 @@ pub fn options(plan: &Plan) -> Result<EtcdOpts> {
 
 /// Checks the settings against the plan: a `target.version` other than the one the Debian
 /// package provides needs a tarball.
-pub fn opts_from_plan(plan: &Plan, opts: EtcdOpts) -> Result<EtcdOpts> {
+pub fn opts_from_plan(plan: &DbPlan, opts: EtcdOpts) -> Result<EtcdOpts> {
     if let (Some(v), None) = (&plan.target.version, &opts.tarball) {
         if v != &opts.version {
             return Err(bad_input(format!(
@@ -74,7 +74,7 @@ impl DbType for EtcdCluster {
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = EtcdOpts;
 
-    fn options(plan: &Plan) -> Result<EtcdOpts> {
+    fn options(plan: &DbPlan) -> Result<EtcdOpts> {
         options(plan)
     }
 
@@ -98,7 +98,7 @@ impl DbType for EtcdCluster {
             .with_urls(urls)
             .with_namespace(&env.deploy.namespace());
         db.bank = bank;
-        let (deploy, seed) = (env.deploy.clone(), env.plan.seed());
+        let (deploy, seed) = (env.deploy.clone(), env.plan.seed);
         Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
     }
 }
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn plan_options_reach_the_settings_and_bad_ones_are_bad_input() {
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         plan.target.name = "etcd".into();
         plan.target
             .opts
@@ -208,7 +208,7 @@ mod tests {
         let e = typed(&plan).unwrap_err();
         assert_eq!(crate::error::exit_code_for(&e), 254);
 
-        let mut plan = Plan::default();
+        let mut plan = DbPlan::default();
         plan.target.version = Some("3.5.9".into());
         let e = opts_from_plan(&plan, options(&plan).unwrap()).unwrap_err();
         assert!(e.to_string().contains("tarball"), "{e}");
