@@ -26,7 +26,7 @@
 //! ```
 
 use netsplit::control::util::{self, Daemon};
-use netsplit::db::cluster::{Cluster, NodeLifecycle};
+use netsplit::db::cluster::{Cluster, NodeFiles, NodeLifecycle};
 use netsplit::db::vocab::{key_text, CounterOp, Op, RegisterOp, Typed, Vocabulary};
 use netsplit::db::{BoxFuture, Client, Completion, Db, DbDef, DbEnv};
 use netsplit::registry::Registry;
@@ -86,10 +86,11 @@ impl NodeLifecycle for Memcached {
 
     fn wipe(c: &Cluster<Self>, i: usize, keep_log: bool) -> anyhow::Result<()> {
         let r = c.remote(i)?;
-        util::stop_daemon(r, &Self::pid_file(c, i), Duration::from_secs(5))?;
-        let mut rm = vec![Self::pid_file(c, i)];
+        let files = Self::files(c, i);
+        util::stop_daemon(r, &files.pid_file, Duration::from_secs(5))?;
+        let mut rm = vec![files.pid_file];
         if !keep_log {
-            rm.push(Self::log_file(c, i));
+            rm.push(files.log_file);
         }
         r.exec_ok(&netsplit::control::Cmd::new("rm").arg("-f").args(rm))?;
         Ok(())
@@ -117,19 +118,21 @@ impl NodeLifecycle for Memcached {
             .to_vec(),
             env: Vec::new(),
             cwd: dir(c, i),
-            pidfile: Self::pid_file(c, i),
-            logfile: Self::log_file(c, i),
+            pidfile: Self::files(c, i).pid_file,
+            logfile: Self::files(c, i).log_file,
         };
         util::start_daemon(c.remote(i)?, &d)?;
         Ok(())
     }
 
-    fn pid_file(c: &Cluster<Self>, i: usize) -> String {
-        format!("{}/memcached.pid", dir(c, i))
-    }
-
-    fn log_file(c: &Cluster<Self>, i: usize) -> String {
-        format!("{}/memcached.log", dir(c, i))
+    /// Its pid file and log; no data directory (it keeps nothing on disk).
+    fn files(c: &Cluster<Self>, i: usize) -> NodeFiles {
+        let d = dir(c, i);
+        NodeFiles::new(
+            format!("{d}/memcached.pid"),
+            format!("{d}/memcached.log"),
+            None,
+        )
     }
 
     /// Serving when every node answers `version`.
@@ -391,7 +394,7 @@ pub fn target() -> DbDef {
                 ns: env.deploy.namespace(),
                 vocabulary: Vocabulary::for_run("memcached", VOCABULARIES, &env.workload)?,
             };
-            Ok(Arc::new(Cluster::new(env.nodes, env.remotes, db)?) as Arc<dyn Db>)
+            Ok(Arc::new(Cluster::for_run(env, db)?) as Arc<dyn Db>)
         },
     )
 }

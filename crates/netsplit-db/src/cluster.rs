@@ -44,6 +44,29 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often a wait probes again.
 const POLL: Duration = Duration::from_millis(200);
 
+/// Where a database keeps its files on one node ([`NodeLifecycle::files`]): absolute paths
+/// on the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFiles {
+    /// The pid file: how the wrapper finds, signals, kills and pauses the process.
+    pub pid_file: String,
+    /// The log whose end an error quotes.
+    pub log_file: String,
+    /// The data directory, if the database has one (needed for disk faults).
+    pub data_dir: Option<String>,
+}
+
+impl NodeFiles {
+    /// The files `pid_file`, `log_file` and the data directory `data_dir`.
+    pub fn new(pid_file: String, log_file: String, data_dir: Option<String>) -> NodeFiles {
+        NodeFiles {
+            pid_file,
+            log_file,
+            data_dir,
+        }
+    }
+}
+
 /// What a database does on one node, and when the deployment serves. Every function gets the
 /// [`Cluster`] (its nodes, remotes and, through `Deref`, the database's own settings) and,
 /// where it acts on one node, that node's index; the wrapper has checked the index.
@@ -57,11 +80,10 @@ pub trait NodeLifecycle: Sized + Send + Sync + 'static {
     }
     /// Installs the database's software on node `i` (idempotent).
     fn install(c: &Cluster<Self>, i: usize) -> Result<()>;
-    /// The database's data directory on node `i`: what the fault file system is mounted over
-    /// with `disk=fuse` (`super::disk`). Default: none (the database cannot take disk faults).
-    fn data_dir(_c: &Cluster<Self>, _i: usize) -> Option<String> {
-        None
-    }
+    /// Where the database keeps its files on node `i`: its pid file, the log whose end an
+    /// error quotes, and its data directory if it has one (what the fault file system is
+    /// mounted over with `disk=fuse`, `super::disk`; without one it cannot take disk faults).
+    fn files(c: &Cluster<Self>, i: usize) -> NodeFiles;
     /// Writes node `i`'s configuration (default: none to write).
     fn configure(_c: &Cluster<Self>, _i: usize) -> Result<()> {
         Ok(())
@@ -72,13 +94,9 @@ pub trait NodeLifecycle: Sized + Send + Sync + 'static {
     /// Starts the database on node `i` (the wrapper calls it when the pid file names no live
     /// process, at setup and to start a killed node again).
     fn start(c: &Cluster<Self>, i: usize) -> Result<()>;
-    /// The pid file on node `i`.
-    fn pid_file(c: &Cluster<Self>, i: usize) -> String;
-    /// The log on node `i` whose end an error quotes.
-    fn log_file(c: &Cluster<Self>, i: usize) -> String;
     /// What to fetch from node `i` after a run (default: the log).
     fn log_files(c: &Cluster<Self>, i: usize) -> Vec<String> {
-        vec![Self::log_file(c, i)]
+        vec![Self::files(c, i).log_file]
     }
     /// Why the deployment does not serve yet: the node that keeps it from serving and why;
     /// None when it serves. [`Cluster::first_problem`] probes every node in parallel.
@@ -111,23 +129,23 @@ pub trait NodeLifecycle: Sized + Send + Sync + 'static {
     /// SIGKILLs the database on node `i` and waits until it is gone (default: the process of
     /// the pid file, [`daemon::kill`]).
     fn kill(c: &Cluster<Self>, i: usize) -> Result<()> {
-        daemon::kill(c.remote(i)?, &Self::pid_file(c, i), Self::NAME)
+        daemon::kill(c.remote(i)?, &Self::files(c, i).pid_file, Self::NAME)
     }
     /// Stops it gracefully, SIGKILL after `grace` (default: SIGTERM, [`daemon::stop`]).
     fn stop(c: &Cluster<Self>, i: usize, grace: Duration) -> Result<()> {
-        daemon::stop(c.remote(i)?, &Self::pid_file(c, i), Self::NAME, grace)
+        daemon::stop(c.remote(i)?, &Self::files(c, i).pid_file, Self::NAME, grace)
     }
     /// SIGSTOPs it; an error when nothing runs (default: [`daemon::pause`]).
     fn pause(c: &Cluster<Self>, i: usize) -> Result<()> {
-        daemon::pause(c.remote(i)?, &Self::pid_file(c, i), Self::NAME)
+        daemon::pause(c.remote(i)?, &Self::files(c, i).pid_file, Self::NAME)
     }
     /// SIGCONTs it; nothing running is nothing paused (default: [`daemon::resume`]).
     fn resume(c: &Cluster<Self>, i: usize) -> Result<()> {
-        daemon::resume(c.remote(i)?, &Self::pid_file(c, i), Self::NAME)
+        daemon::resume(c.remote(i)?, &Self::files(c, i).pid_file, Self::NAME)
     }
     /// The pids of its live processes on node `i` (default: the pid file's, [`daemon::pids`]).
     fn pids(c: &Cluster<Self>, i: usize) -> Result<Vec<u32>> {
-        daemon::pids(c.remote(i)?, &Self::pid_file(c, i))
+        daemon::pids(c.remote(i)?, &Self::files(c, i).pid_file)
     }
 }
 
@@ -201,30 +219,34 @@ impl<L: NodeLifecycle> Cluster<L> {
         })
     }
 
-    /// The same with the data directories on the fault file system (when `disk`): from the
-    /// run's deployment (`disk_fs`, `shared_process_table`) and seed. A database whose
-    /// lifecycle names no data directory ([`NodeLifecycle::data_dir`]) is refused.
-    pub fn with_disk(mut self, deploy: &super::Deployment, seed: u64) -> Result<Self> {
+    /// The database `db` on the run's nodes, with its data directories on the fault file
+    /// system when the run asks for it (`disk_fs` of the run's deployment; its seed drives the
+    /// faults). A database whose lifecycle names no data directory
+    /// ([`NodeLifecycle::files`]) is refused then. What a database's `DbType::build` ends
+    /// with.
+    pub fn for_run(env: super::DbEnv, db: L) -> Result<Self> {
+        let (deploy, seed) = (env.deploy, env.plan.seed);
+        let mut c = Cluster::new(env.nodes, env.remotes, db)?;
         if deploy.disk_fs {
-            if L::data_dir(&self, 0).is_none() {
+            if L::files(&c, 0).data_dir.is_none() {
                 return Err(crate::error::bad_input(format!(
                     "target.opts.disk: {} cannot run on the fault file system (its lifecycle \
                      names no data directory)",
                     L::NAME
                 )));
             }
-            self.disk = Some(DiskSpec {
+            c.disk = Some(DiskSpec {
                 local: deploy.shared_process_table,
                 seed,
             });
         }
-        Ok(self)
+        Ok(c)
     }
 
     /// Mounts the fault file system over node `i`'s data directory (`disk=fuse`; nothing
     /// otherwise, or when it is mounted already).
     pub fn mount_disk(&self, i: usize) -> Result<()> {
-        let (Some(spec), Some(dir)) = (self.disk, L::data_dir(self, i)) else {
+        let (Some(spec), Some(dir)) = (self.disk, L::files(self, i).data_dir) else {
             return Ok(());
         };
         if !L::runs_on(self, i) {
@@ -239,7 +261,7 @@ impl<L: NodeLifecycle> Cluster<L> {
     /// Unmounts a fault file system over node `i`'s data directory (this run's or one an
     /// earlier run left), killing the database on it first. Nothing when none is mounted.
     pub fn unmount_disk(&self, i: usize) -> Result<()> {
-        let Some(dir) = L::data_dir(self, i) else {
+        let Some(dir) = L::files(self, i).data_dir else {
             return Ok(());
         };
         let r = self.remote(i)?;
@@ -344,12 +366,15 @@ impl<L: NodeLifecycle> Cluster<L> {
 
     /// The pid of the database on node `i`, if its pid file names a live process.
     pub fn pid(&self, i: usize) -> Result<Option<u32>> {
-        Ok(util::daemon_pid(self.remote(i)?, &L::pid_file(self, i))?)
+        Ok(util::daemon_pid(
+            self.remote(i)?,
+            &L::files(self, i).pid_file,
+        )?)
     }
 
     /// Sends `sig` to the process of node `i`'s pid file; false when none was running.
     pub fn signal(&self, i: usize, sig: Signal) -> Result<bool> {
-        util::signal_daemon(self.remote(i)?, &L::pid_file(self, i), sig).with_context(|| {
+        util::signal_daemon(self.remote(i)?, &L::files(self, i).pid_file, sig).with_context(|| {
             format!(
                 "sending SIG{} to {} on {}",
                 sig.name(),
@@ -362,7 +387,7 @@ impl<L: NodeLifecycle> Cluster<L> {
     /// The last `lines` lines of node `i`'s log, for error messages.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
         match self.remote(i) {
-            Ok(r) => daemon::log_tail(r, &L::log_file(self, i), lines),
+            Ok(r) => daemon::log_tail(r, &L::files(self, i).log_file, lines),
             Err(e) => format!("({e})"),
         }
     }
@@ -370,8 +395,8 @@ impl<L: NodeLifecycle> Cluster<L> {
     /// Waits until the deployment serves ([`NodeLifecycle::not_serving`]), watching the
     /// database's process on every node that runs it (see [`Cluster::wait_until`]).
     pub fn wait_serving(&self, timeout: Duration) -> Result<()> {
-        let pid_file = |i| L::pid_file(self, i);
-        let log = |i| L::log_file(self, i);
+        let pid_file = |i| L::files(self, i).pid_file;
+        let log = |i| L::files(self, i).log_file;
         self.wait_until(
             timeout,
             Some(Watch {
@@ -519,14 +544,14 @@ impl<L: NodeLifecycle> Db for Cluster<L> {
         if i >= self.nodes.len() || !L::runs_on(self, i) {
             return None;
         }
-        L::data_dir(self, i)
+        L::files(self, i).data_dir
     }
     fn disk_dir(&self, i: usize) -> Option<String> {
         self.disk?;
         if i >= self.nodes.len() || !L::runs_on(self, i) {
             return None;
         }
-        L::data_dir(self, i)
+        L::files(self, i).data_dir
     }
 }
 
@@ -647,11 +672,9 @@ mod tests {
         fn start(_: &Cluster<Self>, _: usize) -> Result<()> {
             Ok(())
         }
-        fn pid_file(c: &Cluster<Self>, _: usize) -> String {
-            c.dir.join("db.pid").display().to_string()
-        }
-        fn log_file(c: &Cluster<Self>, _: usize) -> String {
-            c.dir.join("db.log").display().to_string()
+        fn files(c: &Cluster<Self>, _: usize) -> NodeFiles {
+            let at = |f: &str| c.dir.join(f).display().to_string();
+            NodeFiles::new(at("db.pid"), at("db.log"), None)
         }
         fn not_serving(_: &Cluster<Self>) -> Option<(usize, String)> {
             Some((0, "connect: Connection refused".into()))

@@ -377,12 +377,7 @@ impl Deployment {
         client_only: bool,
     ) -> Result<Deployment> {
         let common = CommonOpts::from_plan(plan)?;
-        let origin = |k: &str| {
-            plan.origins
-                .get(&format!("target.opts.{k}"))
-                .map(|o| format!("{o}: "))
-                .unwrap_or_default()
-        };
+        let origin = |k: &str| plan.origins.at(&format!("target.opts.{k}"));
         let mode = plan.target.deploy;
         if mode == Deploy::Install {
             if let Some(k) = common.given().first() {

@@ -88,12 +88,7 @@ impl DbType for Custom {
     type Options = CustomOpts;
 
     fn build(env: DbEnv, opts: CustomOpts) -> Result<Custom> {
-        let origin = env
-            .plan
-            .origins
-            .get("target.opts.client")
-            .map(|o| format!("{o}: "))
-            .unwrap_or_default();
+        let origin = env.plan.origins.at("target.opts.client");
         let Some(command) = opts.client.filter(|c| !c.trim().is_empty()) else {
             return Err(bad_input(format!(
                 "{origin}target custom needs target.opts.client, the client program's command \

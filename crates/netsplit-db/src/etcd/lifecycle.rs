@@ -10,7 +10,7 @@
 
 use super::client::{EtcdClient, EtcdError, Status};
 use super::config::{etcd_args, ClusterState, EtcdOpts, Install};
-use crate::cluster::{Cluster, NodeLifecycle};
+use crate::cluster::{Cluster, NodeFiles, NodeLifecycle};
 use crate::control::util::{self, Daemon};
 use crate::control::Cmd;
 use crate::vocab::BankParams;
@@ -144,16 +144,9 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
         Ok(())
     }
 
-    fn pid_file(c: &EtcdCluster, i: usize) -> String {
-        c.opts.pid_on(&c.nodes[i])
-    }
-
-    fn log_file(c: &EtcdCluster, i: usize) -> String {
-        c.opts.log_on(&c.nodes[i])
-    }
-
-    fn data_dir(c: &EtcdCluster, i: usize) -> Option<String> {
-        Some(c.opts.data_dir_on(&c.nodes[i]))
+    fn files(c: &EtcdCluster, i: usize) -> NodeFiles {
+        let (o, n) = (&c.opts, &c.nodes[i]);
+        NodeFiles::new(o.pid_on(n), o.log_on(n), Some(o.data_dir_on(n)))
     }
 
     /// Every member answers, all agree on one leader, and a put through every member

@@ -98,8 +98,7 @@ impl DbType for EtcdCluster {
             .with_urls(urls)
             .with_namespace(&env.deploy.namespace());
         db.bank = bank;
-        let (deploy, seed) = (env.deploy.clone(), env.plan.seed);
-        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
+        Cluster::for_run(env, db)
     }
 }
 

@@ -22,7 +22,7 @@
 
 use super::client::{schema_sql, ClientSettings, ConnSettings, PgClient, PgError, Session};
 use super::config::{pg_hba_conf, pgpass, postgresql_conf, Isolation, PgOpts, Replicas};
-use crate::cluster::{Cluster, NodeLifecycle, Watch};
+use crate::cluster::{Cluster, NodeFiles, NodeLifecycle, Watch};
 use crate::control::util::{self, Daemon};
 use crate::control::Cmd;
 use crate::vocab::initial_balances;
@@ -140,14 +140,9 @@ impl NodeLifecycle for PgLifecycle {
     fn start(c: &PgCluster, i: usize) -> Result<()> {
         c.start_node(i)
     }
-    fn pid_file(c: &PgCluster, i: usize) -> String {
-        c.opts.pid_on(&c.nodes[i])
-    }
-    fn log_file(c: &PgCluster, i: usize) -> String {
-        c.opts.log_on(&c.nodes[i])
-    }
-    fn data_dir(c: &PgCluster, i: usize) -> Option<String> {
-        Some(c.opts.data_dir_on(&c.nodes[i]))
+    fn files(c: &PgCluster, i: usize) -> NodeFiles {
+        let (o, n) = (&c.opts, &c.nodes[i]);
+        NodeFiles::new(o.pid_on(n), o.log_on(n), Some(o.data_dir_on(n)))
     }
     /// The log, postgresql.conf and pg_hba.conf.
     fn log_files(c: &PgCluster, i: usize) -> Vec<String> {

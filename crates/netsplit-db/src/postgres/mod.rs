@@ -207,8 +207,7 @@ impl DbType for PgCluster {
             endpoints,
             primary: Default::default(),
         };
-        let (deploy, seed) = (env.deploy.clone(), env.plan.seed);
-        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
+        Cluster::for_run(env, db)
     }
 }
 

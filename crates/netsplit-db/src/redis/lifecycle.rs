@@ -13,7 +13,7 @@
 use super::config::{redis_conf, sentinel_conf, RedisOpts};
 use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisClient;
-use crate::cluster::{Cluster, NodeLifecycle, Watch};
+use crate::cluster::{Cluster, NodeFiles, NodeLifecycle, Watch};
 use crate::control::util::{self, Daemon};
 use crate::control::Cmd;
 use crate::vocab::{Typed, Vocabulary};
@@ -222,16 +222,9 @@ impl NodeLifecycle for RedisLifecycle {
         Ok(())
     }
 
-    fn pid_file(c: &RedisCluster, i: usize) -> String {
-        c.opts.pid_on(&c.nodes[i])
-    }
-
-    fn log_file(c: &RedisCluster, i: usize) -> String {
-        c.opts.log_on(&c.nodes[i])
-    }
-
-    fn data_dir(c: &RedisCluster, i: usize) -> Option<String> {
-        Some(c.opts.data_dir_on(&c.nodes[i]))
+    fn files(c: &RedisCluster, i: usize) -> NodeFiles {
+        let (o, n) = (&c.opts, &c.nodes[i]);
+        NodeFiles::new(o.pid_on(n), o.log_on(n), Some(o.data_dir_on(n)))
     }
 
     /// The log and the config, and Sentinel's with Sentinel.

@@ -139,12 +139,7 @@ impl DbType for RedisCluster {
         let vocabulary = env.vocabulary::<Self>()?;
         let faketime = opts.faketime.resolve(&env.plan);
         let endpoints = env.endpoints(opts.port);
-        let origin = env
-            .plan
-            .origins
-            .get("target.opts.sentinels")
-            .map(|o| format!("{o}: "))
-            .unwrap_or_default();
+        let origin = env.plan.origins.at("target.opts.sentinels");
         let hosts: Vec<String> = env.nodes.iter().map(|n| n.host.clone()).collect();
         let sentinels = sentinels_of(
             env.deploy.existing(),
@@ -157,8 +152,7 @@ impl DbType for RedisCluster {
         let ns = env.deploy.namespace();
         let db =
             RedisLifecycle::new(opts, faketime, endpoints, vocabulary, ns).sentinels(sentinels);
-        let (deploy, seed) = (env.deploy.clone(), env.plan.seed);
-        Cluster::new(env.nodes, env.remotes, db)?.with_disk(&deploy, seed)
+        Cluster::for_run(env, db)
     }
 }
 
