@@ -46,6 +46,11 @@ pub type Thread = usize;
 /// Nanoseconds per second, for converting plan seconds to generator time.
 pub const NS: f64 = 1e9;
 
+/// `secs` in nanoseconds (a negative span: none).
+fn nanos(secs: f64) -> u64 {
+    (secs.max(0.0) * NS) as u64
+}
+
 /// What a generator sees when asked for an operation.
 pub struct Ctx<'a> {
     /// Current time, ns since the run started (the runner's monotonic clock; simulated in tests).
@@ -277,7 +282,7 @@ impl Generator for Limit {
 /// at or after the deadline are dropped.
 pub fn time_limit(secs: f64, gen: BoxGen) -> BoxGen {
     Box::new(TimeLimit {
-        dt: (secs.max(0.0) * NS) as u64,
+        dt: nanos(secs),
         deadline: None,
         gen,
     })
@@ -310,21 +315,21 @@ impl Generator for TimeLimit {
 /// Spaces operations by a random interval, uniform in `0..2·secs`, so `1/secs` ops per second
 /// in total across all threads (Jepsen's `stagger`). `secs <= 0` passes ops through.
 pub fn stagger(secs: f64, gen: BoxGen) -> BoxGen {
-    Box::new(Stagger {
-        dt: (secs.max(0.0) * NS) as u64,
-        next: None,
-        gen,
-        jitter: true,
-    })
+    spaced(secs, gen, true)
 }
 
 /// Spaces operations exactly `secs` apart (Jepsen's `delay`).
 pub fn delay(secs: f64, gen: BoxGen) -> BoxGen {
+    spaced(secs, gen, false)
+}
+
+/// [`stagger`] (`jitter`: a random interval) or [`delay`] (an exact one).
+fn spaced(secs: f64, gen: BoxGen, jitter: bool) -> BoxGen {
     Box::new(Stagger {
-        dt: (secs.max(0.0) * NS) as u64,
+        dt: nanos(secs),
         next: None,
         gen,
-        jitter: false,
+        jitter,
     })
 }
 
@@ -699,10 +704,19 @@ pub fn each_thread_once(f: &'static str, value: Value) -> BoxGen {
 pub fn nemesis_cycle(faults: Vec<String>, interval_secs: f64) -> BoxGen {
     Box::new(NemesisCycle {
         faults,
-        dt: (interval_secs.max(0.0) * NS) as u64,
+        dt: nanos(interval_secs),
         next: None,
         active: None,
     })
+}
+
+/// The thread a nemesis schedule emits its next op on, or why it cannot: no faults to
+/// schedule (exhausted), or the nemesis's one thread busy (pending).
+fn nemesis_thread(ctx: &Ctx, has_faults: bool) -> Result<Thread, GenOp> {
+    if !has_faults {
+        return Err(GenOp::Exhausted);
+    }
+    ctx.free.first().copied().ok_or(GenOp::Pending)
 }
 
 struct NemesisCycle {
@@ -714,11 +728,9 @@ struct NemesisCycle {
 
 impl Generator for NemesisCycle {
     fn op(&mut self, ctx: &mut Ctx) -> GenOp {
-        if self.faults.is_empty() {
-            return GenOp::Exhausted;
-        }
-        let Some(&thread) = ctx.free.first() else {
-            return GenOp::Pending;
+        let thread = match nemesis_thread(ctx, !self.faults.is_empty()) {
+            Ok(t) => t,
+            Err(wait_or_end) => return wait_or_end,
         };
         let at = *self.next.get_or_insert(ctx.time + self.dt);
         let f = match self.active.take() {
@@ -746,7 +758,7 @@ impl Generator for NemesisCycle {
 /// (every pair of families overlaps for part of each cycle) and each start has its own stop.
 /// Ops come out in time order on the nemesis's one thread. No faults: exhausted at once.
 pub fn nemesis_overlap(faults: Vec<String>, interval_secs: f64) -> BoxGen {
-    let dt = (interval_secs.max(0.0) * NS) as u64;
+    let dt = nanos(interval_secs);
     let k = faults.len().max(1) as u64;
     Box::new(NemesisOverlap {
         lanes: faults
@@ -777,11 +789,9 @@ struct NemesisOverlap {
 
 impl Generator for NemesisOverlap {
     fn op(&mut self, ctx: &mut Ctx) -> GenOp {
-        if self.lanes.is_empty() {
-            return GenOp::Exhausted;
-        }
-        let Some(&thread) = ctx.free.first() else {
-            return GenOp::Pending;
+        let thread = match nemesis_thread(ctx, !self.lanes.is_empty()) {
+            Ok(t) => t,
+            Err(wait_or_end) => return wait_or_end,
         };
         for lane in &mut self.lanes {
             lane.next.get_or_insert(ctx.time + self.dt + lane.shift);

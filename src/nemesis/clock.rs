@@ -132,9 +132,19 @@ pub fn bump_real_cmd(delta_ms: i64) -> Cmd {
         .timeout(TIMEOUT)
 }
 
-/// A strobe's time bound: its duration, one more cycle, and slack for the last command.
-fn strobe_timeout(period_ms: u64, duration_ms: u64) -> Duration {
-    Duration::from_millis(duration_ms + 2 * period_ms) + TIMEOUT
+/// A strobe script run by `sh`: its own arguments `first`, then `$p` the period in seconds,
+/// `$n` the most cycles and `$dur` the duration in milliseconds. Its time bound: the duration,
+/// one more cycle, and slack for the last command.
+fn strobe_sh(script: &str, first: &[&str], period_ms: u64, duration_ms: u64, cycles: u64) -> Cmd {
+    Cmd::new("sh")
+        .args(["-c", script, "sh"])
+        .args(first.iter().copied())
+        .args([
+            format!("{:.3}", period_ms as f64 / 1000.0),
+            cycles.to_string(),
+            duration_ms.to_string(),
+        ])
+        .timeout(Duration::from_millis(duration_ms + 2 * period_ms) + TIMEOUT)
 }
 
 /// Shell lines shared by the strobe scripts: `$dur` milliseconds from now as an uptime deadline
@@ -164,19 +174,13 @@ while [ \"$i\" -lt \"$n\" ]; do put \"$on\"; sleep \"$p\"; put \"$off\"; sleep \
 put \"$off\"
 echo \"$i\""
     );
-    Cmd::new("sh")
-        .args([
-            "-c",
-            &script,
-            "sh",
-            path,
-            rc_content(on).trim(),
-            rc_content(off).trim(),
-            &format!("{:.3}", period_ms as f64 / 1000.0),
-            &cycles.to_string(),
-            &duration_ms.to_string(),
-        ])
-        .timeout(strobe_timeout(period_ms, duration_ms))
+    strobe_sh(
+        &script,
+        &[path, rc_content(on).trim(), rc_content(off).trim()],
+        period_ms,
+        duration_ms,
+        cycles,
+    )
 }
 
 /// A strobe of a machine's real clock, run on the node: `+delta_ms`, sleep, `-delta_ms`,
@@ -190,18 +194,14 @@ bump() {{ a=$(date +%s%N) && t=$(date +%s%N) && t=$((t + (t - a) + $1 * 1000000)
 while [ \"$i\" -lt \"$n\" ]; do bump \"$d\"; sleep \"$p\"; bump $((0 - d)); sleep \"$p\"; i=$((i+1)); over && break; done
 echo \"$i\""
     );
-    Cmd::new("sh")
-        .args([
-            "-c",
-            &script,
-            "sh",
-            &delta_ms.to_string(),
-            &format!("{:.3}", period_ms as f64 / 1000.0),
-            &cycles.to_string(),
-            &duration_ms.to_string(),
-        ])
-        .sudo()
-        .timeout(strobe_timeout(period_ms, duration_ms))
+    strobe_sh(
+        &script,
+        &[&delta_ms.to_string()],
+        period_ms,
+        duration_ms,
+        cycles,
+    )
+    .sudo()
 }
 
 /// `t` moved by `offset_ms` (either sign).

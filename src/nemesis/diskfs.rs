@@ -30,7 +30,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, DirEntryExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -50,6 +50,39 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn errno(e: &std::io::Error) -> Errno {
     Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A FUSE reply that answers an operation's outcome: what the operation made, or its errno.
+trait Answer<T> {
+    fn answer(self, res: Result<T, Errno>);
+}
+
+/// `Reply: T => |reply, made| how;`: how `Reply` answers what an operation made.
+macro_rules! answer {
+    ($($reply:ty: $t:ty => |$r:ident, $made:pat_param| $ok:expr;)*) => {$(
+        impl Answer<$t> for $reply {
+            fn answer(self, res: Result<$t, Errno>) {
+                let $r = self;
+                match res {
+                    Ok($made) => $ok,
+                    Err(e) => $r.error(e),
+                }
+            }
+        }
+    )*};
+}
+
+answer! {
+    ReplyEmpty: () => |r, ()| r.ok();
+    ReplyEntry: FileAttr => |r, a| r.entry(&TTL, &a, Generation(0));
+    ReplyAttr: FileAttr => |r, a| r.attr(&TTL, &a);
+    ReplyData: Vec<u8> => |r, b| r.data(&b);
+    ReplyWrite: u32 => |r, n| r.written(n);
+    // A new file or directory handle.
+    ReplyOpen: u64 => |r, fh| r.opened(FileHandle(fh), FopenFlags::empty());
+    // A created file's attributes and its new handle.
+    ReplyCreate: (FileAttr, u64) =>
+        |r, (a, fh)| r.created(&TTL, &a, Generation(0), FileHandle(fh), FopenFlags::empty());
 }
 
 struct Handle {
@@ -202,6 +235,35 @@ impl Inner {
 
     fn own(&self, rel: &Path, req: &Request) {
         let _ = std::os::unix::fs::lchown(self.lower(rel), Some(req.uid()), Some(req.gid()));
+    }
+
+    /// Makes the entry `name` in `parent` (mknod, mkdir, symlink): `make` is given its path
+    /// beneath; the new entry belongs to the caller.
+    fn make(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        req: &Request,
+        make: impl FnOnce(&Path) -> Result<(), Errno>,
+    ) -> Result<FileAttr, Errno> {
+        let rel = self.child(parent, name)?;
+        self.gate(IoOp::Meta, &rel, true)?;
+        make(&self.lower(&rel))?;
+        self.own(&rel, req);
+        self.entry(rel)
+    }
+
+    /// Removes the entry `name` from `parent` (unlink, rmdir): `remove` is given its path
+    /// beneath.
+    fn remove(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        remove: fn(PathBuf) -> std::io::Result<()>,
+    ) -> Result<(), Errno> {
+        let rel = self.child(parent, name)?;
+        self.gate(IoOp::Meta, &rel, false)?;
+        remove(self.lower(&rel)).map_err(|e| errno(&e))
     }
 
     fn new_fh(&self, h: Handle) -> u64 {
@@ -388,10 +450,7 @@ fn open_opts(flags: i32) -> (OpenOptions, bool) {
 
 impl Filesystem for DiskFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.0.child(parent, name).and_then(|r| self.0.entry(r)) {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(self.0.child(parent, name).and_then(|r| self.0.entry(r)));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -405,10 +464,7 @@ impl Filesystem for DiskFs {
                 Err(e) => return reply.error(errno(&e)),
             }
         }
-        match self.0.rel(ino).and_then(|r| self.0.entry(r)) {
-            Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(self.0.rel(ino).and_then(|r| self.0.entry(r)));
     }
 
     fn setattr(
@@ -429,24 +485,18 @@ impl Filesystem for DiskFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self
-            .0
-            .setattr_inner(ino, mode, uid, gid, size, atime, mtime, fh)
-        {
-            Ok(a) => reply.attr(&TTL, &a),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(
+            self.0
+                .setattr_inner(ino, mode, uid, gid, size, atime, mtime, fh),
+        );
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self
+        let res = self
             .0
             .rel(ino)
-            .and_then(|r| std::fs::read_link(self.0.lower(&r)).map_err(|e| errno(&e)))
-        {
-            Ok(t) => reply.data(t.as_os_str().as_bytes()),
-            Err(e) => reply.error(e),
-        }
+            .and_then(|r| std::fs::read_link(self.0.lower(&r)).map_err(|e| errno(&e)));
+        reply.answer(res.map(|t| t.into_os_string().into_vec()));
     }
 
     fn mknod(
@@ -459,22 +509,14 @@ impl Filesystem for DiskFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let res = (|| {
-            let rel = self.0.child(parent, name)?;
-            self.0.gate(IoOp::Meta, &rel, true)?;
-            let c = CString::new(self.0.lower(&rel).as_os_str().as_bytes())
-                .map_err(|_| Errno::EINVAL)?;
+        reply.answer(self.0.make(parent, name, req, |lower| {
+            let c = CString::new(lower.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
             // SAFETY: a valid C string.
             if unsafe { libc::mknod(c.as_ptr(), mode & !umask, rdev as libc::dev_t) } != 0 {
                 return Err(errno(&std::io::Error::last_os_error()));
             }
-            self.0.own(&rel, req);
-            self.0.entry(rel)
-        })();
-        match res {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+            Ok(())
+        }));
     }
 
     fn mkdir(
@@ -486,44 +528,20 @@ impl Filesystem for DiskFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let res = (|| {
-            let rel = self.0.child(parent, name)?;
-            self.0.gate(IoOp::Meta, &rel, true)?;
+        reply.answer(self.0.make(parent, name, req, |lower| {
             std::fs::DirBuilder::new()
                 .mode(mode & !umask & 0o7777)
-                .create(self.0.lower(&rel))
-                .map_err(|e| errno(&e))?;
-            self.0.own(&rel, req);
-            self.0.entry(rel)
-        })();
-        match res {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+                .create(lower)
+                .map_err(|e| errno(&e))
+        }));
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let res = (|| {
-            let rel = self.0.child(parent, name)?;
-            self.0.gate(IoOp::Meta, &rel, false)?;
-            std::fs::remove_file(self.0.lower(&rel)).map_err(|e| errno(&e))
-        })();
-        match res {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(self.0.remove(parent, name, std::fs::remove_file));
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let res = (|| {
-            let rel = self.0.child(parent, name)?;
-            self.0.gate(IoOp::Meta, &rel, false)?;
-            std::fs::remove_dir(self.0.lower(&rel)).map_err(|e| errno(&e))
-        })();
-        match res {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(self.0.remove(parent, name, std::fs::remove_dir));
     }
 
     fn symlink(
@@ -534,17 +552,9 @@ impl Filesystem for DiskFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let res = (|| {
-            let rel = self.0.child(parent, link_name)?;
-            self.0.gate(IoOp::Meta, &rel, true)?;
-            std::os::unix::fs::symlink(target, self.0.lower(&rel)).map_err(|e| errno(&e))?;
-            self.0.own(&rel, req);
-            self.0.entry(rel)
-        })();
-        match res {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(self.0.make(parent, link_name, req, |lower| {
+            std::os::unix::fs::symlink(target, lower).map_err(|e| errno(&e))
+        }));
     }
 
     fn rename(
@@ -590,10 +600,7 @@ impl Filesystem for DiskFs {
             }
             Ok(())
         })();
-        match res {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn link(
@@ -611,10 +618,7 @@ impl Filesystem for DiskFs {
             std::fs::hard_link(self.0.lower(&from), self.0.lower(&to)).map_err(|e| errno(&e))?;
             self.0.entry(to)
         })();
-        match res {
-            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -629,10 +633,7 @@ impl Filesystem for DiskFs {
                 sync,
             }))
         })();
-        match res {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn create(
@@ -665,12 +666,7 @@ impl Filesystem for DiskFs {
             });
             Ok((attr, fh))
         })();
-        match res {
-            Ok((a, fh)) => {
-                reply.created(&TTL, &a, Generation(0), FileHandle(fh), FopenFlags::empty())
-            }
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn read(
@@ -717,10 +713,7 @@ impl Filesystem for DiskFs {
             }
             Ok(buf)
         })();
-        match res {
-            Ok(b) => reply.data(&b),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn write(
@@ -762,10 +755,7 @@ impl Filesystem for DiskFs {
             }
             Ok(data.len() as u32)
         })();
-        match res {
-            Ok(n) => reply.written(n),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn flush(
@@ -813,10 +803,7 @@ impl Filesystem for DiskFs {
             }
             .map_err(|e| errno(&e))
         })();
-        match res {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -839,10 +826,7 @@ impl Filesystem for DiskFs {
             lock(&self.0.dirs).insert(fh, list);
             Ok(fh)
         })();
-        match res {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn readdir(
@@ -892,10 +876,7 @@ impl Filesystem for DiskFs {
                 .and_then(|f| f.sync_all())
                 .map_err(|e| errno(&e))
         })();
-        match res {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -971,10 +952,7 @@ impl Filesystem for DiskFs {
             }
             Ok(())
         })();
-        match res {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply.answer(res);
     }
 }
 

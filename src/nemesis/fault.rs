@@ -85,11 +85,8 @@ pub trait Fault: Send + Sync {
     /// One line saying what a completed operation did, for results and reports
     /// (`majority: n1 n2 | n3 n4 n5`). Default: the nodes it touched.
     fn label(&self, op: &str, done: &Value) -> String {
-        match done.get("nodes").and_then(Value::as_array) {
-            Some(ns) => {
-                let names: Vec<&str> = ns.iter().filter_map(Value::as_str).collect();
-                format!("{op} {}", names.join(" "))
-            }
+        match listed_nodes(done) {
+            Some(names) => format!("{op} {}", names.join(" ")),
             None => op.to_string(),
         }
     }
@@ -398,11 +395,7 @@ impl Cx {
     /// The nodes a request aims at: `{"nodes": [names]}`, else `{"targets": spec}` (default
     /// `one`), resolved now (the leader may have moved since the start was drawn).
     pub fn targets(&self, request: &Value) -> Result<Vec<String>> {
-        if let Some(a) = request.get("nodes").and_then(Value::as_array) {
-            let names: Vec<String> = a
-                .iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect();
+        if let Some(names) = listed_nodes(request) {
             return select::select(&NodeSpec::Named(names), &self.names, &[], &mut self.rng())
                 .map_err(|e| anyhow!(e));
         }
@@ -417,6 +410,17 @@ impl Cx {
         };
         select::select(&spec, &self.names, &primaries, &mut self.rng()).map_err(|e| anyhow!(e))
     }
+}
+
+/// The node names a request or a completion lists under `nodes` (`{"nodes": ["n1", "n2"]}`),
+/// if it has that list.
+pub fn listed_nodes(v: &Value) -> Option<Vec<String>> {
+    let a = v.get("nodes").and_then(Value::as_array)?;
+    Some(
+        a.iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
+    )
 }
 
 /// `node: text`, without repeating the node when the text already starts with it (remote

@@ -659,6 +659,25 @@ mod tests {
         files: Mutex<std::collections::BTreeMap<String, String>>,
     }
 
+    /// Node n1 as a [`Machine`], and a plan whose clock faults move its real clock.
+    fn real_clock_machine() -> (Arc<Machine>, Plan) {
+        let m = Arc::new(Machine {
+            node: Node {
+                name: "n1".into(),
+                host: "10.9.9.1".into(),
+                ssh_port: 22,
+                workdir: "/w/n1".into(),
+            },
+            log: Mutex::new(Vec::new()),
+            files: Mutex::new(Default::default()),
+        });
+        let mut plan = Plan::default();
+        plan.nemesis
+            .opts
+            .insert("clock".into(), json!({"mode": "real-clock"}));
+        (m, plan)
+    }
+
     impl Remote for Machine {
         fn node(&self) -> &Node {
             &self.node
@@ -719,20 +738,7 @@ mod tests {
 
     #[test]
     fn real_clock_faults_stop_time_sync_only_when_needed_and_the_heal_restarts_it() {
-        let m = Arc::new(Machine {
-            node: Node {
-                name: "n1".into(),
-                host: "10.9.9.1".into(),
-                ssh_port: 22,
-                workdir: "/w/n1".into(),
-            },
-            log: Mutex::new(Vec::new()),
-            files: Mutex::new(Default::default()),
-        });
-        let mut plan = Plan::default();
-        plan.nemesis
-            .opts
-            .insert("clock".into(), json!({"mode": "real-clock"}));
+        let (m, plan) = real_clock_machine();
         let f = nemesis(vec![m.clone() as Arc<dyn Remote>], plan);
         let log = || std::mem::take(&mut *m.log.lock().unwrap());
         let sync_cmds = |l: &[String]| {
@@ -802,20 +808,7 @@ mod tests {
 
     #[test]
     fn a_fresh_nemesis_heals_what_a_killed_one_left_on_a_real_clock() {
-        let m = Arc::new(Machine {
-            node: Node {
-                name: "n1".into(),
-                host: "10.9.9.1".into(),
-                ssh_port: 22,
-                workdir: "/w/n1".into(),
-            },
-            log: Mutex::new(Vec::new()),
-            files: Mutex::new(Default::default()),
-        });
-        let mut plan = Plan::default();
-        plan.nemesis
-            .opts
-            .insert("clock".into(), json!({"mode": "real-clock"}));
+        let (m, plan) = real_clock_machine();
         let first = nemesis(vec![m.clone() as Arc<dyn Remote>], plan.clone());
         let out = first.invoke(
             "bump-clock",

@@ -21,7 +21,7 @@
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::clock::{self, ClockMode, ClockState};
-use crate::nemesis::fault::{about, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{about, listed_nodes, Cx, Fault, FaultArgs, FaultDef};
 use crate::nemesis::marks;
 use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
@@ -542,11 +542,7 @@ impl Fault for ClockFault {
         n
     }
     fn label(&self, op: &str, done: &Value) -> String {
-        let nodes: Vec<&str> = done
-            .get("nodes")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let nodes = listed_nodes(done).unwrap_or_default();
         let suffix = if self.effective { "" } else { " (no effect)" };
         format!("{op} {}{suffix}", nodes.join(" "))
     }

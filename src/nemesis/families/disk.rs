@@ -26,7 +26,7 @@
 use crate::control::Remote;
 use crate::db::disk;
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultArgs, FaultDef};
 use crate::nemesis::marks;
 use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
@@ -320,13 +320,8 @@ impl Fault for DiskFault {
             return Ok(json!({ "nodes": nodes, "fault": cmd }));
         }
         if op == self.ops()[1] {
-            let nodes: Vec<String> = match request.get("nodes").and_then(Value::as_array) {
-                Some(a) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect(),
-                None => self.lock().iter().cloned().collect(),
-            };
+            let nodes: Vec<String> =
+                listed_nodes(request).unwrap_or_else(|| self.lock().iter().cloned().collect());
             if self.crash() {
                 cx.on_nodes_ok(&nodes, |n, r| {
                     k.start(cx.index(n)?)?;
@@ -448,11 +443,7 @@ impl Fault for DiskFault {
         Ok(out)
     }
     fn label(&self, op: &str, done: &Value) -> String {
-        let nodes: Vec<&str> = done
-            .get("nodes")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let nodes = listed_nodes(done).unwrap_or_default();
         let lost: u64 = done
             .get("lost")
             .and_then(Value::as_object)

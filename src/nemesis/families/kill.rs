@@ -13,7 +13,7 @@
 
 use crate::control::Remote;
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultArgs, FaultDef};
 use crate::nemesis::marks;
 use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
@@ -56,11 +56,7 @@ pub fn def() -> FaultDef {
         &[Ability::Kill],
         |a: &FaultArgs| {
             let opts: KillOpts = a.typed("kill")?;
-            if opts.targets.is_empty() {
-                bail!(crate::error::BadInput(
-                    "nemesis.opts.kill.targets: the list is empty".into()
-                ));
-            }
+            super::non_empty("kill", "targets", &opts.targets)?;
             Ok(Arc::new(KillFault {
                 opts,
                 killed: Mutex::new(BTreeSet::new()),
@@ -132,13 +128,8 @@ impl Fault for KillFault {
                 Ok(v)
             }
             START => {
-                let nodes: Vec<String> = match request.get("nodes").and_then(Value::as_array) {
-                    Some(a) => a
-                        .iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect(),
-                    None => self.lock().iter().cloned().collect(),
-                };
+                let nodes: Vec<String> =
+                    listed_nodes(request).unwrap_or_else(|| self.lock().iter().cloned().collect());
                 cx.on_nodes_ok(&nodes, |n, r| {
                     k.start(cx.index(n)?)?;
                     Ok(marks::remove(r, MARK)?)

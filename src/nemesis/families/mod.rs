@@ -21,6 +21,16 @@ pub fn builtin() -> Vec<FaultDef> {
     v
 }
 
+/// Refuses an empty list in a family's options (`nemesis.opts.<family>.<key>`) as bad input.
+pub(crate) fn non_empty<T>(family: &str, key: &str, list: &[T]) -> anyhow::Result<()> {
+    if list.is_empty() {
+        anyhow::bail!(crate::error::BadInput(format!(
+            "nemesis.opts.{family}.{key}: the list is empty"
+        )));
+    }
+    Ok(())
+}
+
 /// The node choices pause, kill and packet faults draw from by default.
 pub(crate) fn default_targets() -> Vec<NodeSpec> {
     vec![

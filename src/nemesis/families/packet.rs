@@ -9,7 +9,7 @@
 
 use crate::control::Remote;
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultArgs, FaultDef};
 use crate::nemesis::nfq;
 use crate::nemesis::packet::{self, Behaviour};
 use crate::nemesis::select::NodeSpec;
@@ -87,12 +87,8 @@ pub fn def() -> FaultDef {
             let opts: PacketOpts = a.typed("packet")?;
             let bad =
                 |m: String| anyhow!(crate::error::BadInput(format!("nemesis.opts.packet.{m}")));
-            if opts.behaviours.is_empty() {
-                return Err(bad("behaviours: the list is empty".into()));
-            }
-            if opts.targets.is_empty() {
-                return Err(bad("targets: the list is empty".into()));
-            }
+            super::non_empty("packet", "behaviours", &opts.behaviours)?;
+            super::non_empty("packet", "targets", &opts.targets)?;
             for b in &opts.behaviours {
                 b.resolve()
                     .and_then(|b| b.validate())
@@ -281,11 +277,7 @@ impl Fault for Packet {
             .and_then(Value::as_object)
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let nodes: Vec<&str> = done
-            .get("nodes")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let nodes = listed_nodes(done).unwrap_or_default();
         format!("packet {} on {}", what.join("+"), nodes.join(" "))
     }
 }

@@ -55,11 +55,7 @@ pub fn def() -> FaultDef {
         &[Ability::Nodes],
         |a: &FaultArgs| {
             let opts: PartitionOpts = a.typed("partition")?;
-            if opts.shapes.is_empty() {
-                bail!(crate::error::BadInput(
-                    "nemesis.opts.partition.shapes: the list is empty".into()
-                ));
-            }
+            super::non_empty("partition", "shapes", &opts.shapes)?;
             Ok(Arc::new(Partition { opts }) as Arc<dyn Fault>)
         },
     )

@@ -50,11 +50,7 @@ pub fn def() -> FaultDef {
         &[Ability::Pause],
         |a: &FaultArgs| {
             let opts: PauseOpts = a.typed("pause")?;
-            if opts.targets.is_empty() {
-                bail!(crate::error::BadInput(
-                    "nemesis.opts.pause.targets: the list is empty".into()
-                ));
-            }
+            super::non_empty("pause", "targets", &opts.targets)?;
             Ok(Arc::new(PauseFault {
                 opts,
                 paused: Mutex::new(BTreeSet::new()),
