@@ -4,11 +4,12 @@
 //! Vocabulary: `txn [["append", k, v] | ["r", k, null], …]` → the same list with reads filled
 //! in (`["r", k, [v…]]`). [`txn_generator`] is shared with `rw-register`.
 
-use super::{check_range, Checked};
+use super::{check_range, Checked, Workload, WorkloadOptions};
 use crate::checker::txn::{self, TxnOptions, TxnWorkload};
 use crate::checker::Budget;
 use crate::generator::{self as g, BoxGen, Ctx};
 use crate::history::Op;
+use crate::plan::RunPlan;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -62,45 +63,25 @@ impl TxnWorkloadOptions {
 #[serde(transparent)]
 pub struct ListAppend(pub TxnWorkloadOptions);
 
-/// Makes a newtype of [`TxnWorkloadOptions`] a workload: `txn_workload!(Type, NAME, ABOUT,
-/// write_f, kind)` — its name and description, the write micro-op its transactions carry, and
-/// the [`TxnWorkload`] its histories are checked as. The transactional workloads differ in
-/// nothing else.
-macro_rules! txn_workload {
-    ($ty:ty, $name:literal, $about:literal, $write_f:literal, $kind:expr) => {
-        impl $crate::workload::WorkloadOptions for $ty {
-            const NAME: &'static str = $name;
-            const ABOUT: &'static str = $about;
+impl WorkloadOptions for ListAppend {
+    const NAME: &'static str = "list-append";
+    const ABOUT: &'static str =
+        "Elle's list-append transactions, checked for the consistency models listed";
 
-            fn validate(&self, _run: &$crate::plan::RunPlan) -> Result<(), String> {
-                self.0.validate()
-            }
-        }
-
-        impl $crate::workload::Workload for $ty {
-            fn generator(&self) -> $crate::generator::BoxGen {
-                $crate::workload::list_append::txn_generator(&self.0, $write_f)
-            }
-
-            fn check(
-                &self,
-                ops: &[$crate::history::Op],
-                budget: &$crate::checker::Budget,
-            ) -> Vec<$crate::workload::Checked> {
-                self.0.check($kind, ops, budget)
-            }
-        }
-    };
+    fn validate(&self, _run: &RunPlan) -> Result<(), String> {
+        self.0.validate()
+    }
 }
-pub(crate) use txn_workload;
 
-txn_workload!(
-    ListAppend,
-    "list-append",
-    "Elle's list-append transactions, checked for the consistency models listed",
-    "append",
-    TxnWorkload::ListAppend
-);
+impl Workload for ListAppend {
+    fn generator(&self) -> BoxGen {
+        txn_generator(&self.0, "append")
+    }
+
+    fn check(&self, ops: &[Op], budget: &Budget) -> Vec<Checked> {
+        self.0.check(TxnWorkload::ListAppend, ops, budget)
+    }
+}
 
 /// Elle's transaction generator: `keys` active keys; each transaction has 1..=max_txn_len
 /// micro-ops on random active keys, half reads (`["r", k, null]`) and half writes
@@ -165,7 +146,6 @@ impl TxnValues {
 mod tests {
     use super::*;
     use crate::generator::sim::simulate;
-    use crate::workload::Workload;
 
     #[test]
     fn appends_are_unique_per_key() {
