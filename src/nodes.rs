@@ -208,14 +208,7 @@ pub fn parse_host_port(spec: &str, default_port: u16) -> Result<(String, u16), S
     if port == 0 {
         return Err(bad_port("0"));
     }
-    let ok = !host.is_empty()
-        && !host.starts_with('-')
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-_:%".contains(c));
-    if !ok {
-        return Err(format!("{host:?} is not a host name or address"));
-    }
+    crate::control::util::check_host(&host)?;
     Ok((host, port))
 }
 
@@ -233,16 +226,7 @@ fn name_nodes(entries: &[(String, u16)]) -> anyhow::Result<Vec<Node>> {
         if nodes.iter().any(|n| n.name == name) {
             return Err(bad_input(format!("node {name} is listed twice")));
         }
-        let dir: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || ".-_".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let dir = crate::control::util::file_safe(&name);
         nodes.push(Node {
             name,
             host: host.clone(),

@@ -48,6 +48,35 @@ pub fn script(text: &str, args: &[&str]) -> Cmd {
         .sudo()
 }
 
+/// Checks that `host` is a host name or address a node or endpoint may have: not empty, not
+/// starting with `-`, letters, digits and `.-_:%` only. The error says what it is not.
+pub fn check_host(host: &str) -> Result<(), String> {
+    let ok = !host.is_empty()
+        && !host.starts_with('-')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:%".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{host:?} is not a host name or address"))
+    }
+}
+
+/// `s` with every character but letters, digits and `.-_` replaced by `_`: safe as one file or
+/// directory name on a node.
+pub fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn valid_package(p: &str) -> bool {
     let (name, version) = match p.split_once('=') {
         Some((n, v)) => (n, Some(v)),

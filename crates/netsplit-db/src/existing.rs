@@ -136,17 +136,7 @@ impl ProcessSpec {
             ProcessSpec::Name(n) => ("process", n.as_str()),
             ProcessSpec::PidFile(p) => ("pidfile", p.trim_start_matches('/')),
         };
-        let safe: String = v
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{kind}-{safe}")
+        format!("{kind}-{}", crate::control::util::file_safe(v))
     }
 }
 

@@ -304,14 +304,7 @@ impl Endpoint {
         } else {
             (spec, None)
         };
-        let ok = !host.is_empty()
-            && !host.starts_with('-')
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-_:%".contains(c));
-        if !ok {
-            return Err(format!("{host:?} is not a host name or address"));
-        }
+        crate::control::util::check_host(host)?;
         Ok(Endpoint {
             host: host.to_string(),
             port,

@@ -78,7 +78,9 @@ struct State {
     ops: u64,
 }
 
-/// The in-memory target (see the module docs).
+/// The in-memory target (see the module docs). It is its own client: every worker's client is
+/// a clone sharing its state.
+#[derive(Clone)]
 pub struct Noop {
     name: &'static str,
     vocabulary: Vocabulary,
@@ -136,25 +138,9 @@ impl Db for Noop {
         Ok(())
     }
     fn client(&self, _node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
-        let c = NoopClient {
-            name: self.name,
-            vocabulary: self.vocabulary,
-            state: self.state.clone(),
-            lie_every: self.lie_every,
-            hang_every: self.hang_every,
-            allow_negative: self.allow_negative,
-        };
+        let c = self.clone();
         Box::pin(async move { Ok(Box::new(c) as Box<dyn Client>) })
     }
-}
-
-struct NoopClient {
-    name: &'static str,
-    vocabulary: Vocabulary,
-    state: Arc<Mutex<State>>,
-    lie_every: u64,
-    hang_every: u64,
-    allow_negative: bool,
 }
 
 /// Outcome of applying one op: a completion, or "never answer".
@@ -163,7 +149,7 @@ enum Applied {
     Hang,
 }
 
-impl NoopClient {
+impl Noop {
     fn apply(&self, f: &str, value: &Value) -> Applied {
         let mut st = match self.state.lock() {
             Ok(g) => g,
@@ -328,7 +314,7 @@ fn txn(st: &mut State, mops: Vec<MicroOp>, list: bool, lie_every: u64) -> Value 
     Value::Array(out)
 }
 
-impl Client for NoopClient {
+impl Client for Noop {
     fn invoke<'a>(&'a mut self, f: &'a str, value: &'a Value) -> BoxFuture<'a, Completion> {
         let applied = self.apply(f, value);
         Box::pin(async move {
