@@ -84,18 +84,6 @@ impl NodeLifecycle for Memcached {
         Ok(())
     }
 
-    fn wipe(c: &Cluster<Self>, i: usize, keep_log: bool) -> anyhow::Result<()> {
-        let r = c.remote(i)?;
-        let files = Self::files(c, i);
-        util::stop_daemon(r, &files.pid_file, Duration::from_secs(5))?;
-        let mut rm = vec![files.pid_file];
-        if !keep_log {
-            rm.push(files.log_file);
-        }
-        r.exec_ok(&netsplit::control::Cmd::new("rm").arg("-f").args(rm))?;
-        Ok(())
-    }
-
     fn start(c: &Cluster<Self>, i: usize) -> anyhow::Result<()> {
         let (host, port) = &c.endpoints[i];
         let d = Daemon {

@@ -33,7 +33,7 @@
 
 use super::{daemon, Attach, BoxFuture, Client, Clock, Db, Kill, LogFiles, Pause, Primaries};
 use crate::control::util::{self, Signal};
-use crate::control::{Node, Remote};
+use crate::control::{Cmd, Node, Remote};
 use anyhow::{anyhow, Context, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,8 +89,13 @@ pub trait NodeLifecycle: Sized + Send + Sync + 'static {
         Ok(())
     }
     /// Stops the database on node `i` if it runs and removes its data and pid file, and its
-    /// logs unless `keep_log`.
-    fn wipe(c: &Cluster<Self>, i: usize, keep_log: bool) -> Result<()>;
+    /// logs unless `keep_log`. Default: SIGTERM by pid file (SIGKILL after 5 s), then
+    /// [`Cluster::remove_files`] with nothing more; a database with more processes or files
+    /// stops those and names them.
+    fn wipe(c: &Cluster<Self>, i: usize, keep_log: bool) -> Result<()> {
+        c.stop_by_pid_file(i, &Self::files(c, i).pid_file, Self::NAME)?;
+        c.remove_files(i, keep_log, &[], &[])
+    }
     /// Starts the database on node `i` (the wrapper calls it when the pid file names no live
     /// process, at setup and to start a killed node again).
     fn start(c: &Cluster<Self>, i: usize) -> Result<()>;
@@ -277,6 +282,40 @@ impl<L: NodeLifecycle> Cluster<L> {
     pub fn wipe_node(&self, i: usize, keep_log: bool) -> Result<()> {
         self.unmount_disk(i)?;
         L::wipe(self, i, keep_log)
+    }
+
+    /// Stops the process of `pid_file` on node `i` (SIGTERM, SIGKILL after 5 s; nothing when
+    /// none runs); `what` names it in the error.
+    pub fn stop_by_pid_file(&self, i: usize, pid_file: &str, what: &str) -> Result<()> {
+        util::stop_daemon(self.remote(i)?, pid_file, Duration::from_secs(5))
+            .with_context(|| format!("stopping {what} on {}", self.nodes[i].name))?;
+        Ok(())
+    }
+
+    /// Removes node `i`'s files ([`NodeLifecycle::files`]) once its processes are stopped:
+    /// the data directory, the pid file and `more`, and the log and `more_logs` unless
+    /// `keep_log`.
+    pub fn remove_files(
+        &self,
+        i: usize,
+        keep_log: bool,
+        more: &[String],
+        more_logs: &[String],
+    ) -> Result<()> {
+        let files = L::files(self, i);
+        let mut rm = Cmd::new("rm")
+            .args(["-rf", "--"])
+            .args(files.data_dir)
+            .arg(files.pid_file)
+            .args(more.iter().cloned())
+            .sudo();
+        if !keep_log {
+            rm = rm.arg(files.log_file).args(more_logs.iter().cloned());
+        }
+        self.remote(i)?
+            .exec_ok(&rm)
+            .with_context(|| format!("wiping {}'s data on {}", L::NAME, self.nodes[i].name))?;
+        Ok(())
     }
 
     /// An error unless `i` is one of the nodes.

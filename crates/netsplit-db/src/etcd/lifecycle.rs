@@ -98,23 +98,6 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
         Ok(())
     }
 
-    /// Stops member `i` (if running) and removes its data directory, pid file and log.
-    fn wipe(c: &EtcdCluster, i: usize, keep_log: bool) -> Result<()> {
-        let r = c.remote(i)?;
-        let node = &c.nodes[i];
-        util::stop_daemon(r, &c.opts.pid_on(node), Duration::from_secs(5))
-            .with_context(|| format!("stopping etcd on {}", node.name))?;
-        let mut rm = Cmd::new("rm")
-            .args(["-rf", "--", &c.opts.data_dir_on(node)])
-            .sudo();
-        if !keep_log {
-            rm = rm.arg(c.opts.log_on(node));
-        }
-        r.exec_ok(&rm)
-            .with_context(|| format!("wiping etcd's data on {}", node.name))?;
-        Ok(())
-    }
-
     /// Starts member `i` unless its pid file names a live process: `new` on an empty data
     /// directory, `existing` over one it already has.
     fn start(c: &EtcdCluster, i: usize) -> Result<()> {

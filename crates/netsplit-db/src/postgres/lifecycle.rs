@@ -291,22 +291,10 @@ impl PgCluster {
     /// Kills node `i`'s server (if running) and removes its data, sockets and pid file (and its
     /// log unless `keep_log`).
     pub fn wipe(&self, i: usize, keep_log: bool) -> Result<()> {
-        let r = self.remotes[i].as_ref();
         let node = &self.nodes[i];
         self.stop_node(i, Duration::from_secs(5))?;
-        let mut rm = Cmd::new("rm")
-            .args(["-rf", "--"])
-            .arg(self.opts.data_dir_on(node))
-            .arg(self.opts.sockets_on(node))
-            .arg(self.opts.pid_on(node))
-            .arg(self.opts.passfile_on(node))
-            .sudo();
-        if !keep_log {
-            rm = rm.arg(self.opts.log_on(node));
-        }
-        r.exec_ok(&rm)
-            .with_context(|| format!("wiping postgres's data on {}", node.name))?;
-        Ok(())
+        let more = [self.opts.sockets_on(node), self.opts.passfile_on(node)];
+        self.remove_files(i, keep_log, &more, &[])
     }
 
     /// Writes node `i`'s postgresql.conf, pg_hba.conf and password file, and makes its

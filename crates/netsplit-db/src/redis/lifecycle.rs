@@ -178,28 +178,13 @@ impl NodeLifecycle for RedisLifecycle {
     /// Stops node `i` (if running) and removes its data and pid file (and its log unless
     /// `keep_log`).
     fn wipe(c: &RedisCluster, i: usize, keep_log: bool) -> Result<()> {
-        let r = c.remote(i)?;
-        let node = &c.nodes[i];
+        let (o, node) = (&c.opts, &c.nodes[i]);
         // Sentinel first (whether or not this run uses one: an earlier run may have), so it
         // does not see the primary go and fail over.
-        util::stop_daemon(r, &c.opts.sentinel_pid_on(node), Duration::from_secs(5))
-            .with_context(|| format!("stopping redis-sentinel on {}", node.name))?;
-        util::stop_daemon(r, &c.opts.pid_on(node), Duration::from_secs(5))
-            .with_context(|| format!("stopping redis on {}", node.name))?;
-        let mut rm = Cmd::new("rm")
-            .args(["-rf", "--", &c.opts.data_dir_on(node)])
-            .arg(c.opts.pid_on(node))
-            .arg(c.opts.sentinel_pid_on(node))
-            .arg(c.opts.sentinel_conf_on(node))
-            .sudo();
-        if !keep_log {
-            rm = rm
-                .arg(c.opts.log_on(node))
-                .arg(c.opts.sentinel_log_on(node));
-        }
-        r.exec_ok(&rm)
-            .with_context(|| format!("wiping redis's data on {}", node.name))?;
-        Ok(())
+        c.stop_by_pid_file(i, &o.sentinel_pid_on(node), "redis-sentinel")?;
+        c.stop_by_pid_file(i, &o.pid_on(node), "redis")?;
+        let sentinel = [o.sentinel_pid_on(node), o.sentinel_conf_on(node)];
+        c.remove_files(i, keep_log, &sentinel, &[o.sentinel_log_on(node)])
     }
 
     /// Starts node `i` from its redis.conf unless its pid file names a live process. Over an
