@@ -18,7 +18,7 @@
 //! was settled. See `docs/transactional-checking.md` for the semantics and the limits.
 
 mod anomaly;
-mod fx;
+pub(crate) mod fx;
 pub mod gen;
 mod graph;
 mod infer;
