@@ -615,29 +615,32 @@ impl<'de> de::SeqAccess<'de> for OwnedSeq {
 /// A text element of a comma-separated list: a number, boolean or string as asked.
 struct OwnedLenient(Value);
 
+impl OwnedLenient {
+    /// The text parsed as a `T`, or an error saying it is not the `expected` kind of value.
+    fn parse<T: std::str::FromStr>(&self, expected: &str) -> Result<T, Error> {
+        let s = self.0.as_str().unwrap_or_default();
+        s.parse::<T>()
+            .map_err(|_| err(format!("invalid value: {s:?}, expected {expected}")))
+    }
+}
+
 impl<'de> de::Deserializer<'de> for OwnedLenient {
     type Error = Error;
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         self.0.deserialize_any(v)
     }
     fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        let s = self.0.as_str().unwrap_or_default().to_string();
-        s.parse::<u64>()
-            .map_err(|_| err(format!("invalid value: {s:?}, expected u64")))?
+        self.parse::<u64>("u64")?
             .into_deserializer()
             .deserialize_u64(v)
     }
     fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        let s = self.0.as_str().unwrap_or_default().to_string();
-        s.parse::<i64>()
-            .map_err(|_| err(format!("invalid value: {s:?}, expected i64")))?
+        self.parse::<i64>("i64")?
             .into_deserializer()
             .deserialize_i64(v)
     }
     fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        let s = self.0.as_str().unwrap_or_default().to_string();
-        s.parse::<f64>()
-            .map_err(|_| err(format!("invalid value: {s:?}, expected a number")))?
+        self.parse::<f64>("a number")?
             .into_deserializer()
             .deserialize_f64(v)
     }
