@@ -129,6 +129,14 @@ struct SpanNode {
 
 impl<'de> serde::Deserialize<'de> for SpanNode {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A scalar has no entries: an empty node.
+        macro_rules! leaf {
+            ($($visit:ident($($t:ty)?)),* $(,)?) => {
+                $(fn $visit<E>(self $(, _: $t)?) -> Result<SpanNode, E> {
+                    Ok(SpanNode::default())
+                })*
+            };
+        }
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = SpanNode;
@@ -151,33 +159,17 @@ impl<'de> serde::Deserialize<'de> for SpanNode {
                 while s.next_element::<de::IgnoredAny>()?.is_some() {}
                 Ok(SpanNode::default())
             }
-            fn visit_bool<E>(self, _: bool) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_i128<E>(self, _: i128) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_u128<E>(self, _: u128) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_unit<E>(self) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_none<E>(self) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
+            leaf!(
+                visit_bool(bool),
+                visit_i64(i64),
+                visit_u64(u64),
+                visit_i128(i128),
+                visit_u128(u128),
+                visit_f64(f64),
+                visit_str(&str),
+                visit_unit(),
+                visit_none(),
+            );
             fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<SpanNode, D::Error> {
                 <SpanNode as serde::Deserialize>::deserialize(d)
             }
