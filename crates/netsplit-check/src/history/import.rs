@@ -335,15 +335,23 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_is_accepted_in_every_format() {
-        let jsonl = "\u{feff}{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
-        let i = parse_with_lines(jsonl, Format::Auto).unwrap();
-        assert_eq!((i.format, i.ops.len()), (Some(Format::Jsonl), 1));
-        let edn = "\u{feff}[{:process 0 :type :invoke :f :read}]";
-        let i = parse_with_lines(edn, Format::Auto).unwrap();
-        assert_eq!((i.format, i.ops.len()), (Some(Format::JepsenEdn), 1));
-        let etcd = "\u{feff}INFO  jepsen.util - 0\t:invoke\t:read\tnil\n";
-        let i = parse_with_lines(etcd, Format::Auto).unwrap();
-        assert_eq!((i.format, i.ops.len()), (Some(Format::PorcupineEtcd), 1));
+        for (text, format) in [
+            (
+                "\u{feff}{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n",
+                Format::Jsonl,
+            ),
+            (
+                "\u{feff}[{:process 0 :type :invoke :f :read}]",
+                Format::JepsenEdn,
+            ),
+            (
+                "\u{feff}INFO  jepsen.util - 0\t:invoke\t:read\tnil\n",
+                Format::PorcupineEtcd,
+            ),
+        ] {
+            let i = parse_with_lines(text, Format::Auto).unwrap();
+            assert_eq!((i.format, i.ops.len()), (Some(format), 1), "{text:?}");
+        }
     }
 
     #[test]
