@@ -447,7 +447,10 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Array(a) => v.visit_seq(Seq(a.iter())),
+            Value::Array(a) => v.visit_seq(Seq {
+                items: a.iter(),
+                wrap: Lenient,
+            }),
             Value::Object(m) => v.visit_map(MapAcc {
                 it: m.iter(),
                 fields: &[],
@@ -496,7 +499,10 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Array(a) => v.visit_seq(Seq(a.iter())),
+            Value::Array(a) => v.visit_seq(Seq {
+                items: a.iter(),
+                wrap: Lenient,
+            }),
             Value::String(s) => {
                 let parts: Vec<Value> = s
                     .split(',')
@@ -504,7 +510,10 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
                     .filter(|p| !p.is_empty())
                     .map(|p| Value::String(p.to_string()))
                     .collect();
-                v.visit_seq(OwnedSeq(parts.into_iter()))
+                v.visit_seq(Seq {
+                    items: parts.into_iter(),
+                    wrap: OwnedLenient,
+                })
             }
             other => Err(err(format!(
                 "invalid type: {}, expected a list",
@@ -572,33 +581,23 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-struct Seq<'a>(std::slice::Iter<'a, Value>);
-
-impl<'de> de::SeqAccess<'de> for Seq<'de> {
-    type Error = Error;
-    fn next_element_seed<T: de::DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
-        match self.0.next() {
-            Some(v) => seed.deserialize(Lenient(v)).map(Some),
-            None => Ok(None),
-        }
-    }
+/// A list's elements, each deserialised through the deserialiser `wrap` makes of it: a
+/// [`Lenient`] for a list in the options, an [`OwnedLenient`] for one made from comma-separated
+/// text (owned values, so deserialised through `serde_json`'s owned deserialiser with the same
+/// leniency for numbers).
+struct Seq<I: Iterator, W> {
+    items: I,
+    wrap: fn(I::Item) -> W,
 }
 
-/// A list made from comma-separated text (owned values, so deserialised through
-/// `serde_json`'s owned deserialiser with the same leniency for numbers).
-struct OwnedSeq(std::vec::IntoIter<Value>);
-
-impl<'de> de::SeqAccess<'de> for OwnedSeq {
+impl<'de, I: Iterator, W: de::Deserializer<'de, Error = Error>> de::SeqAccess<'de> for Seq<I, W> {
     type Error = Error;
     fn next_element_seed<T: de::DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        match self.0.next() {
-            Some(v) => seed.deserialize(OwnedLenient(v)).map(Some),
+        match self.items.next() {
+            Some(v) => seed.deserialize((self.wrap)(v)).map(Some),
             None => Ok(None),
         }
     }
