@@ -8,7 +8,7 @@
 //! it is imported as an `info` completion (error `"nil read: value unknown"`), which imposes no
 //! constraint — exactly Knossos' register semantics.
 
-use super::limits::quote_value as short;
+use super::limits::{quote_field, quote_value as short};
 use super::{edn, porcupine, read_jsonl_str, HistoryError, Op, OpType, Process, ReadReport};
 use serde_json::Value;
 use std::fmt;
@@ -205,26 +205,24 @@ fn edn_op(v: Value, line: usize) -> Result<Op, HistoryError> {
                 line,
                 format!(
                     "expected :process to be a non-negative integer or :nemesis, got {}",
-                    other.map_or("nothing".to_string(), short)
+                    quote_field(other)
                 ),
             ))
         }
     };
-    let kind = match m.get("type").and_then(Value::as_str) {
-        Some("invoke") => OpType::Invoke,
-        Some("ok") => OpType::Ok,
-        Some("fail") => OpType::Fail,
-        Some("info") => OpType::Info,
-        _ => {
-            return Err(HistoryError::parse(
+    let kind = m
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(OpType::from_name)
+        .ok_or_else(|| {
+            HistoryError::parse(
                 line,
                 format!(
                     "expected :type :invoke, :ok, :fail or :info, got {}",
-                    m.get("type").map_or("nothing".to_string(), short)
+                    quote_field(m.get("type"))
                 ),
-            ))
-        }
-    };
+            )
+        })?;
     let f = match m.get("f") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None if process == Process::Nemesis => String::new(),
@@ -232,10 +230,7 @@ fn edn_op(v: Value, line: usize) -> Result<Op, HistoryError> {
         other => {
             return Err(HistoryError::parse(
                 line,
-                format!(
-                    "expected :f to be a keyword, got {}",
-                    other.map_or("nothing".to_string(), short)
-                ),
+                format!("expected :f to be a keyword, got {}", quote_field(other)),
             ))
         }
     };

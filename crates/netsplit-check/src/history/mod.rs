@@ -80,6 +80,19 @@ pub enum OpType {
     Info,
 }
 
+impl OpType {
+    /// The type of that name (`invoke`, `ok`, `fail` or `info`, as it is displayed).
+    pub fn from_name(s: &str) -> Option<OpType> {
+        Some(match s {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for OpType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

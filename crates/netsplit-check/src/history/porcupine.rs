@@ -12,7 +12,7 @@
 //! - kv: `{:process p :type t :f get|put|append :key "k" :value v}` becomes an event whose value
 //!   is the keyed tuple `[k, v]` (Jepsen's independent convention).
 
-use super::limits::{quote, quote_value, MAX_LINE_BYTES};
+use super::limits::{quote, quote_field, MAX_LINE_BYTES};
 use super::{edn, HistoryError, Op, OpType, Process};
 use serde_json::Value;
 
@@ -25,16 +25,6 @@ fn numbered_lines(text: &str) -> impl Iterator<Item = Result<(usize, &str), Hist
         } else {
             Ok((i + 1, l))
         }
-    })
-}
-
-fn op_type(s: &str) -> Option<OpType> {
-    Some(match s {
-        "invoke" => OpType::Invoke,
-        "ok" => OpType::Ok,
-        "fail" => OpType::Fail,
-        "info" => OpType::Info,
-        _ => return None,
     })
 }
 
@@ -83,7 +73,7 @@ pub fn parse_etcd(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
             ));
             };
             let value_text = fields.collect::<Vec<_>>().join(" ");
-            let kind = op_type(type_s.trim_start_matches(':')).ok_or_else(|| {
+            let kind = OpType::from_name(type_s.trim_start_matches(':')).ok_or_else(|| {
                 HistoryError::parse(
                     line,
                     format!(
@@ -161,7 +151,7 @@ pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
                         line,
                         format!(
                             "expected :process to be a non-negative integer, got {}",
-                            show(other)
+                            quote_field(other)
                         ),
                     ))
                 }
@@ -169,13 +159,13 @@ pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
             let kind = m
                 .get("type")
                 .and_then(Value::as_str)
-                .and_then(op_type)
+                .and_then(OpType::from_name)
                 .ok_or_else(|| {
                     HistoryError::parse(
                         line,
                         format!(
                             "expected :type :invoke, :ok, :fail or :info, got {}",
-                            show(m.get("type"))
+                            quote_field(m.get("type"))
                         ),
                     )
                 })?;
@@ -186,7 +176,7 @@ pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
                         line,
                         format!(
                             "expected :f :get, :put or :append, got {}",
-                            show(m.get("f"))
+                            quote_field(m.get("f"))
                         ),
                     ))
                 }
@@ -197,7 +187,10 @@ pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
                 other => {
                     return Err(HistoryError::parse(
                         line,
-                        format!("expected :key to be a string, got {}", show(other.as_ref())),
+                        format!(
+                            "expected :key to be a string, got {}",
+                            quote_field(other.as_ref())
+                        ),
                     ))
                 }
             };
@@ -210,13 +203,6 @@ pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
             ))
         },
     )
-}
-
-fn show(v: Option<&Value>) -> String {
-    match v {
-        None => "nothing".to_string(),
-        Some(v) => quote_value(v),
-    }
 }
 
 #[cfg(test)]
