@@ -9,7 +9,10 @@
 //! constraint — exactly Knossos' register semantics.
 
 use super::limits::{quote_field, quote_value as short};
-use super::{edn, porcupine, read_jsonl_str, HistoryError, Op, OpType, Process, ReadReport};
+use super::{
+    edn, map_process, map_type, porcupine, read_jsonl_str, HistoryError, Op, OpType, Process,
+    ReadReport,
+};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
@@ -189,40 +192,8 @@ fn edn_op(v: Value, line: usize) -> Result<Op, HistoryError> {
             ),
         ));
     };
-    let process = match m.get("process") {
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(p) => Process::Client(p),
-            None => {
-                return Err(HistoryError::parse(
-                    line,
-                    format!("expected :process to be a non-negative integer or :nemesis, got {n}"),
-                ))
-            }
-        },
-        Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
-        other => {
-            return Err(HistoryError::parse(
-                line,
-                format!(
-                    "expected :process to be a non-negative integer or :nemesis, got {}",
-                    quote_field(other)
-                ),
-            ))
-        }
-    };
-    let kind = m
-        .get("type")
-        .and_then(Value::as_str)
-        .and_then(OpType::from_name)
-        .ok_or_else(|| {
-            HistoryError::parse(
-                line,
-                format!(
-                    "expected :type :invoke, :ok, :fail or :info, got {}",
-                    quote_field(m.get("type"))
-                ),
-            )
-        })?;
+    let process = map_process(&m, line, "a non-negative integer or :nemesis")?;
+    let kind = map_type(&m, line)?;
     let f = match m.get("f") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None if process == Process::Nemesis => String::new(),
@@ -365,9 +336,16 @@ mod tests {
 
     #[test]
     fn edn_process_must_be_a_client_number_or_the_nemesis() {
-        let text = "{:process -1 :type :invoke :f :read :value nil}";
-        let e = parse(text, Format::JepsenEdn).unwrap_err().to_string();
-        assert!(e.starts_with("line 1: expected :process"), "{e}");
+        for (process, got) in [("-1", "-1"), ("1.5", "1.5"), ("\"n1\"", "\"n1\"")] {
+            let text = format!("{{:process {process} :type :invoke :f :read :value nil}}");
+            let e = parse(&text, Format::JepsenEdn).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "line 1: expected :process to be a non-negative integer or :nemesis, got {got}"
+                )
+            );
+        }
     }
 
     #[test]

@@ -266,6 +266,49 @@ pub fn read_jsonl_str(text: &str) -> Result<(Vec<Op>, ReadReport, Vec<usize>), H
     Ok((ops, report, lines))
 }
 
+/// The `:process` of an op map read from EDN (a Jepsen history or a Porcupine kv log): a
+/// client's number or `:nemesis`; else an error at `line` saying it should have been
+/// `expected`, and what it was instead.
+pub(crate) fn map_process(
+    m: &serde_json::Map<String, Value>,
+    line: usize,
+    expected: &str,
+) -> Result<Process, HistoryError> {
+    match m.get("process") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => {
+            Ok(Process::Client(n.as_u64().unwrap_or_default()))
+        }
+        Some(Value::String(s)) if s == "nemesis" => Ok(Process::Nemesis),
+        other => Err(HistoryError::parse(
+            line,
+            format!(
+                "expected :process to be {expected}, got {}",
+                limits::quote_field(other)
+            ),
+        )),
+    }
+}
+
+/// The `:type` of an op map read from EDN (a Jepsen history or a Porcupine kv log), or an error
+/// at `line` saying what it was instead.
+pub(crate) fn map_type(
+    m: &serde_json::Map<String, Value>,
+    line: usize,
+) -> Result<OpType, HistoryError> {
+    m.get("type")
+        .and_then(Value::as_str)
+        .and_then(OpType::from_name)
+        .ok_or_else(|| {
+            HistoryError::parse(
+                line,
+                format!(
+                    "expected :type :invoke, :ok, :fail or :info, got {}",
+                    limits::quote_field(m.get("type"))
+                ),
+            )
+        })
+}
+
 /// The error for a line longer than [`limits::MAX_LINE_BYTES`] (every line-oriented reader).
 pub(crate) fn line_too_long(line: usize) -> HistoryError {
     HistoryError::parse(

@@ -13,7 +13,7 @@
 //!   is the keyed tuple `[k, v]` (Jepsen's independent convention).
 
 use super::limits::{quote, quote_field, MAX_LINE_BYTES};
-use super::{edn, HistoryError, Op, OpType, Process};
+use super::{edn, map_process, map_type, HistoryError, Op, OpType, Process};
 use serde_json::Value;
 
 /// The lines of a log, numbered from 1, each at most [`MAX_LINE_BYTES`] long.
@@ -141,34 +141,8 @@ pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
                     "expected an EDN map {:process … :type … :f … :key … :value …}",
                 ));
             };
-            let process = match m.get("process") {
-                Some(Value::Number(n)) if n.as_u64().is_some() => {
-                    Process::Client(n.as_u64().unwrap_or_default())
-                }
-                Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
-                other => {
-                    return Err(HistoryError::parse(
-                        line,
-                        format!(
-                            "expected :process to be a non-negative integer, got {}",
-                            quote_field(other)
-                        ),
-                    ))
-                }
-            };
-            let kind = m
-                .get("type")
-                .and_then(Value::as_str)
-                .and_then(OpType::from_name)
-                .ok_or_else(|| {
-                    HistoryError::parse(
-                        line,
-                        format!(
-                            "expected :type :invoke, :ok, :fail or :info, got {}",
-                            quote_field(m.get("type"))
-                        ),
-                    )
-                })?;
+            let process = map_process(&m, line, "a non-negative integer")?;
+            let kind = map_type(&m, line)?;
             let f = match m.get("f").and_then(Value::as_str) {
                 Some(f @ ("get" | "put" | "append")) => f.to_string(),
                 _ => {
