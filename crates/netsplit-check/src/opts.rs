@@ -129,6 +129,14 @@ struct SpanNode {
 
 impl<'de> serde::Deserialize<'de> for SpanNode {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A scalar has no entries: an empty node.
+        macro_rules! leaf {
+            ($($visit:ident($($t:ty)?)),* $(,)?) => {
+                $(fn $visit<E>(self $(, _: $t)?) -> Result<SpanNode, E> {
+                    Ok(SpanNode::default())
+                })*
+            };
+        }
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = SpanNode;
@@ -151,33 +159,17 @@ impl<'de> serde::Deserialize<'de> for SpanNode {
                 while s.next_element::<de::IgnoredAny>()?.is_some() {}
                 Ok(SpanNode::default())
             }
-            fn visit_bool<E>(self, _: bool) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_i128<E>(self, _: i128) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_u128<E>(self, _: u128) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_unit<E>(self) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
-            fn visit_none<E>(self) -> Result<SpanNode, E> {
-                Ok(SpanNode::default())
-            }
+            leaf!(
+                visit_bool(bool),
+                visit_i64(i64),
+                visit_u64(u64),
+                visit_i128(i128),
+                visit_u128(u128),
+                visit_f64(f64),
+                visit_str(&str),
+                visit_unit(),
+                visit_none(),
+            );
             fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<SpanNode, D::Error> {
                 <SpanNode as serde::Deserialize>::deserialize(d)
             }
@@ -455,7 +447,10 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Array(a) => v.visit_seq(Seq(a.iter())),
+            Value::Array(a) => v.visit_seq(Seq {
+                items: a.iter(),
+                wrap: Lenient,
+            }),
             Value::Object(m) => v.visit_map(MapAcc {
                 it: m.iter(),
                 fields: &[],
@@ -504,7 +499,10 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Array(a) => v.visit_seq(Seq(a.iter())),
+            Value::Array(a) => v.visit_seq(Seq {
+                items: a.iter(),
+                wrap: Lenient,
+            }),
             Value::String(s) => {
                 let parts: Vec<Value> = s
                     .split(',')
@@ -512,7 +510,10 @@ impl<'de> de::Deserializer<'de> for Lenient<'de> {
                     .filter(|p| !p.is_empty())
                     .map(|p| Value::String(p.to_string()))
                     .collect();
-                v.visit_seq(OwnedSeq(parts.into_iter()))
+                v.visit_seq(Seq {
+                    items: parts.into_iter(),
+                    wrap: OwnedLenient,
+                })
             }
             other => Err(err(format!(
                 "invalid type: {}, expected a list",
@@ -580,33 +581,23 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-struct Seq<'a>(std::slice::Iter<'a, Value>);
-
-impl<'de> de::SeqAccess<'de> for Seq<'de> {
-    type Error = Error;
-    fn next_element_seed<T: de::DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Error> {
-        match self.0.next() {
-            Some(v) => seed.deserialize(Lenient(v)).map(Some),
-            None => Ok(None),
-        }
-    }
+/// A list's elements, each deserialised through the deserialiser `wrap` makes of it: a
+/// [`Lenient`] for a list in the options, an [`OwnedLenient`] for one made from comma-separated
+/// text (owned values, so deserialised through `serde_json`'s owned deserialiser with the same
+/// leniency for numbers).
+struct Seq<I: Iterator, W> {
+    items: I,
+    wrap: fn(I::Item) -> W,
 }
 
-/// A list made from comma-separated text (owned values, so deserialised through
-/// `serde_json`'s owned deserialiser with the same leniency for numbers).
-struct OwnedSeq(std::vec::IntoIter<Value>);
-
-impl<'de> de::SeqAccess<'de> for OwnedSeq {
+impl<'de, I: Iterator, W: de::Deserializer<'de, Error = Error>> de::SeqAccess<'de> for Seq<I, W> {
     type Error = Error;
     fn next_element_seed<T: de::DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        match self.0.next() {
-            Some(v) => seed.deserialize(OwnedLenient(v)).map(Some),
+        match self.items.next() {
+            Some(v) => seed.deserialize((self.wrap)(v)).map(Some),
             None => Ok(None),
         }
     }
@@ -615,29 +606,32 @@ impl<'de> de::SeqAccess<'de> for OwnedSeq {
 /// A text element of a comma-separated list: a number, boolean or string as asked.
 struct OwnedLenient(Value);
 
+impl OwnedLenient {
+    /// The text parsed as a `T`, or an error saying it is not the `expected` kind of value.
+    fn parse<T: std::str::FromStr>(&self, expected: &str) -> Result<T, Error> {
+        let s = self.0.as_str().unwrap_or_default();
+        s.parse::<T>()
+            .map_err(|_| err(format!("invalid value: {s:?}, expected {expected}")))
+    }
+}
+
 impl<'de> de::Deserializer<'de> for OwnedLenient {
     type Error = Error;
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
         self.0.deserialize_any(v)
     }
     fn deserialize_u64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        let s = self.0.as_str().unwrap_or_default().to_string();
-        s.parse::<u64>()
-            .map_err(|_| err(format!("invalid value: {s:?}, expected u64")))?
+        self.parse::<u64>("u64")?
             .into_deserializer()
             .deserialize_u64(v)
     }
     fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        let s = self.0.as_str().unwrap_or_default().to_string();
-        s.parse::<i64>()
-            .map_err(|_| err(format!("invalid value: {s:?}, expected i64")))?
+        self.parse::<i64>("i64")?
             .into_deserializer()
             .deserialize_i64(v)
     }
     fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        let s = self.0.as_str().unwrap_or_default().to_string();
-        s.parse::<f64>()
-            .map_err(|_| err(format!("invalid value: {s:?}, expected a number")))?
+        self.parse::<f64>("a number")?
             .into_deserializer()
             .deserialize_f64(v)
     }

@@ -142,6 +142,23 @@ impl SshRemote {
         }
     }
 
+    /// Runs a file transfer `f` on a pooled session: the session goes back to the pool when it
+    /// succeeds; when it fails, the session is dropped and the error says `what` was tried.
+    fn transfer(
+        &self,
+        what: &str,
+        f: impl FnOnce(&Conn) -> Result<(), String>,
+    ) -> Result<(), RemoteError> {
+        let conn = self.take()?;
+        match f(&conn) {
+            Ok(()) => {
+                self.give_back(conn);
+                Ok(())
+            }
+            Err(m) => Err(self.other(format!("{what}: {m}"))),
+        }
+    }
+
     fn other(&self, msg: impl std::fmt::Display) -> RemoteError {
         RemoteError::Other {
             node: self.node.name.clone(),
@@ -228,8 +245,7 @@ impl Remote for SshRemote {
     }
 
     fn upload(&self, local: &Path, remote: &str) -> Result<(), RemoteError> {
-        let conn = self.take()?;
-        let res = (|| {
+        self.transfer(&format!("upload {} -> {remote}", local.display()), |conn| {
             let mut src = std::fs::File::open(local)
                 .map_err(|e| format!("reading {}: {e}", local.display()))?;
             let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -237,9 +253,7 @@ impl Remote for SshRemote {
                     .map_err(|e| format!("{}: {e}", local.display()))?
                     .permissions(),
             ) & 0o777;
-            conn.sess.set_blocking(true);
-            conn.sess.set_timeout(OP_TIMEOUT.as_millis() as u32);
-            let sftp = conn.sess.sftp().map_err(|e| format!("sftp: {e}"))?;
+            let sftp = sftp(conn)?;
             let mut dst = sftp
                 .open_mode(
                     Path::new(remote),
@@ -250,39 +264,33 @@ impl Remote for SshRemote {
                 .map_err(|e| format!("creating {remote}: {e}"))?;
             std::io::copy(&mut src, &mut dst).map_err(|e| format!("writing {remote}: {e}"))?;
             dst.close().map_err(|e| format!("closing {remote}: {e}"))?;
-            Ok::<(), String>(())
-        })();
-        match res {
-            Ok(()) => {
-                self.give_back(conn);
-                Ok(())
-            }
-            Err(m) => Err(self.other(format!("upload {} -> {remote}: {m}", local.display()))),
-        }
+            Ok(())
+        })
     }
 
     fn download(&self, remote: &str, local: &Path) -> Result<(), RemoteError> {
-        let conn = self.take()?;
-        let res = (|| {
-            conn.sess.set_blocking(true);
-            conn.sess.set_timeout(OP_TIMEOUT.as_millis() as u32);
-            let sftp = conn.sess.sftp().map_err(|e| format!("sftp: {e}"))?;
-            let mut src = sftp
-                .open(Path::new(remote))
-                .map_err(|e| format!("opening {remote}: {e}"))?;
-            let mut dst = std::fs::File::create(local)
-                .map_err(|e| format!("creating {}: {e}", local.display()))?;
-            std::io::copy(&mut src, &mut dst).map_err(|e| format!("reading {remote}: {e}"))?;
-            Ok::<(), String>(())
-        })();
-        match res {
-            Ok(()) => {
-                self.give_back(conn);
+        self.transfer(
+            &format!("download {remote} -> {}", local.display()),
+            |conn| {
+                let sftp = sftp(conn)?;
+                let mut src = sftp
+                    .open(Path::new(remote))
+                    .map_err(|e| format!("opening {remote}: {e}"))?;
+                let mut dst = std::fs::File::create(local)
+                    .map_err(|e| format!("creating {}: {e}", local.display()))?;
+                std::io::copy(&mut src, &mut dst).map_err(|e| format!("reading {remote}: {e}"))?;
                 Ok(())
-            }
-            Err(m) => Err(self.other(format!("download {remote} -> {}: {m}", local.display()))),
-        }
+            },
+        )
     }
+}
+
+/// An SFTP channel on `conn`'s session, which is made blocking with the timeout of one
+/// operation.
+fn sftp(conn: &Conn) -> Result<ssh2::Sftp, String> {
+    conn.sess.set_blocking(true);
+    conn.sess.set_timeout(OP_TIMEOUT.as_millis() as u32);
+    conn.sess.sftp().map_err(|e| format!("sftp: {e}"))
 }
 
 /// Connects to every node in parallel with the same options. The first failure (in node order)

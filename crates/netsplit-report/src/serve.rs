@@ -467,23 +467,15 @@ mod tests {
 
     #[test]
     fn content_types_by_name() {
-        assert_eq!(
-            content_type(Path::new("report.html")),
-            "text/html; charset=utf-8"
-        );
-        assert_eq!(
-            content_type(Path::new("history.jsonl")),
-            "application/x-ndjson"
-        );
-        assert_eq!(content_type(Path::new("results.json")), "application/json");
-        assert_eq!(
-            content_type(Path::new("plan.yaml")),
-            "text/plain; charset=utf-8"
-        );
-        assert_eq!(
-            content_type(Path::new("nodes/n1/etcd.log")),
-            "text/plain; charset=utf-8"
-        );
-        assert_eq!(content_type(Path::new("x.bin")), "application/octet-stream");
+        for (name, ty) in [
+            ("report.html", "text/html; charset=utf-8"),
+            ("history.jsonl", "application/x-ndjson"),
+            ("results.json", "application/json"),
+            ("plan.yaml", "text/plain; charset=utf-8"),
+            ("nodes/n1/etcd.log", "text/plain; charset=utf-8"),
+            ("x.bin", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type(Path::new(name)), ty, "{name}");
+        }
     }
 }

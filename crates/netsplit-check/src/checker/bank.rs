@@ -102,13 +102,7 @@ pub fn check(ops: &[Op], opts: &BankOptions) -> Result<BankResult, CheckError> {
             }
         }
     }
-    let valid = if !error_counts.is_empty() {
-        Validity::False
-    } else if reads == 0 {
-        Validity::Unknown
-    } else {
-        Validity::True
-    };
+    let valid = Validity::judged(!error_counts.is_empty(), reads == 0);
     Ok(BankResult {
         valid,
         reads,

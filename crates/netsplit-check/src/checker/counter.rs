@@ -124,13 +124,7 @@ pub fn check(ops: &[Op]) -> Result<CounterResult, CheckError> {
             }
         }
     }
-    let valid = if error_count > 0 {
-        Validity::False
-    } else if reads == 0 {
-        Validity::Unknown
-    } else {
-        Validity::True
-    };
+    let valid = Validity::judged(error_count > 0, reads == 0);
     Ok(CounterResult {
         valid,
         reads,

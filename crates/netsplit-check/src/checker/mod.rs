@@ -57,6 +57,19 @@ impl Validity {
         }
     }
 
+    /// The usual verdict of a checker: [`Validity::False`] when it found a violation, else
+    /// [`Validity::Unknown`] when it could not judge (nothing to judge by, say), else
+    /// [`Validity::True`].
+    pub fn judged(violated: bool, undecided: bool) -> Validity {
+        if violated {
+            Validity::False
+        } else if undecided {
+            Validity::Unknown
+        } else {
+            Validity::True
+        }
+    }
+
     /// The CLI exit code for this verdict: 0 valid, 1 invalid, 2 unknown.
     pub fn exit_code(self) -> u8 {
         match self {

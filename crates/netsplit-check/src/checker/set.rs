@@ -282,16 +282,12 @@ pub fn check(ops: &[Op], opts: &SetOptions) -> Result<SetResult, CheckError> {
     }
     res.stable_count += res.stale_count;
     res.stable_latency_ms = Quantiles::of_ns(&mut latencies);
-    res.valid = if res.lost_count > 0
-        || res.unexpected_count > 0
-        || (opts.linearizable && res.stale_count > 0)
-    {
-        Validity::False
-    } else if reads.is_empty() {
-        Validity::Unknown
-    } else {
-        Validity::True
-    };
+    res.valid = Validity::judged(
+        res.lost_count > 0
+            || res.unexpected_count > 0
+            || (opts.linearizable && res.stale_count > 0),
+        reads.is_empty(),
+    );
     Ok(res)
 }
 

@@ -78,13 +78,7 @@ pub fn check(ops: &[Op], opts: &UniqueIdsOptions) -> Result<UniqueIdsResult, Che
         .collect();
     dups.sort();
     let duplicated_count = dups.len() as u64;
-    let valid = if duplicated_count > 0 {
-        Validity::False
-    } else if acked == 0 {
-        Validity::Unknown
-    } else {
-        Validity::True
-    };
+    let valid = Validity::judged(duplicated_count > 0, acked == 0);
     let shown: Vec<String> = dups
         .iter()
         .take(8)

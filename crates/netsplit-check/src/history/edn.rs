@@ -630,9 +630,8 @@ mod tests {
 
     #[test]
     fn odd_map_and_stray_closer_are_errors() {
-        assert!(parse_str("{:a}").is_err());
-        assert!(parse_str("]").is_err());
-        assert!(parse_str("\"abc").is_err());
-        assert!(parse_str("1 2").is_err());
+        for text in ["{:a}", "]", "\"abc", "1 2"] {
+            assert!(parse_str(text).is_err(), "{text}");
+        }
     }
 }

@@ -8,8 +8,11 @@
 //! it is imported as an `info` completion (error `"nil read: value unknown"`), which imposes no
 //! constraint — exactly Knossos' register semantics.
 
-use super::limits::quote_value as short;
-use super::{edn, porcupine, read_jsonl_str, HistoryError, Op, OpType, Process, ReadReport};
+use super::limits::{quote_field, quote_value as short};
+use super::{
+    edn, map_process, map_type, porcupine, read_jsonl_str, HistoryError, Op, OpType, Process,
+    ReadReport,
+};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
@@ -189,42 +192,8 @@ fn edn_op(v: Value, line: usize) -> Result<Op, HistoryError> {
             ),
         ));
     };
-    let process = match m.get("process") {
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(p) => Process::Client(p),
-            None => {
-                return Err(HistoryError::parse(
-                    line,
-                    format!("expected :process to be a non-negative integer or :nemesis, got {n}"),
-                ))
-            }
-        },
-        Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
-        other => {
-            return Err(HistoryError::parse(
-                line,
-                format!(
-                    "expected :process to be a non-negative integer or :nemesis, got {}",
-                    other.map_or("nothing".to_string(), short)
-                ),
-            ))
-        }
-    };
-    let kind = match m.get("type").and_then(Value::as_str) {
-        Some("invoke") => OpType::Invoke,
-        Some("ok") => OpType::Ok,
-        Some("fail") => OpType::Fail,
-        Some("info") => OpType::Info,
-        _ => {
-            return Err(HistoryError::parse(
-                line,
-                format!(
-                    "expected :type :invoke, :ok, :fail or :info, got {}",
-                    m.get("type").map_or("nothing".to_string(), short)
-                ),
-            ))
-        }
-    };
+    let process = map_process(&m, line, "a non-negative integer or :nemesis")?;
+    let kind = map_type(&m, line)?;
     let f = match m.get("f") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None if process == Process::Nemesis => String::new(),
@@ -232,10 +201,7 @@ fn edn_op(v: Value, line: usize) -> Result<Op, HistoryError> {
         other => {
             return Err(HistoryError::parse(
                 line,
-                format!(
-                    "expected :f to be a keyword, got {}",
-                    other.map_or("nothing".to_string(), short)
-                ),
+                format!("expected :f to be a keyword, got {}", quote_field(other)),
             ))
         }
     };
@@ -335,15 +301,23 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_is_accepted_in_every_format() {
-        let jsonl = "\u{feff}{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
-        let i = parse_with_lines(jsonl, Format::Auto).unwrap();
-        assert_eq!((i.format, i.ops.len()), (Some(Format::Jsonl), 1));
-        let edn = "\u{feff}[{:process 0 :type :invoke :f :read}]";
-        let i = parse_with_lines(edn, Format::Auto).unwrap();
-        assert_eq!((i.format, i.ops.len()), (Some(Format::JepsenEdn), 1));
-        let etcd = "\u{feff}INFO  jepsen.util - 0\t:invoke\t:read\tnil\n";
-        let i = parse_with_lines(etcd, Format::Auto).unwrap();
-        assert_eq!((i.format, i.ops.len()), (Some(Format::PorcupineEtcd), 1));
+        for (text, format) in [
+            (
+                "\u{feff}{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n",
+                Format::Jsonl,
+            ),
+            (
+                "\u{feff}[{:process 0 :type :invoke :f :read}]",
+                Format::JepsenEdn,
+            ),
+            (
+                "\u{feff}INFO  jepsen.util - 0\t:invoke\t:read\tnil\n",
+                Format::PorcupineEtcd,
+            ),
+        ] {
+            let i = parse_with_lines(text, Format::Auto).unwrap();
+            assert_eq!((i.format, i.ops.len()), (Some(format), 1), "{text:?}");
+        }
     }
 
     #[test]
@@ -362,9 +336,16 @@ mod tests {
 
     #[test]
     fn edn_process_must_be_a_client_number_or_the_nemesis() {
-        let text = "{:process -1 :type :invoke :f :read :value nil}";
-        let e = parse(text, Format::JepsenEdn).unwrap_err().to_string();
-        assert!(e.starts_with("line 1: expected :process"), "{e}");
+        for (process, got) in [("-1", "-1"), ("1.5", "1.5"), ("\"n1\"", "\"n1\"")] {
+            let text = format!("{{:process {process} :type :invoke :f :read :value nil}}");
+            let e = parse(&text, Format::JepsenEdn).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "line 1: expected :process to be a non-negative integer or :nemesis, got {got}"
+                )
+            );
+        }
     }
 
     #[test]

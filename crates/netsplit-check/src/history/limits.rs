@@ -76,6 +76,15 @@ pub fn quote_value(v: &serde_json::Value) -> String {
     }
 }
 
+/// A field of an op for an error message: its value cut like [`quote_value`], or `nothing` when
+/// the op has no such field.
+pub fn quote_field(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None => "nothing".to_string(),
+        Some(v) => quote_value(v),
+    }
+}
+
 /// Why a number literal is refused: it would not survive as the number it says.
 pub fn check_number(lit: &str, integer: bool) -> Result<(), String> {
     if integer {

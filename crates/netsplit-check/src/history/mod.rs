@@ -80,6 +80,19 @@ pub enum OpType {
     Info,
 }
 
+impl OpType {
+    /// The type of that name (`invoke`, `ok`, `fail` or `info`, as it is displayed).
+    pub fn from_name(s: &str) -> Option<OpType> {
+        Some(match s {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for OpType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -251,6 +264,49 @@ pub fn read_jsonl_str(text: &str) -> Result<(Vec<Op>, ReadReport, Vec<usize>), H
         }
     }
     Ok((ops, report, lines))
+}
+
+/// The `:process` of an op map read from EDN (a Jepsen history or a Porcupine kv log): a
+/// client's number or `:nemesis`; else an error at `line` saying it should have been
+/// `expected`, and what it was instead.
+pub(crate) fn map_process(
+    m: &serde_json::Map<String, Value>,
+    line: usize,
+    expected: &str,
+) -> Result<Process, HistoryError> {
+    match m.get("process") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => {
+            Ok(Process::Client(n.as_u64().unwrap_or_default()))
+        }
+        Some(Value::String(s)) if s == "nemesis" => Ok(Process::Nemesis),
+        other => Err(HistoryError::parse(
+            line,
+            format!(
+                "expected :process to be {expected}, got {}",
+                limits::quote_field(other)
+            ),
+        )),
+    }
+}
+
+/// The `:type` of an op map read from EDN (a Jepsen history or a Porcupine kv log), or an error
+/// at `line` saying what it was instead.
+pub(crate) fn map_type(
+    m: &serde_json::Map<String, Value>,
+    line: usize,
+) -> Result<OpType, HistoryError> {
+    m.get("type")
+        .and_then(Value::as_str)
+        .and_then(OpType::from_name)
+        .ok_or_else(|| {
+            HistoryError::parse(
+                line,
+                format!(
+                    "expected :type :invoke, :ok, :fail or :info, got {}",
+                    limits::quote_field(m.get("type"))
+                ),
+            )
+        })
 }
 
 /// The error for a line longer than [`limits::MAX_LINE_BYTES`] (every line-oriented reader).

@@ -12,8 +12,8 @@
 //! - kv: `{:process p :type t :f get|put|append :key "k" :value v}` becomes an event whose value
 //!   is the keyed tuple `[k, v]` (Jepsen's independent convention).
 
-use super::limits::{quote, quote_value, MAX_LINE_BYTES};
-use super::{edn, HistoryError, Op, OpType, Process};
+use super::limits::{quote, quote_field, MAX_LINE_BYTES};
+use super::{edn, map_process, map_type, HistoryError, Op, OpType, Process};
 use serde_json::Value;
 
 /// The lines of a log, numbered from 1, each at most [`MAX_LINE_BYTES`] long.
@@ -28,182 +28,155 @@ fn numbered_lines(text: &str) -> impl Iterator<Item = Result<(usize, &str), Hist
     })
 }
 
-fn op_type(s: &str) -> Option<OpType> {
-    Some(match s {
-        "invoke" => OpType::Invoke,
-        "ok" => OpType::Ok,
-        "fail" => OpType::Fail,
-        "info" => OpType::Info,
-        _ => return None,
-    })
-}
-
-/// Parses a Jepsen 2015 etcd log (`INFO  jepsen.util - <process> <type> <f> <value>`), fields
-/// separated by tabs or runs of spaces. Returns the events and the line of each.
-pub fn parse_etcd(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
+/// Parses a log an event a line, `parse` taking each line's number and its trimmed text; blank
+/// lines and those `comment` says are comments are skipped. Returns the events, each timed by
+/// its position, and the line of each.
+fn parse_lines(
+    text: &str,
+    comment: impl Fn(&str) -> bool,
+    mut parse: impl FnMut(usize, &str) -> Result<Op, HistoryError>,
+) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
     let mut ops = Vec::new();
     let mut lines = Vec::new();
     for l in numbered_lines(text) {
         let (line, raw) = l?;
         let raw = raw.trim();
-        if raw.is_empty() {
+        if raw.is_empty() || comment(raw) {
             continue;
         }
-        let body = match raw.find(" - ") {
-            Some(p) => &raw[p + 3..],
-            None => raw,
-        };
-        let mut fields = body.split_whitespace();
-        let (Some(proc_s), Some(type_s), Some(f_s)) = (fields.next(), fields.next(), fields.next())
-        else {
-            return Err(HistoryError::parse(
-                line,
-                "expected '<process> <type> <f> <value>' (e.g. \"INFO  jepsen.util - 0 :invoke :read nil\")",
-            ));
-        };
-        let value_text = fields.collect::<Vec<_>>().join(" ");
-        let kind = op_type(type_s.trim_start_matches(':')).ok_or_else(|| {
-            HistoryError::parse(
-                line,
-                format!(
-                    "expected a type :invoke, :ok, :fail or :info, got '{}'",
-                    quote(type_s)
-                ),
-            )
-        })?;
-        let f = f_s.trim_start_matches(':').to_string();
-        let value = if value_text.is_empty() {
-            Value::Null
-        } else {
-            edn::parse_str(&value_text).map_err(|e| match e {
-                HistoryError::Parse { msg, .. } => {
-                    HistoryError::parse(line, format!("bad value '{}': {msg}", quote(&value_text)))
-                }
-                other => other,
-            })?
-        };
-        let process = match proc_s.parse::<u64>() {
-            Ok(p) => Process::Client(p),
-            Err(_) if matches!(proc_s, ":nemesis" | "nemesis") => Process::Nemesis,
-            Err(_) => {
-                return Err(HistoryError::parse(
-                    line,
-                    format!(
-                        "expected the process to be a non-negative integer or :nemesis, got '{}'",
-                        quote(proc_s)
-                    ),
-                ))
-            }
-        };
-        let mut op = Op::new(process, kind, f, value);
-        if process.is_client() {
-            // A keyword as a completion value is an error tag such as :timed-out, not a value.
-            let keyword_value = value_text.starts_with(':');
-            if kind != OpType::Invoke && keyword_value {
-                op.error = op.value.as_str().map(str::to_string);
-                op.value = Value::Null;
-            }
-            // A failed read that timed out is an unknown outcome, not a definite failure.
-            if kind == OpType::Fail && op.f == "read" && keyword_value {
-                op.kind = OpType::Info;
-            }
-        }
+        let mut op = parse(line, raw)?;
         op.time = ops.len() as u64;
         ops.push(op);
         lines.push(line);
     }
     Ok((ops, lines))
+}
+
+/// Parses a Jepsen 2015 etcd log (`INFO  jepsen.util - <process> <type> <f> <value>`), fields
+/// separated by tabs or runs of spaces. Returns the events and the line of each.
+pub fn parse_etcd(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
+    parse_lines(
+        text,
+        |_| false,
+        |line, raw| {
+            let body = match raw.find(" - ") {
+                Some(p) => &raw[p + 3..],
+                None => raw,
+            };
+            let mut fields = body.split_whitespace();
+            let (Some(proc_s), Some(type_s), Some(f_s)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(HistoryError::parse(
+                line,
+                "expected '<process> <type> <f> <value>' (e.g. \"INFO  jepsen.util - 0 :invoke :read nil\")",
+            ));
+            };
+            let value_text = fields.collect::<Vec<_>>().join(" ");
+            let kind = OpType::from_name(type_s.trim_start_matches(':')).ok_or_else(|| {
+                HistoryError::parse(
+                    line,
+                    format!(
+                        "expected a type :invoke, :ok, :fail or :info, got '{}'",
+                        quote(type_s)
+                    ),
+                )
+            })?;
+            let f = f_s.trim_start_matches(':').to_string();
+            let value = if value_text.is_empty() {
+                Value::Null
+            } else {
+                edn::parse_str(&value_text).map_err(|e| match e {
+                    HistoryError::Parse { msg, .. } => HistoryError::parse(
+                        line,
+                        format!("bad value '{}': {msg}", quote(&value_text)),
+                    ),
+                    other => other,
+                })?
+            };
+            let process = match proc_s.parse::<u64>() {
+                Ok(p) => Process::Client(p),
+                Err(_) if matches!(proc_s, ":nemesis" | "nemesis") => Process::Nemesis,
+                Err(_) => {
+                    return Err(HistoryError::parse(
+                        line,
+                        format!(
+                        "expected the process to be a non-negative integer or :nemesis, got '{}'",
+                        quote(proc_s)
+                    ),
+                    ))
+                }
+            };
+            let mut op = Op::new(process, kind, f, value);
+            if process.is_client() {
+                // A keyword as a completion value is an error tag such as :timed-out, not a value.
+                let keyword_value = value_text.starts_with(':');
+                if kind != OpType::Invoke && keyword_value {
+                    op.error = op.value.as_str().map(str::to_string);
+                    op.value = Value::Null;
+                }
+                // A failed read that timed out is an unknown outcome, not a definite failure.
+                if kind == OpType::Fail && op.f == "read" && keyword_value {
+                    op.kind = OpType::Info;
+                }
+            }
+            Ok(op)
+        },
+    )
 }
 
 /// Parses a Porcupine kv log: one EDN map per line with `:process :type :f :key :value`.
 pub fn parse_kv(text: &str) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
-    let mut ops = Vec::new();
-    let mut lines = Vec::new();
-    for l in numbered_lines(text) {
-        let (line, raw) = l?;
-        let t = raw.trim();
-        if t.is_empty() || t.starts_with(';') {
-            continue;
-        }
-        let v = edn::parse_str(t).map_err(|e| match e {
-            HistoryError::Parse { msg, .. } => HistoryError::parse(line, msg),
-            other => other,
-        })?;
-        let Value::Object(mut m) = v else {
-            return Err(HistoryError::parse(
-                line,
-                "expected an EDN map {:process … :type … :f … :key … :value …}",
-            ));
-        };
-        let process = match m.get("process") {
-            Some(Value::Number(n)) if n.as_u64().is_some() => {
-                Process::Client(n.as_u64().unwrap_or_default())
-            }
-            Some(Value::String(s)) if s == "nemesis" => Process::Nemesis,
-            other => {
-                return Err(HistoryError::parse(
-                    line,
-                    format!(
-                        "expected :process to be a non-negative integer, got {}",
-                        show(other)
-                    ),
-                ))
-            }
-        };
-        let kind = m
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(op_type)
-            .ok_or_else(|| {
-                HistoryError::parse(
-                    line,
-                    format!(
-                        "expected :type :invoke, :ok, :fail or :info, got {}",
-                        show(m.get("type"))
-                    ),
-                )
+    parse_lines(
+        text,
+        |t| t.starts_with(';'),
+        |line, t| {
+            let v = edn::parse_str(t).map_err(|e| match e {
+                HistoryError::Parse { msg, .. } => HistoryError::parse(line, msg),
+                other => other,
             })?;
-        let f = match m.get("f").and_then(Value::as_str) {
-            Some(f @ ("get" | "put" | "append")) => f.to_string(),
-            _ => {
+            let Value::Object(mut m) = v else {
                 return Err(HistoryError::parse(
                     line,
-                    format!(
-                        "expected :f :get, :put or :append, got {}",
-                        show(m.get("f"))
-                    ),
-                ))
-            }
-        };
-        let key = match m.remove("key") {
-            Some(Value::String(s)) => s,
-            Some(Value::Number(n)) => n.to_string(),
-            other => {
-                return Err(HistoryError::parse(
-                    line,
-                    format!("expected :key to be a string, got {}", show(other.as_ref())),
-                ))
-            }
-        };
-        let value = m.remove("value").unwrap_or(Value::Null);
-        let mut op = Op::new(
-            process,
-            kind,
-            f,
-            Value::Array(vec![Value::String(key), value]),
-        );
-        op.time = ops.len() as u64;
-        ops.push(op);
-        lines.push(line);
-    }
-    Ok((ops, lines))
-}
-
-fn show(v: Option<&Value>) -> String {
-    match v {
-        None => "nothing".to_string(),
-        Some(v) => quote_value(v),
-    }
+                    "expected an EDN map {:process … :type … :f … :key … :value …}",
+                ));
+            };
+            let process = map_process(&m, line, "a non-negative integer")?;
+            let kind = map_type(&m, line)?;
+            let f = match m.get("f").and_then(Value::as_str) {
+                Some(f @ ("get" | "put" | "append")) => f.to_string(),
+                _ => {
+                    return Err(HistoryError::parse(
+                        line,
+                        format!(
+                            "expected :f :get, :put or :append, got {}",
+                            quote_field(m.get("f"))
+                        ),
+                    ))
+                }
+            };
+            let key = match m.remove("key") {
+                Some(Value::String(s)) => s,
+                Some(Value::Number(n)) => n.to_string(),
+                other => {
+                    return Err(HistoryError::parse(
+                        line,
+                        format!(
+                            "expected :key to be a string, got {}",
+                            quote_field(other.as_ref())
+                        ),
+                    ))
+                }
+            };
+            let value = m.remove("value").unwrap_or(Value::Null);
+            Ok(Op::new(
+                process,
+                kind,
+                f,
+                Value::Array(vec![Value::String(key), value]),
+            ))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 
 use super::{Bar, Fault, MAX_POINTS};
 use crate::history::{Op, OpType, Process};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::Value;
@@ -107,6 +109,49 @@ where
     Ok(())
 }
 
+/// How a chart's y axis is labelled.
+struct YAxis<'f> {
+    /// Its name.
+    desc: &'static str,
+    /// The width of the area of its labels, pixels.
+    width: u32,
+    /// A tick's value as text.
+    fmt: &'f dyn Fn(&f64) -> String,
+}
+
+/// A chart on the run's time axis (seconds since the first event) over the y range `y`, from
+/// `lo` to `hi`: its mesh drawn with the y axis labelled as `axis` says, and the fault windows
+/// shaded.
+fn time_chart<'a, 'b, Y>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    y: Y,
+    (lo, hi): (f64, f64),
+    axis: YAxis,
+    faults: &[Fault],
+    span: (u64, u64),
+) -> Res<ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y::CoordDescType>>>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .margin(8)
+        .x_label_area_size(26)
+        .y_label_area_size(axis.width)
+        .build_cartesian_2d(0f64..span_secs(span), y)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(RGBColor(245, 245, 245))
+        .x_label_formatter(&|v| format!("{v:.0}s"))
+        .y_desc(axis.desc)
+        .label_style(("sans-serif", 12))
+        .y_label_formatter(axis.fmt)
+        .draw()?;
+    shade(&mut chart, faults, span, lo, hi)?;
+    Ok(chart)
+}
+
 /// The row (0, 1 or 2) of each label `(start, width)`: the first row where it does not overlap
 /// the previous label; row 0 again when all are taken.
 pub fn label_rows(labels: impl Iterator<Item = (f64, f64)>) -> Vec<usize> {
@@ -147,21 +192,7 @@ pub fn latency_raw(
     let (lo, hi) = log_range(max);
     let stride = done.len().div_ceil(MAX_POINTS).max(1);
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(8)
-            .x_label_area_size(26)
-            .y_label_area_size(62)
-            .build_cartesian_2d(0f64..span_secs(span), (lo..hi).log_scale())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(RGBColor(245, 245, 245))
-            .x_label_formatter(&|v| format!("{v:.0}s"))
-            .y_desc("latency (ms)")
-            .label_style(("sans-serif", 12))
-            .y_label_formatter(&|v| fmt_ms(*v))
-            .draw()?;
-        shade(&mut chart, faults, span, lo, hi)?;
+        let mut chart = time_chart(root, (lo..hi).log_scale(), (lo, hi), LATENCY, faults, span)?;
         for (kind, color) in [(OpType::Ok, OK), (OpType::Fail, FAIL), (OpType::Info, INFO)] {
             chart
                 .draw_series(
@@ -204,6 +235,13 @@ pub fn latency_raw(
 fn is_hl(b: &Bar, hl: &HashSet<u64>) -> bool {
     hl.contains(&b.invoke) || b.complete.is_some_and(|c| hl.contains(&c))
 }
+
+/// The y axis of the latency charts.
+const LATENCY: YAxis = YAxis {
+    desc: "latency (ms)",
+    width: 62,
+    fmt: &|v| fmt_ms(*v),
+};
 
 fn fmt_ms(v: f64) -> String {
     if v >= 1.0 {
@@ -284,21 +322,7 @@ pub fn latency_quantiles(bars: &[Bar], faults: &[Fault], span: (u64, u64)) -> Op
         }
     }
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(8)
-            .x_label_area_size(26)
-            .y_label_area_size(62)
-            .build_cartesian_2d(0f64..span_secs(span), (lo..hi).log_scale())?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(RGBColor(245, 245, 245))
-            .x_label_formatter(&|v| format!("{v:.0}s"))
-            .y_desc("latency (ms)")
-            .label_style(("sans-serif", 12))
-            .y_label_formatter(&|v| fmt_ms(*v))
-            .draw()?;
-        shade(&mut chart, faults, span, lo, hi)?;
+        let mut chart = time_chart(root, (lo..hi).log_scale(), (lo, hi), LATENCY, faults, span)?;
         for (qi, name) in ["p50", "p95", "p99"].iter().enumerate() {
             let color = PALETTE[qi];
             for (ri, run) in runs.iter().enumerate() {
@@ -357,21 +381,12 @@ pub fn throughput(bars: &[Bar], faults: &[Fault], span: (u64, u64)) -> Option<St
         .fold(1.0, f64::max);
     let hi = max * 1.15;
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(8)
-            .x_label_area_size(26)
-            .y_label_area_size(62)
-            .build_cartesian_2d(0f64..span_secs(span), 0f64..hi)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(RGBColor(245, 245, 245))
-            .x_label_formatter(&|v| format!("{v:.0}s"))
-            .y_desc("ops/s")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style(("sans-serif", 12))
-            .draw()?;
-        shade(&mut chart, faults, span, 0.0, hi)?;
+        let axis = YAxis {
+            desc: "ops/s",
+            width: 62,
+            fmt: &|v| format!("{v:.0}"),
+        };
+        let mut chart = time_chart(root, 0f64..hi, (0.0, hi), axis, faults, span)?;
         for (k, (name, color)) in [("ok", OK), ("fail", FAIL), ("info", INFO)]
             .into_iter()
             .enumerate()
@@ -520,7 +535,6 @@ pub fn clock_offsets(ops: &[Op], faults: &[Fault], span: (u64, u64)) -> Option<(
     let pad = ((hi - lo) * 0.1).max(10.0);
     lo -= pad;
     hi += pad;
-    let end = span_secs(span);
     let colors: BTreeMap<&str, RGBColor> = plot
         .lines
         .keys()
@@ -528,21 +542,12 @@ pub fn clock_offsets(ops: &[Op], faults: &[Fault], span: (u64, u64)) -> Option<(
         .map(|(i, n)| (n.as_str(), PALETTE[i % PALETTE.len()]))
         .collect();
     let chart = svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(8)
-            .x_label_area_size(26)
-            .y_label_area_size(72)
-            .build_cartesian_2d(0f64..end, lo..hi)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(RGBColor(245, 245, 245))
-            .x_label_formatter(&|v| format!("{v:.0}s"))
-            .y_desc("clock offset (ms)")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style(("sans-serif", 12))
-            .draw()?;
-        shade(&mut chart, faults, span, lo, hi)?;
+        let axis = YAxis {
+            desc: "clock offset (ms)",
+            width: 72,
+            fmt: &|v| format!("{v:.0}"),
+        };
+        let mut chart = time_chart(root, lo..hi, (lo, hi), axis, faults, span)?;
         for (node, a, b, l, h) in &plot.strobes {
             let c = colors.get(node.as_str()).copied().unwrap_or(PALETTE[7]);
             chart.draw_series([

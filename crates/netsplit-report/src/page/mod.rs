@@ -402,21 +402,7 @@ fn consistency_models(h: &mut String, r: &Value, ops: &HashMap<u64, &Op>) {
              <th>f</th><th>value</th><th>output</th></tr>\n",
         );
         for (i, op) in wit.iter().take(LIST_CAP).enumerate() {
-            let g = |k: &str| op.get(k).map(jv).unwrap_or_default();
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}…{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
-                i + 1,
-                g("invoke"),
-                g("complete"),
-                g("process"),
-                node_at(ops, op.get("invoke")),
-                g("type"),
-                g("f"),
-                g("value"),
-                g("output"),
-            );
+            let _ = writeln!(h, "<tr><td>{}</td>{}</tr>", i + 1, op_cells(op, ops));
         }
         h.push_str("</table>\n");
         if wit.len() > LIST_CAP {
@@ -577,11 +563,19 @@ fn node_at(ops: &HashMap<u64, &Op>, index: Option<&Value>) -> String {
 
 /// A table row for one op as the linearizability checker reports it, with the node it went to.
 fn op_row(h: &mut String, op: &Value, extra: &str, class: &str, ops: &HashMap<u64, &Op>) {
-    let g = |k: &str| op.get(k).map(jv).unwrap_or_default();
     let _ = writeln!(
         h,
-        "<tr class=\"{class}\"><td>{}…{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{extra}</td></tr>",
+        "<tr class=\"{class}\">{}<td>{extra}</td></tr>",
+        op_cells(op, ops)
+    );
+}
+
+/// The cells of an op as a checker reports it: its events, process, the node it went to, type,
+/// f, value and output.
+fn op_cells(op: &Value, ops: &HashMap<u64, &Op>) -> String {
+    let g = |k: &str| op.get(k).map(jv).unwrap_or_default();
+    format!(
+        "<td>{}…{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
         g("invoke"),
         g("complete"),
         g("process"),
@@ -590,7 +584,7 @@ fn op_row(h: &mut String, op: &Value, extra: &str, class: &str, ops: &HashMap<u6
         g("f"),
         g("value"),
         g("output"),
-    );
+    )
 }
 
 fn linear_failure(h: &mut String, f: &Value, ops: &HashMap<u64, &Op>) {

@@ -53,6 +53,7 @@
 //! quadratic.
 
 use super::model::{KOp, Model};
+use crate::checker::txn::fx::le_words;
 use crate::checker::Budget;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -102,17 +103,13 @@ const FX_K: u64 = 0xf135_7aea_2e62_a9c5;
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.write_u64(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        for (word, len) in le_words(bytes) {
+            // a short last word is told apart from one padded with zeros by its length
+            self.write_u64(if len < 8 {
+                word ^ ((len as u64) << 59)
+            } else {
+                word
+            });
         }
     }
     fn write_u8(&mut self, i: u8) {

@@ -18,7 +18,7 @@
 //! Cost: one topological sort, vector clocks over sessions for the writes that are read, and
 //! per read one edge per session that wrote its key — O(n · sessions).
 
-use super::{cycle_back, Hist, ModelResult};
+use super::{unsorted_cycle, Hist, ModelResult};
 
 pub fn check(h: &Hist) -> ModelResult {
     let n = h.ops.len();
@@ -44,14 +44,7 @@ pub fn check(h: &Hist) -> ModelResult {
     }
     let order = topo(&succ, indeg.clone());
     if order.len() < n {
-        let mut alive = vec![true; n];
-        for &i in &order {
-            alive[i] = false;
-        }
-        let start = (0..n).find(|&i| alive[i]).expect("a node left");
-        let cyc = cycle_back(start, &alive, |i| {
-            po_prev(i).into_iter().chain(rf(i)).collect()
-        });
+        let cyc = unsorted_cycle(n, &order, |i| po_prev(i).into_iter().chain(rf(i)).collect());
         return ModelResult::violated(
             "causality is cyclic: these operations each follow the previous one in program order or read its write (CyclicCO)",
             h.events(&cyc),
@@ -138,12 +131,7 @@ pub fn check(h: &Hist) -> ModelResult {
     }
     let order2 = topo(&succ, indeg2);
     if order2.len() < n {
-        let mut alive = vec![true; n];
-        for &i in &order2 {
-            alive[i] = false;
-        }
-        let start = (0..n).find(|&i| alive[i]).expect("a node left");
-        let cyc = cycle_back(start, &alive, |i| {
+        let cyc = unsorted_cycle(n, &order2, |i| {
             po_prev(i)
                 .into_iter()
                 .chain(rf(i))

@@ -262,26 +262,32 @@ pub fn check_hist(h: &Hist, models: &[&str], budget: &Budget) -> BTreeMap<String
     out
 }
 
-/// Finds a cycle in a graph given by in-edges, among `alive` nodes (each of which has an alive
-/// predecessor): walks predecessors until a node repeats. Returns the cycle in edge order.
-pub(crate) fn cycle_back(
-    start: usize,
-    alive: &[bool],
+/// Finds a cycle in a graph of `n` nodes given by in-edges, among the nodes a topological sort
+/// could not place (`order` holds those it placed; each of the others has such a predecessor):
+/// from the first of them, walks predecessors until a node repeats. Returns the cycle in edge
+/// order.
+pub(crate) fn unsorted_cycle(
+    n: usize,
+    order: &[usize],
     preds: impl Fn(usize) -> Vec<usize>,
 ) -> Vec<usize> {
+    let mut alive = vec![true; n];
+    for &i in order {
+        alive[i] = false;
+    }
+    let mut at = (0..n).find(|&i| alive[i]).expect("a node left");
     let mut seen = std::collections::HashMap::new();
     let mut path = Vec::new();
-    let mut n = start;
     loop {
-        if let Some(&i) = seen.get(&n) {
+        if let Some(&i) = seen.get(&at) {
             let mut c: Vec<usize> = path[i..].to_vec();
             c.reverse();
             return c;
         }
-        seen.insert(n, path.len());
-        path.push(n);
-        match preds(n).into_iter().find(|&p| alive[p]) {
-            Some(p) => n = p,
+        seen.insert(at, path.len());
+        path.push(at);
+        match preds(at).into_iter().find(|&p| alive[p]) {
+            Some(p) => at = p,
             None => return path,
         }
     }

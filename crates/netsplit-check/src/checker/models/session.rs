@@ -19,7 +19,7 @@
 //! witness names the writes of the cycle and the reads that forced its edges.
 
 use super::causal::topo;
-use super::{cycle_back, Hist, ModelResult};
+use super::{unsorted_cycle, Hist, ModelResult};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,12 +208,7 @@ pub fn check(h: &Hist, g: Guarantee) -> ModelResult {
     if order.len() == n {
         return ModelResult::holds();
     }
-    let mut alive = vec![true; n];
-    for &i in &order {
-        alive[i] = false;
-    }
-    let start = (0..n).find(|&i| alive[i]).expect("a node left");
-    let cyc = cycle_back(start, &alive, |i| {
+    let cyc = unsorted_cycle(n, &order, |i| {
         gr.pred[i].iter().map(|&(f, _)| f as usize).collect()
     });
     // Name the reads that forced the cycle's edges after its writes.

@@ -22,17 +22,8 @@ impl FxHasher {
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b));
+        for (word, _) in le_words(bytes) {
+            self.add(word);
         }
     }
     #[inline]
@@ -59,6 +50,16 @@ impl Hasher for FxHasher {
     fn finish(&self) -> u64 {
         self.hash
     }
+}
+
+/// `bytes` as little-endian 64-bit words, the last one padded with zeros, each with how many
+/// of its bytes were given (8 but perhaps for the last).
+pub(crate) fn le_words(bytes: &[u8]) -> impl Iterator<Item = (u64, usize)> + '_ {
+    bytes.chunks(8).map(|c| {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        (u64::from_le_bytes(w), c.len())
+    })
 }
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;

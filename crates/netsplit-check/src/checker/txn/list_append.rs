@@ -61,6 +61,23 @@ fn observed_prefix(t: &Txn, k: u32) -> Option<&[Scalar]> {
     None
 }
 
+/// The values `t` appends to `k`, in order.
+fn appends_to(t: &Txn, k: u32) -> impl Iterator<Item = &Scalar> {
+    t.mops.iter().filter_map(move |m| match m {
+        Mop::Append(k2, v) if *k2 == k => Some(v),
+        _ => None,
+    })
+}
+
+/// Each `ok` read in `t`, in order, with its key and what `t` observed of that key (see
+/// [`observed_prefix`]), where it observed something consistent.
+fn observed_reads(t: &Txn) -> impl Iterator<Item = (u32, &[Scalar])> {
+    t.mops.iter().filter_map(move |m| match m {
+        Mop::ReadList(k, Some(_)) => Some((*k, observed_prefix(t, *k)?)),
+        _ => None,
+    })
+}
+
 impl Explain for Explainer {
     fn why(&self, txns: &[Txn], a: u32, b: u32, rel: u8, na: &str, nb: &str) -> String {
         let (ta, tb) = (&txns[a as usize], &txns[b as usize]);
@@ -70,11 +87,7 @@ impl Explain for Explainer {
                     let Mop::Append(k, va) = ma else { continue };
                     let ki = &self.info[*k as usize];
                     let Some(&pa) = ki.pos.get(va) else { continue };
-                    for mb in &tb.mops {
-                        let Mop::Append(k2, vb) = mb else { continue };
-                        if k2 != k {
-                            continue;
-                        }
+                    for vb in appends_to(tb, *k) {
                         if let Some(&pb) = ki.pos.get(vb) {
                             if pa < pb {
                                 return format!(
@@ -91,11 +104,7 @@ impl Explain for Explainer {
                     if ki.pos.contains_key(vb) {
                         continue;
                     }
-                    let va = ta.mops.iter().find_map(|m| match m {
-                        Mop::Append(k2, va) if k2 == k && ki.pos.contains_key(va) => Some(va),
-                        _ => None,
-                    });
-                    if let Some(va) = va {
+                    if let Some(va) = appends_to(ta, *k).find(|va| ki.pos.contains_key(va)) {
                         return format!(
                             "{nb} appended {vb} to {}, which no read observed, so it follows every observed element, including {na}'s append of {va}; {na} < {nb} (ww)",
                             self.keys[*k as usize]
@@ -105,18 +114,12 @@ impl Explain for Explainer {
                 format!("{na} < {nb} (ww)")
             }
             WR => {
-                for mb in &tb.mops {
-                    let Mop::ReadList(k, Some(_)) = mb else {
-                        continue;
-                    };
-                    let Some(l) = observed_prefix(tb, *k) else {
-                        continue;
-                    };
+                for (k, l) in observed_reads(tb) {
                     let Some(last) = l.last() else { continue };
-                    if self.info[*k as usize].writer.get(last).map(|w| w.0) == Some(a) {
+                    if self.info[k as usize].writer.get(last).map(|w| w.0) == Some(a) {
                         return format!(
                             "{nb} read {} = {}, which includes {na}'s append of {last}, so {na} < {nb} (wr)",
-                            self.keys[*k as usize],
+                            self.keys[k as usize],
                             fmt_list(l)
                         );
                     }
@@ -124,19 +127,9 @@ impl Explain for Explainer {
                 format!("{na} < {nb} (wr)")
             }
             RW => {
-                for ma in &ta.mops {
-                    let Mop::ReadList(k, Some(_)) = ma else {
-                        continue;
-                    };
-                    let Some(l) = observed_prefix(ta, *k) else {
-                        continue;
-                    };
-                    let ki = &self.info[*k as usize];
-                    for mb in &tb.mops {
-                        let Mop::Append(k2, vb) = mb else { continue };
-                        if k2 != k {
-                            continue;
-                        }
+                for (k, l) in observed_reads(ta) {
+                    let ki = &self.info[k as usize];
+                    for vb in appends_to(tb, k) {
                         let unobserved = !ki.pos.contains_key(vb);
                         if unobserved || ki.pos[vb] as usize >= l.len() {
                             let note = if unobserved {
@@ -146,7 +139,7 @@ impl Explain for Explainer {
                             };
                             return format!(
                                 "{na} read {} = {}, which does not include {nb}'s append of {vb}{note}, so {na} < {nb} (rw)",
-                                self.keys[*k as usize],
+                                self.keys[k as usize],
                                 fmt_list(l)
                             );
                         }

@@ -18,7 +18,7 @@
 //! was settled. See `docs/transactional-checking.md` for the semantics and the limits.
 
 mod anomaly;
-mod fx;
+pub(crate) mod fx;
 pub mod gen;
 mod graph;
 mod infer;
@@ -319,12 +319,6 @@ pub fn check_parsed(parsed: &parse::Parsed, opts: &TxnOptions) -> Result<TxnResu
     result.not = not.into_iter().map(String::from).collect();
     result.anomaly_types = types.into_iter().collect();
     result.other_anomaly_types = other.into_iter().collect();
-    result.valid = if !result.anomaly_types.is_empty() {
-        Validity::False
-    } else if !result.unknown.is_empty() {
-        Validity::Unknown
-    } else {
-        Validity::True
-    };
+    result.valid = Validity::judged(!result.anomaly_types.is_empty(), !result.unknown.is_empty());
     Ok(result)
 }

@@ -43,6 +43,23 @@ fn external_read(t: &Txn, k: u32) -> Option<&Option<Scalar>> {
     None
 }
 
+/// Each completed external read in `t` (see [`external_read`]), in order: its key and the value
+/// it returned (`None` for the initial state).
+fn external_reads(t: &Txn) -> impl Iterator<Item = (u32, Option<&Scalar>)> {
+    t.mops.iter().filter_map(move |m| match m {
+        Mop::ReadReg(k, Some(v)) if external_read(t, *k).is_some() => Some((*k, v.as_ref())),
+        _ => None,
+    })
+}
+
+/// The values `t` writes to `k`, in order.
+fn writes_to(t: &Txn, k: u32) -> impl Iterator<Item = &Scalar> {
+    t.mops.iter().filter_map(move |m| match m {
+        Mop::Write(k2, v) if *k2 == k => Some(v),
+        _ => None,
+    })
+}
+
 struct Explainer {
     keys: Vec<Scalar>,
 }
@@ -52,43 +69,27 @@ impl Explain for Explainer {
         let (ta, tb) = (&txns[a as usize], &txns[b as usize]);
         match rel {
             WR => {
-                for m in &tb.mops {
-                    let Mop::ReadReg(k, Some(Some(v))) = m else {
-                        continue;
-                    };
-                    if external_read(tb, *k).is_none() {
-                        continue;
-                    }
-                    let wrote = ta
-                        .mops
-                        .iter()
-                        .any(|w| matches!(w, Mop::Write(k2, v2) if k2 == k && v2 == v));
-                    if wrote {
+                for (k, v) in external_reads(tb) {
+                    let Some(v) = v else { continue };
+                    if writes_to(ta, k).any(|w| w == v) {
                         return format!(
                             "{nb} read {} = {v}, which {na} wrote, so {na} < {nb} (wr)",
-                            self.keys[*k as usize]
+                            self.keys[k as usize]
                         );
                     }
                 }
                 format!("{na} < {nb} (wr)")
             }
             RW => {
-                for m in &ta.mops {
-                    let Mop::ReadReg(k, Some(None)) = m else {
-                        continue;
-                    };
-                    if external_read(ta, *k).is_none() {
+                for (k, v) in external_reads(ta) {
+                    if v.is_some() {
                         continue;
                     }
-                    for w in &tb.mops {
-                        if let Mop::Write(k2, v) = w {
-                            if k2 == k {
-                                return format!(
-                                    "{na} read {} = null (the initial state), which precedes {nb}'s write of {v}, so {na} < {nb} (rw)",
-                                    self.keys[*k as usize]
-                                );
-                            }
-                        }
+                    if let Some(v) = writes_to(tb, k).next() {
+                        return format!(
+                            "{na} read {} = null (the initial state), which precedes {nb}'s write of {v}, so {na} < {nb} (rw)",
+                            self.keys[k as usize]
+                        );
                     }
                 }
                 format!("{na} < {nb} (rw)")
