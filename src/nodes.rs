@@ -28,7 +28,7 @@ pub struct NodeArgs {
     /// Use the local cluster NAME (made by `netsplit cluster up --name NAME`).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["nodes", "nodes_file"])]
     pub cluster: Option<String>,
-    /// Real nodes: comma-separated host[:port] list.
+    /// Real nodes: a comma-separated list, each HOST or HOST:PORT.
     #[arg(
         long,
         value_name = "HOST[:PORT],…",
@@ -36,7 +36,7 @@ pub struct NodeArgs {
         conflicts_with = "nodes_file"
     )]
     pub nodes: Vec<String>,
-    /// Real nodes from a file: one host[:port] per line, `#` starts a comment.
+    /// Real nodes from a file: one HOST or HOST:PORT per line, `#` starts a comment.
     #[arg(long, value_name = "FILE")]
     pub nodes_file: Option<PathBuf>,
     /// SSH user on real nodes (default root; others use `sudo -n`).

@@ -17,7 +17,7 @@ pub struct TestArgs {
     /// A test plan (YAML); flags override its fields.
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// Test name (the store directory). Default: <target>-<workload>.
+    /// Test name (the store directory). Default: TARGET-WORKLOAD.
     #[arg(long)]
     pub name: Option<String>,
     /// Database to test (`noop` needs no nodes).

@@ -650,6 +650,19 @@ pub enum Clock {
     IgnoresFaketime,
 }
 
+impl Clock {
+    /// [`Clock::Faketime`] for a process started under libfaketime (`faketime`), else
+    /// [`Clock::IgnoresFaketime`]: a C program linked against glibc honours it exactly when it
+    /// runs under it.
+    pub fn under_faketime(faketime: bool) -> Clock {
+        if faketime {
+            Clock::Faketime
+        } else {
+            Clock::IgnoresFaketime
+        }
+    }
+}
+
 /// What every database's options check alike ([`crate::opts::Preset::check`]): its client
 /// port (`(key, port)`) is not 0, and the request (`timeout_ms`) and connect
 /// (`connect_timeout_ms`) timeouts are positive.
@@ -774,8 +787,9 @@ pub trait DbType: Db + Sized + 'static {
     const NAME: &'static str;
     /// One line for `--help` and error messages.
     const ABOUT: &'static str;
-    /// Whether it runs on nodes (false: in the harness's process, like `noop`).
-    const NEEDS_NODES: bool;
+    /// Whether it runs on nodes (the default, as every database netsplit deploys does); false:
+    /// in the harness's process, like `noop`.
+    const NEEDS_NODES: bool = true;
     /// Without `NEEDS_NODES`: whether it uses nodes when the plan gives some (`custom`).
     const NODES_OPTIONAL: bool = false;
     /// The workload vocabularies its clients speak.

@@ -70,7 +70,6 @@ impl DbType for EtcdCluster {
     const NAME: &'static str = "etcd";
     const ABOUT: &'static str =
         "etcd 3.4 (Debian's etcd-server, or a release tarball) over its v3 JSON gateway";
-    const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = EtcdOpts;
 

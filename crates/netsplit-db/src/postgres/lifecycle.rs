@@ -187,11 +187,7 @@ impl NodeLifecycle for PgLifecycle {
     /// PostgreSQL is a C program linked against glibc: libfaketime reaches it when it runs
     /// under it (the `faketime` option).
     fn clock(c: &PgCluster) -> Clock {
-        if c.faketime {
-            Clock::Faketime
-        } else {
-            Clock::IgnoresFaketime
-        }
+        Clock::under_faketime(c.faketime)
     }
     fn as_primaries(c: &PgCluster) -> Option<&dyn Primaries> {
         Some(c)

@@ -176,7 +176,6 @@ impl DbType for PgCluster {
     const NAME: &'static str = "postgres";
     const ABOUT: &'static str =
         "PostgreSQL 15 (Debian's postgresql): n1 primary, the others streaming replicas of it";
-    const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = PgOpts;
 

@@ -258,11 +258,7 @@ impl NodeLifecycle for RedisLifecycle {
     /// redis-server is a C program linked against glibc: libfaketime reaches it when it runs
     /// under it (the `faketime` option).
     fn clock(c: &RedisCluster) -> Clock {
-        if c.faketime {
-            Clock::Faketime
-        } else {
-            Clock::IgnoresFaketime
-        }
+        Clock::under_faketime(c.faketime)
     }
 
     fn as_primaries(c: &RedisCluster) -> Option<&dyn Primaries> {

@@ -123,7 +123,6 @@ impl DbType for RedisCluster {
     const ABOUT: &'static str =
         "Redis 7.0 (Debian's redis-server): n1 primary, the others async replicas of it; \
          failover=sentinel for Sentinel failover";
-    const NEEDS_NODES: bool = true;
     const VOCABULARIES: &'static [&'static str] = VOCABULARIES;
     type Options = RedisOpts;
 
