@@ -109,8 +109,7 @@ impl NodeLifecycle for Memcached {
             pidfile: Self::files(c, i).pid_file,
             logfile: Self::files(c, i).log_file,
         };
-        util::start_daemon(c.remote(i)?, &d)?;
-        Ok(())
+        c.start_daemon(i, &d)
     }
 
     /// Its pid file and log; no data directory (it keeps nothing on disk).

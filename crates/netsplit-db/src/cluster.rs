@@ -284,6 +284,14 @@ impl<L: NodeLifecycle> Cluster<L> {
         L::wipe(self, i, keep_log)
     }
 
+    /// Starts `d` on node `i` (detached, its pid in `d.pidfile`; `control::util::start_daemon`);
+    /// the error names the daemon and the node.
+    pub fn start_daemon(&self, i: usize, d: &util::Daemon) -> Result<()> {
+        util::start_daemon(self.remote(i)?, d)
+            .with_context(|| format!("starting {} on {}", d.name, self.nodes[i].name))?;
+        Ok(())
+    }
+
     /// Stops the process of `pid_file` on node `i` (SIGTERM, SIGKILL after 5 s; nothing when
     /// none runs); `what` names it in the error.
     pub fn stop_by_pid_file(&self, i: usize, pid_file: &str, what: &str) -> Result<()> {
@@ -316,6 +324,18 @@ impl<L: NodeLifecycle> Cluster<L> {
             .exec_ok(&rm)
             .with_context(|| format!("wiping {}'s data on {}", L::NAME, self.nodes[i].name))?;
         Ok(())
+    }
+
+    /// `f` for node `i` when the database runs there, else `elsewhere` (a node that runs no
+    /// database has nothing to kill, pause or start, and nothing is down there); an error when
+    /// `i` is not one of the nodes.
+    fn on_db_node<T>(&self, i: usize, elsewhere: T, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_index(i)?;
+        if L::runs_on(self, i) {
+            f()
+        } else {
+            Ok(elsewhere)
+        }
     }
 
     /// An error unless `i` is one of the nodes.
@@ -597,18 +617,10 @@ impl<L: NodeLifecycle> Db for Cluster<L> {
 /// On a node that runs no database there is nothing to kill or start, and nothing is down.
 impl<L: NodeLifecycle> Kill for Cluster<L> {
     fn kill(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        if !L::runs_on(self, i) {
-            return Ok(());
-        }
-        L::kill(self, i)
+        self.on_db_node(i, (), || L::kill(self, i))
     }
     fn stop(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        if !L::runs_on(self, i) {
-            return Ok(());
-        }
-        L::stop(self, i, STOP_GRACE)
+        self.on_db_node(i, (), || L::stop(self, i, STOP_GRACE))
     }
     fn start(&self, i: usize) -> Result<()> {
         if !self.running(i)? {
@@ -618,35 +630,19 @@ impl<L: NodeLifecycle> Kill for Cluster<L> {
         Ok(())
     }
     fn running(&self, i: usize) -> Result<bool> {
-        self.check_index(i)?;
-        if !L::runs_on(self, i) {
-            return Ok(true);
-        }
-        Ok(self.pid(i)?.is_some())
+        self.on_db_node(i, true, || Ok(self.pid(i)?.is_some()))
     }
 }
 
 impl<L: NodeLifecycle> Pause for Cluster<L> {
     fn pause(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        if !L::runs_on(self, i) {
-            return Ok(());
-        }
-        L::pause(self, i)
+        self.on_db_node(i, (), || L::pause(self, i))
     }
     fn resume(&self, i: usize) -> Result<()> {
-        self.check_index(i)?;
-        if !L::runs_on(self, i) {
-            return Ok(());
-        }
-        L::resume(self, i)
+        self.on_db_node(i, (), || L::resume(self, i))
     }
     fn pids(&self, i: usize) -> Result<Vec<u32>> {
-        self.check_index(i)?;
-        if !L::runs_on(self, i) {
-            return Ok(Vec::new());
-        }
-        L::pids(self, i)
+        self.on_db_node(i, Vec::new(), || L::pids(self, i))
     }
 }
 

@@ -298,30 +298,28 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
-fn num_i64(v: Option<&Value>) -> Result<i64, EtcdError> {
+/// A 64-bit integer of the gateway's JSON (`what`: `an int64` or `a uint64`): a number, a
+/// decimal string (proto3 JSON writes 64-bit integers so), or 0 when absent.
+fn num<T: std::str::FromStr + Default>(
+    v: Option<&Value>,
+    what: &str,
+    of: impl Fn(&serde_json::Number) -> Option<T>,
+) -> Result<T, EtcdError> {
+    let bad = |x: String| EtcdError::Decode(format!("not {what}: {x}"));
     match v {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| EtcdError::Decode(format!("not an int64: {n}"))),
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|_| EtcdError::Decode(format!("not an int64: {s:?}"))),
-        Some(other) => Err(EtcdError::Decode(format!("not an int64: {other}"))),
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(Value::Number(n)) => of(n).ok_or_else(|| bad(n.to_string())),
+        Some(Value::String(s)) => s.parse().map_err(|_| bad(format!("{s:?}"))),
+        Some(other) => Err(bad(other.to_string())),
     }
 }
 
+fn num_i64(v: Option<&Value>) -> Result<i64, EtcdError> {
+    num(v, "an int64", serde_json::Number::as_i64)
+}
+
 fn num_u64(v: Option<&Value>) -> Result<u64, EtcdError> {
-    match v {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| EtcdError::Decode(format!("not a uint64: {n}"))),
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|_| EtcdError::Decode(format!("not a uint64: {s:?}"))),
-        Some(other) => Err(EtcdError::Decode(format!("not a uint64: {other}"))),
-    }
+    num(v, "a uint64", serde_json::Number::as_u64)
 }
 
 fn bytes_field(v: &Value, field: &str) -> Result<Vec<u8>, EtcdError> {

@@ -123,8 +123,7 @@ tar -xzf "$dist/etcd.tar.gz" -C "$dist" --strip-components=1 &&
             pidfile: o.pid_on(node),
             logfile: o.log_on(node),
         };
-        util::start_daemon(r, &d).with_context(|| format!("starting etcd on {}", node.name))?;
-        Ok(())
+        c.start_daemon(i, &d)
     }
 
     fn files(c: &EtcdCluster, i: usize) -> NodeFiles {

@@ -460,8 +460,7 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
             pidfile: self.opts.pid_on(node),
             logfile: self.opts.log_on(node),
         };
-        util::start_daemon(r, &d).with_context(|| format!("starting postgres on {}", node.name))?;
-        Ok(())
+        self.start_daemon(i, &d)
     }
 
     fn tree(
@@ -478,19 +477,34 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         Ok(self.remotes[i].exec(&util::process_script(&text, &args).timeout(t))?)
     }
 
+    /// A tree script that either acted (exit 0) or found nothing running (exit 3): whether it
+    /// acted; any other end is an error saying what it was `doing`.
+    fn tree_acted(
+        &self,
+        i: usize,
+        body: &str,
+        extra: &[&str],
+        t: Duration,
+        doing: &str,
+    ) -> Result<bool> {
+        let o = self.tree(i, body, extra, t)?;
+        match o.status {
+            0 => Ok(true),
+            3 => Ok(false),
+            _ => Err(anyhow!(
+                "{doing} postgres on {}: {}",
+                self.nodes[i].name,
+                o.stderr.trim()
+            )),
+        }
+    }
+
     /// SIGKILLs node `i`'s postmaster and every child, and waits until all are gone.
     pub fn kill_node(&self, i: usize) -> Result<()> {
         if !self.opts.runs_on(i) {
             return Ok(());
         }
-        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(60))?;
-        if o.status != 0 {
-            return Err(anyhow!(
-                "killing postgres on {}: {}",
-                self.nodes[i].name,
-                o.stderr.trim()
-            ));
-        }
+        self.tree_acted(i, KILL_TREE, &[], Duration::from_secs(60), "killing")?;
         Ok(())
     }
 
@@ -498,25 +512,12 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
     /// to do.
     pub fn stop_node(&self, i: usize, grace: Duration) -> Result<()> {
         let tenths = (grace.as_millis() / 100).max(1).to_string();
-        let o = self.tree(i, STOP_TREE, &[&tenths], grace + Duration::from_secs(60))?;
-        if o.status == 3 {
-            return Ok(());
-        }
-        if o.status != 0 {
-            return Err(anyhow!(
-                "stopping postgres on {}: {}",
-                self.nodes[i].name,
-                o.stderr.trim()
-            ));
-        }
-        // Whatever did not exit within the grace period (the postmaster, or children it left).
-        let o = self.tree(i, KILL_TREE, &[], Duration::from_secs(60))?;
-        if o.status != 0 {
-            return Err(anyhow!(
-                "killing postgres on {} after a stop: {}",
-                self.nodes[i].name,
-                o.stderr.trim()
-            ));
+        let t = grace + Duration::from_secs(60);
+        if self.tree_acted(i, STOP_TREE, &[&tenths], t, "stopping")? {
+            // Whatever did not exit within the grace period (the postmaster, or children it
+            // left).
+            let t = Duration::from_secs(60);
+            self.tree_acted(i, KILL_TREE, &[], t, "after a stop, killing")?;
         }
         Ok(())
     }
@@ -526,19 +527,13 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         if !self.opts.runs_on(i) {
             return Ok(());
         }
-        let o = self.tree(i, PAUSE_TREE, &[], Duration::from_secs(30))?;
-        match o.status {
-            0 => Ok(()),
-            3 => Err(anyhow!(
+        if !self.tree_acted(i, PAUSE_TREE, &[], Duration::from_secs(30), "pausing")? {
+            return Err(anyhow!(
                 "{}: postgres is not running, nothing to pause",
                 self.nodes[i].name
-            )),
-            _ => Err(anyhow!(
-                "pausing postgres on {}: {}",
-                self.nodes[i].name,
-                o.stderr.trim()
-            )),
+            ));
         }
+        Ok(())
     }
 
     /// SIGCONTs node `i`'s whole tree; nothing running means nothing is paused.
@@ -546,15 +541,8 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         if !self.opts.runs_on(i) {
             return Ok(());
         }
-        let o = self.tree(i, RESUME_TREE, &[], Duration::from_secs(30))?;
-        match o.status {
-            0 | 3 => Ok(()),
-            _ => Err(anyhow!(
-                "resuming postgres on {}: {}",
-                self.nodes[i].name,
-                o.stderr.trim()
-            )),
-        }
+        self.tree_acted(i, RESUME_TREE, &[], Duration::from_secs(30), "resuming")?;
+        Ok(())
     }
 
     /// The pids of node `i`'s postmaster and children.

@@ -314,33 +314,20 @@ impl RedisClient {
         match op {
             Op::Register(RegisterOp::Read { key }) => self.register_read(&key, request).await,
             Op::Register(RegisterOp::Write { key, value }) => {
-                let key = self.key(&format!("{}{}", keys::REGISTER, key_text(&key)));
-                let args = vec![
-                    b"SET".to_vec(),
-                    key.into_bytes(),
-                    value.to_string().into_bytes(),
-                ];
-                self.write(&args, request).await
+                let key = format!("{}{}", keys::REGISTER, key_text(&key));
+                self.write_to("SET", &key, value.to_string(), request).await
             }
             Op::Register(RegisterOp::Cas { key, old, new }) => {
                 self.register_cas(&key, &old, &new, request).await
             }
             Op::Set(SetOp::Add(e)) => {
-                let args = vec![
-                    b"SADD".to_vec(),
-                    self.key(keys::SET).into_bytes(),
-                    e.to_string().into_bytes(),
-                ];
-                self.write(&args, request).await
+                self.write_to("SADD", keys::SET, e.to_string(), request)
+                    .await
             }
             Op::Set(SetOp::Read) => self.set_read(request).await,
             Op::Counter(CounterOp::Add(d)) => {
-                let args = vec![
-                    b"INCRBY".to_vec(),
-                    self.key(keys::COUNTER).into_bytes(),
-                    d.to_string().into_bytes(),
-                ];
-                self.write(&args, request).await
+                self.write_to("INCRBY", keys::COUNTER, d.to_string(), request)
+                    .await
             }
             Op::Counter(CounterOp::Read) => self.counter_read(request).await,
             Op::ListAppend(mops) => self.list_txn(&mops, request).await,
@@ -349,6 +336,22 @@ impl RedisClient {
     }
 
     /// A write whose success reply is anything but an error.
+    /// `command key value` as a write, `key` under the run's namespace.
+    async fn write_to(
+        &mut self,
+        command: &str,
+        key: &str,
+        value: String,
+        request: &Value,
+    ) -> Completion {
+        let args = [
+            command.as_bytes().to_vec(),
+            self.key(key).into_bytes(),
+            value.into_bytes(),
+        ];
+        self.write(&args, request).await
+    }
+
     async fn write(&mut self, args: &[Vec<u8>], value: &Value) -> Completion {
         match self.call(Route::Primary, args).await {
             Ok(Reply::Error(m)) => {

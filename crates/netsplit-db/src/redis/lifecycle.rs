@@ -203,8 +203,7 @@ impl NodeLifecycle for RedisLifecycle {
             pidfile: c.opts.pid_on(node),
             logfile: c.opts.log_on(node),
         };
-        util::start_daemon(r, &d).with_context(|| format!("starting redis on {}", node.name))?;
-        Ok(())
+        c.start_daemon(i, &d)
     }
 
     fn files(c: &RedisCluster, i: usize) -> NodeFiles {
@@ -310,9 +309,7 @@ impl RedisCluster {
             pidfile: self.opts.sentinel_pid_on(node),
             logfile: self.opts.sentinel_log_on(node),
         };
-        util::start_daemon(r, &d)
-            .with_context(|| format!("starting redis-sentinel on {}", node.name))?;
-        Ok(())
+        self.start_daemon(i, &d)
     }
 
     /// A probe connection to node `i`.

@@ -75,6 +75,16 @@ fn int_of(bytes: &[u8]) -> Result<i64, String> {
         .ok_or_else(|| format!("bad integer {:?}", String::from_utf8_lossy(bytes)))
 }
 
+/// The length of a bulk string or array (`what`): `None` for -1 (a nil reply), an error
+/// outside `0..=MAX_LEN`.
+fn length_of(bytes: &[u8], what: &str) -> Result<Option<usize>, String> {
+    match int_of(bytes)? {
+        -1 => Ok(None),
+        n if (0..=MAX_LEN).contains(&n) => Ok(Some(n as usize)),
+        n => Err(format!("bad {what} length {n}")),
+    }
+}
+
 fn parse_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<(Reply, usize)>, String> {
     if depth > 64 {
         return Err("replies nested deeper than 64".into());
@@ -91,14 +101,10 @@ fn parse_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<(Reply, usize)
         b'-' => (Reply::Error(text()), next),
         b':' => (Reply::Int(int_of(body)?), next),
         b'$' => {
-            let n = int_of(body)?;
-            if n == -1 {
+            let Some(n) = length_of(body, "bulk")? else {
                 return Ok(Some((Reply::Nil, next)));
-            }
-            if !(0..=MAX_LEN).contains(&n) {
-                return Err(format!("bad bulk length {n}"));
-            }
-            let end = next + n as usize;
+            };
+            let end = next + n;
             if buf.len() < end + 2 {
                 return Ok(None);
             }
@@ -108,14 +114,10 @@ fn parse_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<(Reply, usize)
             (Reply::Bulk(buf[next..end].to_vec()), end + 2)
         }
         b'*' => {
-            let n = int_of(body)?;
-            if n == -1 {
+            let Some(n) = length_of(body, "array")? else {
                 return Ok(Some((Reply::Nil, next)));
-            }
-            if !(0..=MAX_LEN).contains(&n) {
-                return Err(format!("bad array length {n}"));
-            }
-            let mut items = Vec::with_capacity((n as usize).min(1024));
+            };
+            let mut items = Vec::with_capacity(n.min(1024));
             let mut pos = next;
             for _ in 0..n {
                 match parse_at(buf, pos, depth + 1)? {
