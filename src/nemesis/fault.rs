@@ -53,8 +53,8 @@ pub trait Fault: Send + Sync {
     /// The family's name (`partition`): `--nemesis`, `nemesis.opts.<name>`, history
     /// `start-<name>` / `stop-<name>`.
     fn name(&self) -> &str;
-    /// The concrete operations it performs, starts first (history `op`; also accepted as `f`
-    /// by [`super::Nemesis::invoke`]).
+    /// The concrete operations it performs, starts first and the stop last (history `op`; also
+    /// accepted as `f` by [`super::Nemesis::invoke`]).
     fn ops(&self) -> &[&'static str];
     /// Prepares every node once, when the family is scheduled (an iptables chain, …).
     fn setup(&self, _cx: &Cx) -> Result<()> {
@@ -63,8 +63,11 @@ pub trait Fault: Send + Sync {
     /// Draws a concrete start from the family's options: the operation and its request (the
     /// intent: `{"shape": "majority"}`, `{"targets": "one"}`; nodes are resolved when it acts).
     fn draw(&self, rng: &mut Rng) -> (String, Value);
-    /// The operation that ends what a start began (`resume`).
-    fn stop_op(&self) -> &'static str;
+    /// The operation that ends what a start began (`resume`). Default: the last of
+    /// [`Fault::ops`].
+    fn stop_op(&self) -> &'static str {
+        self.ops().last().copied().unwrap_or_default()
+    }
     /// Performs one of its operations and answers what it did (the history's completion value).
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value>;
     /// Undoes on one node whatever this family may have left — from this run, or from an

@@ -423,9 +423,6 @@ impl Fault for ClockFault {
             }
         }
     }
-    fn stop_op(&self) -> &'static str {
-        RESET
-    }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
         match op {
             BUMP => {

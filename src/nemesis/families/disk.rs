@@ -267,9 +267,6 @@ impl Fault for DiskFault {
         let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
         (self.start_op().into(), json!({ "targets": t }))
     }
-    fn stop_op(&self) -> &'static str {
-        self.ops()[1]
-    }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
         let k = cx
             .target

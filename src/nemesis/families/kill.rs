@@ -102,9 +102,6 @@ impl Fault for KillFault {
         let name = if graceful { STOP } else { KILL };
         (name.into(), json!({ "targets": t }))
     }
-    fn stop_op(&self) -> &'static str {
-        START
-    }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
         let k = ability(cx)?;
         match op {

@@ -226,9 +226,6 @@ impl Fault for Packet {
         let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
         (START.into(), json!({ "targets": t, "behaviour": b }))
     }
-    fn stop_op(&self) -> &'static str {
-        STOP
-    }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
         match op {
             START => self.start(cx, request),

@@ -171,9 +171,6 @@ impl Fault for Partition {
             .unwrap_or("one");
         (START.into(), json!({ "shape": shape }))
     }
-    fn stop_op(&self) -> &'static str {
-        STOP
-    }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
         match op {
             START => self.start(cx, request),

@@ -81,9 +81,6 @@ impl Fault for PauseFault {
         let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
         (PAUSE.into(), json!({ "targets": t }))
     }
-    fn stop_op(&self) -> &'static str {
-        RESUME
-    }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
         let p = ability(cx)?;
         match op {
