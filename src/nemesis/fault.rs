@@ -150,6 +150,25 @@ impl FaultDef {
         }
     }
 
+    /// A family named `name` whose options are `O` (`nemesis.opts.<name>` as
+    /// [`FaultArgs::typed`] reads them: the defaults when the plan gives none, errors naming the
+    /// key and its line), built by `build` from them and the facts of the run.
+    pub fn typed<O, F>(
+        name: &str,
+        about: &str,
+        needs: &[Ability],
+        build: impl Fn(O, &FaultArgs) -> Result<F> + Send + Sync + 'static,
+    ) -> FaultDef
+    where
+        O: serde::de::DeserializeOwned + Default,
+        F: Fault + 'static,
+    {
+        let family = name.to_string();
+        FaultDef::new(name, about, needs, move |a| {
+            Ok(Arc::new(build(a.typed(&family)?, a)?) as Arc<dyn Fault>)
+        })
+    }
+
     /// Builds the family from a plan's options; bad options are bad input.
     pub fn build(&self, args: &FaultArgs) -> Result<Arc<dyn Fault>> {
         (self.build)(args)

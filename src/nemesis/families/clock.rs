@@ -18,17 +18,17 @@
 //! on real clocks), `mode` (`faketime` | `real-clock`; default by node kind). Operations:
 //! `bump-clock`, `strobe-clock`, `drift-clock`, `reset-clock`.
 
+use super::{Lock, Targets};
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::clock::{self, ClockMode, ClockState};
-use crate::nemesis::fault::{about, listed_nodes, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{about, listed_nodes, Cx, Fault, FaultDef};
 use crate::nemesis::marks;
 use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 
 /// The operation that moves the targets' clocks by an offset.
 pub const BUMP: &str = "bump-clock";
@@ -67,7 +67,7 @@ impl Default for StrobeOpts {
 #[serde(deny_unknown_fields, default)]
 pub struct ClockOpts {
     /// Which nodes a fault may hit: each fault draws one of these.
-    pub targets: Vec<NodeSpec>,
+    pub targets: Targets,
     /// Offsets a bump draws from, milliseconds (both signs: ms to minutes).
     pub bump_ms: Vec<i64>,
     /// What a strobe does.
@@ -82,7 +82,7 @@ pub struct ClockOpts {
 impl Default for ClockOpts {
     fn default() -> Self {
         ClockOpts {
-            targets: vec![NodeSpec::One, NodeSpec::Minority, NodeSpec::Primaries],
+            targets: Targets(vec![NodeSpec::One, NodeSpec::Minority, NodeSpec::Primaries]),
             bump_ms: vec![-262_144, -2_500, -100, 100, 2_500, 262_144],
             strobe: StrobeOpts::default(),
             drift: Vec::new(),
@@ -104,7 +104,7 @@ impl ClockOpts {
         if self.strobe.duration_ms > 3_600_000 {
             return Err("strobe.duration_ms: at most an hour".into());
         }
-        if self.targets.is_empty() {
+        if self.targets.0.is_empty() {
             return Err("targets: the list is empty".into());
         }
         if self
@@ -120,12 +120,11 @@ impl ClockOpts {
 
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::new(
+    FaultDef::typed(
         "clock",
         "clock bumps, strobes and drift (libfaketime on local nodes, the real clock on machines)",
         &[crate::nemesis::fault::Ability::Nodes],
-        |a: &FaultArgs| {
-            let mut opts: ClockOpts = a.typed("clock")?;
+        |mut opts: ClockOpts, a| {
             opts.validate()
                 .map_err(|e| anyhow!(crate::error::BadInput(format!("nemesis.opts.clock.{e}"))))?;
             let mode = opts.mode.unwrap_or(if a.local_nodes {
@@ -145,13 +144,13 @@ pub fn def() -> FaultDef {
             }
             let effective =
                 mode == ClockMode::RealClock || a.target.clock() == crate::db::Clock::Faketime;
-            Ok(Arc::new(ClockFault {
+            Ok(ClockFault {
                 opts,
                 mode,
                 effective,
                 notes,
-                state: Mutex::new(State::default()),
-            }) as Arc<dyn Fault>)
+                state: Lock::default(),
+            })
         },
     )
 }
@@ -176,14 +175,10 @@ struct ClockFault {
     /// target that ignores libfaketime).
     effective: bool,
     notes: Vec<String>,
-    state: Mutex<State>,
+    state: Lock<State>,
 }
 
 impl ClockFault {
-    fn st(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn faketime_note(&self, cx: &Cx) -> String {
         format!(
             "clock faults had no effect on {}: its binaries ignore libfaketime (Go and static \
@@ -194,7 +189,12 @@ impl ClockFault {
     }
 
     fn clock_of(&self, node: &str) -> ClockState {
-        self.st().clocks.get(node).copied().unwrap_or_default()
+        self.state
+            .lock()
+            .clocks
+            .get(node)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Before the first real-clock fault on a node: notes what synchronises its clock
@@ -205,7 +205,7 @@ impl ClockFault {
             return Ok(());
         }
         let todo: Vec<String> = {
-            let st = self.st();
+            let st = self.state.lock();
             nodes
                 .iter()
                 .filter(|n| !st.timesync.contains_key(*n))
@@ -229,7 +229,7 @@ impl ClockFault {
         for (n, res) in found {
             match res {
                 Ok(was) => {
-                    self.st().timesync.insert(n, was);
+                    self.state.lock().timesync.insert(n, was);
                 }
                 Err(e) => errs.push(about(&n, &crate::error::one_line(&e))),
             }
@@ -263,7 +263,7 @@ impl ClockFault {
             }
             Ok(())
         })?;
-        let mut st = self.st();
+        let mut st = self.state.lock();
         for (n, s) in states {
             st.clocks.insert(n.clone(), *s);
             st.touched.insert(n.clone());
@@ -273,7 +273,7 @@ impl ClockFault {
 
     fn reset_clocks(&self, cx: &Cx) -> Result<()> {
         let mode = self.mode;
-        let touched = self.st().touched.clone();
+        let touched = self.state.lock().touched.clone();
         cx.on_nodes_ok(&cx.names, |n, r| {
             match mode {
                 // Idempotent and cheap: every node's file goes back to +0.
@@ -286,7 +286,7 @@ impl ClockFault {
             }
             Ok(())
         })?;
-        let mut st = self.st();
+        let mut st = self.state.lock();
         st.clocks.clear();
         st.touched.clear();
         Ok(())
@@ -308,7 +308,7 @@ impl ClockFault {
             .map(|n| (n.clone(), self.clock_of(n)))
             .collect();
         {
-            let mut st = self.st();
+            let mut st = self.state.lock();
             for n in &nodes {
                 st.touched.insert(n.clone());
             }
@@ -359,7 +359,7 @@ impl ClockFault {
         let mut v = json!({ "nodes": nodes, "offsets": offsets, "mode": self.mode });
         if self.mode == ClockMode::RealClock {
             // What was keeping each node's clock in sync, stopped until the heal.
-            v["time_sync_stopped"] = json!(self.st().timesync);
+            v["time_sync_stopped"] = json!(self.state.lock().timesync);
             // Each node's clock as measured against the control node's just now (half the
             // round trip corrected): what the nodes really show, beside what was asked.
             let measured: BTreeMap<String, Value> = cx
@@ -401,7 +401,7 @@ impl Fault for ClockFault {
     }
     fn draw(&self, rng: &mut Rng) -> (String, Value) {
         let o = &self.opts;
-        let t = rng.pick(&o.targets).map(|t| t.to_string());
+        let t = o.targets.draw(rng);
         let modes = if o.drift.is_empty() { 2 } else { 3 };
         match rng.index(modes) {
             0 => {
@@ -478,7 +478,7 @@ impl Fault for ClockFault {
         let moved_mark = marks::read(r, MOVED_MARK)?.is_some();
         let sync_mark: Option<clock::TimeSync> =
             marks::read(r, TIME_SYNC_MARK)?.and_then(|t| serde_json::from_str(&t).ok());
-        let touched = self.st().touched.contains(node);
+        let touched = self.state.lock().touched.contains(node);
         match self.mode {
             ClockMode::Faketime => clock::set_faketime(r, ClockState::default())?,
             ClockMode::RealClock if touched => clock::set_real_from_control(r, 0.0)?,
@@ -488,19 +488,19 @@ impl Fault for ClockFault {
             clock::set_real_from_control(r, 0.0)?;
         }
         {
-            let mut st = self.st();
+            let mut st = self.state.lock();
             st.touched.remove(node);
             st.clocks.remove(node);
         }
         marks::remove(r, MOVED_MARK)?;
         steps.push("clock".to_string());
         // Time sync back as it was found, once the clock is back.
-        let was = self.st().timesync.get(node).cloned().or(sync_mark);
+        let was = self.state.lock().timesync.get(node).cloned().or(sync_mark);
         if let Some(was) = was {
             for c in clock::restore_timesync_cmds(&was) {
                 r.exec_ok(&c)?;
             }
-            self.st().timesync.remove(node);
+            self.state.lock().timesync.remove(node);
             steps.push("time sync".into());
         }
         marks::remove(r, TIME_SYNC_MARK)?;
@@ -519,7 +519,7 @@ impl Fault for ClockFault {
         }
         // A real clock: this run's bookkeeping, or the marks a killed run left.
         let (touched, held) = {
-            let st = self.st();
+            let st = self.state.lock();
             (st.touched.contains(node), st.timesync.contains_key(node))
         };
         let real = self.mode == ClockMode::RealClock;

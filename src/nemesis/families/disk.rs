@@ -23,17 +23,16 @@
 //! (the first family, which does it for all six) writes back what it holds, kills the database
 //! on it, unmounts it and starts the database again on its own data.
 
+use super::{Lock, Targets};
 use crate::control::Remote;
 use crate::db::disk;
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultDef};
 use crate::nemesis::marks;
-use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 
 /// The disk faults, in registration (and heal) order.
 pub const FAULTS: &[&str] = &[
@@ -51,11 +50,11 @@ const HELD: &str = "killed";
 const MARK: &str = "killed";
 
 /// Options of every disk fault (the keys a fault does not use are refused).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiskOpts {
     /// The node choices each start draws from (default one, a minority, a majority, all).
-    pub targets: Vec<NodeSpec>,
+    pub targets: Targets,
     /// `error`: which operations fail (read, write, fsync, open, meta).
     pub ops: Option<Vec<crate::nemesis::disk::IoOp>>,
     /// `error`, `corrupt`: the share of matching operations hit.
@@ -64,18 +63,6 @@ pub struct DiskOpts {
     pub path: Option<String>,
     /// `slow`: the delay of each operation.
     pub delay_ms: Option<u64>,
-}
-
-impl Default for DiskOpts {
-    fn default() -> Self {
-        DiskOpts {
-            targets: super::default_targets(),
-            ops: None,
-            fraction: None,
-            path: None,
-            delay_ms: None,
-        }
-    }
 }
 
 /// Every disk fault's registration, in [`FAULTS`] order.
@@ -91,15 +78,14 @@ pub fn defs() -> Vec<FaultDef> {
                 "full" => "writes fail with ENOSPC",
                 _ => "reads return flipped bits",
             };
-            FaultDef::new(name, about, &[Ability::Disk], move |a: &FaultArgs| {
-                let opts: DiskOpts = a.typed(name)?;
+            FaultDef::typed(name, about, &[Ability::Disk], move |opts: DiskOpts, _| {
                 check(name, &opts)?;
-                Ok(Arc::new(DiskFault {
+                Ok(DiskFault {
                     name,
                     opts,
-                    nodes: Mutex::new(BTreeSet::new()),
-                    crashed: Mutex::new(BTreeSet::new()),
-                }) as Arc<dyn Fault>)
+                    nodes: Lock::default(),
+                    crashed: Lock::default(),
+                })
             })
         })
         .collect()
@@ -111,9 +97,7 @@ fn check(name: &str, o: &DiskOpts) -> Result<()> {
             "nemesis.opts.{name}.{k}: {why}"
         ))))
     };
-    if o.targets.is_empty() {
-        return bad("targets", "the list is empty");
-    }
+    o.targets.check(name)?;
     let uses = |k: &str| match k {
         "ops" => name == "error",
         "fraction" | "path" => name == "error" || name == "corrupt",
@@ -146,17 +130,13 @@ pub struct DiskFault {
     name: &'static str,
     opts: DiskOpts,
     /// Nodes this run crashed and has not restarted (crashes), or where the fault is in force.
-    nodes: Mutex<BTreeSet<String>>,
+    nodes: Lock<BTreeSet<String>>,
     /// Nodes this run crashed at least once (crashes): a database that is not running there
     /// after its restart could not recover what the crash left.
-    crashed: Mutex<BTreeSet<String>>,
+    crashed: Lock<BTreeSet<String>>,
 }
 
 impl DiskFault {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn crash(&self) -> bool {
         matches!(self.name, "lose-unsynced" | "torn-write")
     }
@@ -264,7 +244,7 @@ impl Fault for DiskFault {
         }
     }
     fn draw(&self, rng: &mut Rng) -> (String, Value) {
-        let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
+        let t = self.opts.targets.draw(rng);
         (self.start_op().into(), json!({ "targets": t }))
     }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
@@ -283,11 +263,8 @@ impl Fault for DiskFault {
         if op == self.ops()[0] {
             if self.crash() {
                 let (nodes, moved) = cx.hold(request, HELD)?;
-                self.lock().extend(nodes.iter().cloned());
-                self.crashed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(nodes.iter().cloned());
+                self.nodes.lock().extend(nodes.iter().cloned());
+                self.crashed.lock().extend(nodes.iter().cloned());
                 let lost = cx.on_nodes_ok(&nodes, |n, r| {
                     dir_of(n)?;
                     marks::write(r, MARK, cx.target.name())?;
@@ -308,7 +285,7 @@ impl Fault for DiskFault {
                 return Ok(v);
             }
             let nodes = cx.targets(request)?;
-            self.lock().extend(nodes.iter().cloned());
+            self.nodes.lock().extend(nodes.iter().cloned());
             let cmd = self.command();
             cx.on_nodes_ok(&nodes, |n, r| {
                 dir_of(n)?;
@@ -317,8 +294,8 @@ impl Fault for DiskFault {
             return Ok(json!({ "nodes": nodes, "fault": cmd }));
         }
         if op == self.ops()[1] {
-            let nodes: Vec<String> =
-                listed_nodes(request).unwrap_or_else(|| self.lock().iter().cloned().collect());
+            let nodes: Vec<String> = listed_nodes(request)
+                .unwrap_or_else(|| self.nodes.lock().iter().cloned().collect());
             if self.crash() {
                 cx.on_nodes_ok(&nodes, |n, r| {
                     k.start(cx.index(n)?)?;
@@ -335,14 +312,14 @@ impl Fault for DiskFault {
                     .filter_map(|(n, yes)| yes.then_some(n))
                     .collect();
                 for n in &nodes {
-                    self.lock().remove(n);
+                    self.nodes.lock().remove(n);
                 }
                 if !restarted.is_empty() {
                     return Ok(json!({ "nodes": nodes, "restarted": restarted }));
                 }
             }
             for n in &nodes {
-                self.lock().remove(n);
+                self.nodes.lock().remove(n);
             }
             return Ok(json!({ "nodes": nodes }));
         }
@@ -360,18 +337,18 @@ impl Fault for DiskFault {
             }
         }
         if self.crash() {
-            if self.lock().contains(node) {
+            if self.nodes.lock().contains(node) {
                 if let Some(k) = cx.target.as_kill() {
                     k.start(i)?;
                 }
                 marks::remove(r, MARK)?;
-                self.lock().remove(node);
+                self.nodes.lock().remove(node);
                 cx.release(&[node.to_string()], HELD);
                 steps.push(format!("{}: started", self.name));
             }
         } else if disk::running(r)? {
             disk::ctl(r, &json!({"cmd": "end", "fault": self.name}))?;
-            if self.lock().remove(node) {
+            if self.nodes.lock().remove(node) {
                 steps.push(format!("{} ended", self.name));
                 if self.restart_if_gone(cx, node)? {
                     steps.push(format!(
@@ -413,12 +390,9 @@ impl Fault for DiskFault {
                 out.push(format!("{node}: disk fault {} still in force", self.name));
             }
         }
-        let crashed_here = self
-            .crashed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(node);
-        if self.crash() && crashed_here && !self.lock().contains(node) && cx.expect_running() {
+        let crashed_here = self.crashed.lock().contains(node);
+        if self.crash() && crashed_here && !self.nodes.lock().contains(node) && cx.expect_running()
+        {
             if let Some(k) = cx.target.as_kill() {
                 if !k.running(i)? {
                     out.push(format!(
@@ -430,7 +404,7 @@ impl Fault for DiskFault {
                 }
             }
         }
-        if self.crash() && self.lock().contains(node) {
+        if self.crash() && self.nodes.lock().contains(node) {
             out.push(format!(
                 "{node}: {} crashed by {} and not started again",
                 cx.target.name(),

@@ -11,16 +11,15 @@
 //! by the next run's heal or `netsplit heal` (given that target), and reported by
 //! `netsplit cluster status`.
 
+use super::{Lock, Targets};
 use crate::control::Remote;
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultDef};
 use crate::nemesis::marks;
-use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
 /// SIGKILL the target on some nodes.
 pub const KILL: &str = "kill";
@@ -30,37 +29,27 @@ pub const STOP: &str = "stop";
 pub const START: &str = "start";
 
 /// Kill options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KillOpts {
     /// Which nodes a fault may hit: each fault draws one of these.
-    pub targets: Vec<NodeSpec>,
+    pub targets: Targets,
     /// Also use graceful stop/start (half of the kills, chosen at random).
     pub graceful: bool,
 }
 
-impl Default for KillOpts {
-    fn default() -> Self {
-        KillOpts {
-            targets: super::default_targets(),
-            graceful: false,
-        }
-    }
-}
-
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::new(
+    FaultDef::typed(
         "kill",
         "SIGKILL (or graceful stop) of the database, and its restart",
         &[Ability::Kill],
-        |a: &FaultArgs| {
-            let opts: KillOpts = a.typed("kill")?;
-            super::non_empty("kill", "targets", &opts.targets)?;
-            Ok(Arc::new(KillFault {
+        |opts: KillOpts, _| {
+            opts.targets.check("kill")?;
+            Ok(KillFault {
                 opts,
-                killed: Mutex::new(BTreeSet::new()),
-            }) as Arc<dyn Fault>)
+                killed: Lock::default(),
+            })
         },
     )
 }
@@ -68,7 +57,7 @@ pub fn def() -> FaultDef {
 struct KillFault {
     opts: KillOpts,
     /// Nodes this run killed and has not restarted.
-    killed: Mutex<BTreeSet<String>>,
+    killed: Lock<BTreeSet<String>>,
 }
 
 /// How a kill holds its nodes ([`Cx::hold`]): no pause aims at them until they are started.
@@ -76,12 +65,6 @@ const HELD: &str = "killed";
 
 /// The mark a kill leaves: the name of the target it killed.
 const MARK: &str = "killed";
-
-impl KillFault {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.killed.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 fn ability(cx: &Cx) -> Result<&dyn crate::db::Kill> {
     cx.target
@@ -97,7 +80,7 @@ impl Fault for KillFault {
         &[KILL, STOP, START]
     }
     fn draw(&self, rng: &mut Rng) -> (String, Value) {
-        let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
+        let t = self.opts.targets.draw(rng);
         let graceful = self.opts.graceful && rng.index(2) == 0;
         let name = if graceful { STOP } else { KILL };
         (name.into(), json!({ "targets": t }))
@@ -108,7 +91,7 @@ impl Fault for KillFault {
             KILL | STOP => {
                 let (nodes, moved) = cx.hold(request, HELD)?;
                 let graceful = op == STOP;
-                self.lock().extend(nodes.iter().cloned());
+                self.killed.lock().extend(nodes.iter().cloned());
                 cx.on_nodes_ok(&nodes, |n, r| {
                     let i = cx.index(n)?;
                     marks::write(r, MARK, cx.target.name())?;
@@ -125,14 +108,14 @@ impl Fault for KillFault {
                 Ok(v)
             }
             START => {
-                let nodes: Vec<String> =
-                    listed_nodes(request).unwrap_or_else(|| self.lock().iter().cloned().collect());
+                let nodes: Vec<String> = listed_nodes(request)
+                    .unwrap_or_else(|| self.killed.lock().iter().cloned().collect());
                 cx.on_nodes_ok(&nodes, |n, r| {
                     k.start(cx.index(n)?)?;
                     Ok(marks::remove(r, MARK)?)
                 })?;
                 for n in &nodes {
-                    self.lock().remove(n);
+                    self.killed.lock().remove(n);
                 }
                 cx.release(&nodes, HELD);
                 Ok(json!({ "nodes": nodes }))
@@ -146,7 +129,7 @@ impl Fault for KillFault {
     fn heal(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
         let mark = marks::read(r, MARK)?.map(|m| m.trim().to_string());
         let i = cx.index(node)?;
-        let this_run = self.lock().contains(node);
+        let this_run = self.killed.lock().contains(node);
         let left = match cx.target.as_kill() {
             Some(k) if !this_run && mark.is_none() => k.left_killed(i)?,
             _ => false,
@@ -165,7 +148,7 @@ impl Fault for KillFault {
         };
         k.start(i)?;
         marks::remove(r, MARK)?;
-        self.lock().remove(node);
+        self.killed.lock().remove(node);
         cx.release(&[node.to_string()], HELD);
         Ok(vec![if this_run {
             "start".into()

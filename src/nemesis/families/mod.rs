@@ -12,6 +12,9 @@ pub mod pause;
 
 use super::fault::FaultDef;
 use super::select::NodeSpec;
+use crate::generator::rng::Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::{Mutex, MutexGuard};
 
 /// Every built-in family, in heal order.
 pub fn builtin() -> Vec<FaultDef> {
@@ -31,12 +34,43 @@ pub(crate) fn non_empty<T>(family: &str, key: &str, list: &[T]) -> anyhow::Resul
     Ok(())
 }
 
-/// The node choices pause, kill and packet faults draw from by default.
-pub(crate) fn default_targets() -> Vec<NodeSpec> {
-    vec![
-        NodeSpec::One,
-        NodeSpec::Minority,
-        NodeSpec::Majority,
-        NodeSpec::All,
-    ]
+/// The node choices a family's faults draw from (`nemesis.opts.<family>.targets`: one,
+/// minority, majority, all, primaries, or node names); by default one node, a minority, a
+/// majority, all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Targets(pub Vec<NodeSpec>);
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets(vec![
+            NodeSpec::One,
+            NodeSpec::Minority,
+            NodeSpec::Majority,
+            NodeSpec::All,
+        ])
+    }
+}
+
+impl Targets {
+    /// Refuses an empty list (`nemesis.opts.<family>.targets`) as bad input.
+    pub(crate) fn check(&self, family: &str) -> anyhow::Result<()> {
+        non_empty(family, "targets", &self.0)
+    }
+
+    /// One choice, drawn, as a request names it (`"majority"`); none from an empty list.
+    pub fn draw(&self, rng: &mut Rng) -> Option<String> {
+        rng.pick(&self.0).map(|t| t.to_string())
+    }
+}
+
+/// A family's bookkeeping (the nodes it holds, what it found), behind a lock that a panicking
+/// holder does not poison: the heal that follows must still read it.
+#[derive(Default)]
+pub(crate) struct Lock<T>(Mutex<T>);
+
+impl<T> Lock<T> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }

@@ -7,18 +7,17 @@
 //! `loss`, or full behaviours `{delay: {time_ms: 200}}`) and `targets` (whose outgoing traffic
 //! they hit). Operations: `start-packet {"targets", "behaviour"}`, `stop-packet`.
 
+use super::{Lock, Targets};
 use crate::control::Remote;
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultDef};
 use crate::nemesis::nfq;
 use crate::nemesis::packet::{self, Behaviour};
-use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 
 /// The operation that starts a packet behaviour on the targets.
 pub const START: &str = "start-packet";
@@ -61,7 +60,7 @@ pub struct PacketOpts {
     /// The behaviours to draw from, one per fault.
     pub behaviours: Vec<BehaviourSpec>,
     /// Whose outgoing traffic a fault may hit: each fault draws one of these.
-    pub targets: Vec<NodeSpec>,
+    pub targets: Targets,
 }
 
 impl Default for PacketOpts {
@@ -71,30 +70,29 @@ impl Default for PacketOpts {
                 .into_iter()
                 .map(|s| BehaviourSpec::Named(s.into()))
                 .collect(),
-            targets: super::default_targets(),
+            targets: Targets::default(),
         }
     }
 }
 
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::new(
+    FaultDef::typed(
         "packet",
         "packet delay, loss, duplication, reordering, corruption and rate limits (tc netem, or \
          its userspace emulation)",
         &[Ability::Nodes],
-        |a: &FaultArgs| {
-            let opts: PacketOpts = a.typed("packet")?;
+        |opts: PacketOpts, a| {
             let bad =
                 |m: String| anyhow!(crate::error::BadInput(format!("nemesis.opts.packet.{m}")));
             super::non_empty("packet", "behaviours", &opts.behaviours)?;
-            super::non_empty("packet", "targets", &opts.targets)?;
+            opts.targets.check("packet")?;
             for b in &opts.behaviours {
                 b.resolve()
                     .and_then(|b| b.validate())
                     .map_err(|e| bad(format!("behaviours: {e}")))?;
             }
-            Ok(Arc::new(Packet {
+            Ok(Packet {
                 opts,
                 // Local nodes share this machine's filesystem: the running binary is the helper
                 // (`NETSPLIT_NETEM_HELPER` names another, e.g. for tests).
@@ -107,8 +105,8 @@ pub fn def() -> FaultDef {
                 } else {
                     None
                 },
-                state: Mutex::new(State::default()),
-            }) as Arc<dyn Fault>)
+                state: Lock::default(),
+            })
         },
     )
 }
@@ -126,14 +124,10 @@ struct Packet {
     /// The netsplit binary's path *on the nodes*, for the userspace emulation; `None`: netem
     /// only.
     helper: Option<String>,
-    state: Mutex<State>,
+    state: Lock<State>,
 }
 
 impl Packet {
-    fn st(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn start(&self, cx: &Cx, request: &Value) -> Result<Value> {
         let behaviour = match request.get("behaviour") {
             Some(Value::String(s)) => Behaviour::preset(s).map_err(|e| anyhow!(e))?,
@@ -147,7 +141,7 @@ impl Packet {
         }
         let nodes = cx.targets(request)?;
         for n in &nodes {
-            if !self.st().devices.contains_key(n) {
+            if !self.state.lock().devices.contains_key(n) {
                 let peer = cx
                     .names
                     .iter()
@@ -155,11 +149,11 @@ impl Packet {
                     .map(|x| cx.ips[x])
                     .ok_or_else(|| anyhow!("packet faults need at least two nodes"))?;
                 let dev = packet::device_towards(cx.remotes[cx.index(n)?].as_ref(), peer)?;
-                self.st().devices.insert(n.clone(), dev);
+                self.state.lock().devices.insert(n.clone(), dev);
             }
         }
-        let devices = self.st().devices.clone();
-        let no_netem = self.st().no_netem.clone();
+        let devices = self.state.lock().devices.clone();
+        let no_netem = self.state.lock().no_netem.clone();
         let b = behaviour.clone();
         let seed = cx.rng().next_u64();
         let done = cx
@@ -202,7 +196,7 @@ impl Packet {
         let mut how = BTreeMap::new();
         for (n, kind) in done {
             if kind == "nfqueue" {
-                self.st().no_netem.insert(n.clone());
+                self.state.lock().no_netem.insert(n.clone());
             }
             how.insert(n, kind);
         }
@@ -223,7 +217,7 @@ impl Fault for Packet {
             .pick(&self.opts.behaviours)
             .and_then(|b| b.resolve().ok())
             .unwrap_or_default();
-        let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
+        let t = self.opts.targets.draw(rng);
         (START.into(), json!({ "targets": t, "behaviour": b }))
     }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {

@@ -10,14 +10,13 @@
 
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
+use crate::nemesis::fault::{Ability, Cx, Fault, FaultDef};
 use crate::nemesis::grudge::{self, Grudge, Shape};
 use crate::nemesis::partition;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The operation that cuts the network into a shape.
 pub const START: &str = "start-partition";
@@ -49,14 +48,13 @@ impl Default for PartitionOpts {
 
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::new(
+    FaultDef::typed(
         "partition",
         "network partitions (iptables rules in netsplit's own chain)",
         &[Ability::Nodes],
-        |a: &FaultArgs| {
-            let opts: PartitionOpts = a.typed("partition")?;
+        |opts: PartitionOpts, _| {
             super::non_empty("partition", "shapes", &opts.shapes)?;
-            Ok(Arc::new(Partition { opts }) as Arc<dyn Fault>)
+            Ok(Partition { opts })
         },
     )
 }

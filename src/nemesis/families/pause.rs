@@ -10,16 +10,15 @@
 //! the processes of a harness killed mid-pause are resumed by the next run's heal, by
 //! `netsplit heal`, and reported by `netsplit cluster status`, whatever target they ran.
 
+use super::{Lock, Targets};
 use crate::control::Remote;
 use crate::generator::rng::Rng;
-use crate::nemesis::fault::{Ability, Cx, Fault, FaultArgs, FaultDef};
-use crate::nemesis::select::NodeSpec;
+use crate::nemesis::fault::{Ability, Cx, Fault, FaultDef};
 use crate::nemesis::{marks, process};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
 /// SIGSTOP the database's processes on some nodes.
 pub const PAUSE: &str = "pause";
@@ -27,41 +26,32 @@ pub const PAUSE: &str = "pause";
 pub const RESUME: &str = "resume";
 
 /// Which nodes' processes to stop.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PauseOpts {
     /// Which nodes a fault may hit: each fault draws one of these.
-    pub targets: Vec<NodeSpec>,
-}
-
-impl Default for PauseOpts {
-    fn default() -> Self {
-        PauseOpts {
-            targets: super::default_targets(),
-        }
-    }
+    pub targets: Targets,
 }
 
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::new(
+    FaultDef::typed(
         "pause",
         "SIGSTOP and SIGCONT of the database's processes",
         &[Ability::Pause],
-        |a: &FaultArgs| {
-            let opts: PauseOpts = a.typed("pause")?;
-            super::non_empty("pause", "targets", &opts.targets)?;
-            Ok(Arc::new(PauseFault {
+        |opts: PauseOpts, _| {
+            opts.targets.check("pause")?;
+            Ok(PauseFault {
                 opts,
-                paused: Mutex::new(BTreeSet::new()),
-            }) as Arc<dyn Fault>)
+                paused: Lock::default(),
+            })
         },
     )
 }
 
 struct PauseFault {
     opts: PauseOpts,
-    paused: Mutex<BTreeSet<String>>,
+    paused: Lock<BTreeSet<String>>,
 }
 
 fn ability(cx: &Cx) -> Result<&dyn crate::db::Pause> {
@@ -78,15 +68,17 @@ impl Fault for PauseFault {
         &[PAUSE, RESUME]
     }
     fn draw(&self, rng: &mut Rng) -> (String, Value) {
-        let t = rng.pick(&self.opts.targets).map(|t| t.to_string());
-        (PAUSE.into(), json!({ "targets": t }))
+        (
+            PAUSE.into(),
+            json!({ "targets": self.opts.targets.draw(rng) }),
+        )
     }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
         let p = ability(cx)?;
         match op {
             PAUSE => {
                 let (nodes, moved) = cx.hold(request, HELD)?;
-                self.lock().extend(nodes.iter().cloned());
+                self.paused.lock().extend(nodes.iter().cloned());
                 cx.on_nodes_ok(&nodes, |n, r| {
                     let i = cx.index(n)?;
                     // The mark first: a harness killed right after the SIGSTOP still left it.
@@ -102,12 +94,12 @@ impl Fault for PauseFault {
                 Ok(v)
             }
             RESUME => {
-                let was: Vec<String> = self.lock().iter().cloned().collect();
+                let was: Vec<String> = self.paused.lock().iter().cloned().collect();
                 cx.on_nodes_ok(&cx.names, |n, r| {
                     p.resume(cx.index(n)?)?;
                     resume_marked(r)
                 })?;
-                self.lock().clear();
+                self.paused.lock().clear();
                 cx.release(&cx.names, HELD);
                 Ok(json!({ "nodes": was }))
             }
@@ -126,7 +118,7 @@ impl Fault for PauseFault {
                 "resumed what an earlier run stopped: pids {marked:?}"
             ));
         }
-        self.lock().remove(node);
+        self.paused.lock().remove(node);
         cx.release(&[node.to_string()], HELD);
         Ok(steps)
     }
@@ -187,10 +179,4 @@ fn resume_marked(r: &dyn Remote) -> Result<Vec<u32>> {
     }
     marks::remove(r, MARK)?;
     Ok(was)
-}
-
-impl PauseFault {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.paused.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
