@@ -352,6 +352,20 @@ impl Cx {
         }
     }
 
+    /// The target's [`crate::db::Kill`] ability; an error naming the target when it has none.
+    pub fn kill_ability(&self) -> Result<&dyn crate::db::Kill> {
+        self.target
+            .as_kill()
+            .ok_or_else(|| anyhow!("target {} cannot kill its processes", self.target.name()))
+    }
+
+    /// The target's [`crate::db::Pause`] ability; an error naming the target when it has none.
+    pub fn pause_ability(&self) -> Result<&dyn crate::db::Pause> {
+        self.target
+            .as_pause()
+            .ok_or_else(|| anyhow!("target {} cannot pause its processes", self.target.name()))
+    }
+
     /// Whether any node has an IPv6 address.
     pub fn v6(&self) -> bool {
         self.ips.values().any(IpAddr::is_ipv6)

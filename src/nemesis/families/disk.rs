@@ -248,10 +248,7 @@ impl Fault for DiskFault {
         (self.start_op().into(), json!({ "targets": t }))
     }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
-        let k = cx
-            .target
-            .as_kill()
-            .ok_or_else(|| anyhow!("target {} cannot kill its processes", cx.target.name()))?;
+        let k = cx.kill_ability()?;
         let dir_of = |n: &str| -> Result<String> {
             cx.target.disk_dir(cx.index(n)?).ok_or_else(|| {
                 anyhow!(

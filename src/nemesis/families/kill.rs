@@ -16,7 +16,7 @@ use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{listed_nodes, Ability, Cx, Fault, FaultDef};
 use crate::nemesis::marks;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -66,12 +66,6 @@ const HELD: &str = "killed";
 /// The mark a kill leaves: the name of the target it killed.
 const MARK: &str = "killed";
 
-fn ability(cx: &Cx) -> Result<&dyn crate::db::Kill> {
-    cx.target
-        .as_kill()
-        .ok_or_else(|| anyhow!("target {} cannot kill its processes", cx.target.name()))
-}
-
 impl Fault for KillFault {
     fn name(&self) -> &str {
         "kill"
@@ -86,7 +80,7 @@ impl Fault for KillFault {
         (name.into(), json!({ "targets": t }))
     }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
-        let k = ability(cx)?;
+        let k = cx.kill_ability()?;
         match op {
             KILL | STOP => {
                 let (nodes, moved) = cx.hold(request, HELD)?;

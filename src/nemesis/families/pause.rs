@@ -15,7 +15,7 @@ use crate::control::Remote;
 use crate::generator::rng::Rng;
 use crate::nemesis::fault::{Ability, Cx, Fault, FaultDef};
 use crate::nemesis::{marks, process};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -54,12 +54,6 @@ struct PauseFault {
     paused: Lock<BTreeSet<String>>,
 }
 
-fn ability(cx: &Cx) -> Result<&dyn crate::db::Pause> {
-    cx.target
-        .as_pause()
-        .ok_or_else(|| anyhow!("target {} cannot pause its processes", cx.target.name()))
-}
-
 impl Fault for PauseFault {
     fn name(&self) -> &str {
         "pause"
@@ -74,7 +68,7 @@ impl Fault for PauseFault {
         )
     }
     fn invoke(&self, cx: &Cx, op: &str, request: &Value) -> Result<Value> {
-        let p = ability(cx)?;
+        let p = cx.pause_ability()?;
         match op {
             PAUSE => {
                 let (nodes, moved) = cx.hold(request, HELD)?;
