@@ -636,6 +636,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_builtin_family_ends_its_starts_with_its_own_stop() {
+        let target: Arc<dyn crate::db::Db> = Arc::new(Leaderless);
+        let args = crate::nemesis::fault::FaultArgs {
+            opts: &serde_json::Value::Null,
+            origins: &Default::default(),
+            local_nodes: true,
+            target: &target,
+        };
+        let stops: Vec<(String, &str)> = families::builtin()
+            .iter()
+            .map(|d| (d.name.clone(), d.build(&args).unwrap().stop_op()))
+            .collect();
+        let want = [
+            ("partition", "stop-partition"),
+            ("packet", "stop-packet"),
+            ("pause", "resume"),
+            ("kill", "start"),
+            ("lose-unsynced", "restart-after-loss"),
+            ("torn-write", "restart-after-tear"),
+            ("error", "end-error"),
+            ("slow", "end-slow"),
+            ("full", "end-full"),
+            ("corrupt", "end-corrupt"),
+            ("clock", "reset-clock"),
+        ];
+        let want: Vec<(String, &str)> = want.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+        assert_eq!(stops, want);
+    }
+
     fn nemesis(remotes: Vec<Arc<dyn Remote>>, plan: Plan) -> Nemesis {
         let nodes = remotes.iter().map(|r| r.node().clone()).collect();
         Nemesis::build(NemesisEnv {

@@ -2,6 +2,10 @@
 //! [`kill`], [`disk`] (six families: `lose-unsynced`, `torn-write`, `error`, `slow`, `full`,
 //! `corrupt`), [`clock`]. [`builtin`] lists their registrations in heal order (a node's network
 //! first, then its processes — resumed before restarted — then its disk, then its clock).
+//!
+//! What families share lives here: [`Targets`] (the `targets` option: node choices, their
+//! default, the empty-list check and the draw), [`Lock`] (the lock a family's bookkeeping sits
+//! behind) and `non_empty` (the empty-list check of any other list option).
 
 pub mod clock;
 pub mod disk;
@@ -72,5 +76,26 @@ pub(crate) struct Lock<T>(Mutex<T>);
 impl<T> Lock<T> {
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn targets_are_written_as_a_plain_list() {
+        assert_eq!(
+            serde_json::to_value(Targets::default()).unwrap(),
+            json!(["one", "minority", "majority", "all"])
+        );
+        let t: Targets = serde_json::from_value(json!(["primaries", "n1"])).unwrap();
+        assert_eq!(t.0.len(), 2);
+        let empty = Targets(Vec::new()).check("pause").unwrap_err();
+        assert_eq!(
+            empty.to_string(),
+            "nemesis.opts.pause.targets: the list is empty"
+        );
     }
 }
