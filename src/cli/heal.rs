@@ -59,12 +59,14 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
     let plan = &prepared.plan;
     let (nodes, remotes) = crate::nodes::resolve_plan(plan, true)?;
     let local = plan.local_nodes();
+    let db_plan = plan.for_db();
+    let deploy = crate::db::Deployment::from_plan(&db_plan, local, false)?;
     let target = prepared.target.build(DbEnv {
-        plan: plan.for_db(),
+        plan: db_plan,
         workload: prepared.workload.for_db(),
         nodes: nodes.clone(),
         remotes: remotes.clone(),
-        deploy: crate::db::Deployment::from_plan(&plan.for_db(), local, false)?,
+        deploy,
     })?;
     let nem = Nemesis::build(NemesisEnv {
         plan,

@@ -41,6 +41,9 @@ use std::time::{Duration, Instant};
 /// How long a graceful stop waits before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a wipe's stop waits before SIGKILL (what it stops is thrown away).
+pub const WIPE_GRACE: Duration = Duration::from_secs(5);
+
 /// How often a wait probes again.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -89,11 +92,12 @@ pub trait NodeLifecycle: Sized + Send + Sync + 'static {
         Ok(())
     }
     /// Stops the database on node `i` if it runs and removes its data and pid file, and its
-    /// logs unless `keep_log`. Default: SIGTERM by pid file (SIGKILL after 5 s), then
-    /// [`Cluster::remove_files`] with nothing more; a database with more processes or files
-    /// stops those and names them.
+    /// logs unless `keep_log`. Default: SIGTERM by pid file (SIGKILL after [`WIPE_GRACE`],
+    /// [`daemon::stop`]), then [`Cluster::remove_files`] with nothing more; a database with
+    /// more processes or files stops those and names them.
     fn wipe(c: &Cluster<Self>, i: usize, keep_log: bool) -> Result<()> {
-        c.stop_by_pid_file(i, &Self::files(c, i).pid_file, Self::NAME)?;
+        let pid_file = Self::files(c, i).pid_file;
+        daemon::stop(c.remote(i)?, &pid_file, Self::NAME, WIPE_GRACE)?;
         c.remove_files(i, keep_log, &[], &[])
     }
     /// Starts the database on node `i` (the wrapper calls it when the pid file names no live
@@ -289,14 +293,6 @@ impl<L: NodeLifecycle> Cluster<L> {
     pub fn start_daemon(&self, i: usize, d: &util::Daemon) -> Result<()> {
         util::start_daemon(self.remote(i)?, d)
             .with_context(|| format!("starting {} on {}", d.name, self.nodes[i].name))?;
-        Ok(())
-    }
-
-    /// Stops the process of `pid_file` on node `i` (SIGTERM, SIGKILL after 5 s; nothing when
-    /// none runs); `what` names it in the error.
-    pub fn stop_by_pid_file(&self, i: usize, pid_file: &str, what: &str) -> Result<()> {
-        util::stop_daemon(self.remote(i)?, pid_file, Duration::from_secs(5))
-            .with_context(|| format!("stopping {what} on {}", self.nodes[i].name))?;
         Ok(())
     }
 

@@ -288,7 +288,7 @@ impl PgCluster {
     /// log unless `keep_log`).
     pub fn wipe(&self, i: usize, keep_log: bool) -> Result<()> {
         let node = &self.nodes[i];
-        self.stop_node(i, Duration::from_secs(5))?;
+        self.stop_node(i, crate::cluster::WIPE_GRACE)?;
         let more = [self.opts.sockets_on(node), self.opts.passfile_on(node)];
         self.remove_files(i, keep_log, &more, &[])
     }

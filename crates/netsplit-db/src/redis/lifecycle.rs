@@ -13,11 +13,11 @@
 use super::config::{redis_conf, sentinel_conf, RedisOpts};
 use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisClient;
-use crate::cluster::{Cluster, NodeFiles, NodeLifecycle, Watch};
+use crate::cluster::{Cluster, NodeFiles, NodeLifecycle, Watch, WIPE_GRACE};
 use crate::control::util::{self, Daemon};
 use crate::control::Cmd;
 use crate::vocab::{Typed, Vocabulary};
-use crate::{Attach, BoxFuture, Client, Clock, Primaries};
+use crate::{daemon, Attach, BoxFuture, Client, Clock, Primaries};
 use anyhow::{anyhow, Context, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -181,8 +181,9 @@ impl NodeLifecycle for RedisLifecycle {
         let (o, node) = (&c.opts, &c.nodes[i]);
         // Sentinel first (whether or not this run uses one: an earlier run may have), so it
         // does not see the primary go and fail over.
-        c.stop_by_pid_file(i, &o.sentinel_pid_on(node), "redis-sentinel")?;
-        c.stop_by_pid_file(i, &o.pid_on(node), "redis")?;
+        let r = c.remote(i)?;
+        daemon::stop(r, &o.sentinel_pid_on(node), "redis-sentinel", WIPE_GRACE)?;
+        daemon::stop(r, &o.pid_on(node), "redis", WIPE_GRACE)?;
         let sentinel = [o.sentinel_pid_on(node), o.sentinel_conf_on(node)];
         c.remove_files(i, keep_log, &sentinel, &[o.sentinel_log_on(node)])
     }
