@@ -288,6 +288,15 @@ impl<L: NodeLifecycle> Cluster<L> {
         L::wipe(self, i, keep_log)
     }
 
+    /// Makes directory `dir` (and its parents) on node `i`, as root; the error names it and
+    /// the node.
+    pub fn make_dir(&self, i: usize, dir: &str) -> Result<()> {
+        self.remote(i)?
+            .exec_ok(&Cmd::new("mkdir").args(["-p", "--", dir]).sudo())
+            .with_context(|| format!("creating {dir} on {}", self.nodes[i].name))?;
+        Ok(())
+    }
+
     /// Starts `d` on node `i` (detached, its pid in `d.pidfile`; `control::util::start_daemon`);
     /// the error names the daemon and the node.
     pub fn start_daemon(&self, i: usize, d: &util::Daemon) -> Result<()> {

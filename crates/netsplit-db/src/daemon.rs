@@ -27,22 +27,24 @@ pub trait PidFileProcesses: Send + Sync {
     }
 }
 
+/// Runs one of the functions below on node `i`'s process: its remote, its pid file and its
+/// name.
+fn on_process<T: PidFileProcesses + ?Sized, R>(
+    t: &T,
+    i: usize,
+    f: impl FnOnce(&dyn Remote, &str, &str) -> Result<R>,
+) -> Result<R> {
+    f(t.process_remote(i)?, &t.pid_file(i)?, t.process_name())
+}
+
 impl<T: PidFileProcesses> Kill for T {
     fn kill(&self, i: usize) -> Result<()> {
-        kill(
-            self.process_remote(i)?,
-            &self.pid_file(i)?,
-            self.process_name(),
-        )
+        on_process(self, i, kill)
     }
     fn stop(&self, i: usize) -> Result<()> {
-        let grace = self.stop_grace();
-        stop(
-            self.process_remote(i)?,
-            &self.pid_file(i)?,
-            self.process_name(),
-            grace,
-        )
+        on_process(self, i, |r, pid_file, what| {
+            stop(r, pid_file, what, self.stop_grace())
+        })
     }
     fn start(&self, i: usize) -> Result<()> {
         if self.running(i)? {
@@ -51,27 +53,19 @@ impl<T: PidFileProcesses> Kill for T {
         self.start_process(i)
     }
     fn running(&self, i: usize) -> Result<bool> {
-        running(self.process_remote(i)?, &self.pid_file(i)?)
+        on_process(self, i, |r, pid_file, _| running(r, pid_file))
     }
 }
 
 impl<T: PidFileProcesses> Pause for T {
     fn pause(&self, i: usize) -> Result<()> {
-        pause(
-            self.process_remote(i)?,
-            &self.pid_file(i)?,
-            self.process_name(),
-        )
+        on_process(self, i, pause)
     }
     fn resume(&self, i: usize) -> Result<()> {
-        resume(
-            self.process_remote(i)?,
-            &self.pid_file(i)?,
-            self.process_name(),
-        )
+        on_process(self, i, resume)
     }
     fn pids(&self, i: usize) -> Result<Vec<u32>> {
-        pids(self.process_remote(i)?, &self.pid_file(i)?)
+        on_process(self, i, |r, pid_file, _| pids(r, pid_file))
     }
 }
 

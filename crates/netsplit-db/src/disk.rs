@@ -88,26 +88,24 @@ pub fn mount(r: &dyn Remote, dir: &str, binary: &str, seed: u64) -> Result<()> {
 [ -d "$dir" ] || { mkdir -p -- "$dir" && chown -- "$(stat -c %u:%g -- "$(dirname -- "$dir")")" "$dir"; }"#;
     r.exec_ok(&util::script(PREP, &[dir]).timeout(TIMEOUT))
         .with_context(|| format!("making {dir} on {}", r.node().name))?;
-    util::start_daemon(
-        r,
-        &util::Daemon {
-            name: "netsplit diskfs".into(),
-            argv: vec![
-                binary.to_string(),
-                "diskfs".into(),
-                "--dir".into(),
-                dir.to_string(),
-                "--control".into(),
-                sock.clone(),
-                "--seed".into(),
-                seed.to_string(),
-            ],
-            env: Vec::new(),
-            cwd: "/".into(),
-            pidfile: pid.clone(),
-            logfile: log.clone(),
-        },
-    )?;
+    let d = util::Daemon {
+        name: "netsplit diskfs".into(),
+        argv: vec![
+            binary.to_string(),
+            "diskfs".into(),
+            "--dir".into(),
+            dir.to_string(),
+            "--control".into(),
+            sock.clone(),
+            "--seed".into(),
+            seed.to_string(),
+        ],
+        env: Vec::new(),
+        cwd: "/".into(),
+        pidfile: pid,
+        logfile: log,
+    };
+    util::start_daemon(r, &d)?;
     const WAIT: &str = r#"pid=$(cat "$1"); i=0
 while [ $i -lt 200 ]; do
   tail -n 3 "$2" 2>/dev/null | grep -qF "mounted $3" && [ -S "$4" ] && exit 0
@@ -115,7 +113,8 @@ while [ $i -lt 200 ]; do
   sleep 0.05; i=$((i+1))
 done
 echo "netsplit diskfs did not mount within 10 s:"; tail -n 3 "$2"; exit 1"#;
-    let out = r.exec(&util::script(WAIT, &[&pid, &log, dir, &sock]).timeout(TIMEOUT))?;
+    let out =
+        r.exec(&util::script(WAIT, &[&d.pidfile, &d.logfile, dir, &sock]).timeout(TIMEOUT))?;
     if out.status != 0 {
         let _ = unmount(r, dir, false);
         return Err(anyhow!(

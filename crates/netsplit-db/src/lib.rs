@@ -512,9 +512,15 @@ pub trait Db: Send + Sync {
     /// The registered name.
     fn name(&self) -> &str;
     /// Installs, configures and starts the database on every node and waits until it serves.
-    fn setup(&self) -> Result<()>;
-    /// Stops the database and removes its data (skipped with `--leave-db-running`).
-    fn teardown(&self) -> Result<()>;
+    /// Default: nothing to set up (a target in the harness's process, like `noop`).
+    fn setup(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Stops the database and removes its data (skipped with `--leave-db-running`). Default:
+    /// nothing to tear down.
+    fn teardown(&self) -> Result<()> {
+        Ok(())
+    }
     /// The run's directory, once it exists (after `build`, before `setup`): where a target may
     /// keep files of its own beside the history (the `custom` target's client logs). Default:
     /// nothing to do. Not called by tools that drive a target without a run.
@@ -749,12 +755,6 @@ pub struct NoDb;
 impl Db for NoDb {
     fn name(&self) -> &str {
         "none"
-    }
-    fn setup(&self) -> Result<()> {
-        Ok(())
-    }
-    fn teardown(&self) -> Result<()> {
-        Ok(())
     }
     fn client(&self, _node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
         Box::pin(async { Err(anyhow::anyhow!("no target: no clients")) })

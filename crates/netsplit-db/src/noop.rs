@@ -131,12 +131,6 @@ impl Db for Noop {
     fn name(&self) -> &str {
         self.name
     }
-    fn setup(&self) -> Result<()> {
-        Ok(())
-    }
-    fn teardown(&self) -> Result<()> {
-        Ok(())
-    }
     fn client(&self, _node: Option<usize>) -> BoxFuture<'_, Result<Box<dyn Client>>> {
         let c = self.clone();
         Box::pin(async move { Ok(Box::new(c) as Box<dyn Client>) })

@@ -60,6 +60,9 @@ pub enum Deploy {
 }
 
 impl Deploy {
+    /// Every mode.
+    pub const ALL: [Deploy; 2] = [Deploy::Install, Deploy::Existing];
+
     /// The name as written in plans and flags.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,13 +75,10 @@ impl Deploy {
 impl std::str::FromStr for Deploy {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "install" => Ok(Deploy::Install),
-            "existing" => Ok(Deploy::Existing),
-            _ => Err(format!(
-                "unknown deploy mode {s:?} (expected install or existing)"
-            )),
-        }
+        Deploy::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| format!("unknown deploy mode {s:?} (expected install or existing)"))
     }
 }
 

@@ -187,12 +187,6 @@ impl Db for Custom {
     fn name(&self) -> &str {
         "custom"
     }
-    fn setup(&self) -> Result<()> {
-        Ok(())
-    }
-    fn teardown(&self) -> Result<()> {
-        Ok(())
-    }
     fn on_run_dir(&self, dir: &Path) {
         if let Ok(mut g) = self.shared.run_dir.lock() {
             *g = Some(dir.to_path_buf());

@@ -20,19 +20,25 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// Why a request to etcd did not give an answer we could use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EtcdError {
     /// The TCP connection could not be made (refused, unreachable, connect timeout): the
     /// request was never sent.
+    #[error("connect: {0}")]
     Connect(String),
     /// Sent (or possibly sent), no complete answer within the timeout.
+    #[error("timeout: {0}")]
     Timeout(String),
     /// The connection broke while the request or answer was in flight.
+    #[error("transport: {0}")]
     Transport(String),
     /// etcd (or its gateway) answered with an error.
+    #[error(
+        "http {http}{}: {message}",
+        .code.map(|c| format!(", grpc code {c}")).unwrap_or_default()
+    )]
     Server {
         /// HTTP status of the answer.
         http: u16,
@@ -42,6 +48,7 @@ pub enum EtcdError {
         message: String,
     },
     /// The answer arrived but could not be understood.
+    #[error("bad answer: {0}")]
     Decode(String),
 }
 
@@ -114,29 +121,6 @@ impl EtcdError {
         }
     }
 }
-
-impl fmt::Display for EtcdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EtcdError::Connect(m) => write!(f, "connect: {m}"),
-            EtcdError::Timeout(m) => write!(f, "timeout: {m}"),
-            EtcdError::Transport(m) => write!(f, "transport: {m}"),
-            EtcdError::Server {
-                http,
-                code: Some(c),
-                message,
-            } => write!(f, "http {http}, grpc code {c}: {message}"),
-            EtcdError::Server {
-                http,
-                code: None,
-                message,
-            } => write!(f, "http {http}: {message}"),
-            EtcdError::Decode(m) => write!(f, "bad answer: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for EtcdError {}
 
 /// How one operation ended, in the history's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,6 +306,11 @@ fn num_u64(v: Option<&Value>) -> Result<u64, EtcdError> {
     num(v, "a uint64", serde_json::Number::as_u64)
 }
 
+/// A text field that etcd leaves out when empty.
+fn text(v: Option<&Value>) -> String {
+    v.and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
 fn bytes_field(v: &Value, field: &str) -> Result<Vec<u8>, EtcdError> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -394,11 +383,7 @@ pub fn parse_status(v: &Value) -> Result<Status, EtcdError> {
         leader: num_u64(v.get("leader"))?,
         raft_term: num_u64(v.get("raftTerm").or_else(|| v.get("raft_term")))?,
         raft_index: num_u64(v.get("raftIndex").or_else(|| v.get("raft_index")))?,
-        version: v
-            .get("version")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        version: text(v.get("version")),
     })
 }
 
@@ -422,11 +407,7 @@ pub fn parse_members(v: &Value) -> Result<Vec<Member>, EtcdError> {
         .map(|m| {
             Ok(Member {
                 id: num_u64(m.get("ID").or_else(|| m.get("id")))?,
-                name: m
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                name: text(m.get("name")),
                 peer_urls: strings(m, "peerURLs", "peer_urls"),
                 client_urls: strings(m, "clientURLs", "client_urls"),
             })

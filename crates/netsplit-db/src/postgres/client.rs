@@ -33,6 +33,10 @@ use serde_json::{json, Map, Value};
 use std::fmt;
 use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
+
+/// A statement's parameters, each with its type.
+type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
 
 /// The SQL that makes the run's schema and every workload's table (run at setup on n1).
 /// Identifiers are checked by `PgOpts::check` (lower-case SQL names), so they are spliced.
@@ -81,8 +85,9 @@ pub enum PgError {
     Decode(String),
 }
 
-impl PgError {
-    fn from_pg(e: tokio_postgres::Error) -> PgError {
+/// The server's error (code, severity, message), else the connection's.
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> PgError {
         if let Some(db) = e.as_db_error() {
             return PgError::Db {
                 code: db.code().code().to_string(),
@@ -95,7 +100,9 @@ impl PgError {
         }
         PgError::Closed(chain(&e))
     }
+}
 
+impl PgError {
     /// Whether the connection can take the next statement after this error (the server
     /// reported an `ERROR` and the session goes on); otherwise it is dropped.
     pub fn session_survives(&self) -> bool {
@@ -319,7 +326,7 @@ impl Session {
         let (client, task) = match tokio::time::timeout(s.connect_timeout * 2, fut).await {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
-                return Err(match PgError::from_pg(e) {
+                return Err(match PgError::from(e) {
                     PgError::Db {
                         code,
                         severity,
@@ -341,32 +348,15 @@ impl Session {
     }
 
     async fn batch(&self, sql: &str) -> Result<(), PgError> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(PgError::from_pg)
+        Ok(self.client.batch_execute(sql).await?)
     }
 
-    async fn rows(
-        &self,
-        sql: &str,
-        params: &[(&(dyn ToSql + Sync), Type)],
-    ) -> Result<Vec<tokio_postgres::Row>, PgError> {
-        self.client
-            .query_typed(sql, params)
-            .await
-            .map_err(PgError::from_pg)
+    async fn rows(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, PgError> {
+        Ok(self.client.query_typed(sql, params).await?)
     }
 
-    async fn exec(
-        &self,
-        sql: &str,
-        params: &[(&(dyn ToSql + Sync), Type)],
-    ) -> Result<u64, PgError> {
-        self.client
-            .execute_typed(sql, params)
-            .await
-            .map_err(PgError::from_pg)
+    async fn exec(&self, sql: &str, params: &Params<'_>) -> Result<u64, PgError> {
+        Ok(self.client.execute_typed(sql, params).await?)
     }
 }
 
@@ -375,10 +365,7 @@ fn json_of(text: &str, what: &str) -> Result<Value, PgError> {
         .map_err(|e| PgError::Decode(format!("{what}: {text:?} is not JSON: {e}")))
 }
 
-fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-    row: &'a tokio_postgres::Row,
-    i: usize,
-) -> Result<T, PgError> {
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, PgError> {
     row.try_get(i)
         .map_err(|e| PgError::Decode(format!("column {i}: {e}")))
 }
@@ -602,11 +589,7 @@ impl PgClient {
     }
 
     /// A write that is its own transaction: sending it is sending the commit.
-    async fn autocommit_write(
-        &mut self,
-        sql: &str,
-        params: &[(&(dyn ToSql + Sync), Type)],
-    ) -> Result<u64, PgError> {
+    async fn autocommit_write(&mut self, sql: &str, params: &Params<'_>) -> Result<u64, PgError> {
         self.ensure(Route::Primary).await?;
         self.stage = Stage::Commit;
         let s = self

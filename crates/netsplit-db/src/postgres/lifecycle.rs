@@ -196,20 +196,48 @@ impl NodeLifecycle for PgLifecycle {
     fn as_attach(c: &PgCluster) -> Option<&dyn crate::Attach> {
         Some(c)
     }
+    /// SIGKILLs node `i`'s postmaster and every child, and waits until all are gone.
     fn kill(c: &PgCluster, i: usize) -> Result<()> {
-        c.kill_node(i)
+        if !c.opts.runs_on(i) {
+            return Ok(());
+        }
+        c.tree_acted(i, KILL_TREE, &[], Duration::from_secs(60), "killing")?;
+        Ok(())
     }
     fn stop(c: &PgCluster, i: usize, grace: Duration) -> Result<()> {
         c.stop_node(i, grace)
     }
+    /// SIGSTOPs node `i`'s whole tree; an error when nothing runs there.
     fn pause(c: &PgCluster, i: usize) -> Result<()> {
-        c.pause_node(i)
+        if !c.opts.runs_on(i) {
+            return Ok(());
+        }
+        if !c.tree_acted(i, PAUSE_TREE, &[], Duration::from_secs(30), "pausing")? {
+            return Err(anyhow!(
+                "{}: postgres is not running, nothing to pause",
+                c.nodes[i].name
+            ));
+        }
+        Ok(())
     }
+    /// SIGCONTs node `i`'s whole tree; nothing running means nothing is paused.
     fn resume(c: &PgCluster, i: usize) -> Result<()> {
-        c.resume_node(i)
+        if !c.opts.runs_on(i) {
+            return Ok(());
+        }
+        c.tree_acted(i, RESUME_TREE, &[], Duration::from_secs(30), "resuming")?;
+        Ok(())
     }
+    /// The pids of node `i`'s postmaster and children.
     fn pids(c: &PgCluster, i: usize) -> Result<Vec<u32>> {
-        c.tree_pids(i)
+        if !c.opts.runs_on(i) {
+            return Ok(Vec::new());
+        }
+        let o = c.tree(i, TREE_PIDS, &[], Duration::from_secs(30))?;
+        Ok(o.stdout
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect())
     }
 }
 
@@ -499,15 +527,6 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
         }
     }
 
-    /// SIGKILLs node `i`'s postmaster and every child, and waits until all are gone.
-    pub fn kill_node(&self, i: usize) -> Result<()> {
-        if !self.opts.runs_on(i) {
-            return Ok(());
-        }
-        self.tree_acted(i, KILL_TREE, &[], Duration::from_secs(60), "killing")?;
-        Ok(())
-    }
-
     /// Fast shutdown of node `i`, SIGKILL of the tree after `grace`. Nothing running: nothing
     /// to do.
     pub fn stop_node(&self, i: usize, grace: Duration) -> Result<()> {
@@ -520,41 +539,6 @@ chmod 0700 -- "$dir" "$sockets" || exit 1
             self.tree_acted(i, KILL_TREE, &[], t, "after a stop, killing")?;
         }
         Ok(())
-    }
-
-    /// SIGSTOPs node `i`'s whole tree; an error when nothing runs there.
-    pub fn pause_node(&self, i: usize) -> Result<()> {
-        if !self.opts.runs_on(i) {
-            return Ok(());
-        }
-        if !self.tree_acted(i, PAUSE_TREE, &[], Duration::from_secs(30), "pausing")? {
-            return Err(anyhow!(
-                "{}: postgres is not running, nothing to pause",
-                self.nodes[i].name
-            ));
-        }
-        Ok(())
-    }
-
-    /// SIGCONTs node `i`'s whole tree; nothing running means nothing is paused.
-    pub fn resume_node(&self, i: usize) -> Result<()> {
-        if !self.opts.runs_on(i) {
-            return Ok(());
-        }
-        self.tree_acted(i, RESUME_TREE, &[], Duration::from_secs(30), "resuming")?;
-        Ok(())
-    }
-
-    /// The pids of node `i`'s postmaster and children.
-    pub fn tree_pids(&self, i: usize) -> Result<Vec<u32>> {
-        if !self.opts.runs_on(i) {
-            return Ok(Vec::new());
-        }
-        let o = self.tree(i, TREE_PIDS, &[], Duration::from_secs(30))?;
-        Ok(o.stdout
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect())
     }
 
     fn probe<T: Send>(&self, f: impl std::future::Future<Output = T> + Send) -> Result<T> {

@@ -288,13 +288,13 @@ impl RedisClient {
         }
     }
 
-    /// One command to `route` that only reads (see [`RedisClient::read_exchange`]).
-    async fn read_call<A: AsRef<[u8]>>(
-        &mut self,
-        route: Route,
-        args: &[A],
-    ) -> Result<Reply, RespError> {
-        let mut r = self.read_exchange(route, &[encode(args)], 1).await?;
+    /// `command` on the run's key `name` ([`RedisClient::key`]), a command that only reads,
+    /// sent where reads go ([`RedisClient::read_route`], [`RedisClient::read_exchange`]).
+    async fn read(&mut self, command: &str, name: &str) -> Result<Reply, RespError> {
+        let (route, key) = (self.read_route(), self.key(name));
+        let mut r = self
+            .read_exchange(route, &[encode(&[command, key.as_str()])], 1)
+            .await?;
         Ok(r.pop().unwrap_or(Reply::Nil))
     }
 
@@ -375,9 +375,8 @@ impl RedisClient {
     }
 
     async fn register_read(&mut self, k: &Value, value: &Value) -> Completion {
-        let key = self.key(&format!("{}{}", keys::REGISTER, key_text(k)));
-        let route = self.read_route();
-        match self.read_call(route, &["GET", key.as_str()]).await {
+        let name = format!("{}{}", keys::REGISTER, key_text(k));
+        match self.read("GET", &name).await {
             Ok(Reply::Nil) => Completion::ok(json!([k, null])),
             Ok(Reply::Bulk(b)) => match json_of(&b, "register") {
                 Ok(v) => Completion::ok(json!([k, v])),
@@ -419,9 +418,7 @@ impl RedisClient {
     }
 
     async fn set_read(&mut self, value: &Value) -> Completion {
-        let route = self.read_route();
-        let key = self.key(keys::SET);
-        match self.read_call(route, &["SMEMBERS", key.as_str()]).await {
+        match self.read("SMEMBERS", keys::SET).await {
             Ok(Reply::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for it in items {
@@ -444,9 +441,7 @@ impl RedisClient {
     }
 
     async fn counter_read(&mut self, value: &Value) -> Completion {
-        let route = self.read_route();
-        let key = self.key(keys::COUNTER);
-        match self.read_call(route, &["GET", key.as_str()]).await {
+        match self.read("GET", keys::COUNTER).await {
             Ok(Reply::Nil) => Completion::ok(json!(0)),
             Ok(Reply::Bulk(b)) => match int_of(&b) {
                 Ok(n) => Completion::ok(json!(n)),

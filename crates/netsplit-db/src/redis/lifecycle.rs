@@ -15,7 +15,6 @@ use super::resp::{info_fields, Reply, SyncConn};
 use super::RedisClient;
 use crate::cluster::{Cluster, NodeFiles, NodeLifecycle, Watch, WIPE_GRACE};
 use crate::control::util::{self, Daemon};
-use crate::control::Cmd;
 use crate::vocab::{Typed, Vocabulary};
 use crate::{daemon, Attach, BoxFuture, Client, Clock, Primaries};
 use anyhow::{anyhow, Context, Result};
@@ -191,11 +190,8 @@ impl NodeLifecycle for RedisLifecycle {
     /// Starts node `i` from its redis.conf unless its pid file names a live process. Over an
     /// existing data directory it loads its append-only file.
     fn start(c: &RedisCluster, i: usize) -> Result<()> {
-        let r = c.remote(i)?;
         let node = &c.nodes[i];
-        let data = c.opts.data_dir_on(node);
-        r.exec_ok(&Cmd::new("mkdir").args(["-p", "--", &data]).sudo())
-            .with_context(|| format!("creating {data} on {}", node.name))?;
+        c.make_dir(i, &c.opts.data_dir_on(node))?;
         let d = Daemon {
             name: "redis-server".into(),
             argv: vec![c.opts.binary.clone(), c.opts.conf_on(node)],
@@ -293,11 +289,9 @@ impl RedisCluster {
     /// file names a live process. Faults aim at the database, not at Sentinel: kills and pauses
     /// leave it running, partitions cut it off with its node.
     pub fn start_sentinel(&self, i: usize) -> Result<()> {
-        let r = self.remote(i)?;
         let node = &self.nodes[i];
         let dir = self.opts.sentinel_dir_on(node);
-        r.exec_ok(&Cmd::new("mkdir").args(["-p", "--", &dir]).sudo())
-            .with_context(|| format!("creating {dir} on {}", node.name))?;
+        self.make_dir(i, &dir)?;
         let d = Daemon {
             name: "redis-sentinel".into(),
             argv: vec![

@@ -7,7 +7,6 @@
 //! sent (the command certainly did not run), or after (it may have). The client turns that into
 //! `fail` or `info`; this module never retries.
 
-use std::fmt;
 use std::io::{Read, Write};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -135,15 +134,19 @@ fn parse_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<(Reply, usize)
 }
 
 /// Why an exchange with Redis gave no reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RespError {
     /// No connection could be made (refused, unreachable, connect timeout): nothing was sent.
+    #[error("connect: {0}")]
     Connect(String),
     /// The connection failed while sending or waiting: the command may have run.
+    #[error("connection lost: {0}")]
     Io(String),
     /// No complete reply within the timeout: the command may have run.
+    #[error("timeout: {0}")]
     Timeout(String),
     /// The bytes that came back are not RESP: the command was processed somehow.
+    #[error("bad reply: {0}")]
     Protocol(String),
 }
 
@@ -153,19 +156,6 @@ impl RespError {
         matches!(self, RespError::Connect(_))
     }
 }
-
-impl fmt::Display for RespError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RespError::Connect(m) => write!(f, "connect: {m}"),
-            RespError::Io(m) => write!(f, "connection lost: {m}"),
-            RespError::Timeout(m) => write!(f, "timeout: {m}"),
-            RespError::Protocol(m) => write!(f, "bad reply: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for RespError {}
 
 /// An address `host:port` with IPv6 literals bracketed.
 pub fn addr(host: &str, port: u16) -> String {
