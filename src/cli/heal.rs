@@ -39,11 +39,7 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
         nodes: args.nodes.clone(),
         nemesis: Some("none".into()),
         deploy: args.deploy,
-        target_opts: args
-            .target_opt
-            .iter()
-            .map(|s| plan::parse_kv(s))
-            .collect::<anyhow::Result<_>>()?,
+        target_opt: args.target_opt.clone(),
         ..Overrides::default()
     };
     let plan = plan::resolve(args.plan.as_deref(), &ov)?;
