@@ -450,51 +450,87 @@ fn plain_yaml_limit(msg: &str) -> String {
     }
 }
 
-/// Command-line overrides (`netsplit test --help`); `None`/empty means "not given".
-#[derive(Debug, Clone, Default)]
+/// The flags of `netsplit test` that override a plan's fields, flattened into its arguments
+/// (`heal`, `client-check` and `test-all` fill in the few they take). `None`/empty means "not
+/// given"; what is given replaces the plan's (`--cluster`, `--nodes`, `--nodes-file` and the SSH
+/// flags together replace its `nodes:`; `--target-opt`s apply in the order given).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Overrides {
-    /// `--name`.
+    /// Test name (the store directory). Default: TARGET-WORKLOAD.
+    #[arg(long)]
     pub name: Option<String>,
-    /// `--expect valid|invalid|unknown|any`.
-    pub expect: Option<crate::report::verdict::Expect>,
-    /// `--target`.
+    /// Database to test (`noop` needs no nodes).
+    #[arg(long)]
     pub target: Option<String>,
-    /// `--workload`.
+    /// Workload (`netsplit list` names them): register, set, counter, bank, list-append, …
+    #[arg(long)]
     pub workload: Option<String>,
-    /// `--nemesis LIST|none`: preset names from `nemeses/` or fault names, comma-separated.
+    /// Faults: a comma-separated list of presets or fault names, or `none`.
+    #[arg(long)]
     pub nemesis: Option<String>,
-    /// `--cluster`, `--nodes`, `--nodes-file` and the SSH flags: what is given replaces the
-    /// plan's.
+    /// Where the nodes are (over the plan's `nodes:`).
+    #[command(flatten)]
     pub nodes: crate::nodes::NodeArgs,
-    /// `--concurrency`.
+    /// Client workers.
+    #[arg(long)]
     pub concurrency: Option<usize>,
-    /// `--rate` (total ops per second; 0 unlimited).
+    /// Total client ops per second (0: unlimited).
+    #[arg(long)]
     pub rate: Option<f64>,
-    /// `--time-limit` (seconds of the main phase).
+    /// Seconds of the main phase.
+    #[arg(long)]
     pub time_limit: Option<f64>,
-    /// `--nemesis-interval` (seconds between fault starts and stops).
+    /// Seconds between fault starts and stops.
+    #[arg(long)]
     pub nemesis_interval: Option<f64>,
-    /// `--nemesis-schedule overlap|sequential`.
+    /// How fault families combine: `overlap` (each on its own shifted cycle, several in force
+    /// at once; default) or `sequential` (one fault at a time).
+    #[arg(long, value_name = "overlap|sequential")]
     pub nemesis_schedule: Option<NemesisSchedule>,
-    /// `--target-opt KEY=VALUE`, in the order given (a later one wins).
-    pub target_opts: Vec<(String, String)>,
-    /// `--seed`.
+    /// Db option KEY=VALUE (repeatable).
+    #[arg(long = "target-opt", value_name = "K=V")]
+    pub target_opt: Vec<String>,
+    /// Generator seed (random when not given; recorded in plan.yaml).
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// `--store`.
+    /// Store directory (default ./reports).
+    #[arg(long)]
     pub store: Option<String>,
-    /// `--test-count`.
+    /// Run the test this many times.
+    #[arg(long)]
     pub test_count: Option<u32>,
-    /// `--leave-db-running`.
+    /// Leave the database running afterwards.
+    #[arg(long)]
     pub leave_db_running: bool,
-    /// `--deploy install|existing`.
+    /// `install` (default): netsplit installs and tears down its own copy of the database;
+    /// `existing`: test a database that is already deployed (docs/deployed-databases.md).
+    #[arg(long, value_name = "install|existing")]
     pub deploy: Option<Deploy>,
-    /// `--leave-data`.
+    /// Keep what the workload wrote under the run's namespace (`netsplit/<run id>/`) instead
+    /// of deleting it at the end.
+    #[arg(long)]
     pub leave_data: bool,
-    /// `--no-ssh`.
+    /// No SSH to the nodes: clients only, no faults (with `--deploy existing`).
+    #[arg(long)]
     pub no_ssh: bool,
-    /// `--consistency-models LIST`: the workload's `checker.models` (register) or
-    /// `consistency_models` (list-append, rw-register).
+    /// The verdict the run must reach to pass (overrides the plan's `expect`; default valid).
+    /// The exit code stays the verdict's; the console, results.json and JUnit say pass or fail.
+    #[arg(long, value_name = "valid|invalid|unknown|any")]
+    pub expect: Option<crate::report::verdict::Expect>,
+    /// Consistency models to check, comma-separated (the plan's workload `checker: {models}`
+    /// for register, `consistency_models` for list-append and rw-register): register takes
+    /// linearizable (default), sequential, causal, read-your-writes, monotonic-reads,
+    /// monotonic-writes, writes-follow-reads, or all (docs/consistency-models.md).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub consistency_models: Option<Vec<String>>,
+}
+
+impl Overrides {
+    /// The `--target-opt`s as `(KEY, VALUE)`, in the order given; a flag that is not
+    /// `KEY=VALUE` is bad input.
+    pub fn target_opts(&self) -> Result<Vec<(String, String)>> {
+        self.target_opt.iter().map(|s| parse_kv(s)).collect()
+    }
 }
 
 /// Parses `K=V` (for `--target-opt`).
@@ -682,6 +718,8 @@ fn nemesis_from_list(list: &str) -> Result<Value> {
 /// Reads a plan file (if any), applies presets and command-line overrides, fills in a random
 /// seed when none was given, and validates. Every error is bad input naming file, key or line.
 pub fn resolve(plan_file: Option<&Path>, ov: &Overrides) -> Result<Plan> {
+    // The flags are checked before the file is read.
+    ov.target_opts()?;
     let file = match plan_file {
         Some(path) => Some((
             crate::input::read_text(path, "plan", crate::input::MAX_TEXT_BYTES)?,
@@ -788,8 +826,9 @@ pub fn resolve_text(file: Option<(String, String)>, ov: &Overrides) -> Result<Pl
     if let Some(v) = ov.expect {
         plan.expect = v;
     }
+    let target_opts = ov.target_opts()?;
     let mut flag_keys: Vec<&str> = Vec::new();
-    for (k, v) in &ov.target_opts {
+    for (k, v) in &target_opts {
         if flag_keys.contains(&k.as_str()) {
             return Err(bad_input(format!(
                 "--target-opt {}: given twice; give each option once",
@@ -800,7 +839,7 @@ pub fn resolve_text(file: Option<(String, String)>, ov: &Overrides) -> Result<Pl
         plan.target.opts.insert(k.clone(), Value::String(v.clone()));
         origins.set(&format!("target.opts.{k}"), format!("--target-opt {k}={v}"));
     }
-    same_option_twice(&plan.target.opts, &origins, &ov.target_opts)?;
+    same_option_twice(&plan.target.opts, &origins, &target_opts)?;
     let n = &ov.nodes;
     if !n.nodes.is_empty() {
         plan.nodes.nodes = n.nodes.clone();

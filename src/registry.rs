@@ -250,6 +250,27 @@ pub struct Prepared {
     pub target: DbDef,
 }
 
+impl Prepared {
+    /// Builds the run's target: `db_plan` is the plan as the target sees it
+    /// ([`Plan::for_db`]), `remotes[i]` reaches `nodes[i]`, and `deploy` says who deployed
+    /// the database.
+    pub fn build_target(
+        &self,
+        db_plan: db::DbPlan,
+        nodes: &[crate::control::Node],
+        remotes: &[std::sync::Arc<dyn crate::control::Remote>],
+        deploy: db::Deployment,
+    ) -> Result<std::sync::Arc<dyn db::Db>> {
+        self.target.build(db::DbEnv {
+            plan: db_plan,
+            workload: self.workload.for_db(),
+            nodes: nodes.to_vec(),
+            remotes: remotes.to_vec(),
+            deploy,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,11 +49,7 @@ pub fn run(args: ClientCheckArgs, registry: &Registry) -> anyhow::Result<u8> {
         target: Some("custom".into()),
         workload: args.workload.clone(),
         nemesis: Some("none".into()),
-        target_opts: args
-            .target_opt
-            .iter()
-            .map(|s| plan::parse_kv(s))
-            .collect::<anyhow::Result<_>>()?,
+        target_opt: args.target_opt.clone(),
         seed: Some(args.seed),
         ..Overrides::default()
     };

@@ -4,7 +4,6 @@
 //! anything else; it touches nothing but what netsplit's fault families inject (rules in its own
 //! chains, its qdiscs, processes it stopped, databases it killed, clocks it moved).
 
-use crate::db::DbEnv;
 use crate::nemesis::{Nemesis, NemesisEnv};
 use crate::plan::{self, Overrides};
 use crate::registry::Registry;
@@ -40,11 +39,7 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
         nodes: args.nodes.clone(),
         nemesis: Some("none".into()),
         deploy: args.deploy,
-        target_opts: args
-            .target_opt
-            .iter()
-            .map(|s| plan::parse_kv(s))
-            .collect::<anyhow::Result<_>>()?,
+        target_opt: args.target_opt.clone(),
         ..Overrides::default()
     };
     let plan = plan::resolve(args.plan.as_deref(), &ov)?;
@@ -61,13 +56,7 @@ pub fn run(args: HealArgs, registry: &Registry) -> anyhow::Result<u8> {
     let local = plan.local_nodes();
     let db_plan = plan.for_db();
     let deploy = crate::db::Deployment::from_plan(&db_plan, local, false)?;
-    let target = prepared.target.build(DbEnv {
-        plan: db_plan,
-        workload: prepared.workload.for_db(),
-        nodes: nodes.clone(),
-        remotes: remotes.clone(),
-        deploy,
-    })?;
+    let target = prepared.build_target(db_plan, &nodes, &remotes, deploy)?;
     let nem = Nemesis::build(NemesisEnv {
         plan,
         nodes: nodes.clone(),

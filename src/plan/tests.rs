@@ -87,10 +87,7 @@ fn the_yaml_reader_s_limits_are_said_in_the_user_s_words() {
 fn one_target_option_spelled_two_ways_is_refused_naming_both() {
     let ov = |opts: &[(&str, &str)]| Overrides {
         target: Some("noop".into()),
-        target_opts: opts
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        target_opt: opts.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         ..Overrides::default()
     };
     let e = resolve(None, &ov(&[("read-mode", "1"), ("read_mode", "2")]))
@@ -155,7 +152,7 @@ fn flags_override_the_plan_file() {
     let ov = Overrides {
         concurrency: Some(8),
         workload: Some("counter".into()),
-        target_opts: vec![("read".into(), "serializable".into())],
+        target_opt: vec!["read=serializable".into()],
         seed: Some(9),
         nemesis: Some("none".into()),
         ..Overrides::default()

@@ -26,7 +26,7 @@ pub use recorder::{Recorder, RecorderHandle};
 
 use crate::checker::Validity;
 use crate::control::{Node, Remote};
-use crate::db::{Client, CommonOpts, Completion, Db, DbEnv, Deployment};
+use crate::db::{Client, CommonOpts, Completion, Db, Deployment};
 use crate::error::bad_input;
 use crate::generator::{self as gen, BoxGen, Ctx, Event, GenOp, Invocation, Rng, Thread};
 use crate::history::{Op, OpType, Process};
@@ -302,13 +302,7 @@ pub fn ready(plan: &Plan, registry: &Registry) -> Result<Ready> {
     };
     deploy.shared_process_table = shared && !nodes.is_empty();
     let namespace = deploy.namespace();
-    let target = prepared.target.build(DbEnv {
-        plan: db_plan,
-        workload: prepared.workload.for_db(),
-        nodes: nodes.clone(),
-        remotes: remotes.clone(),
-        deploy,
-    })?;
+    let target = prepared.build_target(db_plan, &nodes, &remotes, deploy)?;
     if client_only {
         let preflight = target.preflight(false)?;
         for l in &preflight {

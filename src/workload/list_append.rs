@@ -2,7 +2,7 @@
 //! consistency models listed (`checker::txn`).
 //!
 //! Vocabulary: `txn [["append", k, v] | ["r", k, null], …]` → the same list with reads filled
-//! in (`["r", k, [v…]]`). [`txn_generator`] is shared with `rw-register`.
+//! in (`["r", k, [v…]]`). The implementation, [`Txn`], is `rw-register`'s too.
 
 use super::{check_range, Checked, Workload, WorkloadOptions};
 use crate::checker::txn::{self, TxnOptions, TxnWorkload};
@@ -12,6 +12,7 @@ use crate::history::Op;
 use crate::plan::RunPlan;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::marker::PhantomData;
 
 /// Options of the transactional workloads (`list-append`, `rw-register`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +49,7 @@ impl TxnWorkloadOptions {
             .map_err(|e| format!("consistency_models: {e}"))
     }
 
-    pub(crate) fn check(&self, w: TxnWorkload, ops: &[Op], budget: &Budget) -> Vec<Checked> {
+    fn check(&self, w: TxnWorkload, ops: &[Op], budget: &Budget) -> Vec<Checked> {
         let opts = TxnOptions {
             workload: w,
             consistency_models: self.consistency_models.clone(),
@@ -58,29 +59,71 @@ impl TxnWorkloadOptions {
     }
 }
 
-/// The list-append workload.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ListAppend(pub TxnWorkloadOptions);
+/// Which of Elle's transaction workloads a [`Txn`] is; its name, its writes and how its
+/// histories are read follow from it.
+pub trait TxnKind: Default + Send + Sync + 'static {
+    /// The workload.
+    const WORKLOAD: TxnWorkload;
+}
 
-impl WorkloadOptions for ListAppend {
-    const NAME: &'static str = "list-append";
-    const ABOUT: &'static str =
-        "Elle's list-append transactions, checked for the consistency models listed";
+/// An Elle transaction workload of kind `K`: list-append ([`ListAppend`]) or rw-register
+/// (`rw_register::RwRegister`) — the same options, generator and checker, the kind choosing
+/// the name, the micro-op that writes and how the checker reads the history.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
+pub struct Txn<K>(pub TxnWorkloadOptions, #[serde(skip)] PhantomData<K>);
+
+impl<K: TxnKind> Txn<K> {
+    /// The workload with options `o`.
+    pub fn new(o: TxnWorkloadOptions) -> Self {
+        Txn(o, PhantomData)
+    }
+
+    /// The micro-op that writes: `append` to a list, or `w` of a register.
+    const WRITE: &'static str = match K::WORKLOAD {
+        TxnWorkload::ListAppend => "append",
+        TxnWorkload::RwRegister => "w",
+    };
+}
+
+impl<K: TxnKind> WorkloadOptions for Txn<K> {
+    const NAME: &'static str = match K::WORKLOAD {
+        TxnWorkload::ListAppend => "list-append",
+        TxnWorkload::RwRegister => "rw-register",
+    };
+    const ABOUT: &'static str = match K::WORKLOAD {
+        TxnWorkload::ListAppend => {
+            "Elle's list-append transactions, checked for the consistency models listed"
+        }
+        TxnWorkload::RwRegister => {
+            "Elle's read/write-register transactions, checked for the consistency models listed"
+        }
+    };
 
     fn validate(&self, _run: &RunPlan) -> Result<(), String> {
         self.0.validate()
     }
 }
 
-impl Workload for ListAppend {
+impl<K: TxnKind> Workload for Txn<K> {
     fn generator(&self) -> BoxGen {
-        txn_generator(&self.0, "append")
+        txn_generator(&self.0, Self::WRITE)
     }
 
     fn check(&self, ops: &[Op], budget: &Budget) -> Vec<Checked> {
-        self.0.check(TxnWorkload::ListAppend, ops, budget)
+        self.0.check(K::WORKLOAD, ops, budget)
     }
+}
+
+/// The list-append workload.
+pub type ListAppend = Txn<ListAppendKind>;
+
+/// The kind of [`ListAppend`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ListAppendKind;
+
+impl TxnKind for ListAppendKind {
+    const WORKLOAD: TxnWorkload = TxnWorkload::ListAppend;
 }
 
 /// Elle's transaction generator: `keys` active keys; each transaction has 1..=max_txn_len
@@ -149,7 +192,7 @@ mod tests {
 
     #[test]
     fn appends_are_unique_per_key() {
-        let w = ListAppend(TxnWorkloadOptions {
+        let w = ListAppend::new(TxnWorkloadOptions {
             keys: 4,
             ..TxnWorkloadOptions::default()
         });

@@ -22,7 +22,7 @@ use super::{Lock, Targets};
 use crate::control::{Cmd, Remote};
 use crate::generator::rng::Rng;
 use crate::nemesis::clock::{self, ClockMode, ClockState};
-use crate::nemesis::fault::{about, listed_nodes, Cx, Fault, FaultDef};
+use crate::nemesis::fault::{about, listed_nodes, Ability, Cx, Fault, FaultDef};
 use crate::nemesis::marks;
 use crate::nemesis::select::NodeSpec;
 use anyhow::{anyhow, bail, Result};
@@ -118,41 +118,41 @@ impl ClockOpts {
     }
 }
 
+/// The family's name: `--nemesis clock`, `nemesis.opts.clock`.
+pub const NAME: &str = "clock";
+
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::typed(
-        "clock",
-        "clock bumps, strobes and drift (libfaketime on local nodes, the real clock on machines)",
-        &[crate::nemesis::fault::Ability::Nodes],
-        |mut opts: ClockOpts, a| {
-            opts.validate()
-                .map_err(|e| anyhow!(crate::error::BadInput(format!("nemesis.opts.clock.{e}"))))?;
-            let mode = opts.mode.unwrap_or(if a.local_nodes {
-                ClockMode::Faketime
-            } else {
-                ClockMode::RealClock
-            });
-            let mut notes = Vec::new();
-            // A real clock can only be bumped and strobed.
-            if mode == ClockMode::RealClock && !opts.drift.is_empty() {
-                notes.push(format!(
-                    "clock drift {:?} dropped: drift needs libfaketime (local nodes); real clocks \
+    let about =
+        "clock bumps, strobes and drift (libfaketime on local nodes, the real clock on machines)";
+    FaultDef::typed(NAME, about, &[Ability::Nodes], |mut opts: ClockOpts, a| {
+        opts.validate()
+            .map_err(|e| anyhow!(crate::error::BadInput(format!("nemesis.opts.{NAME}.{e}"))))?;
+        let mode = opts.mode.unwrap_or(if a.local_nodes {
+            ClockMode::Faketime
+        } else {
+            ClockMode::RealClock
+        });
+        let mut notes = Vec::new();
+        // A real clock can only be bumped and strobed.
+        if mode == ClockMode::RealClock && !opts.drift.is_empty() {
+            notes.push(format!(
+                "clock drift {:?} dropped: drift needs libfaketime (local nodes); real clocks \
                      are bumped and strobed only",
-                    opts.drift
-                ));
-                opts.drift.clear();
-            }
-            let effective =
-                mode == ClockMode::RealClock || a.target.clock() == crate::db::Clock::Faketime;
-            Ok(ClockFault {
-                opts,
-                mode,
-                effective,
-                notes,
-                state: Lock::default(),
-            })
-        },
-    )
+                opts.drift
+            ));
+            opts.drift.clear();
+        }
+        let effective =
+            mode == ClockMode::RealClock || a.target.clock() == crate::db::Clock::Faketime;
+        Ok(ClockFault {
+            opts,
+            mode,
+            effective,
+            notes,
+            state: Lock::default(),
+        })
+    })
 }
 
 #[derive(Default)]
@@ -385,7 +385,7 @@ impl ClockFault {
 
 impl Fault for ClockFault {
     fn name(&self) -> &str {
-        "clock"
+        NAME
     }
     fn ops(&self) -> &[&'static str] {
         &[BUMP, STROBE, DRIFT, RESET]

@@ -38,20 +38,19 @@ pub struct KillOpts {
     pub graceful: bool,
 }
 
+/// The family's name: `--nemesis kill`, `nemesis.opts.kill`.
+pub const NAME: &str = "kill";
+
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::typed(
-        "kill",
-        "SIGKILL (or graceful stop) of the database, and its restart",
-        &[Ability::Kill],
-        |opts: KillOpts, _| {
-            opts.targets.check("kill")?;
-            Ok(KillFault {
-                opts,
-                killed: Lock::default(),
-            })
-        },
-    )
+    let about = "SIGKILL (or graceful stop) of the database, and its restart";
+    FaultDef::typed(NAME, about, &[Ability::Kill], |opts: KillOpts, _| {
+        opts.targets.check(NAME)?;
+        Ok(KillFault {
+            opts,
+            killed: Lock::default(),
+        })
+    })
 }
 
 struct KillFault {
@@ -68,7 +67,7 @@ const MARK: &str = "killed";
 
 impl Fault for KillFault {
     fn name(&self) -> &str {
-        "kill"
+        NAME
     }
     fn ops(&self) -> &[&'static str] {
         &[KILL, STOP, START]
@@ -114,7 +113,7 @@ impl Fault for KillFault {
                 cx.release(&nodes, HELD);
                 Ok(json!({ "nodes": nodes }))
             }
-            other => bail!("kill: unknown operation {other:?}"),
+            other => bail!("{NAME}: unknown operation {other:?}"),
         }
     }
     /// Starts again what this run killed, what a mark says an earlier (killed) run killed,

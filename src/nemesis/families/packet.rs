@@ -75,40 +75,38 @@ impl Default for PacketOpts {
     }
 }
 
+/// The family's name: `--nemesis packet`, `nemesis.opts.packet`.
+pub const NAME: &str = "packet";
+
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::typed(
-        "packet",
-        "packet delay, loss, duplication, reordering, corruption and rate limits (tc netem, or \
-         its userspace emulation)",
-        &[Ability::Nodes],
-        |opts: PacketOpts, a| {
-            let bad =
-                |m: String| anyhow!(crate::error::BadInput(format!("nemesis.opts.packet.{m}")));
-            super::non_empty("packet", "behaviours", &opts.behaviours)?;
-            opts.targets.check("packet")?;
-            for b in &opts.behaviours {
-                b.resolve()
-                    .and_then(|b| b.validate())
-                    .map_err(|e| bad(format!("behaviours: {e}")))?;
-            }
-            Ok(Packet {
-                opts,
-                // Local nodes share this machine's filesystem: the running binary is the helper
-                // (`NETSPLIT_NETEM_HELPER` names another, e.g. for tests).
-                helper: if a.local_nodes {
-                    std::env::var("NETSPLIT_NETEM_HELPER").ok().or_else(|| {
-                        std::env::current_exe()
-                            .ok()
-                            .map(|p| p.to_string_lossy().into_owned())
-                    })
-                } else {
-                    None
-                },
-                state: Lock::default(),
-            })
-        },
-    )
+    let about = "packet delay, loss, duplication, reordering, corruption and rate limits (tc \
+                 netem, or its userspace emulation)";
+    FaultDef::typed(NAME, about, &[Ability::Nodes], |opts: PacketOpts, a| {
+        let bad = |m: String| anyhow!(crate::error::BadInput(format!("nemesis.opts.{NAME}.{m}")));
+        super::non_empty(NAME, "behaviours", &opts.behaviours)?;
+        opts.targets.check(NAME)?;
+        for b in &opts.behaviours {
+            b.resolve()
+                .and_then(|b| b.validate())
+                .map_err(|e| bad(format!("behaviours: {e}")))?;
+        }
+        Ok(Packet {
+            opts,
+            // Local nodes share this machine's filesystem: the running binary is the helper
+            // (`NETSPLIT_NETEM_HELPER` names another, e.g. for tests).
+            helper: if a.local_nodes {
+                std::env::var("NETSPLIT_NETEM_HELPER").ok().or_else(|| {
+                    std::env::current_exe()
+                        .ok()
+                        .map(|p| p.to_string_lossy().into_owned())
+                })
+            } else {
+                None
+            },
+            state: Lock::default(),
+        })
+    })
 }
 
 #[derive(Default)]
@@ -207,7 +205,7 @@ impl Packet {
 
 impl Fault for Packet {
     fn name(&self) -> &str {
-        "packet"
+        NAME
     }
     fn ops(&self) -> &[&'static str] {
         &[START, STOP]

@@ -46,17 +46,16 @@ impl Default for PartitionOpts {
     }
 }
 
+/// The family's name: `--nemesis partition`, `nemesis.opts.partition`.
+pub const NAME: &str = "partition";
+
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::typed(
-        "partition",
-        "network partitions (iptables rules in netsplit's own chain)",
-        &[Ability::Nodes],
-        |opts: PartitionOpts, _| {
-            super::non_empty("partition", "shapes", &opts.shapes)?;
-            Ok(Partition { opts })
-        },
-    )
+    let about = "network partitions (iptables rules in netsplit's own chain)";
+    FaultDef::typed(NAME, about, &[Ability::Nodes], |opts: PartitionOpts, _| {
+        super::non_empty(NAME, "shapes", &opts.shapes)?;
+        Ok(Partition { opts })
+    })
 }
 
 struct Partition {
@@ -146,7 +145,7 @@ fn heal_node(r: &dyn Remote, v6: bool) -> Result<()> {
 
 impl Fault for Partition {
     fn name(&self) -> &str {
-        "partition"
+        NAME
     }
     fn ops(&self) -> &[&'static str] {
         &[START, STOP]
@@ -173,7 +172,7 @@ impl Fault for Partition {
         match op {
             START => self.start(cx, request),
             STOP => Ok(json!({ "nodes": self.heal_all_nodes(cx)? })),
-            other => bail!("partition: unknown operation {other:?}"),
+            other => bail!("{NAME}: unknown operation {other:?}"),
         }
     }
     fn heal(&self, cx: &Cx, _node: &str, r: &dyn Remote) -> Result<Vec<String>> {

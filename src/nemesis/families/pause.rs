@@ -33,20 +33,19 @@ pub struct PauseOpts {
     pub targets: Targets,
 }
 
+/// The family's name: `--nemesis pause`, `nemesis.opts.pause`.
+pub const NAME: &str = "pause";
+
 /// The registration.
 pub fn def() -> FaultDef {
-    FaultDef::typed(
-        "pause",
-        "SIGSTOP and SIGCONT of the database's processes",
-        &[Ability::Pause],
-        |opts: PauseOpts, _| {
-            opts.targets.check("pause")?;
-            Ok(PauseFault {
-                opts,
-                paused: Lock::default(),
-            })
-        },
-    )
+    let about = "SIGSTOP and SIGCONT of the database's processes";
+    FaultDef::typed(NAME, about, &[Ability::Pause], |opts: PauseOpts, _| {
+        opts.targets.check(NAME)?;
+        Ok(PauseFault {
+            opts,
+            paused: Lock::default(),
+        })
+    })
 }
 
 struct PauseFault {
@@ -56,7 +55,7 @@ struct PauseFault {
 
 impl Fault for PauseFault {
     fn name(&self) -> &str {
-        "pause"
+        NAME
     }
     fn ops(&self) -> &[&'static str] {
         &[PAUSE, RESUME]
@@ -97,7 +96,7 @@ impl Fault for PauseFault {
                 cx.release(&cx.names, HELD);
                 Ok(json!({ "nodes": was }))
             }
-            other => bail!("pause: unknown operation {other:?}"),
+            other => bail!("{NAME}: unknown operation {other:?}"),
         }
     }
     fn heal(&self, cx: &Cx, node: &str, r: &dyn Remote) -> Result<Vec<String>> {
