@@ -24,8 +24,8 @@ use crate::history::limits::quote_value as q;
 use crate::history::{pair, Completed, HistoryError, Op, OpType};
 use crate::named::by_name;
 use model::{
-    FifoQueue, Interner, KOp, Keyed, KvStr, KvString, LOp, Micro, Model, MultiRegister, Mutex,
-    Register, Set, Vid,
+    fifo_queue_step, set_step, Elements, Interner, KOp, Keyed, KvStr, KvString, LOp, Micro, Model,
+    MultiRegister, Mutex, Register, Vid,
 };
 use rayon::prelude::*;
 use reduce::Initial;
@@ -345,17 +345,15 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
             },
             &sops,
         ),
-        ModelKind::Set => ctx.run(
-            &Set {
+        ModelKind::Set | ModelKind::FifoQueue => ctx.run(
+            &Elements {
                 init: init_elements,
                 values: &prep.values,
-            },
-            &sops,
-        ),
-        ModelKind::FifoQueue => ctx.run(
-            &FifoQueue {
-                init: init_elements,
-                values: &prep.values,
+                step: if opts.model == ModelKind::Set {
+                    set_step
+                } else {
+                    fifo_queue_step
+                },
             },
             &sops,
         ),
