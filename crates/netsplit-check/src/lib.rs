@@ -73,5 +73,6 @@
 pub mod checker;
 pub mod error;
 pub mod history;
+pub mod named;
 pub mod opts;
 pub mod rng;

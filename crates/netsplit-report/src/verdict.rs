@@ -12,10 +12,9 @@
 //! (`stuck_reason`: "state 2; read returned 4"). Pure: no I/O.
 
 use crate::checker::Validity;
+use netsplit_check::named::by_name;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::fmt;
-use std::str::FromStr;
 
 /// The verdict a plan expects its run to reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -58,23 +57,12 @@ impl Expect {
     }
 }
 
-impl fmt::Display for Expect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Expect {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Expect, String> {
-        Expect::ALL
-            .into_iter()
-            .find(|e| e.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown expectation {s:?} (expected valid, invalid, unknown or any)")
-            })
-    }
-}
+// Parsing: the expectation a plan spells, or an error listing the spellings.
+netsplit_check::display_and_from_str!(Expect, Expect::as_str, |s| {
+    by_name(&Expect::ALL, Expect::as_str, s).ok_or_else(|| {
+        format!("unknown expectation {s:?} (expected valid, invalid, unknown or any)")
+    })
+});
 
 /// What a run amounts to against its expectation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 //! checker over the keys and keeps the full results of the keys that were not valid.
 //! (Linearizability has its own keyed mode, `linear::LinOptions::independent`.)
 
-use crate::checker::{CheckError, Validity};
+use crate::checker::{CheckError, Validity, Verdict};
 use crate::history::{Op, OpType, Process};
 use serde::Serialize;
 use serde_json::Value;
@@ -105,13 +105,11 @@ pub fn split(ops: &[Op]) -> Result<Vec<KeyHistory>, CheckError> {
 /// The result of a checker run per key.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyedResult {
-    /// Merged verdict over all keys: false if any key is invalid, else unknown if any is unknown.
-    pub valid: Validity,
-    /// The first invalid (else unknown) keys in a line, each with its checker's summary.
-    pub summary: String,
-    /// Why the verdict is unknown (from the first unknown key), when it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unknown_reason: Option<String>,
+    /// Merged verdict over all keys: false if any key is invalid, else unknown if any is
+    /// unknown; the summary has the first invalid (else unknown) keys in a line, each with its
+    /// checker's summary, and the unknown reason is the first unknown key's.
+    #[serde(flatten)]
+    pub verdict: Verdict,
     /// How many distinct keys the history holds.
     pub key_count: usize,
     /// How many keys the checker found invalid.
@@ -184,9 +182,11 @@ where
         ),
     };
     Ok(KeyedResult {
-        valid,
-        summary,
-        unknown_reason: (valid == Validity::Unknown).then(|| first_unknown.unwrap_or_default()),
+        verdict: Verdict {
+            valid,
+            summary,
+            unknown_reason: (valid == Validity::Unknown).then(|| first_unknown.unwrap_or_default()),
+        },
         key_count: keys.len(),
         invalid_key_count: invalid,
         unknown_key_count: unknown,
@@ -251,13 +251,13 @@ mod tests {
             .ok(1, "drain", json!([1, []]))
             .into_ops();
         let r = check(&h, queue::check).unwrap();
-        assert_eq!(r.valid, Validity::False, "{r:?}");
+        assert_eq!(r.verdict.valid, Validity::False, "{r:?}");
         assert_eq!((r.key_count, r.invalid_key_count), (2, 1));
         assert!(r.keys.contains_key("1") && !r.keys.contains_key("0"));
         assert!(
-            r.summary.contains("key 1: ") && r.summary.contains("1 lost (2)"),
+            r.verdict.summary.contains("key 1: ") && r.verdict.summary.contains("1 lost (2)"),
             "{}",
-            r.summary
+            r.verdict.summary
         );
     }
 }

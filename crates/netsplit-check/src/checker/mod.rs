@@ -1,8 +1,9 @@
 //! Checkers: pure functions from a history to a verdict with its evidence.
 //!
 //! This module owns what every checker shares: the three-valued [`Validity`] and how verdicts
-//! compose, the [`Budget`] that turns "ran out of time or memory" into `unknown` (never `true`),
-//! and [`CheckError`] for histories a checker cannot interpret. Families live in submodules:
+//! compose, the [`Verdict`] headline (validity, summary, unknown reason) several results share,
+//! the [`Budget`] that turns "ran out of time or memory" into `unknown` (never `true`), and
+//! [`CheckError`] for histories a checker cannot interpret. Families live in submodules:
 //! `linear` (WGL linearizability search over sequential models), `txn` (Elle-style
 //! transactional anomalies), the invariant checkers `set`, `counter`, `bank`, `queue` (Jepsen's
 //! total-queue) and `unique_ids`, plus `stats`; [`independent`] runs any of them per key.
@@ -113,6 +114,20 @@ impl<'de> Deserialize<'de> for Validity {
             v => Err(serde::de::Error::custom(format!("bad validity {v}"))),
         }
     }
+}
+
+/// The headline of a checker's result: the verdict, what was found in one line, and why the
+/// verdict is unknown when it is. Results flatten it into their JSON as `valid`, `summary` and
+/// `unknown_reason`, the fields [`independent`] reads from each key's result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Verdict {
+    /// The verdict (what makes it false or unknown is the checker's to say).
+    pub valid: Validity,
+    /// What was found, in one line.
+    pub summary: String,
+    /// Why the verdict is unknown, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_reason: Option<String>,
 }
 
 /// Limits on a check. When one is hit the check stops and says `unknown`.

@@ -20,7 +20,7 @@
 //! one element, an `info` drain any number): otherwise the verdict is `unknown`, never `true`,
 //! with the reason in `unknown_reason`.
 
-use crate::checker::{CheckError, Validity};
+use crate::checker::{CheckError, Validity, Verdict};
 use crate::history::{pair_positions, Op, OpType};
 use serde::Serialize;
 use serde_json::Value;
@@ -32,13 +32,10 @@ const EXAMPLES: usize = 32;
 /// The total-queue checker's result.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct QueueResult {
-    /// False on a loss, a duplicate or an unexpected element; unknown when a loss cannot be settled (see the module docs).
-    pub valid: Validity,
-    /// What was found, in one line.
-    pub summary: String,
-    /// Why the verdict is unknown, when it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unknown_reason: Option<String>,
+    /// False on a loss, a duplicate or an unexpected element; unknown when a loss cannot be
+    /// settled (see the module docs).
+    #[serde(flatten)]
+    pub verdict: Verdict,
     /// Enqueues invoked and not failed.
     pub attempt_count: u64,
     /// Enqueues acknowledged.
@@ -145,9 +142,11 @@ pub fn check(ops: &[Op]) -> Result<QueueResult, CheckError> {
     }
 
     let mut r = QueueResult {
-        valid: Validity::True,
-        summary: String::new(),
-        unknown_reason: None,
+        verdict: Verdict {
+            valid: Validity::True,
+            summary: String::new(),
+            unknown_reason: None,
+        },
         attempt_count: 0,
         acknowledged_count: 0,
         dequeued_count: 0,
@@ -221,7 +220,7 @@ pub fn check(ops: &[Op]) -> Result<QueueResult, CheckError> {
         None
     };
     let nothing = r.acknowledged_count == 0 && r.dequeued_count == 0;
-    r.valid = if r.duplicated_count > 0 || r.unexpected_count > 0 {
+    r.verdict.valid = if r.duplicated_count > 0 || r.unexpected_count > 0 {
         Validity::False
     } else if r.lost_count > 0 {
         match uncertain {
@@ -233,13 +232,13 @@ pub fn check(ops: &[Op]) -> Result<QueueResult, CheckError> {
     } else {
         Validity::True
     };
-    if r.valid == Validity::Unknown {
-        r.unknown_reason =
+    if r.verdict.valid == Validity::Unknown {
+        r.verdict.unknown_reason =
             Some(uncertain.unwrap_or_else(|| {
                 "no enqueue was acknowledged and nothing was dequeued".to_string()
             }));
     }
-    r.summary = summary(&r);
+    r.verdict.summary = summary(&r);
     Ok(r)
 }
 
@@ -265,7 +264,7 @@ fn summary(r: &QueueResult) -> String {
         }
     }
     let mut s = parts.join(", ");
-    if let Some(u) = &r.unknown_reason {
+    if let Some(u) = &r.verdict.unknown_reason {
         s.push_str(&format!("; unknown: {u}"));
     }
     s
@@ -296,7 +295,7 @@ mod tests {
         let h = deq(h, 1, Value::Null);
         let h = drain(h, 0, json!([2]));
         let r = check(&h.into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::True, "{r:?}");
+        assert_eq!(r.verdict.valid, Validity::True, "{r:?}");
         assert_eq!((r.acknowledged_count, r.dequeued_count), (2, 2));
         assert_eq!(r.empty_dequeue_count, 1);
     }
@@ -309,10 +308,14 @@ mod tests {
         }
         let h = drain(deq(h, 1, json!(1)), 1, json!([3]));
         let r = check(&h.into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::False, "{r:?}");
+        assert_eq!(r.verdict.valid, Validity::False, "{r:?}");
         assert_eq!(r.lost, vec![json!(2), json!(4)]);
         assert_eq!(r.lost_count, 2);
-        assert!(r.summary.contains("2 lost (2, 4)"), "{}", r.summary);
+        assert!(
+            r.verdict.summary.contains("2 lost (2, 4)"),
+            "{}",
+            r.verdict.summary
+        );
     }
 
     #[test]
@@ -320,7 +323,7 @@ mod tests {
         let h = enq(History::new(), 0, 1, OpType::Ok);
         let h = drain(deq(h, 1, json!(1)), 1, json!([1, 9]));
         let r = check(&h.into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::False);
+        assert_eq!(r.verdict.valid, Validity::False);
         assert_eq!(r.duplicated, vec![json!(1)]);
         assert_eq!(r.unexpected, vec![json!(9)]);
         // an element whose enqueue failed did not go in
@@ -334,12 +337,12 @@ mod tests {
         let h = enq(History::new(), 0, 1, OpType::Info);
         let h = enq(h, 1, 2, OpType::Info);
         let r = check(&drain(h, 2, json!([1])).into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::True, "{r:?}");
+        assert_eq!(r.verdict.valid, Validity::True, "{r:?}");
         assert_eq!(r.recovered, vec![json!(1)]);
         // the same element enqueued twice must come out twice
         let h = enq(enq(History::new(), 0, 7, OpType::Ok), 0, 7, OpType::Ok);
         let r = check(&drain(h, 1, json!([7])).into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::False);
+        assert_eq!(r.verdict.valid, Validity::False);
         assert_eq!(r.lost_count, 1);
     }
 
@@ -348,8 +351,9 @@ mod tests {
         // never drained: the element may still be queued
         let h = enq(History::new(), 0, 1, OpType::Ok);
         let r = check(&h.clone().into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::Unknown);
+        assert_eq!(r.verdict.valid, Validity::Unknown);
         assert!(r
+            .verdict
             .unknown_reason
             .as_deref()
             .unwrap()
@@ -360,18 +364,23 @@ mod tests {
             .invoke(1, "dequeue", Value::Null)
             .info(1, "dequeue", Value::Null);
         let r = check(&drain(h2, 2, json!([])).into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::Unknown, "{r:?}");
-        assert!(r.unknown_reason.as_deref().unwrap().contains("dequeues"));
+        assert_eq!(r.verdict.valid, Validity::Unknown, "{r:?}");
+        assert!(r
+            .verdict
+            .unknown_reason
+            .as_deref()
+            .unwrap()
+            .contains("dequeues"));
         // an unknown drain may have taken any number
         let h3 = h.clone().invoke(1, "drain", Value::Null);
         let r = check(&drain(h3, 2, json!([])).into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::Unknown);
+        assert_eq!(r.verdict.valid, Validity::Unknown);
         // more missing than unknown dequeues could take: lost for sure
         let h4 = enq(h, 0, 2, OpType::Ok)
             .invoke(1, "dequeue", Value::Null)
             .info(1, "dequeue", Value::Null);
         let r = check(&drain(h4, 2, json!([])).into_ops()).unwrap();
-        assert_eq!(r.valid, Validity::False);
+        assert_eq!(r.verdict.valid, Validity::False);
     }
 
     #[test]
@@ -392,6 +401,6 @@ mod tests {
     #[test]
     fn nothing_to_check_is_unknown() {
         let r = check(&[]).unwrap();
-        assert_eq!(r.valid, Validity::Unknown);
+        assert_eq!(r.verdict.valid, Validity::Unknown);
     }
 }

@@ -6,7 +6,7 @@
 //! when an id was acknowledged more than once; the ids handed out twice are named with how often.
 //! Operations of other names are ignored (a workload may read other things beside).
 
-use crate::checker::{CheckError, Validity};
+use crate::checker::{CheckError, Validity, Verdict};
 use crate::history::{pair_positions, Op, OpType};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -33,12 +33,8 @@ impl Default for UniqueIdsOptions {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UniqueIdsResult {
     /// False if an id was handed out twice, unknown when nothing could be judged, else true.
-    pub valid: Validity,
-    /// What was found, in one line.
-    pub summary: String,
-    /// Why the verdict is unknown, when it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unknown_reason: Option<String>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
     /// Generating operations invoked.
     pub attempt_count: u64,
     /// Ids acknowledged (with repeats).
@@ -98,10 +94,12 @@ pub fn check(ops: &[Op], opts: &UniqueIdsOptions) -> Result<UniqueIdsResult, Che
         )
     };
     Ok(UniqueIdsResult {
-        valid,
-        summary,
-        unknown_reason: (valid == Validity::Unknown)
-            .then(|| format!("no {} was acknowledged", opts.f)),
+        verdict: Verdict {
+            valid,
+            summary,
+            unknown_reason: (valid == Validity::Unknown)
+                .then(|| format!("no {} was acknowledged", opts.f)),
+        },
         attempt_count: attempts,
         acknowledged_count: acked,
         distinct_count: seen.len() as u64,
@@ -127,7 +125,7 @@ mod tests {
             .invoke(2, "generate", Value::Null)
             .info(2, "generate", Value::Null);
         let r = check(&h.into_ops(), &UniqueIdsOptions::default()).unwrap();
-        assert_eq!(r.valid, Validity::True, "{r:?}");
+        assert_eq!(r.verdict.valid, Validity::True, "{r:?}");
         assert_eq!(
             (r.attempt_count, r.acknowledged_count, r.distinct_count),
             (3, 2, 2)
@@ -141,10 +139,10 @@ mod tests {
             h = gen(h, p, json!(id));
         }
         let r = check(&h.into_ops(), &UniqueIdsOptions::default()).unwrap();
-        assert_eq!(r.valid, Validity::False);
+        assert_eq!(r.verdict.valid, Validity::False);
         assert_eq!(r.duplicated_count, 1);
         assert_eq!(r.duplicated["2"], 3);
-        assert!(r.summary.contains("2 ×3"), "{}", r.summary);
+        assert!(r.verdict.summary.contains("2 ×3"), "{}", r.verdict.summary);
     }
 
     #[test]
@@ -156,12 +154,12 @@ mod tests {
             .ok(0, "read", json!([5]));
         let opts = UniqueIdsOptions { f: "next".into() };
         assert_eq!(
-            check(&h.clone().into_ops(), &opts).unwrap().valid,
+            check(&h.clone().into_ops(), &opts).unwrap().verdict.valid,
             Validity::True
         );
         // nothing generated: nothing to judge
         let r = check(&h.into_ops(), &UniqueIdsOptions::default()).unwrap();
-        assert_eq!(r.valid, Validity::Unknown);
+        assert_eq!(r.verdict.valid, Validity::Unknown);
     }
 
     #[test]

@@ -14,8 +14,6 @@ use super::{
     ReadReport,
 };
 use serde_json::Value;
-use std::fmt;
-use std::str::FromStr;
 
 /// A history format, as named by `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,30 +43,23 @@ impl Format {
     }
 }
 
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Format, String> {
-        Ok(match s {
-            "auto" => Format::Auto,
-            "jsonl" | "json" => Format::Jsonl,
-            "jepsen-edn" | "edn" => Format::JepsenEdn,
-            "porcupine-etcd" => Format::PorcupineEtcd,
-            "porcupine-kv" => Format::PorcupineKv,
-            other => {
-                return Err(format!(
-                    "unknown format '{other}' (expected auto, jsonl, jepsen-edn, porcupine-etcd \
-                     or porcupine-kv)"
-                ))
-            }
-        })
-    }
-}
+// Parsing: the format `--format` names (`json` and `edn` are short for `jsonl` and
+// `jepsen-edn`), or an error listing the names.
+crate::display_and_from_str!(Format, Format::name, |s| {
+    Ok(match s {
+        "auto" => Format::Auto,
+        "jsonl" | "json" => Format::Jsonl,
+        "jepsen-edn" | "edn" => Format::JepsenEdn,
+        "porcupine-etcd" => Format::PorcupineEtcd,
+        "porcupine-kv" => Format::PorcupineKv,
+        other => {
+            return Err(format!(
+                "unknown format '{other}' (expected auto, jsonl, jepsen-edn, porcupine-etcd \
+                 or porcupine-kv)"
+            ))
+        }
+    })
+});
 
 /// Guesses the format from the first meaningful line. Empty text is `Jsonl` (no events).
 pub fn detect(text: &str) -> Format {

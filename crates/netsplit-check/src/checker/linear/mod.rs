@@ -22,17 +22,16 @@ mod search;
 use crate::checker::{Budget, CheckError, Validity};
 use crate::history::limits::quote_value as q;
 use crate::history::{pair, Completed, HistoryError, Op, OpType};
+use crate::named::by_name;
 use model::{
-    FifoQueue, Interner, KOp, Keyed, KvStr, KvString, LOp, Micro, Model, MultiRegister, Mutex,
-    Register, Set, Vid,
+    fifo_queue_step, set_step, Elements, Interner, KOp, Keyed, KvStr, KvString, LOp, Micro, Model,
+    MultiRegister, Mutex, Register, Vid,
 };
 use rayon::prelude::*;
 use reduce::Initial;
 use search::{Outcome, SOp, Search};
 use serde::Serialize;
 use serde_json::Value;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::AtomicUsize;
 
 /// The sequential models that can be checked.
@@ -80,24 +79,13 @@ impl ModelKind {
     }
 }
 
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<ModelKind, String> {
-        ModelKind::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = ModelKind::ALL.iter().map(|m| m.name()).collect();
-                format!("unknown model '{s}' (expected one of {})", names.join(", "))
-            })
-    }
-}
+// Parsing: the model `--model` names, or an error listing the names.
+crate::display_and_from_str!(ModelKind, ModelKind::name, |s| {
+    by_name(&ModelKind::ALL, ModelKind::name, s).ok_or_else(|| {
+        let names: Vec<_> = ModelKind::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown model '{s}' (expected one of {})", names.join(", "))
+    })
+});
 
 /// Options for one check.
 #[derive(Debug, Clone)]
@@ -357,17 +345,15 @@ pub fn check(ops: &[Op], opts: &LinOptions) -> Result<LinResult, CheckError> {
             },
             &sops,
         ),
-        ModelKind::Set => ctx.run(
-            &Set {
+        ModelKind::Set | ModelKind::FifoQueue => ctx.run(
+            &Elements {
                 init: init_elements,
                 values: &prep.values,
-            },
-            &sops,
-        ),
-        ModelKind::FifoQueue => ctx.run(
-            &FifoQueue {
-                init: init_elements,
-                values: &prep.values,
+                step: if opts.model == ModelKind::Set {
+                    set_step
+                } else {
+                    fifo_queue_step
+                },
             },
             &sops,
         ),

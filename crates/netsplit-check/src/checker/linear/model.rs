@@ -183,32 +183,25 @@ impl Model for Mutex {
     }
 }
 
-/// `set`: add elements; a read returns the whole set.
-pub struct Set<'a> {
+/// How operations change a sequence of values: the sequence after an operation, or `None` if
+/// the operation cannot happen.
+pub type ElementsStep = fn(&[Vid], &LOp) -> Option<Box<[Vid]>>;
+
+/// `set` and `fifo-queue`: the state is a sequence of values, shown as a JSON array; the
+/// models differ only in how operations change it ([`set_step`], [`fifo_queue_step`]).
+pub struct Elements<'a> {
     pub init: Box<[Vid]>,
     pub values: &'a Interner,
+    pub step: ElementsStep,
 }
 
-impl Model for Set<'_> {
+impl Model for Elements<'_> {
     type State = Box<[Vid]>;
     fn init(&self) -> Box<[Vid]> {
         self.init.clone()
     }
     fn step(&self, s: &Box<[Vid]>, op: &KOp) -> Option<Box<[Vid]>> {
-        match &op.op {
-            LOp::Add(v) => match s.binary_search(v) {
-                Ok(_) => Some(s.clone()),
-                Err(at) => {
-                    let mut n = Vec::with_capacity(s.len() + 1);
-                    n.extend_from_slice(&s[..at]);
-                    n.push(*v);
-                    n.extend_from_slice(&s[at..]);
-                    Some(n.into_boxed_slice())
-                }
-            },
-            LOp::SetRead(vs) => (**vs == **s).then(|| s.clone()),
-            _ => None,
-        }
+        (self.step)(s, &op.op)
     }
     fn state_json(&self, s: &Box<[Vid]>) -> Value {
         Value::Array(s.iter().map(|v| self.values.value(*v)).collect())
@@ -218,40 +211,42 @@ impl Model for Set<'_> {
     }
 }
 
-/// `fifo-queue`: enqueue v; dequeue returns the oldest element, or null when empty.
-pub struct FifoQueue<'a> {
-    pub init: Box<[Vid]>,
-    pub values: &'a Interner,
-}
-
-impl Model for FifoQueue<'_> {
-    type State = Box<[Vid]>;
-    fn init(&self) -> Box<[Vid]> {
-        self.init.clone()
-    }
-    fn step(&self, s: &Box<[Vid]>, op: &KOp) -> Option<Box<[Vid]>> {
-        match &op.op {
-            LOp::Enqueue(v) => {
+/// `set`: add elements; a read returns the whole set. The state is kept sorted.
+pub fn set_step(s: &[Vid], op: &LOp) -> Option<Box<[Vid]>> {
+    match op {
+        LOp::Add(v) => match s.binary_search(v) {
+            Ok(_) => Some(s.into()),
+            Err(at) => {
                 let mut n = Vec::with_capacity(s.len() + 1);
-                n.extend_from_slice(s);
+                n.extend_from_slice(&s[..at]);
                 n.push(*v);
+                n.extend_from_slice(&s[at..]);
                 Some(n.into_boxed_slice())
             }
-            LOp::Dequeue(None) => Some(if s.is_empty() {
-                s.clone()
-            } else {
-                s[1..].into()
-            }),
-            LOp::Dequeue(Some(None)) => s.is_empty().then(|| s.clone()),
-            LOp::Dequeue(Some(Some(v))) => (s.first() == Some(v)).then(|| s[1..].into()),
-            _ => None,
+        },
+        LOp::SetRead(vs) => (**vs == *s).then(|| s.into()),
+        _ => None,
+    }
+}
+
+/// `fifo-queue`: enqueue v; dequeue returns the oldest element, or null when empty. The state
+/// is oldest first.
+pub fn fifo_queue_step(s: &[Vid], op: &LOp) -> Option<Box<[Vid]>> {
+    match op {
+        LOp::Enqueue(v) => {
+            let mut n = Vec::with_capacity(s.len() + 1);
+            n.extend_from_slice(s);
+            n.push(*v);
+            Some(n.into_boxed_slice())
         }
-    }
-    fn state_json(&self, s: &Box<[Vid]>) -> Value {
-        Value::Array(s.iter().map(|v| self.values.value(*v)).collect())
-    }
-    fn heap_bytes(&self, s: &Box<[Vid]>) -> usize {
-        s.len() * 4
+        LOp::Dequeue(None) => Some(if s.is_empty() {
+            s.into()
+        } else {
+            s[1..].into()
+        }),
+        LOp::Dequeue(Some(None)) => s.is_empty().then(|| s.into()),
+        LOp::Dequeue(Some(Some(v))) => (s.first() == Some(v)).then(|| s[1..].into()),
+        _ => None,
     }
 }
 
@@ -417,9 +412,10 @@ mod tests {
     #[test]
     fn fifo_queue_dequeues_oldest_or_reports_empty() {
         let values = Interner::default();
-        let q = FifoQueue {
+        let q = Elements {
             init: Box::new([]),
             values: &values,
+            step: fifo_queue_step,
         };
         let s = q.step(&q.init(), &k(LOp::Enqueue(1))).unwrap();
         let s = q.step(&s, &k(LOp::Enqueue(2))).unwrap();

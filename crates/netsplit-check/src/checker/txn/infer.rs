@@ -1,7 +1,8 @@
 //! What the per-key inferences of `list_append` and `rw_register` share: driving one analysis
-//! per key in parallel and merging the results, the index of a key's writers (which refuses a
-//! value written twice, since both workloads name versions by value), and the lost-update
-//! report. The inferences themselves differ and stay in their modules.
+//! per key in parallel and merging the results, the index of each key's writes and of its
+//! writers (which refuses a value written twice, since both workloads name versions by value),
+//! the anomalies' wording where it is common (what T1 read; the `internal` and lost-update
+//! reports). The inferences themselves differ and stay in their modules.
 
 use super::anomaly::{Explain, RawAnomaly};
 use super::fx::{map_with_capacity, HashMap};
@@ -10,6 +11,7 @@ use super::Analysis;
 use crate::checker::{Budget, CheckError};
 use rayon::prelude::*;
 use std::borrow::Borrow;
+use std::fmt::Display;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -50,23 +52,24 @@ pub struct KeyOut<I> {
     pub info: I,
 }
 
-/// Runs `analyze_key` on every key in parallel and merges the results in key order, after
-/// `anomalies` (those found per transaction), so the outcome — and which error is reported
-/// when several keys have one — does not depend on scheduling. `explainer` gets the per-key
-/// facts in key order.
+/// Runs `analyze_key` on every key of `p` (whose index is `idx`) in parallel and merges the
+/// results in key order, after `anomalies` (those found per transaction), so the outcome — and
+/// which error is reported when several keys have one — does not depend on scheduling.
+/// `explainer` gets the per-key facts in key order.
 ///
 /// A key is skipped (and named in `unknown`) once the time limit has passed, and its edges and
 /// anomalies are dropped (likewise) when keeping them would pass the memory limit: a skipped
 /// inference could hide an anomaly, never invent one. (Each key's own structures are bounded
 /// by its data and by [`super::MAX_FANOUT_EDGES`].)
 pub fn per_key<X: Sync, I: Send + Default>(
+    p: &Parsed,
     idx: &[X],
     mut anomalies: Vec<RawAnomaly>,
     spent: &Spent,
-    keys: &[Scalar],
-    analyze_key: impl Fn(u32, &X) -> Result<KeyOut<I>, CheckError> + Sync,
+    analyze_key: impl Fn(&Parsed, u32, &X) -> Result<KeyOut<I>, CheckError> + Sync,
     explainer: impl FnOnce(Vec<I>) -> Box<dyn Explain>,
 ) -> Result<Analysis, CheckError> {
+    let keys = &p.keys;
     let skip = |why: &str| KeyOut {
         edges: Vec::new(),
         anomalies: Vec::new(),
@@ -80,7 +83,7 @@ pub fn per_key<X: Sync, I: Send + Default>(
             if spent.budget.exhausted() {
                 return Ok(skip(&format!("inferences on key {} (time limit)", keys[k])));
             }
-            let out = analyze_key(k as u32, ix)?;
+            let out = analyze_key(p, k as u32, ix)?;
             let bytes = out.edges.capacity() * std::mem::size_of::<(u32, u32, u8)>()
                 + out
                     .anomalies
@@ -113,6 +116,35 @@ pub fn per_key<X: Sync, I: Send + Default>(
         unknown,
         explainer: explainer(info),
     })
+}
+
+/// One key's micro-ops: its writes, and the reads an inference keeps (`R`: what it keeps of
+/// each).
+pub struct KeyIndex<R> {
+    /// (txn, mop) of every write (append or blind write), in transaction order.
+    pub writes: Vec<(u32, u16)>,
+    /// The reads the inference indexed, in transaction order.
+    pub reads: Vec<R>,
+}
+
+impl<R> KeyIndex<R> {
+    /// Every key's index, with its writes and no reads yet.
+    pub fn of_writes(p: &Parsed) -> Vec<KeyIndex<R>> {
+        let mut idx: Vec<KeyIndex<R>> = (0..p.keys.len())
+            .map(|_| KeyIndex {
+                writes: Vec::new(),
+                reads: Vec::new(),
+            })
+            .collect();
+        for (ti, t) in p.txns.iter().enumerate() {
+            for (mi, m) in t.mops.iter().enumerate() {
+                if let Mop::Append(k, _) | Mop::Write(k, _) = m {
+                    idx[*k as usize].writes.push((ti as u32, mi as u16));
+                }
+            }
+        }
+        idx
+    }
 }
 
 /// The writers of one key, from its writes `(txn, mop)` in transaction order.
@@ -158,29 +190,72 @@ pub fn writers<'p, K: Hash + Eq + Borrow<Scalar>>(
     Ok(Writers { writer, last })
 }
 
-/// One lost-update anomaly per version of `kname` that several writing transactions read
-/// (`by_version`: version → those transactions), in version order. `show` prints a version;
-/// `then` says what the transactions did next and what each should have seen.
-pub fn lost_updates<V: Ord>(
-    by_version: HashMap<V, Vec<u32>>,
-    kname: &str,
-    show: impl Fn(&V) -> String,
-    then: &str,
-) -> Vec<RawAnomaly> {
-    let mut lost: Vec<(V, Vec<u32>)> = by_version
-        .into_iter()
-        .filter(|(_, ts)| ts.len() > 1)
-        .collect();
-    lost.sort_by(|a, b| a.0.cmp(&b.0));
-    lost.into_iter()
-        .map(|(v, ts)| {
+/// The `internal` anomaly of transaction `t`: its micro-op `mi` read `read` from `key`, which
+/// contradicts what its own earlier micro-ops did (`earlier`, e.g. "read or write of x left 1").
+pub fn internal(
+    t: usize,
+    key: &Scalar,
+    mi: usize,
+    read: impl Display,
+    earlier: impl Display,
+) -> RawAnomaly {
+    let explanation =
+        format!("T1 read {key} = {read} at micro-op {mi}, but its own earlier {earlier}");
+    RawAnomaly::on_key("internal", vec![t as u32], key, explanation)
+}
+
+/// The anomalies an inference finds on one key; each names the key.
+pub struct KeyAnomalies<'k> {
+    key: &'k str,
+    /// Those found so far, in order.
+    pub found: Vec<RawAnomaly>,
+}
+
+impl<'k> KeyAnomalies<'k> {
+    /// None found yet on `key`.
+    pub fn new(key: &'k str) -> Self {
+        KeyAnomalies {
+            key,
+            found: Vec::new(),
+        }
+    }
+
+    /// A `kind` anomaly among `txns` (`T1`, `T2`, … in `explanation`).
+    pub fn add(&mut self, kind: &'static str, txns: Vec<u32>, explanation: String) {
+        self.found
+            .push(RawAnomaly::on_key(kind, txns, self.key, explanation));
+    }
+
+    /// A `kind` anomaly among `txns` that T1's read of the key shows: its explanation is
+    /// "T1 read {key} = {read}" and then `then`.
+    pub fn read(&mut self, kind: &'static str, txns: Vec<u32>, read: impl Display, then: &str) {
+        let explanation = format!("T1 read {} = {read}{then}", self.key);
+        self.add(kind, txns, explanation);
+    }
+
+    /// One lost-update anomaly per version of the key that several writing transactions read
+    /// (`by_version`: version → those transactions), in version order. `show` prints a
+    /// version; `then` says what the transactions did next and what each should have seen.
+    pub fn lost_updates<V: Ord>(
+        &mut self,
+        by_version: HashMap<V, Vec<u32>>,
+        show: impl Fn(&V) -> String,
+        then: &str,
+    ) {
+        let mut lost: Vec<(V, Vec<u32>)> = by_version
+            .into_iter()
+            .filter(|(_, ts)| ts.len() > 1)
+            .collect();
+        lost.sort_by(|a, b| a.0.cmp(&b.0));
+        for (v, ts) in lost {
             let names: Vec<String> = (1..=ts.len()).map(|i| format!("T{i}")).collect();
             let explanation = format!(
-                "{} all read {kname} = {} and then {then} (lost update)",
+                "{} all read {} = {} and then {then} (lost update)",
                 names.join(", "),
+                self.key,
                 show(&v)
             );
-            RawAnomaly::on_key("lost-update", ts, kname, explanation)
-        })
-        .collect()
+            self.add("lost-update", ts, explanation);
+        }
+    }
 }

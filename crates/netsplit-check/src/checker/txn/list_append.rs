@@ -20,10 +20,10 @@
 //!
 //! Keys are independent, so they are analysed in parallel (rayon).
 
-use super::anomaly::{Explain, RawAnomaly};
+use super::anomaly::Explain;
 use super::fx::{map_with_capacity, HashMap, HashSet};
 use super::graph::{RW, WR, WW};
-use super::infer::{lost_updates, per_key, writers, KeyOut, Spent, Writers};
+use super::infer::{internal, per_key, writers, KeyAnomalies, KeyIndex, KeyOut, Spent, Writers};
 use super::parse::{fmt_list, Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
@@ -152,20 +152,15 @@ impl Explain for Explainer {
     }
 }
 
-#[derive(Default)]
-struct KeyIndex {
-    /// (txn, mop) of every append, in transaction order.
-    appends: Vec<(u32, u16)>,
-    /// (txn, mop, observed) of every read of an `ok` transaction; `observed` is the length of
-    /// the prefix it shows of others' effects (the read minus the transaction's own appends)
-    /// when it is the transaction's first read of the key and consistent with its appends.
-    reads: Vec<(u32, u16, Option<u32>)>,
-}
+/// What the index keeps of every read of an `ok` transaction: (txn, mop, observed); `observed`
+/// is the length of the prefix it shows of others' effects (the read minus the transaction's
+/// own appends) when it is the transaction's first read of the key and consistent with its
+/// appends.
+type Read = (u32, u16, Option<u32>);
 
 /// Runs the list-append inference.
 pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
-    let txns = &p.txns;
-    let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
+    let mut idx = KeyIndex::<Read>::of_writes(p);
     let mut anomalies = Vec::new();
     // Per-transaction pass: index by key, check internal consistency. Per key touched so far:
     // the last list read (if any) and the transaction's own appends since. Transactions are
@@ -176,21 +171,18 @@ pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
         own: Vec<&'s Scalar>,
     }
     let mut state: Vec<Touch> = Vec::new();
-    for (ti, t) in txns.iter().enumerate() {
+    for (ti, t) in p.txns.iter().enumerate() {
         state.clear();
         for (mi, m) in t.mops.iter().enumerate() {
             match m {
-                Mop::Append(k, v) => {
-                    idx[*k as usize].appends.push((ti as u32, mi as u16));
-                    match state.iter_mut().find(|s| s.key == *k) {
-                        Some(s) => s.own.push(v),
-                        None => state.push(Touch {
-                            key: *k,
-                            base: None,
-                            own: vec![v],
-                        }),
-                    }
-                }
+                Mop::Append(k, v) => match state.iter_mut().find(|s| s.key == *k) {
+                    Some(s) => s.own.push(v),
+                    None => state.push(Touch {
+                        key: *k,
+                        base: None,
+                        own: vec![v],
+                    }),
+                },
                 Mop::ReadList(k, Some(l)) if t.status == Status::Ok => {
                     let prior = state.iter().position(|s| s.key == *k);
                     let ends_with_own = |own: &[&Scalar]| {
@@ -224,15 +216,12 @@ pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
                             Some(b) => fmt_list(&[b, &own[..]].concat()),
                             None => format!("a list ending in {}", fmt_list(&own)),
                         };
-                        anomalies.push(RawAnomaly::on_key(
-                            "internal",
-                            vec![ti as u32],
+                        anomalies.push(internal(
+                            ti,
                             &p.keys[*k as usize],
-                            format!(
-                                "T1 read {} = {} at micro-op {mi}, but its own earlier reads and appends imply {expected}",
-                                p.keys[*k as usize],
-                                fmt_list(l)
-                            ),
+                            mi,
+                            fmt_list(l),
+                            format!("reads and appends imply {expected}"),
                         ));
                     }
                     let touch = Touch {
@@ -249,26 +238,19 @@ pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
             }
         }
     }
-    per_key(
-        &idx,
-        anomalies,
-        spent,
-        &p.keys,
-        |k, ix| analyze_key(p, k, ix),
-        |info| {
-            Box::new(Explainer {
-                keys: p.keys.clone(),
-                info,
-            })
-        },
-    )
+    per_key(p, &idx, anomalies, spent, analyze_key, |info| {
+        Box::new(Explainer {
+            keys: p.keys.clone(),
+            info,
+        })
+    })
 }
 
-fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, CheckError> {
+fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex<Read>) -> Result<KeyOut<KeyInfo>, CheckError> {
     let txns = &p.txns;
     let key = &p.keys[k as usize];
     let kname = key.to_string();
-    let mut anomalies = Vec::new();
+    let mut found = KeyAnomalies::new(&kname);
     let mut edges = Vec::new();
     let mop_val = |t: u32, m: u16| -> &Scalar {
         match &txns[t as usize].mops[m as usize] {
@@ -287,7 +269,7 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
     let Writers {
         writer,
         last: final_append,
-    } = writers(p, k, &ix.appends, "appended", "list-append", Scalar::clone)?;
+    } = writers(p, k, &ix.writes, "appended", "list-append", Scalar::clone)?;
     // The version order: the longest read; every read must be a prefix of it.
     let longest = ix
         .reads
@@ -312,15 +294,9 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
         if !is_prefix {
             trusted = false;
             let (lt, lm, _) = longest.expect("a read exists");
-            anomalies.push(RawAnomaly::on_key(
-                "incompatible-order",
-                vec![t, lt],
-                &kname,
-                format!(
-                    "T1 read {kname} = {} and T2 read {kname} = {}; neither is a prefix of the other, so no single version order of {kname} explains both",
-                    fmt_list(l),
-                    fmt_list(read_val(lt, lm))
-                ),
+            found.read("incompatible-order", vec![t, lt], fmt_list(l), &format!(
+                " and T2 read {kname} = {}; neither is a prefix of the other, so no single version order of {kname} explains both",
+                fmt_list(read_val(lt, lm))
             ));
         }
         // Duplicates within this read.
@@ -330,43 +306,36 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
             if let Some(d) = l.iter().find(|x| !seen.insert(*x)) {
                 dup_reported = true;
                 trusted = false;
-                anomalies.push(RawAnomaly::on_key(
+                found.read(
                     "duplicate-elements",
                     vec![t],
-                    &kname,
-                    format!(
-                        "T1 read {kname} = {}, which contains {d} more than once",
-                        fmt_list(l)
-                    ),
-                ));
+                    fmt_list(l),
+                    &format!(", which contains {d} more than once"),
+                );
             }
         }
         // Elements written by failed transactions, or by nobody.
         for x in l {
             match writer.get(x) {
                 None if bad_reported.insert(x) => {
-                    anomalies.push(RawAnomaly::on_key(
+                    found.read(
                         "garbage-read",
                         vec![t],
-                        &kname,
-                        format!(
-                            "T1 read {kname} = {}, but no transaction appended {x} to {kname}",
-                            fmt_list(l)
-                        ),
-                    ));
+                        fmt_list(l),
+                        &format!(", but no transaction appended {x} to {kname}"),
+                    );
                 }
                 Some(&(w, _))
                     if txns[w as usize].status == Status::Fail && bad_reported.insert(x) =>
                 {
-                    anomalies.push(RawAnomaly::on_key(
+                    found.read(
                         "G1a",
                         vec![t, w],
-                        &kname,
-                        format!(
-                            "T1 read {kname} = {}, which includes {x}, appended by T2, which failed (aborted read)",
-                            fmt_list(l)
+                        fmt_list(l),
+                        &format!(
+                            ", which includes {x}, appended by T2, which failed (aborted read)"
                         ),
-                    ));
+                    );
                 }
                 _ => {}
             }
@@ -391,15 +360,14 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
                 Some(&(w, _)) => {
                     if let (Some(f), false) = (failed_before, dirty_reported) {
                         dirty_reported = true;
-                        anomalies.push(RawAnomaly::on_key(
+                        found.add(
                             "dirty-update",
                             vec![f, w],
-                            &kname,
                             format!(
                                 "{kname}'s version order {} has an append by T1, which failed, followed by T2's append of {v}: T2 built on an aborted write",
                                 fmt_list(&order)
                             ),
-                        ));
+                        );
                     }
                     if let Some(p0) = prev {
                         if p0 != w {
@@ -420,7 +388,7 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
         }
     }
     // External reads: wr, rw, G1b, lost-update.
-    let appenders: HashSet<u32> = ix.appends.iter().map(|a| a.0).collect();
+    let appenders: HashSet<u32> = ix.writes.iter().map(|a| a.0).collect();
     let mut by_version: HashMap<usize, Vec<u32>> = HashMap::default();
     // Committed appends no read observed: they follow every observed element (the list only
     // grows), so every read of this key precedes them (rw) and so does the last observed
@@ -429,7 +397,7 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
     // cannot close a cycle; one with any observed effect did commit, and the edges are sound.
     let mut unobserved: Vec<u32> = Vec::new();
     if trusted {
-        for &(t, m) in &ix.appends {
+        for &(t, m) in &ix.writes {
             if txns[t as usize].status.in_graph()
                 && !pos.contains_key(mop_val(t, m))
                 && unobserved.last() != Some(&t)
@@ -463,26 +431,19 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
         if let Some(last) = l.last() {
             if let Some(&(w, wm)) = writer.get(last) {
                 if w == t {
-                    anomalies.push(RawAnomaly::on_key(
+                    found.read(
                         "internal",
                         vec![t],
-                        &kname,
-                        format!(
-                            "T1 read {kname} = {} before it appended {last} itself (a read of its own future write)",
-                            fmt_list(l)
+                        fmt_list(l),
+                        &format!(
+                            " before it appended {last} itself (a read of its own future write)"
                         ),
-                    ));
+                    );
                 } else if txns[w as usize].status.in_graph() {
                     edges.push((w, t, WR));
                     if final_append.get(&w).is_some_and(|&fm| fm != wm) {
-                        anomalies.push(RawAnomaly::on_key(
-                            "G1b",
-                            vec![t, w],
-                            &kname,
-                            format!(
-                                "T1 read {kname} = {}, ending in {last}, an intermediate append of T2, which appended more to {kname} afterwards (intermediate read)",
-                                fmt_list(l)
-                            ),
+                        found.read("G1b", vec![t, w], fmt_list(l), &format!(
+                            ", ending in {last}, an intermediate append of T2, which appended more to {kname} afterwards (intermediate read)"
                         ));
                     }
                 }
@@ -504,15 +465,14 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<KeyInfo>, Che
             }
         }
     }
-    anomalies.extend(lost_updates(
+    found.lost_updates(
         by_version,
-        &kname,
         |&len| fmt_list(&order[..len]),
         &format!("appended to {kname}; each should have seen the others' appends"),
-    ));
+    );
     Ok(KeyOut {
         edges,
-        anomalies,
+        anomalies: found.found,
         skipped,
         info: KeyInfo { pos, writer },
     })

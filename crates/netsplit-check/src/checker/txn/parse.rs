@@ -512,40 +512,34 @@ fn parse_mops(
         let mop = match (workload, f) {
             (TxnWorkload::ListAppend, "append") => Mop::Append(k, written(&parts[2])?),
             (TxnWorkload::RwRegister, "w") => Mop::Write(k, written(&parts[2])?),
-            (TxnWorkload::ListAppend, "r") => {
-                if !completed_ok {
-                    exact &= parts[2].is_null();
-                    Mop::ReadList(k, None)
-                } else {
-                    match &parts[2] {
-                        Value::Null => {
-                            exact = false;
-                            Mop::ReadList(k, Some(Vec::new()))
-                        }
-                        Value::Array(xs) => Mop::ReadList(
-                            k,
-                            Some(xs.iter().map(&mut written).collect::<Result<Vec<_>, _>>()?),
-                        ),
-                        x => {
-                            return Err(err(format!(
-                                "micro-op {i}: a list-append read returns a list or null, got {}",
-                                q(x)
-                            )))
-                        }
-                    }
+            // A read of a transaction that did not complete ok: its value is unknown.
+            (_, "r") if !completed_ok => {
+                exact &= parts[2].is_null();
+                match workload {
+                    TxnWorkload::ListAppend => Mop::ReadList(k, None),
+                    TxnWorkload::RwRegister => Mop::ReadReg(k, None),
                 }
             }
-            (TxnWorkload::RwRegister, "r") => {
-                if !completed_ok {
-                    exact &= parts[2].is_null();
-                    Mop::ReadReg(k, None)
-                } else {
-                    match &parts[2] {
-                        Value::Null => Mop::ReadReg(k, Some(None)),
-                        x => Mop::ReadReg(k, Some(Some(written(x)?))),
-                    }
+            (TxnWorkload::ListAppend, "r") => match &parts[2] {
+                Value::Null => {
+                    exact = false;
+                    Mop::ReadList(k, Some(Vec::new()))
                 }
-            }
+                Value::Array(xs) => Mop::ReadList(
+                    k,
+                    Some(xs.iter().map(&mut written).collect::<Result<Vec<_>, _>>()?),
+                ),
+                x => {
+                    return Err(err(format!(
+                        "micro-op {i}: a list-append read returns a list or null, got {}",
+                        q(x)
+                    )))
+                }
+            },
+            (TxnWorkload::RwRegister, "r") => match &parts[2] {
+                Value::Null => Mop::ReadReg(k, Some(None)),
+                x => Mop::ReadReg(k, Some(Some(written(x)?))),
+            },
             _ => {
                 let accepted = match workload {
                     TxnWorkload::ListAppend => "\"append\" or \"r\"",

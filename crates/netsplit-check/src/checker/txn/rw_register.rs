@@ -16,10 +16,10 @@
 //!   internal (a read contradicting the transaction's own earlier read or write of the key),
 //!   lost-update (two committed transactions read the same version of a key and both wrote it).
 
-use super::anomaly::{Explain, RawAnomaly};
+use super::anomaly::Explain;
 use super::fx::HashMap;
 use super::graph::{RW, WR};
-use super::infer::{lost_updates, per_key, writers, KeyOut, Spent, Writers};
+use super::infer::{internal, per_key, writers, KeyAnomalies, KeyIndex, KeyOut, Spent, Writers};
 use super::parse::{Mop, Parsed, Scalar, Status, Txn};
 use super::Analysis;
 use crate::checker::CheckError;
@@ -99,41 +99,31 @@ impl Explain for Explainer {
     }
 }
 
-#[derive(Default)]
-struct KeyIndex {
-    writes: Vec<(u32, u16)>,
-    /// External reads of `ok` transactions: (txn, mop).
-    reads: Vec<(u32, u16)>,
-}
+/// What the index keeps of the external reads of `ok` transactions: (txn, mop).
+type Read = (u32, u16);
 
 /// Runs the rw-register inference.
 pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
-    let txns = &p.txns;
-    let mut idx: Vec<KeyIndex> = (0..p.keys.len()).map(|_| KeyIndex::default()).collect();
+    let mut idx = KeyIndex::<Read>::of_writes(p);
     let mut anomalies = Vec::new();
     let mut state: HashMap<u32, Option<Scalar>> = HashMap::default();
-    for (ti, t) in txns.iter().enumerate() {
+    for (ti, t) in p.txns.iter().enumerate() {
         state.clear();
         for (mi, m) in t.mops.iter().enumerate() {
             match m {
                 Mop::Write(k, v) => {
-                    idx[*k as usize].writes.push((ti as u32, mi as u16));
                     state.insert(*k, Some(v.clone()));
                 }
                 Mop::ReadReg(k, Some(v)) if t.status == Status::Ok => {
+                    let key = &p.keys[*k as usize];
                     match state.get(k) {
                         None => idx[*k as usize].reads.push((ti as u32, mi as u16)),
-                        Some(prev) if prev != v => anomalies.push(RawAnomaly::on_key(
-                            "internal",
-                            vec![ti as u32],
-                            &p.keys[*k as usize],
-                            format!(
-                                "T1 read {} = {} at micro-op {mi}, but its own earlier read or write of {} left {}",
-                                p.keys[*k as usize],
-                                show(v),
-                                p.keys[*k as usize],
-                                show(prev)
-                            ),
+                        Some(prev) if prev != v => anomalies.push(internal(
+                            ti,
+                            key,
+                            mi,
+                            show(v),
+                            format!("read or write of {key} left {}", show(prev)),
                         )),
                         Some(_) => {}
                     }
@@ -143,25 +133,18 @@ pub fn analyze(p: &Parsed, spent: &Spent) -> Result<Analysis, CheckError> {
             }
         }
     }
-    per_key(
-        &idx,
-        anomalies,
-        spent,
-        &p.keys,
-        |k, ix| analyze_key(p, k, ix),
-        |_| {
-            Box::new(Explainer {
-                keys: p.keys.clone(),
-            })
-        },
-    )
+    per_key(p, &idx, anomalies, spent, analyze_key, |_| {
+        Box::new(Explainer {
+            keys: p.keys.clone(),
+        })
+    })
 }
 
-fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<()>, CheckError> {
+fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex<Read>) -> Result<KeyOut<()>, CheckError> {
     let txns = &p.txns;
     let kname = p.keys[k as usize].to_string();
     let mut edges = Vec::new();
-    let mut anomalies = Vec::new();
+    let mut found = KeyAnomalies::new(&kname);
     let rval = |t: u32, m: u16| -> Option<&Scalar> {
         match &txns[t as usize].mops[m as usize] {
             Mop::ReadReg(_, Some(v)) => v.as_ref(),
@@ -207,55 +190,43 @@ fn analyze_key(p: &Parsed, k: u32, ix: &KeyIndex) -> Result<KeyOut<()>, CheckErr
                 }
             }
             Some(x) => match writer.get(x) {
-                None => anomalies.push(RawAnomaly::on_key(
+                None => found.read(
                     "garbage-read",
                     vec![t],
-                    &kname,
-                    format!("T1 read {kname} = {x}, but no transaction wrote {x} to {kname}"),
-                )),
-                Some(&(w, _)) if w == t => anomalies.push(RawAnomaly::on_key(
+                    x,
+                    &format!(", but no transaction wrote {x} to {kname}"),
+                ),
+                Some(&(w, _)) if w == t => found.read(
                     "internal",
                     vec![t],
-                    &kname,
-                    format!(
-                        "T1 read {kname} = {x} before it wrote {x} itself (a read of its own future write)"
-                    ),
-                )),
-                Some(&(w, _)) if txns[w as usize].status == Status::Fail => {
-                    anomalies.push(RawAnomaly::on_key(
-                        "G1a",
-                        vec![t, w],
-                        &kname,
-                        format!(
-                            "T1 read {kname} = {x}, which T2 wrote, but T2 failed (aborted read)"
-                        ),
-                    ))
-                }
+                    x,
+                    &format!(" before it wrote {x} itself (a read of its own future write)"),
+                ),
+                Some(&(w, _)) if txns[w as usize].status == Status::Fail => found.read(
+                    "G1a",
+                    vec![t, w],
+                    x,
+                    ", which T2 wrote, but T2 failed (aborted read)",
+                ),
                 Some(&(w, wm)) => {
                     edges.push((w, t, WR));
                     if final_write.get(&w).is_some_and(|&fm| fm != wm) {
-                        anomalies.push(RawAnomaly::on_key(
-                            "G1b",
-                            vec![t, w],
-                            &kname,
-                            format!(
-                                "T1 read {kname} = {x}, an intermediate write of T2, which wrote {kname} again later (intermediate read)"
-                            ),
+                        found.read("G1b", vec![t, w], x, &format!(
+                            ", an intermediate write of T2, which wrote {kname} again later (intermediate read)"
                         ));
                     }
                 }
             },
         }
     }
-    anomalies.extend(lost_updates(
+    found.lost_updates(
         by_version,
-        &kname,
         |v| v.map(|x| x.to_string()).unwrap_or_else(|| "null".into()),
         &format!("wrote {kname}; each should have seen another's write"),
-    ));
+    );
     Ok(KeyOut {
         edges,
-        anomalies,
+        anomalies: found.found,
         skipped,
         info: (),
     })
