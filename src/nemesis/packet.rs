@@ -59,27 +59,23 @@ pub struct Chance {
     pub correlation: f64,
 }
 
-/// What happens to packets towards the chosen peers. Absent fields: not applied.
+/// What happens to packets towards the chosen peers. Absent fields: not applied (and not
+/// written).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Behaviour {
     /// Delay every packet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Delay>,
     /// Drop packets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<Chance>,
     /// Send packets twice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate: Option<Chance>,
     /// Needs a delay to reorder against; Jepsen's default delay is added when there is none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reorder: Option<Chance>,
     /// Flip a random bit of packets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<Chance>,
     /// A tc rate such as `1mbit`, `500kbit`, `2mbps`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<String>,
 }
 
@@ -137,16 +133,9 @@ impl Behaviour {
                 }
             }
         }
-        for (what, c) in [
-            ("loss", &self.loss),
-            ("duplicate", &self.duplicate),
-            ("reorder", &self.reorder),
-            ("corrupt", &self.corrupt),
-        ] {
-            if let Some(c) = c {
-                pct(what, c.percent)?;
-                pct(&format!("{what} correlation"), c.correlation)?;
-            }
+        for (what, c) in self.chances() {
+            pct(what, c.percent)?;
+            pct(&format!("{what} correlation"), c.correlation)?;
         }
         if let Some(r) = &self.rate {
             if !valid_rate(r) {
@@ -156,6 +145,18 @@ impl Behaviour {
             }
         }
         Ok(())
+    }
+
+    /// The behaviours that are a [`Chance`], by netem's name, where asked for.
+    fn chances(&self) -> impl Iterator<Item = (&'static str, &Chance)> {
+        [
+            ("loss", &self.loss),
+            ("duplicate", &self.duplicate),
+            ("reorder", &self.reorder),
+            ("corrupt", &self.corrupt),
+        ]
+        .into_iter()
+        .filter_map(|(what, c)| Some((what, c.as_ref()?)))
     }
 
     /// netem's arguments for everything but `rate` (which is the HTB class's rate); empty when
@@ -183,18 +184,11 @@ impl Behaviour {
                 }
             }
         }
-        for (what, c) in [
-            ("loss", &self.loss),
-            ("duplicate", &self.duplicate),
-            ("reorder", &self.reorder),
-            ("corrupt", &self.corrupt),
-        ] {
-            if let Some(c) = c {
-                a.push(what.into());
-                a.push(pct(c.percent));
-                if c.correlation > 0.0 {
-                    a.push(pct(c.correlation));
-                }
+        for (what, c) in self.chances() {
+            a.push(what.into());
+            a.push(pct(c.percent));
+            if c.correlation > 0.0 {
+                a.push(pct(c.correlation));
             }
         }
         a
@@ -261,42 +255,19 @@ pub fn parse_route_dev(out: &str) -> Option<String> {
 /// heals first (a root qdisc with our handle must not exist yet).
 pub fn shape_cmds(dev: &str, peers: &[IpAddr], behaviour: &Behaviour) -> Vec<Cmd> {
     let rate = behaviour.rate.as_deref().unwrap_or(UNLIMITED);
+    // An HTB class under our root qdisc, `rest` after its rate (ceil, quantum).
+    let class = |id: &str, rate: &str, rest: &[&str]| {
+        let head = ["class", "add", "dev", dev, "parent", ROOT, "classid", id];
+        tc().args(head)
+            .args(["htb", "rate", rate])
+            .args(rest.to_vec())
+    };
     let mut cmds = vec![
         tc().args([
             "qdisc", "add", "dev", dev, "root", "handle", ROOT, "htb", "default", "1",
         ]),
-        tc().args([
-            "class",
-            "add",
-            "dev",
-            dev,
-            "parent",
-            ROOT,
-            "classid",
-            DEFAULT_CLASS,
-            "htb",
-            "rate",
-            UNLIMITED,
-            "quantum",
-            "60000",
-        ]),
-        tc().args([
-            "class",
-            "add",
-            "dev",
-            dev,
-            "parent",
-            ROOT,
-            "classid",
-            FAULT_CLASS,
-            "htb",
-            "rate",
-            rate,
-            "ceil",
-            rate,
-            "quantum",
-            "1514",
-        ]),
+        class(DEFAULT_CLASS, UNLIMITED, &["quantum", "60000"]),
+        class(FAULT_CLASS, rate, &["ceil", rate, "quantum", "1514"]),
     ];
     let netem = behaviour.netem_args();
     if !netem.is_empty() {
