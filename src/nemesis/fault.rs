@@ -50,9 +50,6 @@ impl Ability {
 /// A fault family. Every method that acts on nodes is blocking; the nemesis calls them off the
 /// async threads, and on several nodes in parallel.
 pub trait Fault: Send + Sync {
-    /// The family's name (`partition`): `--nemesis`, `nemesis.opts.<name>`, history
-    /// `start-<name>` / `stop-<name>`.
-    fn name(&self) -> &str;
     /// The concrete operations it performs, starts first and the stop last (history `op`; also
     /// accepted as `f` by [`super::Nemesis::invoke`]).
     fn ops(&self) -> &[&'static str];

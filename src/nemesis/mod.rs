@@ -151,7 +151,7 @@ pub fn detect_control_ip(remote: &dyn Remote) -> Option<IpAddr> {
 pub struct Nemesis {
     cx: Option<Cx>,
     /// Every family the target supports, in heal order: all of them heal, every run.
-    families: Vec<Arc<dyn Fault>>,
+    families: Vec<(String, Arc<dyn Fault>)>,
     /// The families the plan schedules.
     scheduled: Vec<String>,
 }
@@ -273,7 +273,7 @@ impl Nemesis {
                 local_nodes: env.local_nodes,
                 target: &env.target,
             })?;
-            families.push(f);
+            families.push((d.name.clone(), f));
         }
         if families.is_empty() && env.nodes.is_empty() {
             return Ok(Nemesis::none());
@@ -310,7 +310,10 @@ impl Nemesis {
     }
 
     fn family(&self, name: &str) -> Option<&Arc<dyn Fault>> {
-        self.families.iter().find(|f| f.name() == name)
+        self.families
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f)
     }
 
     /// Prepares the scheduled families on every node (after the target is up); from now on
@@ -408,7 +411,7 @@ impl Nemesis {
                 return Ok((fam, fam.stop_op().to_string(), json!({}), false));
             }
         }
-        for fam in &self.families {
+        for (_, fam) in &self.families {
             if fam.ops().contains(&f) {
                 return Ok((fam, f.to_string(), value.clone(), false));
             }
@@ -438,12 +441,12 @@ impl Nemesis {
         let results = cx.on_nodes(&cx.names, |n, r| {
             let mut ok = Vec::new();
             let mut errs = Vec::new();
-            for f in &self.families {
+            for (name, f) in &self.families {
                 match f.heal(cx, n, r) {
                     Ok(steps) => ok.extend(steps.into_iter().map(|s| format!("{n}: {s}"))),
                     Err(e) => errs.push(fault::about(
                         n,
-                        &format!("{}: {}", f.name(), crate::error::one_line(&e)),
+                        &format!("{name}: {}", crate::error::one_line(&e)),
                     )),
                 }
             }
@@ -472,12 +475,11 @@ impl Nemesis {
         };
         for (n, res) in cx.on_nodes(&cx.names, |n, r| {
             let mut problems = Vec::new();
-            for f in &self.families {
+            for (name, f) in &self.families {
                 match f.leftovers(cx, n, r) {
                     Ok(p) => problems.extend(p),
                     Err(e) => problems.push(format!(
-                        "{n}: cannot verify {}: {}",
-                        f.name(),
+                        "{n}: cannot verify {name}: {}",
                         crate::error::one_line(&e)
                     )),
                 }
@@ -528,9 +530,9 @@ impl Nemesis {
             return rep;
         };
         for (n, res) in cx.on_nodes(&cx.names, |n, r| {
-            for f in &self.families {
+            for (name, f) in &self.families {
                 f.teardown(cx, n, r)
-                    .map_err(|e| e.context(format!("removing {}", f.name())))?;
+                    .map_err(|e| e.context(format!("removing {name}")))?;
             }
             Ok(())
         }) {

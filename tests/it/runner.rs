@@ -381,9 +381,6 @@ mod seam {
     }
 
     impl Fault for Fake {
-        fn name(&self) -> &str {
-            "fake"
-        }
         fn ops(&self) -> &[&'static str] {
             &["fake-on", "fake-off"]
         }

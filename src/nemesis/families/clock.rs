@@ -384,9 +384,6 @@ impl ClockFault {
 }
 
 impl Fault for ClockFault {
-    fn name(&self) -> &str {
-        NAME
-    }
     fn ops(&self) -> &[&'static str] {
         &[BUMP, STROBE, DRIFT, RESET]
     }

@@ -163,10 +163,6 @@ impl DiskFault {
     }
 
     fn start_op(&self) -> &'static str {
-        self.name_static()
-    }
-
-    fn name_static(&self) -> &'static str {
         self.name
     }
 
@@ -230,9 +226,6 @@ impl DiskFault {
 }
 
 impl Fault for DiskFault {
-    fn name(&self) -> &str {
-        self.name
-    }
     fn ops(&self) -> &[&'static str] {
         match self.name {
             "lose-unsynced" => &["lose-unsynced", "restart-after-loss"],

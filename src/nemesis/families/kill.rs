@@ -66,9 +66,6 @@ const HELD: &str = "killed";
 const MARK: &str = "killed";
 
 impl Fault for KillFault {
-    fn name(&self) -> &str {
-        NAME
-    }
     fn ops(&self) -> &[&'static str] {
         &[KILL, STOP, START]
     }

@@ -204,9 +204,6 @@ impl Packet {
 }
 
 impl Fault for Packet {
-    fn name(&self) -> &str {
-        NAME
-    }
     fn ops(&self) -> &[&'static str] {
         &[START, STOP]
     }

@@ -144,9 +144,6 @@ fn heal_node(r: &dyn Remote, v6: bool) -> Result<()> {
 }
 
 impl Fault for Partition {
-    fn name(&self) -> &str {
-        NAME
-    }
     fn ops(&self) -> &[&'static str] {
         &[START, STOP]
     }

@@ -54,9 +54,6 @@ struct PauseFault {
 }
 
 impl Fault for PauseFault {
-    fn name(&self) -> &str {
-        NAME
-    }
     fn ops(&self) -> &[&'static str] {
         &[PAUSE, RESUME]
     }
