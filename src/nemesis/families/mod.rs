@@ -4,7 +4,7 @@
 //! first, then its processes — resumed before restarted — then its disk, then its clock).
 //!
 //! What families share lives here: [`Targets`] (the `targets` option: node choices, their
-//! default, the empty-list check and the draw), [`Lock`] (the lock a family's bookkeeping sits
+//! default, the empty-list check and the draw), `Lock` (the lock a family's bookkeeping sits
 //! behind) and `non_empty` (the empty-list check of any other list option).
 
 pub mod clock;
